@@ -1,0 +1,41 @@
+# Two commands do everything on a fresh machine:
+#   make demo   create .venv, install the package, run the main job on the embedded sample
+#   make test   install with all extras (torch, test tools) and run the whole suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SAMPLE := ochuman/data/ochuman-sample/annotations/ochuman.json
+# torch/torchvision as this project's machines provide them (local wheels; CPU here).
+TORCH := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.base: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.all: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e ".[model,dev]"
+	touch $@ $(VENV)/.base
+
+demo: $(VENV)/.base
+	@mkdir -p demo_out
+	$(BIN)/ochuman stats $(SAMPLE) --filter none
+	$(BIN)/ochuman stats $(SAMPLE) --by split --format markdown
+	$(BIN)/ochuman convert $(SAMPLE) --out demo_out --split val --range 0 1 --range 0.5 0.75 --range 0.75 1 --range-rule closed-top
+	$(BIN)/ochuman stats demo_out/ochuman_coco_format_val_range_0.00_1.00.json
+
+test: $(VENV)/.all
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -n 2 tests
+
+bench: $(VENV)/.all
+	$(BIN)/python bench/bench_load_stats.py
+
+clean:
+	rm -rf $(VENV) demo_out bench/out .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Command-line entry points: ``ochuman`` (dataset, evaluation) and ``pose2seg`` (model)."""

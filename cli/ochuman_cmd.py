@@ -1,0 +1,83 @@
+"""``ochuman``: dataset statistics and conversion (evaluation and figures follow)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cli.common import Group, format_option, show_progress, verbosity_options
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ochuman-toolkit")
+@verbosity_options
+def main():
+    """OCHuman: the Occluded Human dataset toolkit."""
+
+
+@main.command()
+@click.argument("file")
+@click.option("--split", type=click.Choice(["val", "test", "all"]), default="all", show_default=True,
+              help="Official split of the images (native ochuman.json or official COCO-format files).")
+@click.option("--by", type=click.Choice(["split"]), default=None,
+              help="One row per split (val, test, all) instead of one row.")
+@click.option("--filter", "filter_name", default=None, metavar="FILTER",
+              help="Which persons count: none, kpt, segm, kpt&segm, kpt|segm. "
+                   "Default: kpt&segm for a native file (the benchmark set, as Table 1), none for COCO.")
+@click.option("--range-rule", type=click.Choice(["closed-top", "official"]), default="closed-top",
+              show_default=True, help="Hard = [0.75, 1.0] (closed-top) or [0.75, 1.0) (official).")
+@format_option
+@verbosity_options
+def stats(file, split, by, filter_name, range_rule, fmt):
+    """Table-1 statistics of a native ochuman.json or a COCO-format FILE."""
+    from ochuman.io import load
+    from ochuman.report import render
+    from ochuman.stats import dataset_stats, stats_by_split
+    from ochuman.subsets import normalise_filter
+
+    chosen = normalise_filter(filter_name)  # fails early, one line, on an unknown filter
+    dataset = load(file)
+    if filter_name is None and dataset.format == "ochuman":
+        chosen = "kpt&segm"
+    dataset = dataset.filter_persons(chosen)
+    head = {"file": file, "filter": chosen or "none"}
+    if by == "split":
+        rows = [{**head, **row} for row in stats_by_split(dataset, range_rule)]
+    else:
+        rows = [{**head, "split": split, **dataset_stats(dataset.select_split(split), range_rule)}]
+    click.echo(render(rows, fmt, single=by is None, transpose_by="split"))
+
+
+@main.command()
+@click.argument("file")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for the COCO-format files (created if missing).")
+@click.option("--split", "splits", multiple=True, type=click.Choice(["val", "test", "all"]),
+              help="Split(s) to write; repeatable. Default: val and test, the files shipped "
+                   "with the dataset.")
+@click.option("--range", "ranges", nargs=2, type=float, multiple=True, metavar="LO HI",
+              help="Stored MaxIoU range; repeatable. Default: 0 1. Moderate: 0.5 0.75, Hard: 0.75 1.")
+@click.option("--range-rule", type=click.Choice(["official", "closed-top"]), default="official",
+              show_default=True, help="official: [lo, hi) always (drops MaxIoU == 1.0); "
+                                      "closed-top: keeps 1.0 when hi is 1.")
+@click.option("--area", type=click.Choice(["box", "mask"]), default="box", show_default=True,
+              help="annotation area: the official box area, or the mask's pixel area.")
+@click.option("--image-ids", type=click.Choice(["official", "native"]), default="official",
+              show_default=True, help="official: renumber 1, 2, ... per file; native: keep the "
+                                      "native ids so every file of a dataset shares them.")
+@verbosity_options
+def convert(file, out_dir, splits, ranges, range_rule, area, image_ids):
+    """Convert a native ochuman.json FILE to the official COCO-format files."""
+    from ochuman.convert import official_file_name, to_coco
+    from ochuman.io import load, write_json
+    from ochuman.subsets import MaxIoURange
+
+    max_iou_ranges = [MaxIoURange(lo, hi) for lo, hi in (ranges or [(0.0, 1.0)])]
+    dataset = load(file)
+    for split in splits or ("val", "test"):
+        for max_iou_range in max_iou_ranges:
+            coco = to_coco(dataset, split, max_iou_range, range_rule=range_rule, area=area,
+                           image_ids=image_ids, progress=show_progress())
+            path = Path(out_dir) / official_file_name(split, max_iou_range)
+            write_json(path, coco)
+            click.echo(f"{path}: {len(coco['images'])} images, {len(coco['annotations'])} persons")

@@ -1,0 +1,129 @@
+"""Native OCHuman -> COCO format, field by field as OCHumanApi ``toCocoFormart`` writes it.
+
+Official rules reproduced by default (spec: OCHumanApi ``ochuman.py``):
+
+- only persons with keypoints *and* a mask are converted (the API asserts filter ``kpt&segm``);
+- images: ``all``, or the official ``val`` (first 2500 benchmark images in file order) /
+  ``test`` (the rest);
+- persons: stored ``max_iou`` in the half-open range ``[lo, hi)``; an image is written only if
+  at least one of its persons survives;
+- ids: images renumbered 1, 2, ... in file order among written images, annotations 1, 2, ...
+  across the file (each file restarts at 1);
+- ``bbox = [x1, y1, x2 - x1, y2 - y1]``; ``area`` = the *box* area ``w * h``; ``iscrowd`` 0;
+  ``category_id`` 1; 17 COCO keypoints with visibility 1, 2 -> 2 and 3 -> 1; ``num_keypoints``
+  = joints with visibility > 0; ``segmentation`` = compressed RLE of outer minus inner polygons.
+
+Named, opt-in departures: ``area="mask"`` (pixel area, so COCO's small/medium/large ranges mean
+what they say), ``image_ids="native"`` (image id = the native ``image_id`` as an int and
+annotation id = the person's id in the native file, so that val, test and range files share
+ids) and ``range_rule="closed-top"`` (keep MaxIoU == 1.0 in ranges ending at 1.0). An ``info``
+key is always added: pycocotools 2.0.9+ ``loadRes`` needs it.
+"""
+from __future__ import annotations
+
+from tqdm import tqdm
+
+from ochuman.errors import OCHumanError
+from ochuman.keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON
+from ochuman.masks import rle_area
+from ochuman.records import Dataset
+from ochuman.subsets import SPLITS, MaxIoURange
+
+CONVERT_SPLITS = ("all",) + SPLITS
+AREAS = ("box", "mask")
+IMAGE_IDS = ("official", "native")
+
+PERSON_CATEGORY = {
+    "supercategory": "person",
+    "id": 1,
+    "name": "person",
+    "keypoints": list(COCO_KEYPOINT_NAMES),
+    "skeleton": [list(pair) for pair in COCO_SKELETON],
+}
+
+
+def official_file_name(split: str, max_iou_range: MaxIoURange) -> str:
+    """``ochuman_coco_format_{split}_range_{lo:.2f}_{hi:.2f}.json``."""
+    return f"ochuman_coco_format_{split}_range_{max_iou_range.lo:.2f}_{max_iou_range.hi:.2f}.json"
+
+
+def _number(value: float):
+    """JSON number as the official converter writes it: integral values as ints."""
+    value = float(value)
+    return int(value) if value.is_integer() else value
+
+
+def _native_int_id(image_id) -> int:
+    try:
+        return int(image_id)
+    except ValueError:
+        raise OCHumanError(f"image_ids='native' needs numeric native image ids, got {image_id!r}") from None
+
+
+def to_coco(
+    dataset: Dataset,
+    split: str = "all",
+    max_iou_range: MaxIoURange = MaxIoURange(0.0, 1.0),
+    *,
+    range_rule: str = "official",
+    area: str = "box",
+    image_ids: str = "official",
+    progress: bool = False,
+) -> dict:
+    """Convert a native OCHuman dataset to a COCO dict (see the module docstring for rules).
+
+    progress: show a progress bar (tqdm, on stderr) over the images.
+    """
+    if dataset.format != "ochuman" or dataset.keypoints_ochuman is None:
+        raise OCHumanError(f"{dataset.source}: conversion needs a native ochuman.json file")
+    for name, value, allowed in (("split", split, CONVERT_SPLITS), ("area", area, AREAS),
+                                 ("image_ids", image_ids, IMAGE_IDS)):
+        if value not in allowed:
+            raise OCHumanError(f"unknown {name} {value!r}: expected one of {', '.join(allowed)}")
+
+    benchmark = dataset.filter_persons("kpt&segm")
+    if split != "all":
+        benchmark = benchmark.select_split(split)
+    keep = max_iou_range.contains(benchmark.max_iou, range_rule)
+    groups = tqdm(enumerate(benchmark.persons_by_image(keep)), total=len(benchmark.images),
+                  desc=f"convert {split}", unit="img", disable=not progress, leave=False)
+
+    images_out, annotations_out = [], []
+    for image_index, persons in groups:
+        if len(persons) == 0:
+            continue
+        image = benchmark.images[image_index]
+        image_id = _native_int_id(image.image_id) if image_ids == "native" else len(images_out) + 1
+        images_out.append({"file_name": image.file_name, "width": image.width,
+                           "height": image.height, "id": image_id})
+        for i in persons:
+            x, y, w, h = (_number(v) for v in benchmark.bbox_xywh[i])
+            flat = []
+            for px, py, v in benchmark.keypoints[i]:
+                flat += [_number(px), _number(py), int(v)]
+            rle = benchmark.rle(i)
+            annotations_out.append({
+                "area": _number(w * h) if area == "box" else int(rle_area([rle])[0]),
+                "image_id": image_id,
+                "iscrowd": 0,
+                "category_id": 1,
+                "bbox": [x, y, w, h],
+                "segmentation": rle,
+                "num_keypoints": int(benchmark.num_keypoints[i]),
+                "id": int(benchmark.person_id[i]) if image_ids == "native" else len(annotations_out) + 1,
+                "keypoints": flat,
+            })
+
+    rule_note = "[lo, hi)" if range_rule == "official" else "[lo, hi), hi = 1.0 included"
+    return {
+        "info": {
+            "description": (
+                f"OCHuman {split}, stored MaxIoU in {max_iou_range.lo:.2f}..{max_iou_range.hi:.2f} "
+                f"({rule_note}), area={area}, image_ids={image_ids}; converted by ochuman-toolkit "
+                f"from {dataset.source}"
+            ),
+        },
+        "categories": [dict(PERSON_CATEGORY)],
+        "images": images_out,
+        "annotations": annotations_out,
+    }

@@ -1,0 +1,521 @@
+"""Annotation files -> :class:`~ochuman.records.Dataset`, and atomic writes.
+
+Two formats, told apart by content:
+
+- native ``ochuman.json``: ``{"images": [{"image_id", "file_name", "width", "height",
+  "annotations": [person, ...]}], "keypoint_names", "keypoint_visible"}`` with persons
+  ``{"bbox": [x1, y1, x2, y2], "max_iou", "keypoints": 57 numbers | null, "segms": {"outer",
+  "inner", "height", "width"} | null}``;
+- COCO: ``{"images", "annotations", "categories"}`` (the official OCHuman conversion output,
+  COCO person keypoint files with crowd regions, any COCO instances file: only the person
+  category is read).
+
+Parsing is msgspec's typed JSON decoder (native code, validates types while it parses); the
+checks it cannot do (lengths, ranges, duplicates, references) run vectorised afterwards. Every
+problem is raised as :class:`~ochuman.errors.FormatError` naming the file and the record.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Optional, Union
+
+import msgspec
+import numpy as np
+
+from ochuman.errors import FormatError, OCHumanError
+from ochuman.keypoints import (
+    COCO_KEYPOINT_NAMES, NUM_COCO_KEYPOINTS, NUM_OCHUMAN_KEYPOINTS, OCHUMAN_KEYPOINT_NAMES,
+    ochuman_to_coco,
+)
+from ochuman.masks import Polygons, xyxy_to_xywh, xywh_to_xyxy
+from ochuman.maxiou import max_iou_from_boxes_grouped
+from ochuman.records import Dataset, Image
+from ochuman.subsets import official_split
+
+
+# ------------------------------------------------------------------------------ file schemas
+class _Segms(msgspec.Struct):
+    outer: list[list[float]]
+    inner: list[list[float]] = []
+    height: Optional[int] = None
+    width: Optional[int] = None
+
+
+class _NativePerson(msgspec.Struct):
+    bbox: tuple[float, float, float, float]
+    max_iou: float
+    keypoints: Optional[list[float]]
+    segms: Optional[_Segms]
+
+
+class _NativeImage(msgspec.Struct):
+    file_name: str
+    image_id: str
+    width: int
+    height: int
+    annotations: list[_NativePerson]
+
+
+class _CocoImage(msgspec.Struct):
+    id: Union[int, str]
+    file_name: str
+    width: int
+    height: int
+
+
+class _Rle(msgspec.Struct):
+    size: tuple[int, int]
+    counts: Union[str, list[int]]
+
+
+class _CocoAnnotation(msgspec.Struct):
+    id: int
+    image_id: Union[int, str]
+    bbox: tuple[float, float, float, float]
+    category_id: int = 1
+    iscrowd: int = 0
+    area: Optional[float] = None
+    keypoints: Optional[list[float]] = None
+    segmentation: Union[list[list[float]], _Rle, None] = None
+
+
+class _CocoCategory(msgspec.Struct):
+    id: int
+    name: str = ""
+    keypoints: Optional[list[str]] = None
+
+
+_AT = re.compile(r"^(?P<msg>.*) - at `\$(?P<path>[^`]*)`$")
+_INDEX = re.compile(r"^\[(?P<i>\d+)\](?P<rest>.*)$")
+_PERSON = re.compile(r"^\.annotations\[(?P<j>\d+)\]\.?(?P<rest>.*)$")
+_OFFICIAL_NAME = re.compile(r"ochuman_coco_format_(?P<split>val|test|all)_range")
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _json_kind(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean",
+            type(None): "null"}.get(type(value), "number")
+
+
+class _Parts:
+    """Top-level keys of a JSON object, decoded on demand into typed values.
+
+    Fast path: msgspec keeps each top-level value as raw JSON. Files msgspec refuses as JSON
+    (``NaN``/``Infinity`` literals, which Python's json accepts) take a slow path through
+    Python's json so that the offending record can still be named.
+    """
+
+    def __init__(self, source: str, data: bytes):
+        self.source = source
+        self.raw: Optional[dict] = None
+        self.obj: Optional[dict] = None
+        try:
+            self.raw = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
+            return
+        except msgspec.ValidationError:
+            top = msgspec.json.decode(data)
+        except msgspec.DecodeError:
+            try:
+                top = json.loads(data)
+            except (ValueError, UnicodeDecodeError) as err:
+                where = (f"line {err.lineno} column {err.colno}"
+                         if isinstance(err, json.JSONDecodeError) else "")
+                raise FormatError.at(source, where, f"not valid JSON ({_lower_first(str(err).split(':')[0])})") from None
+        if not isinstance(top, dict):
+            hint = " (a results list? give an annotation file)" if isinstance(top, list) else ""
+            raise FormatError.at(source, "top level", f"expected a JSON object, got {_json_kind(top)}{hint}")
+        self.obj = top
+        self.checked_numbers = False
+
+    @property
+    def numbers_are_finite(self) -> bool:
+        """True when msgspec parsed the file: JSON numbers cannot be NaN or infinite."""
+        return self.raw is not None
+
+    def keys(self) -> set:
+        return set(self.raw if self.raw is not None else self.obj)
+
+    def untyped(self, key: str) -> Any:
+        if self.raw is not None:
+            return msgspec.json.decode(self.raw[key])
+        return self.obj[key]
+
+    def typed(self, key: str, kind: Any, describe) -> Any:
+        """Decode ``key`` as ``kind``; on failure name the record via ``describe(index, rest)``."""
+        try:
+            if self.raw is not None:
+                return msgspec.json.decode(self.raw[key], type=kind)
+            return msgspec.convert(self.obj[key], kind)
+        except msgspec.ValidationError as err:
+            match = _AT.match(str(err))
+            if not match:
+                raise FormatError.at(self.source, key, _lower_first(str(err))) from None
+            msg, at = _lower_first(match["msg"]), match["path"]
+            index = _INDEX.match(at)
+            if index is None:
+                raise FormatError.at(self.source, key, msg) from None
+            where = describe(self.untyped(key), int(index["i"]), index["rest"])
+            raise FormatError.at(self.source, where, msg) from None
+
+
+def _describe_native(images: Any, i: int, rest: str) -> str:
+    image = images[i] if isinstance(images, list) and i < len(images) else None
+    image_id = image.get("image_id") if isinstance(image, dict) else None
+    where = f"images[{i}]" + (f" (image_id {image_id!r})" if image_id is not None else "")
+    person = _PERSON.match(rest)
+    if person:
+        where += f" person {person['j']}"
+        rest = person["rest"]
+    return f"{where}: {rest.lstrip('.')}" if rest.strip(".") else where
+
+
+def _describe_coco(key: str):
+    def describe(items: Any, i: int, rest: str) -> str:
+        item = items[i] if isinstance(items, list) and i < len(items) else None
+        ident = item.get("id") if isinstance(item, dict) else None
+        where = f"{key}[{i}]" + (f" (id {ident!r})" if ident is not None else "")
+        return f"{where}: {rest.lstrip('.')}" if rest.strip(".") else where
+    return describe
+
+
+# ----------------------------------------------------------------------------------- loading
+def load(
+    path: Union[str, os.PathLike],
+    filter: Optional[str] = None,
+    images_dir: Union[str, os.PathLike, None] = None,
+) -> Dataset:
+    """Read a native ``ochuman.json`` or a COCO-format file (told apart by content).
+
+    filter: an OCHumanApi filter ("kpt", "segm", "kpt&segm", "kpt|segm"); None keeps every
+    person and image. images_dir: where :meth:`Dataset.read_image` looks; by default an
+    ``images`` folder beside the file or beside its parent folder, if one exists.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
+    dataset = parse(data, source=str(path), images_dir=images_dir or _guess_images_dir(path))
+    return dataset.filter_persons(filter)
+
+
+def parse(data: Union[bytes, dict], source: str = "<memory>", images_dir=None) -> Dataset:
+    """Build a Dataset from JSON bytes or an already-parsed dict (native or COCO)."""
+    parts = _Parts(source, data if isinstance(data, (bytes, bytearray)) else json.dumps(data).encode())
+    keys = parts.keys()
+    folder = None if images_dir is None else os.fspath(images_dir)
+    if "annotations" in keys:
+        return _build_coco(parts, folder)
+    if "images" in keys:
+        return _build_native(parts, folder)
+    raise FormatError.at(
+        source, "top level",
+        "neither a native OCHuman file (no 'images') nor a COCO file (no 'annotations')",
+    )
+
+
+def _guess_images_dir(path: Path) -> Optional[str]:
+    for folder in (path.parent / "images", path.parent.parent / "images"):
+        if folder.is_dir():
+            return str(folder)
+    return None
+
+
+def _first(mask: np.ndarray) -> Optional[int]:
+    bad = np.flatnonzero(mask)
+    return int(bad[0]) if len(bad) else None
+
+
+def _check_polygons(polygons: list, where: str, source: str, finite: bool, what: str) -> None:
+    for k, polygon in enumerate(polygons):
+        if len(polygon) < 6 or len(polygon) % 2:
+            raise FormatError.at(
+                source, where,
+                f"{what}[{k}]: a polygon needs an even number of at least 6 coordinates, got {len(polygon)}",
+            )
+        if not finite and not all(map(math.isfinite, polygon)):
+            raise FormatError.at(source, where, f"{what}[{k}]: NaN or infinite coordinate")
+
+
+def _build_native(parts: _Parts, images_dir: Optional[str]) -> Dataset:
+    source = parts.source
+    if "keypoint_names" in parts.keys():
+        names = parts.untyped("keypoint_names")
+        if names is not None and list(names) != list(OCHUMAN_KEYPOINT_NAMES):
+            raise FormatError.at(
+                source, "keypoint_names",
+                f"expected OCHuman's 19 names in order ({', '.join(OCHUMAN_KEYPOINT_NAMES[:3])}, ...), got {names!r}"[:300],
+            )
+    native_images: list[_NativeImage] = parts.typed("images", list[_NativeImage], _describe_native)
+
+    images, seen = [], {}
+    for i, im in enumerate(native_images):
+        where = f"images[{i}] (image_id {im.image_id!r})"
+        if im.width <= 0 or im.height <= 0:
+            raise FormatError.at(source, where, f"width and height must be positive, got {im.width}x{im.height}")
+        for key in (("image_id", im.image_id), ("file_name", im.file_name)):
+            if key in seen:
+                raise FormatError.at(source, where, f"duplicate {key[0]} {key[1]!r} (also images[{seen[key]}])")
+            seen[key] = i
+
+    image_index, person_in_image, bboxes, max_ious, kpt_rows, kpts, segs = [], [], [], [], [], [], []
+    for i, im in enumerate(native_images):
+        for j, person in enumerate(im.annotations):
+            n = len(bboxes)
+            image_index.append(i)
+            person_in_image.append(j)
+            bboxes.append(person.bbox)
+            max_ious.append(person.max_iou)
+            if person.keypoints:  # the official filters test truthiness
+                kpt_rows.append(n)
+                kpts.append(person.keypoints)
+            segs.append(person.segms if person.segms else None)
+
+    image_index = np.asarray(image_index, dtype=np.int64)
+
+    def where_person(n: int) -> str:
+        i = image_index[n]
+        return f"images[{i}] (image_id {native_images[i].image_id!r}) person {person_in_image[n]}"
+
+    bbox_xyxy = np.asarray(bboxes, dtype=np.float64).reshape(-1, 4)
+    bad = _first(~np.isfinite(bbox_xyxy).all(axis=1))
+    if bad is not None:
+        raise FormatError.at(source, where_person(bad), "bbox: NaN or infinite value")
+    bad = _first((bbox_xyxy[:, 2] < bbox_xyxy[:, 0]) | (bbox_xyxy[:, 3] < bbox_xyxy[:, 1]))
+    if bad is not None:
+        raise FormatError.at(
+            source, where_person(bad),
+            f"bbox {[int(v) if v.is_integer() else v for v in bbox_xyxy[bad]]} has x2 < x1 or y2 < y1 "
+            "(native boxes are [x1, y1, x2, y2])",
+        )
+    max_iou = np.asarray(max_ious, dtype=np.float64)
+    bad = _first(~((max_iou >= 0) & (max_iou <= 1)))
+    if bad is not None:
+        raise FormatError.at(source, where_person(bad), f"max_iou must be in [0, 1], got {max_iou[bad]}")
+
+    n_persons = len(bboxes)
+    keypoints_ochuman = np.zeros((n_persons, NUM_OCHUMAN_KEYPOINTS, 3))
+    has_keypoints = np.zeros(n_persons, dtype=bool)
+    expected = 3 * NUM_OCHUMAN_KEYPOINTS
+    for n, row in zip(kpt_rows, kpts):
+        if len(row) != expected:
+            raise FormatError.at(source, where_person(n), f"keypoints: expected {expected} numbers (19 x [x, y, v]), got {len(row)}")
+    if kpt_rows:
+        values = np.asarray(kpts, dtype=np.float64).reshape(-1, NUM_OCHUMAN_KEYPOINTS, 3)
+        bad = _first(~np.isfinite(values).all(axis=(1, 2)))
+        if bad is not None:
+            raise FormatError.at(source, where_person(kpt_rows[bad]), "keypoints: NaN or infinite value")
+        codes = values[..., 2]
+        bad = _first(~np.isin(codes, (0, 1, 2, 3)).all(axis=1))
+        if bad is not None:
+            raise FormatError.at(
+                source, where_person(kpt_rows[bad]),
+                f"keypoints: visibility codes must be 0, 1, 2 or 3, got {sorted(set(codes[bad].tolist()) - {0, 1, 2, 3})}",
+            )
+        keypoints_ochuman[kpt_rows] = values
+        has_keypoints[kpt_rows] = True
+    keypoints = ochuman_to_coco(keypoints_ochuman)
+
+    segmentations = []
+    for n, segms in enumerate(segs):
+        if segms is None:
+            segmentations.append(None)
+            continue
+        image = native_images[image_index[n]]
+        if (segms.height, segms.width) not in ((None, None), (image.height, image.width)):
+            raise FormatError.at(
+                source, where_person(n),
+                f"segms: size {segms.height}x{segms.width} differs from the image's {image.height}x{image.width}",
+            )
+        _check_polygons(segms.outer, where_person(n), source, parts.numbers_are_finite, "segms.outer")
+        _check_polygons(segms.inner, where_person(n), source, parts.numbers_are_finite, "segms.inner")
+        segmentations.append(Polygons(tuple(segms.outer), tuple(segms.inner)))
+
+    has_benchmark = np.zeros(len(native_images), dtype=bool)
+    has_mask = np.array([s is not None for s in segmentations], dtype=bool)
+    has_benchmark[image_index[has_keypoints & has_mask]] = True
+    split = official_split(has_benchmark)
+    images = tuple(
+        Image(im.image_id, im.file_name, im.width, im.height, split[i])
+        for i, im in enumerate(native_images)
+    )
+    return Dataset(
+        source=source, format="ochuman", images=images, image_index=image_index,
+        person_id=np.arange(1, n_persons + 1, dtype=np.int64),
+        bbox_xywh=xyxy_to_xywh(bbox_xyxy), keypoints=keypoints, has_keypoints=has_keypoints,
+        segmentations=tuple(segmentations), iscrowd=np.zeros(n_persons, dtype=bool),
+        area=np.full(n_persons, np.nan), max_iou=max_iou,
+        max_iou_box=max_iou_from_boxes_grouped(bbox_xyxy, image_index),
+        keypoints_ochuman=keypoints_ochuman, images_dir=images_dir,
+    )
+
+
+def _person_category(categories: list[_CocoCategory], source: str) -> Optional[_CocoCategory]:
+    persons = [c for c in categories if c.name == "person"]
+    if len(persons) == 1:
+        return persons[0]
+    if len(categories) == 1:
+        return categories[0]
+    if not categories:
+        return None
+    raise FormatError.at(source, "categories", "no single category named 'person'")
+
+
+def _build_coco(parts: _Parts, images_dir: Optional[str]) -> Dataset:
+    source = parts.source
+    if "images" not in parts.keys():
+        raise FormatError.at(source, "top level", "a COCO file needs 'images' next to 'annotations'")
+    coco_images: list[_CocoImage] = parts.typed("images", list[_CocoImage], _describe_coco("images"))
+    annotations: list[_CocoAnnotation] = parts.typed(
+        "annotations", list[_CocoAnnotation], _describe_coco("annotations"))
+    categories: list[_CocoCategory] = (
+        parts.typed("categories", list[_CocoCategory], _describe_coco("categories"))
+        if "categories" in parts.keys() else []
+    )
+    category = _person_category(categories, source)
+    known_categories = {c.id for c in categories}
+    if category is not None and category.keypoints is not None and list(category.keypoints) != list(COCO_KEYPOINT_NAMES):
+        raise FormatError.at(
+            source, f"categories (id {category.id})",
+            f"keypoints must be COCO's 17 names in COCO order, got {len(category.keypoints)} names",
+        )
+
+    index_of: dict = {}
+    for i, im in enumerate(coco_images):
+        where = f"images[{i}] (id {im.id!r})"
+        if im.id in index_of:
+            raise FormatError.at(source, where, f"duplicate image id (also images[{index_of[im.id]}])")
+        if im.width <= 0 or im.height <= 0:
+            raise FormatError.at(source, where, f"width and height must be positive, got {im.width}x{im.height}")
+        index_of[im.id] = i
+
+    rows, seen_ids = [], {}
+    for k, ann in enumerate(annotations):
+        where = f"annotations[{k}] (id {ann.id})"
+        if known_categories and ann.category_id not in known_categories:
+            raise FormatError.at(source, where, f"unknown category_id {ann.category_id}")
+        if category is not None and ann.category_id != category.id:
+            continue
+        if ann.id in seen_ids:
+            raise FormatError.at(source, where, f"duplicate annotation id (also annotations[{seen_ids[ann.id]}])")
+        seen_ids[ann.id] = k
+        if ann.image_id not in index_of:
+            raise FormatError.at(source, where, f"unknown image_id {ann.image_id!r}")
+        if ann.iscrowd not in (0, 1):
+            raise FormatError.at(source, where, f"iscrowd must be 0 or 1, got {ann.iscrowd}")
+        rows.append(k)
+
+    def where_ann(n: int) -> str:
+        return f"annotations[{rows[n]}] (id {annotations[rows[n]].id})"
+
+    selected = [annotations[k] for k in rows]
+    n_persons = len(selected)
+    image_index = np.array([index_of[a.image_id] for a in selected], dtype=np.int64)
+    bbox_xywh = np.asarray([a.bbox for a in selected], dtype=np.float64).reshape(-1, 4)
+    bad = _first(~np.isfinite(bbox_xywh).all(axis=1))
+    if bad is not None:
+        raise FormatError.at(source, where_ann(bad), "bbox: NaN or infinite value")
+    bad = _first((bbox_xywh[:, 2] < 0) | (bbox_xywh[:, 3] < 0))
+    if bad is not None:
+        raise FormatError.at(source, where_ann(bad), f"bbox has a negative width or height: {bbox_xywh[bad].tolist()}")
+    area = np.array([np.nan if a.area is None else a.area for a in selected], dtype=np.float64)
+    bad = _first(~np.isfinite(area) & np.array([a.area is not None for a in selected], dtype=bool))
+    if bad is not None:
+        raise FormatError.at(source, where_ann(bad), "area: NaN or infinite value")
+
+    keypoints = np.zeros((n_persons, NUM_COCO_KEYPOINTS, 3))
+    expected = 3 * NUM_COCO_KEYPOINTS
+    for n, ann in enumerate(selected):
+        if ann.keypoints is None or (ann.iscrowd and not any(ann.keypoints)):
+            continue
+        if len(ann.keypoints) != expected:
+            raise FormatError.at(source, where_ann(n), f"keypoints: expected {expected} numbers (17 x [x, y, v]), got {len(ann.keypoints)}")
+        keypoints[n] = np.asarray(ann.keypoints, dtype=np.float64).reshape(-1, 3)
+    bad = _first(~np.isfinite(keypoints).all(axis=(1, 2)))
+    if bad is not None:
+        raise FormatError.at(source, where_ann(bad), "keypoints: NaN or infinite value")
+    bad = _first(~np.isin(keypoints[..., 2], (0, 1, 2)).all(axis=1))
+    if bad is not None:
+        raise FormatError.at(source, where_ann(bad), "keypoints: COCO visibility must be 0, 1 or 2")
+    has_keypoints = (keypoints[..., 2] > 0).any(axis=1)
+
+    segmentations = []
+    for n, ann in enumerate(selected):
+        seg = ann.segmentation
+        image = coco_images[image_index[n]]
+        if isinstance(seg, _Rle):
+            if list(seg.size) != [image.height, image.width]:
+                raise FormatError.at(
+                    source, where_ann(n),
+                    f"segmentation size {list(seg.size)} differs from the image's [{image.height}, {image.width}]",
+                )
+            if isinstance(seg.counts, list) and sum(seg.counts) != image.height * image.width:
+                raise FormatError.at(source, where_ann(n), "segmentation: RLE counts do not add up to height x width")
+            segmentations.append({"size": list(seg.size), "counts": seg.counts})
+        elif seg:
+            _check_polygons(seg, where_ann(n), source, parts.numbers_are_finite, "segmentation")
+            segmentations.append(seg)
+        else:
+            segmentations.append(None)
+
+    iscrowd = np.array([bool(a.iscrowd) for a in selected], dtype=bool)
+    persons = ~iscrowd
+    max_iou_box = np.full(n_persons, np.nan)
+    max_iou_box[persons] = max_iou_from_boxes_grouped(xywh_to_xyxy(bbox_xywh[persons]), image_index[persons])
+
+    name = _OFFICIAL_NAME.search(Path(source).name)
+    if name is None:
+        split = np.full(len(coco_images), "", dtype=object)
+    elif name["split"] == "all":
+        split = official_split(np.ones(len(coco_images), dtype=bool))
+    else:
+        split = np.full(len(coco_images), name["split"], dtype=object)
+    images = tuple(
+        Image(im.id, im.file_name, im.width, im.height, split[i]) for i, im in enumerate(coco_images)
+    )
+    return Dataset(
+        source=source, format="coco", images=images, image_index=image_index,
+        person_id=np.array([a.id for a in selected], dtype=np.int64), bbox_xywh=bbox_xywh,
+        keypoints=keypoints, has_keypoints=has_keypoints, segmentations=tuple(segmentations),
+        iscrowd=iscrowd, area=area, max_iou=np.full(n_persons, np.nan), max_iou_box=max_iou_box,
+        images_dir=images_dir,
+    )
+
+
+# ------------------------------------------------------------------------------------ writing
+@contextlib.contextmanager
+def atomic_write(path: Union[str, os.PathLike], mode: str = "w") -> Iterator[Any]:
+    """Open a temporary file beside ``path``; move it into place only if the block succeeds.
+
+    On any exception, KeyboardInterrupt included, the temporary file is removed and ``path``
+    is left as it was.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    except OSError as err:
+        raise OCHumanError(f"{path}: cannot write: {err.strerror or err}") from None
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Union[str, os.PathLike], obj: Any) -> None:
+    """Write ``obj`` (plain Python types) as JSON, atomically."""
+    with atomic_write(path, "wb") as handle:
+        handle.write(msgspec.json.encode(obj))

@@ -1,0 +1,114 @@
+"""Masks and boxes: polygons (outer minus holes) <-> RLE <-> bitmap, areas, box layouts.
+
+Names and shapes used throughout the package:
+
+- ``rle``: a pycocotools *compressed* RLE, ``{"size": [height, width], "counts": str}`` with
+  ASCII ``counts`` (JSON-ready). Uncompressed RLE (``counts`` a list of ints, as COCO stores
+  crowd regions) is accepted on input and compressed on the way in.
+- polygon: a flat list ``[x0, y0, x1, y1, ...]`` in pixels, at least 3 points.
+- :class:`Polygons`: OCHuman's ``segms``: the union of the ``outer`` polygons minus the union
+  of the ``inner`` polygons (holes), rasterised as OCHumanApi ``Poly2Mask`` does.
+- bitmap: ``(H, W)`` uint8 array of 0/1.
+- ``bbox_xyxy``: ``[x1, y1, x2, y2]`` corners; ``bbox_xywh``: ``[x, y, w, h]`` with
+  ``w = x2 - x1`` (COCO, no +1). The +1 convention of MaxIoU lives in :mod:`ochuman.maxiou`.
+
+All rasterisation goes through pycocotools, the reference for every COCO number.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence, Union
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+
+@dataclass(frozen=True)
+class Polygons:
+    """A mask as outer polygons minus inner polygons (holes), each a flat coordinate list."""
+
+    outer: tuple[Sequence[float], ...]
+    inner: tuple[Sequence[float], ...] = ()
+
+
+Segmentation = Union[Polygons, list, dict]
+
+
+def _ascii(rle: dict) -> dict:
+    counts = rle["counts"]
+    if isinstance(counts, bytes):
+        counts = counts.decode("ascii")
+    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": counts}
+
+
+def _union(rles: list[dict]) -> dict:
+    return rles[0] if len(rles) == 1 else mask_utils.merge(rles, intersect=False)
+
+
+def empty_rle(height: int, width: int) -> dict:
+    """The RLE of an all-zero ``height x width`` mask."""
+    return bitmap_to_rle(np.zeros((height, width), dtype=np.uint8))
+
+
+def polygons_to_rle(polygons: Sequence[Sequence[float]], height: int, width: int) -> dict:
+    """Union of COCO polygons rasterised at ``height x width``; an empty list gives an empty mask."""
+    if len(polygons) == 0:
+        return empty_rle(height, width)
+    return _ascii(_union(mask_utils.frPyObjects([list(p) for p in polygons], height, width)))
+
+
+def holed_polygons_to_rle(polygons: Polygons, height: int, width: int) -> dict:
+    """OCHuman ``Poly2Mask``: union of ``outer`` with the union of ``inner`` cut out."""
+    outer = polygons_to_rle(polygons.outer, height, width)
+    if len(polygons.inner) == 0:
+        return outer
+    holes = rle_to_bitmap(polygons_to_rle(polygons.inner, height, width))
+    return bitmap_to_rle(rle_to_bitmap(outer) & (1 - holes))
+
+
+def segmentation_to_rle(segmentation: Segmentation, height: int, width: int) -> dict:
+    """Any supported segmentation (Polygons, COCO polygon list, RLE) -> compressed RLE."""
+    if isinstance(segmentation, Polygons):
+        return holed_polygons_to_rle(segmentation, height, width)
+    if isinstance(segmentation, list):
+        return polygons_to_rle(segmentation, height, width)
+    if isinstance(segmentation["counts"], list):
+        return _ascii(mask_utils.frPyObjects(segmentation, height, width))
+    return _ascii(segmentation)
+
+
+def rle_to_bitmap(rle: dict) -> np.ndarray:
+    """Compressed RLE -> (H, W) uint8 bitmap of 0/1."""
+    return mask_utils.decode(rle)
+
+
+def bitmap_to_rle(bitmap: np.ndarray) -> dict:
+    """(H, W) bitmap (any dtype, nonzero = inside) -> compressed RLE with ASCII counts."""
+    return _ascii(mask_utils.encode(np.asfortranarray(bitmap, dtype=np.uint8)))
+
+
+def rle_area(rles: Sequence[dict]) -> np.ndarray:
+    """Pixel counts of RLEs. Returns (N,) int64."""
+    if len(rles) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.asarray(mask_utils.area(list(rles)), dtype=np.int64)
+
+
+def rle_iou_matrix(rles: Sequence[dict]) -> np.ndarray:
+    """IoU of every pair of same-sized RLEs. Returns (N, N) float64 (pycocotools ``iou``)."""
+    n = len(rles)
+    if n == 0:
+        return np.zeros((0, 0))
+    return np.asarray(mask_utils.iou(list(rles), list(rles), [0] * n), dtype=np.float64).reshape(n, n)
+
+
+def xyxy_to_xywh(bbox_xyxy: np.ndarray) -> np.ndarray:
+    """(..., 4) corners -> (..., 4) COCO ``[x, y, x2 - x1, y2 - y1]`` as float64."""
+    b = np.asarray(bbox_xyxy, dtype=np.float64)
+    return np.concatenate([b[..., :2], b[..., 2:] - b[..., :2]], axis=-1)
+
+
+def xywh_to_xyxy(bbox_xywh: np.ndarray) -> np.ndarray:
+    """(..., 4) COCO ``[x, y, w, h]`` -> (..., 4) corners ``[x, y, x + w, y + h]`` as float64."""
+    b = np.asarray(bbox_xywh, dtype=np.float64)
+    return np.concatenate([b[..., :2], b[..., :2] + b[..., 2:]], axis=-1)
