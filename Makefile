@@ -25,8 +25,8 @@ $(VENV)/.all: $(BIN)/python setup.cfg pyproject.toml
 
 demo: $(VENV)/.base
 	@mkdir -p demo_out
-	$(BIN)/ochuman stats $(SAMPLE) --filter none
-	$(BIN)/ochuman stats $(SAMPLE) --by split --format markdown
+	$(BIN)/ochuman stats $(SAMPLE)
+	$(BIN)/ochuman stats $(SAMPLE) --filter none --format markdown
 	$(BIN)/ochuman convert $(SAMPLE) --out demo_out --split val --range 0 1 --range 0.5 0.75 --range 0.75 1 --range-rule closed-top
 	$(BIN)/ochuman stats demo_out/ochuman_coco_format_val_range_0.00_1.00.json
 

@@ -40,12 +40,16 @@ def stats(file, split, by, filter_name, range_rule, fmt):
     if filter_name is None and dataset.format == "ochuman":
         chosen = "kpt&segm"
     dataset = dataset.filter_persons(chosen)
-    head = {"file": file, "filter": chosen or "none"}
     if by == "split":
-        rows = [{**head, **row} for row in stats_by_split(dataset, range_rule)]
+        rows = stats_by_split(dataset, range_rule)
     else:
-        rows = [{**head, "split": split, **dataset_stats(dataset.select_split(split), range_rule)}]
-    click.echo(render(rows, fmt, single=by is None, transpose_by="split"))
+        rows = [{"split": split, **dataset_stats(dataset.select_split(split), range_rule)}]
+    head = {"file": file, "filter": chosen or "none"}
+    if fmt in ("json", "csv"):
+        click.echo(render([{**head, **row} for row in rows], fmt, single=by is None))
+    else:
+        click.echo(f"{file} (filter {head['filter']})")
+        click.echo(render(rows, fmt, transpose_by="split"))
 
 
 @main.command()

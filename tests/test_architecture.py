@@ -1,0 +1,37 @@
+"""Layering: `ochuman` (and `ochuman stats`) never load torch."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+SAMPLE = Path(__file__).resolve().parents[1] / "ochuman/data/ochuman-sample/annotations/ochuman.json"
+
+
+def _run(code: str) -> None:
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_import_ochuman_never_loads_torch():
+    _run(
+        "import sys, ochuman, ochuman.io, ochuman.convert, ochuman.stats, ochuman.report;"
+        f"d = ochuman.load({str(SAMPLE)!r}); d.to_frame(); ochuman.to_coco(d);"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'pose2seg')];"
+        "assert not bad, bad"
+    )
+
+
+def test_ochuman_stats_never_loads_torch():
+    _run(
+        "import sys; from cli.ochuman_cmd import main;"
+        f"main(['stats', {str(SAMPLE)!r}, '--format', 'json'], standalone_mode=False);"
+        "assert 'torch' not in sys.modules"
+    )
+
+
+def test_embedded_sample_is_the_package_data():
+    import ochuman.data
+
+    assert ochuman.data.SAMPLE_ANNOTATIONS == SAMPLE
+    assert len(list(ochuman.data.SAMPLE_IMAGES.glob("*.jpg"))) == 10
+    assert (ochuman.data.SAMPLE_DIR / "LICENSE-NOTE.md").is_file()
