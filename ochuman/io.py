@@ -106,6 +106,19 @@ def _json_kind(value: Any) -> str:
             type(None): "null"}.get(type(value), "number")
 
 
+def _utf8_error(source: str, data: bytes) -> FormatError:
+    """Where the first byte that is not UTF-8 lies, as ``line L column C`` (columns in bytes)."""
+    data = bytes(data)
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        where = f"line {line} column {column}"
+        return FormatError.at(source, where, f"not valid UTF-8 (byte 0x{data[err.start]:02x})")
+    return FormatError.at(source, "", "not valid UTF-8")
+
+
 class _Parts:
     """Top-level keys of a JSON object, decoded on demand into typed values.
 
@@ -116,25 +129,35 @@ class _Parts:
 
     def __init__(self, source: str, data: bytes):
         self.source = source
+        self.data = data
         self.raw: Optional[dict] = None
         self.obj: Optional[dict] = None
-        try:
-            self.raw = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
-            return
-        except msgspec.ValidationError:
-            top = msgspec.json.decode(data)
-        except msgspec.DecodeError:
+        with self._unreadable():
             try:
-                top = json.loads(data)
-            except (ValueError, UnicodeDecodeError) as err:
-                where = (f"line {err.lineno} column {err.colno}"
-                         if isinstance(err, json.JSONDecodeError) else "")
-                raise FormatError.at(source, where, f"not valid JSON ({_lower_first(str(err).split(':')[0])})") from None
+                self.raw = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
+                return
+            except msgspec.ValidationError:
+                top = msgspec.json.decode(data)
+            except msgspec.DecodeError:
+                if not data.strip():
+                    raise FormatError.at(source, "", "empty file (expected a JSON object)") from None
+                try:
+                    top = json.loads(data)
+                except UnicodeDecodeError:
+                    raise
+                except ValueError as err:
+                    where, reason = "", _lower_first(str(err).split(":")[0])
+                    if isinstance(err, json.JSONDecodeError):
+                        where = f"line {err.lineno} column {err.colno}"
+                        reason = _lower_first(re.sub(r" (starting )?at$", "", err.msg))
+                        # a string cannot hold a raw newline, so an unterminated one runs to the end
+                        if err.pos >= len(err.doc.rstrip()) or err.msg.startswith("Unterminated string"):
+                            raise FormatError.at(source, where, "not valid JSON: the file ends too early (truncated?)") from None
+                    raise FormatError.at(source, where, f"not valid JSON ({reason})") from None
         if not isinstance(top, dict):
             hint = " (a results list? give an annotation file)" if isinstance(top, list) else ""
             raise FormatError.at(source, "top level", f"expected a JSON object, got {_json_kind(top)}{hint}")
         self.obj = top
-        self.checked_numbers = False
 
     @property
     def numbers_are_finite(self) -> bool:
@@ -144,17 +167,33 @@ class _Parts:
     def keys(self) -> set:
         return set(self.raw if self.raw is not None else self.obj)
 
+    @contextlib.contextmanager
+    def _unreadable(self) -> Iterator[None]:
+        """Turn msgspec's and json's UnicodeDecodeError and RecursionError into one line.
+
+        msgspec checks the UTF-8 of a top-level value only when it decodes it (``Raw`` values
+        are skipped over), so these can come from any decode, not only the first.
+        """
+        try:
+            yield
+        except UnicodeDecodeError:
+            raise _utf8_error(self.source, self.data) from None
+        except RecursionError:
+            raise FormatError.at(self.source, "", "JSON nested too deeply to read") from None
+
     def untyped(self, key: str) -> Any:
         if self.raw is not None:
-            return msgspec.json.decode(self.raw[key])
+            with self._unreadable():
+                return msgspec.json.decode(self.raw[key])
         return self.obj[key]
 
     def typed(self, key: str, kind: Any, describe) -> Any:
         """Decode ``key`` as ``kind``; on failure name the record via ``describe(index, rest)``."""
         try:
-            if self.raw is not None:
-                return msgspec.json.decode(self.raw[key], type=kind)
-            return msgspec.convert(self.obj[key], kind)
+            with self._unreadable():
+                if self.raw is not None:
+                    return msgspec.json.decode(self.raw[key], type=kind)
+                return msgspec.convert(self.obj[key], kind)
         except msgspec.ValidationError as err:
             match = _AT.match(str(err))
             if not match:
@@ -246,15 +285,24 @@ def _check_polygons(polygons: list, where: str, source: str, finite: bool, what:
             raise FormatError.at(source, where, f"{what}[{k}]: NaN or infinite coordinate")
 
 
+def _keypoint_names_problem(names: Any) -> str:
+    """Why ``names`` is not OCHuman's list of keypoint names, short enough for one line."""
+    expected = list(OCHUMAN_KEYPOINT_NAMES)
+    head = f"expected OCHuman's {len(expected)} names in order ({', '.join(expected[:3])}, ...)"
+    if not isinstance(names, list):
+        return f"{head}, got {_json_kind(names)}"
+    k = next((k for k, (a, b) in enumerate(zip(names, expected)) if a != b), min(len(names), len(expected)))
+    if k < min(len(names), len(expected)):
+        return f"{head}, got {len(names)} names; [{k}] is {str(names[k])[:40]!r}, expected {expected[k]!r}"
+    return f"{head}, got {len(names)} names"
+
+
 def _build_native(parts: _Parts, images_dir: Optional[str]) -> Dataset:
     source = parts.source
     if "keypoint_names" in parts.keys():
         names = parts.untyped("keypoint_names")
-        if names is not None and list(names) != list(OCHUMAN_KEYPOINT_NAMES):
-            raise FormatError.at(
-                source, "keypoint_names",
-                f"expected OCHuman's 19 names in order ({', '.join(OCHUMAN_KEYPOINT_NAMES[:3])}, ...), got {names!r}"[:300],
-            )
+        if names is not None and names != list(OCHUMAN_KEYPOINT_NAMES):
+            raise FormatError.at(source, "keypoint_names", _keypoint_names_problem(names))
     native_images: list[_NativeImage] = parts.typed("images", list[_NativeImage], _describe_native)
 
     images, seen = [], {}
@@ -319,7 +367,8 @@ def _build_native(parts: _Parts, images_dir: Optional[str]) -> Dataset:
         if bad is not None:
             raise FormatError.at(
                 source, where_person(kpt_rows[bad]),
-                f"keypoints: visibility codes must be 0, 1, 2 or 3, got {sorted(set(codes[bad].tolist()) - {0, 1, 2, 3})}",
+                f"keypoints: visibility codes must be 0, 1, 2 or 3, got "
+                f"{[int(v) if v.is_integer() else v for v in sorted(set(codes[bad].tolist()) - {0, 1, 2, 3})]}",
             )
         keypoints_ochuman[kpt_rows] = values
         has_keypoints[kpt_rows] = True
