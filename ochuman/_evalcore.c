@@ -1,0 +1,192 @@
+/* Compiled core of the evaluator: COCO RLE strings -> runs, mask IoU over runs, and
+ * COCO greedy matching for many (image, category) blocks and variants in one call.
+ *
+ * Arrays cross the boundary through the buffer protocol (numpy arrays, C-contiguous);
+ * outputs are preallocated by the caller. Semantics follow pycocotools' maskApi.c
+ * (rleFrString, rleIou) and COCOeval.evaluateImg bit for bit. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* decode_counts(list_of_str_or_bytes) -> (runs: bytes of uint32, offsets: bytes of int64)
+ * offsets has len(list) + 1 entries; runs of mask k are runs[offsets[k]:offsets[k+1]]. */
+static PyObject *decode_counts(PyObject *self, PyObject *args) {
+    PyObject *seq;
+    if (!PyArg_ParseTuple(args, "O", &seq)) return NULL;
+    PyObject *fast = PySequence_Fast(seq, "decode_counts expects a sequence");
+    if (!fast) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    PyObject **items = PySequence_Fast_ITEMS(fast);
+    Py_ssize_t total = 0;
+    const char **strings = PyMem_Malloc(sizeof(char *) * (n ? n : 1));
+    Py_ssize_t *lengths = PyMem_Malloc(sizeof(Py_ssize_t) * (n ? n : 1));
+    if (!strings || !lengths) { Py_DECREF(fast); PyMem_Free(strings); PyMem_Free(lengths); return PyErr_NoMemory(); }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *item = items[k];
+        if (PyUnicode_Check(item)) {
+            strings[k] = PyUnicode_AsUTF8AndSize(item, &lengths[k]);
+            if (!strings[k]) goto fail;
+        } else if (PyBytes_Check(item)) {
+            strings[k] = PyBytes_AS_STRING(item);
+            lengths[k] = PyBytes_GET_SIZE(item);
+        } else {
+            PyErr_Format(PyExc_TypeError, "RLE counts %zd: expected str or bytes", k);
+            goto fail;
+        }
+        total += lengths[k];  /* a string of L characters holds at most L runs */
+    }
+    {
+        uint32_t *runs = PyMem_Malloc(sizeof(uint32_t) * (total ? total : 1));
+        PyObject *offsets_obj = PyBytes_FromStringAndSize(NULL, sizeof(int64_t) * (n + 1));
+        if (!runs || !offsets_obj) { PyMem_Free(runs); Py_XDECREF(offsets_obj); PyErr_NoMemory(); goto fail; }
+        int64_t *offsets = (int64_t *)PyBytes_AS_STRING(offsets_obj);
+        Py_ssize_t m = 0;
+        for (Py_ssize_t k = 0; k < n; k++) {
+            const char *s = strings[k];
+            Py_ssize_t p = 0, len = lengths[k], start = m;
+            offsets[k] = m;
+            while (p < len) {
+                long x = 0; int shift = 0, more = 1;
+                while (more) {
+                    if (p >= len) {
+                        PyMem_Free(runs); Py_DECREF(offsets_obj);
+                        PyErr_Format(PyExc_ValueError, "RLE counts %zd: truncated string", k);
+                        goto fail;
+                    }
+                    char c = s[p] - 48;
+                    x |= (long)(c & 0x1f) << shift;
+                    more = c & 0x20; p++; shift += 5;
+                    if (!more && (c & 0x10)) x |= -1L << shift;
+                }
+                if (m - start > 2) x += (long)runs[m - 2];
+                runs[m++] = (uint32_t)x;
+            }
+        }
+        offsets[n] = m;
+        PyObject *runs_obj = PyBytes_FromStringAndSize((const char *)runs, sizeof(uint32_t) * m);
+        PyMem_Free(runs);
+        PyMem_Free(strings); PyMem_Free(lengths); Py_DECREF(fast);
+        if (!runs_obj) { Py_DECREF(offsets_obj); return NULL; }
+        return Py_BuildValue("(NN)", runs_obj, offsets_obj);
+    }
+fail:
+    PyMem_Free(strings); PyMem_Free(lengths); Py_DECREF(fast);
+    return NULL;
+}
+
+/* Intersection of two masks given as runs (alternating 0/1 runs, starting with 0s). */
+static uint64_t runs_intersection(const uint32_t *a, int64_t ka, const uint32_t *b, int64_t kb) {
+    if (ka == 0 || kb == 0) return 0;
+    uint64_t inter = 0;
+    int64_t ia = 0, ib = 0;
+    uint64_t ca = a[0], cb = b[0];
+    int va = 0, vb = 0;
+    for (;;) {
+        uint64_t c = ca < cb ? ca : cb;
+        if (va && vb) inter += c;
+        ca -= c; cb -= c;
+        while (ca == 0) { if (++ia >= ka) return inter; ca = a[ia]; va = !va; }
+        while (cb == 0) { if (++ib >= kb) return inter; cb = b[ib]; vb = !vb; }
+    }
+}
+
+/* segm_iou(runs u32, offsets i64, areas i64, dt i64[P], gt i64[P], crowd u8[P], out f64[P])
+ * IoU of mask dt[p] with mask gt[p]; crowd: intersection over the dt area (pycocotools). */
+static PyObject *segm_iou(PyObject *self, PyObject *args) {
+    Py_buffer runs, offsets, areas, dt, gt, crowd, out;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*w*", &runs, &offsets, &areas, &dt, &gt, &crowd, &out)) return NULL;
+    const uint32_t *r = runs.buf; const int64_t *off = offsets.buf, *area = areas.buf;
+    const int64_t *d = dt.buf, *g = gt.buf; const uint8_t *cr = crowd.buf; double *o = out.buf;
+    Py_ssize_t P = dt.len / (Py_ssize_t)sizeof(int64_t);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t p = 0; p < P; p++) {
+        int64_t i = d[p], j = g[p];
+        uint64_t inter = runs_intersection(r + off[i], off[i + 1] - off[i], r + off[j], off[j + 1] - off[j]);
+        if (inter == 0) { o[p] = 0.0; continue; }
+        uint64_t uni = cr[p] ? (uint64_t)area[i] : (uint64_t)(area[i] + area[j]) - inter;
+        o[p] = (double)inter / (double)uni;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&runs); PyBuffer_Release(&offsets); PyBuffer_Release(&areas);
+    PyBuffer_Release(&dt); PyBuffer_Release(&gt); PyBuffer_Release(&crowd); PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+}
+
+/* match(ious f64, det_start i64[B+1], gt_start i64[B+1], iou_start i64[B], gt_state u8[V*G],
+ *       gt_crowd u8[G], thresholds f64[T], out i64[V*T*D])
+ * For each block b (dets sorted by score, at most maxDets), each variant v and threshold t:
+ * COCOeval.evaluateImg's greedy matching. gt_state: 0 counts, 1 ignore region, 2 absent.
+ * A det takes the best available counted gt with IoU >= min(t, 1 - 1e-10) (the last one on
+ * ties, as pycocotools' scan in gt order does); only if there is none, the best ignored one.
+ * out[v, t, det] = global gt index, or -1. */
+static PyObject *match(PyObject *self, PyObject *args) {
+    Py_buffer ious, det_start, gt_start, iou_start, gt_state, gt_crowd, thresholds, out;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*w*", &ious, &det_start, &gt_start, &iou_start,
+                          &gt_state, &gt_crowd, &thresholds, &out)) return NULL;
+    const double *iou = ious.buf, *thr = thresholds.buf;
+    const int64_t *ds = det_start.buf, *gs = gt_start.buf, *is = iou_start.buf;
+    const uint8_t *state = gt_state.buf, *crowd = gt_crowd.buf;
+    int64_t *res = out.buf;
+    Py_ssize_t B = iou_start.len / (Py_ssize_t)sizeof(int64_t);
+    Py_ssize_t T = thresholds.len / (Py_ssize_t)sizeof(double);
+    Py_ssize_t G = gt_crowd.len;
+    Py_ssize_t V = G ? gt_state.len / G : 0;
+    Py_ssize_t D = B ? ds[B] : 0;
+    int64_t max_g = 0;
+    for (Py_ssize_t b = 0; b < B; b++) if (gs[b + 1] - gs[b] > max_g) max_g = gs[b + 1] - gs[b];
+    uint8_t *taken = PyMem_Malloc(max_g ? max_g : 1);
+    if (!taken) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t k = 0; k < V * T * D; k++) res[k] = -1;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t v = 0; v < V; v++) {
+        const uint8_t *st = state + v * G;
+        for (Py_ssize_t t = 0; t < T; t++) {
+            double start_thr = thr[t] < 1 - 1e-10 ? thr[t] : 1 - 1e-10;
+            int64_t *row = res + (v * T + t) * D;
+            for (Py_ssize_t b = 0; b < B; b++) {
+                int64_t g0 = gs[b], ng = gs[b + 1] - gs[b];
+                int64_t d0 = ds[b], nd = ds[b + 1] - ds[b];
+                if (ng == 0) continue;
+                const double *block = iou + is[b];
+                memset(taken, 0, ng);
+                for (int64_t d = 0; d < nd; d++) {
+                    int64_t m = -1;
+                    for (int pass = 0; pass < 2 && m < 0; pass++) {
+                        double best = start_thr;
+                        for (int64_t g = 0; g < ng; g++) {
+                            uint8_t s = st[g0 + g];
+                            if (s == 2 || s != pass) continue;
+                            if (taken[g] && !crowd[g0 + g]) continue;
+                            double value = block[d * ng + g];
+                            if (value < best) continue;
+                            best = value; m = g;
+                        }
+                    }
+                    if (m < 0) continue;
+                    taken[m] = 1;
+                    row[d0 + d] = g0 + m;
+                }
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyMem_Free(taken);
+done:
+    PyBuffer_Release(&ious); PyBuffer_Release(&det_start); PyBuffer_Release(&gt_start);
+    PyBuffer_Release(&iou_start); PyBuffer_Release(&gt_state); PyBuffer_Release(&gt_crowd);
+    PyBuffer_Release(&thresholds); PyBuffer_Release(&out);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"decode_counts", decode_counts, METH_VARARGS, "COCO compressed RLE strings -> (runs uint32 bytes, offsets int64 bytes)."},
+    {"segm_iou", segm_iou, METH_VARARGS, "Mask IoU of (dt, gt) pairs over decoded runs."},
+    {"match", match, METH_VARARGS, "COCO greedy matching over blocks, variants and thresholds."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_evalcore", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__evalcore(void) { return PyModule_Create(&module); }

@@ -1,0 +1,448 @@
+"""COCO-style evaluation (segm, bbox, keypoints), identical to pycocotools' COCOeval, over
+columnar annotations, with any number of ground-truth *variants* evaluated in one pass.
+
+Data flow: :class:`Annotations` (ground truth and detections) -> IoU/OKS for every
+(detection, ground truth) pair of each (image, category) block, computed once -> greedy
+matching per variant and IoU threshold (compiled core) -> accumulation and summary.
+
+A variant says, per ground-truth annotation, whether it counts (0), is an ignore region (1) or
+is absent (2), and which images take part. Area ranges are variants; so are occlusion subsets.
+
+pycocotools behaviour reproduced on purpose (and checked against it in the tests):
+
+- detections are sorted by score with a stable sort (ties keep results-file order) and cut to
+  ``maxDets[-1]`` per (image, category) before IoUs; ground truths keep file order;
+- ``ignore`` = ``iscrowd`` (pycocotools overwrites any ``ignore`` flag the file has); for
+  keypoints also ``num_keypoints == 0``;
+- a detection may match a crowd region many times; IoU thresholds are capped at ``1 - 1e-10``;
+  a detection takes the best counted match and only then an ignored one;
+- crowd IoU is intersection over the detection's area; bbox IoU uses ``[x, y, w, h]``
+  without +1; OKS uses the ground truth's ``area`` and its box enlarged 2x when no ground-truth
+  keypoint is labelled;
+- matches are recorded by annotation id, so a ground truth whose id is 0 counts as unmatched
+  (a pycocotools quirk, kept so that numbers agree);
+- unmatched detections outside an area range are ignored; precision is made monotone and read
+  at 101 recall points with ``searchsorted(..., "left")``; -1 marks empty cells; ``stats`` are
+  means over cells > -1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ochuman import _evalcore
+from ochuman.keypoints import COCO_OKS_SIGMAS
+
+IOU_TYPES = ("segm", "bbox", "keypoints")
+
+STAT_NAMES = {
+    "segm": ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"),
+    "bbox": ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"),
+    "keypoints": ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl"),
+}
+
+
+@dataclass
+class EvalParams:
+    """pycocotools ``Params`` under snake_case names (defaults per iou type)."""
+
+    iou_type: str = "segm"
+    img_ids: Optional[list] = None  # None: every image of the ground truth
+    cat_ids: Optional[list] = None  # None: every category of the ground truth
+    iou_thrs: np.ndarray = field(default_factory=lambda: np.linspace(.5, 0.95, int(np.round((0.95 - .5) / .05)) + 1, endpoint=True))
+    rec_thrs: np.ndarray = field(default_factory=lambda: np.linspace(.0, 1.00, int(np.round((1.00 - .0) / .01)) + 1, endpoint=True))
+    max_dets: Optional[list] = None
+    area_rng: Optional[list] = None
+    area_rng_lbl: Optional[list] = None
+    use_cats: bool = True
+    kpt_oks_sigmas: np.ndarray = field(default_factory=lambda: COCO_OKS_SIGMAS.copy())
+
+    def __post_init__(self):
+        if self.iou_type not in IOU_TYPES:
+            raise ValueError(f"unknown iou type {self.iou_type!r}: expected one of {', '.join(IOU_TYPES)}")
+        keypoints = self.iou_type == "keypoints"
+        if self.max_dets is None:
+            self.max_dets = [20] if keypoints else [1, 10, 100]
+        if self.area_rng is None:
+            self.area_rng = ([[0, 1e5 ** 2], [32 ** 2, 96 ** 2], [96 ** 2, 1e5 ** 2]] if keypoints else
+                             [[0, 1e5 ** 2], [0, 32 ** 2], [32 ** 2, 96 ** 2], [96 ** 2, 1e5 ** 2]])
+        if self.area_rng_lbl is None:
+            self.area_rng_lbl = ["all", "medium", "large"] if keypoints else ["all", "small", "medium", "large"]
+
+
+@dataclass(frozen=True, eq=False)
+class Annotations:
+    """Ground truth or detections as parallel arrays of length N.
+
+    image_id (N,) ids as the file gives them; category_id (N,) int64; ann_id (N,) int64;
+    bbox (N, 4) float64 xywh; area (N,) float64; iscrowd (N,) bool; score (N,) float64
+    (1.0 for ground truth); counts: N compressed RLE ``counts`` strings (segm only, else None);
+    mask_size (N, 2) [h, w]; keypoints (N, 3K) float64 (keypoints only, else None);
+    num_keypoints (N,) int64 (ground truth, keypoints only); file_image_ids: every image id of
+    the ground-truth file, annotated or not (images without annotations still collect false
+    positives); None: the images of the annotations.
+    """
+
+    image_id: np.ndarray
+    category_id: np.ndarray
+    ann_id: np.ndarray
+    bbox: np.ndarray
+    area: np.ndarray
+    iscrowd: np.ndarray
+    score: np.ndarray
+    counts: Optional[Sequence[str]] = None
+    mask_size: Optional[np.ndarray] = None
+    keypoints: Optional[np.ndarray] = None
+    num_keypoints: Optional[np.ndarray] = None
+    file_image_ids: Optional[np.ndarray] = None
+
+    def __len__(self) -> int:
+        return len(self.ann_id)
+
+
+@dataclass
+class Blocks:
+    """Ground truth and detections grouped into (category, image) blocks, with their IoUs.
+
+    gt_order (G,) / dt_order (D,): indices into the inputs, block by block (detections by
+    score, at most maxDets[-1] per block); gt_start / dt_start (B+1,) block offsets;
+    block_cat / block_img (B,) category and image index of each block; ious (P,) flat
+    row-major D_b x G_b matrices starting at iou_start (B,).
+    """
+
+    img_ids: np.ndarray
+    cat_ids: np.ndarray
+    gt_order: np.ndarray
+    dt_order: np.ndarray
+    gt_start: np.ndarray
+    dt_start: np.ndarray
+    block_cat: np.ndarray
+    block_img: np.ndarray
+    iou_start: np.ndarray
+    ious: np.ndarray
+    gt_block: np.ndarray  # (G,) block of each gt (block order)
+    dt_block: np.ndarray  # (D,) block of each dt (block order)
+    dt_rank: np.ndarray  # (D,) rank by score inside its block
+
+
+def _index(values: np.ndarray, universe: np.ndarray) -> np.ndarray:
+    """Position of each value in the sorted ``universe``; -1 where absent."""
+    if len(universe) == 0:
+        return np.full(len(values), -1, dtype=np.int64)
+    pos = np.searchsorted(universe, values)
+    pos = np.clip(pos, 0, len(universe) - 1)
+    return np.where(universe[pos] == values, pos, -1).astype(np.int64)
+
+
+def _sorted_unique(values) -> np.ndarray:
+    return np.unique(np.asarray(list(values)))
+
+
+def make_blocks(gt: Annotations, dt: Annotations, params: EvalParams) -> Blocks:
+    """Group annotations into blocks and compute every IoU / OKS once."""
+    default_ids = gt.file_image_ids if gt.file_image_ids is not None else gt.image_id
+    img_ids = _sorted_unique(params.img_ids if params.img_ids is not None else default_ids)
+    cat_ids = _sorted_unique(params.cat_ids if params.cat_ids is not None else gt.category_id)
+    n_img = len(img_ids)
+
+    def keys(ann: Annotations):
+        img = _index(np.asarray(ann.image_id), img_ids) if len(ann) else np.zeros(0, np.int64)
+        cat = _index(np.asarray(ann.category_id), cat_ids) if len(ann) else np.zeros(0, np.int64)
+        keep = (img >= 0) & (cat >= 0)
+        if not params.use_cats:
+            cat = np.zeros_like(cat)
+        return img, cat, keep
+
+    g_img, g_cat, g_keep = keys(gt)
+    d_img, d_cat, d_keep = keys(dt)
+    g_idx = np.flatnonzero(g_keep)
+    g_idx = g_idx[np.lexsort((g_img[g_idx], g_cat[g_idx]))]  # stable: file order inside a block
+    d_idx = np.flatnonzero(d_keep)
+    d_idx = d_idx[np.lexsort((-dt.score[d_idx], d_img[d_idx], d_cat[d_idx]))]
+
+    g_key = g_cat[g_idx] * n_img + g_img[g_idx]
+    d_key = d_cat[d_idx] * n_img + d_img[d_idx]
+    # rank inside block, cut at maxDets[-1]
+    d_first = np.r_[True, d_key[1:] != d_key[:-1]] if len(d_key) else np.zeros(0, bool)
+    starts = np.flatnonzero(d_first)
+    rank = np.arange(len(d_key)) - np.repeat(starts, np.diff(np.r_[starts, len(d_key)]))
+    top = rank < params.max_dets[-1]
+    d_idx, d_key, rank = d_idx[top], d_key[top], rank[top]
+
+    block_keys = np.union1d(g_key, d_key)
+    g_block = np.searchsorted(block_keys, g_key)
+    d_block = np.searchsorted(block_keys, d_key)
+    B = len(block_keys)
+    gt_start = np.r_[0, np.cumsum(np.bincount(g_block, minlength=B))].astype(np.int64)
+    dt_start = np.r_[0, np.cumsum(np.bincount(d_block, minlength=B))].astype(np.int64)
+    n_g = np.diff(gt_start)
+    n_d = np.diff(dt_start)
+    iou_start = np.r_[0, np.cumsum(n_g * n_d)][:-1].astype(np.int64)
+
+    # Every (dt, gt) pair of each block, row-major per block.
+    pair_dt = np.repeat(np.arange(len(d_idx)), n_g[d_block])
+    first_gt = np.repeat(gt_start[d_block], n_g[d_block])
+    within = np.arange(len(pair_dt)) - np.repeat(np.cumsum(n_g[d_block]) - n_g[d_block], n_g[d_block])
+    pair_gt = first_gt + within
+    ious = _pair_ious(gt, dt, g_idx[pair_gt], d_idx[pair_dt], params)
+    return Blocks(
+        img_ids=img_ids, cat_ids=cat_ids, gt_order=g_idx, dt_order=d_idx,
+        gt_start=gt_start, dt_start=dt_start,
+        block_cat=block_keys // max(n_img, 1), block_img=block_keys % max(n_img, 1),
+        iou_start=iou_start, ious=ious, gt_block=g_block, dt_block=d_block, dt_rank=rank,
+    )
+
+
+def _pair_ious(gt: Annotations, dt: Annotations, g: np.ndarray, d: np.ndarray, params: EvalParams) -> np.ndarray:
+    """IoU (segm, bbox) or OKS (keypoints) of detection d[p] with ground truth g[p]. (P,) float64."""
+    if len(g) == 0:
+        return np.zeros(0)
+    if params.iou_type == "bbox":
+        return bbox_iou_pairs(dt.bbox[d], gt.bbox[g], gt.iscrowd[g])
+    if params.iou_type == "segm":
+        return _segm_iou_pairs(gt, dt, g, d)
+    return oks_pairs(dt.keypoints[d], gt.keypoints[g], gt.bbox[g], gt.area[g], params.kpt_oks_sigmas)
+
+
+def bbox_iou_pairs(dt_xywh: np.ndarray, gt_xywh: np.ndarray, crowd: np.ndarray) -> np.ndarray:
+    """pycocotools ``bbIou`` for (dt, gt) pairs, the same floating-point operations. (P,)"""
+    dx, dy, dw, dh = dt_xywh.T
+    gx, gy, gw, gh = gt_xywh.T
+    w = np.fmin(dw + dx, gw + gx) - np.fmax(dx, gx)
+    h = np.fmin(dh + dy, gh + gy) - np.fmax(dy, gy)
+    inter = w * h
+    da = dw * dh
+    union = np.where(crowd, da, da + gw * gh - inter)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = inter / union
+    return np.where((w > 0) & (h > 0), iou, 0.0)
+
+
+class DecodedMasks:
+    """Compressed RLE strings decoded once into runs (compiled core); areas from the runs."""
+
+    def __init__(self, counts: Sequence[str]):
+        runs, offsets = _evalcore.decode_counts(list(counts))
+        self.runs = np.frombuffer(runs, dtype=np.uint32)
+        self.offsets = np.frombuffer(offsets, dtype=np.int64)
+        ones = self.runs.astype(np.int64)
+        parity = (np.arange(len(ones)) - np.repeat(self.offsets[:-1], np.diff(self.offsets))) % 2 == 1
+        cumulative = np.r_[0, np.cumsum(np.where(parity, ones, 0))]
+        self.areas = cumulative[self.offsets[1:]] - cumulative[self.offsets[:-1]]
+
+
+def _segm_iou_pairs(gt: Annotations, dt: Annotations, g: np.ndarray, d: np.ndarray) -> np.ndarray:
+    gt_masks = DecodedMasks(gt.counts)
+    dt_masks = DecodedMasks(dt.counts)
+    runs = np.concatenate([dt_masks.runs, gt_masks.runs])
+    offsets = np.concatenate([dt_masks.offsets[:-1], dt_masks.offsets[-1] + gt_masks.offsets])
+    areas = np.concatenate([dt_masks.areas, gt_masks.areas]).astype(np.int64)
+    out = np.empty(len(g))
+    _evalcore.segm_iou(runs, offsets, areas, np.ascontiguousarray(d, dtype=np.int64),
+                       np.ascontiguousarray(g + len(dt_masks.areas), dtype=np.int64),
+                       np.ascontiguousarray(gt.iscrowd[g], dtype=np.uint8), out)
+    same_size = (gt.mask_size[g] == dt.mask_size[d]).all(axis=1)
+    return np.where(same_size, out, -1.0)
+
+
+def oks_pairs(dt_kpts, gt_kpts, gt_bbox, gt_area, sigmas) -> np.ndarray:
+    """pycocotools ``computeOks`` for (dt, gt) pairs. Inputs (P, 3K), (P, 3K), (P, 4), (P,)."""
+    variances = (np.asarray(sigmas) * 2) ** 2
+    xg, yg, vg = gt_kpts[:, 0::3], gt_kpts[:, 1::3], gt_kpts[:, 2::3]
+    xd, yd = dt_kpts[:, 0::3], dt_kpts[:, 1::3]
+    labelled = vg > 0
+    k1 = np.count_nonzero(labelled, axis=1)
+    x0 = gt_bbox[:, 0] - gt_bbox[:, 2]
+    x1 = gt_bbox[:, 0] + gt_bbox[:, 2] * 2
+    y0 = gt_bbox[:, 1] - gt_bbox[:, 3]
+    y1 = gt_bbox[:, 1] + gt_bbox[:, 3] * 2
+    z = np.zeros_like(xd)
+    dx_out = np.maximum(z, x0[:, None] - xd) + np.maximum(z, xd - x1[:, None])
+    dy_out = np.maximum(z, y0[:, None] - yd) + np.maximum(z, yd - y1[:, None])
+    has = (k1 > 0)[:, None]
+    dx = np.where(has, xd - xg, dx_out)
+    dy = np.where(has, yd - yg, dy_out)
+    e = (dx ** 2 + dy ** 2) / variances / (gt_area[:, None] + np.spacing(1)) / 2
+    out = np.empty(len(e))
+    # Sum exactly as numpy does on the 1-D selection pycocotools makes (pairwise order).
+    use = np.where(has, labelled, True)
+    counts = use.sum(axis=1)
+    for n in np.unique(counts):
+        rows = np.flatnonzero(counts == n)
+        selected = np.exp(-e[rows][use[rows]].reshape(len(rows), n))
+        out[rows] = selected.sum(axis=1) / n
+    return out
+
+
+@dataclass
+class Variant:
+    """Which ground truths count (0), are ignore regions (1) or are absent (2), per block
+    order; which images take part; and optionally which unmatched detections are ignored."""
+
+    gt_state: np.ndarray  # (G,) uint8 in block order
+    image_included: Optional[np.ndarray] = None  # (n_img,) bool; None: all
+    dt_unmatched_ignored: Optional[np.ndarray] = None  # (D,) bool in block order
+
+
+@dataclass
+class Accumulated:
+    """pycocotools ``eval`` arrays for one variant family (all area ranges)."""
+
+    precision: np.ndarray  # (T, R, K, A, M)
+    recall: np.ndarray  # (T, K, A, M)
+    scores: np.ndarray  # (T, R, K, A, M)
+    stats: np.ndarray  # (12,) or (10,)
+
+
+def base_state(gt: Annotations, blocks: Blocks, params: EvalParams) -> np.ndarray:
+    """pycocotools' ``ignore`` per gt in block order: iscrowd (keypoints: or no keypoints)."""
+    ignore = gt.iscrowd[blocks.gt_order].copy()
+    if params.iou_type == "keypoints":
+        ignore |= gt.num_keypoints[blocks.gt_order] == 0
+    return ignore.astype(np.uint8)
+
+
+def match(blocks: Blocks, states: np.ndarray, gt_crowd: np.ndarray, params: EvalParams) -> np.ndarray:
+    """Greedy matching for V variants. states (V, G) uint8. Returns (V, T, D) gt index or -1."""
+    V = states.shape[0]
+    T = len(params.iou_thrs)
+    out = np.empty((V, T, len(blocks.dt_order)), dtype=np.int64)
+    _evalcore.match(blocks.ious, blocks.dt_start, blocks.gt_start, blocks.iou_start,
+                    np.ascontiguousarray(states, dtype=np.uint8),
+                    np.ascontiguousarray(gt_crowd, dtype=np.uint8),
+                    np.ascontiguousarray(params.iou_thrs, dtype=np.float64), out)
+    return out
+
+
+def accumulate(gt: Annotations, dt: Annotations, blocks: Blocks, params: EvalParams,
+               variant: Variant, matches: Optional[np.ndarray] = None) -> Accumulated:
+    """Precision/recall over every area range for one variant (pycocotools ``accumulate``)."""
+    A = len(params.area_rng)
+    T, R, M = len(params.iou_thrs), len(params.rec_thrs), len(params.max_dets)
+    K = len(blocks.cat_ids) if params.use_cats else 1
+    gt_area = gt.area[blocks.gt_order]
+    dt_area = dt.area[blocks.dt_order]
+    gt_ids = gt.ann_id[blocks.gt_order]
+    crowd = gt.iscrowd[blocks.gt_order]
+    states = np.empty((A, len(gt_area)), dtype=np.uint8)
+    for a, (lo, hi) in enumerate(params.area_rng):
+        out_of_range = (gt_area < lo) | (gt_area > hi)
+        states[a] = np.where(variant.gt_state == 2, 2, np.maximum(variant.gt_state, out_of_range))
+    if matches is None:
+        matches = match(blocks, states, crowd, params)
+
+    precision = -np.ones((T, R, K, A, M))
+    recall = -np.ones((T, K, A, M))
+    scores = -np.ones((T, R, K, A, M))
+    included_blocks = (np.ones(len(blocks.block_img), bool) if variant.image_included is None
+                       else variant.image_included[blocks.block_img])
+    # A block takes part when it has a present gt or any detection (evaluateImg != None).
+    present = np.bincount(blocks.gt_block[variant.gt_state != 2], minlength=len(blocks.block_img)) > 0
+    has_dt = np.diff(blocks.dt_start) > 0
+    block_used = included_blocks & (present | has_dt)
+    dt_used = block_used[blocks.dt_block]
+    gt_used = block_used[blocks.gt_block]
+    dt_cat = blocks.block_cat[blocks.dt_block]
+    gt_cat = blocks.block_cat[blocks.gt_block]
+    dt_scores = dt.score[blocks.dt_order]
+    # One global stable order by score over the block-ordered detections (image order inside
+    # a category, score order inside an image): every subset of it is sorted the same way.
+    global_order = np.argsort(-dt_scores, kind="mergesort")
+    for a in range(A):
+        d_out = (dt_area < params.area_rng[a][0]) | (dt_area > params.area_rng[a][1])
+        if variant.dt_unmatched_ignored is not None:
+            d_out = d_out | variant.dt_unmatched_ignored
+        m_all = matches[a]  # (T, D)
+        matched_any = m_all >= 0
+        safe = np.where(matched_any, m_all, 0)
+        matched = matched_any & (gt_ids[safe] != 0)
+        dt_ignored = (matched_any & (states[a][safe] == 1)) | (~matched & d_out[None, :])
+        for k in range(K):
+            npig = np.count_nonzero(gt_used & (gt_cat == k) & (states[a] == 0))
+            for mi, max_det in enumerate(params.max_dets):
+                select = dt_used & (dt_cat == k) & (blocks.dt_rank < max_det)
+                if not (gt_used & (gt_cat == k)).any() and not select.any():
+                    continue
+                if npig == 0:
+                    continue
+                order = global_order[select[global_order]]
+                tps = matched[:, order] & ~dt_ignored[:, order]
+                fps = ~matched[:, order] & ~dt_ignored[:, order]
+                tp_sum = np.cumsum(tps, axis=1).astype(dtype=float)
+                fp_sum = np.cumsum(fps, axis=1).astype(dtype=float)
+                sorted_scores = dt_scores[order]
+                nd = tp_sum.shape[1]
+                rc = tp_sum / npig
+                pr = tp_sum / (fp_sum + tp_sum + np.spacing(1))
+                recall[:, k, a, mi] = rc[:, -1] if nd else 0
+                pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1] if nd else pr
+                for t in range(T):
+                    q = np.zeros(R)
+                    ss = np.zeros(R)
+                    inds = np.searchsorted(rc[t], params.rec_thrs, side="left")
+                    valid = inds < nd
+                    q[valid] = pr[t, inds[valid]]
+                    ss[valid] = sorted_scores[inds[valid]]
+                    # pycocotools fills until the first out-of-range index (inds are sorted).
+                    precision[t, :, k, a, mi] = q
+                    scores[t, :, k, a, mi] = ss
+    stats = summarize(precision, recall, params)
+    return Accumulated(precision=precision, recall=recall, scores=scores, stats=stats)
+
+
+def _summary_value(arr: np.ndarray, params: EvalParams, ap: bool, iou_thr=None, area="all", max_dets=100) -> float:
+    a = params.area_rng_lbl.index(area)
+    m = list(params.max_dets).index(max_dets)
+    if ap:
+        s = arr[:, :, :, a, m]
+        if iou_thr is not None:
+            s = s[np.where(iou_thr == params.iou_thrs)[0]]
+    else:
+        s = arr[:, :, a, m]
+        if iou_thr is not None:
+            s = s[np.where(iou_thr == params.iou_thrs)[0]]
+    valid = s[s > -1]
+    return -1.0 if len(valid) == 0 else float(np.mean(valid))
+
+
+def summarize(precision: np.ndarray, recall: np.ndarray, params: EvalParams) -> np.ndarray:
+    """The 12 (10 for keypoints) numbers of pycocotools ``summarize``, in its order."""
+    P, Rc = precision, recall
+    if params.iou_type == "keypoints":
+        md = 20 if 20 in params.max_dets else params.max_dets[-1]
+        return np.array([
+            _summary_value(P, params, True, None, "all", md),
+            _summary_value(P, params, True, .5, "all", md),
+            _summary_value(P, params, True, .75, "all", md),
+            _summary_value(P, params, True, None, "medium", md),
+            _summary_value(P, params, True, None, "large", md),
+            _summary_value(Rc, params, False, None, "all", md),
+            _summary_value(Rc, params, False, .5, "all", md),
+            _summary_value(Rc, params, False, .75, "all", md),
+            _summary_value(Rc, params, False, None, "medium", md),
+            _summary_value(Rc, params, False, None, "large", md),
+        ])
+    md = params.max_dets
+    return np.array([
+        _summary_value(P, params, True, None, "all", md[2]),
+        _summary_value(P, params, True, .5, "all", md[2]),
+        _summary_value(P, params, True, .75, "all", md[2]),
+        _summary_value(P, params, True, None, "small", md[2]),
+        _summary_value(P, params, True, None, "medium", md[2]),
+        _summary_value(P, params, True, None, "large", md[2]),
+        _summary_value(Rc, params, False, None, "all", md[0]),
+        _summary_value(Rc, params, False, None, "all", md[1]),
+        _summary_value(Rc, params, False, None, "all", md[2]),
+        _summary_value(Rc, params, False, None, "small", md[2]),
+        _summary_value(Rc, params, False, None, "medium", md[2]),
+        _summary_value(Rc, params, False, None, "large", md[2]),
+    ])
+
+
+def evaluate(gt: Annotations, dt: Annotations, params: Optional[EvalParams] = None) -> Accumulated:
+    """One plain COCO evaluation: what ``COCOeval.evaluate(); accumulate()`` computes."""
+    params = params or EvalParams()
+    blocks = make_blocks(gt, dt, params)
+    return accumulate(gt, dt, blocks, params, Variant(base_state(gt, blocks, params)))
