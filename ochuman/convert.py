@@ -21,6 +21,7 @@ key is always added: pycocotools 2.0.9+ ``loadRes`` needs it.
 """
 from __future__ import annotations
 
+import numpy as np
 from tqdm import tqdm
 
 from ochuman.errors import OCHumanError
@@ -60,6 +61,28 @@ def _native_int_id(image_id) -> int:
         raise OCHumanError(f"image_ids='native' needs numeric native image ids, got {image_id!r}") from None
 
 
+def official_selection(
+    dataset: Dataset, split: str = "all", max_iou_range: MaxIoURange = MaxIoURange(0.0, 1.0),
+    range_rule: str = "official",
+) -> tuple[Dataset, list[tuple[int, np.ndarray]]]:
+    """The persons the official converter writes, grouped by written image in file order.
+
+    Returns the benchmark dataset (persons with keypoints and mask, images of ``split``) and
+    ``(image_index, person_indices)`` for every image with at least one person in range; the
+    n-th pair is the image the official file numbers n + 1.
+    """
+    if dataset.format != "ochuman" or dataset.keypoints_ochuman is None:
+        raise OCHumanError(f"{dataset.source}: conversion needs a native ochuman.json file")
+    if split not in CONVERT_SPLITS:
+        raise OCHumanError(f"unknown split {split!r}: expected one of {', '.join(CONVERT_SPLITS)}")
+    benchmark = dataset.filter_persons("kpt&segm")
+    if split != "all":
+        benchmark = benchmark.select_split(split)
+    keep = max_iou_range.contains(benchmark.max_iou, range_rule)
+    groups = [(k, idx) for k, idx in enumerate(benchmark.persons_by_image(keep)) if len(idx)]
+    return benchmark, groups
+
+
 def to_coco(
     dataset: Dataset,
     split: str = "all",
@@ -74,24 +97,16 @@ def to_coco(
 
     progress: show a progress bar (tqdm, on stderr) over the images.
     """
-    if dataset.format != "ochuman" or dataset.keypoints_ochuman is None:
-        raise OCHumanError(f"{dataset.source}: conversion needs a native ochuman.json file")
-    for name, value, allowed in (("split", split, CONVERT_SPLITS), ("area", area, AREAS),
-                                 ("image_ids", image_ids, IMAGE_IDS)):
+    for name, value, allowed in (("area", area, AREAS), ("image_ids", image_ids, IMAGE_IDS)):
         if value not in allowed:
             raise OCHumanError(f"unknown {name} {value!r}: expected one of {', '.join(allowed)}")
 
-    benchmark = dataset.filter_persons("kpt&segm")
-    if split != "all":
-        benchmark = benchmark.select_split(split)
-    keep = max_iou_range.contains(benchmark.max_iou, range_rule)
-    groups = tqdm(enumerate(benchmark.persons_by_image(keep)), total=len(benchmark.images),
-                  desc=f"convert {split}", unit="img", disable=not progress, leave=False)
+    benchmark, groups = official_selection(dataset, split, max_iou_range, range_rule)
+    groups = tqdm(groups, total=len(groups), desc=f"convert {split}", unit="img",
+                  disable=not progress, leave=False)
 
     images_out, annotations_out = [], []
     for image_index, persons in groups:
-        if len(persons) == 0:
-            continue
         image = benchmark.images[image_index]
         image_id = _native_int_id(image.image_id) if image_ids == "native" else len(images_out) + 1
         images_out.append({"file_name": image.file_name, "width": image.width,

@@ -21,3 +21,7 @@ class FormatError(OCHumanError, ValueError):
 
 class ImageNotFoundError(OCHumanError, FileNotFoundError):
     """An image named by an annotation file is not in the images folder."""
+
+
+class ResultsError(FormatError):
+    """A results file cannot be scored against its ground truth."""

@@ -294,6 +294,7 @@ class Accumulated:
     recall: np.ndarray  # (T, K, A, M)
     scores: np.ndarray  # (T, R, K, A, M)
     stats: np.ndarray  # (12,) or (10,)
+    persons: int = -1  # ground truths counted in the variant (set by callers that know)
 
 
 def base_state(gt: Annotations, blocks: Blocks, params: EvalParams) -> np.ndarray:
@@ -316,22 +317,43 @@ def match(blocks: Blocks, states: np.ndarray, gt_crowd: np.ndarray, params: Eval
     return out
 
 
-def accumulate(gt: Annotations, dt: Annotations, blocks: Blocks, params: EvalParams,
-               variant: Variant, matches: Optional[np.ndarray] = None) -> Accumulated:
-    """Precision/recall over every area range for one variant (pycocotools ``accumulate``)."""
-    A = len(params.area_rng)
-    T, R, M = len(params.iou_thrs), len(params.rec_thrs), len(params.max_dets)
-    K = len(blocks.cat_ids) if params.use_cats else 1
+def variant_states(variant: Variant, gt: Annotations, blocks: Blocks, params: EvalParams) -> np.ndarray:
+    """Per area range, the state of every gt: (A, G) uint8 (out-of-range areas are ignored)."""
     gt_area = gt.area[blocks.gt_order]
-    dt_area = dt.area[blocks.dt_order]
-    gt_ids = gt.ann_id[blocks.gt_order]
-    crowd = gt.iscrowd[blocks.gt_order]
-    states = np.empty((A, len(gt_area)), dtype=np.uint8)
+    states = np.empty((len(params.area_rng), len(gt_area)), dtype=np.uint8)
     for a, (lo, hi) in enumerate(params.area_rng):
         out_of_range = (gt_area < lo) | (gt_area > hi)
         states[a] = np.where(variant.gt_state == 2, 2, np.maximum(variant.gt_state, out_of_range))
+    return states
+
+
+def evaluate_variants(gt: Annotations, dt: Annotations, blocks: Blocks, params: EvalParams,
+                      variants: Sequence[Variant]) -> list["Accumulated"]:
+    """Accumulate several variants with one matching call over all of them."""
+    states = [variant_states(v, gt, blocks, params) for v in variants]
+    stacked = np.concatenate(states) if states else np.zeros((0, len(blocks.gt_order)), np.uint8)
+    matches = match(blocks, stacked, gt.iscrowd[blocks.gt_order], params)
+    A = len(params.area_rng)
+    return [accumulate(gt, dt, blocks, params, v, states[i], matches[i * A:(i + 1) * A])
+            for i, v in enumerate(variants)]
+
+
+def accumulate(gt: Annotations, dt: Annotations, blocks: Blocks, params: EvalParams,
+               variant: Variant, states: Optional[np.ndarray] = None,
+               matches: Optional[np.ndarray] = None) -> Accumulated:
+    """Precision/recall over every area range for one variant (pycocotools ``accumulate``).
+
+    states (A, G) and matches (A, T, D) may be passed when already computed.
+    """
+    A = len(params.area_rng)
+    T, R, M = len(params.iou_thrs), len(params.rec_thrs), len(params.max_dets)
+    K = len(blocks.cat_ids) if params.use_cats else 1
+    dt_area = dt.area[blocks.dt_order]
+    gt_ids = gt.ann_id[blocks.gt_order]
+    if states is None:
+        states = variant_states(variant, gt, blocks, params)
     if matches is None:
-        matches = match(blocks, states, crowd, params)
+        matches = match(blocks, states, gt.iscrowd[blocks.gt_order], params)
 
     precision = -np.ones((T, R, K, A, M))
     recall = -np.ones((T, K, A, M))
@@ -446,3 +468,26 @@ def evaluate(gt: Annotations, dt: Annotations, params: Optional[EvalParams] = No
     params = params or EvalParams()
     blocks = make_blocks(gt, dt, params)
     return accumulate(gt, dt, blocks, params, Variant(base_state(gt, blocks, params)))
+
+
+def nearest_gt(blocks: Blocks) -> np.ndarray:
+    """For each detection (block order), the gt (block order) it overlaps most; -1 if none.
+
+    Overlap is the IoU (OKS for keypoints) computed for matching; ties go to the first gt.
+    """
+    D = len(blocks.dt_order)
+    n_g = np.diff(blocks.gt_start)[blocks.dt_block]
+    result = np.full(D, -1, dtype=np.int64)
+    rows = np.flatnonzero(n_g > 0)
+    if len(rows) == 0:
+        return result
+    # The IoU rows of consecutive detections tile blocks.ious without gaps.
+    starts = np.r_[0, np.cumsum(n_g[rows])[:-1]]
+    best = np.maximum.reduceat(blocks.ious, starts)
+    row_of_pair = np.repeat(np.arange(len(rows)), n_g[rows])
+    is_best = blocks.ious == best[row_of_pair]
+    first = np.full(len(rows), np.iinfo(np.int64).max)
+    np.minimum.at(first, row_of_pair[is_best], (np.arange(len(row_of_pair)) - starts[row_of_pair])[is_best])
+    overlapping = best > 0
+    result[rows[overlapping]] = blocks.gt_start[blocks.dt_block[rows[overlapping]]] + first[overlapping]
+    return result

@@ -1,0 +1,425 @@
+"""OCHuman evaluation: COCO AP on the official val/test split with the occlusion breakdown.
+
+Ground truth
+    From a dataset root (``--root`` / ``OCHUMAN_ROOT``: ``ochuman.json`` at the top or in
+    ``annotations/``, ``images/``): the persons of the official COCO-format file of the split,
+    reproduced from ``ochuman.json`` (:func:`ochuman.convert.official_selection`), with the
+    authors' stored MaxIoU. Detections are keyed by that file's image ids (1, 2, ... in file
+    order), or by file name. Any native or COCO-format file can be the ground truth instead
+    (``gt=``); a COCO file carries no MaxIoU, so it is recomputed from its boxes (and reads
+    lower: the box-only persons of ``ochuman.json`` are missing), and the report says so.
+
+Subsets, two modes
+    ``official``: as pycocotools on the official range file (``ochuman convert --range``):
+    persons outside the range are dropped, images left without persons are not evaluated,
+    detections that would have matched a dropped person are false positives. Half-open ranges
+    [lo, hi), as the official converter selects (MaxIoU == 1.0 is in no subset and not in the
+    full file either).
+    ``ignore``: persons outside the range, and every person the dataset annotates without
+    keypoints and mask (box-only persons), are ignore regions: a detection matching one is
+    neither true nor false positive. An unmatched detection counts in a subset only if the
+    person it overlaps most is in the subset (as COCO's area ranges ignore unmatched detections
+    of other sizes); one that overlaps nobody is a false positive everywhere. Ranges ending at
+    1.0 include 1.0.
+
+All subsets share one IoU computation and one matching call.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+from ochuman.convert import official_selection
+from ochuman.errors import OCHumanError
+from ochuman.evaluate import (
+    STAT_NAMES, Accumulated, Annotations, EvalParams, Variant, base_state, evaluate_variants,
+    make_blocks, nearest_gt,
+)
+from ochuman.io import load
+from ochuman.records import Dataset
+from ochuman.results import detections_from_records, parse_results, read_results
+from ochuman.subsets import ALL, HARD, MODERATE, MaxIoURange, parse_range
+
+log = logging.getLogger(__name__)
+
+MODES = ("official", "ignore")
+LEVELS = (ALL, MODERATE, HARD)
+MAX_IOU_BINS = tuple(MaxIoURange(round(0.5 + 0.05 * k, 2), round(0.55 + 0.05 * k, 2)) for k in range(10))
+
+#: segm AP / AP_Moderate / AP_Hard reported in the paper's Table 2 (R50-FPN, trained on COCO).
+PAPER_TABLE2 = {
+    "val": {
+        "Mask R-CNN": (0.163, 0.194, 0.113),
+        "Pose2Seg (predicted kpts, AE)": (0.222, 0.261, 0.150),
+        "Pose2Seg (GT kpts)": (0.544, 0.576, 0.491),
+    },
+    "test": {
+        "Mask R-CNN": (0.169, 0.189, 0.128),
+        "Pose2Seg (predicted kpts, AE)": (0.238, 0.266, 0.175),
+        "Pose2Seg (GT kpts)": (0.552, 0.579, 0.495),
+    },
+}
+
+
+@dataclass(frozen=True, eq=False)
+class GroundTruth:
+    """Ground truth of one evaluation: annotations plus per-annotation occlusion facts.
+
+    annotations: persons in evaluation order; image_ids / file_names / image_sizes (M,): the
+    images (ids as results must use them); max_iou (N,); official (N,) True for persons of the
+    official file; extra (N,) True for persons without keypoints and mask (ignore mode only);
+    source, split, max_iou_source ("stored" or "box").
+    """
+
+    annotations: Annotations
+    image_ids: np.ndarray
+    file_names: tuple[str, ...]
+    image_sizes: np.ndarray
+    max_iou: np.ndarray
+    official: np.ndarray
+    extra: np.ndarray
+    source: str
+    split: str
+    max_iou_source: str
+
+
+def _box_polygon(x, y, w, h):
+    return [[x, y, x, y + h, x + w, y + h, x + w, y]]
+
+
+def ground_truth_from_native(dataset: Dataset, split: str = "val") -> GroundTruth:
+    """The official COCO-format file of ``split`` rebuilt from a native dataset, plus the other
+    persons of its images (box-only, keypoint-only, mask-only) for ignore mode.
+
+    Image ids are the official file's (1, 2, ... in file order); a benchmark image whose persons
+    all have MaxIoU == 1.0 (absent from the official file) is numbered after them.
+    """
+    from ochuman.masks import polygons_to_rle
+
+    benchmark, groups = official_selection(dataset, split, ALL, "official")
+    image_id = np.zeros(len(benchmark.images), dtype=np.int64)
+    official_images = [k for k, _ in groups]
+    image_id[official_images] = np.arange(1, len(groups) + 1)
+    others = np.setdiff1d(np.arange(len(benchmark.images)), official_images)
+    image_id[others] = np.arange(len(groups) + 1, len(benchmark.images) + 1)
+    in_official = ALL.contains(benchmark.max_iou, "official")
+
+    position = {im.file_name: k for k, im in enumerate(benchmark.images)}
+    non_benchmark = ~(dataset.has_keypoints & dataset.has_mask) & ~dataset.iscrowd
+    extras = [i for i in np.flatnonzero(non_benchmark)
+              if dataset.images[dataset.image_index[i]].file_name in position]
+    sources = [(benchmark, i) for i in range(len(benchmark))] + [(dataset, i) for i in extras]
+    image_index = np.array(
+        list(benchmark.image_index) + [position[dataset.images[dataset.image_index[i]].file_name] for i in extras],
+        dtype=np.int64)
+    n = len(sources)
+    sizes = np.array([[im.height, im.width] for im in benchmark.images], dtype=np.int64).reshape(-1, 2)
+    bbox = np.array([d.bbox_xywh[i] for d, i in sources], dtype=np.float64).reshape(n, 4)
+    keypoints = np.array([d.keypoints[i].ravel() for d, i in sources], dtype=np.float64).reshape(n, 51)
+    counts = []
+    for j, (d, i) in enumerate(sources):
+        if d.has_mask[i]:
+            counts.append(d.rle(i)["counts"])
+        else:
+            h, w = sizes[image_index[j]]
+            counts.append(polygons_to_rle(_box_polygon(*bbox[j]), int(h), int(w))["counts"])
+    official = np.r_[in_official, np.zeros(len(extras), dtype=bool)]
+    extra = np.r_[np.zeros(len(benchmark), dtype=bool), np.ones(len(extras), dtype=bool)]
+    # Official annotation ids: 1, 2, ... over the official file's persons in file order.
+    ann_id = np.zeros(n, dtype=np.int64)
+    ann_id[official] = np.arange(1, official.sum() + 1)
+    ann_id[~official] = np.arange(official.sum() + 1, n + 1)
+    annotations = Annotations(
+        image_id=image_id[image_index], category_id=np.ones(n, dtype=np.int64), ann_id=ann_id,
+        bbox=bbox, area=bbox[:, 2] * bbox[:, 3], iscrowd=np.zeros(n, dtype=bool),
+        score=np.ones(n), counts=counts, mask_size=sizes[image_index], keypoints=keypoints,
+        num_keypoints=np.count_nonzero(keypoints[:, 2::3] > 0, axis=1), file_image_ids=image_id,
+    )
+    return GroundTruth(
+        annotations=annotations, image_ids=image_id,
+        file_names=tuple(im.file_name for im in benchmark.images), image_sizes=sizes,
+        max_iou=np.array([d.max_iou[i] for d, i in sources], dtype=np.float64).reshape(n),
+        official=official, extra=extra, source=dataset.source, split=split, max_iou_source="stored",
+    )
+
+
+def ground_truth_from_coco(dataset: Dataset) -> GroundTruth:
+    """A COCO-format file as it is (crowd regions included); MaxIoU recomputed from boxes."""
+    from ochuman.masks import polygons_to_rle
+
+    n = len(dataset)
+    missing = np.flatnonzero(np.isnan(dataset.area) & ~dataset.iscrowd)
+    if len(missing):
+        raise OCHumanError(
+            f"{dataset.source}: annotation id {dataset.person_id[missing[0]]}: no 'area' (COCO evaluation needs it)")
+    sizes = np.array([[im.height, im.width] for im in dataset.images], dtype=np.int64).reshape(-1, 2)
+    counts = []
+    for i in range(n):
+        rle = dataset.rles[i]
+        if rle is None:
+            h, w = sizes[dataset.image_index[i]]
+            rle = polygons_to_rle(_box_polygon(*dataset.bbox_xywh[i]), int(h), int(w))
+        counts.append(rle["counts"])
+    ids = np.array([im.image_id for im in dataset.images])
+    annotations = Annotations(
+        image_id=ids[dataset.image_index] if n else ids[:0], category_id=np.ones(n, dtype=np.int64),
+        ann_id=dataset.person_id.copy(), bbox=dataset.bbox_xywh.copy(), area=dataset.area.copy(),
+        iscrowd=dataset.iscrowd.copy(), score=np.ones(n), counts=counts,
+        mask_size=sizes[dataset.image_index] if n else np.zeros((0, 2), np.int64),
+        keypoints=dataset.keypoints.reshape(n, -1), num_keypoints=dataset.num_keypoints.copy(),
+        file_image_ids=ids,
+    )
+    return GroundTruth(
+        annotations=annotations, image_ids=ids, file_names=tuple(im.file_name for im in dataset.images),
+        image_sizes=sizes, max_iou=dataset.max_iou_box.copy(), official=np.ones(n, dtype=bool),
+        extra=np.zeros(n, dtype=bool), source=dataset.source, split="all", max_iou_source="box",
+    )
+
+
+def find_native_file(root: Union[str, os.PathLike]) -> Optional[Path]:
+    """``ochuman.json`` at the top of a dataset root or in its ``annotations/`` folder."""
+    for candidate in (Path(root) / "ochuman.json", Path(root) / "annotations" / "ochuman.json"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def resolve_ground_truth(root: Union[str, os.PathLike, None] = None,
+                         gt: Union[str, os.PathLike, Dataset, None] = None,
+                         split: str = "val") -> GroundTruth:
+    """Ground truth from ``gt`` (a native or COCO file or a Dataset), else from a dataset root
+    (``root`` or the ``OCHUMAN_ROOT`` environment variable)."""
+    if gt is not None:
+        dataset = gt if isinstance(gt, Dataset) else load(gt)
+        if dataset.format == "ochuman":
+            return ground_truth_from_native(dataset, split)
+        return ground_truth_from_coco(dataset)
+    root = root or os.environ.get("OCHUMAN_ROOT")
+    if not root:
+        raise OCHumanError(
+            "no ground truth: pass --root DIR (or set OCHUMAN_ROOT) to the OCHuman folder holding "
+            "ochuman.json, or --gt FILE")
+    native = find_native_file(root)
+    if native is not None:
+        return ground_truth_from_native(load(native), split)
+    official = Path(root) / f"ochuman_coco_format_{split}_range_0.00_1.00.json"
+    if official.is_file():
+        return ground_truth_from_coco(load(official))
+    raise OCHumanError(
+        f"{root}: neither ochuman.json (top level or annotations/) nor {official.name} found; "
+        "get them from the OCHuman download and put them there")
+
+
+@dataclass
+class ResultsEvaluation:
+    """Everything computed for one results file."""
+
+    name: str
+    subsets: dict  # subset name -> Accumulated
+    bins: dict  # MaxIoURange -> Accumulated (AP vs MaxIoU), if asked
+    persons: list  # per-person rows, if asked
+    detections: int
+
+
+@dataclass
+class EvalReport:
+    """The report of :func:`evaluate_results`: one row per (results file, subset)."""
+
+    iou_type: str
+    mode: str
+    split: str
+    gt_source: str
+    max_iou_source: str
+    range_rule: str
+    params: EvalParams
+    evaluations: list = field(default_factory=list)
+    paper: bool = False
+
+    @property
+    def stat_names(self) -> tuple[str, ...]:
+        return STAT_NAMES[self.iou_type]
+
+    def rows(self) -> list[dict]:
+        """One flat dict per (results, subset), then the paper's rows if asked for."""
+        rows = []
+        for ev in self.evaluations:
+            for subset, acc in ev.subsets.items():
+                rows.append({
+                    "results": ev.name, "subset": subset, "iou_type": self.iou_type, "mode": self.mode,
+                    **{k: float(v) for k, v in zip(self.stat_names, acc.stats)},
+                    "max_iou_source": self.max_iou_source, "range_rule": self.range_rule,
+                    "reported": False,
+                })
+        if self.paper and self.iou_type == "segm" and self.split in PAPER_TABLE2:
+            subsets = {ev_subset for ev in self.evaluations for ev_subset in ev.subsets} or {"all", "moderate", "hard"}
+            for method, values in PAPER_TABLE2[self.split].items():
+                for subset, value in zip(("all", "moderate", "hard"), values):
+                    if subset in subsets:
+                        rows.append({"results": f"{method} (paper)", "subset": subset, "iou_type": "segm",
+                                     "mode": "official", **{k: (value if k == "AP" else None) for k in self.stat_names},
+                                     "max_iou_source": "stored", "range_rule": "official", "reported": True})
+        return rows
+
+    def ap_by_max_iou(self) -> list[dict]:
+        """AP, AP50, AP75 per MaxIoU bin of 0.05 from 0.5 to 1.0, per results file."""
+        rows = []
+        for ev in self.evaluations:
+            for rng, acc in ev.bins.items():
+                rows.append({"results": ev.name, "max_iou_lo": rng.lo, "max_iou_hi": rng.hi,
+                             "persons": acc.persons, "AP": float(acc.stats[0]),
+                             "AP50": float(acc.stats[1]), "AP75": float(acc.stats[2])})
+        return rows
+
+    def persons(self) -> list[dict]:
+        """Per-person rows for error analysis (all subsets, area all)."""
+        return [row for ev in self.evaluations for row in ev.persons]
+
+    def to_frame(self):
+        """The rows as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows())
+
+    def to_dict(self) -> dict:
+        return {
+            "iou_type": self.iou_type, "mode": self.mode, "split": self.split,
+            "gt": self.gt_source, "max_iou_source": self.max_iou_source, "range_rule": self.range_rule,
+            "rows": self.rows(), "ap_by_max_iou": self.ap_by_max_iou(),
+        }
+
+    def curves(self) -> dict:
+        """(results, subset) -> (recall points (R,), precision (R,) at IoU .5, .75 and mean)."""
+        out = {}
+        for ev in self.evaluations:
+            for subset, acc in ev.subsets.items():
+                p = acc.precision[:, :, 0, 0, -1]  # (T, R), category 0, area all, max dets
+                out[(ev.name, subset)] = (self.params.rec_thrs, p)
+        return out
+
+
+def _subset_variant(gt: GroundTruth, blocks, base: np.ndarray, rng: MaxIoURange, mode: str,
+                    nearest: Optional[np.ndarray]) -> tuple[Variant, int]:
+    order = blocks.gt_order
+    max_iou = gt.max_iou[order]
+    if mode == "official":
+        counted = gt.official[order] & rng.contains(max_iou, "official")
+        state = np.where(counted, base, 2).astype(np.uint8)
+        images = np.zeros(len(blocks.img_ids), dtype=bool)
+        images[blocks.block_img[blocks.gt_block[counted]]] = True
+        return Variant(state, image_included=images), int((counted & (base == 0)).sum())
+    counted = ~gt.extra[order] & rng.contains(max_iou, "closed-top")
+    state = np.where(counted, base, 1).astype(np.uint8)
+    unmatched_ignored = None
+    if nearest is not None:
+        has = nearest >= 0
+        unmatched_ignored = np.zeros(len(nearest), dtype=bool)
+        unmatched_ignored[has] = ~counted[nearest[has]]
+    return Variant(state, dt_unmatched_ignored=unmatched_ignored), int((counted & (base == 0)).sum())
+
+
+def evaluate_results(
+    results: Union[str, os.PathLike, list, Sequence[Union[str, os.PathLike, list]]],
+    names: Optional[Sequence[str]] = None,
+    *,
+    root: Union[str, os.PathLike, None] = None,
+    gt: Union[str, os.PathLike, Dataset, GroundTruth, None] = None,
+    split: str = "val",
+    iou_type: str = "segm",
+    subsets: Sequence[Union[str, MaxIoURange]] = ("all", "moderate", "hard"),
+    mode: str = "official",
+    by_max_iou: bool = False,
+    per_person: bool = False,
+    paper: bool = False,
+) -> EvalReport:
+    """Evaluate one or more results files on OCHuman (or any ground truth) with subsets.
+
+    results: a path, a parsed results list, or a sequence of those (a leaderboard).
+    Returns an :class:`EvalReport` (``rows()``, ``to_frame()``, ``ap_by_max_iou()``, ...).
+    """
+    if mode not in MODES:
+        raise OCHumanError(f"unknown mode {mode!r}: expected official or ignore")
+    if isinstance(results, (str, os.PathLike)) or (isinstance(results, list) and (not results or isinstance(results[0], dict))):
+        results = [results]
+    names = list(names) if names else [Path(r).name if isinstance(r, (str, os.PathLike)) else f"results{k + 1}" for k, r in enumerate(results)]
+    if len(names) != len(results):
+        raise OCHumanError(f"{len(names)} names for {len(results)} results files")
+    ground = gt if isinstance(gt, GroundTruth) else resolve_ground_truth(root, gt, split)
+    ranges = [parse_range(s) if isinstance(s, str) else s for s in subsets]
+    params = EvalParams(iou_type=iou_type)
+    report = EvalReport(iou_type=iou_type, mode=mode, split=ground.split, gt_source=ground.source,
+                        max_iou_source=ground.max_iou_source,
+                        range_rule="official" if mode == "official" else "closed-top",
+                        params=params, paper=paper)
+    for name, source in zip(names, results):
+        if isinstance(source, list):
+            records, label = parse_results(source, name), name
+        else:
+            records, label = read_results(source), str(source)
+        if not records:
+            warnings.warn(f"{label}: empty results list: every AP and AR is 0", stacklevel=2)
+        detections = detections_from_records(records, label, ground.image_ids, ground.image_sizes, [1],
+                                             iou_type, ground.file_names)
+        report.evaluations.append(_evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person))
+    return report
+
+
+def _evaluate_one(name, ground: GroundTruth, detections: Annotations, params: EvalParams,
+                  ranges, mode, by_max_iou, per_person) -> ResultsEvaluation:
+    blocks = make_blocks(ground.annotations, detections, params)
+    base = base_state(ground.annotations, blocks, params)
+    nearest = nearest_gt(blocks) if mode == "ignore" else None
+    all_ranges = list(ranges) + (list(MAX_IOU_BINS) if by_max_iou else [])
+    built = [_subset_variant(ground, blocks, base, rng, mode, nearest) for rng in all_ranges]
+    accumulated = evaluate_variants(ground.annotations, detections, blocks, params, [v for v, _ in built])
+    for acc, (_, persons) in zip(accumulated, built):
+        acc.persons = persons
+    subsets = {rng.name: acc for rng, acc in zip(ranges, accumulated[:len(ranges)])}
+    bins = dict(zip(MAX_IOU_BINS, accumulated[len(ranges):])) if by_max_iou else {}
+    persons = _person_rows(name, ground, detections, blocks, params, base) if per_person else []
+    return ResultsEvaluation(name=name, subsets=subsets, bins=bins, persons=persons, detections=len(detections))
+
+
+def _person_rows(name, ground: GroundTruth, detections: Annotations, blocks, params, base) -> list[dict]:
+    """Per GT person: MaxIoU, best IoU reached by any detection, matched at 0.5 / 0.75, score."""
+    from ochuman.evaluate import match
+    from ochuman.subsets import occlusion_level
+
+    order = blocks.gt_order
+    state = np.where(ground.extra[order], 2, base).astype(np.uint8)
+    thresholds = EvalParams(iou_type=params.iou_type, iou_thrs=np.array([0.5, 0.75]))
+    matches = match(blocks, state[None], ground.annotations.iscrowd[order], thresholds)[0]  # (2, D)
+    G = len(order)
+    best = np.zeros(G)
+    n_d = np.diff(blocks.dt_start)[blocks.gt_block]
+    for g in range(G):  # small: one entry per person
+        b = blocks.gt_block[g]
+        ng = blocks.gt_start[b + 1] - blocks.gt_start[b]
+        if n_d[g]:
+            block = blocks.ious[blocks.iou_start[b]: blocks.iou_start[b] + n_d[g] * ng].reshape(n_d[g], ng)
+            best[g] = block[:, g - blocks.gt_start[b]].max()
+    matched_by = np.full((2, G), -1)
+    for t in range(2):
+        hit = matches[t] >= 0
+        matched_by[t, matches[t][hit]] = np.flatnonzero(hit)
+    scores = detections.score[blocks.dt_order]
+    level = occlusion_level(ground.max_iou[order])
+    rows = []
+    for g in range(G):
+        if state[g] == 2:
+            continue
+        i = order[g]
+        k = blocks.block_img[blocks.gt_block[g]]
+        rows.append({
+            "results": name, "image_id": ground.image_ids[k].item(), "file_name": ground.file_names[k],
+            "person_id": int(ground.annotations.ann_id[i]), "max_iou": float(ground.max_iou[i]),
+            "subset": level[g], "best_iou": float(best[g]),
+            "matched_50": bool(matched_by[0, g] >= 0), "matched_75": bool(matched_by[1, g] >= 0),
+            "score_50": float(scores[matched_by[0, g]]) if matched_by[0, g] >= 0 else None,
+        })
+    return rows
