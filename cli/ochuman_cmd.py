@@ -85,3 +85,75 @@ def convert(file, out_dir, splits, ranges, range_rule, area, image_ids):
             path = Path(out_dir) / official_file_name(split, max_iou_range)
             write_json(path, coco)
             click.echo(f"{path}: {len(coco['images'])} images, {len(coco['annotations'])} persons")
+
+
+@main.command(name="eval")
+@click.option("--results", "results", multiple=True, required=True, metavar="FILE",
+              help="COCO results file (list of detections); repeat for a leaderboard.")
+@click.option("--name", "names", multiple=True, metavar="NAME",
+              help="Row name of each --results, in order (default: the file name).")
+@click.option("--root", envvar="OCHUMAN_ROOT", default=None, metavar="DIR",
+              help="OCHuman folder (ochuman.json, images/); default $OCHUMAN_ROOT.")
+@click.option("--gt", "gt_file", default=None, metavar="FILE",
+              help="Evaluate against this native or COCO-format file instead of the root.")
+@click.option("--split", type=click.Choice(["val", "test"]), default="val", show_default=True)
+@click.option("--iou-type", type=click.Choice(["segm", "bbox", "keypoints"]), default="segm",
+              show_default=True)
+@click.option("--subset", "subsets", multiple=True, metavar="SUBSET",
+              help="all, moderate, hard, levels (all three; the default) or LO:HI; repeatable.")
+@click.option("--mode", type=click.Choice(["official", "ignore"]), default="official", show_default=True,
+              help="official: out-of-range persons dropped, as pycocotools on the official range "
+                   "files; ignore: they (and box-only persons) become ignore regions.")
+@click.option("--paper", is_flag=True, help="Add the paper's reported Table-2 rows (segm).")
+@click.option("--by-max-iou", is_flag=True, help="Also print AP per MaxIoU bin of 0.05.")
+@click.option("--persons", "persons_file", default=None, metavar="FILE.csv",
+              help="Write the per-person table (MaxIoU, best IoU, matched at .5/.75, score).")
+@format_option
+@click.option("--out", "out_file", default=None, metavar="FILE.json", help="Write the report as JSON (atomic).")
+@click.option("--plot", "plot_file", default=None, metavar="FILE.png",
+              help="Precision/recall per subset (and AP vs MaxIoU with --by-max-iou).")
+@verbosity_options
+def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, by_max_iou,
+          persons_file, fmt, out_file, plot_file):
+    """COCO AP of results files on OCHuman, with the Moderate / Hard breakdown (Table 2)."""
+    import warnings
+
+    from ochuman.benchmark import evaluate_results
+    from ochuman.errors import OCHumanError, OCHumanWarning
+    from ochuman.io import atomic_write, write_json
+    from ochuman.report import render
+
+    if names and len(names) != len(results):
+        raise OCHumanError(f"--name given {len(names)} times for {len(results)} --results")
+    chosen = []
+    for subset in subsets or ("levels",):
+        chosen += ["all", "moderate", "hard"] if subset == "levels" else [subset]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", OCHumanWarning)
+        report = evaluate_results(list(results), names or None, root=root, gt=gt_file, split=split,
+                                  iou_type=iou_type, subsets=chosen, mode=mode,
+                                  by_max_iou=by_max_iou, per_person=persons_file is not None,
+                                  paper=paper)
+    for warning in (w for w in caught if issubclass(w.category, OCHumanWarning)):
+        click.echo(f"Warning: {warning.message}", err=True)
+    rows = report.rows()
+    if fmt in ("table", "markdown"):
+        click.echo(f"{report.iou_type} AP on {report.gt_source} ({report.split}); mode {report.mode}, "
+                   f"MaxIoU {report.max_iou_source}, ranges {report.range_rule}")
+        shown = [{k: v for k, v in row.items() if k not in ("iou_type", "mode", "max_iou_source", "range_rule")}
+                 for row in rows]
+        click.echo(render(shown, fmt))
+        if by_max_iou:
+            click.echo("")
+            click.echo(render(report.ap_by_max_iou(), fmt))
+    else:
+        click.echo(render(rows, fmt))
+    if out_file:
+        write_json(out_file, report.to_dict())
+    if persons_file:
+        with atomic_write(persons_file) as handle:
+            handle.write(render(report.persons(), "csv") + "\n")
+    if plot_file:
+        from ochuman.vis import plot_report
+
+        plot_report(report, plot_file)

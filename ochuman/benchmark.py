@@ -26,7 +26,6 @@ All subsets share one IoU computation and one matching call.
 """
 from __future__ import annotations
 
-import logging
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from ochuman.convert import official_selection
-from ochuman.errors import OCHumanError
+from ochuman.errors import OCHumanError, OCHumanWarning
 from ochuman.evaluate import (
     STAT_NAMES, Accumulated, Annotations, EvalParams, Variant, base_state, evaluate_variants,
     make_blocks, nearest_gt,
@@ -46,7 +45,6 @@ from ochuman.records import Dataset
 from ochuman.results import detections_from_records, parse_results, read_results
 from ochuman.subsets import ALL, HARD, MODERATE, MaxIoURange, parse_range
 
-log = logging.getLogger(__name__)
 
 MODES = ("official", "ignore")
 LEVELS = (ALL, MODERATE, HARD)
@@ -362,7 +360,7 @@ def evaluate_results(
         else:
             records, label = read_results(source), str(source)
         if not records:
-            warnings.warn(f"{label}: empty results list: every AP and AR is 0", stacklevel=2)
+            warnings.warn(f"{label}: empty results list: every AP and AR is 0", OCHumanWarning, stacklevel=2)
         detections = detections_from_records(records, label, ground.image_ids, ground.image_sizes, [1],
                                              iou_type, ground.file_names)
         report.evaluations.append(_evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person))

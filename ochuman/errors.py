@@ -25,3 +25,7 @@ class ImageNotFoundError(OCHumanError, FileNotFoundError):
 
 class ResultsError(FormatError):
     """A results file cannot be scored against its ground truth."""
+
+
+class OCHumanWarning(UserWarning):
+    """Something a user should know that does not stop the work (e.g. an empty results list)."""
