@@ -69,8 +69,11 @@ def stats(file, split, by, filter_name, range_rule, fmt):
 @click.option("--image-ids", type=click.Choice(["official", "native"]), default="official",
               show_default=True, help="official: renumber 1, 2, ... per file; native: keep the "
                                       "native ids so every file of a dataset shares them.")
+@click.option("--with-max-iou", is_flag=True,
+              help="Also write each person's stored max_iou (extra field; pycocotools ignores it, "
+                   "ochuman stats/eval use it).")
 @verbosity_options
-def convert(file, out_dir, splits, ranges, range_rule, area, image_ids):
+def convert(file, out_dir, splits, ranges, range_rule, area, image_ids, with_max_iou):
     """Convert a native ochuman.json FILE to the official COCO-format files."""
     from ochuman.convert import official_file_name, to_coco
     from ochuman.io import load, write_json
@@ -81,7 +84,7 @@ def convert(file, out_dir, splits, ranges, range_rule, area, image_ids):
     for split in splits or ("val", "test"):
         for max_iou_range in max_iou_ranges:
             coco = to_coco(dataset, split, max_iou_range, range_rule=range_rule, area=area,
-                           image_ids=image_ids, progress=show_progress())
+                           image_ids=image_ids, with_max_iou=with_max_iou, progress=show_progress())
             path = Path(out_dir) / official_file_name(split, max_iou_range)
             write_json(path, coco)
             click.echo(f"{path}: {len(coco['images'])} images, {len(coco['annotations'])} persons")

@@ -148,7 +148,8 @@ def ground_truth_from_native(dataset: Dataset, split: str = "val") -> GroundTrut
 
 
 def ground_truth_from_coco(dataset: Dataset) -> GroundTruth:
-    """A COCO-format file as it is (crowd regions included); MaxIoU recomputed from boxes."""
+    """A COCO-format file as it is (crowd regions included). MaxIoU: the file's ``max_iou``
+    fields when every person has one, else recomputed from its boxes."""
     from ochuman.masks import polygons_to_rle
 
     n = len(dataset)
@@ -175,8 +176,9 @@ def ground_truth_from_coco(dataset: Dataset) -> GroundTruth:
     )
     return GroundTruth(
         annotations=annotations, image_ids=ids, file_names=tuple(im.file_name for im in dataset.images),
-        image_sizes=sizes, max_iou=dataset.max_iou_box.copy(), official=np.ones(n, dtype=bool),
-        extra=np.zeros(n, dtype=bool), source=dataset.source, split="all", max_iou_source="box",
+        image_sizes=sizes, max_iou=dataset.occlusion.copy(), official=np.ones(n, dtype=bool),
+        extra=np.zeros(n, dtype=bool), source=dataset.source, split="all",
+        max_iou_source=dataset.max_iou_source,
     )
 
 

@@ -91,10 +91,13 @@ def to_coco(
     range_rule: str = "official",
     area: str = "box",
     image_ids: str = "official",
+    with_max_iou: bool = False,
     progress: bool = False,
 ) -> dict:
     """Convert a native OCHuman dataset to a COCO dict (see the module docstring for rules).
 
+    with_max_iou: also write each person's stored ``max_iou`` (an extra field pycocotools
+    ignores; ``ochuman.load`` and ``ochuman eval --gt`` then use it instead of recomputing).
     progress: show a progress bar (tqdm, on stderr) over the images.
     """
     for name, value, allowed in (("area", area, AREAS), ("image_ids", image_ids, IMAGE_IDS)):
@@ -128,13 +131,16 @@ def to_coco(
                 "id": int(benchmark.person_id[i]) if image_ids == "native" else len(annotations_out) + 1,
                 "keypoints": flat,
             })
+            if with_max_iou:
+                annotations_out[-1]["max_iou"] = float(benchmark.max_iou[i])
 
+    max_iou_note = ", max_iou kept" if with_max_iou else ""
     rule_note = "[lo, hi)" if range_rule == "official" else "[lo, hi), hi = 1.0 included"
     return {
         "info": {
             "description": (
                 f"OCHuman {split}, stored MaxIoU in {max_iou_range.lo:.2f}..{max_iou_range.hi:.2f} "
-                f"({rule_note}), area={area}, image_ids={image_ids}; converted by ochuman-toolkit "
+                f"({rule_note}), area={area}, image_ids={image_ids}{max_iou_note}; converted by ochuman-toolkit "
                 f"from {dataset.source}"
             ),
         },

@@ -83,6 +83,7 @@ class _CocoAnnotation(msgspec.Struct):
     area: Optional[float] = None
     keypoints: Optional[list[float]] = None
     segmentation: Union[list[list[float]], _Rle, None] = None
+    max_iou: Optional[float] = None  # extension: written by `ochuman convert --with-max-iou`
 
 
 class _CocoCategory(msgspec.Struct):
@@ -517,6 +518,10 @@ def _build_coco(parts: _Parts, images_dir: Optional[str]) -> Dataset:
             segmentations.append(None)
 
     iscrowd = np.array([bool(a.iscrowd) for a in selected], dtype=bool)
+    stored_max_iou = np.array([np.nan if a.max_iou is None else a.max_iou for a in selected], dtype=np.float64)
+    bad = _first(np.array([a.max_iou is not None for a in selected], dtype=bool) & ~((stored_max_iou >= 0) & (stored_max_iou <= 1)))
+    if bad is not None:
+        raise FormatError.at(source, where_ann(bad), f"max_iou must be in [0, 1], got {stored_max_iou[bad]}")
     persons = ~iscrowd
     max_iou_box = np.full(n_persons, np.nan)
     max_iou_box[persons] = max_iou_from_boxes_grouped(xywh_to_xyxy(bbox_xywh[persons]), image_index[persons])
@@ -535,7 +540,7 @@ def _build_coco(parts: _Parts, images_dir: Optional[str]) -> Dataset:
         source=source, format="coco", images=images, image_index=image_index,
         person_id=np.array([a.id for a in selected], dtype=np.int64), bbox_xywh=bbox_xywh,
         keypoints=keypoints, has_keypoints=has_keypoints, segmentations=tuple(segmentations),
-        iscrowd=iscrowd, area=area, max_iou=np.full(n_persons, np.nan), max_iou_box=max_iou_box,
+        iscrowd=iscrowd, area=area, max_iou=stored_max_iou, max_iou_box=max_iou_box,
         images_dir=images_dir,
     )
 

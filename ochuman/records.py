@@ -109,8 +109,13 @@ class Dataset:
 
     @property
     def max_iou_source(self) -> str:
-        """"stored" (native files: the authors' MaxIoU) or "box" (recomputed from boxes)."""
-        return "stored" if self.format == "ochuman" else "box"
+        """"stored": the authors' MaxIoU (native files, or COCO files whose every person carries
+        a ``max_iou`` field, as ``ochuman convert --with-max-iou`` writes); else "box"
+        (recomputed from the boxes of the file)."""
+        if self.format == "ochuman":
+            return "stored"
+        persons = ~self.iscrowd
+        return "stored" if persons.any() and not np.isnan(self.max_iou[persons]).any() else "box"
 
     @property
     def occlusion(self) -> np.ndarray:
