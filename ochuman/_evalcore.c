@@ -9,70 +9,95 @@
 #include <stdint.h>
 #include <string.h>
 
-/* decode_counts(list_of_str_or_bytes) -> (runs: bytes of uint32, offsets: bytes of int64)
- * offsets has len(list) + 1 entries; runs of mask k are runs[offsets[k]:offsets[k+1]]. */
-static PyObject *decode_counts(PyObject *self, PyObject *args) {
-    PyObject *seq;
-    if (!PyArg_ParseTuple(args, "O", &seq)) return NULL;
-    PyObject *fast = PySequence_Fast(seq, "decode_counts expects a sequence");
-    if (!fast) return NULL;
+/* The strings of a sequence of str/bytes, borrowed (valid while the sequence lives). */
+static int borrow_strings(PyObject *fast, const char ***strings, Py_ssize_t **lengths) {
     Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
     PyObject **items = PySequence_Fast_ITEMS(fast);
-    Py_ssize_t total = 0;
-    const char **strings = PyMem_Malloc(sizeof(char *) * (n ? n : 1));
-    Py_ssize_t *lengths = PyMem_Malloc(sizeof(Py_ssize_t) * (n ? n : 1));
-    if (!strings || !lengths) { Py_DECREF(fast); PyMem_Free(strings); PyMem_Free(lengths); return PyErr_NoMemory(); }
+    *strings = PyMem_Malloc(sizeof(char *) * (n ? n : 1));
+    *lengths = PyMem_Malloc(sizeof(Py_ssize_t) * (n ? n : 1));
+    if (!*strings || !*lengths) { PyErr_NoMemory(); return -1; }
     for (Py_ssize_t k = 0; k < n; k++) {
         PyObject *item = items[k];
         if (PyUnicode_Check(item)) {
-            strings[k] = PyUnicode_AsUTF8AndSize(item, &lengths[k]);
-            if (!strings[k]) goto fail;
+            (*strings)[k] = PyUnicode_AsUTF8AndSize(item, &(*lengths)[k]);
+            if (!(*strings)[k]) return -1;
         } else if (PyBytes_Check(item)) {
-            strings[k] = PyBytes_AS_STRING(item);
-            lengths[k] = PyBytes_GET_SIZE(item);
+            (*strings)[k] = PyBytes_AS_STRING(item);
+            (*lengths)[k] = PyBytes_GET_SIZE(item);
         } else {
             PyErr_Format(PyExc_TypeError, "RLE counts %zd: expected str or bytes", k);
-            goto fail;
+            return -1;
         }
-        total += lengths[k];  /* a string of L characters holds at most L runs */
     }
-    {
-        uint32_t *runs = PyMem_Malloc(sizeof(uint32_t) * (total ? total : 1));
-        PyObject *offsets_obj = PyBytes_FromStringAndSize(NULL, sizeof(int64_t) * (n + 1));
-        if (!runs || !offsets_obj) { PyMem_Free(runs); Py_XDECREF(offsets_obj); PyErr_NoMemory(); goto fail; }
-        int64_t *offsets = (int64_t *)PyBytes_AS_STRING(offsets_obj);
-        Py_ssize_t m = 0;
+    return 0;
+}
+
+/* count_runs(counts_list, offsets_out i64[n+1]): run offsets of each compressed RLE string
+ * (a run ends at every character without the continuation bit 0x20). */
+static PyObject *count_runs(PyObject *self, PyObject *args) {
+    PyObject *seq; Py_buffer offsets;
+    if (!PyArg_ParseTuple(args, "Ow*", &seq, &offsets)) return NULL;
+    PyObject *fast = PySequence_Fast(seq, "count_runs expects a sequence");
+    const char **strings = NULL; Py_ssize_t *lengths = NULL;
+    int ok = fast && borrow_strings(fast, &strings, &lengths) == 0;
+    if (ok) {
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+        int64_t *off = offsets.buf, m = 0;
         for (Py_ssize_t k = 0; k < n; k++) {
+            off[k] = m;
+            for (Py_ssize_t p = 0; p < lengths[k]; p++) m += !((strings[k][p] - 48) & 0x20);
+        }
+        off[n] = m;
+    }
+    PyMem_Free(strings); PyMem_Free(lengths); Py_XDECREF(fast); PyBuffer_Release(&offsets);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* decode_runs(counts_list, offsets i64[n+1], runs_out u32[offsets[n]], areas_out i64[n],
+ *             totals_out i64[n]): pycocotools rleFrString for every string, plus each mask's
+ * area (sum of the odd runs) and pixel total (sum of all runs). A string that ends inside a
+ * number raises ValueError("RLE counts k: truncated string"). */
+static PyObject *decode_runs(PyObject *self, PyObject *args) {
+    PyObject *seq; Py_buffer offsets, runs_buf, areas_buf, totals_buf;
+    if (!PyArg_ParseTuple(args, "Oy*w*w*w*", &seq, &offsets, &runs_buf, &areas_buf, &totals_buf)) return NULL;
+    PyObject *fast = PySequence_Fast(seq, "decode_runs expects a sequence");
+    const char **strings = NULL; Py_ssize_t *lengths = NULL;
+    int ok = fast && borrow_strings(fast, &strings, &lengths) == 0;
+    Py_ssize_t bad = -1;
+    if (ok) {
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+        const int64_t *off = offsets.buf;
+        uint32_t *runs = runs_buf.buf;
+        int64_t *areas = areas_buf.buf, *totals = totals_buf.buf;
+        for (Py_ssize_t k = 0; k < n && bad < 0; k++) {
             const char *s = strings[k];
-            Py_ssize_t p = 0, len = lengths[k], start = m;
-            offsets[k] = m;
+            Py_ssize_t p = 0, len = lengths[k];
+            int64_t m = off[k], start = off[k], area = 0, total = 0;
             while (p < len) {
                 long x = 0; int shift = 0, more = 1;
                 while (more) {
-                    if (p >= len) {
-                        PyMem_Free(runs); Py_DECREF(offsets_obj);
-                        PyErr_Format(PyExc_ValueError, "RLE counts %zd: truncated string", k);
-                        goto fail;
-                    }
+                    if (p >= len) { bad = k; break; }
                     char c = s[p] - 48;
                     x |= (long)(c & 0x1f) << shift;
                     more = c & 0x20; p++; shift += 5;
                     if (!more && (c & 0x10)) x |= -1L << shift;
                 }
+                if (bad >= 0) break;
                 if (m - start > 2) x += (long)runs[m - 2];
-                runs[m++] = (uint32_t)x;
+                runs[m] = (uint32_t)x;
+                total += (uint32_t)x;
+                if ((m - start) & 1) area += (uint32_t)x;
+                m++;
             }
+            areas[k] = area; totals[k] = total;
         }
-        offsets[n] = m;
-        PyObject *runs_obj = PyBytes_FromStringAndSize((const char *)runs, sizeof(uint32_t) * m);
-        PyMem_Free(runs);
-        PyMem_Free(strings); PyMem_Free(lengths); Py_DECREF(fast);
-        if (!runs_obj) { Py_DECREF(offsets_obj); return NULL; }
-        return Py_BuildValue("(NN)", runs_obj, offsets_obj);
     }
-fail:
-    PyMem_Free(strings); PyMem_Free(lengths); Py_DECREF(fast);
-    return NULL;
+    PyMem_Free(strings); PyMem_Free(lengths); Py_XDECREF(fast);
+    PyBuffer_Release(&offsets); PyBuffer_Release(&runs_buf); PyBuffer_Release(&areas_buf); PyBuffer_Release(&totals_buf);
+    if (!ok) return NULL;
+    if (bad >= 0) { PyErr_Format(PyExc_ValueError, "RLE counts %zd: truncated string", bad); return NULL; }
+    Py_RETURN_NONE;
 }
 
 /* Intersection of two masks given as runs (alternating 0/1 runs, starting with 0s). */
@@ -91,24 +116,28 @@ static uint64_t runs_intersection(const uint32_t *a, int64_t ka, const uint32_t 
     }
 }
 
-/* segm_iou(runs u32, offsets i64, areas i64, dt i64[P], gt i64[P], crowd u8[P], out f64[P])
+/* segm_iou(dt_runs u32, dt_offsets i64, dt_areas i64, gt_runs u32, gt_offsets i64,
+ *          gt_areas i64, dt i64[P], gt i64[P], crowd u8[P], out f64[P])
  * IoU of mask dt[p] with mask gt[p]; crowd: intersection over the dt area (pycocotools). */
 static PyObject *segm_iou(PyObject *self, PyObject *args) {
-    Py_buffer runs, offsets, areas, dt, gt, crowd, out;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*w*", &runs, &offsets, &areas, &dt, &gt, &crowd, &out)) return NULL;
-    const uint32_t *r = runs.buf; const int64_t *off = offsets.buf, *area = areas.buf;
+    Py_buffer druns, doff, dareas, gruns, goff, gareas, dt, gt, crowd, out;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*w*", &druns, &doff, &dareas, &gruns, &goff, &gareas,
+                          &dt, &gt, &crowd, &out)) return NULL;
+    const uint32_t *dr = druns.buf, *gr = gruns.buf;
+    const int64_t *dof = doff.buf, *gof = goff.buf, *da = dareas.buf, *ga = gareas.buf;
     const int64_t *d = dt.buf, *g = gt.buf; const uint8_t *cr = crowd.buf; double *o = out.buf;
     Py_ssize_t P = dt.len / (Py_ssize_t)sizeof(int64_t);
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t p = 0; p < P; p++) {
         int64_t i = d[p], j = g[p];
-        uint64_t inter = runs_intersection(r + off[i], off[i + 1] - off[i], r + off[j], off[j + 1] - off[j]);
+        uint64_t inter = runs_intersection(dr + dof[i], dof[i + 1] - dof[i], gr + gof[j], gof[j + 1] - gof[j]);
         if (inter == 0) { o[p] = 0.0; continue; }
-        uint64_t uni = cr[p] ? (uint64_t)area[i] : (uint64_t)(area[i] + area[j]) - inter;
+        uint64_t uni = cr[p] ? (uint64_t)da[i] : (uint64_t)(da[i] + ga[j]) - inter;
         o[p] = (double)inter / (double)uni;
     }
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&runs); PyBuffer_Release(&offsets); PyBuffer_Release(&areas);
+    PyBuffer_Release(&druns); PyBuffer_Release(&doff); PyBuffer_Release(&dareas);
+    PyBuffer_Release(&gruns); PyBuffer_Release(&goff); PyBuffer_Release(&gareas);
     PyBuffer_Release(&dt); PyBuffer_Release(&gt); PyBuffer_Release(&crowd); PyBuffer_Release(&out);
     Py_RETURN_NONE;
 }
@@ -181,7 +210,8 @@ done:
 }
 
 static PyMethodDef methods[] = {
-    {"decode_counts", decode_counts, METH_VARARGS, "COCO compressed RLE strings -> (runs uint32 bytes, offsets int64 bytes)."},
+    {"count_runs", count_runs, METH_VARARGS, "Run offsets of COCO compressed RLE strings."},
+    {"decode_runs", decode_runs, METH_VARARGS, "COCO compressed RLE strings -> runs, areas, pixel totals."},
     {"segm_iou", segm_iou, METH_VARARGS, "Mask IoU of (dt, gt) pairs over decoded runs."},
     {"match", match, METH_VARARGS, "COCO greedy matching over blocks, variants and thresholds."},
     {NULL, NULL, 0, NULL},

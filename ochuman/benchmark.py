@@ -37,7 +37,7 @@ import numpy as np
 from ochuman.convert import official_selection
 from ochuman.errors import OCHumanError, OCHumanWarning
 from ochuman.evaluate import (
-    STAT_NAMES, Accumulated, Annotations, EvalParams, Variant, base_state, evaluate_variants,
+    STAT_NAMES, Accumulated, Annotations, DecodedMasks, EvalParams, Variant, base_state, evaluate_variants,
     make_blocks, nearest_gt,
 )
 from ochuman.io import load
@@ -138,6 +138,7 @@ def ground_truth_from_native(dataset: Dataset, split: str = "val") -> GroundTrut
         bbox=bbox, area=bbox[:, 2] * bbox[:, 3], iscrowd=np.zeros(n, dtype=bool),
         score=np.ones(n), counts=counts, mask_size=sizes[image_index], keypoints=keypoints,
         num_keypoints=np.count_nonzero(keypoints[:, 2::3] > 0, axis=1), file_image_ids=image_id,
+        masks=DecodedMasks(counts),
     )
     return GroundTruth(
         annotations=annotations, image_ids=image_id,
@@ -172,7 +173,7 @@ def ground_truth_from_coco(dataset: Dataset) -> GroundTruth:
         iscrowd=dataset.iscrowd.copy(), score=np.ones(n), counts=counts,
         mask_size=sizes[dataset.image_index] if n else np.zeros((0, 2), np.int64),
         keypoints=dataset.keypoints.reshape(n, -1), num_keypoints=dataset.num_keypoints.copy(),
-        file_image_ids=ids,
+        file_image_ids=ids, masks=DecodedMasks(counts),
     )
     return GroundTruth(
         annotations=annotations, image_ids=ids, file_names=tuple(im.file_name for im in dataset.images),

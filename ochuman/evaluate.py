@@ -82,7 +82,7 @@ class Annotations:
     mask_size (N, 2) [h, w]; keypoints (N, 3K) float64 (keypoints only, else None);
     num_keypoints (N,) int64 (ground truth, keypoints only); file_image_ids: every image id of
     the ground-truth file, annotated or not (images without annotations still collect false
-    positives); None: the images of the annotations.
+    positives); None: the images of the annotations. masks: ``counts`` already decoded.
     """
 
     image_id: np.ndarray
@@ -97,6 +97,7 @@ class Annotations:
     keypoints: Optional[np.ndarray] = None
     num_keypoints: Optional[np.ndarray] = None
     file_image_ids: Optional[np.ndarray] = None
+    masks: Optional["DecodedMasks"] = None  # counts decoded once, when already done
 
     def __len__(self) -> int:
         return len(self.ann_id)
@@ -151,16 +152,19 @@ def make_blocks(gt: Annotations, dt: Annotations, params: EvalParams) -> Blocks:
         img = _index(np.asarray(ann.image_id), img_ids) if len(ann) else np.zeros(0, np.int64)
         cat = _index(np.asarray(ann.category_id), cat_ids) if len(ann) else np.zeros(0, np.int64)
         keep = (img >= 0) & (cat >= 0)
+        listed = cat  # category index, kept for the order inside a block when use_cats=False
         if not params.use_cats:
             cat = np.zeros_like(cat)
-        return img, cat, keep
+        return img, cat, keep, listed
 
-    g_img, g_cat, g_keep = keys(gt)
-    d_img, d_cat, d_keep = keys(dt)
+    g_img, g_cat, g_keep, g_listed = keys(gt)
+    d_img, d_cat, d_keep, d_listed = keys(dt)
+    # Inside a block: file order; with use_cats=False pycocotools concatenates the image's
+    # annotations category by category (catIds order) first, so ties break by category then.
     g_idx = np.flatnonzero(g_keep)
-    g_idx = g_idx[np.lexsort((g_img[g_idx], g_cat[g_idx]))]  # stable: file order inside a block
+    g_idx = g_idx[np.lexsort((g_listed[g_idx], g_img[g_idx], g_cat[g_idx]))]
     d_idx = np.flatnonzero(d_keep)
-    d_idx = d_idx[np.lexsort((-dt.score[d_idx], d_img[d_idx], d_cat[d_idx]))]
+    d_idx = d_idx[np.lexsort((d_listed[d_idx], -dt.score[d_idx], d_img[d_idx], d_cat[d_idx]))]
 
     g_key = g_cat[g_idx] * n_img + g_img[g_idx]
     d_key = d_cat[d_idx] * n_img + d_img[d_idx]
@@ -221,27 +225,34 @@ def bbox_iou_pairs(dt_xywh: np.ndarray, gt_xywh: np.ndarray, crowd: np.ndarray) 
 
 
 class DecodedMasks:
-    """Compressed RLE strings decoded once into runs (compiled core); areas from the runs."""
+    """Compressed RLE strings decoded once into runs (compiled core).
+
+    runs (R,) uint32, offsets (N+1,) int64 (mask k = runs[offsets[k]:offsets[k+1]]), areas (N,)
+    int64 pixel areas, totals (N,) int64 pixels covered by the runs (height * width if valid).
+    """
 
     def __init__(self, counts: Sequence[str]):
-        runs, offsets = _evalcore.decode_counts(list(counts))
-        self.runs = np.frombuffer(runs, dtype=np.uint32)
-        self.offsets = np.frombuffer(offsets, dtype=np.int64)
-        ones = self.runs.astype(np.int64)
-        parity = (np.arange(len(ones)) - np.repeat(self.offsets[:-1], np.diff(self.offsets))) % 2 == 1
-        cumulative = np.r_[0, np.cumsum(np.where(parity, ones, 0))]
-        self.areas = cumulative[self.offsets[1:]] - cumulative[self.offsets[:-1]]
+        counts = counts if isinstance(counts, list) else list(counts)
+        self.offsets = np.empty(len(counts) + 1, dtype=np.int64)
+        _evalcore.count_runs(counts, self.offsets)
+        self.runs = np.empty(int(self.offsets[-1]), dtype=np.uint32)
+        self.areas = np.empty(len(counts), dtype=np.int64)
+        self.totals = np.empty(len(counts), dtype=np.int64)
+        _evalcore.decode_runs(counts, self.offsets, self.runs, self.areas, self.totals)
+
+
+def decoded_masks(annotations: Annotations) -> DecodedMasks:
+    """The annotations' masks decoded (reusing ``annotations.masks`` when already decoded)."""
+    return annotations.masks if annotations.masks is not None else DecodedMasks(annotations.counts)
 
 
 def _segm_iou_pairs(gt: Annotations, dt: Annotations, g: np.ndarray, d: np.ndarray) -> np.ndarray:
-    gt_masks = DecodedMasks(gt.counts)
-    dt_masks = DecodedMasks(dt.counts)
-    runs = np.concatenate([dt_masks.runs, gt_masks.runs])
-    offsets = np.concatenate([dt_masks.offsets[:-1], dt_masks.offsets[-1] + gt_masks.offsets])
-    areas = np.concatenate([dt_masks.areas, gt_masks.areas]).astype(np.int64)
+    gt_masks = decoded_masks(gt)
+    dt_masks = decoded_masks(dt)
     out = np.empty(len(g))
-    _evalcore.segm_iou(runs, offsets, areas, np.ascontiguousarray(d, dtype=np.int64),
-                       np.ascontiguousarray(g + len(dt_masks.areas), dtype=np.int64),
+    _evalcore.segm_iou(dt_masks.runs, dt_masks.offsets, dt_masks.areas,
+                       gt_masks.runs, gt_masks.offsets, gt_masks.areas,
+                       np.ascontiguousarray(d, dtype=np.int64), np.ascontiguousarray(g, dtype=np.int64),
                        np.ascontiguousarray(gt.iscrowd[g], dtype=np.uint8), out)
     same_size = (gt.mask_size[g] == dt.mask_size[d]).all(axis=1)
     return np.where(same_size, out, -1.0)
@@ -309,7 +320,8 @@ def match(blocks: Blocks, states: np.ndarray, gt_crowd: np.ndarray, params: Eval
     """Greedy matching for V variants. states (V, G) uint8. Returns (V, T, D) gt index or -1."""
     V = states.shape[0]
     T = len(params.iou_thrs)
-    out = np.empty((V, T, len(blocks.dt_order)), dtype=np.int64)
+    # -1 up front: with no ground truth the core cannot tell V (states is (V, 0)) and writes nothing.
+    out = np.full((V, T, len(blocks.dt_order)), -1, dtype=np.int64)
     _evalcore.match(blocks.ious, blocks.dt_start, blocks.gt_start, blocks.iou_start,
                     np.ascontiguousarray(states, dtype=np.uint8),
                     np.ascontiguousarray(gt_crowd, dtype=np.uint8),
@@ -358,6 +370,9 @@ def accumulate(gt: Annotations, dt: Annotations, blocks: Blocks, params: EvalPar
     precision = -np.ones((T, R, K, A, M))
     recall = -np.ones((T, K, A, M))
     scores = -np.ones((T, R, K, A, M))
+    if len(gt_ids) == 0:  # no ground truth: every cell stays -1 (npig is 0 everywhere)
+        return Accumulated(precision=precision, recall=recall, scores=scores,
+                           stats=summarize(precision, recall, params))
     included_blocks = (np.ones(len(blocks.block_img), bool) if variant.image_included is None
                        else variant.image_included[blocks.block_img])
     # A block takes part when it has a present gt or any detection (evaluateImg != None).

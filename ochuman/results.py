@@ -23,9 +23,8 @@ import msgspec
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from ochuman import _evalcore
 from ochuman.errors import OCHumanError, ResultsError
-from ochuman.evaluate import Annotations
+from ochuman.evaluate import Annotations, DecodedMasks
 
 NUM_KEYPOINT_VALUES = 51
 
@@ -114,17 +113,19 @@ def detections_from_records(
     by_id = {key: k for k, key in enumerate(image_ids.tolist())}
     by_name = {name: k for k, name in enumerate(file_names)} if file_names is not None else {}
     known_categories = set(int(c) for c in category_ids)
-    image_index = np.empty(n, dtype=np.int64)
-    for i, record in enumerate(records):
-        key = record.image_id
-        k = by_id.get(key)
-        if k is None and isinstance(key, str):
-            k = by_name.get(key)
+    keys = [r.image_id for r in records]
+    image_index = np.array([by_id.get(key, -1) for key in keys], dtype=np.int64)
+    for i in np.flatnonzero(image_index < 0):  # file names, or unknown ids
+        key = keys[i]
+        k = by_name.get(key) if isinstance(key, str) else None
         if k is None:
             raise ResultsError.at(source, f"record {i} (image_id {key!r})", "unknown image_id: not an image of the ground truth")
         image_index[i] = k
-        if record.category_id not in known_categories:
-            raise ResultsError.at(source, f"record {i} (image_id {key!r})", f"unknown category_id {record.category_id}")
+    category = np.array([r.category_id for r in records], dtype=np.int64)
+    bad = np.flatnonzero(~np.isin(category, list(known_categories)))
+    if len(bad):
+        i = bad[0]
+        raise ResultsError.at(source, f"record {i} (image_id {keys[i]!r})", f"unknown category_id {category[i]}")
     score = np.array([r.score for r in records], dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(score))
     if len(bad):
@@ -149,10 +150,18 @@ def detections_from_records(
         if len(bad):
             raise ResultsError.at(source, where(bad[0]), f"bbox has a negative width or height: {bbox[bad[0]].tolist()}")
 
-    counts = None
+    counts = masks = None
     if iou_type == "segm" or by_mask:
-        counts = []
-        for i, r in enumerate(records):
+        segs = [r.segmentation for r in records]
+        compressed = [seg.counts if type(seg) is _Rle and type(seg.counts) is str else None for seg in segs]
+        if n and None not in compressed:  # the usual case: compressed RLEs only
+            seg_sizes = np.array([seg.size for seg in segs], dtype=np.int64).reshape(n, 2)
+            bad = np.flatnonzero((seg_sizes != sizes).any(axis=1))
+            if len(bad):
+                i = bad[0]
+                raise ResultsError.at(source, where(i), f"segmentation size {seg_sizes[i].tolist()} differs from the image's {sizes[i].tolist()}")
+        counts = compressed if n and None not in compressed else []
+        for i, r in enumerate(records if not counts else ()):
             h, w = (int(v) for v in sizes[i])
             seg = r.segmentation
             if seg is None:
@@ -175,15 +184,11 @@ def detections_from_records(
                 rle = mask_utils.merge(mask_utils.frPyObjects([list(p) for p in seg], h, w))
             counts.append(rle["counts"].decode("ascii"))
         try:
-            runs, offsets = _evalcore.decode_counts(counts)
+            masks = DecodedMasks(counts)
         except ValueError as err:
             k = int(str(err).split()[2]) if str(err).startswith("RLE counts") else 0
             raise ResultsError.at(source, where(k), "segmentation: corrupt RLE counts string") from None
-        runs = np.frombuffer(runs, dtype=np.uint32).astype(np.int64)
-        offsets = np.frombuffer(offsets, dtype=np.int64)
-        totals = np.add.reduceat(runs, offsets[:-1]) if len(runs) else np.zeros(n, np.int64)
-        totals = np.where(np.diff(offsets) > 0, totals, 0)
-        bad = np.flatnonzero(totals != sizes[:, 0] * sizes[:, 1])
+        bad = np.flatnonzero(masks.totals != sizes[:, 0] * sizes[:, 1])
         if len(bad):
             raise ResultsError.at(source, where(bad[0]), "segmentation: RLE counts do not add up to height x width")
 
@@ -202,7 +207,7 @@ def detections_from_records(
     if by_box:
         area = bbox[:, 2] * bbox[:, 3]
     elif by_mask:
-        area = mask_utils.area([{"size": [int(h), int(w)], "counts": c} for (h, w), c in zip(sizes, counts)]).astype(np.float64) if n else np.zeros(0)
+        area = masks.areas.astype(np.float64)
         bbox = mask_utils.toBbox([{"size": [int(h), int(w)], "counts": c} for (h, w), c in zip(sizes, counts)]).reshape(n, 4) if n else bbox
     else:
         xs, ys = keypoints[:, 0::3], keypoints[:, 1::3]
@@ -211,8 +216,9 @@ def detections_from_records(
         bbox = np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
     return Annotations(
         image_id=image_ids[image_index] if n else image_ids[:0],
-        category_id=np.array([r.category_id for r in records], dtype=np.int64),
+        category_id=category,
         ann_id=np.arange(1, n + 1, dtype=np.int64),
         bbox=bbox, area=np.asarray(area, dtype=np.float64), iscrowd=np.zeros(n, dtype=bool), score=score,
         counts=counts, mask_size=sizes if counts is not None else None, keypoints=keypoints,
+        masks=masks,
     )
