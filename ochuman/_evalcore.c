@@ -54,13 +54,16 @@ static PyObject *count_runs(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* decode_runs(counts_list, offsets i64[n+1], runs_out u32[offsets[n]], areas_out i64[n],
- *             totals_out i64[n]): pycocotools rleFrString for every string, plus each mask's
- * area (sum of the odd runs) and pixel total (sum of all runs). A string that ends inside a
- * number raises ValueError("RLE counts k: truncated string"). */
+/* decode_runs(counts_list, heights i64[n], offsets i64[n+1], runs_out u32[offsets[n]],
+ *             areas_out i64[n], totals_out i64[n], boxes_out i64[4n]): pycocotools rleFrString
+ * for every string, plus each mask's area (sum of the odd runs), pixel total (sum of all runs)
+ * and inclusive pixel box [x0, y0, x1, y1] (column-major runs: x = pos / h, y = pos % h;
+ * [0, 0, -1, -1] for an empty mask). A string that ends inside a number raises
+ * ValueError("RLE counts k: truncated string"). */
 static PyObject *decode_runs(PyObject *self, PyObject *args) {
-    PyObject *seq; Py_buffer offsets, runs_buf, areas_buf, totals_buf;
-    if (!PyArg_ParseTuple(args, "Oy*w*w*w*", &seq, &offsets, &runs_buf, &areas_buf, &totals_buf)) return NULL;
+    PyObject *seq; Py_buffer heights_buf, offsets, runs_buf, areas_buf, totals_buf, boxes_buf;
+    if (!PyArg_ParseTuple(args, "Oy*y*w*w*w*w*", &seq, &heights_buf, &offsets, &runs_buf, &areas_buf,
+                          &totals_buf, &boxes_buf)) return NULL;
     PyObject *fast = PySequence_Fast(seq, "decode_runs expects a sequence");
     const char **strings = NULL; Py_ssize_t *lengths = NULL;
     int ok = fast && borrow_strings(fast, &strings, &lengths) == 0;
@@ -69,11 +72,14 @@ static PyObject *decode_runs(PyObject *self, PyObject *args) {
         Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
         const int64_t *off = offsets.buf;
         uint32_t *runs = runs_buf.buf;
-        int64_t *areas = areas_buf.buf, *totals = totals_buf.buf;
+        int64_t *areas = areas_buf.buf, *totals = totals_buf.buf, *boxes = boxes_buf.buf;
+        const int64_t *heights = heights_buf.buf;
         for (Py_ssize_t k = 0; k < n && bad < 0; k++) {
             const char *s = strings[k];
             Py_ssize_t p = 0, len = lengths[k];
             int64_t m = off[k], start = off[k], area = 0, total = 0;
+            int64_t h = heights[k] > 0 ? heights[k] : 1;
+            int64_t x0 = INT64_MAX, y0 = INT64_MAX, x1 = -1, y1 = -1;
             while (p < len) {
                 long x = 0; int shift = 0, more = 1;
                 while (more) {
@@ -86,15 +92,27 @@ static PyObject *decode_runs(PyObject *self, PyObject *args) {
                 if (bad >= 0) break;
                 if (m - start > 2) x += (long)runs[m - 2];
                 runs[m] = (uint32_t)x;
+                if (((m - start) & 1) && (uint32_t)x > 0) {
+                    int64_t first = total, last = total + (uint32_t)x - 1;
+                    int64_t cx0 = first / h, cx1 = last / h;
+                    int64_t ry0 = cx1 > cx0 ? 0 : first % h, ry1 = cx1 > cx0 ? h - 1 : last % h;
+                    if (cx0 < x0) x0 = cx0;
+                    if (cx1 > x1) x1 = cx1;
+                    if (ry0 < y0) y0 = ry0;
+                    if (ry1 > y1) y1 = ry1;
+                    area += (uint32_t)x;
+                }
                 total += (uint32_t)x;
-                if ((m - start) & 1) area += (uint32_t)x;
                 m++;
             }
             areas[k] = area; totals[k] = total;
+            if (x1 < 0) { x0 = 0; y0 = 0; x1 = -1; y1 = -1; }
+            boxes[4 * k] = x0; boxes[4 * k + 1] = y0; boxes[4 * k + 2] = x1; boxes[4 * k + 3] = y1;
         }
     }
     PyMem_Free(strings); PyMem_Free(lengths); Py_XDECREF(fast);
-    PyBuffer_Release(&offsets); PyBuffer_Release(&runs_buf); PyBuffer_Release(&areas_buf); PyBuffer_Release(&totals_buf);
+    PyBuffer_Release(&heights_buf); PyBuffer_Release(&offsets); PyBuffer_Release(&runs_buf);
+    PyBuffer_Release(&areas_buf); PyBuffer_Release(&totals_buf); PyBuffer_Release(&boxes_buf);
     if (!ok) return NULL;
     if (bad >= 0) { PyErr_Format(PyExc_ValueError, "RLE counts %zd: truncated string", bad); return NULL; }
     Py_RETURN_NONE;
@@ -116,28 +134,33 @@ static uint64_t runs_intersection(const uint32_t *a, int64_t ka, const uint32_t 
     }
 }
 
-/* segm_iou(dt_runs u32, dt_offsets i64, dt_areas i64, gt_runs u32, gt_offsets i64,
- *          gt_areas i64, dt i64[P], gt i64[P], crowd u8[P], out f64[P])
- * IoU of mask dt[p] with mask gt[p]; crowd: intersection over the dt area (pycocotools). */
+/* segm_iou(dt_runs u32, dt_offsets i64, dt_areas i64, dt_boxes i64, gt_runs u32,
+ *          gt_offsets i64, gt_areas i64, gt_boxes i64, dt i64[P], gt i64[P], crowd u8[P],
+ *          out f64[P])
+ * IoU of mask dt[p] with mask gt[p]; crowd: intersection over the dt area (pycocotools).
+ * Pairs whose pixel boxes do not meet are 0 without looking at the runs. */
 static PyObject *segm_iou(PyObject *self, PyObject *args) {
-    Py_buffer druns, doff, dareas, gruns, goff, gareas, dt, gt, crowd, out;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*w*", &druns, &doff, &dareas, &gruns, &goff, &gareas,
-                          &dt, &gt, &crowd, &out)) return NULL;
+    Py_buffer druns, doff, dareas, dboxes, gruns, goff, gareas, gboxes, dt, gt, crowd, out;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*y*y*w*", &druns, &doff, &dareas, &dboxes, &gruns,
+                          &goff, &gareas, &gboxes, &dt, &gt, &crowd, &out)) return NULL;
     const uint32_t *dr = druns.buf, *gr = gruns.buf;
     const int64_t *dof = doff.buf, *gof = goff.buf, *da = dareas.buf, *ga = gareas.buf;
+    const int64_t *db = dboxes.buf, *gb = gboxes.buf;
     const int64_t *d = dt.buf, *g = gt.buf; const uint8_t *cr = crowd.buf; double *o = out.buf;
     Py_ssize_t P = dt.len / (Py_ssize_t)sizeof(int64_t);
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t p = 0; p < P; p++) {
         int64_t i = d[p], j = g[p];
+        const int64_t *bi = db + 4 * i, *bj = gb + 4 * j;
+        if (bi[0] > bj[2] || bj[0] > bi[2] || bi[1] > bj[3] || bj[1] > bi[3]) { o[p] = 0.0; continue; }
         uint64_t inter = runs_intersection(dr + dof[i], dof[i + 1] - dof[i], gr + gof[j], gof[j + 1] - gof[j]);
         if (inter == 0) { o[p] = 0.0; continue; }
         uint64_t uni = cr[p] ? (uint64_t)da[i] : (uint64_t)(da[i] + ga[j]) - inter;
         o[p] = (double)inter / (double)uni;
     }
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&druns); PyBuffer_Release(&doff); PyBuffer_Release(&dareas);
-    PyBuffer_Release(&gruns); PyBuffer_Release(&goff); PyBuffer_Release(&gareas);
+    PyBuffer_Release(&druns); PyBuffer_Release(&doff); PyBuffer_Release(&dareas); PyBuffer_Release(&dboxes);
+    PyBuffer_Release(&gruns); PyBuffer_Release(&goff); PyBuffer_Release(&gareas); PyBuffer_Release(&gboxes);
     PyBuffer_Release(&dt); PyBuffer_Release(&gt); PyBuffer_Release(&crowd); PyBuffer_Release(&out);
     Py_RETURN_NONE;
 }

@@ -138,7 +138,7 @@ def ground_truth_from_native(dataset: Dataset, split: str = "val") -> GroundTrut
         bbox=bbox, area=bbox[:, 2] * bbox[:, 3], iscrowd=np.zeros(n, dtype=bool),
         score=np.ones(n), counts=counts, mask_size=sizes[image_index], keypoints=keypoints,
         num_keypoints=np.count_nonzero(keypoints[:, 2::3] > 0, axis=1), file_image_ids=image_id,
-        masks=DecodedMasks(counts),
+        masks=DecodedMasks(counts, sizes[image_index, 0]),
     )
     return GroundTruth(
         annotations=annotations, image_ids=image_id,
@@ -173,7 +173,8 @@ def ground_truth_from_coco(dataset: Dataset) -> GroundTruth:
         iscrowd=dataset.iscrowd.copy(), score=np.ones(n), counts=counts,
         mask_size=sizes[dataset.image_index] if n else np.zeros((0, 2), np.int64),
         keypoints=dataset.keypoints.reshape(n, -1), num_keypoints=dataset.num_keypoints.copy(),
-        file_image_ids=ids, masks=DecodedMasks(counts),
+        file_image_ids=ids,
+        masks=DecodedMasks(counts, sizes[dataset.image_index, 0] if n else np.zeros(0, np.int64)),
     )
     return GroundTruth(
         annotations=annotations, image_ids=ids, file_names=tuple(im.file_name for im in dataset.images),

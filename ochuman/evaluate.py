@@ -65,6 +65,7 @@ class EvalParams:
         keypoints = self.iou_type == "keypoints"
         if self.max_dets is None:
             self.max_dets = [20] if keypoints else [1, 10, 100]
+        self.max_dets = sorted(self.max_dets)  # pycocotools sorts maxDets in evaluate()
         if self.area_rng is None:
             self.area_rng = ([[0, 1e5 ** 2], [32 ** 2, 96 ** 2], [96 ** 2, 1e5 ** 2]] if keypoints else
                              [[0, 1e5 ** 2], [0, 32 ** 2], [32 ** 2, 96 ** 2], [96 ** 2, 1e5 ** 2]])
@@ -228,30 +229,36 @@ class DecodedMasks:
     """Compressed RLE strings decoded once into runs (compiled core).
 
     runs (R,) uint32, offsets (N+1,) int64 (mask k = runs[offsets[k]:offsets[k+1]]), areas (N,)
-    int64 pixel areas, totals (N,) int64 pixels covered by the runs (height * width if valid).
+    int64 pixel areas, totals (N,) int64 pixels covered by the runs (height * width if valid),
+    boxes (N, 4) int64 inclusive pixel boxes [x0, y0, x1, y1] ([0, 0, -1, -1] when empty).
+    heights (N,): the masks' heights (runs are column-major).
     """
 
-    def __init__(self, counts: Sequence[str]):
+    def __init__(self, counts: Sequence[str], heights: np.ndarray):
         counts = counts if isinstance(counts, list) else list(counts)
         self.offsets = np.empty(len(counts) + 1, dtype=np.int64)
         _evalcore.count_runs(counts, self.offsets)
         self.runs = np.empty(int(self.offsets[-1]), dtype=np.uint32)
         self.areas = np.empty(len(counts), dtype=np.int64)
         self.totals = np.empty(len(counts), dtype=np.int64)
-        _evalcore.decode_runs(counts, self.offsets, self.runs, self.areas, self.totals)
+        self.boxes = np.empty((len(counts), 4), dtype=np.int64)
+        _evalcore.decode_runs(counts, np.ascontiguousarray(heights, dtype=np.int64), self.offsets,
+                              self.runs, self.areas, self.totals, self.boxes)
 
 
 def decoded_masks(annotations: Annotations) -> DecodedMasks:
     """The annotations' masks decoded (reusing ``annotations.masks`` when already decoded)."""
-    return annotations.masks if annotations.masks is not None else DecodedMasks(annotations.counts)
+    if annotations.masks is not None:
+        return annotations.masks
+    return DecodedMasks(annotations.counts, annotations.mask_size[:, 0])
 
 
 def _segm_iou_pairs(gt: Annotations, dt: Annotations, g: np.ndarray, d: np.ndarray) -> np.ndarray:
     gt_masks = decoded_masks(gt)
     dt_masks = decoded_masks(dt)
     out = np.empty(len(g))
-    _evalcore.segm_iou(dt_masks.runs, dt_masks.offsets, dt_masks.areas,
-                       gt_masks.runs, gt_masks.offsets, gt_masks.areas,
+    _evalcore.segm_iou(dt_masks.runs, dt_masks.offsets, dt_masks.areas, dt_masks.boxes,
+                       gt_masks.runs, gt_masks.offsets, gt_masks.areas, gt_masks.boxes,
                        np.ascontiguousarray(d, dtype=np.int64), np.ascontiguousarray(g, dtype=np.int64),
                        np.ascontiguousarray(gt.iscrowd[g], dtype=np.uint8), out)
     same_size = (gt.mask_size[g] == dt.mask_size[d]).all(axis=1)
@@ -396,17 +403,25 @@ def accumulate(gt: Annotations, dt: Annotations, blocks: Blocks, params: EvalPar
         safe = np.where(matched_any, m_all, 0)
         matched = matched_any & (gt_ids[safe] != 0)
         dt_ignored = (matched_any & (states[a][safe] == 1)) | (~matched & d_out[None, :])
+        counted = ~dt_ignored
         for k in range(K):
-            npig = np.count_nonzero(gt_used & (gt_cat == k) & (states[a] == 0))
+            gt_k = gt_used & (gt_cat == k)
+            npig = np.count_nonzero(gt_k & (states[a] == 0))
+            dt_k = dt_used & (dt_cat == k)
+            full_order = global_order[dt_k[global_order]]
+            matched_ord = matched[:, full_order]
+            counted_ord = counted[:, full_order]
+            tp_full = matched_ord & counted_ord
+            fp_full = ~matched_ord & counted_ord
+            rank_ord = blocks.dt_rank[full_order]
             for mi, max_det in enumerate(params.max_dets):
-                select = dt_used & (dt_cat == k) & (blocks.dt_rank < max_det)
-                if not (gt_used & (gt_cat == k)).any() and not select.any():
+                keep = rank_ord < max_det
+                if npig == 0 or (not gt_k.any() and not keep.any()):
                     continue
-                if npig == 0:
-                    continue
-                order = global_order[select[global_order]]
-                tps = matched[:, order] & ~dt_ignored[:, order]
-                fps = ~matched[:, order] & ~dt_ignored[:, order]
+                every = keep.all()
+                order = full_order if every else full_order[keep]
+                tps = tp_full if every else tp_full[:, keep]
+                fps = fp_full if every else fp_full[:, keep]
                 tp_sum = np.cumsum(tps, axis=1).astype(dtype=float)
                 fp_sum = np.cumsum(fps, axis=1).astype(dtype=float)
                 sorted_scores = dt_scores[order]
@@ -430,16 +445,13 @@ def accumulate(gt: Annotations, dt: Annotations, blocks: Blocks, params: EvalPar
 
 
 def _summary_value(arr: np.ndarray, params: EvalParams, ap: bool, iou_thr=None, area="all", max_dets=100) -> float:
-    a = params.area_rng_lbl.index(area)
-    m = list(params.max_dets).index(max_dets)
-    if ap:
-        s = arr[:, :, :, a, m]
-        if iou_thr is not None:
-            s = s[np.where(iou_thr == params.iou_thrs)[0]]
-    else:
-        s = arr[:, :, a, m]
-        if iou_thr is not None:
-            s = s[np.where(iou_thr == params.iou_thrs)[0]]
+    # As pycocotools' _summarize: a label or maxDets value the params lack selects nothing (-1).
+    aind = [i for i, label in enumerate(params.area_rng_lbl) if label == area]
+    mind = [i for i, m in enumerate(params.max_dets) if m == max_dets]
+    s = arr
+    if iou_thr is not None:
+        s = s[np.where(iou_thr == np.asarray(params.iou_thrs))[0]]
+    s = s[:, :, :, aind, mind] if ap else s[:, :, aind, mind]
     valid = s[s > -1]
     return -1.0 if len(valid) == 0 else float(np.mean(valid))
 
@@ -448,7 +460,7 @@ def summarize(precision: np.ndarray, recall: np.ndarray, params: EvalParams) -> 
     """The 12 (10 for keypoints) numbers of pycocotools ``summarize``, in its order."""
     P, Rc = precision, recall
     if params.iou_type == "keypoints":
-        md = 20 if 20 in params.max_dets else params.max_dets[-1]
+        md = 20  # pycocotools hard-codes maxDets=20 for keypoints (-1 when 20 is not in max_dets)
         return np.array([
             _summary_value(P, params, True, None, "all", md),
             _summary_value(P, params, True, .5, "all", md),
@@ -463,7 +475,7 @@ def summarize(precision: np.ndarray, recall: np.ndarray, params: EvalParams) -> 
         ])
     md = params.max_dets
     return np.array([
-        _summary_value(P, params, True, None, "all", md[2]),
+        _summary_value(P, params, True, None, "all", 100),  # pycocotools: maxDets=100, not md[2]
         _summary_value(P, params, True, .5, "all", md[2]),
         _summary_value(P, params, True, .75, "all", md[2]),
         _summary_value(P, params, True, None, "small", md[2]),

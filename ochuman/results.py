@@ -16,6 +16,8 @@ decided by the first record as pycocotools does:
 from __future__ import annotations
 
 import json
+import math
+import re
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -41,6 +43,29 @@ class _Result(msgspec.Struct):
     bbox: Optional[list[float]] = None
     segmentation: Union[_Rle, list[list[float]], None] = None
     keypoints: Optional[list[float]] = None
+
+
+#: polygon coordinates (and boxes used as masks) further than this many image sizes outside the
+#: image are refused: pycocotools would rasterise their edges point by point (gigabytes).
+_FAR = 100
+
+
+def _polygon_fits(coords, h: int, w: int) -> bool:
+    """All coordinates finite and within ``_FAR`` image sizes of the image."""
+    limit = _FAR * max(h, w, 1)
+    return all(math.isfinite(v) and -limit <= v <= limit for v in coords)
+
+
+def _known_images(image_ids: np.ndarray, file_names: Optional[Sequence[str]]) -> str:
+    """``"its image ids are 1..10, or file names such as '000001.jpg'"`` for messages."""
+    ids = sorted(image_ids.tolist())
+    if not ids:
+        return "it has no images"
+    if ids == list(range(ids[0], ids[0] + len(ids))):
+        text = f"its image ids are {ids[0]}..{ids[-1]}" if len(ids) > 1 else f"its image id is {ids[0]}"
+    else:
+        text = "its image ids are " + ", ".join(map(str, ids[:5])) + (", ..." if len(ids) > 5 else "")
+    return text + (f", or file names such as {file_names[0]!r}" if file_names else "")
 
 
 def _kind(value) -> str:
@@ -119,9 +144,14 @@ def detections_from_records(
         key = keys[i]
         k = by_name.get(key) if isinstance(key, str) else None
         if k is None:
-            raise ResultsError.at(source, f"record {i} (image_id {key!r})", "unknown image_id: not an image of the ground truth")
+            raise ResultsError.at(source, f"record {i} (image_id {key!r})",
+                                  f"unknown image_id: not an image of the ground truth ({_known_images(image_ids, file_names)})")
         image_index[i] = k
-    category = np.array([r.category_id for r in records], dtype=np.int64)
+    try:
+        category = np.array([r.category_id for r in records], dtype=np.int64)
+    except OverflowError:  # an id beyond int64 is unknown anyway
+        i = next(i for i, r in enumerate(records) if r.category_id not in known_categories)
+        raise ResultsError.at(source, f"record {i} (image_id {keys[i]!r})", f"unknown category_id {records[i].category_id}") from None
     bad = np.flatnonzero(~np.isin(category, list(known_categories)))
     if len(bad):
         i = bad[0]
@@ -140,7 +170,9 @@ def detections_from_records(
     bbox = np.zeros((n, 4))
     if by_box:
         for i, r in enumerate(records):
-            if not r.bbox or len(r.bbox) != 4:
+            if r.bbox is None:
+                raise ResultsError.at(source, where(i), "bbox missing: record 0 has one, so every record needs one (as pycocotools loadRes)")
+            if len(r.bbox) != 4:
                 raise ResultsError.at(source, where(i), f"bbox: expected [x, y, w, h], got {r.bbox!r}"[:200])
         bbox = np.array([r.bbox for r in records], dtype=np.float64)
         bad = np.flatnonzero(~np.isfinite(bbox).all(axis=1))
@@ -155,7 +187,11 @@ def detections_from_records(
         segs = [r.segmentation for r in records]
         compressed = [seg.counts if type(seg) is _Rle and type(seg.counts) is str else None for seg in segs]
         if n and None not in compressed:  # the usual case: compressed RLEs only
-            seg_sizes = np.array([seg.size for seg in segs], dtype=np.int64).reshape(n, 2)
+            try:
+                seg_sizes = np.array([seg.size for seg in segs], dtype=np.int64).reshape(n, 2)
+            except OverflowError:  # a size beyond int64 differs from the image's anyway
+                i = next(i for i, seg in enumerate(segs) if list(seg.size) != sizes[i].tolist())
+                raise ResultsError.at(source, where(i), f"segmentation size {list(segs[i].size)} differs from the image's {sizes[i].tolist()}") from None
             bad = np.flatnonzero((seg_sizes != sizes).any(axis=1))
             if len(bad):
                 i = bad[0]
@@ -166,31 +202,51 @@ def detections_from_records(
             seg = r.segmentation
             if seg is None:
                 if not by_box:
-                    raise ResultsError.at(source, where(i), "segm evaluation needs a segmentation")
+                    raise ResultsError.at(source, where(i), "segmentation missing (segm evaluation needs a segmentation, "
+                                                            "or a bbox in every record to use as the mask)")
                 x, y, bw, bh = bbox[i]
                 seg = [[x, y, x, y + bh, x + bw, y + bh, x + bw, y]]  # loadRes: the box as mask
+                if not _polygon_fits(seg[0], h, w):
+                    raise ResultsError.at(source, where(i), f"bbox {bbox[i].tolist()} lies far outside the {w} x {h} image "
+                                                            "(segm evaluation rasterises it as the mask)")
             if isinstance(seg, _Rle):
                 if list(seg.size) != [h, w]:
                     raise ResultsError.at(source, where(i), f"segmentation size {list(seg.size)} differs from the image's [{h}, {w}]")
                 if isinstance(seg.counts, str):
                     counts.append(seg.counts)
                     continue
+                if any(c < 0 for c in seg.counts):
+                    raise ResultsError.at(source, where(i), f"segmentation: uncompressed RLE counts must not be negative, got {min(seg.counts)}")
                 if sum(seg.counts) != h * w:
-                    raise ResultsError.at(source, where(i), "segmentation: RLE counts do not add up to height x width")
+                    raise ResultsError.at(source, where(i), f"segmentation: uncompressed RLE counts add up to {sum(seg.counts)}, "
+                                                            f"not height x width = {h} x {w} = {h * w}")
                 rle = mask_utils.frPyObjects({"size": [h, w], "counts": seg.counts}, h, w)
             else:
                 if not seg or any(len(p) < 6 or len(p) % 2 for p in seg):
                     raise ResultsError.at(source, where(i), "segmentation: polygons need an even number of at least 6 coordinates")
+                for p in seg:
+                    if not _polygon_fits(p, h, w):
+                        bad_value = next((v for v in p if not math.isfinite(v)), None)
+                        raise ResultsError.at(source, where(i), "segmentation: NaN or infinite polygon coordinate" if bad_value is not None
+                                              else f"segmentation: polygon coordinates lie far outside the {w} x {h} image")
                 rle = mask_utils.merge(mask_utils.frPyObjects([list(p) for p in seg], h, w))
             counts.append(rle["counts"].decode("ascii"))
         try:
-            masks = DecodedMasks(counts)
+            masks = DecodedMasks(counts, sizes[:, 0])
         except ValueError as err:
-            k = int(str(err).split()[2]) if str(err).startswith("RLE counts") else 0
-            raise ResultsError.at(source, where(k), "segmentation: corrupt RLE counts string") from None
+            found = re.match(r"RLE counts (\d+)", str(err))
+            k = int(found.group(1)) if found else 0
+            raise ResultsError.at(source, where(k), "segmentation: corrupt RLE counts string (it ends inside a number: truncated?)") from None
         bad = np.flatnonzero(masks.totals != sizes[:, 0] * sizes[:, 1])
         if len(bad):
-            raise ResultsError.at(source, where(bad[0]), "segmentation: RLE counts do not add up to height x width")
+            i = bad[0]
+            h, w = (int(v) for v in sizes[i])
+            stray = next(((k, c) for k, c in enumerate(counts[i]) if not "0" <= c <= "o"), None)
+            if stray is not None:
+                raise ResultsError.at(source, where(i), f"segmentation: corrupt RLE counts string (character {stray[1]!r} at "
+                                                        f"position {stray[0]} is not an RLE code, '0'..'o')")
+            raise ResultsError.at(source, where(i), f"segmentation: RLE counts cover {int(masks.totals[i])} pixels, not height x width = "
+                                                    f"{h} x {w} = {h * w} (corrupt or truncated counts string?)")
 
     keypoints = None
     if iou_type == "keypoints" or (not by_box and not by_mask):
