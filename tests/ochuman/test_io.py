@@ -140,3 +140,16 @@ def test_parse_accepts_dicts():
                                            "keypoints": None, "segms": None}]}]}
     dataset = ochuman.parse(native)
     assert dataset.format == "ochuman" and len(dataset) == 1 and dataset.images[0].split == ""
+
+
+def test_atomic_write_leaves_nothing_behind_on_interrupt(tmp_path):
+    from ochuman.io import atomic_write, write_json
+
+    target = tmp_path / "out.json"
+    write_json(target, {"old": True})
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_write(target) as handle:
+            handle.write('{"half": ')
+            raise KeyboardInterrupt
+    assert json.loads(target.read_text()) == {"old": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
