@@ -1,0 +1,406 @@
+"""`ochuman eval`: happy paths on the native sample shipped with the package.
+
+Results files are made from the sample's own ground truth (the official val file rebuilt from
+it: image ids 1..10, 16 persons): perfect ones score AP 1.0, jittered ones less. The plain
+"all" row must equal pycocotools (COCO / loadRes / COCOeval) run on the official val file.
+"""
+from __future__ import annotations
+
+import csv
+import inspect
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from pycocotools import mask as mask_utils
+
+import ochuman
+from cli.ochuman_cmd import main
+from ochuman.data import SAMPLE_ANNOTATIONS
+
+SEGM_STATS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+KEYPOINT_STATS = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
+STATS = {"segm": SEGM_STATS, "bbox": SEGM_STATS, "keypoints": KEYPOINT_STATS}
+
+# click < 8.2 mixes stderr into stdout unless told not to; 8.2+ always keeps both apart.
+_RUNNER_KWARGS = (
+    {"mix_stderr": False} if "mix_stderr" in inspect.signature(CliRunner.__init__).parameters else {}
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# results files derived from the ground truth
+
+
+@pytest.fixture(scope="module")
+def official_val() -> dict:
+    """The official COCO-format val file rebuilt from the sample (nothing added)."""
+    return ochuman.to_coco(ochuman.load(SAMPLE_ANNOTATIONS), "val")
+
+
+def _perfect(coco: dict) -> list[dict]:
+    """Every ground-truth person as a detection: its box, mask and keypoints."""
+    out = []
+    for k, ann in enumerate(coco["annotations"]):
+        keypoints = [float(v) for v in ann["keypoints"]]
+        keypoints[2::3] = [1.0] * (len(keypoints) // 3)
+        out.append({"image_id": ann["image_id"], "category_id": 1, "score": round(0.99 - 0.01 * k, 2),
+                    "bbox": [float(v) for v in ann["bbox"]], "segmentation": ann["segmentation"],
+                    "keypoints": keypoints})
+    return out
+
+
+def _shift(mask: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    out = np.zeros_like(mask)
+    h, w = mask.shape
+    out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        mask[max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    return out
+
+
+def _encode(mask: np.ndarray) -> dict:
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
+def _jittered(coco: dict, seed: int = 0) -> list[dict]:
+    """Shifted masks and boxes, noisy keypoints, random scores, plus false positives of every
+    size (some overlapping people, some not) and a few duplicates."""
+    rng = np.random.default_rng(seed)
+    sizes = {im["id"]: (im["height"], im["width"]) for im in coco["images"]}
+    out = []
+    for ann in coco["annotations"]:
+        dy, dx = (int(v) for v in rng.integers(-25, 26, size=2))
+        mask = _shift(mask_utils.decode(ann["segmentation"]), dy, dx)
+        x, y, w, h = (float(v) for v in ann["bbox"])
+        bbox = [x + dx + rng.normal(0, 3), y + dy + rng.normal(0, 3), w * rng.uniform(0.85, 1.15), h * rng.uniform(0.85, 1.15)]
+        keypoints = np.array(ann["keypoints"], dtype=np.float64).reshape(-1, 3)
+        keypoints[:, :2] += rng.normal(0, 6, size=(len(keypoints), 2))
+        keypoints[:, 2] = rng.uniform(0.1, 1.0, size=len(keypoints))
+        record = {"image_id": ann["image_id"], "category_id": 1, "score": float(rng.uniform(0.3, 1.0)),
+                  "bbox": bbox, "segmentation": _encode(mask), "keypoints": keypoints.ravel().tolist()}
+        out.append(record)
+        if rng.uniform() < 0.3:  # a duplicate: a false positive once the first one matched
+            out.append({**record, "score": float(rng.uniform(0.05, 0.6))})
+    for image_id, (h, w) in sizes.items():
+        for side in (20, 60, 200):  # small, medium and large false positives
+            x0, y0 = int(rng.integers(0, max(w - side, 1))), int(rng.integers(0, max(h - side, 1)))
+            mask = np.zeros((h, w), dtype=np.uint8)
+            mask[y0:y0 + side, x0:x0 + side] = 1
+            keypoints = np.stack([rng.uniform(x0, x0 + side, 17), rng.uniform(y0, y0 + side, 17),
+                                  rng.uniform(0.1, 1.0, 17)], axis=1)
+            out.append({"image_id": image_id, "category_id": 1, "score": float(rng.uniform(0.05, 0.9)),
+                        "bbox": [float(x0), float(y0), float(side), float(side)], "segmentation": _encode(mask),
+                        "keypoints": keypoints.ravel().tolist()})
+    return out
+
+
+def _by_file_name(records: list[dict], coco: dict) -> list[dict]:
+    names = {im["id"]: im["file_name"] for im in coco["images"]}
+    return [{**r, "image_id": names[r["image_id"]]} for r in records]
+
+
+def _write(path: Path, data) -> Path:
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def files(official_val, tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("results")
+    jittered = _jittered(official_val)
+    return {
+        "perfect": _write(folder / "perfect.json", _perfect(official_val)),
+        "jittered": _write(folder / "jittered.json", jittered),
+        "jittered_names": _write(folder / "jittered_names.json", _by_file_name(jittered, official_val)),
+        "official_val": _write(folder / "ochuman_coco_format_val_range_0.00_1.00.json", official_val),
+    }
+
+
+def _run(*args: str, env: dict | None = None):
+    """Run ``ochuman eval`` (with the sample as --gt unless a root is given); return the result."""
+    args = list(args)
+    if "--root" not in args and not (env and "OCHUMAN_ROOT" in env):
+        args = ["--gt", str(SAMPLE_ANNOTATIONS), *args]
+    result = CliRunner(**_RUNNER_KWARGS).invoke(main, ["eval", *args], env=env)
+    assert result.exc_info is None or result.exc_info[0] is SystemExit, (
+        f"uncaught {result.exc_info[0].__name__}: {result.exception}")
+    return result
+
+
+def _rows(*args: str, env: dict | None = None) -> list[dict]:
+    result = _run(*args, "--format", "json", env=env)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == "", result.stderr
+    rows = json.loads(result.stdout)
+    assert isinstance(rows, list)
+    return rows
+
+
+def _stats(row: dict, iou_type: str = "segm") -> list[float]:
+    return [row[k] for k in STATS[iou_type]]
+
+
+# ---------------------------------------------------------------------------------------------
+# output shape
+
+
+@pytest.mark.parametrize("iou_type", ["segm", "bbox", "keypoints"])
+def test_json_rows_per_subset_with_the_stats_names(files, iou_type):
+    rows = _rows("--results", str(files["perfect"]), "--iou-type", iou_type)
+    assert [row["subset"] for row in rows] == ["all", "moderate", "hard"]  # default: levels
+    for row in rows:
+        assert {"results", "subset", "iou_type", "mode", *STATS[iou_type]} <= set(row)
+        assert not any(k in row for k in (set(SEGM_STATS) | set(KEYPOINT_STATS)) - set(STATS[iou_type]))
+        assert row["results"] == "perfect.json" and row["iou_type"] == iou_type and row["mode"] == "official"
+        assert all(isinstance(row[k], float) for k in STATS[iou_type])
+        assert row["reported"] is False
+        # perfect detections of large persons only: AP 1 everywhere there is ground truth
+        assert row["AP"] == row["AP50"] == row["AP75"] == row["APl"] == 1.0, row
+        assert row["APm"] == -1.0  # no medium persons in the sample
+
+
+def test_levels_is_the_default_and_can_be_named(files):
+    default = _rows("--results", str(files["jittered"]))
+    named = _rows("--results", str(files["jittered"]), "--subset", "levels")
+    spelled = _rows("--results", str(files["jittered"]), "--subset", "all", "--subset", "moderate",
+                    "--subset", "hard")
+    assert default == named == spelled
+
+
+def test_jittered_results_score_below_one(files):
+    for iou_type in ("segm", "bbox", "keypoints"):
+        perfect = _rows("--results", str(files["perfect"]), "--iou-type", iou_type, "--subset", "all")[0]
+        jittered = _rows("--results", str(files["jittered"]), "--iou-type", iou_type, "--subset", "all")[0]
+        assert perfect["AP"] == 1.0
+        assert 0.0 < jittered["AP"] < 1.0, (iou_type, jittered)
+
+
+def test_custom_subset_range(files):
+    rows = _rows("--results", str(files["jittered"]), "--subset", "0.6:0.9")
+    assert [row["subset"] for row in rows] == ["0.6:0.9"]
+    assert 0.0 < rows[0]["AP"] < 1.0
+    assert _rows("--results", str(files["perfect"]), "--subset", "0.6:0.9")[0]["AP"] == 1.0
+    mixed = _rows("--results", str(files["jittered"]), "--subset", "levels", "--subset", "0.6:0.9")
+    assert [row["subset"] for row in mixed] == ["all", "moderate", "hard", "0.6:0.9"]
+    assert mixed[-1] == rows[0]
+
+
+def test_unknown_subset_is_one_line(files):
+    result = _run("--results", str(files["perfect"]), "--subset", "sideways")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
+    assert "unknown subset 'sideways'" in result.stderr
+
+
+def test_leaderboard_of_two_named_results(files):
+    rows = _rows("--results", str(files["perfect"]), "--name", "oracle",
+                 "--results", str(files["jittered"]), "--name", "jitter")
+    assert [(row["results"], row["subset"]) for row in rows] == [
+        (name, subset) for name in ("oracle", "jitter") for subset in ("all", "moderate", "hard")]
+    by = {(row["results"], row["subset"]): row for row in rows}
+    for subset in ("all", "moderate", "hard"):
+        assert by["oracle", subset]["AP"] == 1.0 > by["jitter", subset]["AP"]
+    # each row of the leaderboard is the row of its file evaluated alone
+    alone = _rows("--results", str(files["jittered"]))
+    assert [_stats(r) for r in rows[3:]] == [_stats(r) for r in alone]
+
+
+def test_name_count_must_match(files):
+    result = _run("--results", str(files["perfect"]), "--results", str(files["jittered"]), "--name", "one")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "--name given 1 times for 2 --results" in result.stderr
+
+
+def test_table_and_other_formats(files):
+    result = _run("--results", str(files["perfect"]))
+    assert result.exit_code == 0 and result.stderr == ""
+    assert "segm AP on" in result.stdout and "mode official" in result.stdout
+    for name in ("all", "moderate", "hard", "perfect.json"):
+        assert name in result.stdout
+    csv_result = _run("--results", str(files["perfect"]), "--format", "csv")
+    table = list(csv.DictReader(csv_result.stdout.splitlines()))
+    assert [row["subset"] for row in table] == ["all", "moderate", "hard"]
+    assert float(table[0]["AP"]) == 1.0
+    markdown = _run("--results", str(files["perfect"]), "--format", "markdown")
+    assert markdown.exit_code == 0 and "|" in markdown.stdout
+
+
+def test_paper_rows(files):
+    rows = _rows("--results", str(files["jittered"]), "--paper")
+    ours = [row for row in rows if not row["reported"]]
+    reported = [row for row in rows if row["reported"]]
+    assert [row["subset"] for row in ours] == ["all", "moderate", "hard"]
+    assert len(reported) == 9 and all(row["reported"] is True for row in reported)
+    assert {row["subset"] for row in reported} == {"all", "moderate", "hard"}
+    mask_rcnn = {row["subset"]: row["AP"] for row in reported if row["results"].startswith("Mask R-CNN")}
+    assert mask_rcnn == {"all": 0.163, "moderate": 0.194, "hard": 0.113}
+    assert rows[:3] == _rows("--results", str(files["jittered"]))  # the paper adds rows only
+
+
+# ---------------------------------------------------------------------------------------------
+# where the ground truth comes from
+
+
+def _root(tmp_path: Path, nested: bool) -> Path:
+    root = tmp_path / "OCHuman"
+    target = root / "annotations" / "ochuman.json" if nested else root / "ochuman.json"
+    target.parent.mkdir(parents=True)
+    shutil.copyfile(SAMPLE_ANNOTATIONS, target)
+    return root
+
+
+@pytest.mark.parametrize("nested", [True, False], ids=["annotations", "top-level"])
+def test_root_option_and_environment_variable(files, tmp_path, monkeypatch, nested):
+    monkeypatch.delenv("OCHUMAN_ROOT", raising=False)
+    root = _root(tmp_path, nested)
+    by_gt = _rows("--results", str(files["jittered"]))
+    by_root = _rows("--results", str(files["jittered"]), "--root", str(root))
+    by_env = _rows("--results", str(files["jittered"]), env={"OCHUMAN_ROOT": str(root)})
+    assert [_stats(r) for r in by_root] == [_stats(r) for r in by_gt] == [_stats(r) for r in by_env]
+
+
+def test_root_option_beats_the_environment_variable(files, tmp_path):
+    root = _root(tmp_path, nested=True)
+    rows = _rows("--results", str(files["perfect"]), "--root", str(root),
+                 env={"OCHUMAN_ROOT": str(tmp_path / "nowhere")})
+    assert rows[0]["AP"] == 1.0
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_missing_root_is_one_line(files, tmp_path, how):
+    missing = tmp_path / "no-such-folder"
+    if how == "option":
+        result = _run("--results", str(files["perfect"]), "--root", str(missing))
+    else:
+        result = _run("--results", str(files["perfect"]), env={"OCHUMAN_ROOT": str(missing)})
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"Error: {missing}: ")
+    assert "ochuman.json" in result.stderr
+
+
+def test_empty_root_folder_is_one_line(files, tmp_path):
+    result = _run("--results", str(files["perfect"]), "--root", str(tmp_path))
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"Error: {tmp_path}: ")
+
+
+def test_no_ground_truth_at_all_is_one_line(files, monkeypatch):
+    monkeypatch.delenv("OCHUMAN_ROOT", raising=False)
+    result = CliRunner(**_RUNNER_KWARGS).invoke(main, ["eval", "--results", str(files["perfect"])])
+    assert result.exc_info is None or result.exc_info[0] is SystemExit
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: no ground truth")
+    assert "--root" in result.stderr and "OCHUMAN_ROOT" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# inputs and outputs
+
+
+@pytest.mark.parametrize("iou_type", ["segm", "bbox", "keypoints"])
+def test_file_names_in_place_of_ids(files, iou_type):
+    by_id = _rows("--results", str(files["jittered"]), "--iou-type", iou_type)
+    by_name = _rows("--results", str(files["jittered_names"]), "--iou-type", iou_type)
+    assert [_stats(r, iou_type) for r in by_name] == [_stats(r, iou_type) for r in by_id]
+
+
+def test_out_persons_and_plot_files(files, official_val, tmp_path):
+    report, persons, plot = tmp_path / "report.json", tmp_path / "p.csv", tmp_path / "pr.png"
+    result = _run("--results", str(files["jittered"]), "--format", "json", "--out", str(report),
+                  "--persons", str(persons), "--plot", str(plot))
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)
+
+    written = json.loads(report.read_text(encoding="utf-8"))
+    assert written["rows"] == rows
+    assert written["iou_type"] == "segm" and written["mode"] == "official" and written["split"] == "val"
+
+    with persons.open(newline="", encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == len(official_val["annotations"]) == 16  # one row per ground-truth person
+    assert sorted(int(row["person_id"]) for row in table) == [a["id"] for a in official_val["annotations"]]
+    assert {"image_id", "file_name", "max_iou", "best_iou", "matched_50", "matched_75"} <= set(table[0])
+    assert {int(row["image_id"]) for row in table} == {im["id"] for im in official_val["images"]}
+    assert all(0.0 <= float(row["best_iou"]) <= 1.0 for row in table)
+
+    data = plot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and b"IHDR" in data[:16] and data.rstrip()[-8:-4] == b"IEND"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert width > 100 and height > 100
+
+
+def test_perfect_results_match_every_person(files, tmp_path):
+    persons = tmp_path / "p.csv"
+    result = _run("--results", str(files["perfect"]), "--persons", str(persons))
+    assert result.exit_code == 0, result.stderr
+    with persons.open(newline="", encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == 16
+    assert all(row["matched_75"] == "True" and float(row["best_iou"]) == 1.0 for row in table)
+
+
+def test_plot_with_by_max_iou(files, tmp_path):
+    plot = tmp_path / "pr.png"
+    result = _run("--results", str(files["jittered"]), "--by-max-iou", "--plot", str(plot))
+    assert result.exit_code == 0, result.stderr
+    assert "max_iou_lo" in result.stdout
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_mode_ignore(files):
+    rows = _rows("--results", str(files["jittered"]), "--mode", "ignore")
+    assert [row["subset"] for row in rows] == ["all", "moderate", "hard"]
+    assert all(row["mode"] == "ignore" and row["range_rule"] == "closed-top" for row in rows)
+    assert all(0.0 < row["AP"] < 1.0 for row in rows)
+    perfect = _rows("--results", str(files["perfect"]), "--mode", "ignore")
+    assert all(row["AP"] == 1.0 for row in perfect)
+
+
+# ---------------------------------------------------------------------------------------------
+# the numbers: the "all" row is pycocotools on the official val file
+
+
+def _pycocotools_stats(gt_file: Path, results_file: Path, iou_type: str) -> np.ndarray:
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(gt_file))
+        dt = gt.loadRes(str(results_file))
+        evaluation = COCOeval(gt, dt, iou_type)
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    return np.asarray(evaluation.stats, dtype=np.float64)
+
+
+@pytest.mark.parametrize("iou_type", ["segm", "bbox", "keypoints"])
+@pytest.mark.parametrize("which", ["jittered", "perfect"])
+def test_all_row_equals_pycocotools_on_the_official_file(files, iou_type, which):
+    expected = _pycocotools_stats(files["official_val"], files[which], iou_type)
+    row = _rows("--results", str(files[which]), "--iou-type", iou_type, "--subset", "all")[0]
+    assert row["subset"] == "all"
+    ours = np.array(_stats(row, iou_type))
+    assert len(ours) == len(expected)
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-12)
+    if which == "jittered":
+        assert 0.0 < expected[0] < 1.0  # not a degenerate comparison
+
+
+def test_official_file_as_gt_gives_the_same_all_row(files):
+    # a COCO-format ground truth is evaluated as it is: same numbers as the native root
+    native = _rows("--results", str(files["jittered"]), "--subset", "all")[0]
+    result = CliRunner(**_RUNNER_KWARGS).invoke(main, [
+        "eval", "--gt", str(files["official_val"]), "--results", str(files["jittered"]),
+        "--subset", "all", "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    coco = json.loads(result.stdout)[0]
+    assert _stats(coco) == pytest.approx(_stats(native), abs=1e-12)
