@@ -12,7 +12,9 @@
 Differences: ``evaluate()`` does the IoU and matching work in the compiled core and does not
 fill ``evalImgs`` (per-image dicts); ``summarize()`` prints through ``print_function``
 (pycocotools' console output, the one place this package prints; pass another function to
-silence or redirect it). Any categories, crowd regions and ``useCats=0`` are supported.
+silence or redirect it). Any categories, crowd regions and ``useCats=0`` are supported; with
+``useCats=0`` keypoints are pooled over ``catIds`` as segm and bbox are (pycocotools'
+``computeOks`` ignores ``useCats``, finds no pairs and reports every keypoints AP as 0 there).
 """
 from __future__ import annotations
 
@@ -168,11 +170,23 @@ class COCOeval:
     def evaluate(self):
         """Compute every IoU and the matching (results kept for ``accumulate``)."""
         tic = time.time()
+        p = self.params  # normalised in place, as pycocotools does (summarize reads maxDets[2])
+        p.imgIds = list(np.unique(p.imgIds))
+        if p.useCats:
+            p.catIds = list(np.unique(p.catIds))
+        p.maxDets = sorted(p.maxDets)
         params = self._eval_params()
         img_ids = params.img_ids
-        cat_ids = params.cat_ids if params.use_cats else []
-        gt_anns = self.cocoGt.loadAnns(self.cocoGt.getAnnIds(imgIds=img_ids, catIds=cat_ids or []))
-        dt_anns = self.cocoDt.loadAnns(self.cocoDt.getAnnIds(imgIds=img_ids, catIds=cat_ids or []))
+        if params.use_cats:
+            gt_ids = self.cocoGt.getAnnIds(imgIds=img_ids, catIds=params.cat_ids or [])
+            dt_ids = self.cocoDt.getAnnIds(imgIds=img_ids, catIds=params.cat_ids or [])
+        else:
+            # pycocotools pools an image's annotations category by category in params.catIds
+            # order (unlisted categories take no part); that order breaks score and IoU ties.
+            gt_ids = [i for c in p.catIds for i in self.cocoGt.getAnnIds(imgIds=img_ids, catIds=[c])]
+            dt_ids = [i for c in p.catIds for i in self.cocoDt.getAnnIds(imgIds=img_ids, catIds=[c])]
+        gt_anns = self.cocoGt.loadAnns(gt_ids)
+        dt_anns = self.cocoDt.loadAnns(dt_ids)
         gt = _annotations_from_dicts(gt_anns, self.cocoGt, params.iou_type, True)
         gt = _replace(gt, file_image_ids=np.asarray(img_ids))
         dt = _annotations_from_dicts(dt_anns, self.cocoDt, params.iou_type, False)
@@ -217,12 +231,14 @@ class COCOeval:
 
 
 def _summary_lines(iou_type, max_dets):
+    # pycocotools prints (and reads) maxDets=100 on the first line and 20 on every keypoints
+    # line whatever params.maxDets holds (-1 when it lacks them).
     if iou_type == "keypoints":
-        md = 20 if 20 in max_dets else max_dets[-1]
+        md = 20
         return [(1, None, "all", md), (1, .5, "all", md), (1, .75, "all", md), (1, None, "medium", md),
                 (1, None, "large", md), (0, None, "all", md), (0, .5, "all", md), (0, .75, "all", md),
                 (0, None, "medium", md), (0, None, "large", md)]
-    return [(1, None, "all", max_dets[2]), (1, .5, "all", max_dets[2]), (1, .75, "all", max_dets[2]),
+    return [(1, None, "all", 100), (1, .5, "all", max_dets[2]), (1, .75, "all", max_dets[2]),
             (1, None, "small", max_dets[2]), (1, None, "medium", max_dets[2]), (1, None, "large", max_dets[2]),
             (0, None, "all", max_dets[0]), (0, None, "all", max_dets[1]), (0, None, "all", max_dets[2]),
             (0, None, "small", max_dets[2]), (0, None, "medium", max_dets[2]), (0, None, "large", max_dets[2])]
