@@ -1,0 +1,238 @@
+"""Pose2Seg: ResNet-50-FPN features, Affine-Align, skeleton features, SegModule, AlignReverse.
+
+Frames (spec 5.1), all 3x3 matrices on column ``[x, y, 1]``:
+origin image (H x W) --m1--> input (S x S, S = 512) --m2--> features (S/4) --m3--> aligned
+(64 x 64). ``m1`` letterboxes (uniform scale, centred, zero border), ``m2 = diag(1/4, 1/4)``,
+``m3`` is the Affine-Align matrix (or a box alignment for the Table 5 ablations), times the
+training augmentation. A person's mask matrix ``m3 m2 m1`` maps the origin image to its 64x64
+output; AlignReverse samples the 64x64 foreground probability back into the image through it.
+
+Options reproducing the paper's Table 5: ``align="affine"`` (templates, the method),
+``"gt-box"`` (RoI-Align on the ground-truth box) or ``"keypoint-box"`` (RoI-Align on the box
+of the labelled keypoints grown by ``alpha``); ``skeleton=False`` drops the 55 skeleton
+channels. ``sampling="faithful"`` reproduces the official corner-aligned sampling grid (use it
+with the released weights); ``"clean"`` (default) samples at pixel centres.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pose2seg.align import (
+    ALIGN_SIZE, affine_align_matrices, box_align_matrices, keypoint_boxes, sample_aligned,
+    transform_keypoints,
+)
+from pose2seg.backbone import ResNet50FPN
+from pose2seg.segmodule import SegModule
+from pose2seg.skeleton import NUM_SKELETON_CHANNELS, skeleton_features
+from pose2seg.templates import candidates as template_candidates
+from pose2seg.templates import load_templates
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+ALIGN_MODES = ("affine", "gt-box", "keypoint-box")
+FEATURE_STRIDE = 4
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that defines a Pose2Seg model besides its weights (saved in checkpoints)."""
+
+    input_size: int = 512
+    units: int = 10
+    align: str = "affine"
+    alpha: float = 0.3
+    skeleton: bool = True
+    sampling: str = "clean"
+    official_v1_sign: bool = True
+
+    def __post_init__(self):
+        if self.align not in ALIGN_MODES:
+            raise ValueError(f"align: expected one of {', '.join(ALIGN_MODES)}, got {self.align!r}")
+        if self.input_size % 32:
+            raise ValueError(f"input_size must be a multiple of 32, got {self.input_size}")
+
+
+def letterbox_matrix(height: int, width: int, size: int) -> np.ndarray:
+    """m1: origin pixels -> ``size x size`` input, aspect kept, centred. Returns (3, 3) float64."""
+    s = min(size / width, size / height)
+    return np.array([[s, 0, size / 2 - s * width / 2], [0, s, size / 2 - s * height / 2], [0, 0, 1]])
+
+
+def letterbox(image_bgr: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Warp an image into the ``size x size`` input (bilinear, black border). Returns the
+    warped (size, size, 3) uint8 image and m1 (3, 3)."""
+    import cv2
+
+    m1 = letterbox_matrix(image_bgr.shape[0], image_bgr.shape[1], size)
+    warped = cv2.warpAffine(image_bgr, m1[:2], (size, size), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return warped, m1
+
+
+def paste_masks(probabilities: Tensor, mask_matrices: Tensor, height: int, width: int) -> Tensor:
+    """AlignReverse: each 64x64 probability map sampled back into the ``height x width`` image.
+
+    probabilities: (N, h, w). mask_matrices: (N, 3, 3) origin pixels -> output pixels. Image
+    pixel (x, y) takes the bilinear value at ``M (x, y)`` (zero outside), as
+    ``cv2.warpAffine(..., WARP_INVERSE_MAP)`` does. Returns (N, height, width).
+    """
+    n, h, w = probabilities.shape
+    if n == 0:
+        return probabilities.new_zeros((0, height, width))
+    m = mask_matrices.to(probabilities)
+    # image pixel -> grid coordinate of the output map (align_corners=False)
+    to_grid = torch.tensor([[2.0 / w, 0, 1.0 / w - 1], [0, 2.0 / h, 1.0 / h - 1], [0, 0, 1]],
+                           dtype=m.dtype, device=m.device)
+    # normalised image coordinates (as affine_grid produces them) -> image pixels
+    from_norm = torch.tensor([[width / 2, 0, (width - 1) / 2], [0, height / 2, (height - 1) / 2], [0, 0, 1]],
+                             dtype=m.dtype, device=m.device)
+    theta = (to_grid @ m @ from_norm)[:, :2]
+    grid = F.affine_grid(theta, [n, 1, height, width], align_corners=False)
+    return F.grid_sample(probabilities[:, None], grid, mode="bilinear", padding_mode="zeros",
+                         align_corners=False)[:, 0]
+
+
+class Pose2Seg(nn.Module):
+    """The Pose2Seg network. Parameters live in ``backbone`` and ``segnet`` only (the release's
+    key layout); templates and normalisation constants are non-persistent buffers."""
+
+    def __init__(self, config: ModelConfig = ModelConfig(), templates=None):
+        super().__init__()
+        self.config = config
+        self.backbone = ResNet50FPN()
+        in_channels = 256 + (NUM_SKELETON_CHANNELS if config.skeleton else 0)
+        self.segnet = SegModule(in_channels=in_channels, units=config.units)
+        cands = template_candidates(templates if templates is not None else load_templates())
+        self.register_buffer("candidates", torch.as_tensor(cands, dtype=torch.float32), persistent=False)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    # ------------------------------------------------------------------------------ network
+    def normalise(self, images_bgr: Tensor) -> Tensor:
+        """(B, S, S, 3) uint8 BGR -> (B, 3, S, S) float, RGB, ImageNet-normalised."""
+        x = images_bgr.to(self.mean.device).flip(-1).permute(0, 3, 1, 2).float() / 255.0
+        return (x - self.mean) / self.std
+
+    def align_matrices(self, keypoints: Tensor, boxes_xyxy: Optional[Tensor] = None) -> Tensor:
+        """m3 of each person. keypoints (N, 17, 3) and boxes (N, 4) in input pixels. (N, 3, 3)."""
+        feature_size = self.config.input_size // FEATURE_STRIDE
+        kp_features = keypoints.clone()
+        kp_features[..., :2] = kp_features[..., :2] / FEATURE_STRIDE
+        kp_features = torch.where(keypoints[..., 2:] > 0, kp_features, torch.zeros_like(kp_features))
+        if self.config.align == "affine":
+            return affine_align_matrices(kp_features, self.candidates.to(kp_features.device),
+                                         ALIGN_SIZE, feature_size)
+        if self.config.align == "gt-box":
+            if boxes_xyxy is None:
+                raise ValueError("align='gt-box' needs the ground-truth boxes")
+            return box_align_matrices(boxes_xyxy / FEATURE_STRIDE, ALIGN_SIZE)
+        return box_align_matrices(keypoint_boxes(kp_features, self.config.alpha), ALIGN_SIZE)
+
+    def forward(self, images: Tensor, keypoints: Tensor, batch_index: Tensor,
+                boxes_xyxy: Optional[Tensor] = None, augment: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+        """Segment N persons of B images.
+
+        images: (B, 3, S, S) normalised input. keypoints: (N, 17, 3) input pixels (v = 0 missing).
+        batch_index: (N,) image of each person. boxes_xyxy: (N, 4) input pixels (gt-box mode).
+        augment: (N, 3, 3) aligned-frame augmentation (training). Returns logits (N, 2, 64, 64)
+        and the matrices (N, 3, 3) from input pixels to the 64x64 output.
+        """
+        features = self.backbone(images)
+        m3 = self.align_matrices(keypoints, boxes_xyxy).to(features.dtype if features.is_floating_point() else torch.float32)
+        if augment is not None:
+            m3 = augment.to(m3) @ m3
+        aligned = sample_aligned(features, batch_index, m3.to(features.dtype), ALIGN_SIZE, self.config.sampling)
+        m2 = torch.diag(torch.tensor([1.0 / FEATURE_STRIDE, 1.0 / FEATURE_STRIDE, 1.0], dtype=m3.dtype, device=m3.device))
+        input_to_output = m3 @ m2
+        if self.config.skeleton:
+            kp_out = transform_keypoints(keypoints.to(m3.dtype), input_to_output)
+            skeleton = skeleton_features(kp_out, ALIGN_SIZE, official_v1_sign=self.config.official_v1_sign)
+            aligned = torch.cat([aligned, skeleton.to(aligned.dtype)], dim=1)
+        return self.segnet(aligned), input_to_output
+
+    # --------------------------------------------------------------------------- prediction
+    @torch.no_grad()
+    def predict(self, images: Union[np.ndarray, Sequence[np.ndarray]],
+                keypoints: Union[np.ndarray, Sequence[np.ndarray]],
+                boxes_xyxy: Optional[Sequence[np.ndarray]] = None,
+                score: str = "official", threshold: float = 0.5,
+                autocast_dtype: Optional[torch.dtype] = None) -> Union[tuple, list]:
+        """Masks of the persons of one image or of a batch.
+
+        images: (H, W, 3) uint8 BGR, or a sequence of them. keypoints: (N, 17, 3) COCO order in
+        image pixels (v > 0 labelled), or one such array per image. Returns ``(masks (N, H, W)
+        uint8, scores (N,))`` for one image, a list of those for a batch. score: "official"
+        (1.0 for every mask, as the paper's evaluation) or "mask" (mean foreground probability
+        inside the mask).
+        """
+        single = isinstance(images, np.ndarray)
+        images = [images] if single else list(images)
+        keypoints = [keypoints] if single else list(keypoints)
+        if len(images) != len(keypoints):
+            raise ValueError(f"{len(images)} images but {len(keypoints)} keypoint arrays")
+        device = self.mean.device
+        size = self.config.input_size
+        warped, m1s, kps, index, boxes = [], [], [], [], []
+        for b, (image, kp) in enumerate(zip(images, keypoints)):
+            w_img, m1 = letterbox(image, size)
+            warped.append(torch.from_numpy(w_img))
+            m1s.append(m1)
+            kp = np.asarray(kp, dtype=np.float64).reshape(-1, 17, 3)
+            moved = kp.copy()
+            moved[..., :2] = kp[..., :2] @ m1[:2, :2].T + m1[:2, 2]
+            moved[kp[..., 2] <= 0] = 0
+            kps.append(moved)
+            index += [b] * len(kp)
+            if boxes_xyxy is not None:
+                box = np.asarray(boxes_xyxy[b], dtype=np.float64).reshape(-1, 4)
+                corners = box.reshape(-1, 2, 2) @ m1[:2, :2].T + m1[:2, 2]
+                boxes.append(corners.reshape(-1, 4))
+        batch = self.normalise(torch.stack(warped).to(device))
+        kp_t = torch.as_tensor(np.concatenate(kps), dtype=torch.float32, device=device)
+        idx_t = torch.as_tensor(index, dtype=torch.int64, device=device)
+        box_t = torch.as_tensor(np.concatenate(boxes), dtype=torch.float32, device=device) if boxes else None
+        with torch.autocast(device_type=device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            logits, input_to_output = self.forward(batch, kp_t, idx_t, box_t)
+        probs = logits.float().softmax(dim=1)[:, 1]
+        outputs, start = [], 0
+        for b, (image, m1) in enumerate(zip(images, m1s)):
+            n = int((idx_t == b).sum())
+            h, w = image.shape[:2]
+            matrices = input_to_output[start:start + n].double() @ torch.as_tensor(m1, device=device)
+            pasted = paste_masks(probs[start:start + n], matrices.float(), h, w)
+            masks = (pasted > threshold)
+            if score == "mask":
+                area = masks.sum(dim=(1, 2)).clamp(min=1)
+                scores = (pasted * masks).sum(dim=(1, 2)) / area
+            else:
+                scores = torch.ones(n, device=device)
+            outputs.append((masks.to(torch.uint8).cpu().numpy(), scores.cpu().numpy()))
+            start += n
+        return outputs[0] if single else outputs
+
+    # ---------------------------------------------------------------------------- checkpoints
+    def checkpoint_config(self) -> dict:
+        """Plain values to rebuild this model (stored in checkpoints)."""
+        return {"model": asdict(self.config)}
+
+    @classmethod
+    def from_checkpoint(cls, path: Union[str, os.PathLike], device: Union[str, torch.device] = "cpu",
+                        templates=None) -> "Pose2Seg":
+        """A model from a checkpoint written by ``pose2seg import-weights`` or training
+        (``torch.load(weights_only=True)``). Imported official weights sample "faithful"."""
+        from pose2seg.weights import load_checkpoint
+
+        checkpoint = load_checkpoint(path, map_location=device)
+        stored = dict(checkpoint.get("config", {}).get("model", {}))
+        if not stored:  # imported release: the official layout and sampling
+            stored = {"units": checkpoint.get("config", {}).get("segnet_units", 10), "sampling": "faithful"}
+        model = cls(ModelConfig(**stored), templates=templates)
+        model.load_state_dict(checkpoint["state_dict"], strict=True)
+        return model.to(device).eval()
