@@ -11,3 +11,137 @@ from cli.common import Group, verbosity_options
 @verbosity_options
 def main():
     """Pose2Seg: human instance segmentation from poses (CVPR 2019)."""
+
+
+@main.command("import-weights")
+@click.argument("src", type=click.Path())
+@click.option("--out", "dst", required=True, type=click.Path(),
+              help="Toolkit checkpoint to write (atomically).")
+def import_weights(src, dst):
+    """Convert the authors' released weights SRC (pose2seg_release.pkl) into a checkpoint.
+
+    SRC is read with weights_only=True and checked strictly against the released layout
+    (backbone.* and segnet.*; `module.` and `pose2seg.seg_branch.` names are accepted).
+    """
+    from pose2seg.weights import import_official_weights  # torch loads only for this command
+
+    checkpoint = import_official_weights(src, dst)
+    state = checkpoint["state_dict"]
+    n_values = sum(t.numel() for k, t in state.items() if not k.endswith("num_batches_tracked"))
+    click.echo(f"{dst}: {len(state)} tensors ({n_values:,} values) from {src}")
+
+
+@main.command("templates")
+@click.option("--ann", "ann_files", multiple=True, required=True, metavar="FILE",
+              help="COCO keypoint file (or native ochuman.json); repeat to pool several files.")
+@click.option("-k", "--num-templates", "k", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Number of templates (k-means clusters).")
+@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False),
+              help="Templates JSON to write (the official schema, atomically).")
+@click.option("--seed", type=int, default=0, show_default=True, help="k-means random seed.")
+@click.option("--min-points", type=click.IntRange(min=0), default=8, show_default=True,
+              help="Drop persons with fewer labelled keypoints (official: 8).")
+@click.option("--format", "fmt", type=click.Choice(("table", "json", "csv", "markdown")),
+              default="table", show_default=True,
+              help="How the comparison with the official templates is printed.")
+@verbosity_options
+def templates(ann_files, k, out_file, seed, min_points, fmt):
+    """Learn pose templates from the non-crowd persons with keypoints of annotation FILEs.
+
+    Box-normalised poses plus mirrored copies, k-means on the 51-D vectors (Pose2Seg
+    cluster_pose.py); prints each template's cluster size and nearest official template.
+    """
+    import numpy as np
+
+    from ochuman.errors import OCHumanError
+    from ochuman.io import load
+    from ochuman.report import render
+    from pose2seg.templates import (
+        cluster_templates, compare_templates, load_templates, nearest_template, normalise_poses,
+        save_templates,
+    )
+
+    keypoints, boxes, image_wh = [], [], []
+    for path in ann_files:
+        data = load(path)
+        keep = data.has_keypoints & ~data.iscrowd
+        sizes = np.array([[im.width, im.height] for im in data.images], dtype=np.float64).reshape(-1, 2)
+        keypoints.append(data.keypoints[keep])
+        boxes.append(data.bbox_xywh[keep])
+        image_wh.append(sizes[data.image_index[keep]])
+    keypoints, boxes, image_wh = (np.concatenate(parts) for parts in (keypoints, boxes, image_wh))
+    try:
+        learned = cluster_templates(keypoints, boxes, k=k, seed=seed, min_points=min_points,
+                                    image_wh=image_wh)
+    except ValueError as err:
+        raise OCHumanError(f"{', '.join(ann_files)}: {err}") from None
+    save_templates(learned, out_file)
+
+    poses = normalise_poses(keypoints, boxes, min_points=min_points, image_wh=image_wh)
+    cluster_size = np.bincount(nearest_template(poses, learned), minlength=k)
+    rows = [{"template": row["template"], "vectors": int(cluster_size[row["template"]]),
+             "nearest_official": f"T{row['nearest_reference']}",
+             "mean_dist": round(row["mean_dist"], 4), "mean_dist_valid": round(row["mean_dist_valid"], 4),
+             "invalid": row["invalid"], "official_invalid": row["reference_invalid"]}
+            for row in compare_templates(learned, load_templates())]
+    if fmt in ("table", "markdown"):
+        click.echo(f"{out_file}: {k} templates from {len(poses) // 2} of {len(keypoints)} persons "
+                   f"with keypoints (>= {min_points} labelled; {len(poses)} pose vectors with the "
+                   f"mirrored copies) of {', '.join(ann_files)}")
+    click.echo(render(rows, fmt))
+
+
+@main.command("predict")
+@click.option("--checkpoint", default=None, metavar="CKPT",
+              help="Model checkpoint (pose2seg import-weights or training). Not with --model skeleton-prior.")
+@click.option("--model", "model_kind", type=click.Choice(["pose2seg", "skeleton-prior"]), default="pose2seg",
+              show_default=True, help="skeleton-prior: the non-learned floor (no checkpoint, no torch).")
+@click.option("--gt", "gt_file", required=True, metavar="FILE",
+              help="Evaluation file (native ochuman.json or COCO); results are keyed by its image ids.")
+@click.option("--split", type=click.Choice(["val", "test", "all"]), default="val", show_default=True,
+              help="Split of a native ochuman.json --gt.")
+@click.option("--images", "images_dir", default=None, metavar="DIR", help="Folder of the images.")
+@click.option("--out", "out_file", required=True, metavar="FILE.json", help="COCO results to write (atomic).")
+@click.option("--keypoints", "keypoints_file", default=None, metavar="FILE.json",
+              help="Keypoint detector results (COCO keypoints) instead of the ground-truth keypoints.")
+@click.option("--kpt-threshold", type=float, default=0.2, show_default=True,
+              help="With --keypoints: a joint is labelled when its confidence is at least this.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+@click.option("--score", type=click.Choice(["official", "mask"]), default="official", show_default=True,
+              help="official: 1.0 for every mask (as the paper); mask: mean mask probability.")
+@verbosity_options
+def predict(checkpoint, model_kind, gt_file, split, images_dir, out_file, keypoints_file, kpt_threshold,
+            batch_size, device, score):
+    """Segment the persons of the ground-truth file (or of a keypoint detector's results)."""
+    from cli.common import show_progress
+    from ochuman.benchmark import resolve_ground_truth
+    from ochuman.errors import OCHumanError
+    from pose2seg.predict import (
+        persons_from_ground_truth, persons_from_keypoint_results, predict_skeleton_prior, write_results,
+    )
+
+    gt = resolve_ground_truth(gt=gt_file, split=split)
+    persons = (persons_from_keypoint_results(keypoints_file, gt, kpt_threshold) if keypoints_file
+               else persons_from_ground_truth(gt))
+
+    def progress(iterable, total=None, unit="person"):
+        from tqdm import tqdm
+
+        return tqdm(iterable, total=total, unit=unit, disable=not show_progress(), leave=False)
+
+    if model_kind == "skeleton-prior":
+        if checkpoint:
+            raise OCHumanError("--checkpoint is not used with --model skeleton-prior")
+        results = predict_skeleton_prior(gt, persons, progress=progress)
+    else:
+        if not checkpoint:
+            raise OCHumanError("--checkpoint CKPT is needed (or --model skeleton-prior for the floor)")
+        if not images_dir:
+            raise OCHumanError("--images DIR is needed: Pose2Seg reads the pixels")
+        from pose2seg.inference import predict_dataset
+
+        results = predict_dataset(checkpoint, gt, persons, images_dir, batch_size=batch_size, device=device,
+                                  score=score, progress=progress)
+    write_results(out_file, results)
+    click.echo(f"{out_file}: {len(results)} masks for {len(set(r['image_id'] for r in results))} images")

@@ -1,0 +1,74 @@
+"""`pose2seg predict`: the floor and a checkpoint, keyed by the GT file's ids, into `ochuman eval`."""
+from __future__ import annotations
+
+import json
+
+import torch
+from click.testing import CliRunner
+
+from cli.ochuman_cmd import main as ochuman_main
+from cli.pose2seg_cmd import main
+from ochuman.data import SAMPLE_ANNOTATIONS, SAMPLE_IMAGES
+from pose2seg.model import ModelConfig, Pose2Seg
+from pose2seg.weights import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
+
+
+def _eval(results):
+    out = CliRunner().invoke(ochuman_main, ["eval", "--gt", str(SAMPLE_ANNOTATIONS), "--results", str(results),
+                                            "--format", "json", "--subset", "all"])
+    assert out.exit_code == 0, out.output
+    return json.loads(out.output)[0]
+
+
+def test_skeleton_prior_floor(tmp_path):
+    out = tmp_path / "floor.json"
+    result = CliRunner().invoke(main, ["predict", "--model", "skeleton-prior", "--gt", str(SAMPLE_ANNOTATIONS),
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    records = json.loads(out.read_text())
+    assert len(records) == 16 and {r["image_id"] for r in records} == set(range(1, 11))
+    assert 0 < _eval(out)["AP"] < 0.5
+
+
+def test_checkpoint_prediction_and_clear_errors(tmp_path):
+    torch.manual_seed(0)
+    model = Pose2Seg(ModelConfig(input_size=256, units=1))
+    ckpt = tmp_path / "m.pt"
+    torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "state_dict": model.state_dict(),
+                "config": model.checkpoint_config()}, ckpt)
+    out = tmp_path / "preds.json"
+    args = ["predict", "--checkpoint", str(ckpt), "--gt", str(SAMPLE_ANNOTATIONS), "--out", str(out)]
+    result = CliRunner().invoke(main, args + ["--images", str(SAMPLE_IMAGES), "--batch-size", "3", "--score", "mask"])
+    assert result.exit_code == 0, result.output
+    records = json.loads(out.read_text())
+    assert len(records) == 16 and all(0 <= r["score"] <= 1 for r in records)
+    assert _eval(out)["iou_type"] == "segm"
+    for extra, fragment in ((["--images", str(tmp_path)], "000001.jpg"), ([], "--images DIR")):
+        bad = CliRunner().invoke(main, ["predict", "--checkpoint", str(ckpt), "--gt", str(SAMPLE_ANNOTATIONS),
+                                        "--out", str(tmp_path / "x.json")] + extra)
+        assert bad.exit_code == 1 and fragment in bad.output and "Traceback" not in bad.output
+        assert not (tmp_path / "x.json").exists()
+
+
+def test_detector_keypoints_map_confidence_to_visibility(tmp_path):
+    import ochuman
+
+    gt = ochuman.to_coco(ochuman.load(SAMPLE_ANNOTATIONS), "val")
+    detections = []
+    for ann in gt["annotations"]:
+        kp = list(ann["keypoints"])
+        for j in range(17):  # confidences in (0, 1): the official code would drop them all
+            kp[3 * j + 2] = 0.9 if kp[3 * j + 2] > 0 else 0.05
+        detections.append({"image_id": ann["image_id"], "category_id": 1, "score": 0.8, "keypoints": kp})
+    kpts = tmp_path / "kpts.json"
+    kpts.write_text(json.dumps(detections))
+    out = tmp_path / "floor.json"
+    result = CliRunner().invoke(main, ["predict", "--model", "skeleton-prior", "--gt", str(SAMPLE_ANNOTATIONS),
+                                       "--keypoints", str(kpts), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    from_detector = json.loads(out.read_text())
+    CliRunner().invoke(main, ["predict", "--model", "skeleton-prior", "--gt", str(SAMPLE_ANNOTATIONS),
+                              "--out", str(tmp_path / "gt.json")])
+    from_gt = json.loads((tmp_path / "gt.json").read_text())
+    assert [r["segmentation"] for r in from_detector] == [r["segmentation"] for r in from_gt]
+    assert {r["score"] for r in from_detector} == {0.8}
