@@ -27,8 +27,10 @@ demo: $(VENV)/.base
 	@mkdir -p demo_out
 	$(BIN)/ochuman stats $(SAMPLE)
 	$(BIN)/ochuman stats $(SAMPLE) --filter none --format markdown
-	$(BIN)/ochuman convert $(SAMPLE) --out demo_out --split val --range 0 1 --range 0.5 0.75 --range 0.75 1 --range-rule closed-top
-	$(BIN)/ochuman stats demo_out/ochuman_coco_format_val_range_0.00_1.00.json
+	$(BIN)/ochuman convert $(SAMPLE) --out demo_out --split val --range 0 1 --range 0.5 0.75 --range 0.75 1
+	$(BIN)/pose2seg predict --model skeleton-prior --gt $(SAMPLE) --out demo_out/skeleton_prior.json
+	$(BIN)/ochuman eval --gt $(SAMPLE) --results demo_out/skeleton_prior.json --name skeleton-prior \
+		--by-max-iou --plot demo_out/pr_curves.png --out demo_out/report.json
 
 test: $(VENV)/.all
 	$(BIN)/lint-imports
