@@ -160,3 +160,71 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
         from ochuman.vis import plot_report
 
         plot_report(report, plot_file)
+
+
+@main.command()
+@click.argument("file")
+@click.option("--images", "images_dir", default=None, metavar="DIR",
+              help="Folder holding the image files (default: images/ beside FILE or its folder).")
+@click.option("--image-id", default=None, metavar="ID",
+              help="Draw the persons of this image (its id or file name), coloured by MaxIoU.")
+@click.option("--hardest", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Grid of the N most occluded persons with a mask, hardest first.")
+@click.option("--histogram", is_flag=True,
+              help="Histogram of MaxIoU with the Moderate/Hard bands and Table 1's numbers.")
+@click.option("--results", "results_file", default=None, metavar="FILE",
+              help="With --image-id: ground truth left, this COCO results file's detections right.")
+@click.option("--score-threshold", type=float, default=0.5, show_default=True,
+              help="With --results: draw detections scoring at least this.")
+@click.option("--filter", "filter_name", default=None, metavar="FILTER",
+              help="Which persons count: none, kpt, segm, kpt&segm, kpt|segm. Default: kpt&segm for "
+                   "a native file's histogram (as ochuman stats), none otherwise.")
+@click.option("--out", "out_file", required=True, metavar="FILE.png",
+              help="Picture to write (atomic); format from the suffix (png, jpg; figures also pdf, svg).")
+@verbosity_options
+def show(file, images_dir, image_id, hardest, histogram, results_file, score_threshold, filter_name, out_file):
+    """Draw FILE's persons: one image (--image-id, beside --results), the hardest (--hardest N)
+    or the MaxIoU histogram (--histogram)."""
+    from ochuman import vis
+    from ochuman.errors import OCHumanError
+    from ochuman.io import load
+    from ochuman.subsets import normalise_filter
+
+    modes = [name for name, given in (("--image-id", image_id is not None), ("--hardest", hardest is not None),
+                                      ("--histogram", histogram)) if given]
+    if len(modes) != 1:
+        raise OCHumanError("choose one of --image-id, --hardest, --histogram"
+                           + (f" (got {' and '.join(modes)})" if modes else ""))
+    if results_file and image_id is None:
+        raise OCHumanError("--results needs --image-id (the image to compare)")
+    chosen = normalise_filter(filter_name)
+    dataset = load(file, images_dir=images_dir)
+    if filter_name is None and histogram and dataset.format == "ochuman":
+        chosen = "kpt&segm"
+    dataset = dataset.filter_persons(chosen)
+    if histogram:
+        vis.save_figure(vis.max_iou_histogram(dataset), out_file)
+        click.echo(f"{out_file}: MaxIoU histogram of {int((~dataset.iscrowd).sum())} persons")
+    elif hardest is not None:
+        vis.save_figure(vis.hardest_grid(dataset, hardest, images_dir), out_file)
+        click.echo(f"{out_file}: the {len(vis.hardest_persons(dataset, hardest))} most occluded persons")
+    else:
+        k = vis.find_image(dataset, image_id)
+        pixels = dataset.read_image(k, images_dir)
+        image = dataset.images[k]
+        if results_file:
+            import msgspec
+
+            from ochuman.results import read_results
+
+            records = msgspec.to_builtins(read_results(results_file))
+            mine = vis.results_for_image(records, dataset, k)
+            if records and not mine:
+                click.echo(f"Warning: {results_file}: none of its {len(records)} results is for "
+                           f"{image.file_name} (image id {image.image_id!r})", err=True)
+            vis.save_figure(vis.side_by_side(pixels, dataset, k, mine, score_threshold), out_file)
+            click.echo(f"{out_file}: {image.file_name}, ground truth beside {len(mine)} results")
+        else:
+            vis.save_image(vis.draw_persons(pixels, dataset, k), out_file)
+            n = int(((dataset.image_index == k) & ~dataset.iscrowd).sum())
+            click.echo(f"{out_file}: {image.file_name}, {n} persons")
