@@ -5,7 +5,6 @@ its message that names both the record and the problem.
 """
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import shutil
@@ -16,38 +15,20 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.cli.one_line_errors import RUNNER_KWARGS, assert_one_line_error
+
 from cli.ochuman_cmd import main
 
 BAD = Path(__file__).resolve().parents[1] / "data" / "bad"
 EXPECTED = json.loads((BAD / "expected.json").read_text(encoding="utf-8"))
 FILES = sorted(p.name for p in BAD.iterdir() if p.is_file() and p.name != "expected.json")
 
-# click < 8.2 mixes stderr into stdout unless told not to; 8.2+ always keeps both apart.
-_RUNNER_KWARGS = (
-    {"mix_stderr": False} if "mix_stderr" in inspect.signature(CliRunner.__init__).parameters else {}
-)
 
 
 def _invoke(args: list[str]):
-    result = CliRunner(**_RUNNER_KWARGS).invoke(main, args)
+    result = CliRunner(**RUNNER_KWARGS).invoke(main, args)
     return result, result.stdout, result.stderr
 
-
-def _assert_one_line_error(result, stdout: str, stderr: str, path: Path, fragment: str) -> str:
-    text = stdout + stderr
-    # CliRunner turns an uncaught exception into exit code 1 too: make sure it was a clean exit
-    assert result.exc_info is None or result.exc_info[0] is SystemExit, (
-        f"uncaught {result.exc_info[0].__name__}: {result.exception}")
-    assert result.exit_code == 1, text
-    assert "Traceback" not in text
-    assert stdout == "", f"the error belongs on stderr, stdout got {stdout!r}"
-    lines = stderr.splitlines()
-    assert len(lines) == 1 and stderr.endswith("\n"), f"expected one line, got {stderr!r}"
-    line = lines[0]
-    assert line.startswith("Error: ") and line.strip() != "Error:", line
-    assert f"{path}: " in line, f"{path} not named in {line!r}"
-    assert fragment in line, f"{fragment!r} not in {line!r}"
-    return line
 
 
 def test_every_file_has_an_expectation_and_vice_versa():
@@ -60,21 +41,21 @@ def test_every_file_has_an_expectation_and_vice_versa():
 def test_stats_fails_in_one_line(name):
     path = BAD / name
     result, stdout, stderr = _invoke(["stats", str(path)])
-    _assert_one_line_error(result, stdout, stderr, path, EXPECTED[name])
+    assert_one_line_error(result, stdout, stderr, path, EXPECTED[name])
 
 
 @pytest.mark.parametrize("name", FILES)
 def test_convert_fails_the_same_way_and_writes_nothing(name, tmp_path):
     path, out = BAD / name, tmp_path / "out"
     result, stdout, stderr = _invoke(["convert", str(path), "--out", str(out)])
-    _assert_one_line_error(result, stdout, stderr, path, EXPECTED[name])
+    assert_one_line_error(result, stdout, stderr, path, EXPECTED[name])
     assert not out.exists() or [p for p in out.rglob("*") if not p.is_dir()] == []
 
 
 def test_convert_into_an_existing_folder_leaves_it_empty(tmp_path):
     path = BAD / "native_bbox_x2_lt_x1.json"
     result, stdout, stderr = _invoke(["convert", str(path), "--out", str(tmp_path)])
-    _assert_one_line_error(result, stdout, stderr, path, EXPECTED[path.name])
+    assert_one_line_error(result, stdout, stderr, path, EXPECTED[path.name])
     assert list(tmp_path.iterdir()) == []
 
 
@@ -84,7 +65,7 @@ def test_json_nested_too_deeply(tmp_path):
     depth = 100_000
     path.write_text('{"images": ' + "[" * depth + "]" * depth + "}")
     result, stdout, stderr = _invoke(["stats", str(path)])
-    _assert_one_line_error(result, stdout, stderr, path, "JSON nested too deeply to read")
+    assert_one_line_error(result, stdout, stderr, path, "JSON nested too deeply to read")
 
 
 def test_unknown_filter_is_one_line(native_sample):

@@ -8,7 +8,6 @@ Every file is scored against the native sample shipped with the package (val: im
 """
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import shutil
@@ -19,6 +18,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.cli.one_line_errors import RUNNER_KWARGS, assert_one_line_error
+
 from cli.ochuman_cmd import main
 from ochuman.data import SAMPLE_ANNOTATIONS
 
@@ -26,33 +27,13 @@ BAD = Path(__file__).resolve().parents[1] / "data" / "bad_results"
 EXPECTED = json.loads((BAD / "expected.json").read_text(encoding="utf-8"))
 FILES = sorted(p.name for p in BAD.iterdir() if p.is_file() and p.name != "expected.json")
 
-# click < 8.2 mixes stderr into stdout unless told not to; 8.2+ always keeps both apart.
-_RUNNER_KWARGS = (
-    {"mix_stderr": False} if "mix_stderr" in inspect.signature(CliRunner.__init__).parameters else {}
-)
 
 
 def _eval(results: Path, *args: str):
-    result = CliRunner(**_RUNNER_KWARGS).invoke(
+    result = CliRunner(**RUNNER_KWARGS).invoke(
         main, ["eval", "--gt", str(SAMPLE_ANNOTATIONS), "--results", str(results), *args])
     return result, result.stdout, result.stderr
 
-
-def _assert_one_line_error(result, stdout: str, stderr: str, path: Path, fragment: str) -> str:
-    text = stdout + stderr
-    # CliRunner turns an uncaught exception into exit code 1 too: make sure it was a clean exit
-    assert result.exc_info is None or result.exc_info[0] is SystemExit, (
-        f"uncaught {result.exc_info[0].__name__}: {result.exception}")
-    assert result.exit_code == 1, text
-    assert "Traceback" not in text
-    assert stdout == "", f"the error belongs on stderr, stdout got {stdout!r}"
-    lines = stderr.splitlines()
-    assert len(lines) == 1 and stderr.endswith("\n"), f"expected one line, got {stderr!r}"
-    line = lines[0]
-    assert line.startswith("Error: ") and line.strip() != "Error:", line
-    assert f"{path}: " in line, f"{path} not named in {line!r}"
-    assert fragment in line, f"{fragment!r} not in {line!r}"
-    return line
 
 
 def test_every_file_has_an_expectation_and_vice_versa():
@@ -77,7 +58,7 @@ def test_record_problems_name_the_record():
 def test_eval_fails_in_one_line(name):
     path, expected = BAD / name, EXPECTED[name]
     result, stdout, stderr = _eval(path, *expected.get("args", []))
-    _assert_one_line_error(result, stdout, stderr, path, expected["fragment"])
+    assert_one_line_error(result, stdout, stderr, path, expected["fragment"])
 
 
 @pytest.mark.parametrize("name", ["bbox_nan.json", "unknown_image_id.json", "score_nan.json"])
@@ -87,7 +68,7 @@ def test_same_message_in_every_output_format(name, tmp_path):
     out = tmp_path / "report.json"
     for fmt in ("json", "csv", "markdown"):
         result, stdout, stderr = _eval(path, *expected.get("args", []), "--format", fmt, "--out", str(out))
-        _assert_one_line_error(result, stdout, stderr, path, expected["fragment"])
+        assert_one_line_error(result, stdout, stderr, path, expected["fragment"])
     assert not out.exists()
 
 
@@ -96,16 +77,16 @@ def test_the_bad_file_of_a_leaderboard_is_the_one_named(tmp_path):
     good.write_text(json.dumps([{"image_id": 1, "category_id": 1, "score": 0.5,
                                  "bbox": [150, 12, 240, 283]}]))
     bad = BAD / "missing_score.json"
-    result = CliRunner(**_RUNNER_KWARGS).invoke(main, [
+    result = CliRunner(**RUNNER_KWARGS).invoke(main, [
         "eval", "--gt", str(SAMPLE_ANNOTATIONS), "--results", str(good), "--results", str(bad)])
-    _assert_one_line_error(result, result.stdout, result.stderr, bad, EXPECTED[bad.name]["fragment"])
+    assert_one_line_error(result, result.stdout, result.stderr, bad, EXPECTED[bad.name]["fragment"])
     assert str(good) not in result.stderr
 
 
 def test_missing_results_file_is_one_line(tmp_path):
     path = tmp_path / "nowhere.json"
     result, stdout, stderr = _eval(path)
-    _assert_one_line_error(result, stdout, stderr, path, "cannot read")
+    assert_one_line_error(result, stdout, stderr, path, "cannot read")
 
 
 def test_json_nested_too_deeply(tmp_path):
@@ -114,7 +95,7 @@ def test_json_nested_too_deeply(tmp_path):
     depth = 100_000
     path.write_text("[" * depth + "]" * depth)
     result, stdout, stderr = _eval(path)
-    _assert_one_line_error(result, stdout, stderr, path, "not valid JSON")
+    assert_one_line_error(result, stdout, stderr, path, "not valid JSON")
 
 
 @pytest.mark.parametrize("iou_type", ["segm", "bbox", "keypoints"])
