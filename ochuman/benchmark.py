@@ -310,7 +310,9 @@ def _subset_variant(gt: GroundTruth, blocks, base: np.ndarray, rng: MaxIoURange,
     order = blocks.gt_order
     max_iou = gt.max_iou[order]
     if mode == "official":
-        counted = gt.official[order] & rng.contains(max_iou, "official")
+        # "all" is the official file itself: no MaxIoU test (the file already left out what
+        # its converter dropped), so a COCO ground truth is scored exactly as pycocotools does.
+        counted = gt.official[order] & (True if rng is ALL else rng.contains(max_iou, "official"))
         state = np.where(counted, base, 2).astype(np.uint8)
         images = np.zeros(len(blocks.img_ids), dtype=bool)
         images[blocks.block_img[blocks.gt_block[counted]]] = True

@@ -81,7 +81,8 @@ class COCO(_PycocotoolsCOCO):
         image_ids = np.array([im["id"] for im in images])
         sizes = np.array([[im.get("height", 0), im.get("width", 0)] for im in images], dtype=np.int64).reshape(-1, 2)
         first = records[0] if records else None
-        iou_type = "segm" if first is not None and first.segmentation is not None and not first.bbox else (
+        # Decode masks whenever results carry them (Detectron2 writes bbox and segmentation).
+        iou_type = "segm" if first is not None and first.segmentation is not None else (
             "keypoints" if first is not None and not first.bbox and first.keypoints is not None else "bbox")
         detections = detections_from_records(records, source, image_ids, sizes,
                                              sorted(self.getCatIds()) or [r.category_id for r in records],
