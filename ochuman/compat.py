@@ -187,10 +187,11 @@ class COCOeval:
             gt_ids = [i for c in p.catIds for i in self.cocoGt.getAnnIds(imgIds=img_ids, catIds=[c])]
             dt_ids = [i for c in p.catIds for i in self.cocoDt.getAnnIds(imgIds=img_ids, catIds=[c])]
         gt_anns = self.cocoGt.loadAnns(gt_ids)
-        dt_anns = self.cocoDt.loadAnns(dt_ids)
         gt = _annotations_from_dicts(gt_anns, self.cocoGt, params.iou_type, True)
         gt = _replace(gt, file_image_ids=np.asarray(img_ids))
-        dt = _annotations_from_dicts(dt_anns, self.cocoDt, params.iou_type, False)
+        dt = self._columnar_detections(params)
+        if dt is None:
+            dt = _annotations_from_dicts(self.cocoDt.loadAnns(dt_ids), self.cocoDt, params.iou_type, False)
         if not params.use_cats:
             params.cat_ids = [-1]
             gt = _replace(gt, category_id=np.full(len(gt), -1))
@@ -198,6 +199,17 @@ class COCOeval:
         blocks = make_blocks(gt, dt, params)
         self._state = (gt, dt, blocks, params)
         self._toc = time.time() - tic
+
+    def _columnar_detections(self, params: EvalParams) -> Optional[Annotations]:
+        """The detections ``loadRes`` already validated and decoded, when they serve as they
+        are (per-category blocks keep results-file order, as ``getAnnIds`` gives it)."""
+        det = getattr(self.cocoDt, "_detections", None)
+        if det is None or not params.use_cats or len(det) != len(self.cocoDt.anns):
+            return None
+        if (params.iou_type == "segm" and det.counts is None) or (
+                params.iou_type == "keypoints" and det.keypoints is None):
+            return None
+        return det
 
     def accumulate(self, p=None):
         """Fill ``eval``: precision (T, R, K, A, M), recall (T, K, A, M), scores."""
