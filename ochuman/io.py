@@ -562,6 +562,9 @@ def atomic_write(path: Union[str, os.PathLike], mode: str = "w") -> Iterator[Any
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

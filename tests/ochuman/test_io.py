@@ -153,3 +153,14 @@ def test_atomic_write_leaves_nothing_behind_on_interrupt(tmp_path):
             raise KeyboardInterrupt
     assert json.loads(target.read_text()) == {"old": True}
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_atomic_write_gives_the_usual_permissions(tmp_path):
+    import os
+
+    from ochuman.io import write_json
+
+    write_json(tmp_path / "a.json", [])
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~umask
