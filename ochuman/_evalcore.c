@@ -80,6 +80,7 @@ static PyObject *decode_runs(PyObject *self, PyObject *args) {
             int64_t m = off[k], start = off[k], area = 0, total = 0;
             int64_t h = heights[k] > 0 ? heights[k] : 1;
             int64_t x0 = INT64_MAX, y0 = INT64_MAX, x1 = -1, y1 = -1;
+            int64_t col = 0, row = 0;  /* pixel where the current run starts (column-major) */
             while (p < len) {
                 long x = 0; int shift = 0, more = 1;
                 while (more) {
@@ -92,17 +93,28 @@ static PyObject *decode_runs(PyObject *self, PyObject *args) {
                 if (bad >= 0) break;
                 if (m - start > 2) x += (long)runs[m - 2];
                 runs[m] = (uint32_t)x;
-                if (((m - start) & 1) && (uint32_t)x > 0) {
-                    int64_t first = total, last = total + (uint32_t)x - 1;
-                    int64_t cx0 = first / h, cx1 = last / h;
-                    int64_t ry0 = cx1 > cx0 ? 0 : first % h, ry1 = cx1 > cx0 ? h - 1 : last % h;
-                    if (cx0 < x0) x0 = cx0;
-                    if (cx1 > x1) x1 = cx1;
-                    if (ry0 < y0) y0 = ry0;
-                    if (ry1 > y1) y1 = ry1;
-                    area += (uint32_t)x;
+                int64_t length = (uint32_t)x;
+                /* where the run's last pixel lies: advance (col, row) by length - 1 */
+                int64_t end_row = row + length - 1, end_col = col;
+                if (end_row >= h) {
+                    if (end_row < 2 * h) { end_row -= h; end_col++; }
+                    else { end_col += end_row / h; end_row %= h; }
                 }
-                total += (uint32_t)x;
+                if (((m - start) & 1) && length > 0) {
+                    if (col < x0) x0 = col;
+                    if (end_col > x1) x1 = end_col;
+                    if (end_col > col) { y0 = 0; y1 = h - 1; }
+                    else {
+                        if (row < y0) y0 = row;
+                        if (end_row > y1) y1 = end_row;
+                    }
+                    area += length;
+                }
+                if (length > 0) {  /* the next run starts one pixel after this one's end */
+                    row = end_row + 1; col = end_col;
+                    if (row == h) { row = 0; col++; }
+                }
+                total += length;
                 m++;
             }
             areas[k] = area; totals[k] = total;
