@@ -91,12 +91,13 @@ def _box_polygon(x, y, w, h):
     return [[x, y, x, y + h, x + w, y + h, x + w, y]]
 
 
-def ground_truth_from_native(dataset: Dataset, split: str = "val") -> GroundTruth:
+def ground_truth_from_native(dataset: Dataset, split: str = "val", masks: bool = True) -> GroundTruth:
     """The official COCO-format file of ``split`` rebuilt from a native dataset, plus the other
     persons of its images (box-only, keypoint-only, mask-only) for ignore mode.
 
     Image ids are the official file's (1, 2, ... in file order); a benchmark image whose persons
-    all have MaxIoU == 1.0 (absent from the official file) is numbered after them.
+    all have MaxIoU == 1.0 (absent from the official file) is numbered after them. masks: False
+    skips rasterising the masks (bbox and keypoints evaluations do not need them).
     """
     from ochuman.masks import polygons_to_rle
 
@@ -120,8 +121,8 @@ def ground_truth_from_native(dataset: Dataset, split: str = "val") -> GroundTrut
     sizes = np.array([[im.height, im.width] for im in benchmark.images], dtype=np.int64).reshape(-1, 2)
     bbox = np.array([d.bbox_xywh[i] for d, i in sources], dtype=np.float64).reshape(n, 4)
     keypoints = np.array([d.keypoints[i].ravel() for d, i in sources], dtype=np.float64).reshape(n, 51)
-    counts = []
-    for j, (d, i) in enumerate(sources):
+    counts = [] if masks else None
+    for j, (d, i) in enumerate(sources if masks else ()):
         if d.has_mask[i]:
             counts.append(d.rle(i)["counts"])
         else:
@@ -138,7 +139,7 @@ def ground_truth_from_native(dataset: Dataset, split: str = "val") -> GroundTrut
         bbox=bbox, area=bbox[:, 2] * bbox[:, 3], iscrowd=np.zeros(n, dtype=bool),
         score=np.ones(n), counts=counts, mask_size=sizes[image_index], keypoints=keypoints,
         num_keypoints=np.count_nonzero(keypoints[:, 2::3] > 0, axis=1), file_image_ids=image_id,
-        masks=DecodedMasks(counts, sizes[image_index, 0]),
+        masks=DecodedMasks(counts, sizes[image_index, 0]) if masks else None,
     )
     return GroundTruth(
         annotations=annotations, image_ids=image_id,
@@ -148,7 +149,7 @@ def ground_truth_from_native(dataset: Dataset, split: str = "val") -> GroundTrut
     )
 
 
-def ground_truth_from_coco(dataset: Dataset) -> GroundTruth:
+def ground_truth_from_coco(dataset: Dataset, masks: bool = True) -> GroundTruth:
     """A COCO-format file as it is (crowd regions included). MaxIoU: the file's ``max_iou``
     fields when every person has one, else recomputed from its boxes."""
     from ochuman.masks import polygons_to_rle
@@ -159,8 +160,8 @@ def ground_truth_from_coco(dataset: Dataset) -> GroundTruth:
         raise OCHumanError(
             f"{dataset.source}: annotation id {dataset.person_id[missing[0]]}: no 'area' (COCO evaluation needs it)")
     sizes = np.array([[im.height, im.width] for im in dataset.images], dtype=np.int64).reshape(-1, 2)
-    counts = []
-    for i in range(n):
+    counts = [] if masks else None
+    for i in range(n if masks else 0):
         rle = dataset.rles[i]
         if rle is None:
             h, w = sizes[dataset.image_index[i]]
@@ -174,7 +175,8 @@ def ground_truth_from_coco(dataset: Dataset) -> GroundTruth:
         mask_size=sizes[dataset.image_index] if n else np.zeros((0, 2), np.int64),
         keypoints=dataset.keypoints.reshape(n, -1), num_keypoints=dataset.num_keypoints.copy(),
         file_image_ids=ids,
-        masks=DecodedMasks(counts, sizes[dataset.image_index, 0] if n else np.zeros(0, np.int64)),
+        masks=(DecodedMasks(counts, sizes[dataset.image_index, 0] if n else np.zeros(0, np.int64))
+               if masks else None),
     )
     return GroundTruth(
         annotations=annotations, image_ids=ids, file_names=tuple(im.file_name for im in dataset.images),
@@ -194,14 +196,14 @@ def find_native_file(root: Union[str, os.PathLike]) -> Optional[Path]:
 
 def resolve_ground_truth(root: Union[str, os.PathLike, None] = None,
                          gt: Union[str, os.PathLike, Dataset, None] = None,
-                         split: str = "val") -> GroundTruth:
+                         split: str = "val", masks: bool = True) -> GroundTruth:
     """Ground truth from ``gt`` (a native or COCO file or a Dataset), else from a dataset root
     (``root`` or the ``OCHUMAN_ROOT`` environment variable)."""
     if gt is not None:
         dataset = gt if isinstance(gt, Dataset) else load(gt)
         if dataset.format == "ochuman":
-            return ground_truth_from_native(dataset, split)
-        return ground_truth_from_coco(dataset)
+            return ground_truth_from_native(dataset, split, masks)
+        return ground_truth_from_coco(dataset, masks)
     root = root or os.environ.get("OCHUMAN_ROOT")
     if not root:
         raise OCHumanError(
@@ -209,10 +211,10 @@ def resolve_ground_truth(root: Union[str, os.PathLike, None] = None,
             "ochuman.json, or --gt FILE")
     native = find_native_file(root)
     if native is not None:
-        return ground_truth_from_native(load(native), split)
+        return ground_truth_from_native(load(native), split, masks)
     official = Path(root) / f"ochuman_coco_format_{split}_range_0.00_1.00.json"
     if official.is_file():
-        return ground_truth_from_coco(load(official))
+        return ground_truth_from_coco(load(official), masks)
     raise OCHumanError(
         f"{root}: neither ochuman.json (top level or annotations/) nor {official.name} found; "
         "get them from the OCHuman download and put them there")
@@ -353,7 +355,7 @@ def evaluate_results(
     names = list(names) if names else [Path(r).name if isinstance(r, (str, os.PathLike)) else f"results{k + 1}" for k, r in enumerate(results)]
     if len(names) != len(results):
         raise OCHumanError(f"{len(names)} names for {len(results)} results files")
-    ground = gt if isinstance(gt, GroundTruth) else resolve_ground_truth(root, gt, split)
+    ground = gt if isinstance(gt, GroundTruth) else resolve_ground_truth(root, gt, split, masks=iou_type == "segm")
     ranges = [parse_range(s) if isinstance(s, str) else s for s in subsets]
     params = EvalParams(iou_type=iou_type)
     report = EvalReport(iou_type=iou_type, mode=mode, split=ground.split, gt_source=ground.source,
