@@ -145,3 +145,72 @@ def predict(checkpoint, model_kind, gt_file, split, images_dir, out_file, keypoi
                                   score=score, progress=progress)
     write_results(out_file, results)
     click.echo(f"{out_file}: {len(results)} masks for {len(set(r['image_id'] for r in results))} images")
+
+
+@main.command("train")
+@click.option("--train-ann", required=True, metavar="FILE",
+              help="COCO keypoint file to train on (non-crowd persons with keypoints and a mask).")
+@click.option("--train-images", required=True, metavar="DIR", help="Folder of the training images.")
+@click.option("--out", required=True, metavar="RUN_DIR",
+              help="Run folder: last.pt, best.pt, log.jsonl, log.csv, curves.png.")
+@click.option("--val-ann", default=None, metavar="FILE",
+              help="COCO keypoint file scored (segm AP) after each epoch; picks best.pt.")
+@click.option("--val-images", default=None, metavar="DIR", help="Folder of the --val-ann images.")
+@click.option("--ochuman-root", default=None, metavar="DIR",
+              help="OCHuman folder (ochuman.json, images/): also score OCHuman val all/moderate/hard.")
+@click.option("--init-backbone", default=None, metavar="FILE",
+              help="torchvision ResNet-50 ImageNet weights (resnet50-0676ba61.pth) for the backbone.")
+@click.option("--schedule", type=click.Choice(["paper", "official-repo"]), default="paper", show_default=True,
+              help="paper: x0.1 after epoch 33 of 40; official-repo: 1000-iteration warm-up from lr/3, "
+                   "x0.1 at 15 and 20 of 25 epochs.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs (default: the schedule's, 40 or 25).")
+@click.option("--lr", type=float, default=2e-4, show_default=True, help="Adam learning rate (weight decay 0).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Images per batch (per process).")
+@click.option("--max-persons", type=click.IntRange(min=1), default=8, show_default=True,
+              help="At most this many persons per batch, sampled at random.")
+@click.option("--workers", type=click.IntRange(min=0), default=4, show_default=True,
+              help="Data-loading worker processes.")
+@click.option("--amp", is_flag=True, help="Mixed precision (float16 + grad scaling on CUDA, bfloat16 on CPU).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the initialisation, data order, person sampling and augmentation.")
+@click.option("--input-size", type=click.IntRange(min=32), default=512, show_default=True,
+              help="Side of the square input (multiple of 32).")
+@click.option("--units", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Residual units of the SegModule.")
+@click.option("--align", type=click.Choice(["affine", "gt-box", "keypoint-box"]), default="affine",
+              show_default=True, help="Affine-Align (the method) or a box RoI-Align (Table 5 ablations).")
+@click.option("--alpha", type=float, default=0.3, show_default=True, help="Box growth for --align keypoint-box.")
+@click.option("--skeleton/--no-skeleton", default=True, show_default=True,
+              help="Concatenate the 55 skeleton-feature channels.")
+@click.option("--sampling", type=click.Choice(["clean", "faithful"]), default="clean", show_default=True,
+              help="Aligned-feature sampling grid (faithful: the official corner-aligned grid).")
+@click.option("--augment/--no-augment", default=True, show_default=True,
+              help="Per-person aligned-frame augmentation (rotation, scale, shift).")
+@click.option("--log-every", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Log a line to log.jsonl every this many iterations.")
+@click.option("--ckpt-every", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Write last.pt every this many iterations (and at each epoch end).")
+@click.option("--eval-every-epoch", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Evaluate every this many epochs (0: never).")
+@click.option("--max-iters", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Stop after this many iterations in all, resumable (0: the schedule's end).")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda, cuda:N.")
+@verbosity_options
+def train(**options):
+    """Train Pose2Seg (paper recipe: Adam 2e-4, batch 4, at most 8 persons, 40 epochs).
+
+    Writes RUN_DIR/last.pt (resumable with --resume; ^C saves it and exits 130), best.pt (best
+    val AP), log.jsonl, log.csv and curves.png. Several GPUs: torchrun --nproc_per_node N -m
+    pose2seg.train with the same options.
+    """
+    from cli.common import show_progress
+    from pose2seg.train import TrainConfig, fit  # torch loads only for this command
+
+    summary = fit(TrainConfig(**options), progress=show_progress())
+    best = (f"; best val AP {summary['best_ap']:.4f} in {summary['best']}" if summary["best"] else "")
+    click.echo(f"{summary['last']}: epoch {summary['epoch']}, iteration {summary['iteration']}, "
+               f"last loss {summary['last_loss']:.4f}{best}" if summary["last_loss"] is not None
+               else f"{summary['last']}: epoch {summary['epoch']}, iteration {summary['iteration']}{best}")

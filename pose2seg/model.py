@@ -145,10 +145,11 @@ class Pose2Seg(nn.Module):
         and the matrices (N, 3, 3) from input pixels to the 64x64 output.
         """
         features = self.backbone(images)
-        m3 = self.align_matrices(keypoints, boxes_xyxy).to(features.dtype if features.is_floating_point() else torch.float32)
+        # Matrices and sampling stay in float32 under autocast (bf16 would move the windows).
+        m3 = self.align_matrices(keypoints, boxes_xyxy).float()
         if augment is not None:
             m3 = augment.to(m3) @ m3
-        aligned = sample_aligned(features, batch_index, m3.to(features.dtype), ALIGN_SIZE, self.config.sampling)
+        aligned = sample_aligned(features.float(), batch_index, m3, ALIGN_SIZE, self.config.sampling)
         m2 = torch.diag(torch.tensor([1.0 / FEATURE_STRIDE, 1.0 / FEATURE_STRIDE, 1.0], dtype=m3.dtype, device=m3.device))
         input_to_output = m3 @ m2
         if self.config.skeleton:
