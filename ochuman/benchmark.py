@@ -41,6 +41,7 @@ from ochuman.evaluate import (
     make_blocks, nearest_gt,
 )
 from ochuman.io import load
+from ochuman.masks import box_polygon, polygons_to_rle
 from ochuman.records import Dataset
 from ochuman.results import detections_from_records, parse_results, read_results
 from ochuman.subsets import ALL, HARD, MODERATE, MaxIoURange, parse_range
@@ -87,10 +88,6 @@ class GroundTruth:
     max_iou_source: str
 
 
-def _box_polygon(x, y, w, h):
-    return [[x, y, x, y + h, x + w, y + h, x + w, y]]
-
-
 def ground_truth_from_native(dataset: Dataset, split: str = "val", masks: bool = True) -> GroundTruth:
     """The official COCO-format file of ``split`` rebuilt from a native dataset, plus the other
     persons of its images (box-only, keypoint-only, mask-only) for ignore mode.
@@ -99,7 +96,6 @@ def ground_truth_from_native(dataset: Dataset, split: str = "val", masks: bool =
     all have MaxIoU == 1.0 (absent from the official file) is numbered after them. masks: False
     skips rasterising the masks (bbox and keypoints evaluations do not need them).
     """
-    from ochuman.masks import polygons_to_rle
 
     benchmark, groups = official_selection(dataset, split, ALL, "official")
     image_id = np.zeros(len(benchmark.images), dtype=np.int64)
@@ -127,7 +123,7 @@ def ground_truth_from_native(dataset: Dataset, split: str = "val", masks: bool =
             counts.append(d.rle(i)["counts"])
         else:
             h, w = sizes[image_index[j]]
-            counts.append(polygons_to_rle(_box_polygon(*bbox[j]), int(h), int(w))["counts"])
+            counts.append(polygons_to_rle(box_polygon(*bbox[j]), int(h), int(w))["counts"])
     official = np.r_[in_official, np.zeros(len(extras), dtype=bool)]
     extra = np.r_[np.zeros(len(benchmark), dtype=bool), np.ones(len(extras), dtype=bool)]
     # Official annotation ids: 1, 2, ... over the official file's persons in file order.
@@ -152,7 +148,6 @@ def ground_truth_from_native(dataset: Dataset, split: str = "val", masks: bool =
 def ground_truth_from_coco(dataset: Dataset, masks: bool = True) -> GroundTruth:
     """A COCO-format file as it is (crowd regions included). MaxIoU: the file's ``max_iou``
     fields when every person has one, else recomputed from its boxes."""
-    from ochuman.masks import polygons_to_rle
 
     n = len(dataset)
     missing = np.flatnonzero(np.isnan(dataset.area) & ~dataset.iscrowd)
@@ -165,7 +160,7 @@ def ground_truth_from_coco(dataset: Dataset, masks: bool = True) -> GroundTruth:
         rle = dataset.rles[i]
         if rle is None:
             h, w = sizes[dataset.image_index[i]]
-            rle = polygons_to_rle(_box_polygon(*dataset.bbox_xywh[i]), int(h), int(w))
+            rle = polygons_to_rle(box_polygon(*dataset.bbox_xywh[i]), int(h), int(w))
         counts.append(rle["counts"])
     ids = np.array([im.image_id for im in dataset.images])
     annotations = Annotations(

@@ -102,6 +102,12 @@ def rle_iou_matrix(rles: Sequence[dict]) -> np.ndarray:
     return np.asarray(mask_utils.iou(list(rles), list(rles), [0] * n), dtype=np.float64).reshape(n, n)
 
 
+def box_polygon(x: float, y: float, w: float, h: float) -> list[list[float]]:
+    """A COCO ``[x, y, w, h]`` box as a one-polygon segmentation, corner order as pycocotools
+    ``loadRes`` builds it for box results (used wherever a box has to stand in for a mask)."""
+    return [[x, y, x, y + h, x + w, y + h, x + w, y]]
+
+
 def xyxy_to_xywh(bbox_xyxy: np.ndarray) -> np.ndarray:
     """(..., 4) corners -> (..., 4) COCO ``[x, y, x2 - x1, y2 - y1]`` as float64."""
     b = np.asarray(bbox_xyxy, dtype=np.float64)

@@ -27,6 +27,7 @@ from pycocotools import mask as mask_utils
 
 from ochuman.errors import OCHumanError, ResultsError
 from ochuman.evaluate import Annotations, DecodedMasks
+from ochuman.masks import box_polygon
 
 NUM_KEYPOINT_VALUES = 51
 
@@ -204,8 +205,7 @@ def detections_from_records(
                 if not by_box:
                     raise ResultsError.at(source, where(i), "segmentation missing (segm evaluation needs a segmentation, "
                                                             "or a bbox in every record to use as the mask)")
-                x, y, bw, bh = bbox[i]
-                seg = [[x, y, x, y + bh, x + bw, y + bh, x + bw, y]]  # loadRes: the box as mask
+                seg = box_polygon(*bbox[i])  # loadRes: the box as mask
                 if not _polygon_fits(seg[0], h, w):
                     raise ResultsError.at(source, where(i), f"bbox {bbox[i].tolist()} lies far outside the {w} x {h} image "
                                                             "(segm evaluation rasterises it as the mask)")
