@@ -202,14 +202,18 @@ def predict(checkpoint, model_kind, gt_file, split, images_dir, out_file, keypoi
 def train(**options):
     """Train Pose2Seg (paper recipe: Adam 2e-4, batch 4, at most 8 persons, 40 epochs).
 
-    Writes RUN_DIR/last.pt (resumable with --resume; ^C saves it and exits 130), best.pt (best
-    val AP), log.jsonl, log.csv and curves.png. Several GPUs: torchrun --nproc_per_node N -m
-    pose2seg.train with the same options.
+    Writes RUN_DIR/last.pt (resumable with --resume; ^C saves it and exits 130, SIGTERM saves it
+    and exits 143), best.pt (best val AP), log.jsonl, log.csv and curves.png. Several GPUs:
+    torchrun --nproc_per_node N -m pose2seg.train with the same options.
     """
     from cli.common import show_progress
-    from pose2seg.train import TrainConfig, fit  # torch loads only for this command
+    from pose2seg.train import Terminated, TrainConfig, fit  # torch loads only for this command
 
-    summary = fit(TrainConfig(**options), progress=show_progress())
+    try:
+        summary = fit(TrainConfig(**options), progress=show_progress())
+    except Terminated:
+        click.echo("Terminated (SIGTERM).", err=True)
+        click.get_current_context().exit(Terminated.exit_code)
     best = (f"; best val AP {summary['best_ap']:.4f} in {summary['best']}" if summary["best"] else "")
     click.echo(f"{summary['last']}: epoch {summary['epoch']}, iteration {summary['iteration']}, "
                f"last loss {summary['last_loss']:.4f}{best}" if summary["last_loss"] is not None

@@ -14,7 +14,7 @@ Schedules (the iteration counter starts at 1, as the official one):
   20 x (iterations per epoch), 25 epochs.
 
 Run folder (``out``): ``last.pt`` (every ``ckpt_every`` iterations, at each epoch end, when
-stopping and on ^C), ``best.pt`` (best val AP), ``log.jsonl`` (one line per logged step and
+stopping, on ^C and on SIGTERM), ``best.pt`` (best val AP), ``log.jsonl`` (one line per logged step and
 per evaluation), ``log.csv`` (the same rows) and ``curves.png``. Checkpoints are
 ``pose2seg-toolkit`` checkpoints (:func:`pose2seg.weights.load_checkpoint`,
 ``Pose2Seg.from_checkpoint``) holding only tensors and plain values, written atomically; ``last.pt``
@@ -26,8 +26,10 @@ Randomness: the data order of epoch ``e`` is :class:`~torch.utils.data.Distribut
 permutation seeded with ``seed + e`` (also with one process); the person sampling and the
 augmentation of iteration ``i`` on rank ``r`` use a ``torch.Generator`` seeded from
 ``(seed, r, i)``. Both are pure functions of counters stored in the checkpoint, so a resumed
-run, a run with data-loading workers and a run without draw the same numbers. ^C during an
-update is deferred until the update is complete; ^C saves a resumable ``last.pt`` and re-raises.
+run, a run with data-loading workers and a run without draw the same numbers. ^C (SIGINT) and
+SIGTERM (what a cluster scheduler sends before it kills a job) during an update are deferred until
+the update is complete; either saves a resumable ``last.pt`` and re-raises (SIGTERM as
+:class:`Terminated`, a KeyboardInterrupt; the command-line entry points exit with 143).
 
 Several processes: ``torchrun --nproc_per_node N -m pose2seg.train ...`` trains with
 DistributedDataParallel (NCCL on CUDA, gloo on CPU). ``batch_size`` and ``max_persons`` are per
@@ -71,7 +73,7 @@ from pose2seg.model import ALIGN_MODES, ModelConfig, Pose2Seg
 from pose2seg.weights import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, load_checkpoint
 
 __all__ = [
-    "SCHEDULES", "TrainConfig", "TrainState", "TrainingError", "evaluate", "fit", "get_args_parser",
+    "SCHEDULES", "Terminated", "TrainConfig", "TrainState", "TrainingError", "evaluate", "fit", "get_args_parser",
     "lr_factor", "main", "train_one_epoch", "train_step",
 ]
 
@@ -96,6 +98,13 @@ UNUSED_PARAMETERS = ("backbone.fpn_p2.", "backbone.fpn_p3.", "backbone.fpn_p4.")
 
 class TrainingError(OCHumanError):
     """Training cannot go on (bad configuration, non-finite loss, incompatible resume)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during :func:`fit` (a scheduler ending the job): handled as ^C, a resumable
+    ``last.pt`` first; ``exit_code`` is the command-line exit status (128 + 15)."""
+
+    exit_code = 128 + signal.SIGTERM
 
 
 # ------------------------------------------------------------------------------------ config
@@ -260,18 +269,47 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
+def _raise_terminated(signum, frame):
+    raise Terminated(f"signal {signum}")
+
+
+def _worker_init(worker_id: int) -> None:
+    """DataLoader workers: SIGTERM as ^C (torch's worker loop then stops quietly), instead of
+    torch's handler that dies of a SIGTERM not sent by the parent (e.g. a scheduler signalling
+    the whole job) and makes the main process report a killed worker."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Inside the block SIGTERM raises :class:`Terminated`; the previous handler is restored afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @contextlib.contextmanager
 def _defer_interrupt():
-    """Hold ^C (SIGINT) back until the block is done, then raise KeyboardInterrupt."""
+    """Hold ^C (SIGINT) and SIGTERM back until the block is done, then raise KeyboardInterrupt
+    (:class:`Terminated` if SIGTERM came); the previous handlers are restored first."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     received = []
-    previous = signal.signal(signal.SIGINT, lambda *args: received.append(True))
+    previous = {signum: signal.signal(signum, lambda signum, frame: received.append(signum))
+                for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if signal.SIGTERM in received:
+        raise Terminated(f"signal {signal.SIGTERM}")
     if received:
         raise KeyboardInterrupt
 
@@ -445,7 +483,7 @@ def train_one_epoch(state: TrainState, loader: torch.utils.data.DataLoader, run_
                     progress: bool = False, hooks: Sequence[Callable[[TrainState], None]] = ()) -> dict:
     """Train over ``loader`` (the rest of the current epoch) until it ends or the run is finished.
 
-    Per iteration: forward/backward, an update that ^C cannot cut in half, the counters, a
+    Per iteration: forward/backward, an update that ^C or SIGTERM cannot cut in half, the counters, a
     log line every ``log_every`` iterations, ``last.pt`` every ``ckpt_every``, then ``hooks``.
     Raises :class:`TrainingError` on a non-finite loss. Returns the epoch's mean loss,
     iterations and seconds.
@@ -640,7 +678,8 @@ def fit(config: TrainConfig, *, progress: bool = False,
     :class:`TrainState` after every completed iteration (all ranks). Returns a summary dict
     (run folder, last/best checkpoint paths, best AP, epoch, iteration, missing images).
     Raises :class:`~ochuman.errors.OCHumanError` subclasses with one-line messages; on ^C a
-    resumable ``last.pt`` is written, then KeyboardInterrupt propagates.
+    resumable ``last.pt`` is written, then KeyboardInterrupt propagates; on SIGTERM the same, as
+    :class:`Terminated` (the SIGTERM handler is installed for the call, then restored; main thread only).
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0")) if world_size > 1 else 0
@@ -653,7 +692,8 @@ def fit(config: TrainConfig, *, progress: bool = False,
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(hours=2))
         initialised_here = True
     try:
-        return _fit(config, device, rank, world_size, progress, hooks)
+        with _sigterm_as_interrupt():
+            return _fit(config, device, rank, world_size, progress, hooks)
     finally:
         if initialised_here:
             dist.destroy_process_group()
@@ -737,7 +777,7 @@ def _fit(config: TrainConfig, device: torch.device, rank: int, world_size: int, 
             loader = torch.utils.data.DataLoader(
                 dataset, batch_size=config.batch_size, sampler=_SkipSampler(sampler, skip),
                 num_workers=config.workers, collate_fn=collate, pin_memory=device.type == "cuda",
-                drop_last=False, generator=loader_generator)
+                drop_last=False, generator=loader_generator, worker_init_fn=_worker_init)
             epoch_before = state.epoch
             stats = train_one_epoch(state, loader, run_log, progress=progress, hooks=hooks)
             if state.epoch == epoch_before:  # stopped inside the epoch (max_iters)
@@ -760,7 +800,7 @@ def _fit(config: TrainConfig, device: torch.device, rank: int, world_size: int, 
             if state.saved_iteration != state.iteration:
                 state.save()
             run_log.export()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         if rank == 0:
             if state._buffers is not None:  # cut inside a step: BatchNorm statistics as before it
                 with torch.no_grad():
@@ -768,7 +808,8 @@ def _fit(config: TrainConfig, device: torch.device, rank: int, world_size: int, 
                         buffer.copy_(saved)
             path = state.save()
             run_log.export()
-            log.warning("interrupted: %s holds epoch %d, iteration %d; continue with --resume", path,
+            log.warning("%s: %s holds epoch %d, iteration %d; continue with --resume",
+                        "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted", path,
                         state.epoch + 1, state.iteration)
         raise
     if os.environ.get(DEBUG_ENV) == "1":
@@ -829,7 +870,8 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``python -m pose2seg.train`` / ``torchrun ... -m pose2seg.train``: 0 done, 1 error, 130 ^C."""
+    """``python -m pose2seg.train`` / ``torchrun ... -m pose2seg.train``: 0 done, 1 error, 130 ^C,
+    143 SIGTERM."""
     args = get_args_parser().parse_args(argv)
     rank = int(os.environ.get("RANK", "0"))
     logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING,
@@ -840,6 +882,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except OCHumanError as err:
         print(f"Error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)
         return 1
+    except Terminated:
+        print("Terminated (SIGTERM).", file=sys.stderr)
+        return Terminated.exit_code
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130

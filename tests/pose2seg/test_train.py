@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -28,7 +29,8 @@ from pose2seg import train as train_module
 from pose2seg.data import PersonMaskDataset, collate, mask_targets, select_persons, training_selection
 from pose2seg.model import ModelConfig, Pose2Seg, letterbox
 from pose2seg.train import (
-    TrainConfig, TrainingError, _defer_interrupt, evaluate, fit, get_args_parser, lr_factor,
+    Terminated, TrainConfig, TrainingError, _defer_interrupt, _sigterm_as_interrupt, evaluate, fit, get_args_parser,
+    lr_factor,
 )
 from pose2seg.weights import load_checkpoint
 
@@ -305,14 +307,74 @@ def test_ctrl_c_inside_a_step_saves_a_resumable_checkpoint(coco, tiny, straight,
     assert train_losses(out) == expected[:3]
 
 
-def test_ctrl_c_is_deferred_during_an_update():
-    done = []
-    with pytest.raises(KeyboardInterrupt):
-        with _defer_interrupt():
-            os.kill(os.getpid(), signal.SIGINT)
-            done.append("update finished")
-    assert done == ["update finished"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+def test_sigterm_inside_a_step_saves_a_resumable_checkpoint(coco, tiny, straight, tmp_path):
+    """SIGTERM (a scheduler ending the job) in the middle of iteration 2 is handled as ^C:
+    last.pt holds iteration 1 exactly, resuming reproduces the uninterrupted losses, and the
+    previous SIGTERM handler is back afterwards."""
+    _, expected = straight
+    out = tmp_path / "run"
+    before = signal.getsignal(signal.SIGTERM)
+
+    def terminate_next_forward(state):
+        if state.iteration == 1:
+            segnet = state.model.segnet
+            forward = segnet.forward
+
+            def sigterm(*args, **kwargs):
+                os.kill(os.getpid(), signal.SIGTERM)
+                return forward(*args, **kwargs)
+
+            segnet.forward = sigterm
+
+    with pytest.raises(Terminated):
+        fit(tiny_config(coco, tiny, out), hooks=[terminate_next_forward])
+    assert signal.getsignal(signal.SIGTERM) is before
+    ckpt = load_checkpoint(out / "last.pt")
+    assert ckpt["train_state"]["iteration"] == 1 and ckpt["train_state"]["batches_done"] == 1
+    fit(tiny_config(coco, tiny, out, resume=True, max_iters=3))
+    assert train_losses(out) == expected[:3]
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_whole_job_exits_143_after_saving(coco, tiny, tmp_path):
+    """`python -m pose2seg.train` with a data-loading worker, SIGTERM sent to its whole process
+    group (as a cluster scheduler does): exit 143, one line, no traceback (the worker stops
+    quietly), and a last.pt that resumes."""
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "pose2seg.train", "--train-ann", str(tiny), "--train-images", str(coco["images"]),
+               "--out", str(out), "--input-size", "64", "--units", "1", "--batch-size", "2", "--max-persons", "2",
+               "--workers", "1", "--log-every", "1", "--eval-every-epoch", "0", "--device", "cpu", "--seed", "3"]
+    job = subprocess.Popen(command, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not ((out / "log.jsonl").is_file() and (out / "log.jsonl").read_text().strip()):
+            assert job.poll() is None and time.monotonic() < deadline, job.communicate()
+            time.sleep(0.05)
+        os.killpg(job.pid, signal.SIGTERM)
+        _, stderr = job.communicate(timeout=120)
+    finally:
+        if job.poll() is None:
+            job.kill()
+    assert job.returncode == 143, stderr
+    assert "Traceback" not in stderr and stderr.strip().splitlines()[-1] == "Terminated (SIGTERM).", stderr
+    done = load_checkpoint(out / "last.pt")["train_state"]["iteration"]
+    assert done >= 1
+    summary = fit(tiny_config(coco, tiny, out, resume=True, max_iters=done + 1))
+    assert summary["iteration"] == done + 1
+
+
+def test_ctrl_c_and_sigterm_are_deferred_during_an_update():
+    sigterm_before = signal.getsignal(signal.SIGTERM)
+    for signum, raised in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)):
+        done = []
+        with pytest.raises(raised), _sigterm_as_interrupt():
+            with _defer_interrupt():
+                os.kill(os.getpid(), signum)
+                done.append("update finished")
+        assert done == ["update finished"]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGTERM) is sigterm_before
 
 
 def test_official_schedule_and_bfloat16_autocast(coco, tiny, tmp_path):
@@ -366,6 +428,13 @@ def test_cli_options_are_the_config_fields(monkeypatch, coco, tiny, tmp_path):
     monkeypatch.setattr(train_module, "fit", interrupted_fit)
     result, _ = _invoke(required)
     assert result.exit_code == 130
+
+    def terminated_fit(config, progress=False):
+        raise Terminated
+
+    monkeypatch.setattr(train_module, "fit", terminated_fit)
+    result, lines = _invoke(required)
+    assert result.exit_code == 143 and lines == ["Terminated (SIGTERM)."]
 
 
 def test_cli_bad_inputs_are_one_line(coco, tiny, tmp_path):
