@@ -1,133 +1,419 @@
-/* Compiled core of the evaluator: COCO RLE strings -> runs, mask IoU over runs, and
- * COCO greedy matching for many (image, category) blocks and variants in one call.
+/* Compiled core of the evaluator: a scanner for COCO results files, COCO compressed RLE
+ * decoding with mask statistics, mask IoU per (image, category) block, COCO greedy matching
+ * and accumulation for many blocks and variants in one call.
  *
- * Arrays cross the boundary through the buffer protocol (numpy arrays, C-contiguous);
- * outputs are preallocated by the caller. Semantics follow pycocotools' maskApi.c
- * (rleFrString, rleIou) and COCOeval.evaluateImg bit for bit. */
+ * Arrays cross the boundary through the buffer protocol (numpy arrays, C-contiguous); outputs
+ * are preallocated by the caller. Semantics follow pycocotools' maskApi.c (rleFrString,
+ * rleToBbox, rleIou) and COCOeval (evaluateImg, accumulate) bit for bit. Functions that only
+ * read and write buffers release the GIL, so callers may run them on block ranges in threads. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
-/* The strings of a sequence of str/bytes, borrowed (valid while the sequence lives). */
-static int borrow_strings(PyObject *fast, const char ***strings, Py_ssize_t **lengths) {
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
-    PyObject **items = PySequence_Fast_ITEMS(fast);
-    *strings = PyMem_Malloc(sizeof(char *) * (n ? n : 1));
-    *lengths = PyMem_Malloc(sizeof(Py_ssize_t) * (n ? n : 1));
-    if (!*strings || !*lengths) { PyErr_NoMemory(); return -1; }
-    for (Py_ssize_t k = 0; k < n; k++) {
-        PyObject *item = items[k];
-        if (PyUnicode_Check(item)) {
-            (*strings)[k] = PyUnicode_AsUTF8AndSize(item, &(*lengths)[k]);
-            if (!(*strings)[k]) return -1;
-        } else if (PyBytes_Check(item)) {
-            (*strings)[k] = PyBytes_AS_STRING(item);
-            (*lengths)[k] = PyBytes_GET_SIZE(item);
-        } else {
-            PyErr_Format(PyExc_TypeError, "RLE counts %zd: expected str or bytes", k);
-            return -1;
-        }
-    }
+/* ------------------------------------------------------------------ growable arrays */
+typedef struct { char *data; size_t len, cap; } Vec;
+
+static int vec_reserve(Vec *v, size_t extra) {
+    if (v->len + extra <= v->cap) return 0;
+    size_t cap = v->cap ? v->cap : 4096;
+    while (cap < v->len + extra) cap *= 2;
+    char *data = realloc(v->data, cap);
+    if (!data) return -1;
+    v->data = data; v->cap = cap;
     return 0;
 }
 
-/* count_runs(counts_list, offsets_out i64[n+1]): run offsets of each compressed RLE string
- * (a run ends at every character without the continuation bit 0x20). */
-static PyObject *count_runs(PyObject *self, PyObject *args) {
-    PyObject *seq; Py_buffer offsets;
-    if (!PyArg_ParseTuple(args, "Ow*", &seq, &offsets)) return NULL;
-    PyObject *fast = PySequence_Fast(seq, "count_runs expects a sequence");
-    const char **strings = NULL; Py_ssize_t *lengths = NULL;
-    int ok = fast && borrow_strings(fast, &strings, &lengths) == 0;
-    if (ok) {
-        Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
-        int64_t *off = offsets.buf, m = 0;
-        for (Py_ssize_t k = 0; k < n; k++) {
-            off[k] = m;
-            for (Py_ssize_t p = 0; p < lengths[k]; p++) m += !((strings[k][p] - 48) & 0x20);
-        }
-        off[n] = m;
-    }
-    PyMem_Free(strings); PyMem_Free(lengths); Py_XDECREF(fast); PyBuffer_Release(&offsets);
-    if (!ok) return NULL;
-    Py_RETURN_NONE;
+static int vec_push(Vec *v, const void *item, size_t size) {
+    if (vec_reserve(v, size) < 0) return -1;
+    memcpy(v->data + v->len, item, size);
+    v->len += size;
+    return 0;
 }
 
-/* decode_runs(counts_list, heights i64[n], offsets i64[n+1], runs_out u32[offsets[n]],
- *             areas_out i64[n], totals_out i64[n], boxes_out i64[4n]): pycocotools rleFrString
- * for every string, plus each mask's area (sum of the odd runs), pixel total (sum of all runs)
- * and inclusive pixel box [x0, y0, x1, y1] (column-major runs: x = pos / h, y = pos % h;
- * [0, 0, -1, -1] for an empty mask). A string that ends inside a number raises
- * ValueError("RLE counts k: truncated string"). */
-static PyObject *decode_runs(PyObject *self, PyObject *args) {
-    PyObject *seq; Py_buffer heights_buf, offsets, runs_buf, areas_buf, totals_buf, boxes_buf;
-    if (!PyArg_ParseTuple(args, "Oy*y*w*w*w*w*", &seq, &heights_buf, &offsets, &runs_buf, &areas_buf,
-                          &totals_buf, &boxes_buf)) return NULL;
-    PyObject *fast = PySequence_Fast(seq, "decode_runs expects a sequence");
-    const char **strings = NULL; Py_ssize_t *lengths = NULL;
-    int ok = fast && borrow_strings(fast, &strings, &lengths) == 0;
-    Py_ssize_t bad = -1;
-    if (ok) {
-        Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
-        const int64_t *off = offsets.buf;
-        uint32_t *runs = runs_buf.buf;
-        int64_t *areas = areas_buf.buf, *totals = totals_buf.buf, *boxes = boxes_buf.buf;
-        const int64_t *heights = heights_buf.buf;
-        for (Py_ssize_t k = 0; k < n && bad < 0; k++) {
-            const char *s = strings[k];
-            Py_ssize_t p = 0, len = lengths[k];
-            int64_t m = off[k], start = off[k], area = 0, total = 0;
-            int64_t h = heights[k] > 0 ? heights[k] : 1;
-            int64_t x0 = INT64_MAX, y0 = INT64_MAX, x1 = -1, y1 = -1;
-            int64_t col = 0, row = 0;  /* pixel where the current run starts (column-major) */
-            while (p < len) {
-                long x = 0; int shift = 0, more = 1;
-                while (more) {
-                    if (p >= len) { bad = k; break; }
-                    char c = s[p] - 48;
-                    x |= (long)(c & 0x1f) << shift;
-                    more = c & 0x20; p++; shift += 5;
-                    if (!more && (c & 0x10)) x |= -1L << shift;
-                }
-                if (bad >= 0) break;
-                if (m - start > 2) x += (long)runs[m - 2];
-                runs[m] = (uint32_t)x;
-                int64_t length = (uint32_t)x;
-                /* where the run's last pixel lies: advance (col, row) by length - 1 */
-                int64_t end_row = row + length - 1, end_col = col;
-                if (end_row >= h) {
-                    if (end_row < 2 * h) { end_row -= h; end_col++; }
-                    else { end_col += end_row / h; end_row %= h; }
-                }
-                if (((m - start) & 1) && length > 0) {
-                    if (col < x0) x0 = col;
-                    if (end_col > x1) x1 = end_col;
-                    if (end_col > col) { y0 = 0; y1 = h - 1; }
-                    else {
-                        if (row < y0) y0 = row;
-                        if (end_row > y1) y1 = end_row;
-                    }
-                    area += length;
-                }
-                if (length > 0) {  /* the next run starts one pixel after this one's end */
-                    row = end_row + 1; col = end_col;
-                    if (row == h) { row = 0; col++; }
-                }
-                total += length;
-                m++;
-            }
-            areas[k] = area; totals[k] = total;
-            if (x1 < 0) { x0 = 0; y0 = 0; x1 = -1; y1 = -1; }
-            boxes[4 * k] = x0; boxes[4 * k + 1] = y0; boxes[4 * k + 2] = x1; boxes[4 * k + 3] = y1;
+static PyObject *vec_bytes(Vec *v) { return PyBytes_FromStringAndSize(v->data ? v->data : "", (Py_ssize_t)v->len); }
+
+/* ------------------------------------------------------------------ results scanner
+ * A results file in the shape every detector writes: a JSON list of flat objects with integer
+ * image_id / category_id, a number score, bbox (4 numbers), segmentation ({"size": [h, w],
+ * "counts": "..."}) and keypoints (51 numbers); other keys are skipped. Anything else (file
+ * names as image ids, polygons, uncompressed RLE, null, escapes other than a doubled backslash,
+ * broken JSON, ...) makes the scanner give up, and the caller takes the general path, which
+ * accepts or refuses the file with a precise message. Numbers are converted exactly as
+ * Python's float() does (correctly rounded). */
+typedef struct { const char *p, *end; } Cursor;
+
+enum { HAS_BBOX = 1, HAS_SEGM = 2, HAS_KEYPOINTS = 4 };
+#define NUM_KEYPOINT_VALUES 51
+
+static void skip_ws(Cursor *c) {
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\n' || *c->p == '\r' || *c->p == '\t')) c->p++;
+}
+
+static int expect(Cursor *c, char ch) {
+    skip_ws(c);
+    if (c->p >= c->end || *c->p != ch) return -1;
+    c->p++;
+    return 0;
+}
+
+static const double exact_powers[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+                                      1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* A JSON number. *is_int: no fraction or exponent and |value| < 10^18 (then *integer holds it). */
+static int scan_number(Cursor *c, double *value, int64_t *integer, int *is_int) {
+    const char *start = c->p, *p = c->p, *end = c->end;
+    int negative = 0, digits = 0, fraction = 0, has_point = 0, has_exp = 0;
+    uint64_t mantissa = 0;
+    if (p < end && *p == '-') { negative = 1; p++; }
+    if (p >= end || *p < '0' || *p > '9') return -1;
+    if (*p == '0') { p++; if (p < end && *p >= '0' && *p <= '9') return -1; }
+    else while (p < end && *p >= '0' && *p <= '9') {
+        if (++digits <= 19) mantissa = mantissa * 10 + (uint64_t)(*p - '0');
+        p++;
+    }
+    if (p < end && *p == '.') {
+        has_point = 1; p++;
+        if (p >= end || *p < '0' || *p > '9') return -1;
+        while (p < end && *p >= '0' && *p <= '9') {
+            if (mantissa || *p != '0') digits++;
+            if (digits <= 19) { mantissa = mantissa * 10 + (uint64_t)(*p - '0'); fraction++; }
+            p++;
         }
     }
-    PyMem_Free(strings); PyMem_Free(lengths); Py_XDECREF(fast);
-    PyBuffer_Release(&heights_buf); PyBuffer_Release(&offsets); PyBuffer_Release(&runs_buf);
-    PyBuffer_Release(&areas_buf); PyBuffer_Release(&totals_buf); PyBuffer_Release(&boxes_buf);
-    if (!ok) return NULL;
-    if (bad >= 0) { PyErr_Format(PyExc_ValueError, "RLE counts %zd: truncated string", bad); return NULL; }
-    Py_RETURN_NONE;
+    int exponent = 0;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        has_exp = 1; p++;
+        int exp_negative = 0;
+        if (p < end && (*p == '+' || *p == '-')) { exp_negative = *p == '-'; p++; }
+        if (p >= end || *p < '0' || *p > '9') return -1;
+        while (p < end && *p >= '0' && *p <= '9') {
+            if (exponent < 100000) exponent = exponent * 10 + (*p - '0');
+            p++;
+        }
+        if (exp_negative) exponent = -exponent;
+    }
+    c->p = p;
+    *is_int = !has_point && !has_exp && digits <= 18;
+    if (*is_int) *integer = negative ? -(int64_t)mantissa : (int64_t)mantissa;
+    int scale = exponent - fraction;
+    if (digits <= 19 && mantissa <= ((uint64_t)1 << 53) && scale >= -22 && scale <= 22) {
+        /* Both operands exact: one IEEE operation rounds correctly. */
+        double v = (double)mantissa;
+        v = scale < 0 ? v / exact_powers[-scale] : v * exact_powers[scale];
+        *value = negative ? -v : v;
+        return 0;
+    }
+    /* Otherwise Python's own correctly rounded conversion of the text. */
+    char local[64], *text = local;
+    size_t n = (size_t)(p - start);
+    if (n >= sizeof local && !(text = malloc(n + 1))) return -1;
+    memcpy(text, start, n); text[n] = 0;
+    char *stop = NULL;
+    double v = PyOS_string_to_double(text, &stop, NULL);
+    int ok = !(v == -1.0 && PyErr_Occurred()) && stop == text + n;
+    if (text != local) free(text);
+    if (!ok) { PyErr_Clear(); return -1; }
+    *value = v;
+    return 0;
+}
+
+static int scan_integer(Cursor *c, int64_t *out) {
+    double value; int is_int;
+    skip_ws(c);
+    if (scan_number(c, &value, out, &is_int) < 0 || !is_int) return -1;
+    return 0;
+}
+
+static int scan_double(Cursor *c, double *out) {
+    int64_t integer; int is_int;
+    skip_ws(c);
+    return scan_number(c, out, &integer, &is_int);
+}
+
+/* A JSON string at c->p (after the opening quote is checked). Raw bytes [*start, *start + *len).
+ * *escaped: it holds doubled backslashes (the only escape accepted). */
+static int scan_string(Cursor *c, const char **start, Py_ssize_t *len, int *escaped) {
+    skip_ws(c);
+    if (c->p >= c->end || *c->p != '"') return -1;
+    const char *p = ++c->p, *end = c->end;
+    *start = p;
+    while (p < end) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '"') break;
+        if (ch == '\\') {
+            if (p + 1 >= end || p[1] != '\\') return -1;
+            *escaped = 1; p += 2; continue;
+        }
+        if (ch < 0x20 || ch >= 0x80) return -1;
+        p++;
+    }
+    if (p >= end) return -1;
+    *len = p - *start;
+    c->p = p + 1;
+    return 0;
+}
+
+static int key_is(const char *start, Py_ssize_t len, const char *name) {
+    return (size_t)len == strlen(name) && memcmp(start, name, (size_t)len) == 0;
+}
+
+/* Skips any JSON value (for keys the evaluation does not read). */
+static int skip_value(Cursor *c, int depth) {
+    if (depth > 64) return -1;
+    skip_ws(c);
+    if (c->p >= c->end) return -1;
+    char ch = *c->p;
+    if (ch == '"') { const char *s; Py_ssize_t n; int e = 0; return scan_string(c, &s, &n, &e); }
+    if (ch == '[' || ch == '{') {
+        char close = ch == '[' ? ']' : '}';
+        c->p++;
+        skip_ws(c);
+        if (c->p < c->end && *c->p == close) { c->p++; return 0; }
+        for (;;) {
+            if (ch == '{') {
+                const char *s; Py_ssize_t n; int e = 0;
+                if (scan_string(c, &s, &n, &e) < 0 || expect(c, ':') < 0) return -1;
+            }
+            if (skip_value(c, depth + 1) < 0) return -1;
+            skip_ws(c);
+            if (c->p < c->end && *c->p == ',') { c->p++; continue; }
+            return expect(c, close);
+        }
+    }
+    if (ch == 't' && c->end - c->p >= 4 && memcmp(c->p, "true", 4) == 0) { c->p += 4; return 0; }
+    if (ch == 'f' && c->end - c->p >= 5 && memcmp(c->p, "false", 5) == 0) { c->p += 5; return 0; }
+    if (ch == 'n' && c->end - c->p >= 4 && memcmp(c->p, "null", 4) == 0) { c->p += 4; return 0; }
+    double v; int64_t i; int is_int;
+    return scan_number(c, &v, &i, &is_int);
+}
+
+/* [n1, n2, ...] of exactly `count` numbers into out. */
+static int scan_numbers(Cursor *c, double *out, int count) {
+    if (expect(c, '[') < 0) return -1;
+    for (int k = 0; k < count; k++) {
+        if (k && expect(c, ',') < 0) return -1;
+        if (scan_double(c, &out[k]) < 0) return -1;
+    }
+    return expect(c, ']');
+}
+
+typedef struct { Vec image_id, category_id, score, flags, bbox, segm, keypoints; } Scan;
+
+/* {"size": [h, w], "counts": "..."}: pushes h, w, counts start (offset in data), length. */
+static int scan_segmentation(Cursor *c, const char *data, Scan *out) {
+    int64_t fields[4] = {-1, -1, -1, -1};
+    int seen_size = 0, seen_counts = 0;
+    if (expect(c, '{') < 0) return -1;
+    skip_ws(c);
+    if (c->p < c->end && *c->p == '}') return -1;
+    for (;;) {
+        const char *key; Py_ssize_t key_len; int key_escaped = 0;
+        if (scan_string(c, &key, &key_len, &key_escaped) < 0 || key_escaped || expect(c, ':') < 0) return -1;
+        if (key_is(key, key_len, "size")) {
+            if (seen_size++ || expect(c, '[') < 0 || scan_integer(c, &fields[0]) < 0 || expect(c, ',') < 0
+                || scan_integer(c, &fields[1]) < 0 || expect(c, ']') < 0) return -1;
+        } else if (key_is(key, key_len, "counts")) {
+            /* Jump to the closing quote; the RLE decoder checks every character later. */
+            skip_ws(c);
+            if (seen_counts++ || c->p >= c->end || *c->p != '"') return -1;
+            const char *start = ++c->p, *close = memchr(start, '"', (size_t)(c->end - start));
+            if (!close) return -1;
+            const char *q = close;
+            while (q > start && q[-1] == '\\') q--;
+            if ((close - q) & 1) return -1;  /* an escaped quote: not an RLE string */
+            fields[2] = start - data; fields[3] = close - start;
+            c->p = close + 1;
+        } else if (skip_value(c, 1) < 0) return -1;
+        skip_ws(c);
+        if (c->p < c->end && *c->p == ',') { c->p++; continue; }
+        if (expect(c, '}') < 0) return -1;
+        break;
+    }
+    if (!seen_size || !seen_counts) return -1;
+    return vec_push(&out->segm, fields, sizeof fields);
+}
+
+static int scan_record(Cursor *c, const char *data, Scan *out) {
+    int64_t image_id = 0, category_id = 0; double score = 0, bbox[4] = {0, 0, 0, 0};
+    double keypoints[NUM_KEYPOINT_VALUES];
+    unsigned seen = 0; uint8_t flags = 0;
+    if (expect(c, '{') < 0) return -1;
+    skip_ws(c);
+    if (c->p < c->end && *c->p == '}') return -1;
+    for (;;) {
+        const char *key; Py_ssize_t key_len; int key_escaped = 0;
+        if (scan_string(c, &key, &key_len, &key_escaped) < 0 || key_escaped || expect(c, ':') < 0) return -1;
+        unsigned bit = 0; int status;
+        if (key_is(key, key_len, "image_id")) { bit = 1; status = scan_integer(c, &image_id); }
+        else if (key_is(key, key_len, "category_id")) { bit = 2; status = scan_integer(c, &category_id); }
+        else if (key_is(key, key_len, "score")) { bit = 4; status = scan_double(c, &score); }
+        else if (key_is(key, key_len, "bbox")) { bit = 8; flags |= HAS_BBOX; status = scan_numbers(c, bbox, 4); }
+        else if (key_is(key, key_len, "segmentation")) { bit = 16; flags |= HAS_SEGM; status = scan_segmentation(c, data, out); }
+        else if (key_is(key, key_len, "keypoints")) {
+            bit = 32; flags |= HAS_KEYPOINTS;
+            status = scan_numbers(c, keypoints, NUM_KEYPOINT_VALUES);
+            if (status == 0) status = vec_push(&out->keypoints, keypoints, sizeof keypoints);
+        } else status = skip_value(c, 1);
+        if (status < 0 || (seen & bit)) return -1;
+        seen |= bit;
+        skip_ws(c);
+        if (c->p < c->end && *c->p == ',') { c->p++; continue; }
+        if (expect(c, '}') < 0) return -1;
+        break;
+    }
+    if ((seen & 7) != 7) return -1;
+    if (vec_push(&out->image_id, &image_id, 8) < 0 || vec_push(&out->category_id, &category_id, 8) < 0
+        || vec_push(&out->score, &score, 8) < 0 || vec_push(&out->flags, &flags, 1) < 0
+        || vec_push(&out->bbox, bbox, sizeof bbox) < 0) return -1;
+    return 0;
+}
+
+/* scan_results(data: bytes) -> (image_id, category_id, score, flags, bbox, segm, keypoints)
+ * or None. Arrays as bytes: image_id / category_id i64[n]; score f64[n]; flags u8[n] (1 bbox,
+ * 2 segmentation, 4 keypoints); bbox f64[4n] (zeros where absent); segm i64[4s] ([h, w,
+ * counts offset in data, counts length] of the s records with a segmentation, in order; the
+ * counts are raw JSON string content, checked when decoded); keypoints f64[51k] likewise. */
+static PyObject *scan_results(PyObject *self, PyObject *args) {
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
+    Scan out; memset(&out, 0, sizeof out);
+    Cursor c = {data.buf, (const char *)data.buf + data.len};
+    int ok = expect(&c, '[') == 0;
+    if (ok) {
+        skip_ws(&c);
+        if (c.p < c.end && *c.p == ']') c.p++;
+        else for (;;) {
+            if (scan_record(&c, data.buf, &out) < 0) { ok = 0; break; }
+            skip_ws(&c);
+            if (c.p < c.end && *c.p == ',') { c.p++; continue; }
+            if (expect(&c, ']') < 0) ok = 0;
+            break;
+        }
+        skip_ws(&c);
+        if (c.p != c.end) ok = 0;
+    }
+    PyObject *result = NULL;
+    if (ok) {
+        result = Py_BuildValue("(NNNNNNN)", vec_bytes(&out.image_id), vec_bytes(&out.category_id),
+                               vec_bytes(&out.score), vec_bytes(&out.flags), vec_bytes(&out.bbox),
+                               vec_bytes(&out.segm), vec_bytes(&out.keypoints));
+    } else {
+        result = Py_NewRef(Py_None);
+    }
+    free(out.image_id.data); free(out.category_id.data); free(out.score.data); free(out.flags.data);
+    free(out.bbox.data); free(out.segm.data); free(out.keypoints.data);
+    PyBuffer_Release(&data);
+    return result;
+}
+
+/* ------------------------------------------------------------------ RLE strings
+ * A table of n compressed RLE strings: one buffer, starts and lengths (i64[n]); raw: the
+ * strings are JSON string content straight from a file, where a doubled backslash stands for
+ * one (an RLE code) and any other character outside the RLE alphabet '0'..'o' is refused. */
+typedef struct {
+    const char *buf; const int64_t *starts, *lengths; int raw;
+} RleTable;
+
+enum { RLE_OK = 0, RLE_TRUNCATED = -1, RLE_BAD_CHARACTER = -2 };
+
+/* pycocotools rleFrString of string k into runs (room for lengths[k] values): the number of
+ * runs, or RLE_TRUNCATED (it ends inside a number) / RLE_BAD_CHARACTER (raw tables only). */
+static int64_t decode_rle(const RleTable *t, int64_t k, uint32_t *runs) {
+    const char *s = t->buf + t->starts[k];
+    int64_t len = t->lengths[k], p = 0, m = 0;
+    int raw = t->raw;
+    while (p < len) {
+        int64_t x = 0; int shift = 0, code;
+        do {
+            if (p >= len) return RLE_TRUNCATED;
+            char ch = s[p++];
+            if (raw) {
+                if (ch == '\\') { if (p >= len || s[p] != '\\') return RLE_BAD_CHARACTER; p++; }
+                if (ch < '0' || ch > 'o') return RLE_BAD_CHARACTER;
+            }
+            code = ch - 48;
+            x |= (int64_t)(code & 0x1f) << shift;
+            shift += 5;
+        } while (code & 0x20);
+        if (code & 0x10) x |= (int64_t)(~0ULL << shift);
+        if (m > 2) x += (int64_t)runs[m - 2];
+        runs[m++] = (uint32_t)x;
+    }
+    return m;
+}
+
+/* Area (sum of the odd runs), pixel total (sum of all runs) and inclusive pixel box
+ * [x0, y0, x1, y1] of a mask of height h (column-major: x = pos / h, y = pos % h;
+ * [0, 0, -1, -1] when empty). */
+static void mask_stats(const uint32_t *runs, int64_t m, int64_t height, int64_t *area, int64_t *total, int64_t *box) {
+    int64_t h = height > 0 ? height : 1, pos = 0, a = 0;
+    int64_t x0 = -1, x1 = -1, y0 = INT64_MAX, y1 = -1;
+    int64_t col = 0, col_start = 0;  /* column of the last 1-run seen, and its first pixel */
+    for (int64_t i = 0; i < m; i++) {
+        int64_t length = runs[i];
+        if ((i & 1) && length > 0) {
+            int64_t first = pos, last = pos + length - 1;
+            /* move to the column of `first`: usually the next one, else divide */
+            int64_t ahead = first - col_start;
+            if (ahead >= h) {
+                if (ahead < 2 * h) { col++; col_start += h; }
+                else { col = first / h; col_start = col * h; }
+            }
+            if (x0 < 0) x0 = col;
+            if (last - col_start < h) {  /* within the column */
+                x1 = col;
+                if (first - col_start < y0) y0 = first - col_start;
+                if (last - col_start > y1) y1 = last - col_start;
+            } else {  /* across columns: every row is covered */
+                x1 = last / h;
+                y0 = 0; y1 = h - 1;
+            }
+            a += length;
+        }
+        pos += length;
+    }
+    *area = a; *total = pos;
+    if (x0 < 0) { box[0] = 0; box[1] = 0; box[2] = -1; box[3] = -1; }
+    else { box[0] = x0; box[1] = y0; box[2] = x1; box[3] = y1; }
+}
+
+static int64_t max_length(const RleTable *t, Py_ssize_t lo, Py_ssize_t hi) {
+    int64_t most = 1;
+    for (Py_ssize_t k = lo; k < hi; k++) if (t->lengths[k] > most) most = t->lengths[k];
+    return most;
+}
+
+/* rle_stats(buf, starts i64[n], lengths i64[n], raw, heights i64[n], lo, hi,
+ *           areas_out i64[n], totals_out i64[n], boxes_out i64[4n])
+ *   -> (k, code) of the first string in [lo, hi) that cannot be decoded, or None.
+ * mask_stats of strings lo..hi-1 (decoded into scratch, runs not kept). */
+static PyObject *rle_stats(PyObject *self, PyObject *args) {
+    Py_buffer buf, starts, lengths, heights, areas, totals, boxes;
+    int raw; Py_ssize_t lo, hi;
+    if (!PyArg_ParseTuple(args, "y*y*y*iy*nnw*w*w*", &buf, &starts, &lengths, &raw, &heights,
+                          &lo, &hi, &areas, &totals, &boxes)) return NULL;
+    RleTable t = {buf.buf, starts.buf, lengths.buf, raw};
+    const int64_t *h = heights.buf;
+    int64_t *a = areas.buf, *tot = totals.buf, *b = boxes.buf;
+    Py_ssize_t bad = -1; int64_t code = RLE_OK;
+    uint32_t *runs = malloc(sizeof(uint32_t) * (size_t)max_length(&t, lo, hi));
+    if (runs) {
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t k = lo; k < hi; k++) {
+            int64_t m = decode_rle(&t, k, runs);
+            if (m < 0) { bad = k; code = m; break; }
+            mask_stats(runs, m, h[k], a + k, tot + k, b + 4 * k);
+        }
+        Py_END_ALLOW_THREADS
+        free(runs);
+    }
+    PyBuffer_Release(&buf); PyBuffer_Release(&starts); PyBuffer_Release(&lengths); PyBuffer_Release(&heights);
+    PyBuffer_Release(&areas); PyBuffer_Release(&totals); PyBuffer_Release(&boxes);
+    if (!runs) return PyErr_NoMemory();
+    if (bad < 0) Py_RETURN_NONE;
+    return Py_BuildValue("(nL)", bad, (long long)code);
 }
 
 /* Intersection of two masks given as runs (alternating 0/1 runs, starting with 0s). */
@@ -146,34 +432,94 @@ static uint64_t runs_intersection(const uint32_t *a, int64_t ka, const uint32_t 
     }
 }
 
-/* segm_iou(dt_runs u32, dt_offsets i64, dt_areas i64, dt_boxes i64, gt_runs u32,
- *          gt_offsets i64, gt_areas i64, gt_boxes i64, dt i64[P], gt i64[P], crowd u8[P],
- *          out f64[P])
- * IoU of mask dt[p] with mask gt[p]; crowd: intersection over the dt area (pycocotools).
- * Pairs whose pixel boxes do not meet are 0 without looking at the runs. */
-static PyObject *segm_iou(PyObject *self, PyObject *args) {
-    Py_buffer druns, doff, dareas, dboxes, gruns, goff, gareas, gboxes, dt, gt, crowd, out;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*y*y*w*", &druns, &doff, &dareas, &dboxes, &gruns,
-                          &goff, &gareas, &gboxes, &dt, &gt, &crowd, &out)) return NULL;
-    const uint32_t *dr = druns.buf, *gr = gruns.buf;
-    const int64_t *dof = doff.buf, *gof = goff.buf, *da = dareas.buf, *ga = gareas.buf;
-    const int64_t *db = dboxes.buf, *gb = gboxes.buf;
-    const int64_t *d = dt.buf, *g = gt.buf; const uint8_t *cr = crowd.buf; double *o = out.buf;
-    Py_ssize_t P = dt.len / (Py_ssize_t)sizeof(int64_t);
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t p = 0; p < P; p++) {
-        int64_t i = d[p], j = g[p];
-        const int64_t *bi = db + 4 * i, *bj = gb + 4 * j;
-        if (bi[0] > bj[2] || bj[0] > bi[2] || bi[1] > bj[3] || bj[1] > bi[3]) { o[p] = 0.0; continue; }
-        uint64_t inter = runs_intersection(dr + dof[i], dof[i + 1] - dof[i], gr + gof[j], gof[j + 1] - gof[j]);
-        if (inter == 0) { o[p] = 0.0; continue; }
-        uint64_t uni = cr[p] ? (uint64_t)da[i] : (uint64_t)(da[i] + ga[j]) - inter;
-        o[p] = (double)inter / (double)uni;
+/* segm_ious(gt_buf, gt_starts, gt_lengths, gt_raw, gt_sizes i64[2G'], gt_areas i64[G'],
+ *           gt_boxes i64[4G'], gt_crowd u8[G'],
+ *           dt_buf, dt_starts, dt_lengths, dt_raw, dt_sizes i64[2D'], dt_areas i64[D'],
+ *           dt_boxes i64[4D'],
+ *           gt_order i64[G], dt_order i64[D], gt_start i64[B+1], dt_start i64[B+1],
+ *           iou_start i64[B], lo, hi, out f64[P])
+ * pycocotools rleIou for every (dt, gt) pair of blocks [lo, hi), written row-major
+ * D_b x G_b per block at iou_start: pairs whose boxes do not meet are 0 without looking at
+ * the runs; masks of different sizes whose boxes meet are -1; crowd: intersection over the
+ * detection's area. Areas and boxes come from rle_stats (the strings decoded cleanly); masks
+ * are decoded here into scratch: a block's ground truths once, at the first detection that
+ * meets one, and a detection only when its box meets a ground truth's. */
+static PyObject *segm_ious(PyObject *self, PyObject *args) {
+    Py_buffer gbuf, gstarts, glens, gsizes, gareas, gboxes, gcrowd;
+    Py_buffer dbuf, dstarts, dlens, dsizes, dareas, dboxes;
+    Py_buffer gorder, dorder, gstart, dstart, istart, out;
+    int graw, draw; Py_ssize_t lo, hi;
+    if (!PyArg_ParseTuple(args, "y*y*y*iy*y*y*y*y*y*y*iy*y*y*y*y*y*y*y*nnw*",
+                          &gbuf, &gstarts, &glens, &graw, &gsizes, &gareas, &gboxes, &gcrowd,
+                          &dbuf, &dstarts, &dlens, &draw, &dsizes, &dareas, &dboxes,
+                          &gorder, &dorder, &gstart, &dstart, &istart, &lo, &hi, &out)) return NULL;
+    RleTable gt = {gbuf.buf, gstarts.buf, glens.buf, graw}, dt = {dbuf.buf, dstarts.buf, dlens.buf, draw};
+    const int64_t *gsz = gsizes.buf, *ga = gareas.buf, *gb = gboxes.buf;
+    const int64_t *dsz = dsizes.buf, *da = dareas.buf, *db = dboxes.buf;
+    const uint8_t *crowd = gcrowd.buf;
+    const int64_t *go = gorder.buf, *dor = dorder.buf, *gs = gstart.buf, *ds = dstart.buf, *is = istart.buf;
+    double *o = out.buf;
+    /* Scratch: the largest block's ground truths, one detection, per-block bookkeeping. */
+    int64_t g_need = 1, d_need = 1, most_g = 1;
+    for (Py_ssize_t b = lo; b < hi; b++) {
+        int64_t g_sum = 0, ng = gs[b + 1] - gs[b];
+        for (int64_t g = gs[b]; g < gs[b + 1]; g++) g_sum += gt.lengths[go[g]];
+        for (int64_t d = ds[b]; d < ds[b + 1]; d++) if (dt.lengths[dor[d]] > d_need) d_need = dt.lengths[dor[d]];
+        if (g_sum > g_need) g_need = g_sum;
+        if (ng > most_g) most_g = ng;
     }
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&druns); PyBuffer_Release(&doff); PyBuffer_Release(&dareas); PyBuffer_Release(&dboxes);
-    PyBuffer_Release(&gruns); PyBuffer_Release(&goff); PyBuffer_Release(&gareas); PyBuffer_Release(&gboxes);
-    PyBuffer_Release(&dt); PyBuffer_Release(&gt); PyBuffer_Release(&crowd); PyBuffer_Release(&out);
+    uint32_t *gruns = malloc(sizeof(uint32_t) * (size_t)g_need), *druns = malloc(sizeof(uint32_t) * (size_t)d_need);
+    int64_t *goff = malloc(sizeof(int64_t) * (size_t)(most_g + 1));
+    uint8_t *meets = malloc((size_t)most_g);
+    int failed = !gruns || !druns || !goff || !meets;
+    if (!failed) {
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t b = lo; b < hi; b++) {
+            int64_t g0 = gs[b], ng = gs[b + 1] - g0, d0 = ds[b], nd = ds[b + 1] - d0;
+            double *block = o + is[b];
+            int decoded = 0;
+            for (int64_t d = 0; d < nd; d++) {
+                int64_t i = dor[d0 + d];
+                const int64_t *bi = db + 4 * i;
+                int any = 0;
+                for (int64_t g = 0; g < ng; g++) {
+                    const int64_t *bj = gb + 4 * go[g0 + g];
+                    meets[g] = !(bi[0] > bj[2] || bj[0] > bi[2] || bi[1] > bj[3] || bj[1] > bi[3]);
+                    any |= meets[g];
+                    block[d * ng + g] = 0.0;
+                }
+                if (!any) continue;
+                if (!decoded) {
+                    goff[0] = 0;
+                    for (int64_t g = 0; g < ng; g++) {
+                        int64_t m = decode_rle(&gt, go[g0 + g], gruns + goff[g]);
+                        goff[g + 1] = goff[g] + (m > 0 ? m : 0);
+                    }
+                    decoded = 1;
+                }
+                int64_t kd = decode_rle(&dt, i, druns);
+                if (kd < 0) kd = 0;
+                for (int64_t g = 0; g < ng; g++) {
+                    if (!meets[g]) continue;
+                    int64_t j = go[g0 + g];
+                    if (gsz[2 * j] != dsz[2 * i] || gsz[2 * j + 1] != dsz[2 * i + 1]) { block[d * ng + g] = -1.0; continue; }
+                    uint64_t inter = runs_intersection(druns, kd, gruns + goff[g], goff[g + 1] - goff[g]);
+                    if (!inter) continue;
+                    uint64_t uni = crowd[j] ? (uint64_t)da[i] : (uint64_t)(da[i] + ga[j]) - inter;
+                    block[d * ng + g] = (double)inter / (double)uni;
+                }
+            }
+        }
+        Py_END_ALLOW_THREADS
+    }
+    free(gruns); free(druns); free(goff); free(meets);
+    PyBuffer_Release(&gbuf); PyBuffer_Release(&gstarts); PyBuffer_Release(&glens); PyBuffer_Release(&gsizes);
+    PyBuffer_Release(&gareas); PyBuffer_Release(&gboxes); PyBuffer_Release(&gcrowd);
+    PyBuffer_Release(&dbuf); PyBuffer_Release(&dstarts); PyBuffer_Release(&dlens); PyBuffer_Release(&dsizes);
+    PyBuffer_Release(&dareas); PyBuffer_Release(&dboxes);
+    PyBuffer_Release(&gorder); PyBuffer_Release(&dorder); PyBuffer_Release(&gstart); PyBuffer_Release(&dstart);
+    PyBuffer_Release(&istart); PyBuffer_Release(&out);
+    if (failed) return PyErr_NoMemory();
     Py_RETURN_NONE;
 }
 
@@ -244,11 +590,90 @@ done:
     Py_RETURN_NONE;
 }
 
+/* accumulate(matches i64[A*T*D], gt_state u8[A*G], gt_ids i64[G], gt_used u8[G], gt_cat i64[G],
+ *            order i64[D], dt_used u8[D], dt_cat i64[D], dt_rank i64[D], dt_scores f64[D],
+ *            dt_out u8[A*D], rec_thrs f64[R], max_dets i64[M], K,
+ *            precision f64[T*R*K*A*M], recall f64[T*K*A*M], scores f64[T*R*K*A*M])
+ * COCOeval.accumulate for one variant, every area range a, category k and maxDets m; all
+ * arrays in block order. matches: gt index or -1 per (a, t, detection); gt_state: 0 counts,
+ * 1 ignore region, 2 absent; order: detections by score (stable) over all blocks; dt_out:
+ * an unmatched detection is ignored (outside the area range, or given to another subset).
+ * A match to a gt whose id is 0 counts as none (pycocotools records matches by id). Cells
+ * with no counted ground truth are left as the caller filled them (-1). */
+static PyObject *accumulate(PyObject *self, PyObject *args) {
+    Py_buffer matches, gt_state, gt_ids, gt_used, gt_cat, order, dt_used, dt_cat, dt_rank, dt_scores,
+        dt_out, rec_thrs, max_dets, precision, recall, scores;
+    Py_ssize_t K;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*y*y*y*y*nw*w*w*", &matches, &gt_state, &gt_ids,
+                          &gt_used, &gt_cat, &order, &dt_used, &dt_cat, &dt_rank, &dt_scores, &dt_out,
+                          &rec_thrs, &max_dets, &K, &precision, &recall, &scores)) return NULL;
+    Py_ssize_t G = gt_used.len, D = dt_used.len;
+    Py_ssize_t A = G ? gt_state.len / G : 0;
+    Py_ssize_t R = rec_thrs.len / (Py_ssize_t)sizeof(double), M = max_dets.len / (Py_ssize_t)sizeof(int64_t);
+    Py_ssize_t T = (A && K && R && M) ? recall.len / (Py_ssize_t)sizeof(double) / (K * A * M) : 0;
+    const int64_t *mt = matches.buf, *gid = gt_ids.buf, *gc = gt_cat.buf, *ord = order.buf;
+    const int64_t *dc = dt_cat.buf, *rank = dt_rank.buf, *md = max_dets.buf;
+    const uint8_t *gst = gt_state.buf, *gu = gt_used.buf, *du = dt_used.buf, *dout = dt_out.buf;
+    const double *ds = dt_scores.buf, *rt = rec_thrs.buf;
+    double *P = precision.buf, *Rc = recall.buf, *S = scores.buf;
+    int64_t *list = malloc(sizeof(int64_t) * (size_t)(D ? D : 1));
+    double *rc = malloc(sizeof(double) * (size_t)(D ? D : 1)), *pr = malloc(sizeof(double) * (size_t)(D ? D : 1));
+    int failed = !list || !rc || !pr;
+    if (!failed) {
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t a = 0; a < A; a++) {
+            const uint8_t *st = gst + a * G, *out_a = dout + a * D;
+            for (Py_ssize_t k = 0; k < K; k++) {
+                int64_t npig = 0;
+                for (Py_ssize_t g = 0; g < G; g++) npig += gu[g] && gc[g] == k && st[g] == 0;
+                if (npig == 0) continue;
+                for (Py_ssize_t mi = 0; mi < M; mi++) {
+                    int64_t nd = 0;
+                    for (Py_ssize_t q = 0; q < D; q++) {
+                        int64_t d = ord[q];
+                        if (du[d] && dc[d] == k && rank[d] < md[mi]) list[nd++] = d;
+                    }
+                    for (Py_ssize_t t = 0; t < T; t++) {
+                        const int64_t *row = mt + (a * T + t) * D;
+                        double tp = 0, fp = 0;
+                        for (int64_t q = 0; q < nd; q++) {
+                            int64_t d = list[q], g = row[d];
+                            int matched = g >= 0 && gid[g] != 0;
+                            int ignored = (g >= 0 && st[g] == 1) || (!matched && out_a[d]);
+                            if (!ignored) { if (matched) tp += 1; else fp += 1; }
+                            rc[q] = tp / (double)npig;
+                            pr[q] = tp / (fp + tp + 2.220446049250313e-16);
+                        }
+                        Rc[((t * K + k) * A + a) * M + mi] = nd ? rc[nd - 1] : 0;
+                        for (int64_t q = nd - 1; q > 0; q--) if (pr[q] > pr[q - 1]) pr[q - 1] = pr[q];
+                        int64_t i = 0;
+                        for (Py_ssize_t r = 0; r < R; r++) {
+                            while (i < nd && rc[i] < rt[r]) i++;  /* searchsorted(rc, rt[r], "left") */
+                            Py_ssize_t cell = (((t * R + r) * K + k) * A + a) * M + mi;
+                            P[cell] = i < nd ? pr[i] : 0;
+                            S[cell] = i < nd ? ds[list[i]] : 0;
+                        }
+                    }
+                }
+            }
+        }
+        Py_END_ALLOW_THREADS
+    }
+    free(list); free(rc); free(pr);
+    PyBuffer_Release(&matches); PyBuffer_Release(&gt_state); PyBuffer_Release(&gt_ids); PyBuffer_Release(&gt_used);
+    PyBuffer_Release(&gt_cat); PyBuffer_Release(&order); PyBuffer_Release(&dt_used); PyBuffer_Release(&dt_cat);
+    PyBuffer_Release(&dt_rank); PyBuffer_Release(&dt_scores); PyBuffer_Release(&dt_out); PyBuffer_Release(&rec_thrs);
+    PyBuffer_Release(&max_dets); PyBuffer_Release(&precision); PyBuffer_Release(&recall); PyBuffer_Release(&scores);
+    if (failed) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
-    {"count_runs", count_runs, METH_VARARGS, "Run offsets of COCO compressed RLE strings."},
-    {"decode_runs", decode_runs, METH_VARARGS, "COCO compressed RLE strings -> runs, areas, pixel totals."},
-    {"segm_iou", segm_iou, METH_VARARGS, "Mask IoU of (dt, gt) pairs over decoded runs."},
+    {"scan_results", scan_results, METH_VARARGS, "Columns of a COCO results file, or None (general path)."},
+    {"rle_stats", rle_stats, METH_VARARGS, "Areas, pixel totals and boxes of COCO compressed RLE strings."},
+    {"segm_ious", segm_ious, METH_VARARGS, "Mask IoU of every (dt, gt) pair of a range of blocks."},
     {"match", match, METH_VARARGS, "COCO greedy matching over blocks, variants and thresholds."},
+    {"accumulate", accumulate, METH_VARARGS, "COCO precision/recall accumulation for one variant."},
     {NULL, NULL, 0, NULL},
 };
 

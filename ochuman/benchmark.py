@@ -37,13 +37,13 @@ import numpy as np
 from ochuman.convert import official_selection
 from ochuman.errors import OCHumanError, OCHumanWarning
 from ochuman.evaluate import (
-    STAT_NAMES, Accumulated, Annotations, DecodedMasks, EvalParams, Variant, base_state, evaluate_variants,
+    STAT_NAMES, Accumulated, Annotations, EvalParams, MaskTable, Variant, base_state, evaluate_variants,
     make_blocks, nearest_gt,
 )
 from ochuman.io import load
 from ochuman.masks import box_polygon, polygons_to_rle
 from ochuman.records import Dataset
-from ochuman.results import detections_from_records, parse_results, read_results
+from ochuman.results import detections_from_bytes, detections_from_records, parse_results, read_bytes
 from ochuman.subsets import ALL, HARD, MODERATE, MaxIoURange, parse_range
 
 
@@ -135,7 +135,7 @@ def ground_truth_from_native(dataset: Dataset, split: str = "val", masks: bool =
         bbox=bbox, area=bbox[:, 2] * bbox[:, 3], iscrowd=np.zeros(n, dtype=bool),
         score=np.ones(n), counts=counts, mask_size=sizes[image_index], keypoints=keypoints,
         num_keypoints=np.count_nonzero(keypoints[:, 2::3] > 0, axis=1), file_image_ids=image_id,
-        masks=DecodedMasks(counts, sizes[image_index, 0]) if masks else None,
+        masks=MaskTable.from_strings(counts, sizes[image_index]) if masks else None,
     )
     return GroundTruth(
         annotations=annotations, image_ids=image_id,
@@ -170,7 +170,7 @@ def ground_truth_from_coco(dataset: Dataset, masks: bool = True) -> GroundTruth:
         mask_size=sizes[dataset.image_index] if n else np.zeros((0, 2), np.int64),
         keypoints=dataset.keypoints.reshape(n, -1), num_keypoints=dataset.num_keypoints.copy(),
         file_image_ids=ids,
-        masks=(DecodedMasks(counts, sizes[dataset.image_index, 0] if n else np.zeros(0, np.int64))
+        masks=(MaskTable.from_strings(counts, sizes[dataset.image_index] if n else np.zeros((0, 2), np.int64))
                if masks else None),
     )
     return GroundTruth(
@@ -359,13 +359,15 @@ def evaluate_results(
                         params=params, paper=paper)
     for name, source in zip(names, results):
         if isinstance(source, list):
-            records, label = parse_results(source, name), name
+            label = name
+            detections = detections_from_records(parse_results(source, name), label, ground.image_ids,
+                                                 ground.image_sizes, [1], iou_type, ground.file_names)
         else:
-            records, label = read_results(source), str(source)
-        if not records:
+            label = str(source)
+            detections = detections_from_bytes(read_bytes(source), label, ground.image_ids, ground.image_sizes, [1],
+                                               iou_type, ground.file_names)
+        if len(detections) == 0:
             warnings.warn(f"{label}: empty results list: every AP and AR is 0", OCHumanWarning, stacklevel=2)
-        detections = detections_from_records(records, label, ground.image_ids, ground.image_sizes, [1],
-                                             iou_type, ground.file_names)
         report.evaluations.append(_evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person))
     return report
 

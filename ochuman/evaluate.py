@@ -27,8 +27,11 @@ pycocotools behaviour reproduced on purpose (and checked against it in the tests
 """
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Optional, Union
 
 import numpy as np
 
@@ -83,7 +86,7 @@ class Annotations:
     mask_size (N, 2) [h, w]; keypoints (N, 3K) float64 (keypoints only, else None);
     num_keypoints (N,) int64 (ground truth, keypoints only); file_image_ids: every image id of
     the ground-truth file, annotated or not (images without annotations still collect false
-    positives); None: the images of the annotations. masks: ``counts`` already decoded.
+    positives); None: the images of the annotations. masks: ``counts`` as a :class:`MaskTable`.
     """
 
     image_id: np.ndarray
@@ -98,7 +101,7 @@ class Annotations:
     keypoints: Optional[np.ndarray] = None
     num_keypoints: Optional[np.ndarray] = None
     file_image_ids: Optional[np.ndarray] = None
-    masks: Optional["DecodedMasks"] = None  # counts decoded once, when already done
+    masks: Optional["MaskTable"] = None  # the counts with their statistics, when already built
 
     def __len__(self) -> int:
         return len(self.ann_id)
@@ -186,12 +189,15 @@ def make_blocks(gt: Annotations, dt: Annotations, params: EvalParams) -> Blocks:
     n_d = np.diff(dt_start)
     iou_start = np.r_[0, np.cumsum(n_g * n_d)][:-1].astype(np.int64)
 
-    # Every (dt, gt) pair of each block, row-major per block.
-    pair_dt = np.repeat(np.arange(len(d_idx)), n_g[d_block])
-    first_gt = np.repeat(gt_start[d_block], n_g[d_block])
-    within = np.arange(len(pair_dt)) - np.repeat(np.cumsum(n_g[d_block]) - n_g[d_block], n_g[d_block])
-    pair_gt = first_gt + within
-    ious = _pair_ious(gt, dt, g_idx[pair_gt], d_idx[pair_dt], params)
+    if params.iou_type == "segm":
+        ious = segm_block_ious(gt, dt, g_idx, d_idx, gt_start, dt_start, iou_start, int((n_g * n_d).sum()))
+    else:
+        # Every (dt, gt) pair of each block, row-major per block.
+        pair_dt = np.repeat(np.arange(len(d_idx)), n_g[d_block])
+        first_gt = np.repeat(gt_start[d_block], n_g[d_block])
+        within = np.arange(len(pair_dt)) - np.repeat(np.cumsum(n_g[d_block]) - n_g[d_block], n_g[d_block])
+        pair_gt = first_gt + within
+        ious = _pair_ious(gt, dt, g_idx[pair_gt], d_idx[pair_dt], params)
     return Blocks(
         img_ids=img_ids, cat_ids=cat_ids, gt_order=g_idx, dt_order=d_idx,
         gt_start=gt_start, dt_start=dt_start,
@@ -201,13 +207,11 @@ def make_blocks(gt: Annotations, dt: Annotations, params: EvalParams) -> Blocks:
 
 
 def _pair_ious(gt: Annotations, dt: Annotations, g: np.ndarray, d: np.ndarray, params: EvalParams) -> np.ndarray:
-    """IoU (segm, bbox) or OKS (keypoints) of detection d[p] with ground truth g[p]. (P,) float64."""
+    """IoU (bbox) or OKS (keypoints) of detection d[p] with ground truth g[p]. (P,) float64."""
     if len(g) == 0:
         return np.zeros(0)
     if params.iou_type == "bbox":
         return bbox_iou_pairs(dt.bbox[d], gt.bbox[g], gt.iscrowd[g])
-    if params.iou_type == "segm":
-        return _segm_iou_pairs(gt, dt, g, d)
     return oks_pairs(dt.keypoints[d], gt.keypoints[g], gt.bbox[g], gt.area[g], params.kpt_oks_sigmas)
 
 
@@ -225,44 +229,119 @@ def bbox_iou_pairs(dt_xywh: np.ndarray, gt_xywh: np.ndarray, crowd: np.ndarray) 
     return np.where((w > 0) & (h > 0), iou, 0.0)
 
 
-class DecodedMasks:
-    """Compressed RLE strings decoded once into runs (compiled core).
+def worker_count() -> int:
+    """Threads for the compiled core's parallel loops: the CPUs this process may use, at most 8."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 8))
 
-    runs (R,) uint32, offsets (N+1,) int64 (mask k = runs[offsets[k]:offsets[k+1]]), areas (N,)
-    int64 pixel areas, totals (N,) int64 pixels covered by the runs (height * width if valid),
-    boxes (N, 4) int64 inclusive pixel boxes [x0, y0, x1, y1] ([0, 0, -1, -1] when empty).
-    heights (N,): the masks' heights (runs are column-major).
+
+def run_chunks(function, weights: np.ndarray, min_weight: float = 2e6) -> None:
+    """Call ``function(lo, hi)`` over consecutive ranges of items 0..len(weights) with about
+    equal total weight, in threads (the compiled core releases the GIL). Small jobs run inline."""
+    n = len(weights)
+    total = float(weights.sum()) if n else 0.0
+    parts = min(worker_count(), max(1, int(total // min_weight)), max(n, 1))
+    if parts == 1:
+        function(0, n)
+        return
+    bounds = np.searchsorted(np.cumsum(weights), total * np.arange(1, parts) / parts, side="right")
+    edges = [0, *sorted(set(int(b) for b in bounds)), n]
+    threads = [threading.Thread(target=function, args=(lo, hi)) for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+class MaskTable(Sequence):
+    """N masks given as COCO compressed RLE strings, with their statistics (compiled core).
+
+    buffer: bytes holding the strings; starts, lengths (N,) int64 byte ranges in it; raw: the
+    strings are JSON string content read straight from a file (a doubled backslash stands for
+    one; any other character outside the RLE alphabet is refused); sizes (N, 2) [height,
+    width]. Computed once: areas (N,) pixel areas, totals (N,) pixels covered by the runs
+    (height * width when valid), boxes (N, 4) inclusive pixel boxes [x0, y0, x1, y1]
+    ([0, 0, -1, -1] when empty); bad: (k, reason) of the first string that cannot be decoded
+    ("truncated" or "character"), else None. Masks are decoded again where IoUs need their
+    runs (cheaper than keeping them). As a sequence: the counts strings (unescaped).
     """
 
-    def __init__(self, counts: Sequence[str], heights: np.ndarray):
-        counts = counts if isinstance(counts, list) else list(counts)
-        self.offsets = np.empty(len(counts) + 1, dtype=np.int64)
-        _evalcore.count_runs(counts, self.offsets)
-        self.runs = np.empty(int(self.offsets[-1]), dtype=np.uint32)
-        self.areas = np.empty(len(counts), dtype=np.int64)
-        self.totals = np.empty(len(counts), dtype=np.int64)
-        self.boxes = np.empty((len(counts), 4), dtype=np.int64)
-        _evalcore.decode_runs(counts, np.ascontiguousarray(heights, dtype=np.int64), self.offsets,
-                              self.runs, self.areas, self.totals, self.boxes)
+    def __init__(self, buffer: bytes, starts: np.ndarray, lengths: np.ndarray, sizes: np.ndarray,
+                 raw: bool = False):
+        self.buffer = buffer
+        self.starts = np.ascontiguousarray(starts, dtype=np.int64)
+        self.lengths = np.ascontiguousarray(lengths, dtype=np.int64)
+        self.sizes = np.ascontiguousarray(sizes, dtype=np.int64).reshape(-1, 2)
+        self.raw = raw
+        n = len(self.starts)
+        self.areas = np.zeros(n, dtype=np.int64)
+        self.totals = np.zeros(n, dtype=np.int64)
+        self.boxes = np.zeros((n, 4), dtype=np.int64)
+        heights = np.ascontiguousarray(self.sizes[:, 0])
+        found = []
+
+        def stats(lo: int, hi: int) -> None:
+            bad = _evalcore.rle_stats(buffer, self.starts, self.lengths, int(raw), heights, lo, hi,
+                                      self.areas, self.totals, self.boxes)
+            if bad is not None:
+                found.append(bad)
+
+        run_chunks(stats, self.lengths)
+        self.bad = None
+        if found:
+            k, code = min(found)
+            self.bad = (k, "truncated" if code == -1 else "character")
+
+    @classmethod
+    def from_strings(cls, counts: Sequence[Union[str, bytes]], sizes: np.ndarray) -> "MaskTable":
+        """From counts strings (str or bytes), e.g. RLE dicts' ``counts`` (decoded as
+        pycocotools does: no check of the characters)."""
+        encoded = [c.encode("utf-8") if isinstance(c, str) else bytes(c) for c in counts]
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+        starts = np.cumsum(lengths) - lengths
+        return cls(b"".join(encoded), starts, lengths, sizes)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        start = int(self.starts[index])
+        text = self.buffer[start:start + int(self.lengths[index])].decode("utf-8")
+        return text.replace("\\\\", "\\") if self.raw else text
 
 
-def decoded_masks(annotations: Annotations) -> DecodedMasks:
-    """The annotations' masks decoded (reusing ``annotations.masks`` when already decoded)."""
+def mask_table(annotations: Annotations) -> MaskTable:
+    """The annotations' masks as a :class:`MaskTable` (``annotations.masks`` when already built)."""
     if annotations.masks is not None:
         return annotations.masks
-    return DecodedMasks(annotations.counts, annotations.mask_size[:, 0])
+    return MaskTable.from_strings(annotations.counts, annotations.mask_size)
 
 
-def _segm_iou_pairs(gt: Annotations, dt: Annotations, g: np.ndarray, d: np.ndarray) -> np.ndarray:
-    gt_masks = decoded_masks(gt)
-    dt_masks = decoded_masks(dt)
-    out = np.empty(len(g))
-    _evalcore.segm_iou(dt_masks.runs, dt_masks.offsets, dt_masks.areas, dt_masks.boxes,
-                       gt_masks.runs, gt_masks.offsets, gt_masks.areas, gt_masks.boxes,
-                       np.ascontiguousarray(d, dtype=np.int64), np.ascontiguousarray(g, dtype=np.int64),
-                       np.ascontiguousarray(gt.iscrowd[g], dtype=np.uint8), out)
-    same_size = (gt.mask_size[g] == dt.mask_size[d]).all(axis=1)
-    return np.where(same_size, out, -1.0)
+def segm_block_ious(gt: Annotations, dt: Annotations, g_idx: np.ndarray, d_idx: np.ndarray,
+                    gt_start: np.ndarray, dt_start: np.ndarray, iou_start: np.ndarray, pairs: int) -> np.ndarray:
+    """pycocotools mask IoU of every (dt, gt) pair of each block, row-major D_b x G_b per block
+    at ``iou_start`` (P,). g_idx / d_idx: annotation indices in block order."""
+    gm, dm = mask_table(gt), mask_table(dt)
+    out = np.empty(pairs)
+    crowd = np.ascontiguousarray(gt.iscrowd, dtype=np.uint8)
+    g_idx = np.ascontiguousarray(g_idx, dtype=np.int64)
+    d_idx = np.ascontiguousarray(d_idx, dtype=np.int64)
+
+    def ious(lo: int, hi: int) -> None:
+        _evalcore.segm_ious(gm.buffer, gm.starts, gm.lengths, int(gm.raw), gm.sizes, gm.areas, gm.boxes, crowd,
+                            dm.buffer, dm.starts, dm.lengths, int(dm.raw), dm.sizes, dm.areas, dm.boxes,
+                            g_idx, d_idx, gt_start, dt_start, iou_start, lo, hi, out)
+
+    # Work per block: decoding its detections, then one pass over their runs per ground truth.
+    n_g, n_d = np.diff(gt_start), np.diff(dt_start)
+    chars = np.r_[0, np.cumsum(dm.lengths[d_idx])]
+    run_chunks(ious, (chars[dt_start[1:]] - chars[dt_start[:-1]]) * np.where(n_g > 0, 1 + n_g, 0))
+    return out
 
 
 def oks_pairs(dt_kpts, gt_kpts, gt_bbox, gt_area, sigmas) -> np.ndarray:
@@ -394,52 +473,18 @@ def accumulate(gt: Annotations, dt: Annotations, blocks: Blocks, params: EvalPar
     # One global stable order by score over the block-ordered detections (image order inside
     # a category, score order inside an image): every subset of it is sorted the same way.
     global_order = np.argsort(-dt_scores, kind="mergesort")
-    for a in range(A):
-        d_out = (dt_area < params.area_rng[a][0]) | (dt_area > params.area_rng[a][1])
+    dt_out = np.empty((A, len(dt_area)), dtype=np.uint8)
+    for a, (lo, hi) in enumerate(params.area_rng):
+        dt_out[a] = (dt_area < lo) | (dt_area > hi)
         if variant.dt_unmatched_ignored is not None:
-            d_out = d_out | variant.dt_unmatched_ignored
-        m_all = matches[a]  # (T, D)
-        matched_any = m_all >= 0
-        safe = np.where(matched_any, m_all, 0)
-        matched = matched_any & (gt_ids[safe] != 0)
-        dt_ignored = (matched_any & (states[a][safe] == 1)) | (~matched & d_out[None, :])
-        counted = ~dt_ignored
-        for k in range(K):
-            gt_k = gt_used & (gt_cat == k)
-            npig = np.count_nonzero(gt_k & (states[a] == 0))
-            dt_k = dt_used & (dt_cat == k)
-            full_order = global_order[dt_k[global_order]]
-            matched_ord = matched[:, full_order]
-            counted_ord = counted[:, full_order]
-            tp_full = matched_ord & counted_ord
-            fp_full = ~matched_ord & counted_ord
-            rank_ord = blocks.dt_rank[full_order]
-            for mi, max_det in enumerate(params.max_dets):
-                keep = rank_ord < max_det
-                if npig == 0 or (not gt_k.any() and not keep.any()):
-                    continue
-                every = keep.all()
-                order = full_order if every else full_order[keep]
-                tps = tp_full if every else tp_full[:, keep]
-                fps = fp_full if every else fp_full[:, keep]
-                tp_sum = np.cumsum(tps, axis=1).astype(dtype=float)
-                fp_sum = np.cumsum(fps, axis=1).astype(dtype=float)
-                sorted_scores = dt_scores[order]
-                nd = tp_sum.shape[1]
-                rc = tp_sum / npig
-                pr = tp_sum / (fp_sum + tp_sum + np.spacing(1))
-                recall[:, k, a, mi] = rc[:, -1] if nd else 0
-                pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1] if nd else pr
-                for t in range(T):
-                    q = np.zeros(R)
-                    ss = np.zeros(R)
-                    inds = np.searchsorted(rc[t], params.rec_thrs, side="left")
-                    valid = inds < nd
-                    q[valid] = pr[t, inds[valid]]
-                    ss[valid] = sorted_scores[inds[valid]]
-                    # pycocotools fills until the first out-of-range index (inds are sorted).
-                    precision[t, :, k, a, mi] = q
-                    scores[t, :, k, a, mi] = ss
+            dt_out[a] |= variant.dt_unmatched_ignored
+    _evalcore.accumulate(
+        np.ascontiguousarray(matches, dtype=np.int64), np.ascontiguousarray(states, dtype=np.uint8),
+        np.ascontiguousarray(gt_ids, dtype=np.int64), gt_used.astype(np.uint8), gt_cat.astype(np.int64),
+        global_order.astype(np.int64), dt_used.astype(np.uint8), dt_cat.astype(np.int64),
+        np.ascontiguousarray(blocks.dt_rank, dtype=np.int64), np.ascontiguousarray(dt_scores, dtype=np.float64),
+        dt_out, np.ascontiguousarray(params.rec_thrs, dtype=np.float64),
+        np.asarray(params.max_dets, dtype=np.int64), K, precision, recall, scores)
     stats = summarize(precision, recall, params)
     return Accumulated(precision=precision, recall=recall, scores=scores, stats=stats)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -26,7 +25,8 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from ochuman.errors import OCHumanError, ResultsError
-from ochuman.evaluate import Annotations, DecodedMasks
+from ochuman import _evalcore
+from ochuman.evaluate import Annotations, MaskTable
 from ochuman.masks import box_polygon
 
 NUM_KEYPOINT_VALUES = 51
@@ -73,14 +73,17 @@ def _kind(value) -> str:
     return {dict: "object", list: "list", str: "string", type(None): "null", bool: "boolean"}.get(type(value), "number")
 
 
-def read_results(path: Union[str, Path]) -> list:
-    """Parse a results file into typed records (no checks against a ground truth yet)."""
-    path = Path(path)
+def read_bytes(path: Union[str, Path]) -> bytes:
+    """A results file's content; a one-line error when it cannot be read."""
     try:
-        data = path.read_bytes()
+        return Path(path).read_bytes()
     except OSError as err:
         raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
-    return parse_results(data, str(path))
+
+
+def read_results(path: Union[str, Path]) -> list:
+    """Parse a results file into typed records (no checks against a ground truth yet)."""
+    return parse_results(read_bytes(path), str(path))
 
 
 def parse_results(data: Union[bytes, list], source: str) -> list:
@@ -231,12 +234,9 @@ def detections_from_records(
                                               else f"segmentation: polygon coordinates lie far outside the {w} x {h} image")
                 rle = mask_utils.merge(mask_utils.frPyObjects([list(p) for p in seg], h, w))
             counts.append(rle["counts"].decode("ascii"))
-        try:
-            masks = DecodedMasks(counts, sizes[:, 0])
-        except ValueError as err:
-            found = re.match(r"RLE counts (\d+)", str(err))
-            k = int(found.group(1)) if found else 0
-            raise ResultsError.at(source, where(k), "segmentation: corrupt RLE counts string (it ends inside a number: truncated?)") from None
+        masks = MaskTable.from_strings(counts, sizes)
+        if masks.bad is not None:
+            raise ResultsError.at(source, where(masks.bad[0]), "segmentation: corrupt RLE counts string (it ends inside a number: truncated?)")
         bad = np.flatnonzero(masks.totals != sizes[:, 0] * sizes[:, 1])
         if len(bad):
             i = bad[0]
@@ -260,16 +260,7 @@ def detections_from_records(
         if len(bad):
             raise ResultsError.at(source, where(bad[0]), "keypoints: NaN or infinite value")
 
-    if by_box:
-        area = bbox[:, 2] * bbox[:, 3]
-    elif by_mask:
-        area = masks.areas.astype(np.float64)
-        bbox = mask_utils.toBbox([{"size": [int(h), int(w)], "counts": c} for (h, w), c in zip(sizes, counts)]).reshape(n, 4) if n else bbox
-    else:
-        xs, ys = keypoints[:, 0::3], keypoints[:, 1::3]
-        x0, x1, y0, y1 = xs.min(axis=1), xs.max(axis=1), ys.min(axis=1), ys.max(axis=1)
-        area = (x1 - x0) * (y1 - y0)
-        bbox = np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
+    area, bbox = _derived_area_and_box(by_box, by_mask, bbox, masks, keypoints)
     return Annotations(
         image_id=image_ids[image_index] if n else image_ids[:0],
         category_id=category,
@@ -277,4 +268,98 @@ def detections_from_records(
         bbox=bbox, area=np.asarray(area, dtype=np.float64), iscrowd=np.zeros(n, dtype=bool), score=score,
         counts=counts, mask_size=sizes if counts is not None else None, keypoints=keypoints,
         masks=masks,
+    )
+
+
+def _derived_area_and_box(by_box: bool, by_mask: bool, bbox: np.ndarray, masks: Optional[MaskTable],
+                          keypoints: Optional[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``area`` (N,) and ``bbox`` (N, 4) as pycocotools ``loadRes`` derives them."""
+    n = len(bbox)
+    if by_box:
+        return bbox[:, 2] * bbox[:, 3], bbox
+    if by_mask:
+        rles = [{"size": [int(h), int(w)], "counts": c} for (h, w), c in zip(masks.sizes, masks)]
+        return masks.areas.astype(np.float64), (mask_utils.toBbox(rles).reshape(n, 4) if n else bbox)
+    xs, ys = keypoints[:, 0::3], keypoints[:, 1::3]
+    x0, x1, y0, y1 = xs.min(axis=1), xs.max(axis=1), ys.min(axis=1), ys.max(axis=1)
+    return (x1 - x0) * (y1 - y0), np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
+
+
+def detections_from_bytes(
+    data: bytes,
+    source: str,
+    image_ids: np.ndarray,
+    image_sizes: np.ndarray,
+    category_ids: Sequence[int],
+    iou_type: str,
+    file_names: Optional[Sequence[str]] = None,
+) -> Annotations:
+    """A results file's bytes -> detection Annotations, as :func:`detections_from_records`.
+
+    Files in the shape detectors write (integer image ids, compressed RLE, ...) are read by the
+    compiled scanner straight into arrays, the masks' RLE strings left in place; anything else,
+    and every file with a problem, goes the general way (typed parse, then checks with messages).
+    """
+    fast = _scanned_detections(data, image_ids, image_sizes, category_ids, iou_type)
+    if fast is not None:
+        return fast
+    return detections_from_records(parse_results(data, source), source, image_ids, image_sizes, category_ids,
+                                   iou_type, file_names)
+
+
+def _scanned_detections(data: bytes, image_ids: np.ndarray, image_sizes: np.ndarray,
+                        category_ids: Sequence[int], iou_type: str) -> Optional[Annotations]:
+    """Detections from the compiled scanner, or None when the file needs the general path."""
+    scanned = _evalcore.scan_results(data)
+    if scanned is None:
+        return None
+    keys, category, score, flags, bbox, segm, keypoints = scanned
+    keys = np.frombuffer(keys, dtype=np.int64)
+    n = len(keys)
+    if n == 0 or len(image_ids) == 0:
+        return None
+    ids = np.asarray(image_ids)
+    if ids.dtype.kind not in "iu":
+        return None
+    order = np.argsort(ids, kind="stable")
+    position = np.minimum(np.searchsorted(ids[order], keys), len(ids) - 1)
+    if not (ids[order][position] == keys).all():
+        return None
+    image_index = order[position]
+    category = np.frombuffer(category, dtype=np.int64)
+    score = np.frombuffer(score, dtype=np.float64)
+    flags = np.frombuffer(flags, dtype=np.uint8)
+    if not np.isin(category, np.asarray(list(category_ids), dtype=np.int64)).all() or not np.isfinite(score).all():
+        return None
+    sizes = image_sizes[image_index]
+    by_box = bool(flags[0] & 1)
+    by_mask = not by_box and bool(flags[0] & 2)
+    bbox = np.frombuffer(bbox, dtype=np.float64).reshape(n, 4)
+    if by_box:
+        if not (flags & 1).all() or not np.isfinite(bbox).all() or (bbox[:, 2:] < 0).any():
+            return None
+    else:
+        bbox = np.zeros((n, 4))
+    masks = None
+    if iou_type == "segm" or by_mask:
+        if not (flags & 2).all():
+            return None
+        segm = np.frombuffer(segm, dtype=np.int64).reshape(n, 4)
+        if (segm[:, :2] != sizes).any():
+            return None
+        masks = MaskTable(data, segm[:, 2], segm[:, 3], sizes, raw=True)
+        if masks.bad is not None or (masks.totals != sizes[:, 0] * sizes[:, 1]).any():
+            return None
+    kpts = None
+    if iou_type == "keypoints" or (not by_box and not by_mask):
+        if not (flags & 4).all():
+            return None
+        kpts = np.frombuffer(keypoints, dtype=np.float64).reshape(n, NUM_KEYPOINT_VALUES)
+        if not np.isfinite(kpts).all():
+            return None
+    area, bbox = _derived_area_and_box(by_box, by_mask, bbox, masks, kpts)
+    return Annotations(
+        image_id=ids[image_index], category_id=category, ann_id=np.arange(1, n + 1, dtype=np.int64),
+        bbox=bbox, area=np.asarray(area, dtype=np.float64), iscrowd=np.zeros(n, dtype=bool), score=score,
+        counts=masks, mask_size=sizes if masks is not None else None, keypoints=kpts, masks=masks,
     )

@@ -1,34 +1,166 @@
-"""The compiled core's RLE decoding: runs, areas, pixel totals and boxes against pycocotools."""
+"""The compiled core: RLE statistics against pycocotools, the results scanner against Python's
+JSON parser, and the scanned path against the general one."""
 from __future__ import annotations
+
+import json
+import math
+import struct
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pycocotools import mask as mask_utils
 
-from ochuman.evaluate import DecodedMasks
+from ochuman import _evalcore
+from ochuman.evaluate import MaskTable
+from ochuman.results import _scanned_detections, detections_from_records, parse_results
+
+from .workloads import coco_workloads
+
+
+def _bitmaps(h, w, density, seed, fill_from):
+    rng = np.random.default_rng(seed)
+    bitmap = (rng.random((h, w)) < density).astype(np.uint8)
+    bitmap[:, min(fill_from, w):] |= rng.random() < 0.3  # long runs spanning columns
+    return bitmap
 
 
 @settings(max_examples=300, deadline=None)
 @given(h=st.integers(1, 40), w=st.integers(1, 40), density=st.floats(0, 1), seed=st.integers(0, 2**31 - 1),
        fill_from=st.integers(0, 40))
-def test_decode_matches_pycocotools(h, w, density, seed, fill_from):
-    rng = np.random.default_rng(seed)
-    bitmap = (rng.random((h, w)) < density).astype(np.uint8)
-    bitmap[:, min(fill_from, w):] |= rng.random() < 0.3  # long runs spanning columns
+def test_mask_statistics_match_pycocotools(h, w, density, seed, fill_from):
+    bitmap = _bitmaps(h, w, density, seed, fill_from)
     rle = mask_utils.encode(np.asfortranarray(bitmap))
-    decoded = DecodedMasks([rle["counts"].decode()], np.array([h]))
+    counts = rle["counts"].decode()
+    table = MaskTable.from_strings([counts], np.array([[h, w]]))
     ys, xs = np.nonzero(bitmap)
     expected_box = [xs.min(), ys.min(), xs.max(), ys.max()] if len(xs) else [0, 0, -1, -1]
-    assert decoded.boxes[0].tolist() == [int(v) for v in expected_box]
-    assert decoded.areas[0] == bitmap.sum() == mask_utils.area(rle)
-    assert decoded.totals[0] == h * w
-    runs = decoded.runs[decoded.offsets[0]:decoded.offsets[1]]
-    flat = np.repeat(np.arange(len(runs)) % 2, runs).astype(np.uint8)
-    np.testing.assert_array_equal(flat, bitmap.flatten(order="F"))
+    assert table.boxes[0].tolist() == [int(v) for v in expected_box]
+    assert table.areas[0] == bitmap.sum() == mask_utils.area(rle)
+    assert table.totals[0] == h * w
+    assert table.bad is None and table[0] == counts
+    # The same string as raw JSON text (backslashes doubled) gives the same statistics.
+    text = json.dumps(counts).encode()
+    raw = MaskTable(text, np.array([1]), np.array([len(text) - 2]), np.array([[h, w]]), raw=True)
+    assert raw.bad is None and raw[0] == counts
+    np.testing.assert_array_equal(raw.boxes, table.boxes)
+    assert (raw.areas[0], raw.totals[0]) == (table.areas[0], table.totals[0])
 
 
 def test_truncated_string_is_named():
-    with pytest.raises(ValueError, match="RLE counts 1: truncated"):
-        DecodedMasks(["0", "P"], np.array([1, 1]))  # 'P' has the continuation bit and no follower
+    table = MaskTable.from_strings(["0", "P"], np.array([[1, 1], [1, 1]]))  # 'P' continues, no follower
+    assert table.bad == (1, "truncated")
+
+
+@pytest.mark.parametrize("text", [b"0p", b"0\\n", b"0\\", b"0 1", "0\u00e91".encode()])
+def test_raw_strings_refuse_characters_outside_the_rle_alphabet(text):
+    table = MaskTable(text, np.array([0]), np.array([len(text)]), np.array([[1, 1]]), raw=True)
+    assert table.bad is not None and table.bad[0] == 0
+
+
+# ------------------------------------------------------------------------------------- scanner
+
+def _scan_column(records: list, key: str) -> np.ndarray:
+    scanned = _evalcore.scan_results(json.dumps(records).encode())
+    assert scanned is not None
+    index = {"image_id": 0, "category_id": 1, "score": 2}[key]
+    return np.frombuffer(scanned[index], dtype=np.int64 if key != "score" else np.float64)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.floats(allow_nan=False, allow_infinity=False), digits=st.integers(1, 17),
+       style=st.sampled_from(["repr", "g", "e", "f"]))
+def test_numbers_are_parsed_as_python_parses_them(value, digits, style):
+    text = {"repr": repr(value), "g": f"{value:.{digits}g}", "e": f"{value:.{digits}e}",
+            "f": f"{value:.{min(digits, 8)}f}"}[style]
+    if "inf" in text or "nan" in text:
+        return
+    data = f'[{{"image_id": 1, "category_id": 1, "score": {text}}}]'.encode()
+    scanned = _evalcore.scan_results(data)
+    assert scanned is not None
+    parsed = struct.unpack("d", scanned[2])[0]
+    expected = float(text)
+    assert parsed == expected and math.copysign(1, parsed) == math.copysign(1, expected), text
+
+
+@pytest.mark.parametrize("text", ["0", "-0", "-0.0", "1e308", "2.2250738585072014e-308", "4.9e-324", "123456789012345678",
+                                  "0.1", "1.7976931348623157e308", "9007199254740993", "1E5", "1e-400", "12345678901234567890"])
+def test_number_edge_cases(text):
+    data = f'[{{"image_id": 1, "category_id": 1, "score": {text}}}]'.encode()
+    scanned = _evalcore.scan_results(data)
+    if scanned is None:  # too many digits for the fast path: the general path reads it
+        assert len(text.strip("-").replace(".", "")) > 19
+        return
+    assert struct.unpack("d", scanned[2])[0] == float(text)
+
+
+@pytest.mark.parametrize("data", [
+    b'{"image_id": 1}',  # not a list
+    b'[{"image_id": "000001.jpg", "category_id": 1, "score": 1}]',  # file name
+    b'[{"image_id": 1.0, "category_id": 1, "score": 1}]',  # float id
+    b'[{"image_id": 1, "category_id": 1}]',  # no score
+    b'[{"image_id": 1, "category_id": 1, "score": NaN}]',
+    b'[{"image_id": 1, "category_id": 1, "score": 1, "score": 2}]',  # duplicate key
+    b'[{"image_id": 1, "category_id": 1, "score": 1, "bbox": [1, 2, 3]}]',
+    b'[{"image_id": 1, "category_id": 1, "score": 1, "bbox": null}]',
+    b'[{"image_id": 1, "category_id": 1, "score": 1, "segmentation": [[1, 2, 3, 4, 5, 6]]}]',  # polygons
+    b'[{"image_id": 1, "category_id": 1, "score": 1, "segmentation": {"size": [1, 1], "counts": [0, 1]}}]',
+    b'[{"image_id": 1, "category_id": 1, "score": 1, "segmentation": {"size": [1, 1], "counts": "a\\"b"}}]',
+    b'[{"image_id": 1, "category_id": 1, "score": 1, "keypoints": [1, 2, 3]}]',
+    b'[{"image_id": 1, "category_id": 1, "score": 1}',  # truncated
+    b'[{"image_id": 1, "category_id": 1, "score": 1}] x',
+    b'[{"image_id": 1, "category_id": 1, "score": 01}]',
+    b'[{"image_id": 1, "category_id": 1, "score": 1.}]',
+    b'[{"image_id": 1, "category_id": 1, "score": 1, "extra": "\\u00e9"}]',
+])
+def test_unusual_files_go_the_general_way(data):
+    assert _evalcore.scan_results(data) is None
+
+
+def test_other_keys_are_skipped():
+    data = (b'[ {"id": 7, "area": 1.5, "iscrowd": false, "extra": {"a": [1, {"b": null}], "c": "x"},'
+            b' "image_id": 3, "category_id": 1, "score": 0.5} ]')
+    scanned = _evalcore.scan_results(data)
+    assert scanned is not None and np.frombuffer(scanned[0], np.int64).tolist() == [3]
+
+
+# ------------------------------------------------------------------ scanned == general path
+
+def _same_detections(fast, slow) -> None:
+    for name in ("image_id", "category_id", "ann_id", "bbox", "area", "iscrowd", "score", "keypoints", "mask_size"):
+        a, b = getattr(fast, name), getattr(slow, name)
+        assert (a is None) == (b is None), name
+        if a is not None:
+            np.testing.assert_array_equal(a, b, err_msg=name)
+            assert np.asarray(a).dtype == np.asarray(b).dtype, name
+    assert (fast.counts is None) == (slow.counts is None)
+    if fast.counts is not None:
+        assert list(fast.counts) == list(slow.counts)
+        for name in ("areas", "totals", "boxes"):
+            np.testing.assert_array_equal(getattr(fast.masks, name), getattr(slow.masks, name), err_msg=name)
+
+
+@pytest.mark.parametrize("iou_type", ["segm", "bbox", "keypoints"])
+def test_scanned_detections_equal_the_general_path(iou_type):
+    seen = []
+
+    @settings(max_examples=120, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(workload=coco_workloads(iou_type))
+    def check(workload):
+        gt, results = workload["gt"], workload["results"]
+        if not results:
+            return
+        image_ids = np.array([im["id"] for im in gt["images"]], dtype=np.int64)
+        sizes = np.array([[im["height"], im["width"]] for im in gt["images"]], dtype=np.int64)
+        categories = sorted(c["id"] for c in gt["categories"])
+        data = json.dumps(results, indent=seen.__len__() % 2 or None).encode()
+        fast = _scanned_detections(data, image_ids, sizes, categories, iou_type)
+        assert fast is not None, "the scanner gave up on a plain results file"
+        slow = detections_from_records(parse_results(data, "x"), "x", image_ids, sizes, categories, iou_type)
+        _same_detections(fast, slow)
+        seen.append(1)
+
+    check()
+    assert len(seen) >= 60
