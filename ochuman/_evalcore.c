@@ -590,6 +590,80 @@ done:
     Py_RETURN_NONE;
 }
 
+/* oks_exponents(dt_kpts f64[D'*3K], gt_kpts f64[G'*3K], gt_boxes f64[4G'], gt_areas f64[G'],
+ *               variances f64[K], dt i64[P], gt i64[P], out f64[P*K])
+ * The exponents -e of pycocotools computeOks for pairs (dt[p], gt[p]), with its operations
+ * in its order: e = (dx^2 + dy^2) / variances / (area + eps) / 2, where dx, dy are keypoint
+ * offsets, or distances outside the gt box enlarged 2x when the gt labels no keypoint. */
+static PyObject *oks_exponents(PyObject *self, PyObject *args) {
+    Py_buffer dtk, gtk, gbox, garea, var, dt, gt, out;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*w*", &dtk, &gtk, &gbox, &garea, &var, &dt, &gt, &out)) return NULL;
+    const double *dk = dtk.buf, *gk = gtk.buf, *gb = gbox.buf, *ga = garea.buf, *v = var.buf;
+    const int64_t *d = dt.buf, *g = gt.buf;
+    double *o = out.buf;
+    Py_ssize_t K = var.len / (Py_ssize_t)sizeof(double), P = dt.len / (Py_ssize_t)sizeof(int64_t);
+    const double eps = 2.220446049250313e-16;  /* np.spacing(1) */
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t p = 0; p < P; p++) {
+        const double *kd = dk + 3 * K * d[p], *kg = gk + 3 * K * g[p], *bb = gb + 4 * g[p];
+        int labelled = 0;
+        for (Py_ssize_t k = 0; k < K; k++) labelled |= kg[3 * k + 2] > 0;
+        double x0 = bb[0] - bb[2], x1 = bb[0] + bb[2] * 2, y0 = bb[1] - bb[3], y1 = bb[1] + bb[3] * 2;
+        double area = ga[g[p]] + eps;
+        for (Py_ssize_t k = 0; k < K; k++) {
+            double xd = kd[3 * k], yd = kd[3 * k + 1], dx, dy;
+            if (labelled) { dx = xd - kg[3 * k]; dy = yd - kg[3 * k + 1]; }
+            else {
+                double a = x0 - xd, b = xd - x1, c = y0 - yd, e = yd - y1;
+                dx = (a > 0 ? a : 0.0) + (b > 0 ? b : 0.0);
+                dy = (c > 0 ? c : 0.0) + (e > 0 ? e : 0.0);
+            }
+            o[p * K + k] = -((dx * dx + dy * dy) / v[k] / area / 2);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&dtk); PyBuffer_Release(&gtk); PyBuffer_Release(&gbox); PyBuffer_Release(&garea);
+    PyBuffer_Release(&var); PyBuffer_Release(&dt); PyBuffer_Release(&gt); PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+}
+
+/* oks_means(terms f64[P*K], gt_kpts f64[G'*3K], gt i64[P], out f64[P])
+ * pycocotools' np.sum(np.exp(-e)[selected]) / n per pair, terms = exp(-e): the gt's labelled
+ * keypoints (all K when it labels none), summed as numpy sums a short 1-D array (n < 8: in
+ * order from 0; else 8 partial sums, combined pairwise, then the remainder in order). */
+static PyObject *oks_means(PyObject *self, PyObject *args) {
+    Py_buffer terms, gtk, gt, out;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*", &terms, &gtk, &gt, &out)) return NULL;
+    const double *t = terms.buf, *gk = gtk.buf;
+    const int64_t *g = gt.buf;
+    double *o = out.buf;
+    Py_ssize_t P = gt.len / (Py_ssize_t)sizeof(int64_t), K = P ? terms.len / (Py_ssize_t)sizeof(double) / P : 0;
+    double *chosen = malloc(sizeof(double) * (size_t)(K ? K : 1));
+    if (!chosen) { PyBuffer_Release(&terms); PyBuffer_Release(&gtk); PyBuffer_Release(&gt); PyBuffer_Release(&out); return PyErr_NoMemory(); }
+    for (Py_ssize_t p = 0; p < P; p++) {
+        const double *kg = gk + 3 * K * g[p], *row = t + p * K;
+        Py_ssize_t n = 0;
+        for (Py_ssize_t k = 0; k < K; k++) if (kg[3 * k + 2] > 0) chosen[n++] = row[k];
+        if (n == 0) { memcpy(chosen, row, sizeof(double) * (size_t)K); n = K; }
+        double sum;
+        if (n < 8) {
+            sum = 0.0;
+            for (Py_ssize_t i = 0; i < n; i++) sum += chosen[i];
+        } else {  /* numpy's pairwise_sum for 8 <= n <= 128 */
+            double r[8];
+            for (int j = 0; j < 8; j++) r[j] = chosen[j];
+            Py_ssize_t i = 8;
+            for (; i < n - (n % 8); i += 8) for (int j = 0; j < 8; j++) r[j] += chosen[i + j];
+            sum = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+            for (; i < n; i++) sum += chosen[i];
+        }
+        o[p] = sum / (double)n;
+    }
+    free(chosen);
+    PyBuffer_Release(&terms); PyBuffer_Release(&gtk); PyBuffer_Release(&gt); PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+}
+
 /* accumulate(matches i64[A*T*D], gt_state u8[A*G], gt_ids i64[G], gt_used u8[G], gt_cat i64[G],
  *            order i64[D], dt_used u8[D], dt_cat i64[D], dt_rank i64[D], dt_scores f64[D],
  *            dt_out u8[A*D], rec_thrs f64[R], max_dets i64[M], K,
@@ -672,6 +746,8 @@ static PyMethodDef methods[] = {
     {"scan_results", scan_results, METH_VARARGS, "Columns of a COCO results file, or None (general path)."},
     {"rle_stats", rle_stats, METH_VARARGS, "Areas, pixel totals and boxes of COCO compressed RLE strings."},
     {"segm_ious", segm_ious, METH_VARARGS, "Mask IoU of every (dt, gt) pair of a range of blocks."},
+    {"oks_exponents", oks_exponents, METH_VARARGS, "The exponents of COCO OKS for (dt, gt) pairs."},
+    {"oks_means", oks_means, METH_VARARGS, "COCO OKS from exp(-e), summed as numpy sums."},
     {"match", match, METH_VARARGS, "COCO greedy matching over blocks, variants and thresholds."},
     {"accumulate", accumulate, METH_VARARGS, "COCO precision/recall accumulation for one variant."},
     {NULL, NULL, 0, NULL},

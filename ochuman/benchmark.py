@@ -43,7 +43,7 @@ from ochuman.evaluate import (
 from ochuman.io import load
 from ochuman.masks import box_polygon, polygons_to_rle
 from ochuman.records import Dataset
-from ochuman.results import detections_from_bytes, detections_from_records, parse_results, read_bytes
+from ochuman.results import detections_from_bytes, detections_from_records, map_file, parse_results
 from ochuman.subsets import ALL, HARD, MODERATE, MaxIoURange, parse_range
 
 
@@ -157,6 +157,10 @@ def ground_truth_from_coco(dataset: Dataset, masks: bool = True) -> GroundTruth:
     sizes = np.array([[im.height, im.width] for im in dataset.images], dtype=np.int64).reshape(-1, 2)
     counts = [] if masks else None
     for i in range(n if masks else 0):
+        seg = dataset.segmentations[i]
+        if type(seg) is dict and type(seg["counts"]) is str:  # compressed RLE, checked at load
+            counts.append(seg["counts"])
+            continue
         rle = dataset.rles[i]
         if rle is None:
             h, w = sizes[dataset.image_index[i]]
@@ -364,7 +368,7 @@ def evaluate_results(
                                                  ground.image_sizes, [1], iou_type, ground.file_names)
         else:
             label = str(source)
-            detections = detections_from_bytes(read_bytes(source), label, ground.image_ids, ground.image_sizes, [1],
+            detections = detections_from_bytes(map_file(source), label, ground.image_ids, ground.image_sizes, [1],
                                                iou_type, ground.file_names)
         if len(detections) == 0:
             warnings.warn(f"{label}: empty results list: every AP and AR is 0", OCHumanWarning, stacklevel=2)

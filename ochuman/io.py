@@ -484,12 +484,16 @@ def _build_coco(parts: _Parts, images_dir: Optional[str]) -> Dataset:
 
     keypoints = np.zeros((n_persons, NUM_COCO_KEYPOINTS, 3))
     expected = 3 * NUM_COCO_KEYPOINTS
+    with_keypoints = []
     for n, ann in enumerate(selected):
         if ann.keypoints is None or (ann.iscrowd and not any(ann.keypoints)):
             continue
         if len(ann.keypoints) != expected:
             raise FormatError.at(source, where_ann(n), f"keypoints: expected {expected} numbers (17 x [x, y, v]), got {len(ann.keypoints)}")
-        keypoints[n] = np.asarray(ann.keypoints, dtype=np.float64).reshape(-1, 3)
+        with_keypoints.append(n)
+    if with_keypoints:
+        keypoints[with_keypoints] = np.array([selected[n].keypoints for n in with_keypoints],
+                                             dtype=np.float64).reshape(-1, NUM_COCO_KEYPOINTS, 3)
     bad = _first(~np.isfinite(keypoints).all(axis=(1, 2)))
     if bad is not None:
         raise FormatError.at(source, where_ann(bad), "keypoints: NaN or infinite value")

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import math
+import mmap
+import os
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -77,6 +79,18 @@ def read_bytes(path: Union[str, Path]) -> bytes:
     """A results file's content; a one-line error when it cannot be read."""
     try:
         return Path(path).read_bytes()
+    except OSError as err:
+        raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
+
+
+def map_file(path: Union[str, Path]) -> Union[mmap.mmap, bytes]:
+    """A results file's content, memory-mapped read-only (no copy of a large file; the mapping
+    lives as long as something refers to it); bytes for an empty file."""
+    try:
+        with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size == 0:
+                return b""
+            return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
     except OSError as err:
         raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
 
@@ -286,7 +300,7 @@ def _derived_area_and_box(by_box: bool, by_mask: bool, bbox: np.ndarray, masks: 
 
 
 def detections_from_bytes(
-    data: bytes,
+    data: Union[bytes, mmap.mmap],
     source: str,
     image_ids: np.ndarray,
     image_sizes: np.ndarray,
@@ -294,7 +308,8 @@ def detections_from_bytes(
     iou_type: str,
     file_names: Optional[Sequence[str]] = None,
 ) -> Annotations:
-    """A results file's bytes -> detection Annotations, as :func:`detections_from_records`.
+    """A results file's bytes (or memory map) -> detection Annotations, as
+    :func:`detections_from_records`.
 
     Files in the shape detectors write (integer image ids, compressed RLE, ...) are read by the
     compiled scanner straight into arrays, the masks' RLE strings left in place; anything else,
@@ -303,8 +318,8 @@ def detections_from_bytes(
     fast = _scanned_detections(data, image_ids, image_sizes, category_ids, iou_type)
     if fast is not None:
         return fast
-    return detections_from_records(parse_results(data, source), source, image_ids, image_sizes, category_ids,
-                                   iou_type, file_names)
+    return detections_from_records(parse_results(bytes(data), source), source, image_ids, image_sizes,
+                                   category_ids, iou_type, file_names)
 
 
 def _scanned_detections(data: bytes, image_ids: np.ndarray, image_sizes: np.ndarray,

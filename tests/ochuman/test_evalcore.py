@@ -164,3 +164,46 @@ def test_scanned_detections_equal_the_general_path(iou_type):
 
     check()
     assert len(seen) >= 60
+
+
+# ------------------------------------------------------------------------------------- OKS
+
+def _pycocotools_oks(d: np.ndarray, g: np.ndarray, bb: list, area: float, sigmas: np.ndarray) -> float:
+    """One (dt, gt) pair as pycocotools' computeOks loop computes it."""
+    variances = (sigmas * 2) ** 2
+    k = len(sigmas)
+    xg, yg, vg = g[0::3], g[1::3], g[2::3]
+    k1 = np.count_nonzero(vg > 0)
+    x0, x1, y0, y1 = bb[0] - bb[2], bb[0] + bb[2] * 2, bb[1] - bb[3], bb[1] + bb[3] * 2
+    xd, yd = d[0::3], d[1::3]
+    if k1 > 0:
+        dx, dy = xd - xg, yd - yg
+    else:
+        z = np.zeros(k)
+        dx = np.max((z, x0 - xd), axis=0) + np.max((z, xd - x1), axis=0)
+        dy = np.max((z, y0 - yd), axis=0) + np.max((z, yd - y1), axis=0)
+    e = (dx ** 2 + dy ** 2) / variances / (area + np.spacing(1)) / 2
+    if k1 > 0:
+        e = e[vg > 0]
+    return np.sum(np.exp(-e)) / e.shape[0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), pairs=st.integers(1, 40))
+def test_oks_is_bit_identical_to_pycocotools(seed, pairs):
+    from ochuman.evaluate import oks_pairs
+    from ochuman.keypoints import COCO_OKS_SIGMAS
+
+    rng = np.random.default_rng(seed)
+    n_gt, n_dt = 5, 7
+    gt = rng.uniform(0, 500, (n_gt, 51))
+    for j in range(n_gt):  # 0..17 labelled keypoints, visibility 0/1/2
+        labelled = rng.random(17) < rng.choice([0.0, 0.3, 0.7, 1.0])
+        gt[j, 2::3] = np.where(labelled, rng.integers(1, 3, 17), 0)
+    dt = gt[rng.integers(0, n_gt, n_dt)] + rng.normal(0, rng.choice([0.5, 5, 50]), (n_dt, 51))
+    boxes = np.c_[rng.uniform(0, 400, (n_gt, 2)), rng.uniform(1, 200, (n_gt, 2))]
+    areas = rng.uniform(10, 40000, n_gt)
+    d, g = rng.integers(0, n_dt, pairs), rng.integers(0, n_gt, pairs)
+    ours = oks_pairs(dt, gt, boxes, areas, d, g, COCO_OKS_SIGMAS)
+    expected = [_pycocotools_oks(dt[i], gt[j], boxes[j].tolist(), float(areas[j]), COCO_OKS_SIGMAS) for i, j in zip(d, g)]
+    assert ours.tolist() == expected
