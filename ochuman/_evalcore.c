@@ -8,6 +8,7 @@
  * read and write buffers release the GIL, so callers may run them on block ranges in threads. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +48,9 @@ typedef struct { const char *p, *end; } Cursor;
 enum { HAS_BBOX = 1, HAS_SEGM = 2, HAS_KEYPOINTS = 4 };
 #define NUM_KEYPOINT_VALUES 51
 
-static void skip_ws(Cursor *c) {
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\n' || *c->p == '\r' || *c->p == '\t')) c->p++;
+static inline void skip_ws(Cursor *c) {
+    while (c->p < c->end && (unsigned char)*c->p <= ' '
+           && (*c->p == ' ' || *c->p == '\n' || *c->p == '\r' || *c->p == '\t')) c->p++;
 }
 
 static int expect(Cursor *c, char ch) {
@@ -126,9 +128,36 @@ static int scan_integer(Cursor *c, int64_t *out) {
     return 0;
 }
 
+/* Plain decimals (-?digits[.digits], at most 19 digits, mantissa <= 2^53), the bulk of
+ * detector output: 1 when read, 0 to leave it to scan_number (cursor untouched). */
+static inline int quick_decimal(Cursor *c, double *out) {
+    const char *p = c->p, *end = c->end;
+    int negative = p < end && *p == '-';
+    p += negative;
+    const char *first = p;
+    uint64_t mantissa = 0;
+    while (p < end && (unsigned)(*p - '0') < 10) mantissa = mantissa * 10 + (uint64_t)(*p++ - '0');
+    ptrdiff_t int_digits = p - first, fraction = 0;
+    if (int_digits == 0 || (int_digits > 1 && *first == '0')) return 0;
+    if (p < end && *p == '.') {
+        const char *f = ++p;
+        while (p < end && (unsigned)(*p - '0') < 10) mantissa = mantissa * 10 + (uint64_t)(*p++ - '0');
+        fraction = p - f;
+        if (fraction == 0) return 0;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) return 0;
+    if (int_digits + fraction > 19 || fraction > 22 || mantissa > ((uint64_t)1 << 53)) return 0;
+    double v = (double)mantissa;
+    if (fraction) v /= exact_powers[fraction];
+    *out = negative ? -v : v;
+    c->p = p;
+    return 1;
+}
+
 static int scan_double(Cursor *c, double *out) {
     int64_t integer; int is_int;
     skip_ws(c);
+    if (quick_decimal(c, out)) return 0;
     return scan_number(c, out, &integer, &is_int);
 }
 
@@ -524,7 +553,7 @@ static PyObject *segm_ious(PyObject *self, PyObject *args) {
 }
 
 /* match(ious f64, det_start i64[B+1], gt_start i64[B+1], iou_start i64[B], gt_state u8[V*G],
- *       gt_crowd u8[G], thresholds f64[T], out i64[V*T*D])
+ *       gt_crowd u8[G], thresholds f64[T], out i32[V*T*D])
  * For each block b (dets sorted by score, at most maxDets), each variant v and threshold t:
  * COCOeval.evaluateImg's greedy matching. gt_state: 0 counts, 1 ignore region, 2 absent.
  * A det takes the best available counted gt with IoU >= min(t, 1 - 1e-10) (the last one on
@@ -537,7 +566,7 @@ static PyObject *match(PyObject *self, PyObject *args) {
     const double *iou = ious.buf, *thr = thresholds.buf;
     const int64_t *ds = det_start.buf, *gs = gt_start.buf, *is = iou_start.buf;
     const uint8_t *state = gt_state.buf, *crowd = gt_crowd.buf;
-    int64_t *res = out.buf;
+    int32_t *res = out.buf;
     Py_ssize_t B = iou_start.len / (Py_ssize_t)sizeof(int64_t);
     Py_ssize_t T = thresholds.len / (Py_ssize_t)sizeof(double);
     Py_ssize_t G = gt_crowd.len;
@@ -553,7 +582,7 @@ static PyObject *match(PyObject *self, PyObject *args) {
         const uint8_t *st = state + v * G;
         for (Py_ssize_t t = 0; t < T; t++) {
             double start_thr = thr[t] < 1 - 1e-10 ? thr[t] : 1 - 1e-10;
-            int64_t *row = res + (v * T + t) * D;
+            int32_t *row = res + (v * T + t) * D;
             for (Py_ssize_t b = 0; b < B; b++) {
                 int64_t g0 = gs[b], ng = gs[b + 1] - gs[b];
                 int64_t d0 = ds[b], nd = ds[b + 1] - ds[b];
@@ -575,7 +604,7 @@ static PyObject *match(PyObject *self, PyObject *args) {
                     }
                     if (m < 0) continue;
                     taken[m] = 1;
-                    row[d0 + d] = g0 + m;
+                    row[d0 + d] = (int32_t)(g0 + m);
                 }
             }
         }
@@ -664,7 +693,7 @@ static PyObject *oks_means(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* accumulate(matches i64[A*T*D], gt_state u8[A*G], gt_ids i64[G], gt_used u8[G], gt_cat i64[G],
+/* accumulate(matches i32[A*T*D], gt_state u8[A*G], gt_ids i64[G], gt_used u8[G], gt_cat i64[G],
  *            order i64[D], dt_used u8[D], dt_cat i64[D], dt_rank i64[D], dt_scores f64[D],
  *            dt_out u8[A*D], rec_thrs f64[R], max_dets i64[M], K,
  *            precision f64[T*R*K*A*M], recall f64[T*K*A*M], scores f64[T*R*K*A*M])
@@ -674,6 +703,8 @@ static PyObject *oks_means(PyObject *self, PyObject *args) {
  * an unmatched detection is ignored (outside the area range, or given to another subset).
  * A match to a gt whose id is 0 counts as none (pycocotools records matches by id). Cells
  * with no counted ground truth are left as the caller filled them (-1). */
+enum { DT_IGNORED = 0, DT_TP = 1, DT_FP = 2 };
+
 static PyObject *accumulate(PyObject *self, PyObject *args) {
     Py_buffer matches, gt_state, gt_ids, gt_used, gt_cat, order, dt_used, dt_cat, dt_rank, dt_scores,
         dt_out, rec_thrs, max_dets, precision, recall, scores;
@@ -685,14 +716,17 @@ static PyObject *accumulate(PyObject *self, PyObject *args) {
     Py_ssize_t A = G ? gt_state.len / G : 0;
     Py_ssize_t R = rec_thrs.len / (Py_ssize_t)sizeof(double), M = max_dets.len / (Py_ssize_t)sizeof(int64_t);
     Py_ssize_t T = (A && K && R && M) ? recall.len / (Py_ssize_t)sizeof(double) / (K * A * M) : 0;
-    const int64_t *mt = matches.buf, *gid = gt_ids.buf, *gc = gt_cat.buf, *ord = order.buf;
+    const int32_t *mt = matches.buf;
+    const int64_t *gid = gt_ids.buf, *gc = gt_cat.buf, *ord = order.buf;
     const int64_t *dc = dt_cat.buf, *rank = dt_rank.buf, *md = max_dets.buf;
     const uint8_t *gst = gt_state.buf, *gu = gt_used.buf, *du = dt_used.buf, *dout = dt_out.buf;
     const double *ds = dt_scores.buf, *rt = rec_thrs.buf;
     double *P = precision.buf, *Rc = recall.buf, *S = scores.buf;
-    int64_t *list = malloc(sizeof(int64_t) * (size_t)(D ? D : 1));
-    double *rc = malloc(sizeof(double) * (size_t)(D ? D : 1)), *pr = malloc(sizeof(double) * (size_t)(D ? D : 1));
-    int failed = !list || !rc || !pr;
+    size_t n = (size_t)(D ? D : 1);
+    int64_t *list = malloc(sizeof(int64_t) * n), *kept = malloc(sizeof(int64_t) * n);
+    uint8_t *status = malloc(n * (size_t)(T ? T : 1));
+    double *rc = malloc(sizeof(double) * n), *pr = malloc(sizeof(double) * n);
+    int failed = !list || !kept || !status || !rc || !pr;
     if (!failed) {
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t a = 0; a < A; a++) {
@@ -701,31 +735,42 @@ static PyObject *accumulate(PyObject *self, PyObject *args) {
                 int64_t npig = 0;
                 for (Py_ssize_t g = 0; g < G; g++) npig += gu[g] && gc[g] == k && st[g] == 0;
                 if (npig == 0) continue;
+                /* This category's detections by score, and each one's fate per threshold. */
+                int64_t nd_all = 0;
+                for (Py_ssize_t q = 0; q < D; q++) {
+                    int64_t d = ord[q];
+                    if (du[d] && dc[d] == k) list[nd_all++] = d;
+                }
+                for (Py_ssize_t t = 0; t < T; t++) {
+                    const int32_t *row = mt + (a * T + t) * D;
+                    uint8_t *fate = status + t * nd_all;
+                    for (int64_t q = 0; q < nd_all; q++) {
+                        int64_t d = list[q], g = row[d];
+                        int matched = g >= 0 && gid[g] != 0;
+                        int ignored = (g >= 0 && st[g] == 1) || (!matched && out_a[d]);
+                        fate[q] = ignored ? DT_IGNORED : matched ? DT_TP : DT_FP;
+                    }
+                }
                 for (Py_ssize_t mi = 0; mi < M; mi++) {
                     int64_t nd = 0;
-                    for (Py_ssize_t q = 0; q < D; q++) {
-                        int64_t d = ord[q];
-                        if (du[d] && dc[d] == k && rank[d] < md[mi]) list[nd++] = d;
-                    }
+                    for (int64_t q = 0; q < nd_all; q++) if (rank[list[q]] < md[mi]) kept[nd++] = q;
                     for (Py_ssize_t t = 0; t < T; t++) {
-                        const int64_t *row = mt + (a * T + t) * D;
+                        const uint8_t *fate = status + t * nd_all;
                         double tp = 0, fp = 0;
-                        for (int64_t q = 0; q < nd; q++) {
-                            int64_t d = list[q], g = row[d];
-                            int matched = g >= 0 && gid[g] != 0;
-                            int ignored = (g >= 0 && st[g] == 1) || (!matched && out_a[d]);
-                            if (!ignored) { if (matched) tp += 1; else fp += 1; }
-                            rc[q] = tp / (double)npig;
-                            pr[q] = tp / (fp + tp + 2.220446049250313e-16);
+                        for (int64_t i = 0; i < nd; i++) {
+                            uint8_t f = fate[kept[i]];
+                            tp += f == DT_TP; fp += f == DT_FP;
+                            rc[i] = tp / (double)npig;
+                            pr[i] = tp / (fp + tp + 2.220446049250313e-16);  /* np.spacing(1) */
                         }
                         Rc[((t * K + k) * A + a) * M + mi] = nd ? rc[nd - 1] : 0;
-                        for (int64_t q = nd - 1; q > 0; q--) if (pr[q] > pr[q - 1]) pr[q - 1] = pr[q];
+                        for (int64_t i = nd - 1; i > 0; i--) if (pr[i] > pr[i - 1]) pr[i - 1] = pr[i];
                         int64_t i = 0;
                         for (Py_ssize_t r = 0; r < R; r++) {
                             while (i < nd && rc[i] < rt[r]) i++;  /* searchsorted(rc, rt[r], "left") */
                             Py_ssize_t cell = (((t * R + r) * K + k) * A + a) * M + mi;
                             P[cell] = i < nd ? pr[i] : 0;
-                            S[cell] = i < nd ? ds[list[i]] : 0;
+                            S[cell] = i < nd ? ds[list[kept[i]]] : 0;
                         }
                     }
                 }
@@ -733,7 +778,7 @@ static PyObject *accumulate(PyObject *self, PyObject *args) {
         }
         Py_END_ALLOW_THREADS
     }
-    free(list); free(rc); free(pr);
+    free(list); free(kept); free(status); free(rc); free(pr);
     PyBuffer_Release(&matches); PyBuffer_Release(&gt_state); PyBuffer_Release(&gt_ids); PyBuffer_Release(&gt_used);
     PyBuffer_Release(&gt_cat); PyBuffer_Release(&order); PyBuffer_Release(&dt_used); PyBuffer_Release(&dt_cat);
     PyBuffer_Release(&dt_rank); PyBuffer_Release(&dt_scores); PyBuffer_Release(&dt_out); PyBuffer_Release(&rec_thrs);

@@ -130,6 +130,7 @@ class Blocks:
     gt_block: np.ndarray  # (G,) block of each gt (block order)
     dt_block: np.ndarray  # (D,) block of each dt (block order)
     dt_rank: np.ndarray  # (D,) rank by score inside its block
+    score_order: np.ndarray  # (D,) int64: block-ordered detections by score, stable (accumulation)
 
 
 def _index(values: np.ndarray, universe: np.ndarray) -> np.ndarray:
@@ -205,6 +206,9 @@ def make_blocks(gt: Annotations, dt: Annotations, params: EvalParams) -> Blocks:
         gt_start=gt_start, dt_start=dt_start,
         block_cat=block_keys // max(n_img, 1), block_img=block_keys % max(n_img, 1),
         iou_start=iou_start, ious=ious, gt_block=g_block, dt_block=d_block, dt_rank=rank,
+        # One global stable order by score over the block-ordered detections (image order
+        # inside a category, score order inside an image): every subset is sorted the same way.
+        score_order=np.argsort(-dt.score[d_idx], kind="mergesort").astype(np.int64),
     )
 
 
@@ -398,11 +402,12 @@ def base_state(gt: Annotations, blocks: Blocks, params: EvalParams) -> np.ndarra
 
 
 def match(blocks: Blocks, states: np.ndarray, gt_crowd: np.ndarray, params: EvalParams) -> np.ndarray:
-    """Greedy matching for V variants. states (V, G) uint8. Returns (V, T, D) gt index or -1."""
+    """Greedy matching for V variants. states (V, G) uint8. Returns (V, T, D) int32 gt index or -1."""
     V = states.shape[0]
     T = len(params.iou_thrs)
-    # -1 up front: with no ground truth the core cannot tell V (states is (V, 0)) and writes nothing.
-    out = np.full((V, T, len(blocks.dt_order)), -1, dtype=np.int64)
+    if states.shape[1] == 0:  # no ground truth: nothing matches (the core cannot tell V then)
+        return np.full((V, T, len(blocks.dt_order)), -1, dtype=np.int32)
+    out = np.empty((V, T, len(blocks.dt_order)), dtype=np.int32)  # the core writes every cell
     _evalcore.match(blocks.ious, blocks.dt_start, blocks.gt_start, blocks.iou_start,
                     np.ascontiguousarray(states, dtype=np.uint8),
                     np.ascontiguousarray(gt_crowd, dtype=np.uint8),
@@ -422,13 +427,13 @@ def variant_states(variant: Variant, gt: Annotations, blocks: Blocks, params: Ev
 
 def evaluate_variants(gt: Annotations, dt: Annotations, blocks: Blocks, params: EvalParams,
                       variants: Sequence[Variant]) -> list["Accumulated"]:
-    """Accumulate several variants with one matching call over all of them."""
-    states = [variant_states(v, gt, blocks, params) for v in variants]
-    stacked = np.concatenate(states) if states else np.zeros((0, len(blocks.gt_order)), np.uint8)
-    matches = match(blocks, stacked, gt.iscrowd[blocks.gt_order], params)
-    A = len(params.area_rng)
-    return [accumulate(gt, dt, blocks, params, v, states[i], matches[i * A:(i + 1) * A])
-            for i, v in enumerate(variants)]
+    """Accumulate several variants (each matched once per area range, then accumulated)."""
+    crowd = gt.iscrowd[blocks.gt_order]
+    results = []
+    for variant in variants:
+        states = variant_states(variant, gt, blocks, params)
+        results.append(accumulate(gt, dt, blocks, params, variant, states, match(blocks, states, crowd, params)))
+    return results
 
 
 def accumulate(gt: Annotations, dt: Annotations, blocks: Blocks, params: EvalParams,
@@ -465,18 +470,15 @@ def accumulate(gt: Annotations, dt: Annotations, blocks: Blocks, params: EvalPar
     dt_cat = blocks.block_cat[blocks.dt_block]
     gt_cat = blocks.block_cat[blocks.gt_block]
     dt_scores = dt.score[blocks.dt_order]
-    # One global stable order by score over the block-ordered detections (image order inside
-    # a category, score order inside an image): every subset of it is sorted the same way.
-    global_order = np.argsort(-dt_scores, kind="mergesort")
     dt_out = np.empty((A, len(dt_area)), dtype=np.uint8)
     for a, (lo, hi) in enumerate(params.area_rng):
         dt_out[a] = (dt_area < lo) | (dt_area > hi)
         if variant.dt_unmatched_ignored is not None:
             dt_out[a] |= variant.dt_unmatched_ignored
     _evalcore.accumulate(
-        np.ascontiguousarray(matches, dtype=np.int64), np.ascontiguousarray(states, dtype=np.uint8),
+        np.ascontiguousarray(matches, dtype=np.int32), np.ascontiguousarray(states, dtype=np.uint8),
         np.ascontiguousarray(gt_ids, dtype=np.int64), gt_used.astype(np.uint8), gt_cat.astype(np.int64),
-        global_order.astype(np.int64), dt_used.astype(np.uint8), dt_cat.astype(np.int64),
+        blocks.score_order, dt_used.astype(np.uint8), dt_cat.astype(np.int64),
         np.ascontiguousarray(blocks.dt_rank, dtype=np.int64), np.ascontiguousarray(dt_scores, dtype=np.float64),
         dt_out, np.ascontiguousarray(params.rec_thrs, dtype=np.float64),
         np.asarray(params.max_dets, dtype=np.int64), K, precision, recall, scores)
