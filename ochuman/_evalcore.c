@@ -10,6 +10,7 @@
 #include <Python.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -231,7 +232,7 @@ static int scan_numbers(Cursor *c, double *out, int count) {
 typedef struct { Vec image_id, category_id, score, flags, bbox, segm, keypoints; } Scan;
 
 /* {"size": [h, w], "counts": "..."}: pushes h, w, counts start (offset in data), length. */
-static int scan_segmentation(Cursor *c, const char *data, Scan *out) {
+static int scan_segmentation(Cursor *c, const char *data, Vec *out) {
     int64_t fields[4] = {-1, -1, -1, -1};
     int seen_size = 0, seen_counts = 0;
     if (expect(c, '{') < 0) return -1;
@@ -261,7 +262,7 @@ static int scan_segmentation(Cursor *c, const char *data, Scan *out) {
         break;
     }
     if (!seen_size || !seen_counts) return -1;
-    return vec_push(&out->segm, fields, sizeof fields);
+    return vec_push(out, fields, sizeof fields);
 }
 
 static int scan_record(Cursor *c, const char *data, Scan *out) {
@@ -279,7 +280,7 @@ static int scan_record(Cursor *c, const char *data, Scan *out) {
         else if (key_is(key, key_len, "category_id")) { bit = 2; status = scan_integer(c, &category_id); }
         else if (key_is(key, key_len, "score")) { bit = 4; status = scan_double(c, &score); }
         else if (key_is(key, key_len, "bbox")) { bit = 8; flags |= HAS_BBOX; status = scan_numbers(c, bbox, 4); }
-        else if (key_is(key, key_len, "segmentation")) { bit = 16; flags |= HAS_SEGM; status = scan_segmentation(c, data, out); }
+        else if (key_is(key, key_len, "segmentation")) { bit = 16; flags |= HAS_SEGM; status = scan_segmentation(c, data, &out->segm); }
         else if (key_is(key, key_len, "keypoints")) {
             bit = 32; flags |= HAS_KEYPOINTS;
             status = scan_numbers(c, keypoints, NUM_KEYPOINT_VALUES);
@@ -335,6 +336,195 @@ static PyObject *scan_results(PyObject *self, PyObject *args) {
     free(out.bbox.data); free(out.segm.data); free(out.keypoints.data);
     PyBuffer_Release(&data);
     return result;
+}
+
+/* ------------------------------------------------------------------ COCO ground truth
+ * The "images" and "annotations" lists of a COCO file in the shape the official tools write
+ * (integer ids, compressed RLE masks); anything else gives None and the general loader reads
+ * the file (and names any problem). */
+static int scan_null(Cursor *c) {
+    skip_ws(c);
+    if (c->end - c->p >= 4 && memcmp(c->p, "null", 4) == 0) { c->p += 4; return 1; }
+    return 0;
+}
+
+typedef struct { Vec id, width, height, name; } ImageScan;
+
+static int scan_coco_image(Cursor *c, const char *data, ImageScan *out) {
+    int64_t id = 0, width = 0, height = 0, name[2] = {0, 0};
+    unsigned seen = 0;
+    if (expect(c, '{') < 0) return -1;
+    skip_ws(c);
+    if (c->p < c->end && *c->p == '}') return -1;
+    for (;;) {
+        const char *key; Py_ssize_t key_len; int key_escaped = 0;
+        if (scan_string(c, &key, &key_len, &key_escaped) < 0 || key_escaped || expect(c, ':') < 0) return -1;
+        unsigned bit = 0; int status;
+        if (key_is(key, key_len, "id")) { bit = 1; status = scan_integer(c, &id); }
+        else if (key_is(key, key_len, "width")) { bit = 2; status = scan_integer(c, &width); }
+        else if (key_is(key, key_len, "height")) { bit = 4; status = scan_integer(c, &height); }
+        else if (key_is(key, key_len, "file_name")) {
+            const char *start; Py_ssize_t len; int escaped = 0;
+            bit = 8; status = scan_string(c, &start, &len, &escaped);
+            if (escaped) status = -1;
+            name[0] = start - data; name[1] = len;
+        } else status = skip_value(c, 1);
+        if (status < 0 || (seen & bit)) return -1;
+        seen |= bit;
+        skip_ws(c);
+        if (c->p < c->end && *c->p == ',') { c->p++; continue; }
+        if (expect(c, '}') < 0) return -1;
+        break;
+    }
+    if (seen != 15) return -1;
+    if (vec_push(&out->id, &id, 8) < 0 || vec_push(&out->width, &width, 8) < 0
+        || vec_push(&out->height, &height, 8) < 0 || vec_push(&out->name, name, sizeof name) < 0) return -1;
+    return 0;
+}
+
+typedef struct { Vec id, image_id, category_id, iscrowd, bbox, area, max_iou, has_keypoints, keypoints, segm; } AnnScan;
+
+static int scan_coco_annotation(Cursor *c, const char *data, AnnScan *out) {
+    int64_t id = 0, image_id = 0, category_id = 1, iscrowd = 0;
+    double bbox[4], area = NAN, max_iou = NAN, keypoints[NUM_KEYPOINT_VALUES];
+    uint8_t has_keypoints = 0;
+    unsigned seen = 0;
+    size_t segm_before = out->segm.len;
+    memset(keypoints, 0, sizeof keypoints);
+    if (expect(c, '{') < 0) return -1;
+    skip_ws(c);
+    if (c->p < c->end && *c->p == '}') return -1;
+    for (;;) {
+        const char *key; Py_ssize_t key_len; int key_escaped = 0;
+        if (scan_string(c, &key, &key_len, &key_escaped) < 0 || key_escaped || expect(c, ':') < 0) return -1;
+        unsigned bit = 0; int status = 0;
+        if (key_is(key, key_len, "id")) { bit = 1; status = scan_integer(c, &id); }
+        else if (key_is(key, key_len, "image_id")) { bit = 2; status = scan_integer(c, &image_id); }
+        else if (key_is(key, key_len, "bbox")) { bit = 4; status = scan_numbers(c, bbox, 4); }
+        else if (key_is(key, key_len, "category_id")) { bit = 8; status = scan_integer(c, &category_id); }
+        else if (key_is(key, key_len, "iscrowd")) { bit = 16; status = scan_integer(c, &iscrowd); }
+        else if (key_is(key, key_len, "area")) { bit = 32; if (!scan_null(c)) status = scan_double(c, &area); }
+        else if (key_is(key, key_len, "max_iou")) { bit = 64; if (!scan_null(c)) status = scan_double(c, &max_iou); }
+        else if (key_is(key, key_len, "keypoints")) {
+            bit = 128;
+            if (!scan_null(c)) { status = scan_numbers(c, keypoints, NUM_KEYPOINT_VALUES); has_keypoints = 1; }
+        } else if (key_is(key, key_len, "segmentation")) {
+            bit = 256;
+            if (!scan_null(c)) status = scan_segmentation(c, data, &out->segm);
+        } else status = skip_value(c, 1);
+        if (status < 0 || (seen & bit)) return -1;
+        seen |= bit;
+        skip_ws(c);
+        if (c->p < c->end && *c->p == ',') { c->p++; continue; }
+        if (expect(c, '}') < 0) return -1;
+        break;
+    }
+    if ((seen & 7) != 7) return -1;
+    if (out->segm.len == segm_before) {  /* no mask */
+        int64_t none[4] = {-1, -1, -1, -1};
+        if (vec_push(&out->segm, none, sizeof none) < 0) return -1;
+    }
+    if (vec_push(&out->id, &id, 8) < 0 || vec_push(&out->image_id, &image_id, 8) < 0
+        || vec_push(&out->category_id, &category_id, 8) < 0 || vec_push(&out->iscrowd, &iscrowd, 8) < 0
+        || vec_push(&out->bbox, bbox, sizeof bbox) < 0 || vec_push(&out->area, &area, 8) < 0
+        || vec_push(&out->max_iou, &max_iou, 8) < 0 || vec_push(&out->has_keypoints, &has_keypoints, 1) < 0
+        || vec_push(&out->keypoints, keypoints, sizeof keypoints) < 0) return -1;
+    return 0;
+}
+
+/* A JSON list of records scanned by `record` into `out`; 0, or -1 when not in the shape. */
+static int scan_list(Cursor *c, const char *data, void *out, int (*record)(Cursor *, const char *, void *)) {
+    if (expect(c, '[') < 0) return -1;
+    skip_ws(c);
+    if (c->p < c->end && *c->p == ']') { c->p++; }
+    else for (;;) {
+        if (record(c, data, out) < 0) return -1;
+        skip_ws(c);
+        if (c->p < c->end && *c->p == ',') { c->p++; continue; }
+        if (expect(c, ']') < 0) return -1;
+        break;
+    }
+    skip_ws(c);
+    return c->p == c->end ? 0 : -1;
+}
+
+static int image_record(Cursor *c, const char *data, void *out) { return scan_coco_image(c, data, out); }
+static int annotation_record(Cursor *c, const char *data, void *out) { return scan_coco_annotation(c, data, out); }
+
+/* scan_coco_images(data) -> (id i64, width i64, height i64, file_name i64[2n] [offset, length])
+ * as bytes, or None. */
+static PyObject *scan_coco_images(PyObject *self, PyObject *args) {
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
+    ImageScan out; memset(&out, 0, sizeof out);
+    Cursor c = {data.buf, (const char *)data.buf + data.len};
+    PyObject *result;
+    if (scan_list(&c, data.buf, &out, image_record) == 0)
+        result = Py_BuildValue("(NNNN)", vec_bytes(&out.id), vec_bytes(&out.width), vec_bytes(&out.height),
+                               vec_bytes(&out.name));
+    else result = Py_NewRef(Py_None);
+    free(out.id.data); free(out.width.data); free(out.height.data); free(out.name.data);
+    PyBuffer_Release(&data);
+    return result;
+}
+
+/* scan_coco_annotations(data) -> (id, image_id, category_id, iscrowd: i64[n]; bbox f64[4n];
+ * area, max_iou: f64[n] (NaN where absent or null); has_keypoints u8[n]; keypoints f64[51n]
+ * (zeros where absent); segm i64[4n] ([h, w, counts offset, counts length], -1s without a
+ * mask)) as bytes, or None. */
+static PyObject *scan_coco_annotations(PyObject *self, PyObject *args) {
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
+    AnnScan out; memset(&out, 0, sizeof out);
+    Cursor c = {data.buf, (const char *)data.buf + data.len};
+    PyObject *result;
+    if (scan_list(&c, data.buf, &out, annotation_record) == 0)
+        result = Py_BuildValue("(NNNNNNNNNN)", vec_bytes(&out.id), vec_bytes(&out.image_id),
+                               vec_bytes(&out.category_id), vec_bytes(&out.iscrowd), vec_bytes(&out.bbox),
+                               vec_bytes(&out.area), vec_bytes(&out.max_iou), vec_bytes(&out.has_keypoints),
+                               vec_bytes(&out.keypoints), vec_bytes(&out.segm));
+    else result = Py_NewRef(Py_None);
+    free(out.id.data); free(out.image_id.data); free(out.category_id.data); free(out.iscrowd.data);
+    free(out.bbox.data); free(out.area.data); free(out.max_iou.data); free(out.has_keypoints.data);
+    free(out.keypoints.data); free(out.segm.data);
+    PyBuffer_Release(&data);
+    return result;
+}
+
+/* rle_texts(buf, spans i64[2n] [offset, length]) -> list of n str, or None.
+ * The RLE counts strings at the spans of raw JSON text, a doubled backslash read as one; None
+ * when one holds another escape or a character outside the RLE alphabet '0'..'o'. */
+static PyObject *rle_texts(PyObject *self, PyObject *args) {
+    Py_buffer buf, spans;
+    if (!PyArg_ParseTuple(args, "y*y*", &buf, &spans)) return NULL;
+    const char *data = buf.buf;
+    const int64_t *sp = spans.buf;
+    Py_ssize_t n = spans.len / (Py_ssize_t)(2 * sizeof(int64_t));
+    PyObject *list = PyList_New(n);
+    char *scratch = NULL; int64_t cap = 0;
+    for (Py_ssize_t k = 0; list && k < n; k++) {
+        const char *s = data + sp[2 * k];
+        int64_t len = sp[2 * k + 1], m = 0;
+        if (len > cap) {
+            char *grown = realloc(scratch, (size_t)len);
+            if (!grown) { Py_CLEAR(list); PyErr_NoMemory(); break; }
+            scratch = grown; cap = len;
+        }
+        int ok = 1;
+        for (int64_t p = 0; p < len; p++) {
+            char ch = s[p];
+            if (ch == '\\') { if (p + 1 >= len || s[p + 1] != '\\') { ok = 0; break; } p++; }
+            if (ch < '0' || ch > 'o') { ok = 0; break; }
+            scratch[m++] = ch;
+        }
+        if (!ok) { Py_CLEAR(list); list = Py_NewRef(Py_None); break; }
+        PyObject *text = PyUnicode_FromStringAndSize(scratch, (Py_ssize_t)m);
+        if (!text) { Py_CLEAR(list); break; }
+        PyList_SET_ITEM(list, k, text);
+    }
+    free(scratch);
+    PyBuffer_Release(&buf); PyBuffer_Release(&spans);
+    return list;
 }
 
 /* ------------------------------------------------------------------ RLE strings
@@ -789,6 +979,9 @@ static PyObject *accumulate(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"scan_results", scan_results, METH_VARARGS, "Columns of a COCO results file, or None (general path)."},
+    {"scan_coco_images", scan_coco_images, METH_VARARGS, "Columns of a COCO 'images' list, or None."},
+    {"scan_coco_annotations", scan_coco_annotations, METH_VARARGS, "Columns of a COCO 'annotations' list, or None."},
+    {"rle_texts", rle_texts, METH_VARARGS, "RLE counts strings from raw JSON text, or None."},
     {"rle_stats", rle_stats, METH_VARARGS, "Areas, pixel totals and boxes of COCO compressed RLE strings."},
     {"segm_ious", segm_ious, METH_VARARGS, "Mask IoU of every (dt, gt) pair of a range of blocks."},
     {"oks_exponents", oks_exponents, METH_VARARGS, "The exponents of COCO OKS for (dt, gt) pairs."},

@@ -28,6 +28,7 @@ from typing import Any, Iterator, Optional, Union
 import msgspec
 import numpy as np
 
+from ochuman import _evalcore
 from ochuman.errors import FormatError, OCHumanError
 from ochuman.keypoints import (
     COCO_KEYPOINT_NAMES, NUM_COCO_KEYPOINTS, NUM_OCHUMAN_KEYPOINTS, OCHUMAN_KEYPOINT_NAMES,
@@ -420,24 +421,116 @@ def _person_category(categories: list[_CocoCategory], source: str) -> Optional[_
     raise FormatError.at(source, "categories", "no single category named 'person'")
 
 
-def _build_coco(parts: _Parts, images_dir: Optional[str]) -> Dataset:
+def _coco_categories(parts: _Parts) -> tuple[Optional[_CocoCategory], set]:
+    """The person category (None when the file lists no categories) and every category id."""
     source = parts.source
-    if "images" not in parts.keys():
-        raise FormatError.at(source, "top level", "a COCO file needs 'images' next to 'annotations'")
-    coco_images: list[_CocoImage] = parts.typed("images", list[_CocoImage], _describe_coco("images"))
-    annotations: list[_CocoAnnotation] = parts.typed(
-        "annotations", list[_CocoAnnotation], _describe_coco("annotations"))
     categories: list[_CocoCategory] = (
         parts.typed("categories", list[_CocoCategory], _describe_coco("categories"))
         if "categories" in parts.keys() else []
     )
     category = _person_category(categories, source)
-    known_categories = {c.id for c in categories}
     if category is not None and category.keypoints is not None and list(category.keypoints) != list(COCO_KEYPOINT_NAMES):
         raise FormatError.at(
             source, f"categories (id {category.id})",
             f"keypoints must be COCO's 17 names in COCO order, got {len(category.keypoints)} names",
         )
+    return category, {c.id for c in categories}
+
+
+def _coco_split(source: str, n_images: int) -> np.ndarray:
+    """(M,) official split of each image, from an official file's name ("" otherwise)."""
+    name = _OFFICIAL_NAME.search(Path(source).name)
+    if name is None:
+        return np.full(n_images, "", dtype=object)
+    if name["split"] == "all":
+        return official_split(np.ones(n_images, dtype=bool))
+    return np.full(n_images, name["split"], dtype=object)
+
+
+def _duplicated(values: np.ndarray) -> bool:
+    ordered = np.sort(values)
+    return bool((ordered[1:] == ordered[:-1]).any())
+
+
+def _scanned_coco(parts: _Parts, category: Optional[_CocoCategory], known_categories: set,
+                  images_dir: Optional[str]) -> Optional[Dataset]:
+    """The Dataset of a COCO file in the shape the official tools write (integer ids,
+    compressed RLE masks) read by the compiled scanner; None when the file needs the general
+    path (other shapes, and every file with a problem, which the general path names)."""
+    if parts.raw is None:
+        return None
+    with parts._unreadable():
+        scanned_images = _evalcore.scan_coco_images(parts.raw["images"])
+        scanned = _evalcore.scan_coco_annotations(parts.raw["annotations"])
+    if scanned_images is None or scanned is None:
+        return None
+    ids, widths, heights, names = (np.frombuffer(b, dtype=np.int64) for b in scanned_images)
+    if len(ids) and (_duplicated(ids) or (widths <= 0).any() or (heights <= 0).any()):
+        return None
+    ann_id, image_id, category_id, crowd = (np.frombuffer(b, dtype=np.int64) for b in scanned[:4])
+    bbox, area, max_iou = (np.frombuffer(b, dtype=np.float64) for b in scanned[4:7])
+    has_keypoints_field = np.frombuffer(scanned[7], dtype=np.uint8).astype(bool)
+    keypoints, segm = np.frombuffer(scanned[8], dtype=np.float64), np.frombuffer(scanned[9], dtype=np.int64)
+    if known_categories and not np.isin(category_id, list(known_categories)).all():
+        return None
+    keep = np.flatnonzero(category_id == category.id) if category is not None else np.arange(len(ann_id))
+    n = len(keep)
+    order = np.argsort(ids, kind="stable")
+    position = np.minimum(np.searchsorted(ids[order], image_id[keep]), max(len(ids) - 1, 0))
+    if n and (not len(ids) or _duplicated(ann_id[keep]) or not (ids[order][position] == image_id[keep]).all()):
+        return None
+    image_index = order[position] if n else np.zeros(0, dtype=np.int64)
+    crowd, bbox_xywh = crowd[keep], bbox.reshape(-1, 4)[keep]
+    area, max_iou = area[keep], max_iou[keep]
+    keypoints = keypoints.reshape(-1, NUM_COCO_KEYPOINTS, 3)[keep]
+    segm = segm.reshape(-1, 4)[keep]
+    if (((crowd != 0) & (crowd != 1)).any() or not np.isfinite(bbox_xywh).all() or (bbox_xywh[:, 2:] < 0).any()
+            or np.isinf(area).any() or not np.isfinite(keypoints).all()
+            or not ((keypoints[..., 2] == 0) | (keypoints[..., 2] == 1) | (keypoints[..., 2] == 2)).all()
+            or ((max_iou < 0) | (max_iou > 1)).any()):
+        return None
+    with_mask = segm[:, 0] >= 0
+    sizes = np.stack([heights, widths], axis=1)[image_index] if n else np.zeros((0, 2), np.int64)
+    if (segm[with_mask, :2] != sizes[with_mask]).any():
+        return None
+    counts = _evalcore.rle_texts(parts.raw["annotations"], np.ascontiguousarray(segm[with_mask, 2:]))
+    if counts is None:  # other escapes or characters: the general path reads them
+        return None
+    texts = iter(counts)
+    segmentations = tuple({"size": [h, w], "counts": next(texts)} if h >= 0 else None
+                          for h, w in segm[:, :2].tolist())
+    images_raw = bytes(parts.raw["images"])
+    split = _coco_split(parts.source, len(ids))
+    images = tuple(
+        Image(image_id, images_raw[start:start + length].decode("ascii"), width, height, split[i])
+        for i, (image_id, width, height, start, length)
+        in enumerate(zip(ids.tolist(), widths.tolist(), heights.tolist(), names[0::2].tolist(), names[1::2].tolist()))
+    )
+    keypoints = keypoints.copy()
+    keypoints[~has_keypoints_field[keep]] = 0
+    iscrowd = crowd.astype(bool)
+    persons = ~iscrowd
+    max_iou_box = np.full(n, np.nan)
+    max_iou_box[persons] = max_iou_from_boxes_grouped(xywh_to_xyxy(bbox_xywh[persons]), image_index[persons])
+    return Dataset(
+        source=parts.source, format="coco", images=images, image_index=image_index.astype(np.int64),
+        person_id=ann_id[keep].copy(), bbox_xywh=bbox_xywh.copy(), keypoints=keypoints,
+        has_keypoints=(keypoints[..., 2] > 0).any(axis=1), segmentations=segmentations, iscrowd=iscrowd,
+        area=area.copy(), max_iou=max_iou.copy(), max_iou_box=max_iou_box, images_dir=images_dir,
+    )
+
+
+def _build_coco(parts: _Parts, images_dir: Optional[str]) -> Dataset:
+    source = parts.source
+    if "images" not in parts.keys():
+        raise FormatError.at(source, "top level", "a COCO file needs 'images' next to 'annotations'")
+    category, known_categories = _coco_categories(parts)
+    scanned = _scanned_coco(parts, category, known_categories, images_dir)
+    if scanned is not None:
+        return scanned
+    coco_images: list[_CocoImage] = parts.typed("images", list[_CocoImage], _describe_coco("images"))
+    annotations: list[_CocoAnnotation] = parts.typed(
+        "annotations", list[_CocoAnnotation], _describe_coco("annotations"))
 
     index_of: dict = {}
     for i, im in enumerate(coco_images):
@@ -530,13 +623,7 @@ def _build_coco(parts: _Parts, images_dir: Optional[str]) -> Dataset:
     max_iou_box = np.full(n_persons, np.nan)
     max_iou_box[persons] = max_iou_from_boxes_grouped(xywh_to_xyxy(bbox_xywh[persons]), image_index[persons])
 
-    name = _OFFICIAL_NAME.search(Path(source).name)
-    if name is None:
-        split = np.full(len(coco_images), "", dtype=object)
-    elif name["split"] == "all":
-        split = official_split(np.ones(len(coco_images), dtype=bool))
-    else:
-        split = np.full(len(coco_images), name["split"], dtype=object)
+    split = _coco_split(source, len(coco_images))
     images = tuple(
         Image(im.id, im.file_name, im.width, im.height, split[i]) for i, im in enumerate(coco_images)
     )

@@ -5,10 +5,14 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import ochuman
 from ochuman.errors import ImageNotFoundError
 from ochuman.keypoints import ochuman_to_coco
+
+from .workloads import coco_workloads
 
 
 def _official_filter_counts(raw: dict, name):
@@ -164,3 +168,91 @@ def test_atomic_write_gives_the_usual_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+# ------------------------------------------- COCO files: the compiled scanner == the general path
+
+def _datasets_both_ways(data: bytes, source: str, monkeypatch, scanned_files: list):
+    from ochuman import io
+
+    parts = io._Parts(source, data)
+    scanned_files.append(io._scanned_coco(parts, *io._coco_categories(parts), None) is not None)
+    scanned = io.parse(data, source)
+    with monkeypatch.context() as patch:
+        patch.setattr(io, "_scanned_coco", lambda *args: None)
+        general = io.parse(data, source)
+    return scanned, general
+
+
+def _assert_same_dataset(a, b) -> None:
+    for name in ("image_index", "person_id", "bbox_xywh", "keypoints", "has_keypoints", "iscrowd", "area",
+                 "max_iou", "max_iou_box"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and x.shape == y.shape, name
+        np.testing.assert_array_equal(x, y, err_msg=name)
+    assert a.images == b.images
+    assert a.segmentations == b.segmentations
+    assert a.max_iou_source == b.max_iou_source
+
+
+def test_scanned_coco_file_equals_the_general_path(ochuman_coco_sample, monkeypatch):
+    from ochuman import io
+
+    data = ochuman_coco_sample.read_bytes()
+    calls = []
+    original = io._scanned_coco
+    monkeypatch.setattr(io, "_scanned_coco", lambda *args: calls.append(original(*args)) or calls[-1])
+    scanned = io.parse(data, str(ochuman_coco_sample))
+    assert calls and calls[0] is not None, "the official converter's file should take the scanner"
+    monkeypatch.setattr(io, "_scanned_coco", original)
+    _assert_same_dataset(scanned, _datasets_both_ways(data, str(ochuman_coco_sample), monkeypatch, [])[1])
+
+
+def test_scanned_coco_equals_the_general_path_on_drawn_files(monkeypatch_module):
+    scanned_files = []
+
+    @settings(max_examples=150, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(workload=coco_workloads("segm"), with_max_iou=st.booleans(), indent=st.sampled_from([None, 1]))
+    def check(workload, with_max_iou, indent):
+        gt = workload["gt"]
+        if with_max_iou:
+            for k, ann in enumerate(gt["annotations"]):
+                ann["max_iou"] = (k % 7) / 6
+        if len(gt["categories"]) > 1:  # one of them the person category, the other's persons skipped
+            gt["categories"][0]["name"] = "person"
+        data = json.dumps(gt, indent=indent).encode()
+        scanned, general = _datasets_both_ways(data, "drawn.json", monkeypatch_module, scanned_files)
+        _assert_same_dataset(scanned, general)
+
+    check()
+    # Most drawn files are in the scanner's shape (the others hold uncompressed crowd RLEs).
+    assert len(scanned_files) >= 100 and sum(scanned_files) >= 0.8 * len(scanned_files), scanned_files
+
+
+@pytest.mark.parametrize("change", [
+    lambda gt: gt["images"][0].update(id="a"),  # string ids
+    lambda gt: gt["annotations"][0].update(segmentation=[[0, 0, 5, 0, 5, 5]]),  # polygons
+    lambda gt: gt["annotations"][0]["segmentation"].update(counts=gt["annotations"][0]["segmentation"]["counts"] + "\n"),
+    lambda gt: gt["annotations"][0].update(iscrowd=2),
+    lambda gt: gt["annotations"][0].update(max_iou=1.5),
+    lambda gt: gt["annotations"][1].update(id=gt["annotations"][0]["id"]),
+    lambda gt: gt["annotations"][0].update(image_id=10**6),
+    lambda gt: gt["annotations"][0].update(keypoints=[0] * 50),
+])
+def test_unusual_or_bad_coco_files_take_the_general_path(ochuman_coco_sample, change, monkeypatch):
+    from ochuman import io
+
+    gt = json.loads(ochuman_coco_sample.read_bytes())
+    change(gt)
+    parts = io._Parts("x.json", json.dumps(gt).encode())
+    category, known = io._coco_categories(parts)
+    assert io._scanned_coco(parts, category, known, None) is None
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    """A monkeypatch usable inside hypothesis examples (function-scoped fixtures are not)."""
+    patch = pytest.MonkeyPatch()
+    yield patch
+    patch.undo()
