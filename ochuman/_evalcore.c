@@ -765,9 +765,27 @@ static PyObject *match(PyObject *self, PyObject *args) {
     int64_t max_g = 0;
     for (Py_ssize_t b = 0; b < B; b++) if (gs[b + 1] - gs[b] > max_g) max_g = gs[b + 1] - gs[b];
     uint8_t *taken = PyMem_Malloc(max_g ? max_g : 1);
-    if (!taken) { PyErr_NoMemory(); goto done; }
+    /* Candidates: detections whose best IoU in their block reaches the lowest threshold; the
+     * others match nothing at any threshold or variant (and take nothing from the others). */
+    int64_t *cand = PyMem_Malloc(sizeof(int64_t) * (size_t)(D ? D : 1));
+    int64_t *cand_start = PyMem_Malloc(sizeof(int64_t) * (size_t)(B + 1));
+    if (!taken || !cand || !cand_start) { PyErr_NoMemory(); goto done; }
     for (Py_ssize_t k = 0; k < V * T * D; k++) res[k] = -1;
     Py_BEGIN_ALLOW_THREADS
+    double lowest = 1 - 1e-10;
+    for (Py_ssize_t t = 0; t < T; t++) if (thr[t] < lowest) lowest = thr[t];
+    int64_t n_cand = 0;
+    for (Py_ssize_t b = 0; b < B; b++) {
+        int64_t ng = gs[b + 1] - gs[b], nd = ds[b + 1] - ds[b];
+        const double *block = iou + is[b];
+        cand_start[b] = n_cand;
+        for (int64_t d = 0; d < nd && ng; d++) {
+            int reaches = 0;
+            for (int64_t g = 0; g < ng; g++) reaches |= block[d * ng + g] >= lowest;
+            if (reaches) cand[n_cand++] = d;
+        }
+    }
+    cand_start[B] = n_cand;
     for (Py_ssize_t v = 0; v < V; v++) {
         const uint8_t *st = state + v * G;
         for (Py_ssize_t t = 0; t < T; t++) {
@@ -775,12 +793,12 @@ static PyObject *match(PyObject *self, PyObject *args) {
             int32_t *row = res + (v * T + t) * D;
             for (Py_ssize_t b = 0; b < B; b++) {
                 int64_t g0 = gs[b], ng = gs[b + 1] - gs[b];
-                int64_t d0 = ds[b], nd = ds[b + 1] - ds[b];
-                if (ng == 0) continue;
+                int64_t d0 = ds[b];
+                if (cand_start[b + 1] == cand_start[b]) continue;
                 const double *block = iou + is[b];
                 memset(taken, 0, ng);
-                for (int64_t d = 0; d < nd; d++) {
-                    int64_t m = -1;
+                for (int64_t c = cand_start[b]; c < cand_start[b + 1]; c++) {
+                    int64_t d = cand[c], m = -1;
                     for (int pass = 0; pass < 2 && m < 0; pass++) {
                         double best = start_thr;
                         for (int64_t g = 0; g < ng; g++) {
@@ -800,8 +818,8 @@ static PyObject *match(PyObject *self, PyObject *args) {
         }
     }
     Py_END_ALLOW_THREADS
-    PyMem_Free(taken);
 done:
+    PyMem_Free(taken); PyMem_Free(cand); PyMem_Free(cand_start);
     PyBuffer_Release(&ious); PyBuffer_Release(&det_start); PyBuffer_Release(&gt_start);
     PyBuffer_Release(&iou_start); PyBuffer_Release(&gt_state); PyBuffer_Release(&gt_crowd);
     PyBuffer_Release(&thresholds); PyBuffer_Release(&out);
@@ -915,8 +933,9 @@ static PyObject *accumulate(PyObject *self, PyObject *args) {
     size_t n = (size_t)(D ? D : 1);
     int64_t *list = malloc(sizeof(int64_t) * n), *kept = malloc(sizeof(int64_t) * n);
     uint8_t *status = malloc(n * (size_t)(T ? T : 1));
-    double *rc = malloc(sizeof(double) * n), *pr = malloc(sizeof(double) * n);
-    int failed = !list || !kept || !status || !rc || !pr;
+    int64_t *tp_pos = malloc(sizeof(int64_t) * n);
+    double *tp_pr = malloc(sizeof(double) * n);
+    int failed = !list || !kept || !status || !tp_pos || !tp_pr;
     if (!failed) {
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t a = 0; a < A; a++) {
@@ -945,22 +964,36 @@ static PyObject *accumulate(PyObject *self, PyObject *args) {
                     int64_t nd = 0;
                     for (int64_t q = 0; q < nd_all; q++) if (rank[list[q]] < md[mi]) kept[nd++] = q;
                     for (Py_ssize_t t = 0; t < T; t++) {
+                        /* Precision at each true positive (recall moves only there; the
+                         * interpolated precision, a maximum to the right, is attained there). */
                         const uint8_t *fate = status + t * nd_all;
                         double tp = 0, fp = 0;
+                        int64_t ntp = 0;
                         for (int64_t i = 0; i < nd; i++) {
                             uint8_t f = fate[kept[i]];
-                            tp += f == DT_TP; fp += f == DT_FP;
-                            rc[i] = tp / (double)npig;
-                            pr[i] = tp / (fp + tp + 2.220446049250313e-16);  /* np.spacing(1) */
+                            if (f == DT_TP) {
+                                tp += 1;
+                                tp_pos[ntp] = i;
+                                tp_pr[ntp++] = tp / (fp + tp + 2.220446049250313e-16);  /* np.spacing(1) */
+                            } else if (f == DT_FP) fp += 1;
                         }
-                        Rc[((t * K + k) * A + a) * M + mi] = nd ? rc[nd - 1] : 0;
-                        for (int64_t i = nd - 1; i > 0; i--) if (pr[i] > pr[i - 1]) pr[i - 1] = pr[i];
-                        int64_t i = 0;
+                        Rc[((t * K + k) * A + a) * M + mi] = nd ? tp / (double)npig : 0;
+                        for (int64_t j = ntp - 1; j > 0; j--) if (tp_pr[j] > tp_pr[j - 1]) tp_pr[j - 1] = tp_pr[j];
+                        /* recall at the first detection: 1 / npig if it is a true positive */
+                        double first_recall = (ntp && tp_pos[0] == 0 ? 1.0 : 0.0) / (double)npig;
+                        int64_t j = 0;
                         for (Py_ssize_t r = 0; r < R; r++) {
-                            while (i < nd && rc[i] < rt[r]) i++;  /* searchsorted(rc, rt[r], "left") */
                             Py_ssize_t cell = (((t * R + r) * K + k) * A + a) * M + mi;
-                            P[cell] = i < nd ? pr[i] : 0;
-                            S[cell] = i < nd ? ds[list[kept[i]]] : 0;
+                            double precision_r = 0, score_r = 0;
+                            if (nd && first_recall >= rt[r]) {  /* searchsorted lands on the first */
+                                precision_r = ntp ? tp_pr[0] : 0;
+                                score_r = ds[list[kept[0]]];
+                            } else {
+                                while (j < ntp && (double)(j + 1) / (double)npig < rt[r]) j++;
+                                if (j < ntp) { precision_r = tp_pr[j]; score_r = ds[list[kept[tp_pos[j]]]]; }
+                            }
+                            P[cell] = precision_r;
+                            S[cell] = score_r;
                         }
                     }
                 }
@@ -968,7 +1001,7 @@ static PyObject *accumulate(PyObject *self, PyObject *args) {
         }
         Py_END_ALLOW_THREADS
     }
-    free(list); free(kept); free(status); free(rc); free(pr);
+    free(list); free(kept); free(status); free(tp_pos); free(tp_pr);
     PyBuffer_Release(&matches); PyBuffer_Release(&gt_state); PyBuffer_Release(&gt_ids); PyBuffer_Release(&gt_used);
     PyBuffer_Release(&gt_cat); PyBuffer_Release(&order); PyBuffer_Release(&dt_used); PyBuffer_Release(&dt_cat);
     PyBuffer_Release(&dt_rank); PyBuffer_Release(&dt_scores); PyBuffer_Release(&dt_out); PyBuffer_Release(&rec_thrs);
