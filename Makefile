@@ -14,13 +14,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.base: $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/python -m pip install --quiet -e .
+# Editable installs in "compat" mode: a path entry instead of an import hook (saves ~8 ms of
+# every command's start); the compiled core is rebuilt when its source changes.
+EDITABLE := --config-settings editable_mode=compat
+
+$(VENV)/.base: $(BIN)/python setup.cfg pyproject.toml ochuman/_evalcore.c
+	$(BIN)/python -m pip install --quiet -e . $(EDITABLE)
 	touch $@
 
-$(VENV)/.all: $(BIN)/python setup.cfg pyproject.toml
+$(VENV)/.all: $(BIN)/python setup.cfg pyproject.toml ochuman/_evalcore.c
 	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e ".[model,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[model,dev]" $(EDITABLE)
 	touch $@ $(VENV)/.base
 
 demo: $(VENV)/.base

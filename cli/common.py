@@ -1,7 +1,6 @@
 """Shared CLI plumbing: one-line errors, ^C handling, logging verbosity, output formats."""
 from __future__ import annotations
 
-import logging
 import sys
 
 import click
@@ -9,6 +8,7 @@ import click
 from ochuman.errors import OCHumanError
 
 FORMATS = ("table", "json", "csv", "markdown")
+_ERROR, _DEBUG = 40, 10  # logging.ERROR, logging.DEBUG
 
 
 class Group(click.Group):
@@ -30,12 +30,14 @@ def verbosity_options(func):
 
     def set_level(ctx, param, value):
         if value is not None:
+            import logging  # only when asked for: most runs never log
+
             logging.basicConfig(level=value, format="%(levelname)s %(name)s: %(message)s")
         return value
 
-    func = click.option("-q", "--quiet", "log_level", flag_value=logging.ERROR,
+    func = click.option("-q", "--quiet", "log_level", flag_value=_ERROR,
                         callback=set_level, expose_value=False, help="Only errors on stderr.")(func)
-    func = click.option("-v", "--verbose", "log_level", flag_value=logging.DEBUG,
+    func = click.option("-v", "--verbose", "log_level", flag_value=_DEBUG,
                         callback=set_level, expose_value=False, help="Debug messages on stderr.")(func)
     return func
 

@@ -17,11 +17,9 @@ problem is raised as :class:`~ochuman.errors.FormatError` naming the file and th
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Optional, Union
 
@@ -141,6 +139,8 @@ class _Parts:
             except msgspec.ValidationError:
                 top = msgspec.json.decode(data)
             except msgspec.DecodeError:
+                import json  # the slow path, for its error positions and NaN literals
+
                 if not data.strip():
                     raise FormatError.at(source, "", "empty file (expected a JSON object)") from None
                 try:
@@ -251,7 +251,11 @@ def load(
 
 def parse(data: Union[bytes, dict], source: str = "<memory>", images_dir=None) -> Dataset:
     """Build a Dataset from JSON bytes or an already-parsed dict (native or COCO)."""
-    parts = _Parts(source, data if isinstance(data, (bytes, bytearray)) else json.dumps(data).encode())
+    if not isinstance(data, (bytes, bytearray)):
+        import json  # NaN stays a NaN literal (msgspec would write null)
+
+        data = json.dumps(data).encode()
+    parts = _Parts(source, data)
     keys = parts.keys()
     folder = None if images_dir is None else os.fspath(images_dir)
     if "annotations" in keys:
@@ -647,6 +651,8 @@ def atomic_write(path: Union[str, os.PathLike], mode: str = "w") -> Iterator[Any
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile
+
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     except OSError as err:
         raise OCHumanError(f"{path}: cannot write: {err.strerror or err}") from None

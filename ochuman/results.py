@@ -15,7 +15,6 @@ decided by the first record as pycocotools does:
 """
 from __future__ import annotations
 
-import json
 import math
 import mmap
 import os
@@ -128,6 +127,8 @@ def parse_results(data: Union[bytes, list], source: str) -> list:
 
 
 def _python_json(data: bytes, source: str):
+    import json  # the slow path, for its error positions and NaN literals
+
     if not data.strip():
         raise ResultsError.at(source, "", "empty file (expected a JSON list of detections)")
     try:
