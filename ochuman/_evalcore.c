@@ -604,35 +604,35 @@ static int64_t max_length(const RleTable *t, Py_ssize_t lo, Py_ssize_t hi) {
     return most;
 }
 
-/* rle_stats(buf, starts i64[n], lengths i64[n], raw, heights i64[n], lo, hi,
+/* rle_stats(buf, starts i64[n], lengths i64[n], raw, heights i64[n], lo, hi, status i8[n],
  *           areas_out i64[n], totals_out i64[n], boxes_out i64[4n])
- *   -> (k, code) of the first string in [lo, hi) that cannot be decoded, or None.
- * mask_stats of strings lo..hi-1 (decoded into scratch, runs not kept). */
+ * mask_stats of strings lo..hi-1 whose status is 0 (decoded into scratch, runs not kept);
+ * status becomes 1, or RLE_TRUNCATED / RLE_BAD_CHARACTER for a string that cannot be decoded. */
 static PyObject *rle_stats(PyObject *self, PyObject *args) {
-    Py_buffer buf, starts, lengths, heights, areas, totals, boxes;
+    Py_buffer buf, starts, lengths, heights, status, areas, totals, boxes;
     int raw; Py_ssize_t lo, hi;
-    if (!PyArg_ParseTuple(args, "y*y*y*iy*nnw*w*w*", &buf, &starts, &lengths, &raw, &heights,
-                          &lo, &hi, &areas, &totals, &boxes)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*y*y*iy*nnw*w*w*w*", &buf, &starts, &lengths, &raw, &heights,
+                          &lo, &hi, &status, &areas, &totals, &boxes)) return NULL;
     RleTable t = {buf.buf, starts.buf, lengths.buf, raw};
     const int64_t *h = heights.buf;
+    int8_t *state = status.buf;
     int64_t *a = areas.buf, *tot = totals.buf, *b = boxes.buf;
-    Py_ssize_t bad = -1; int64_t code = RLE_OK;
     uint32_t *runs = malloc(sizeof(uint32_t) * (size_t)max_length(&t, lo, hi));
     if (runs) {
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t k = lo; k < hi; k++) {
+            if (state[k]) continue;
             int64_t m = decode_rle(&t, k, runs);
-            if (m < 0) { bad = k; code = m; break; }
-            mask_stats(runs, m, h[k], a + k, tot + k, b + 4 * k);
+            state[k] = m < 0 ? (int8_t)m : 1;
+            if (m >= 0) mask_stats(runs, m, h[k], a + k, tot + k, b + 4 * k);
         }
         Py_END_ALLOW_THREADS
         free(runs);
     }
     PyBuffer_Release(&buf); PyBuffer_Release(&starts); PyBuffer_Release(&lengths); PyBuffer_Release(&heights);
-    PyBuffer_Release(&areas); PyBuffer_Release(&totals); PyBuffer_Release(&boxes);
+    PyBuffer_Release(&status); PyBuffer_Release(&areas); PyBuffer_Release(&totals); PyBuffer_Release(&boxes);
     if (!runs) return PyErr_NoMemory();
-    if (bad < 0) Py_RETURN_NONE;
-    return Py_BuildValue("(nL)", bad, (long long)code);
+    Py_RETURN_NONE;
 }
 
 /* Intersection of two masks given as runs (alternating 0/1 runs, starting with 0s). */
@@ -653,28 +653,31 @@ static uint64_t runs_intersection(const uint32_t *a, int64_t ka, const uint32_t 
 
 /* segm_ious(gt_buf, gt_starts, gt_lengths, gt_raw, gt_sizes i64[2G'], gt_areas i64[G'],
  *           gt_boxes i64[4G'], gt_crowd u8[G'],
- *           dt_buf, dt_starts, dt_lengths, dt_raw, dt_sizes i64[2D'], dt_areas i64[D'],
- *           dt_boxes i64[4D'],
+ *           dt_buf, dt_starts, dt_lengths, dt_raw, dt_sizes i64[2D'], dt_status i8[D'],
+ *           dt_areas i64[D'], dt_boxes i64[4D'], dt_totals i64[D'],
  *           gt_order i64[G], dt_order i64[D], gt_start i64[B+1], dt_start i64[B+1],
  *           iou_start i64[B], lo, hi, out f64[P])
  * pycocotools rleIou for every (dt, gt) pair of blocks [lo, hi), written row-major
  * D_b x G_b per block at iou_start: pairs whose boxes do not meet are 0 without looking at
  * the runs; masks of different sizes whose boxes meet are -1; crowd: intersection over the
- * detection's area. Areas and boxes come from rle_stats (the strings decoded cleanly); masks
- * are decoded here into scratch: a block's ground truths once, at the first detection that
- * meets one, and a detection only when its box meets a ground truth's. */
+ * detection's area. Ground-truth statistics come from rle_stats. A detection whose status is
+ * 0 (statistics not computed yet) is decoded here and its statistics and status written, as
+ * rle_stats would (a string that cannot be decoded gets IoU 0); one whose status is 1 is
+ * decoded only when its box meets a ground truth's. A block's ground truths are decoded
+ * once, at the first detection that needs them; masks go to scratch, none is kept. */
 static PyObject *segm_ious(PyObject *self, PyObject *args) {
     Py_buffer gbuf, gstarts, glens, gsizes, gareas, gboxes, gcrowd;
-    Py_buffer dbuf, dstarts, dlens, dsizes, dareas, dboxes;
+    Py_buffer dbuf, dstarts, dlens, dsizes, dstatus, dareas, dboxes, dtotals;
     Py_buffer gorder, dorder, gstart, dstart, istart, out;
     int graw, draw; Py_ssize_t lo, hi;
-    if (!PyArg_ParseTuple(args, "y*y*y*iy*y*y*y*y*y*y*iy*y*y*y*y*y*y*y*nnw*",
+    if (!PyArg_ParseTuple(args, "y*y*y*iy*y*y*y*y*y*y*iy*w*w*w*w*y*y*y*y*y*nnw*",
                           &gbuf, &gstarts, &glens, &graw, &gsizes, &gareas, &gboxes, &gcrowd,
-                          &dbuf, &dstarts, &dlens, &draw, &dsizes, &dareas, &dboxes,
+                          &dbuf, &dstarts, &dlens, &draw, &dsizes, &dstatus, &dareas, &dboxes, &dtotals,
                           &gorder, &dorder, &gstart, &dstart, &istart, &lo, &hi, &out)) return NULL;
     RleTable gt = {gbuf.buf, gstarts.buf, glens.buf, graw}, dt = {dbuf.buf, dstarts.buf, dlens.buf, draw};
-    const int64_t *gsz = gsizes.buf, *ga = gareas.buf, *gb = gboxes.buf;
-    const int64_t *dsz = dsizes.buf, *da = dareas.buf, *db = dboxes.buf;
+    const int64_t *gsz = gsizes.buf, *ga = gareas.buf, *gb = gboxes.buf, *dsz = dsizes.buf;
+    int64_t *da = dareas.buf, *db = dboxes.buf, *dtot = dtotals.buf;
+    int8_t *dst = dstatus.buf;
     const uint8_t *crowd = gcrowd.buf;
     const int64_t *go = gorder.buf, *dor = dorder.buf, *gs = gstart.buf, *ds = dstart.buf, *is = istart.buf;
     double *o = out.buf;
@@ -698,14 +701,21 @@ static PyObject *segm_ious(PyObject *self, PyObject *args) {
             double *block = o + is[b];
             int decoded = 0;
             for (int64_t d = 0; d < nd; d++) {
-                int64_t i = dor[d0 + d];
+                int64_t i = dor[d0 + d], kd = -1;
+                for (int64_t g = 0; g < ng; g++) block[d * ng + g] = 0.0;
+                if (!ng) continue;
+                if (dst[i] == 0) {  /* statistics from this decoding */
+                    kd = decode_rle(&dt, i, druns);
+                    dst[i] = kd < 0 ? (int8_t)kd : 1;
+                    if (kd < 0) continue;
+                    mask_stats(druns, kd, dsz[2 * i], da + i, dtot + i, db + 4 * i);
+                } else if (dst[i] < 0) continue;
                 const int64_t *bi = db + 4 * i;
                 int any = 0;
                 for (int64_t g = 0; g < ng; g++) {
                     const int64_t *bj = gb + 4 * go[g0 + g];
                     meets[g] = !(bi[0] > bj[2] || bj[0] > bi[2] || bi[1] > bj[3] || bj[1] > bi[3]);
                     any |= meets[g];
-                    block[d * ng + g] = 0.0;
                 }
                 if (!any) continue;
                 if (!decoded) {
@@ -716,7 +726,7 @@ static PyObject *segm_ious(PyObject *self, PyObject *args) {
                     }
                     decoded = 1;
                 }
-                int64_t kd = decode_rle(&dt, i, druns);
+                if (kd < 0) kd = decode_rle(&dt, i, druns);
                 if (kd < 0) kd = 0;
                 for (int64_t g = 0; g < ng; g++) {
                     if (!meets[g]) continue;
@@ -735,7 +745,7 @@ static PyObject *segm_ious(PyObject *self, PyObject *args) {
     PyBuffer_Release(&gbuf); PyBuffer_Release(&gstarts); PyBuffer_Release(&glens); PyBuffer_Release(&gsizes);
     PyBuffer_Release(&gareas); PyBuffer_Release(&gboxes); PyBuffer_Release(&gcrowd);
     PyBuffer_Release(&dbuf); PyBuffer_Release(&dstarts); PyBuffer_Release(&dlens); PyBuffer_Release(&dsizes);
-    PyBuffer_Release(&dareas); PyBuffer_Release(&dboxes);
+    PyBuffer_Release(&dstatus); PyBuffer_Release(&dareas); PyBuffer_Release(&dboxes); PyBuffer_Release(&dtotals);
     PyBuffer_Release(&gorder); PyBuffer_Release(&dorder); PyBuffer_Release(&gstart); PyBuffer_Release(&dstart);
     PyBuffer_Release(&istart); PyBuffer_Release(&out);
     if (failed) return PyErr_NoMemory();

@@ -265,41 +265,64 @@ def run_chunks(function, weights: np.ndarray, min_weight: float = 2e6) -> None:
 class MaskTable(Sequence):
     """N masks given as COCO compressed RLE strings, with their statistics (compiled core).
 
-    buffer: bytes holding the strings; starts, lengths (N,) int64 byte ranges in it; raw: the
-    strings are JSON string content read straight from a file (a doubled backslash stands for
-    one; any other character outside the RLE alphabet is refused); sizes (N, 2) [height,
-    width]. Computed once: areas (N,) pixel areas, totals (N,) pixels covered by the runs
-    (height * width when valid), boxes (N, 4) inclusive pixel boxes [x0, y0, x1, y1]
-    ([0, 0, -1, -1] when empty); bad: (k, reason) of the first string that cannot be decoded
-    ("truncated" or "character"), else None. Masks are decoded again where IoUs need their
-    runs (cheaper than keeping them). As a sequence: the counts strings (unescaped).
+    buffer: bytes (or a memory map) holding the strings; starts, lengths (N,) int64 byte
+    ranges in it; raw: the strings are JSON string content read straight from a file (a
+    doubled backslash stands for one; any other character outside the RLE alphabet is
+    refused); sizes (N, 2) [height, width]. Statistics: areas (N,) pixel areas, totals (N,)
+    pixels covered by the runs (height * width when valid), boxes (N, 4) inclusive pixel boxes
+    [x0, y0, x1, y1] ([0, 0, -1, -1] when empty); bad: (k, reason) of the first string that
+    cannot be decoded ("truncated" or "character"), else None. deferred: statistics are
+    computed on first use, or by the mask IoU pass as it decodes the masks anyway (one
+    decoding instead of two); masks are never kept decoded. As a sequence: the counts strings
+    (unescaped).
     """
 
     def __init__(self, buffer: bytes, starts: np.ndarray, lengths: np.ndarray, sizes: np.ndarray,
-                 raw: bool = False):
+                 raw: bool = False, deferred: bool = False):
         self.buffer = buffer
         self.starts = np.ascontiguousarray(starts, dtype=np.int64)
         self.lengths = np.ascontiguousarray(lengths, dtype=np.int64)
         self.sizes = np.ascontiguousarray(sizes, dtype=np.int64).reshape(-1, 2)
         self.raw = raw
         n = len(self.starts)
-        self.areas = np.zeros(n, dtype=np.int64)
-        self.totals = np.zeros(n, dtype=np.int64)
-        self.boxes = np.zeros((n, 4), dtype=np.int64)
-        heights = np.ascontiguousarray(self.sizes[:, 0])
-        found = []
+        self.status = np.zeros(n, dtype=np.int8)  # 0 not decoded yet, 1 done, < 0 cannot be decoded
+        self._areas = np.zeros(n, dtype=np.int64)
+        self._totals = np.zeros(n, dtype=np.int64)
+        self._boxes = np.zeros((n, 4), dtype=np.int64)
+        if not deferred:
+            self.finish()
 
-        def stats(lo: int, hi: int) -> None:
-            bad = _evalcore.rle_stats(buffer, self.starts, self.lengths, int(raw), heights, lo, hi,
-                                      self.areas, self.totals, self.boxes)
-            if bad is not None:
-                found.append(bad)
+    def finish(self) -> "MaskTable":
+        """Compute the statistics not computed yet."""
+        if len(self) and not self.status.all():
+            heights = np.ascontiguousarray(self.sizes[:, 0])
 
-        run_chunks(stats, self.lengths)
-        self.bad = None
-        if found:
-            k, code = min(found)
-            self.bad = (k, "truncated" if code == -1 else "character")
+            def stats(lo: int, hi: int) -> None:
+                _evalcore.rle_stats(self.buffer, self.starts, self.lengths, int(self.raw), heights, lo, hi,
+                                    self.status, self._areas, self._totals, self._boxes)
+
+            run_chunks(stats, np.where(self.status == 0, self.lengths, 0))
+        return self
+
+    @property
+    def areas(self) -> np.ndarray:
+        return self.finish()._areas
+
+    @property
+    def totals(self) -> np.ndarray:
+        return self.finish()._totals
+
+    @property
+    def boxes(self) -> np.ndarray:
+        return self.finish()._boxes
+
+    @property
+    def bad(self) -> Optional[tuple[int, str]]:
+        failed = np.flatnonzero(self.finish().status < 0)
+        if not len(failed):
+            return None
+        k = int(failed[0])
+        return k, "truncated" if self.status[k] == -1 else "character"
 
     @classmethod
     def from_strings(cls, counts: Sequence[Union[str, bytes]], sizes: np.ndarray) -> "MaskTable":
@@ -340,7 +363,8 @@ def segm_block_ious(gt: Annotations, dt: Annotations, g_idx: np.ndarray, d_idx: 
 
     def ious(lo: int, hi: int) -> None:
         _evalcore.segm_ious(gm.buffer, gm.starts, gm.lengths, int(gm.raw), gm.sizes, gm.areas, gm.boxes, crowd,
-                            dm.buffer, dm.starts, dm.lengths, int(dm.raw), dm.sizes, dm.areas, dm.boxes,
+                            dm.buffer, dm.starts, dm.lengths, int(dm.raw), dm.sizes, dm.status, dm._areas,
+                            dm._boxes, dm._totals,
                             g_idx, d_idx, gt_start, dt_start, iou_start, lo, hi, out)
 
     # Work per block: decoding its detections, then one pass over their runs per ground truth.

@@ -308,6 +308,7 @@ def detections_from_bytes(
     category_ids: Sequence[int],
     iou_type: str,
     file_names: Optional[Sequence[str]] = None,
+    defer_mask_checks: bool = False,
 ) -> Annotations:
     """A results file's bytes (or memory map) -> detection Annotations, as
     :func:`detections_from_records`.
@@ -315,16 +316,29 @@ def detections_from_bytes(
     Files in the shape detectors write (integer image ids, compressed RLE, ...) are read by the
     compiled scanner straight into arrays, the masks' RLE strings left in place; anything else,
     and every file with a problem, goes the general way (typed parse, then checks with messages).
+    defer_mask_checks: leave the masks' statistics to the mask IoU pass (it decodes them
+    anyway); the caller must then confirm :func:`masks_are_valid` afterwards and, if not, take
+    the general path (:func:`detections_from_records`), which names the problem.
     """
-    fast = _scanned_detections(data, image_ids, image_sizes, category_ids, iou_type)
+    fast = _scanned_detections(data, image_ids, image_sizes, category_ids, iou_type, defer_mask_checks)
     if fast is not None:
         return fast
     return detections_from_records(parse_results(bytes(data), source), source, image_ids, image_sizes,
                                    category_ids, iou_type, file_names)
 
 
+def masks_are_valid(detections: Annotations) -> bool:
+    """Every mask string decodes and covers its image (computing what is left to compute)."""
+    return detections.masks is None or _valid_masks(detections.masks)
+
+
+def _valid_masks(masks: MaskTable) -> bool:
+    return masks.bad is None and bool((masks.totals == masks.sizes[:, 0] * masks.sizes[:, 1]).all())
+
+
 def _scanned_detections(data: bytes, image_ids: np.ndarray, image_sizes: np.ndarray,
-                        category_ids: Sequence[int], iou_type: str) -> Optional[Annotations]:
+                        category_ids: Sequence[int], iou_type: str,
+                        defer_mask_checks: bool = False) -> Optional[Annotations]:
     """Detections from the compiled scanner, or None when the file needs the general path."""
     scanned = _evalcore.scan_results(data)
     if scanned is None:
@@ -363,8 +377,9 @@ def _scanned_detections(data: bytes, image_ids: np.ndarray, image_sizes: np.ndar
         segm = np.frombuffer(segm, dtype=np.int64).reshape(n, 4)
         if (segm[:, :2] != sizes).any():
             return None
-        masks = MaskTable(data, segm[:, 2], segm[:, 3], sizes, raw=True)
-        if masks.bad is not None or (masks.totals != sizes[:, 0] * sizes[:, 1]).any():
+        deferred = defer_mask_checks and not by_mask  # by_mask: the areas are needed now
+        masks = MaskTable(data, segm[:, 2], segm[:, 3], sizes, raw=True, deferred=deferred)
+        if not deferred and not _valid_masks(masks):
             return None
     kpts = None
     if iou_type == "keypoints" or (not by_box and not by_mask):

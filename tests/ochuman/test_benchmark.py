@@ -43,3 +43,38 @@ def test_all_keeps_persons_whose_recomputed_max_iou_is_one(tmp_path):
     assert abs(ours["all"]["AP"] - E.stats[0]) < 1e-12 and abs(ours["all"]["AR100"] - E.stats[8]) < 1e-12
     assert ours["all"]["AR100"] < 1.0  # the second identical person is missed, and counted
     assert ours["hard"]["AP"] == -1.0  # official [0.75, 1.0) holds none of the 1.0 persons
+
+
+def test_a_results_file_the_scanner_refuses_late_is_read_the_general_way(tmp_path):
+    """A counts string written with a JSON escape (\\u0030 for '0') passes the scanner but not
+    the strict RLE decoding of the IoU pass: the general path reads it (msgspec unescapes it)
+    and the numbers are those of the same detections given as a list."""
+    annotations = [{"id": k + 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "bbox": [x, y, w, h],
+                    "area": w * h, "segmentation": _rle(x, y, w, h)}
+                   for k, (x, y, w, h) in enumerate([(5, 5, 20, 30), (30, 2, 15, 20)])]
+    gt = {"images": [{"id": 1, "file_name": "a.jpg", "height": 40, "width": 50}],
+          "annotations": annotations, "categories": [{"id": 1, "name": "person"}]}
+    gt_path = tmp_path / "gt.json"
+    gt_path.write_text(json.dumps(gt))
+    results = [{"image_id": 1, "category_id": 1, "score": s, "bbox": list(box), "segmentation": _rle(*box)}
+               for s, box in ((0.9, (5, 5, 20, 30)), (0.8, (31, 2, 15, 20)), (0.7, (0, 20, 10, 10)))]
+    assert "0" in results[0]["segmentation"]["counts"]
+    text = json.dumps(results)
+    first = text.index('"counts": "') + len('"counts": "')
+    zero = text.index("0", first)
+    path = tmp_path / "results.json"
+    path.write_text(text[:zero] + "\\u0030" + text[zero + 1:])
+    assert json.loads(path.read_text()) == results
+    from ochuman.evaluate import EvalParams, make_blocks
+    from ochuman.results import detections_from_bytes, masks_are_valid
+    from ochuman.benchmark import resolve_ground_truth
+
+    ground = resolve_ground_truth(gt=gt_path)
+    scanned = detections_from_bytes(path.read_bytes(), "r", ground.image_ids, ground.image_sizes, [1], "segm",
+                                    defer_mask_checks=True)
+    make_blocks(ground.annotations, scanned, EvalParams("segm"))
+    assert not masks_are_valid(scanned)  # the late refusal this test is about
+    from_file = evaluate_results(str(path), gt=gt_path, subsets=["all"]).rows()[0]
+    from_list = evaluate_results(results, gt=gt_path, subsets=["all"]).rows()[0]
+    assert from_file["AP"] == from_list["AP"] > 0
+    assert {k: v for k, v in from_file.items() if k != "results"} == {k: v for k, v in from_list.items() if k != "results"}
