@@ -635,20 +635,36 @@ static PyObject *rle_stats(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* Intersection of two masks given as runs (alternating 0/1 runs, starting with 0s). */
-static uint64_t runs_intersection(const uint32_t *a, int64_t ka, const uint32_t *b, int64_t kb) {
-    if (ka == 0 || kb == 0) return 0;
-    uint64_t inter = 0;
-    int64_t ia = 0, ib = 0;
-    uint64_t ca = a[0], cb = b[0];
-    int va = 0, vb = 0;
-    for (;;) {
-        uint64_t c = ca < cb ? ca : cb;
-        if (va && vb) inter += c;
-        ca -= c; cb -= c;
-        while (ca == 0) { if (++ia >= ka) return inter; ca = a[ia]; va = !va; }
-        while (cb == 0) { if (++ib >= kb) return inter; cb = b[ib]; vb = !vb; }
+/* The 1-runs of a mask as [start, end) pixel positions (column-major): the number of them. */
+static int64_t runs_to_intervals(const uint32_t *runs, int64_t m, int64_t *starts, int64_t *ends) {
+    int64_t pos = 0, n = 0;
+    for (int64_t i = 0; i < m; i++) {
+        int64_t length = runs[i];
+        if ((i & 1) && length) { starts[n] = pos; ends[n] = pos + length; n++; }
+        pos += length;
     }
+    return n;
+}
+
+/* First index whose end lies after `position` (ends are increasing). */
+static int64_t first_ending_after(const int64_t *ends, int64_t n, int64_t position) {
+    int64_t lo = 0, hi = n;
+    while (lo < hi) { int64_t mid = (lo + hi) / 2; if (ends[mid] <= position) lo = mid + 1; else hi = mid; }
+    return lo;
+}
+
+/* Pixels in both masks, given as sorted disjoint intervals. */
+static uint64_t intervals_intersection(const int64_t *as, const int64_t *ae, int64_t na,
+                                       const int64_t *bs, const int64_t *be, int64_t nb) {
+    if (!na || !nb) return 0;
+    int64_t i = first_ending_after(ae, na, bs[0]), j = first_ending_after(be, nb, as[0]);
+    uint64_t inter = 0;
+    while (i < na && j < nb) {
+        int64_t lo = as[i] > bs[j] ? as[i] : bs[j], hi = ae[i] < be[j] ? ae[i] : be[j];
+        if (hi > lo) inter += (uint64_t)(hi - lo);
+        if (ae[i] < be[j]) i++; else j++;
+    }
+    return inter;
 }
 
 /* segm_ious(gt_buf, gt_starts, gt_lengths, gt_raw, gt_sizes i64[2G'], gt_areas i64[G'],
@@ -691,9 +707,12 @@ static PyObject *segm_ious(PyObject *self, PyObject *args) {
         if (ng > most_g) most_g = ng;
     }
     uint32_t *gruns = malloc(sizeof(uint32_t) * (size_t)g_need), *druns = malloc(sizeof(uint32_t) * (size_t)d_need);
+    /* masks as 1-intervals: a string of L characters has at most L runs, L / 2 + 1 of them 1s */
+    int64_t *g_lo = malloc(sizeof(int64_t) * (size_t)g_need), *g_hi = malloc(sizeof(int64_t) * (size_t)g_need);
+    int64_t *d_lo = malloc(sizeof(int64_t) * (size_t)d_need), *d_hi = malloc(sizeof(int64_t) * (size_t)d_need);
     int64_t *goff = malloc(sizeof(int64_t) * (size_t)(most_g + 1));
     uint8_t *meets = malloc((size_t)most_g);
-    int failed = !gruns || !druns || !goff || !meets;
+    int failed = !gruns || !druns || !g_lo || !g_hi || !d_lo || !d_hi || !goff || !meets;
     if (!failed) {
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t b = lo; b < hi; b++) {
@@ -721,18 +740,18 @@ static PyObject *segm_ious(PyObject *self, PyObject *args) {
                 if (!decoded) {
                     goff[0] = 0;
                     for (int64_t g = 0; g < ng; g++) {
-                        int64_t m = decode_rle(&gt, go[g0 + g], gruns + goff[g]);
-                        goff[g + 1] = goff[g] + (m > 0 ? m : 0);
+                        int64_t m = decode_rle(&gt, go[g0 + g], gruns);
+                        goff[g + 1] = goff[g] + (m > 0 ? runs_to_intervals(gruns, m, g_lo + goff[g], g_hi + goff[g]) : 0);
                     }
                     decoded = 1;
                 }
                 if (kd < 0) kd = decode_rle(&dt, i, druns);
-                if (kd < 0) kd = 0;
+                int64_t nd_int = kd > 0 ? runs_to_intervals(druns, kd, d_lo, d_hi) : 0;
                 for (int64_t g = 0; g < ng; g++) {
                     if (!meets[g]) continue;
                     int64_t j = go[g0 + g];
                     if (gsz[2 * j] != dsz[2 * i] || gsz[2 * j + 1] != dsz[2 * i + 1]) { block[d * ng + g] = -1.0; continue; }
-                    uint64_t inter = runs_intersection(druns, kd, gruns + goff[g], goff[g + 1] - goff[g]);
+                    uint64_t inter = intervals_intersection(d_lo, d_hi, nd_int, g_lo + goff[g], g_hi + goff[g], goff[g + 1] - goff[g]);
                     if (!inter) continue;
                     uint64_t uni = crowd[j] ? (uint64_t)da[i] : (uint64_t)(da[i] + ga[j]) - inter;
                     block[d * ng + g] = (double)inter / (double)uni;
@@ -741,7 +760,7 @@ static PyObject *segm_ious(PyObject *self, PyObject *args) {
         }
         Py_END_ALLOW_THREADS
     }
-    free(gruns); free(druns); free(goff); free(meets);
+    free(gruns); free(druns); free(g_lo); free(g_hi); free(d_lo); free(d_hi); free(goff); free(meets);
     PyBuffer_Release(&gbuf); PyBuffer_Release(&gstarts); PyBuffer_Release(&glens); PyBuffer_Release(&gsizes);
     PyBuffer_Release(&gareas); PyBuffer_Release(&gboxes); PyBuffer_Release(&gcrowd);
     PyBuffer_Release(&dbuf); PyBuffer_Release(&dstarts); PyBuffer_Release(&dlens); PyBuffer_Release(&dsizes);
