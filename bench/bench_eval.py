@@ -8,7 +8,7 @@ for each iou type and each evaluator times, ``--runs`` times after one warm-up, 
 - library, ``all``: ``COCO(gt)``, ``gt.loadRes(results)``, ``COCOeval(gt, dt, iou_type)``,
   ``evaluate()``, ``accumulate()``, ``summarize()`` in this process (imports done before);
 - process, ``all``: the same as a whole ``python -c`` process (interpreter start and imports
-  included);
+  included; bytecode caching on, see ``PROCESS_ENV``);
 - ``levels``: all + moderate + hard. The peers evaluate three times, on the official range
   files (``..._range_0.00_1.00``, ``..._0.50_0.75``, ``..._0.75_1.00``, each with its own
   remapped results file), as library calls and as one process.
@@ -18,9 +18,9 @@ same files to 1e-12 (library and process runs, every subset); a mismatch prints 
 marks the row. With ``--skip-pycocotools`` pycocotools is not timed, but its stats are still
 computed once per case as the reference (``--no-reference`` skips that too).
 
-"ochuman (ours)" (see ``OURS_*`` below) is timed when ``ochuman.compat`` (a pycocotools-shaped
-facade) and the ``ochuman eval`` command exist, and skipped with a note otherwise:
-``from ochuman.compat import COCO, COCOeval`` for the library case and
+"ochuman (ours)" (see ``OURS_*`` below) is timed when ``ochuman.compat`` and the ``ochuman
+eval`` command exist, and skipped with a note otherwise: ``ochuman.benchmark.evaluate_results``
+for the library case and
 ``ochuman eval --gt GT --results RES --iou-type T --subset all --format json`` for the process,
 ``--subset levels`` (one run, all + moderate + hard, from the 0.00_1.00 files plus the MaxIoU of
 each person) against the peers' three evaluations.
@@ -78,8 +78,14 @@ def run_eval(gt_path, res_path, iou_type):
 # HOOK: "ochuman (ours)". Timed only when these exist; skipped with a note otherwise.
 # --------------------------------------------------------------------------------------------
 OURS = "ochuman (ours)"
-# Library, one evaluation: the pycocotools-shaped facade, run through EVAL_SOURCE.
-OURS_IMPORT = "from ochuman.compat import COCO, COCOeval"
+# Library, one evaluation: the evaluate_results API (the pycocotools-shaped facade
+# ochuman.compat builds pycocotools' per-annotation dicts and is not what is timed here).
+OURS_LIBRARY_SOURCE = '''
+from ochuman.benchmark import evaluate_results
+def run_eval(gt_path, res_path, iou_type):
+    row = evaluate_results(res_path, gt=gt_path, iou_type=iou_type, subsets=("all",)).rows()[0]
+    return [row[name] for name in STAT_NAMES[iou_type]]
+'''
 # Process: `ochuman eval ...` (the console script next to this interpreter).
 OURS_EVAL_ARGS = ["eval", "--gt", "{gt}", "--results", "{results}", "--iou-type", "{iou_type}",
                   "--subset", "{subset}", "--format", "json"]
@@ -172,8 +178,9 @@ def timed(func, runs: int):
 
 
 def library_case(import_source: str, pairs: list[tuple[str, str]], iou_type: str):
-    namespace: dict = {}
-    exec(import_source + "\n" + EVAL_SOURCE, namespace)  # imports happen here, outside the timing
+    namespace: dict = {"STAT_NAMES": STAT_NAMES}
+    # imports happen here, outside the timing; a source defining run_eval itself replaces EVAL_SOURCE
+    exec(import_source if "def run_eval" in import_source else import_source + "\n" + EVAL_SOURCE, namespace)
     run_eval = namespace["run_eval"]
     return lambda: [run_eval(g, r, iou_type) for g, r in pairs]
 
@@ -183,9 +190,15 @@ def process_script(import_source: str, pairs: list[tuple[str, str]], iou_type: s
             f"print('STATS ' + json.dumps([run_eval(g, r, {iou_type!r}) for g, r in {pairs!r}]))\n")
 
 
+# Processes run with bytecode caching on, as installed packages have it (this workplace sets
+# PYTHONDONTWRITEBYTECODE, which would make every process compile the modules of a package
+# installed from source again; the warm-up run writes the caches).
+PROCESS_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run_process(cmd: list[str]):
     def run():
-        done = subprocess.run(cmd, capture_output=True, text=True)
+        done = subprocess.run(cmd, capture_output=True, text=True, env=PROCESS_ENV)
         if done.returncode:
             raise RuntimeError(f"{cmd[:3]}... exited {done.returncode}: {done.stderr.strip()[-2000:]}")
         return done.stdout
@@ -345,7 +358,7 @@ def main(argv=None) -> int:
 
         evaluators = [(p, PEERS[p][0]) for p in timed_peers]
         if lib_ok or cli_ok:
-            evaluators.append((OURS, OURS_IMPORT))
+            evaluators.append((OURS, OURS_LIBRARY_SOURCE))
         for name, source in evaluators:
             case = cases[name] = {"notes": []}
             print(f"  {iou_type}: {name} ...", file=sys.stderr, flush=True)
