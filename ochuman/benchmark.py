@@ -34,6 +34,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from ochuman.cache import cached_ground_truth
 from ochuman.convert import official_selection
 from ochuman.errors import OCHumanError, OCHumanWarning
 from ochuman.evaluate import (
@@ -187,6 +188,13 @@ def ground_truth_from_coco(dataset: Dataset, masks: bool = True) -> GroundTruth:
     )
 
 
+def _ground_truth_from_dataset(dataset: Dataset, split: str, masks: bool) -> tuple[GroundTruth, bool]:
+    """(ground truth, built from a native file: worth caching)."""
+    if dataset.format == "ochuman":
+        return ground_truth_from_native(dataset, split, masks), True
+    return ground_truth_from_coco(dataset, masks), False
+
+
 def find_native_file(root: Union[str, os.PathLike]) -> Optional[Path]:
     """``ochuman.json`` at the top of a dataset root or in its ``annotations/`` folder."""
     for candidate in (Path(root) / "ochuman.json", Path(root) / "annotations" / "ochuman.json"):
@@ -201,10 +209,9 @@ def resolve_ground_truth(root: Union[str, os.PathLike, None] = None,
     """Ground truth from ``gt`` (a native or COCO file or a Dataset), else from a dataset root
     (``root`` or the ``OCHUMAN_ROOT`` environment variable)."""
     if gt is not None:
-        dataset = gt if isinstance(gt, Dataset) else load(gt)
-        if dataset.format == "ochuman":
-            return ground_truth_from_native(dataset, split, masks)
-        return ground_truth_from_coco(dataset, masks)
+        if isinstance(gt, Dataset):
+            return _ground_truth_from_dataset(gt, split, masks)[0]
+        return cached_ground_truth(Path(gt), split, masks, lambda: _ground_truth_from_dataset(load(gt), split, masks))
     root = root or os.environ.get("OCHUMAN_ROOT")
     if not root:
         raise OCHumanError(
@@ -212,7 +219,7 @@ def resolve_ground_truth(root: Union[str, os.PathLike, None] = None,
             "ochuman.json, or --gt FILE")
     native = find_native_file(root)
     if native is not None:
-        return ground_truth_from_native(load(native), split, masks)
+        return cached_ground_truth(native, split, masks, lambda: _ground_truth_from_dataset(load(native), split, masks))
     official = Path(root) / f"ochuman_coco_format_{split}_range_0.00_1.00.json"
     if official.is_file():
         return ground_truth_from_coco(load(official), masks)

@@ -13,6 +13,18 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Ground-truth caches of the whole run (CLI subprocesses included) go to a temporary folder."""
+    previous = os.environ.get("OCHUMAN_CACHE")
+    os.environ["OCHUMAN_CACHE"] = str(tmp_path_factory.mktemp("ochuman-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("OCHUMAN_CACHE", None)
+    else:
+        os.environ["OCHUMAN_CACHE"] = previous
+
+
 def _require(relative: str) -> Path:
     path = SHARED_DATA / relative
     if not path.exists():
