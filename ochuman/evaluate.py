@@ -255,11 +255,21 @@ def run_chunks(function, weights: np.ndarray, min_weight: float = 2e6) -> None:
         return
     bounds = np.searchsorted(np.cumsum(weights), total * np.arange(1, parts) / parts, side="right")
     edges = [0, *sorted(set(int(b) for b in bounds)), n]
-    threads = [threading.Thread(target=function, args=(lo, hi)) for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo]
+    failures: list[BaseException] = []
+
+    def guarded(lo: int, hi: int) -> None:
+        try:
+            function(lo, hi)
+        except BaseException as err:  # noqa: BLE001 - re-raised in the calling thread
+            failures.append(err)
+
+    threads = [threading.Thread(target=guarded, args=(lo, hi)) for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    if failures:
+        raise failures[0]
 
 
 class MaskTable(Sequence):
@@ -451,12 +461,17 @@ def variant_states(variant: Variant, gt: Annotations, blocks: Blocks, params: Ev
 
 def evaluate_variants(gt: Annotations, dt: Annotations, blocks: Blocks, params: EvalParams,
                       variants: Sequence[Variant]) -> list["Accumulated"]:
-    """Accumulate several variants (each matched once per area range, then accumulated)."""
+    """Accumulate several variants (each matched once per area range, then accumulated), the
+    variants spread over threads (matching and accumulation run in the compiled core)."""
     crowd = gt.iscrowd[blocks.gt_order]
-    results = []
-    for variant in variants:
-        states = variant_states(variant, gt, blocks, params)
-        results.append(accumulate(gt, dt, blocks, params, variant, states, match(blocks, states, crowd, params)))
+    results: list = [None] * len(variants)
+
+    def run(lo: int, hi: int) -> None:
+        for i in range(lo, hi):
+            states = variant_states(variants[i], gt, blocks, params)
+            results[i] = accumulate(gt, dt, blocks, params, variants[i], states, match(blocks, states, crowd, params))
+
+    run_chunks(run, np.full(len(variants), float(len(blocks.dt_order) + 1)), min_weight=20000)
     return results
 
 

@@ -207,3 +207,16 @@ def test_oks_is_bit_identical_to_pycocotools(seed, pairs):
     ours = oks_pairs(dt, gt, boxes, areas, d, g, COCO_OKS_SIGMAS)
     expected = [_pycocotools_oks(dt[i], gt[j], boxes[j].tolist(), float(areas[j]), COCO_OKS_SIGMAS) for i, j in zip(d, g)]
     assert ours.tolist() == expected
+
+
+def test_errors_in_worker_threads_reach_the_caller(monkeypatch):
+    import ochuman.evaluate as evaluate
+
+    monkeypatch.setattr(evaluate, "worker_count", lambda: 2)
+
+    def fail(lo, hi):
+        if lo > 0:
+            raise MemoryError("from a worker")
+
+    with pytest.raises(MemoryError, match="from a worker"):
+        evaluate.run_chunks(fail, np.ones(10), min_weight=1)
