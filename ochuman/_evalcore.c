@@ -44,7 +44,9 @@ static PyObject *vec_bytes(Vec *v) { return PyBytes_FromStringAndSize(v->data ? 
  * broken JSON, ...) makes the scanner give up, and the caller takes the general path, which
  * accepts or refuses the file with a precise message. Numbers are converted exactly as
  * Python's float() does (correctly rounded). */
-typedef struct { const char *p, *end; } Cursor;
+/* tstate: when not NULL the scan runs without the GIL and takes it back around the rare
+ * calls into Python (the slow number conversion). */
+typedef struct { const char *p, *end; PyThreadState *tstate; } Cursor;
 
 enum { HAS_BBOX = 1, HAS_SEGM = 2, HAS_KEYPOINTS = 4 };
 #define NUM_KEYPOINT_VALUES 51
@@ -114,10 +116,13 @@ static int scan_number(Cursor *c, double *value, int64_t *integer, int *is_int) 
     if (n >= sizeof local && !(text = malloc(n + 1))) return -1;
     memcpy(text, start, n); text[n] = 0;
     char *stop = NULL;
+    if (c->tstate) PyEval_RestoreThread(c->tstate);
     double v = PyOS_string_to_double(text, &stop, NULL);
     int ok = !(v == -1.0 && PyErr_Occurred()) && stop == text + n;
+    if (!ok) PyErr_Clear();
+    if (c->tstate) c->tstate = PyEval_SaveThread();
     if (text != local) free(text);
-    if (!ok) { PyErr_Clear(); return -1; }
+    if (!ok) return -1;
     *value = v;
     return 0;
 }
@@ -300,29 +305,39 @@ static int scan_record(Cursor *c, const char *data, Scan *out) {
     return 0;
 }
 
-/* scan_results(data: bytes) -> (image_id, category_id, score, flags, bbox, segm, keypoints)
- * or None. Arrays as bytes: image_id / category_id i64[n]; score f64[n]; flags u8[n] (1 bbox,
- * 2 segmentation, 4 keypoints); bbox f64[4n] (zeros where absent); segm i64[4s] ([h, w,
- * counts offset in data, counts length] of the s records with a segmentation, in order; the
- * counts are raw JSON string content, checked when decoded); keypoints f64[51k] likewise. */
+/* scan_results(data, start, end) -> (image_id, category_id, score, flags, bbox, segm,
+ * keypoints) or None, for the records in data[start:end] (the whole file: 0, len(data)).
+ * start is 0 (the list opens there) or the first byte of a record; end is len(data) (the list
+ * closes there) or the comma before the next part's first record. Arrays as bytes:
+ * image_id / category_id i64[n]; score f64[n]; flags u8[n] (1 bbox, 2 segmentation,
+ * 4 keypoints); bbox f64[4n] (zeros where absent); segm i64[4s] ([h, w, counts offset in
+ * data, counts length] of the s records with a segmentation, in order; the counts are raw
+ * JSON string content, checked when decoded); keypoints f64[51k] likewise. Runs without the
+ * GIL: parts may be scanned in threads. */
 static PyObject *scan_results(PyObject *self, PyObject *args) {
-    Py_buffer data;
-    if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
+    Py_buffer data; Py_ssize_t start, stop;
+    if (!PyArg_ParseTuple(args, "y*nn", &data, &start, &stop)) return NULL;
     Scan out; memset(&out, 0, sizeof out);
-    Cursor c = {data.buf, (const char *)data.buf + data.len};
-    int ok = expect(&c, '[') == 0;
+    const char *base = data.buf;
+    int first = start == 0, last = stop == data.len, ok = start >= 0 && start <= stop && stop <= data.len;
+    Cursor c = {base + (ok ? start : 0), base + (ok ? stop : 0), NULL};
     if (ok) {
-        skip_ws(&c);
-        if (c.p < c.end && *c.p == ']') c.p++;
-        else for (;;) {
-            if (scan_record(&c, data.buf, &out) < 0) { ok = 0; break; }
+        c.tstate = PyEval_SaveThread();
+        if (first && expect(&c, '[') < 0) ok = 0;
+        else {
             skip_ws(&c);
-            if (c.p < c.end && *c.p == ',') { c.p++; continue; }
-            if (expect(&c, ']') < 0) ok = 0;
-            break;
+            if (first && last && c.p < c.end && *c.p == ']') c.p++;  /* [] */
+            else for (;;) {
+                if (scan_record(&c, base, &out) < 0) { ok = 0; break; }
+                skip_ws(&c);
+                if (!last && c.p == c.end) break;  /* at the comma that ends this part */
+                if (c.p < c.end && *c.p == ',') { c.p++; continue; }
+                if (!last || expect(&c, ']') < 0) ok = 0;
+                break;
+            }
+            if (ok && last) { skip_ws(&c); if (c.p != c.end) ok = 0; }
         }
-        skip_ws(&c);
-        if (c.p != c.end) ok = 0;
+        PyEval_RestoreThread(c.tstate);
     }
     PyObject *result = NULL;
     if (ok) {
@@ -457,7 +472,7 @@ static PyObject *scan_coco_images(PyObject *self, PyObject *args) {
     Py_buffer data;
     if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
     ImageScan out; memset(&out, 0, sizeof out);
-    Cursor c = {data.buf, (const char *)data.buf + data.len};
+    Cursor c = {data.buf, (const char *)data.buf + data.len, NULL};
     PyObject *result;
     if (scan_list(&c, data.buf, &out, image_record) == 0)
         result = Py_BuildValue("(NNNN)", vec_bytes(&out.id), vec_bytes(&out.width), vec_bytes(&out.height),
@@ -476,7 +491,7 @@ static PyObject *scan_coco_annotations(PyObject *self, PyObject *args) {
     Py_buffer data;
     if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
     AnnScan out; memset(&out, 0, sizeof out);
-    Cursor c = {data.buf, (const char *)data.buf + data.len};
+    Cursor c = {data.buf, (const char *)data.buf + data.len, NULL};
     PyObject *result;
     if (scan_list(&c, data.buf, &out, annotation_record) == 0)
         result = Py_BuildValue("(NNNNNNNNNN)", vec_bytes(&out.id), vec_bytes(&out.image_id),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import mmap
 import os
+import re
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -27,7 +28,7 @@ from pycocotools import mask as mask_utils
 
 from ochuman.errors import OCHumanError, ResultsError
 from ochuman import _evalcore
-from ochuman.evaluate import Annotations, MaskTable
+from ochuman.evaluate import Annotations, MaskTable, run_chunks, worker_count
 from ochuman.masks import box_polygon
 
 NUM_KEYPOINT_VALUES = 51
@@ -336,11 +337,43 @@ def _valid_masks(masks: MaskTable) -> bool:
     return masks.bad is None and bool((masks.totals == masks.sizes[:, 0] * masks.sizes[:, 1]).all())
 
 
+_RECORD_BOUNDARY = re.compile(rb"\}\s*,\s*\{")
+
+
+def scan_results(data: Union[bytes, mmap.mmap]) -> Optional[tuple[bytes, ...]]:
+    """The compiled scanner's columns of a results file (see ``_evalcore.scan_results``), or
+    None when the file is not in its shape. Large files are cut at record boundaries and the
+    parts scanned in threads; a cut that lands inside a string (a part then fails) is retried
+    as one part."""
+    size = len(data)
+    parts = worker_count() if size >= 4_000_000 else 1
+    cuts = []
+    for k in range(1, parts):
+        found = _RECORD_BOUNDARY.search(data, max(size * k // parts, cuts[-1][1] if cuts else 0))
+        if found is None:
+            break
+        comma = found.start() + found.group().index(b",")
+        cuts.append((comma, found.end() - 1))  # this part ends at the comma, the next starts at "{"
+    if not cuts:
+        return _evalcore.scan_results(data, 0, size)
+    spans = [(0, cuts[0][0]), *[(a[1], b[0]) for a, b in zip(cuts, cuts[1:])], (cuts[-1][1], size)]
+    outputs: list = [None] * len(spans)
+
+    def scan(lo: int, hi: int) -> None:
+        for i in range(lo, hi):
+            outputs[i] = _evalcore.scan_results(data, *spans[i])
+
+    run_chunks(scan, np.array([b - a for a, b in spans], dtype=float), min_weight=1)
+    if any(out is None for out in outputs):
+        return _evalcore.scan_results(data, 0, size)
+    return tuple(b"".join(column) for column in zip(*outputs))
+
+
 def _scanned_detections(data: bytes, image_ids: np.ndarray, image_sizes: np.ndarray,
                         category_ids: Sequence[int], iou_type: str,
                         defer_mask_checks: bool = False) -> Optional[Annotations]:
     """Detections from the compiled scanner, or None when the file needs the general path."""
-    scanned = _evalcore.scan_results(data)
+    scanned = scan_results(data)
     if scanned is None:
         return None
     keys, category, score, flags, bbox, segm, keypoints = scanned

@@ -14,7 +14,7 @@ from pycocotools import mask as mask_utils
 
 from ochuman import _evalcore
 from ochuman.evaluate import MaskTable
-from ochuman.results import _scanned_detections, detections_from_records, parse_results
+from ochuman.results import _scanned_detections, detections_from_records, parse_results, scan_results
 
 from .workloads import coco_workloads
 
@@ -62,7 +62,7 @@ def test_raw_strings_refuse_characters_outside_the_rle_alphabet(text):
 # ------------------------------------------------------------------------------------- scanner
 
 def _scan_column(records: list, key: str) -> np.ndarray:
-    scanned = _evalcore.scan_results(json.dumps(records).encode())
+    scanned = scan_results(json.dumps(records).encode())
     assert scanned is not None
     index = {"image_id": 0, "category_id": 1, "score": 2}[key]
     return np.frombuffer(scanned[index], dtype=np.int64 if key != "score" else np.float64)
@@ -77,7 +77,7 @@ def test_numbers_are_parsed_as_python_parses_them(value, digits, style):
     if "inf" in text or "nan" in text:
         return
     data = f'[{{"image_id": 1, "category_id": 1, "score": {text}}}]'.encode()
-    scanned = _evalcore.scan_results(data)
+    scanned = scan_results(data)
     assert scanned is not None
     parsed = struct.unpack("d", scanned[2])[0]
     expected = float(text)
@@ -88,7 +88,7 @@ def test_numbers_are_parsed_as_python_parses_them(value, digits, style):
                                   "0.1", "1.7976931348623157e308", "9007199254740993", "1E5", "1e-400", "12345678901234567890"])
 def test_number_edge_cases(text):
     data = f'[{{"image_id": 1, "category_id": 1, "score": {text}}}]'.encode()
-    scanned = _evalcore.scan_results(data)
+    scanned = scan_results(data)
     if scanned is None:  # too many digits for the fast path: the general path reads it
         assert len(text.strip("-").replace(".", "")) > 19
         return
@@ -115,13 +115,13 @@ def test_number_edge_cases(text):
     b'[{"image_id": 1, "category_id": 1, "score": 1, "extra": "\\u00e9"}]',
 ])
 def test_unusual_files_go_the_general_way(data):
-    assert _evalcore.scan_results(data) is None
+    assert scan_results(data) is None
 
 
 def test_other_keys_are_skipped():
     data = (b'[ {"id": 7, "area": 1.5, "iscrowd": false, "extra": {"a": [1, {"b": null}], "c": "x"},'
             b' "image_id": 3, "category_id": 1, "score": 0.5} ]')
-    scanned = _evalcore.scan_results(data)
+    scanned = scan_results(data)
     assert scanned is not None and np.frombuffer(scanned[0], np.int64).tolist() == [3]
 
 
@@ -220,3 +220,21 @@ def test_errors_in_worker_threads_reach_the_caller(monkeypatch):
 
     with pytest.raises(MemoryError, match="from a worker"):
         evaluate.run_chunks(fail, np.ones(10), min_weight=1)
+
+
+@pytest.mark.parametrize("workers, fake_cuts", [(2, False), (3, False), (2, True)])
+def test_large_files_scanned_in_parts_equal_one_scan(monkeypatch, workers, fake_cuts):
+    import ochuman.results as results
+
+    monkeypatch.setattr(results, "worker_count", lambda: workers)
+    rng = np.random.default_rng(0)
+    records = [{"image_id": int(rng.integers(1, 100)), "category_id": 1, "score": float(rng.random()),
+                "keypoints": np.round(rng.uniform(0, 500, 51), 2).tolist(),
+                "note": "a },{ b" if fake_cuts else "x"}  # record-boundary look-alikes inside strings
+               for k in range(12000)]
+    for indent in (None, 1):
+        data = json.dumps(records, indent=indent).encode()
+        assert len(data) >= 4_000_000
+        whole = _evalcore.scan_results(data, 0, len(data))
+        assert whole is not None and scan_results(data) == whole
+        assert np.frombuffer(whole[0], np.int64).tolist() == [r["image_id"] for r in records]
