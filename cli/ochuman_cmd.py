@@ -1,9 +1,14 @@
 """``ochuman``: dataset statistics and conversion (evaluation and figures follow)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
+
+# The commands' numpy work needs no BLAS: keep OpenBLAS from starting a spinning thread per
+# core at numpy's import (they compete with the evaluator's own threads). A user's setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from cli.common import Group, format_option, show_progress, verbosity_options
 
