@@ -6,11 +6,12 @@ from pathlib import Path
 
 import click
 
-# The commands' numpy work needs no BLAS: keep OpenBLAS from starting a spinning thread per
-# core at numpy's import (they compete with the evaluator's own threads). A user's setting wins.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
 from cli.common import Group, format_option, show_progress, verbosity_options
+
+# The commands' numpy work needs no BLAS: keep OpenBLAS from starting a spinning thread per
+# core at numpy's import (numpy is imported later, by the commands; those threads would
+# compete with the evaluator's own). A user's setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
