@@ -12,9 +12,8 @@ written is ignored: the ground truth is then built as without a cache.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import zipfile
+import zlib
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -37,13 +36,15 @@ def cache_dir() -> Optional[Path]:
     return Path(base) / "ochuman-toolkit"
 
 
-def _entry(path: Path, split: str, masks: bool) -> Optional[Path]:
+def _entry(path: Path, split: str, masks: bool) -> Optional[tuple[Path, str]]:
+    """(cache file, the key it must hold) for the ground truth of ``path``; None: no caching."""
     folder = cache_dir()
     if folder is None:
         return None
     stat = path.stat()
     key = f"{path}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{__version__}|{FORMAT}|{split}|{masks}"
-    return folder / f"ground-truth-{hashlib.sha256(key.encode()).hexdigest()[:24]}.npz"
+    # A short name (CRC-32) with the whole key stored inside: a clash is a miss, never a wrong hit.
+    return folder / f"ground-truth-{zlib.crc32(key.encode()):08x}.npz", key
 
 
 def cached_ground_truth(path: Path, split: str, masks: bool,
@@ -51,18 +52,22 @@ def cached_ground_truth(path: Path, split: str, masks: bool,
     """The ground truth of the file ``path``: from the cache when it holds it, else
     ``build()`` -> (ground truth, whether to keep it: only what was built from a native file)."""
     try:
-        entry = _entry(path, split, masks)
+        entry, key = _entry(path, split, masks) or (None, "")
     except OSError:
-        entry = None
+        entry, key = None, ""
     if entry is not None and entry.is_file():
+        import zipfile
+
         try:
-            return _read(entry)
+            cached = _read(entry, key)
+            if cached is not None:
+                return cached
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             pass  # unreadable or from another layout: rebuilt and rewritten below
     ground, keep = build()
     if entry is not None and keep:
         try:
-            _write(entry, ground)
+            _write(entry, key, ground)
         except (OSError, OCHumanError):  # a cache folder that cannot be written: go on without
             pass
     return ground
@@ -79,9 +84,10 @@ def _split(buffer: np.ndarray, lengths: np.ndarray) -> list[str]:
     return [data[a:b].decode("utf-8") for a, b in zip([0, *ends[:-1]], ends)]
 
 
-def _write(entry: Path, ground: "GroundTruth") -> None:
+def _write(entry: Path, key: str, ground: "GroundTruth") -> None:
     ann = ground.annotations
     arrays = {
+        "key": np.array(key),
         "image_id": ann.image_id, "category_id": ann.category_id, "ann_id": ann.ann_id, "bbox": ann.bbox,
         "area": ann.area, "iscrowd": ann.iscrowd, "score": ann.score, "keypoints": ann.keypoints,
         "num_keypoints": ann.num_keypoints, "file_image_ids": ann.file_image_ids, "image_ids": ground.image_ids,
@@ -96,10 +102,13 @@ def _write(entry: Path, ground: "GroundTruth") -> None:
         np.savez(handle, **arrays)
 
 
-def _read(entry: Path) -> "GroundTruth":
+def _read(entry: Path, key: str) -> Optional["GroundTruth"]:
+    """The cached ground truth, or None when the file holds another key."""
     from ochuman.benchmark import GroundTruth
 
     with np.load(entry, allow_pickle=False) as stored:
+        if str(stored["key"]) != key:
+            return None
         a = {name: stored[name] for name in stored.files}
     masks = None
     if "counts" in a:

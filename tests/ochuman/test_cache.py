@@ -77,3 +77,14 @@ def test_coco_files_are_not_cached(ochuman_coco_sample, tmp_path, monkeypatch):
     resolve_ground_truth(gt=ochuman_coco_sample)
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
     assert os.environ["OCHUMAN_CACHE"].endswith("cache")
+
+
+def test_a_cache_file_holding_another_key_is_a_miss(native_copy, tmp_path, monkeypatch):
+    from ochuman import cache
+
+    fresh = resolve_ground_truth(gt=native_copy, split="val")
+    (entry,) = (tmp_path / "cache").iterdir()
+    # Another key written under this file's name (as a CRC-32 clash would): not served.
+    monkeypatch.setattr(cache, "_entry", lambda path, split, masks: (entry, "another key"))
+    other = resolve_ground_truth(gt=native_copy, split="test")
+    assert other.split == "test" and fresh.split == "val"  # the val ground truth was not served
