@@ -787,16 +787,17 @@ static PyObject *segm_ious(PyObject *self, PyObject *args) {
 }
 
 /* match(ious f64, det_start i64[B+1], gt_start i64[B+1], iou_start i64[B], gt_state u8[V*G],
- *       gt_crowd u8[G], thresholds f64[T], out i32[V*T*D])
- * For each block b (dets sorted by score, at most maxDets), each variant v and threshold t:
+ *       gt_crowd u8[G], thresholds f64[T], v_lo, v_hi, out i32[V*T*D])
+ * For variants v_lo..v_hi-1 (disjoint ranges may run in threads), each block b (dets sorted by score, at most maxDets), each variant v and threshold t:
  * COCOeval.evaluateImg's greedy matching. gt_state: 0 counts, 1 ignore region, 2 absent.
  * A det takes the best available counted gt with IoU >= min(t, 1 - 1e-10) (the last one on
  * ties, as pycocotools' scan in gt order does); only if there is none, the best ignored one.
  * out[v, t, det] = global gt index, or -1. */
 static PyObject *match(PyObject *self, PyObject *args) {
     Py_buffer ious, det_start, gt_start, iou_start, gt_state, gt_crowd, thresholds, out;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*w*", &ious, &det_start, &gt_start, &iou_start,
-                          &gt_state, &gt_crowd, &thresholds, &out)) return NULL;
+    Py_ssize_t v_lo, v_hi;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*nnw*", &ious, &det_start, &gt_start, &iou_start,
+                          &gt_state, &gt_crowd, &thresholds, &v_lo, &v_hi, &out)) return NULL;
     const double *iou = ious.buf, *thr = thresholds.buf;
     const int64_t *ds = det_start.buf, *gs = gt_start.buf, *is = iou_start.buf;
     const uint8_t *state = gt_state.buf, *crowd = gt_crowd.buf;
@@ -814,7 +815,9 @@ static PyObject *match(PyObject *self, PyObject *args) {
     int64_t *cand = PyMem_Malloc(sizeof(int64_t) * (size_t)(D ? D : 1));
     int64_t *cand_start = PyMem_Malloc(sizeof(int64_t) * (size_t)(B + 1));
     if (!taken || !cand || !cand_start) { PyErr_NoMemory(); goto done; }
-    for (Py_ssize_t k = 0; k < V * T * D; k++) res[k] = -1;
+    if (v_lo < 0) v_lo = 0;
+    if (v_hi > V) v_hi = V;
+    for (Py_ssize_t k = v_lo * T * D; k < v_hi * T * D; k++) res[k] = -1;
     Py_BEGIN_ALLOW_THREADS
     double lowest = 1 - 1e-10;
     for (Py_ssize_t t = 0; t < T; t++) if (thr[t] < lowest) lowest = thr[t];
@@ -830,7 +833,7 @@ static PyObject *match(PyObject *self, PyObject *args) {
         }
     }
     cand_start[B] = n_cand;
-    for (Py_ssize_t v = 0; v < V; v++) {
+    for (Py_ssize_t v = v_lo; v < v_hi; v++) {
         const uint8_t *st = state + v * G;
         for (Py_ssize_t t = 0; t < T; t++) {
             double start_thr = thr[t] < 1 - 1e-10 ? thr[t] : 1 - 1e-10;
@@ -947,9 +950,10 @@ static PyObject *oks_means(PyObject *self, PyObject *args) {
 
 /* accumulate(matches i32[A*T*D], gt_state u8[A*G], gt_ids i64[G], gt_used u8[G], gt_cat i64[G],
  *            order i64[D], dt_used u8[D], dt_cat i64[D], dt_rank i64[D], dt_scores f64[D],
- *            dt_out u8[A*D], rec_thrs f64[R], max_dets i64[M], K,
+ *            dt_out u8[A*D], rec_thrs f64[R], max_dets i64[M], K, a_lo, a_hi,
  *            precision f64[T*R*K*A*M], recall f64[T*K*A*M], scores f64[T*R*K*A*M])
- * COCOeval.accumulate for one variant, every area range a, category k and maxDets m; all
+ * COCOeval.accumulate for one variant, area ranges a_lo..a_hi-1 (disjoint ranges may run in
+ * threads), category k and maxDets m; all
  * arrays in block order. matches: gt index or -1 per (a, t, detection); gt_state: 0 counts,
  * 1 ignore region, 2 absent; order: detections by score (stable) over all blocks; dt_out:
  * an unmatched detection is ignored (outside the area range, or given to another subset).
@@ -960,10 +964,10 @@ enum { DT_IGNORED = 0, DT_TP = 1, DT_FP = 2 };
 static PyObject *accumulate(PyObject *self, PyObject *args) {
     Py_buffer matches, gt_state, gt_ids, gt_used, gt_cat, order, dt_used, dt_cat, dt_rank, dt_scores,
         dt_out, rec_thrs, max_dets, precision, recall, scores;
-    Py_ssize_t K;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*y*y*y*y*nw*w*w*", &matches, &gt_state, &gt_ids,
+    Py_ssize_t K, a_lo, a_hi;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*y*y*y*y*nnnw*w*w*", &matches, &gt_state, &gt_ids,
                           &gt_used, &gt_cat, &order, &dt_used, &dt_cat, &dt_rank, &dt_scores, &dt_out,
-                          &rec_thrs, &max_dets, &K, &precision, &recall, &scores)) return NULL;
+                          &rec_thrs, &max_dets, &K, &a_lo, &a_hi, &precision, &recall, &scores)) return NULL;
     Py_ssize_t G = gt_used.len, D = dt_used.len;
     Py_ssize_t A = G ? gt_state.len / G : 0;
     Py_ssize_t R = rec_thrs.len / (Py_ssize_t)sizeof(double), M = max_dets.len / (Py_ssize_t)sizeof(int64_t);
@@ -982,7 +986,7 @@ static PyObject *accumulate(PyObject *self, PyObject *args) {
     int failed = !list || !kept || !status || !tp_pos || !tp_pr;
     if (!failed) {
         Py_BEGIN_ALLOW_THREADS
-        for (Py_ssize_t a = 0; a < A; a++) {
+        for (Py_ssize_t a = a_lo < 0 ? 0 : a_lo; a < (a_hi < A ? a_hi : A); a++) {
             const uint8_t *st = gst + a * G, *out_a = dout + a * D;
             for (Py_ssize_t k = 0; k < K; k++) {
                 int64_t npig = 0;

@@ -442,10 +442,15 @@ def match(blocks: Blocks, states: np.ndarray, gt_crowd: np.ndarray, params: Eval
     if states.shape[1] == 0:  # no ground truth: nothing matches (the core cannot tell V then)
         return np.full((V, T, len(blocks.dt_order)), -1, dtype=np.int32)
     out = np.empty((V, T, len(blocks.dt_order)), dtype=np.int32)  # the core writes every cell
-    _evalcore.match(blocks.ious, blocks.dt_start, blocks.gt_start, blocks.iou_start,
-                    np.ascontiguousarray(states, dtype=np.uint8),
-                    np.ascontiguousarray(gt_crowd, dtype=np.uint8),
-                    np.ascontiguousarray(params.iou_thrs, dtype=np.float64), out)
+    states = np.ascontiguousarray(states, dtype=np.uint8)
+    crowd = np.ascontiguousarray(gt_crowd, dtype=np.uint8)
+    thresholds = np.ascontiguousarray(params.iou_thrs, dtype=np.float64)
+
+    def rows(lo: int, hi: int) -> None:
+        _evalcore.match(blocks.ious, blocks.dt_start, blocks.gt_start, blocks.iou_start, states, crowd,
+                        thresholds, lo, hi, out)
+
+    run_chunks(rows, np.full(V, float(T * len(blocks.dt_order))), min_weight=2e6)
     return out
 
 
@@ -514,13 +519,18 @@ def accumulate(gt: Annotations, dt: Annotations, blocks: Blocks, params: EvalPar
         dt_out[a] = (dt_area < lo) | (dt_area > hi)
         if variant.dt_unmatched_ignored is not None:
             dt_out[a] |= variant.dt_unmatched_ignored
-    _evalcore.accumulate(
+    inputs = (
         np.ascontiguousarray(matches, dtype=np.int32), np.ascontiguousarray(states, dtype=np.uint8),
         np.ascontiguousarray(gt_ids, dtype=np.int64), gt_used.astype(np.uint8), gt_cat.astype(np.int64),
         blocks.score_order, dt_used.astype(np.uint8), dt_cat.astype(np.int64),
         np.ascontiguousarray(blocks.dt_rank, dtype=np.int64), np.ascontiguousarray(dt_scores, dtype=np.float64),
         dt_out, np.ascontiguousarray(params.rec_thrs, dtype=np.float64),
-        np.asarray(params.max_dets, dtype=np.int64), K, precision, recall, scores)
+        np.asarray(params.max_dets, dtype=np.int64), K)
+
+    def areas(lo: int, hi: int) -> None:
+        _evalcore.accumulate(*inputs, lo, hi, precision, recall, scores)
+
+    run_chunks(areas, np.full(A, float(T * len(dt_area))), min_weight=2e6)
     stats = summarize(precision, recall, params)
     return Accumulated(precision=precision, recall=recall, scores=scores, stats=stats)
 

@@ -238,3 +238,27 @@ def test_large_files_scanned_in_parts_equal_one_scan(monkeypatch, workers, fake_
         whole = _evalcore.scan_results(data, 0, len(data))
         assert whole is not None and scan_results(data) == whole
         assert np.frombuffer(whole[0], np.int64).tolist() == [r["image_id"] for r in records]
+
+
+@pytest.mark.parametrize("iou_type", ["segm", "bbox", "keypoints"])
+def test_threaded_parts_give_the_same_arrays(monkeypatch, iou_type):
+    """IoU blocks, matching rows and accumulation area ranges split over threads (forced here:
+    the real runs split only large jobs) give the arrays of one thread."""
+    import ochuman.evaluate as evaluate
+    from .workloads import build_workload, engine_params, load_results, to_annotations
+
+    workload = build_workload(iou_type, 4)
+    gt_dict = workload["gt"]
+    gt = to_annotations(gt_dict["annotations"], iou_type, gt_dict["images"], is_gt=True)
+    dt = to_annotations(load_results(gt_dict, workload["results"]), iou_type, gt_dict["images"], is_gt=False)
+    params = engine_params(gt_dict, iou_type)
+    single = evaluate.evaluate(gt, dt, params)
+    original = evaluate.run_chunks
+    monkeypatch.setattr(evaluate, "worker_count", lambda: 3)
+    monkeypatch.setattr(evaluate, "run_chunks", lambda function, weights, min_weight=0: original(function, weights, 1e-9))
+    gt = to_annotations(gt_dict["annotations"], iou_type, gt_dict["images"], is_gt=True)
+    dt = to_annotations(load_results(gt_dict, workload["results"]), iou_type, gt_dict["images"], is_gt=False)
+    threaded = evaluate.evaluate(gt, dt, params)
+    for name in ("precision", "recall", "scores", "stats"):
+        np.testing.assert_array_equal(getattr(threaded, name), getattr(single, name), err_msg=name)
+    assert (single.recall > 0).any()
