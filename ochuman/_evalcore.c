@@ -234,18 +234,41 @@ static int scan_numbers(Cursor *c, double *out, int count) {
     return expect(c, ']');
 }
 
+/* The members of a flat JSON object, as the record scanners read them:
+ *     if (open_object(c) < 0) return -1;
+ *     do { if (next_key(c, &key, &len) < 0) return -1; ... read the value ... }
+ *     while ((more = end_member(c)) > 0);
+ * An empty object and keys with escapes are refused (not a shape the scanners take). */
+static int open_object(Cursor *c) {
+    if (expect(c, '{') < 0) return -1;
+    skip_ws(c);
+    return c->p < c->end && *c->p == '}' ? -1 : 0;
+}
+
+static int next_key(Cursor *c, const char **key, Py_ssize_t *len) {
+    int escaped = 0;
+    if (scan_string(c, key, len, &escaped) < 0 || escaped) return -1;
+    return expect(c, ':');
+}
+
+/* 1: a comma, another member follows; 0: the object closed; -1: neither. */
+static int end_member(Cursor *c) {
+    skip_ws(c);
+    if (c->p < c->end && *c->p == ',') { c->p++; return 1; }
+    return expect(c, '}') < 0 ? -1 : 0;
+}
+
 typedef struct { Vec image_id, category_id, score, flags, bbox, segm, keypoints; } Scan;
 
 /* {"size": [h, w], "counts": "..."}: pushes h, w, counts start (offset in data), length. */
 static int scan_segmentation(Cursor *c, const char *data, Vec *out) {
     int64_t fields[4] = {-1, -1, -1, -1};
     int seen_size = 0, seen_counts = 0;
-    if (expect(c, '{') < 0) return -1;
-    skip_ws(c);
-    if (c->p < c->end && *c->p == '}') return -1;
-    for (;;) {
-        const char *key; Py_ssize_t key_len; int key_escaped = 0;
-        if (scan_string(c, &key, &key_len, &key_escaped) < 0 || key_escaped || expect(c, ':') < 0) return -1;
+    int more;
+    if (open_object(c) < 0) return -1;
+    do {
+        const char *key; Py_ssize_t key_len;
+        if (next_key(c, &key, &key_len) < 0) return -1;
         if (key_is(key, key_len, "size")) {
             if (seen_size++ || expect(c, '[') < 0 || scan_integer(c, &fields[0]) < 0 || expect(c, ',') < 0
                 || scan_integer(c, &fields[1]) < 0 || expect(c, ']') < 0) return -1;
@@ -261,11 +284,8 @@ static int scan_segmentation(Cursor *c, const char *data, Vec *out) {
             fields[2] = start - data; fields[3] = close - start;
             c->p = close + 1;
         } else if (skip_value(c, 1) < 0) return -1;
-        skip_ws(c);
-        if (c->p < c->end && *c->p == ',') { c->p++; continue; }
-        if (expect(c, '}') < 0) return -1;
-        break;
-    }
+    } while ((more = end_member(c)) > 0);
+    if (more < 0) return -1;
     if (!seen_size || !seen_counts) return -1;
     return vec_push(out, fields, sizeof fields);
 }
@@ -274,12 +294,11 @@ static int scan_record(Cursor *c, const char *data, Scan *out) {
     int64_t image_id = 0, category_id = 0; double score = 0, bbox[4] = {0, 0, 0, 0};
     double keypoints[NUM_KEYPOINT_VALUES];
     unsigned seen = 0; uint8_t flags = 0;
-    if (expect(c, '{') < 0) return -1;
-    skip_ws(c);
-    if (c->p < c->end && *c->p == '}') return -1;
-    for (;;) {
-        const char *key; Py_ssize_t key_len; int key_escaped = 0;
-        if (scan_string(c, &key, &key_len, &key_escaped) < 0 || key_escaped || expect(c, ':') < 0) return -1;
+    int more;
+    if (open_object(c) < 0) return -1;
+    do {
+        const char *key; Py_ssize_t key_len;
+        if (next_key(c, &key, &key_len) < 0) return -1;
         unsigned bit = 0; int status;
         if (key_is(key, key_len, "image_id")) { bit = 1; status = scan_integer(c, &image_id); }
         else if (key_is(key, key_len, "category_id")) { bit = 2; status = scan_integer(c, &category_id); }
@@ -293,11 +312,8 @@ static int scan_record(Cursor *c, const char *data, Scan *out) {
         } else status = skip_value(c, 1);
         if (status < 0 || (seen & bit)) return -1;
         seen |= bit;
-        skip_ws(c);
-        if (c->p < c->end && *c->p == ',') { c->p++; continue; }
-        if (expect(c, '}') < 0) return -1;
-        break;
-    }
+    } while ((more = end_member(c)) > 0);
+    if (more < 0) return -1;
     if ((seen & 7) != 7) return -1;
     if (vec_push(&out->image_id, &image_id, 8) < 0 || vec_push(&out->category_id, &category_id, 8) < 0
         || vec_push(&out->score, &score, 8) < 0 || vec_push(&out->flags, &flags, 1) < 0
@@ -368,12 +384,11 @@ typedef struct { Vec id, width, height, name; } ImageScan;
 static int scan_coco_image(Cursor *c, const char *data, ImageScan *out) {
     int64_t id = 0, width = 0, height = 0, name[2] = {0, 0};
     unsigned seen = 0;
-    if (expect(c, '{') < 0) return -1;
-    skip_ws(c);
-    if (c->p < c->end && *c->p == '}') return -1;
-    for (;;) {
-        const char *key; Py_ssize_t key_len; int key_escaped = 0;
-        if (scan_string(c, &key, &key_len, &key_escaped) < 0 || key_escaped || expect(c, ':') < 0) return -1;
+    int more;
+    if (open_object(c) < 0) return -1;
+    do {
+        const char *key; Py_ssize_t key_len;
+        if (next_key(c, &key, &key_len) < 0) return -1;
         unsigned bit = 0; int status;
         if (key_is(key, key_len, "id")) { bit = 1; status = scan_integer(c, &id); }
         else if (key_is(key, key_len, "width")) { bit = 2; status = scan_integer(c, &width); }
@@ -386,11 +401,8 @@ static int scan_coco_image(Cursor *c, const char *data, ImageScan *out) {
         } else status = skip_value(c, 1);
         if (status < 0 || (seen & bit)) return -1;
         seen |= bit;
-        skip_ws(c);
-        if (c->p < c->end && *c->p == ',') { c->p++; continue; }
-        if (expect(c, '}') < 0) return -1;
-        break;
-    }
+    } while ((more = end_member(c)) > 0);
+    if (more < 0) return -1;
     if (seen != 15) return -1;
     if (vec_push(&out->id, &id, 8) < 0 || vec_push(&out->width, &width, 8) < 0
         || vec_push(&out->height, &height, 8) < 0 || vec_push(&out->name, name, sizeof name) < 0) return -1;
@@ -406,12 +418,11 @@ static int scan_coco_annotation(Cursor *c, const char *data, AnnScan *out) {
     unsigned seen = 0;
     size_t segm_before = out->segm.len;
     memset(keypoints, 0, sizeof keypoints);
-    if (expect(c, '{') < 0) return -1;
-    skip_ws(c);
-    if (c->p < c->end && *c->p == '}') return -1;
-    for (;;) {
-        const char *key; Py_ssize_t key_len; int key_escaped = 0;
-        if (scan_string(c, &key, &key_len, &key_escaped) < 0 || key_escaped || expect(c, ':') < 0) return -1;
+    int more;
+    if (open_object(c) < 0) return -1;
+    do {
+        const char *key; Py_ssize_t key_len;
+        if (next_key(c, &key, &key_len) < 0) return -1;
         unsigned bit = 0; int status = 0;
         if (key_is(key, key_len, "id")) { bit = 1; status = scan_integer(c, &id); }
         else if (key_is(key, key_len, "image_id")) { bit = 2; status = scan_integer(c, &image_id); }
@@ -429,11 +440,8 @@ static int scan_coco_annotation(Cursor *c, const char *data, AnnScan *out) {
         } else status = skip_value(c, 1);
         if (status < 0 || (seen & bit)) return -1;
         seen |= bit;
-        skip_ws(c);
-        if (c->p < c->end && *c->p == ',') { c->p++; continue; }
-        if (expect(c, '}') < 0) return -1;
-        break;
-    }
+    } while ((more = end_member(c)) > 0);
+    if (more < 0) return -1;
     if ((seen & 7) != 7) return -1;
     if (out->segm.len == segm_before) {  /* no mask */
         int64_t none[4] = {-1, -1, -1, -1};
