@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import Group, format_option, show_progress, verbosity_options
+from cli.common import Group, format_option, run_and_exit, show_progress, verbosity_options
 
 # The commands' numpy work needs no BLAS: keep OpenBLAS from starting a spinning thread per
 # core at numpy's import (numpy is imported later, by the commands; those threads would
@@ -234,3 +234,8 @@ def show(file, images_dir, image_id, hardest, histogram, results_file, score_thr
             vis.save_image(vis.draw_persons(pixels, dataset, k), out_file)
             n = int(((dataset.image_index == k) & ~dataset.iscrowd).sum())
             click.echo(f"{out_file}: {image.file_name}, {n} persons")
+
+
+def run() -> None:
+    """The ``ochuman`` console script (``main`` is the click group, for tests and embedding)."""
+    run_and_exit(main)

@@ -404,3 +404,46 @@ def test_official_file_as_gt_gives_the_same_all_row(files):
     assert result.exit_code == 0, result.stderr
     coco = json.loads(result.stdout)[0]
     assert _stats(coco) == pytest.approx(_stats(native), abs=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# the console script (`ochuman` = cli.ochuman_cmd:run): gc off, no interpreter teardown
+
+
+def _console(*args: str, pipe_closed_early: bool = False):
+    import subprocess
+    import sys
+
+    code = "import sys; from cli.ochuman_cmd import run; sys.argv[0] = 'ochuman'; run()"
+    if pipe_closed_early:  # nobody reads stdout any more, as `| head -c 0`: every write fails
+        proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        proc.stdout.close()
+        return proc.wait(timeout=120), "", proc.stderr.read().decode()
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_console_script_prints_everything_and_keeps_exit_codes(files, tmp_path):
+    args = ["eval", "--gt", str(SAMPLE_ANNOTATIONS), "--results", str(files["jittered"]), "--format", "json"]
+    code, out, err = _console(*args)
+    assert code == 0 and err == ""
+    assert json.loads(out) == _rows("--results", str(files["jittered"]))  # complete, same as in-process
+    report = tmp_path / "report.json"
+    code, _, _ = _console(*args, "--out", str(report))
+    assert code == 0 and json.loads(report.read_text())  # the atomic write landed before the exit
+
+    bad = _write(tmp_path / "bad.json", {"not": "a list"})
+    code, out, err = _console("eval", "--gt", str(SAMPLE_ANNOTATIONS), "--results", str(bad))
+    assert code == 1 and out == "" and err.count("\n") == 1 and err.startswith(f"Error: {bad}: ")
+    code, out, err = _console("eval", "--no-such-option")
+    assert code == 2 and "Traceback" not in err and "no-such-option" in err  # click's usage error
+    code, out, _ = _console("--help")
+    assert code == 0 and "Usage:" in out
+
+
+def test_console_script_with_a_closed_pipe_exits_without_a_traceback(files):
+    code, _, err = _console("eval", "--gt", str(SAMPLE_ANNOTATIONS), "--results", str(files["perfect"]),
+                            "--format", "json", pipe_closed_early=True)
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert code == 1  # click's answer to a broken pipe
