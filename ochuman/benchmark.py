@@ -45,7 +45,8 @@ from ochuman.io import load
 from ochuman.masks import box_polygon, polygons_to_rle
 from ochuman.records import Dataset
 from ochuman.results import (
-    detections_from_bytes, detections_from_records, map_file, masks_are_valid, parse_results,
+    PrefetchedResults, detections_from_bytes, detections_from_records, map_file, masks_are_valid, parse_results,
+    scan_results,
 )
 from ochuman.subsets import ALL, HARD, MODERATE, MaxIoURange, parse_range
 
@@ -363,6 +364,8 @@ def evaluate_results(
     names = list(names) if names else [Path(r).name if isinstance(r, (str, os.PathLike)) else f"results{k + 1}" for k, r in enumerate(results)]
     if len(names) != len(results):
         raise OCHumanError(f"{len(names)} names for {len(results)} results files")
+    # The first results file is read and scanned in a thread while the ground truth loads.
+    prefetched = PrefetchedResults(results[0]) if isinstance(results[0], (str, os.PathLike)) else None
     ground = gt if isinstance(gt, GroundTruth) else resolve_ground_truth(root, gt, split, masks=iou_type == "segm")
     ranges = [parse_range(s) if isinstance(s, str) else s for s in subsets]
     params = EvalParams(iou_type=iou_type)
@@ -376,11 +379,17 @@ def evaluate_results(
             detections = detections_from_records(parse_results(source, name), label, ground.image_ids,
                                                  ground.image_sizes, [1], iou_type, ground.file_names)
         else:
-            label, data = str(source), map_file(source)
+            label = str(source)
+            if prefetched is not None:
+                (data, scanned), prefetched = prefetched.get(), None
+            else:
+                data = map_file(source)
+                scanned = scan_results(data)
             # Masks are checked as the IoU pass decodes them; a file the scanner should not
             # have taken is read again the general way, which names its problem.
             detections = detections_from_bytes(data, label, ground.image_ids, ground.image_sizes, [1],
-                                               iou_type, ground.file_names, defer_mask_checks=True)
+                                               iou_type, ground.file_names, defer_mask_checks=True,
+                                               scanned=scanned)
         if len(detections) == 0:
             warnings.warn(f"{label}: empty results list: every AP and AR is 0", OCHumanWarning, stacklevel=2)
         evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person)

@@ -19,6 +19,7 @@ import math
 import mmap
 import os
 import re
+import threading
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -93,6 +94,31 @@ def map_file(path: Union[str, Path]) -> Union[mmap.mmap, bytes]:
             return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
     except OSError as err:
         raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
+
+
+class PrefetchedResults:
+    """A results file memory-mapped and scanned (:func:`scan_results`) in a background thread,
+    e.g. while the caller reads its ground truth. :meth:`get` waits and returns (data, the
+    scanner's columns or None), or raises what reading raised (``map_file``'s one-line error)."""
+
+    def __init__(self, path: Union[str, Path]):
+        self._value: Optional[tuple] = None
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._read, args=(path,), daemon=True)
+        self._thread.start()
+
+    def _read(self, path) -> None:
+        try:
+            data = map_file(path)
+            self._value = (data, scan_results(data))
+        except BaseException as err:  # noqa: BLE001 - handed to the caller by get()
+            self._error = err
+
+    def get(self) -> tuple:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def read_results(path: Union[str, Path]) -> list:
@@ -301,6 +327,9 @@ def _derived_area_and_box(by_box: bool, by_mask: bool, bbox: np.ndarray, masks: 
     return (x1 - x0) * (y1 - y0), np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
 
 
+_NOT_SCANNED = object()  # detections_from_bytes: scan the data itself
+
+
 def detections_from_bytes(
     data: Union[bytes, mmap.mmap],
     source: str,
@@ -310,6 +339,7 @@ def detections_from_bytes(
     iou_type: str,
     file_names: Optional[Sequence[str]] = None,
     defer_mask_checks: bool = False,
+    scanned=_NOT_SCANNED,
 ) -> Annotations:
     """A results file's bytes (or memory map) -> detection Annotations, as
     :func:`detections_from_records`.
@@ -319,9 +349,13 @@ def detections_from_bytes(
     and every file with a problem, goes the general way (typed parse, then checks with messages).
     defer_mask_checks: leave the masks' statistics to the mask IoU pass (it decodes them
     anyway); the caller must then confirm :func:`masks_are_valid` afterwards and, if not, take
-    the general path (:func:`detections_from_records`), which names the problem.
+    the general path (:func:`detections_from_records`), which names the problem. scanned:
+    what :func:`scan_results` returned for ``data`` when already called (see
+    :class:`PrefetchedResults`).
     """
-    fast = _scanned_detections(data, image_ids, image_sizes, category_ids, iou_type, defer_mask_checks)
+    if scanned is _NOT_SCANNED:
+        scanned = scan_results(data)
+    fast = _scanned_detections(data, scanned, image_ids, image_sizes, category_ids, iou_type, defer_mask_checks)
     if fast is not None:
         return fast
     return detections_from_records(parse_results(bytes(data), source), source, image_ids, image_sizes,
@@ -369,11 +403,11 @@ def scan_results(data: Union[bytes, mmap.mmap]) -> Optional[tuple[bytes, ...]]:
     return tuple(b"".join(column) for column in zip(*outputs))
 
 
-def _scanned_detections(data: bytes, image_ids: np.ndarray, image_sizes: np.ndarray,
+def _scanned_detections(data: bytes, scanned: Optional[tuple], image_ids: np.ndarray, image_sizes: np.ndarray,
                         category_ids: Sequence[int], iou_type: str,
                         defer_mask_checks: bool = False) -> Optional[Annotations]:
-    """Detections from the compiled scanner, or None when the file needs the general path."""
-    scanned = scan_results(data)
+    """Detections from the compiled scanner's columns of ``data``, or None when the file needs
+    the general path."""
     if scanned is None:
         return None
     keys, category, score, flags, bbox, segm, keypoints = scanned

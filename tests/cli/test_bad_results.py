@@ -89,6 +89,17 @@ def test_missing_results_file_is_one_line(tmp_path):
     assert_one_line_error(result, stdout, stderr, path, "cannot read")
 
 
+def test_ground_truth_problems_come_before_results_problems(tmp_path):
+    # the first results file is read in a thread while the ground truth loads: its error
+    # must still wait for the ground truth's
+    bad_gt = tmp_path / "gt.json"
+    bad_gt.write_text('{"images": []')
+    result = CliRunner(**RUNNER_KWARGS).invoke(main, ["eval", "--gt", str(bad_gt), "--results",
+                                                      str(tmp_path / "nowhere.json")])
+    assert_one_line_error(result, result.stdout, result.stderr, bad_gt, "")
+    assert "nowhere" not in result.stderr
+
+
 def test_json_nested_too_deeply(tmp_path):
     # made here rather than stored: how deep is too deep depends on the Python version
     path = tmp_path / "deep.json"

@@ -156,7 +156,7 @@ def test_scanned_detections_equal_the_general_path(iou_type):
         sizes = np.array([[im["height"], im["width"]] for im in gt["images"]], dtype=np.int64)
         categories = sorted(c["id"] for c in gt["categories"])
         data = json.dumps(results, indent=seen.__len__() % 2 or None).encode()
-        fast = _scanned_detections(data, image_ids, sizes, categories, iou_type)
+        fast = _scanned_detections(data, scan_results(data), image_ids, sizes, categories, iou_type)
         assert fast is not None, "the scanner gave up on a plain results file"
         slow = detections_from_records(parse_results(data, "x"), "x", image_ids, sizes, categories, iou_type)
         _same_detections(fast, slow)
