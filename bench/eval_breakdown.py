@@ -26,7 +26,8 @@ import json  # noqa: E402
 from ochuman.benchmark import LEVELS, _evaluate_one, resolve_ground_truth  # noqa: E402
 from ochuman.evaluate import EvalParams, make_blocks  # noqa: E402
 from ochuman.report import render  # noqa: E402
-from ochuman.results import detections_from_bytes, map_file  # noqa: E402
+from ochuman.results import detections_from_bytes  # noqa: E402
+from ochuman.scan import map_file  # noqa: E402
 
 IOU_TYPES = ("segm", "bbox", "keypoints")
 IMPORTS = "import cli.ochuman_cmd, ochuman.benchmark, ochuman.report"

@@ -13,6 +13,14 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if !defined(_WIN32)
+#include <locale.h>
+#if defined(__APPLE__)
+#include <xlocale.h>
+#endif
+/* The "C" locale for strtod_l (created at import; NULL if that failed). */
+static locale_t c_locale;
+#endif
 
 /* ------------------------------------------------------------------ growable arrays */
 typedef struct { char *data; size_t len, cap; } Vec;
@@ -110,17 +118,29 @@ static int scan_number(Cursor *c, double *value, int64_t *integer, int *is_int) 
         *value = negative ? -v : v;
         return 0;
     }
-    /* Otherwise Python's own correctly rounded conversion of the text. */
+    /* Otherwise a correctly rounded conversion of the text (as Python's float()): the C
+     * library's strtod in the "C" locale (glibc's and the BSDs' round correctly; no GIL
+     * needed, so parts scanned in threads do not queue for it), else Python's own. */
     char local[64], *text = local;
     size_t n = (size_t)(p - start);
     if (n >= sizeof local && !(text = malloc(n + 1))) return -1;
     memcpy(text, start, n); text[n] = 0;
     char *stop = NULL;
-    if (c->tstate) PyEval_RestoreThread(c->tstate);
-    double v = PyOS_string_to_double(text, &stop, NULL);
-    int ok = !(v == -1.0 && PyErr_Occurred()) && stop == text + n;
-    if (!ok) PyErr_Clear();
-    if (c->tstate) c->tstate = PyEval_SaveThread();
+    double v;
+    int ok;
+#if !defined(_WIN32)
+    if (c_locale) {
+        v = strtod_l(text, &stop, c_locale);
+        ok = stop == text + n;
+    } else
+#endif
+    {
+        if (c->tstate) PyEval_RestoreThread(c->tstate);
+        v = PyOS_string_to_double(text, &stop, NULL);
+        ok = !(v == -1.0 && PyErr_Occurred()) && stop == text + n;
+        if (!ok) PyErr_Clear();
+        if (c->tstate) c->tstate = PyEval_SaveThread();
+    }
     if (text != local) free(text);
     if (!ok) return -1;
     *value = v;
@@ -1082,4 +1102,9 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_evalcore", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__evalcore(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__evalcore(void) {
+#if !defined(_WIN32)
+    if (!c_locale) c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+#endif
+    return PyModule_Create(&module);
+}

@@ -38,16 +38,14 @@ from ochuman.cache import cached_ground_truth
 from ochuman.convert import official_selection
 from ochuman.errors import OCHumanError, OCHumanWarning
 from ochuman.evaluate import (
-    STAT_NAMES, Accumulated, Annotations, EvalParams, MaskTable, Variant, base_state, evaluate_variants,
+    STAT_NAMES, Annotations, EvalParams, MaskTable, Variant, base_state, evaluate_variants,
     make_blocks, nearest_gt,
 )
 from ochuman.io import load
 from ochuman.masks import box_polygon, polygons_to_rle
 from ochuman.records import Dataset
-from ochuman.results import (
-    PrefetchedResults, detections_from_bytes, detections_from_records, map_file, masks_are_valid, parse_results,
-    scan_results,
-)
+from ochuman.results import detections_from_bytes, detections_from_records, masks_are_valid, parse_results
+from ochuman.scan import PrefetchedResults, map_file, scan_results
 from ochuman.subsets import ALL, HARD, MODERATE, MaxIoURange, parse_range
 
 
@@ -354,18 +352,21 @@ def evaluate_results(
 ) -> EvalReport:
     """Evaluate one or more results files on OCHuman (or any ground truth) with subsets.
 
-    results: a path, a parsed results list, or a sequence of those (a leaderboard).
+    results: a path, a parsed results list, a :class:`~ochuman.scan.PrefetchedResults` (a
+    file already being read), or a sequence of those (a leaderboard).
     Returns an :class:`EvalReport` (``rows()``, ``to_frame()``, ``ap_by_max_iou()``, ...).
     """
     if mode not in MODES:
         raise OCHumanError(f"unknown mode {mode!r}: expected official or ignore")
-    if isinstance(results, (str, os.PathLike)) or (isinstance(results, list) and (not results or isinstance(results[0], dict))):
+    single = isinstance(results, (str, os.PathLike, PrefetchedResults))
+    if single or (isinstance(results, list) and (not results or isinstance(results[0], dict))):
         results = [results]
-    names = list(names) if names else [Path(r).name if isinstance(r, (str, os.PathLike)) else f"results{k + 1}" for k, r in enumerate(results)]
+    names = list(names) if names else [_default_name(r, k) for k, r in enumerate(results)]
     if len(names) != len(results):
         raise OCHumanError(f"{len(names)} names for {len(results)} results files")
-    # The first results file is read and scanned in a thread while the ground truth loads.
-    prefetched = PrefetchedResults(results[0]) if isinstance(results[0], (str, os.PathLike)) else None
+    results = list(results)
+    if isinstance(results[0], (str, os.PathLike)):  # read it in a thread while the ground truth loads
+        results[0] = PrefetchedResults(results[0])
     ground = gt if isinstance(gt, GroundTruth) else resolve_ground_truth(root, gt, split, masks=iou_type == "segm")
     ranges = [parse_range(s) if isinstance(s, str) else s for s in subsets]
     params = EvalParams(iou_type=iou_type)
@@ -379,11 +380,10 @@ def evaluate_results(
             detections = detections_from_records(parse_results(source, name), label, ground.image_ids,
                                                  ground.image_sizes, [1], iou_type, ground.file_names)
         else:
-            label = str(source)
-            if prefetched is not None:
-                (data, scanned), prefetched = prefetched.get(), None
+            if isinstance(source, PrefetchedResults):
+                label, (data, scanned) = str(source.path), source.get()
             else:
-                data = map_file(source)
+                label, data = str(source), map_file(source)
                 scanned = scan_results(data)
             # Masks are checked as the IoU pass decodes them; a file the scanner should not
             # have taken is read again the general way, which names its problem.
@@ -399,6 +399,13 @@ def evaluate_results(
             evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person)
         report.evaluations.append(evaluation)
     return report
+
+
+def _default_name(source, k: int) -> str:
+    """A results file's row name: its file name (a parsed list: ``results<k + 1>``)."""
+    if isinstance(source, PrefetchedResults):
+        source = source.path
+    return Path(source).name if isinstance(source, (str, os.PathLike)) else f"results{k + 1}"
 
 
 def _evaluate_one(name, ground: GroundTruth, detections: Annotations, params: EvalParams,

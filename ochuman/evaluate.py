@@ -27,7 +27,6 @@ pycocotools behaviour reproduced on purpose (and checked against it in the tests
 """
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ import numpy as np
 
 from ochuman import _evalcore
 from ochuman.keypoints import COCO_OKS_SIGMAS
+from ochuman.scan import worker_count
 
 IOU_TYPES = ("segm", "bbox", "keypoints")
 
@@ -235,15 +235,6 @@ def bbox_iou_pairs(dt_xywh: np.ndarray, gt_xywh: np.ndarray, crowd: np.ndarray) 
     return np.where((w > 0) & (h > 0), iou, 0.0)
 
 
-def worker_count() -> int:
-    """Threads for the compiled core's parallel loops: the CPUs this process may use, at most 8."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 8))
-
-
 def run_chunks(function, weights: np.ndarray, min_weight: float = 2e6) -> None:
     """Call ``function(lo, hi)`` over consecutive ranges of items 0..len(weights) with about
     equal total weight, in threads (the compiled core releases the GIL). Small jobs run inline."""
@@ -378,7 +369,7 @@ def segm_block_ious(gt: Annotations, dt: Annotations, g_idx: np.ndarray, d_idx: 
                             g_idx, d_idx, gt_start, dt_start, iou_start, lo, hi, out)
 
     # Work per block: decoding its detections, then one pass over their runs per ground truth.
-    n_g, n_d = np.diff(gt_start), np.diff(dt_start)
+    n_g = np.diff(gt_start)
     chars = np.r_[0, np.cumsum(dm.lengths[d_idx])]
     run_chunks(ious, (chars[dt_start[1:]] - chars[dt_start[:-1]]) * np.where(n_g > 0, 1 + n_g, 0))
     return out

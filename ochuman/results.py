@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import math
 import mmap
-import os
-import re
-import threading
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -28,9 +25,9 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from ochuman.errors import OCHumanError, ResultsError
-from ochuman import _evalcore
-from ochuman.evaluate import Annotations, MaskTable, run_chunks, worker_count
+from ochuman.evaluate import Annotations, MaskTable
 from ochuman.masks import box_polygon
+from ochuman.scan import scan_results
 
 NUM_KEYPOINT_VALUES = 51
 
@@ -82,43 +79,6 @@ def read_bytes(path: Union[str, Path]) -> bytes:
         return Path(path).read_bytes()
     except OSError as err:
         raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
-
-
-def map_file(path: Union[str, Path]) -> Union[mmap.mmap, bytes]:
-    """A results file's content, memory-mapped read-only (no copy of a large file; the mapping
-    lives as long as something refers to it); bytes for an empty file."""
-    try:
-        with open(path, "rb") as handle:
-            if os.fstat(handle.fileno()).st_size == 0:
-                return b""
-            return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-    except OSError as err:
-        raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
-
-
-class PrefetchedResults:
-    """A results file memory-mapped and scanned (:func:`scan_results`) in a background thread,
-    e.g. while the caller reads its ground truth. :meth:`get` waits and returns (data, the
-    scanner's columns or None), or raises what reading raised (``map_file``'s one-line error)."""
-
-    def __init__(self, path: Union[str, Path]):
-        self._value: Optional[tuple] = None
-        self._error: Optional[BaseException] = None
-        self._thread = threading.Thread(target=self._read, args=(path,), daemon=True)
-        self._thread.start()
-
-    def _read(self, path) -> None:
-        try:
-            data = map_file(path)
-            self._value = (data, scan_results(data))
-        except BaseException as err:  # noqa: BLE001 - handed to the caller by get()
-            self._error = err
-
-    def get(self) -> tuple:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
 
 
 def read_results(path: Union[str, Path]) -> list:
@@ -351,7 +311,7 @@ def detections_from_bytes(
     anyway); the caller must then confirm :func:`masks_are_valid` afterwards and, if not, take
     the general path (:func:`detections_from_records`), which names the problem. scanned:
     what :func:`scan_results` returned for ``data`` when already called (see
-    :class:`PrefetchedResults`).
+    :class:`ochuman.scan.PrefetchedResults`).
     """
     if scanned is _NOT_SCANNED:
         scanned = scan_results(data)
@@ -369,38 +329,6 @@ def masks_are_valid(detections: Annotations) -> bool:
 
 def _valid_masks(masks: MaskTable) -> bool:
     return masks.bad is None and bool((masks.totals == masks.sizes[:, 0] * masks.sizes[:, 1]).all())
-
-
-_RECORD_BOUNDARY = re.compile(rb"\}\s*,\s*\{")
-
-
-def scan_results(data: Union[bytes, mmap.mmap]) -> Optional[tuple[bytes, ...]]:
-    """The compiled scanner's columns of a results file (see ``_evalcore.scan_results``), or
-    None when the file is not in its shape. Large files are cut at record boundaries and the
-    parts scanned in threads; a cut that lands inside a string (a part then fails) is retried
-    as one part."""
-    size = len(data)
-    parts = worker_count() if size >= 4_000_000 else 1
-    cuts = []
-    for k in range(1, parts):
-        found = _RECORD_BOUNDARY.search(data, max(size * k // parts, cuts[-1][1] if cuts else 0))
-        if found is None:
-            break
-        comma = found.start() + found.group().index(b",")
-        cuts.append((comma, found.end() - 1))  # this part ends at the comma, the next starts at "{"
-    if not cuts:
-        return _evalcore.scan_results(data, 0, size)
-    spans = [(0, cuts[0][0]), *[(a[1], b[0]) for a, b in zip(cuts, cuts[1:])], (cuts[-1][1], size)]
-    outputs: list = [None] * len(spans)
-
-    def scan(lo: int, hi: int) -> None:
-        for i in range(lo, hi):
-            outputs[i] = _evalcore.scan_results(data, *spans[i])
-
-    run_chunks(scan, np.array([b - a for a, b in spans], dtype=float), min_weight=1)
-    if any(out is None for out in outputs):
-        return _evalcore.scan_results(data, 0, size)
-    return tuple(b"".join(column) for column in zip(*outputs))
 
 
 def _scanned_detections(data: bytes, scanned: Optional[tuple], image_ids: np.ndarray, image_sizes: np.ndarray,

@@ -14,7 +14,8 @@ from pycocotools import mask as mask_utils
 
 from ochuman import _evalcore
 from ochuman.evaluate import MaskTable
-from ochuman.results import _scanned_detections, detections_from_records, parse_results, scan_results
+from ochuman.results import _scanned_detections, detections_from_records, parse_results
+from ochuman.scan import scan_results
 
 from .workloads import coco_workloads
 
@@ -224,9 +225,9 @@ def test_errors_in_worker_threads_reach_the_caller(monkeypatch):
 
 @pytest.mark.parametrize("workers, fake_cuts", [(2, False), (3, False), (2, True)])
 def test_large_files_scanned_in_parts_equal_one_scan(monkeypatch, workers, fake_cuts):
-    import ochuman.results as results
+    import ochuman.scan as scan
 
-    monkeypatch.setattr(results, "worker_count", lambda: workers)
+    monkeypatch.setattr(scan, "worker_count", lambda: workers)
     rng = np.random.default_rng(0)
     records = [{"image_id": int(rng.integers(1, 100)), "category_id": 1, "score": float(rng.random()),
                 "keypoints": np.round(rng.uniform(0, 500, 51), 2).tolist(),

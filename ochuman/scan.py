@@ -1,0 +1,102 @@
+"""Reading results files fast: a memory map, the compiled scanner (in parts, in threads), and a
+background read that can start before anything heavy is imported.
+
+Imports neither numpy nor the rest of the toolkit, so that ``ochuman eval`` can start reading
+its results file while the evaluator is still being imported (one CPU is idle then).
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Optional, Union
+
+from ochuman import _evalcore
+from ochuman.errors import OCHumanError
+
+# A results file this large is scanned in parts, one thread each.
+PARTS_FROM_BYTES = 4_000_000
+_RECORD_BOUNDARY = re.compile(rb"\}\s*,\s*\{")
+
+
+def worker_count() -> int:
+    """Threads for the compiled core's parallel loops: the CPUs this process may use, at most 8."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 8))
+
+
+def map_file(path: Union[str, Path]) -> Union[mmap.mmap, bytes]:
+    """A results file's content, memory-mapped read-only (no copy of a large file; the mapping
+    lives as long as something refers to it); bytes for an empty file."""
+    try:
+        with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size == 0:
+                return b""
+            return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    except OSError as err:
+        raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
+
+
+def scan_results(data: Union[bytes, mmap.mmap]) -> Optional[tuple[bytes, ...]]:
+    """The compiled scanner's columns of a results file (see ``_evalcore.scan_results``), or
+    None when the file is not in its shape. Large files are cut at record boundaries and the
+    parts scanned in threads; a cut that lands inside a string (a part then fails) is retried
+    as one part."""
+    size = len(data)
+    parts = worker_count() if size >= PARTS_FROM_BYTES else 1
+    cuts = []
+    for k in range(1, parts):
+        found = _RECORD_BOUNDARY.search(data, max(size * k // parts, cuts[-1][1] if cuts else 0))
+        if found is None:
+            break
+        comma = found.start() + found.group().index(b",")
+        cuts.append((comma, found.end() - 1))  # this part ends at the comma, the next starts at "{"
+    if not cuts:
+        return _evalcore.scan_results(data, 0, size)
+    spans = [(0, cuts[0][0]), *[(a[1], b[0]) for a, b in zip(cuts, cuts[1:])], (cuts[-1][1], size)]
+    outputs: list = [None] * len(spans)
+
+    def scan(i: int) -> None:
+        outputs[i] = _evalcore.scan_results(data, *spans[i])
+
+    threads = [threading.Thread(target=scan, args=(i,)) for i in range(1, len(spans))]
+    for thread in threads:
+        thread.start()
+    scan(0)
+    for thread in threads:
+        thread.join()
+    if any(out is None for out in outputs):
+        return _evalcore.scan_results(data, 0, size)
+    return tuple(b"".join(column) for column in zip(*outputs))
+
+
+class PrefetchedResults:
+    """A results file memory-mapped and scanned (:func:`scan_results`) in a background thread,
+    e.g. while the caller imports the evaluator and reads its ground truth. :meth:`get` waits
+    and returns (data, the scanner's columns or None), or raises what reading raised
+    (``map_file``'s one-line error). ``path``: the file."""
+
+    def __init__(self, path: Union[str, os.PathLike]):
+        self.path = path
+        self._value: Optional[tuple] = None
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            data = map_file(self.path)
+            self._value = (data, scan_results(data))
+        except BaseException as err:  # noqa: BLE001 - handed to the caller by get()
+            self._error = err
+
+    def get(self) -> tuple:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
