@@ -580,12 +580,17 @@ typedef struct {
 
 enum { RLE_OK = 0, RLE_TRUNCATED = -1, RLE_BAD_CHARACTER = -2 };
 
-/* pycocotools rleFrString of string k into runs (room for lengths[k] values): the number of
- * runs, or RLE_TRUNCATED (it ends inside a number) / RLE_BAD_CHARACTER (raw tables only). */
-static int64_t decode_rle(const RleTable *t, int64_t k, uint32_t *runs) {
+/* Decode string k (pycocotools rleFrString) straight into its non-empty 1-runs as [lo, hi)
+ * pixel positions, column-major (room for lengths[k] of them): their number, or
+ * RLE_TRUNCATED (it ends inside a number) / RLE_BAD_CHARACTER (raw tables only). *total:
+ * pixels covered by all runs; *area: by the 1-runs. */
+static int64_t decode_intervals(const RleTable *t, int64_t k, int64_t *lo, int64_t *hi,
+                                int64_t *total, int64_t *area) {
     const char *s = t->buf + t->starts[k];
-    int64_t len = t->lengths[k], p = 0, m = 0;
-    int raw = t->raw;
+    const int64_t len = t->lengths[k];
+    const int raw = t->raw;
+    int64_t p = 0, m = 0, n = 0, pos = 0, ones = 0;
+    uint32_t back1 = 0, back2 = 0;  /* runs m - 1 and m - 2 (the delta of run m > 2) */
     while (p < len) {
         int64_t x = 0; int shift = 0, code;
         do {
@@ -600,45 +605,33 @@ static int64_t decode_rle(const RleTable *t, int64_t k, uint32_t *runs) {
             shift += 5;
         } while (code & 0x20);
         if (code & 0x10) x |= (int64_t)(~0ULL << shift);
-        if (m > 2) x += (int64_t)runs[m - 2];
-        runs[m++] = (uint32_t)x;
+        if (m > 2) x += (int64_t)back2;
+        uint32_t run = (uint32_t)x;
+        back2 = back1; back1 = run;
+        if ((m & 1) && run) { lo[n] = pos; hi[n] = pos + run; n++; ones += run; }
+        pos += run;
+        m++;
     }
-    return m;
+    *total = pos; *area = ones;
+    return n;
 }
 
-/* Area (sum of the odd runs), pixel total (sum of all runs) and inclusive pixel box
- * [x0, y0, x1, y1] of a mask of height h (column-major: x = pos / h, y = pos % h;
- * [0, 0, -1, -1] when empty). */
-static void mask_stats(const uint32_t *runs, int64_t m, int64_t height, int64_t *area, int64_t *total, int64_t *box) {
-    int64_t h = height > 0 ? height : 1, pos = 0, a = 0;
-    int64_t x0 = -1, x1 = -1, y0 = INT64_MAX, y1 = -1;
-    int64_t col = 0, col_start = 0;  /* column of the last 1-run seen, and its first pixel */
-    for (int64_t i = 0; i < m; i++) {
-        int64_t length = runs[i];
-        if ((i & 1) && length > 0) {
-            int64_t first = pos, last = pos + length - 1;
-            /* move to the column of `first`: usually the next one, else divide */
-            int64_t ahead = first - col_start;
-            if (ahead >= h) {
-                if (ahead < 2 * h) { col++; col_start += h; }
-                else { col = first / h; col_start = col * h; }
-            }
-            if (x0 < 0) x0 = col;
-            if (last - col_start < h) {  /* within the column */
-                x1 = col;
-                if (first - col_start < y0) y0 = first - col_start;
-                if (last - col_start > y1) y1 = last - col_start;
-            } else {  /* across columns: every row is covered */
-                x1 = last / h;
-                y0 = 0; y1 = h - 1;
-            }
-            a += length;
-        }
-        pos += length;
+/* Inclusive pixel box [x0, y0, x1, y1] of n sorted non-empty 1-runs [lo, hi) of a mask of
+ * height h (column-major: x = pos / h, y = pos % h; [0, 0, -1, -1] when empty). */
+static void interval_box(const int64_t *lo, const int64_t *hi, int64_t n, int64_t height, int64_t *box) {
+    if (!n) { box[0] = 0; box[1] = 0; box[2] = -1; box[3] = -1; return; }
+    int64_t h = height > 0 ? height : 1;
+    int64_t y0 = h, y1 = -1;
+    int64_t col_start = lo[0] / h * h;  /* first pixel of the column of the current run */
+    for (int64_t i = 0; i < n; i++) {
+        int64_t first = lo[i], last = hi[i] - 1;
+        int64_t ahead = first - col_start;  /* move to first's column: usually the next one */
+        if (ahead >= h) col_start = ahead < 2 * h ? col_start + h : first / h * h;
+        if (last - col_start >= h) { y0 = 0; y1 = h - 1; break; }  /* across columns: every row */
+        if (first - col_start < y0) y0 = first - col_start;
+        if (last - col_start > y1) y1 = last - col_start;
     }
-    *area = a; *total = pos;
-    if (x0 < 0) { box[0] = 0; box[1] = 0; box[2] = -1; box[3] = -1; }
-    else { box[0] = x0; box[1] = y0; box[2] = x1; box[3] = y1; }
+    box[0] = lo[0] / h; box[1] = y0; box[2] = (hi[n - 1] - 1) / h; box[3] = y1;
 }
 
 static int64_t max_length(const RleTable *t, Py_ssize_t lo, Py_ssize_t hi) {
@@ -649,7 +642,7 @@ static int64_t max_length(const RleTable *t, Py_ssize_t lo, Py_ssize_t hi) {
 
 /* rle_stats(buf, starts i64[n], lengths i64[n], raw, heights i64[n], lo, hi, status i8[n],
  *           areas_out i64[n], totals_out i64[n], boxes_out i64[4n])
- * mask_stats of strings lo..hi-1 whose status is 0 (decoded into scratch, runs not kept);
+ * Area, pixel total and box of strings lo..hi-1 whose status is 0 (decoded into scratch);
  * status becomes 1, or RLE_TRUNCATED / RLE_BAD_CHARACTER for a string that cannot be decoded. */
 static PyObject *rle_stats(PyObject *self, PyObject *args) {
     Py_buffer buf, starts, lengths, heights, status, areas, totals, boxes;
@@ -660,33 +653,24 @@ static PyObject *rle_stats(PyObject *self, PyObject *args) {
     const int64_t *h = heights.buf;
     int8_t *state = status.buf;
     int64_t *a = areas.buf, *tot = totals.buf, *b = boxes.buf;
-    uint32_t *runs = malloc(sizeof(uint32_t) * (size_t)max_length(&t, lo, hi));
-    if (runs) {
+    size_t most = (size_t)max_length(&t, lo, hi);
+    int64_t *run_lo = malloc(sizeof(int64_t) * most), *run_hi = malloc(sizeof(int64_t) * most);
+    int failed = !run_lo || !run_hi;
+    if (!failed) {
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t k = lo; k < hi; k++) {
             if (state[k]) continue;
-            int64_t m = decode_rle(&t, k, runs);
-            state[k] = m < 0 ? (int8_t)m : 1;
-            if (m >= 0) mask_stats(runs, m, h[k], a + k, tot + k, b + 4 * k);
+            int64_t n = decode_intervals(&t, k, run_lo, run_hi, tot + k, a + k);
+            state[k] = n < 0 ? (int8_t)n : 1;
+            if (n >= 0) interval_box(run_lo, run_hi, n, h[k], b + 4 * k);
         }
         Py_END_ALLOW_THREADS
-        free(runs);
     }
+    free(run_lo); free(run_hi);
     PyBuffer_Release(&buf); PyBuffer_Release(&starts); PyBuffer_Release(&lengths); PyBuffer_Release(&heights);
     PyBuffer_Release(&status); PyBuffer_Release(&areas); PyBuffer_Release(&totals); PyBuffer_Release(&boxes);
-    if (!runs) return PyErr_NoMemory();
+    if (failed) return PyErr_NoMemory();
     Py_RETURN_NONE;
-}
-
-/* The 1-runs of a mask as [start, end) pixel positions (column-major): the number of them. */
-static int64_t runs_to_intervals(const uint32_t *runs, int64_t m, int64_t *starts, int64_t *ends) {
-    int64_t pos = 0, n = 0;
-    for (int64_t i = 0; i < m; i++) {
-        int64_t length = runs[i];
-        if ((i & 1) && length) { starts[n] = pos; ends[n] = pos + length; n++; }
-        pos += length;
-    }
-    return n;
 }
 
 /* First index whose end lies after `position` (ends are increasing). */
@@ -749,13 +733,12 @@ static PyObject *segm_ious(PyObject *self, PyObject *args) {
         if (g_sum > g_need) g_need = g_sum;
         if (ng > most_g) most_g = ng;
     }
-    uint32_t *gruns = malloc(sizeof(uint32_t) * (size_t)g_need), *druns = malloc(sizeof(uint32_t) * (size_t)d_need);
-    /* masks as 1-intervals: a string of L characters has at most L runs, L / 2 + 1 of them 1s */
+    /* masks as 1-intervals: a string of L >= 1 characters has at most L runs, L / 2 of them 1s */
     int64_t *g_lo = malloc(sizeof(int64_t) * (size_t)g_need), *g_hi = malloc(sizeof(int64_t) * (size_t)g_need);
     int64_t *d_lo = malloc(sizeof(int64_t) * (size_t)d_need), *d_hi = malloc(sizeof(int64_t) * (size_t)d_need);
     int64_t *goff = malloc(sizeof(int64_t) * (size_t)(most_g + 1));
     uint8_t *meets = malloc((size_t)most_g);
-    int failed = !gruns || !druns || !g_lo || !g_hi || !d_lo || !d_hi || !goff || !meets;
+    int failed = !g_lo || !g_hi || !d_lo || !d_hi || !goff || !meets;
     if (!failed) {
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t b = lo; b < hi; b++) {
@@ -763,14 +746,14 @@ static PyObject *segm_ious(PyObject *self, PyObject *args) {
             double *block = o + is[b];
             int decoded = 0;
             for (int64_t d = 0; d < nd; d++) {
-                int64_t i = dor[d0 + d], kd = -1;
+                int64_t i = dor[d0 + d], nd_int = -1;  /* its 1-runs in d_lo / d_hi, once decoded */
                 for (int64_t g = 0; g < ng; g++) block[d * ng + g] = 0.0;
                 if (!ng) continue;
                 if (dst[i] == 0) {  /* statistics from this decoding */
-                    kd = decode_rle(&dt, i, druns);
-                    dst[i] = kd < 0 ? (int8_t)kd : 1;
-                    if (kd < 0) continue;
-                    mask_stats(druns, kd, dsz[2 * i], da + i, dtot + i, db + 4 * i);
+                    nd_int = decode_intervals(&dt, i, d_lo, d_hi, dtot + i, da + i);
+                    dst[i] = nd_int < 0 ? (int8_t)nd_int : 1;
+                    if (nd_int < 0) continue;
+                    interval_box(d_lo, d_hi, nd_int, dsz[2 * i], db + 4 * i);
                 } else if (dst[i] < 0) continue;
                 const int64_t *bi = db + 4 * i;
                 int any = 0;
@@ -783,13 +766,16 @@ static PyObject *segm_ious(PyObject *self, PyObject *args) {
                 if (!decoded) {
                     goff[0] = 0;
                     for (int64_t g = 0; g < ng; g++) {
-                        int64_t m = decode_rle(&gt, go[g0 + g], gruns);
-                        goff[g + 1] = goff[g] + (m > 0 ? runs_to_intervals(gruns, m, g_lo + goff[g], g_hi + goff[g]) : 0);
+                        int64_t total, area, n = decode_intervals(&gt, go[g0 + g], g_lo + goff[g], g_hi + goff[g], &total, &area);
+                        goff[g + 1] = goff[g] + (n > 0 ? n : 0);
                     }
                     decoded = 1;
                 }
-                if (kd < 0) kd = decode_rle(&dt, i, druns);
-                int64_t nd_int = kd > 0 ? runs_to_intervals(druns, kd, d_lo, d_hi) : 0;
+                if (nd_int < 0) {
+                    int64_t total, area;
+                    nd_int = decode_intervals(&dt, i, d_lo, d_hi, &total, &area);
+                    if (nd_int < 0) nd_int = 0;
+                }
                 for (int64_t g = 0; g < ng; g++) {
                     if (!meets[g]) continue;
                     int64_t j = go[g0 + g];
@@ -803,7 +789,7 @@ static PyObject *segm_ious(PyObject *self, PyObject *args) {
         }
         Py_END_ALLOW_THREADS
     }
-    free(gruns); free(druns); free(g_lo); free(g_hi); free(d_lo); free(d_hi); free(goff); free(meets);
+    free(g_lo); free(g_hi); free(d_lo); free(d_hi); free(goff); free(meets);
     PyBuffer_Release(&gbuf); PyBuffer_Release(&gstarts); PyBuffer_Release(&glens); PyBuffer_Release(&gsizes);
     PyBuffer_Release(&gareas); PyBuffer_Release(&gboxes); PyBuffer_Release(&gcrowd);
     PyBuffer_Release(&dbuf); PyBuffer_Release(&dstarts); PyBuffer_Release(&dlens); PyBuffer_Release(&dsizes);
