@@ -534,40 +534,28 @@ static PyObject *scan_coco_annotations(PyObject *self, PyObject *args) {
     return result;
 }
 
-/* rle_texts(buf, spans i64[2n] [offset, length]) -> list of n str, or None.
- * The RLE counts strings at the spans of raw JSON text, a doubled backslash read as one; None
- * when one holds another escape or a character outside the RLE alphabet '0'..'o'. */
-static PyObject *rle_texts(PyObject *self, PyObject *args) {
+/* rle_spans_clean(buf, spans i64[2n] [offset, length]) -> bool
+ * Whether every span of raw JSON string content is an RLE counts string as a file holds it:
+ * characters of the RLE alphabet '0'..'o', a backslash only doubled (standing for one). */
+static PyObject *rle_spans_clean(PyObject *self, PyObject *args) {
     Py_buffer buf, spans;
     if (!PyArg_ParseTuple(args, "y*y*", &buf, &spans)) return NULL;
-    const char *data = buf.buf;
+    const unsigned char *data = buf.buf;
     const int64_t *sp = spans.buf;
     Py_ssize_t n = spans.len / (Py_ssize_t)(2 * sizeof(int64_t));
-    PyObject *list = PyList_New(n);
-    char *scratch = NULL; int64_t cap = 0;
-    for (Py_ssize_t k = 0; list && k < n; k++) {
-        const char *s = data + sp[2 * k];
-        int64_t len = sp[2 * k + 1], m = 0;
-        if (len > cap) {
-            char *grown = realloc(scratch, (size_t)len);
-            if (!grown) { Py_CLEAR(list); PyErr_NoMemory(); break; }
-            scratch = grown; cap = len;
-        }
-        int ok = 1;
+    int ok = 1;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t k = 0; ok && k < n; k++) {
+        const unsigned char *s = data + sp[2 * k];
+        int64_t len = sp[2 * k + 1];
         for (int64_t p = 0; p < len; p++) {
-            char ch = s[p];
-            if (ch == '\\') { if (p + 1 >= len || s[p + 1] != '\\') { ok = 0; break; } p++; }
-            if (ch < '0' || ch > 'o') { ok = 0; break; }
-            scratch[m++] = ch;
+            if (s[p] == '\\') { if (p + 1 >= len || s[p + 1] != '\\') { ok = 0; break; } p++; }
+            else if (s[p] < '0' || s[p] > 'o') { ok = 0; break; }
         }
-        if (!ok) { Py_CLEAR(list); list = Py_NewRef(Py_None); break; }
-        PyObject *text = PyUnicode_FromStringAndSize(scratch, (Py_ssize_t)m);
-        if (!text) { Py_CLEAR(list); break; }
-        PyList_SET_ITEM(list, k, text);
     }
-    free(scratch);
+    Py_END_ALLOW_THREADS
     PyBuffer_Release(&buf); PyBuffer_Release(&spans);
-    return list;
+    return PyBool_FromLong(ok);
 }
 
 /* ------------------------------------------------------------------ RLE strings
@@ -1076,7 +1064,7 @@ static PyMethodDef methods[] = {
     {"scan_results", scan_results, METH_VARARGS, "Columns of a COCO results file, or None (general path)."},
     {"scan_coco_images", scan_coco_images, METH_VARARGS, "Columns of a COCO 'images' list, or None."},
     {"scan_coco_annotations", scan_coco_annotations, METH_VARARGS, "Columns of a COCO 'annotations' list, or None."},
-    {"rle_texts", rle_texts, METH_VARARGS, "RLE counts strings from raw JSON text, or None."},
+    {"rle_spans_clean", rle_spans_clean, METH_VARARGS, "Whether raw JSON spans are clean RLE counts strings."},
     {"rle_stats", rle_stats, METH_VARARGS, "Areas, pixel totals and boxes of COCO compressed RLE strings."},
     {"segm_ious", segm_ious, METH_VARARGS, "Mask IoU of every (dt, gt) pair of a range of blocks."},
     {"oks_exponents", oks_exponents, METH_VARARGS, "The exponents of COCO OKS for (dt, gt) pairs."},

@@ -43,7 +43,7 @@ from ochuman.evaluate import (
 )
 from ochuman.io import load
 from ochuman.masks import box_polygon, polygons_to_rle
-from ochuman.records import Dataset
+from ochuman.records import Dataset, FileSegmentations
 from ochuman.results import detections_from_bytes, detections_from_records, masks_are_valid, parse_results
 from ochuman.scan import PrefetchedResults, map_file, scan_results
 from ochuman.subsets import ALL, HARD, MODERATE, MaxIoURange, parse_range
@@ -157,9 +157,15 @@ def ground_truth_from_coco(dataset: Dataset, masks: bool = True) -> GroundTruth:
         raise OCHumanError(
             f"{dataset.source}: annotation id {dataset.person_id[missing[0]]}: no 'area' (COCO evaluation needs it)")
     sizes = np.array([[im.height, im.width] for im in dataset.images], dtype=np.int64).reshape(-1, 2)
-    counts = [] if masks else None
-    for i in range(n if masks else 0):
-        seg = dataset.segmentations[i]
+    mask_sizes = sizes[dataset.image_index] if n else np.zeros((0, 2), np.int64)
+    segmentations = dataset.segmentations
+    table = None
+    if masks and isinstance(segmentations, FileSegmentations) and segmentations.present.all():
+        # every mask a string in the file's bytes: evaluated from there, no copy
+        table = MaskTable(segmentations.buffer, segmentations.starts, segmentations.lengths, mask_sizes, raw=True)
+    counts = [] if masks and table is None else None
+    for i in range(n if counts is not None else 0):
+        seg = segmentations[i]
         if type(seg) is dict and type(seg["counts"]) is str:  # compressed RLE, checked at load
             counts.append(seg["counts"])
             continue
@@ -172,12 +178,10 @@ def ground_truth_from_coco(dataset: Dataset, masks: bool = True) -> GroundTruth:
     annotations = Annotations(
         image_id=ids[dataset.image_index] if n else ids[:0], category_id=np.ones(n, dtype=np.int64),
         ann_id=dataset.person_id.copy(), bbox=dataset.bbox_xywh.copy(), area=dataset.area.copy(),
-        iscrowd=dataset.iscrowd.copy(), score=np.ones(n), counts=counts,
-        mask_size=sizes[dataset.image_index] if n else np.zeros((0, 2), np.int64),
-        keypoints=dataset.keypoints.reshape(n, -1), num_keypoints=dataset.num_keypoints.copy(),
-        file_image_ids=ids,
-        masks=(MaskTable.from_strings(counts, sizes[dataset.image_index] if n else np.zeros((0, 2), np.int64))
-               if masks else None),
+        iscrowd=dataset.iscrowd.copy(), score=np.ones(n), counts=table if table is not None else counts,
+        mask_size=mask_sizes, keypoints=dataset.keypoints.reshape(n, -1),
+        num_keypoints=dataset.num_keypoints.copy(), file_image_ids=ids,
+        masks=table if table is not None else MaskTable.from_strings(counts, mask_sizes) if masks else None,
     )
     return GroundTruth(
         annotations=annotations, image_ids=ids, file_names=tuple(im.file_name for im in dataset.images),

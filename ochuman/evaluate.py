@@ -266,10 +266,10 @@ def run_chunks(function, weights: np.ndarray, min_weight: float = 2e6) -> None:
 class MaskTable(Sequence):
     """N masks given as COCO compressed RLE strings, with their statistics (compiled core).
 
-    buffer: bytes (or a memory map) holding the strings; starts, lengths (N,) int64 byte
-    ranges in it; raw: the strings are JSON string content read straight from a file (a
-    doubled backslash stands for one; any other character outside the RLE alphabet is
-    refused); sizes (N, 2) [height, width]. Statistics: areas (N,) pixel areas, totals (N,)
+    buffer: bytes (or anything with the buffer protocol: a memory map, msgspec.Raw) holding
+    the strings; starts, lengths (N,) int64 byte ranges in it; raw: the strings are JSON
+    string content read straight from a file (a doubled backslash stands for one; any other
+    character outside the RLE alphabet is refused); sizes (N, 2) [height, width]. Statistics: areas (N,) pixel areas, totals (N,)
     pixels covered by the runs (height * width when valid), boxes (N, 4) inclusive pixel boxes
     [x0, y0, x1, y1] ([0, 0, -1, -1] when empty); bad: (k, reason) of the first string that
     cannot be decoded ("truncated" or "character"), else None. deferred: statistics are
@@ -341,7 +341,7 @@ class MaskTable(Sequence):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         start = int(self.starts[index])
-        text = self.buffer[start:start + int(self.lengths[index])].decode("utf-8")
+        text = bytes(memoryview(self.buffer)[start:start + int(self.lengths[index])]).decode("utf-8")
         return text.replace("\\\\", "\\") if self.raw else text
 
 

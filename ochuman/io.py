@@ -34,7 +34,7 @@ from ochuman.keypoints import (
 )
 from ochuman.masks import Polygons, xyxy_to_xywh, xywh_to_xyxy
 from ochuman.maxiou import max_iou_from_boxes_grouped
-from ochuman.records import Dataset, Image
+from ochuman.records import Dataset, FileSegmentations, Image
 from ochuman.subsets import official_split
 
 
@@ -497,12 +497,11 @@ def _scanned_coco(parts: _Parts, category: Optional[_CocoCategory], known_catego
     sizes = np.stack([heights, widths], axis=1)[image_index] if n else np.zeros((0, 2), np.int64)
     if (segm[with_mask, :2] != sizes[with_mask]).any():
         return None
-    counts = _evalcore.rle_texts(parts.raw["annotations"], np.ascontiguousarray(segm[with_mask, 2:]))
-    if counts is None:  # other escapes or characters: the general path reads them
-        return None
-    texts = iter(counts)
-    segmentations = tuple({"size": [h, w], "counts": next(texts)} if h >= 0 else None
-                          for h, w in segm[:, :2].tolist())
+    annotations_raw = parts.raw["annotations"]
+    if not _evalcore.rle_spans_clean(annotations_raw, np.ascontiguousarray(segm[with_mask, 2:])):
+        return None  # other escapes or characters: the general path reads them
+    segmentations = FileSegmentations(annotations_raw, np.where(with_mask, segm[:, 2], -1), segm[:, 3],
+                                      segm[:, :2])
     images_raw = bytes(parts.raw["images"])
     split = _coco_split(parts.source, len(ids))
     images = tuple(

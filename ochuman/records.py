@@ -6,7 +6,9 @@ One internal convention whatever the file format (converted by :mod:`ochuman.io`
   becomes ``[x1, y1, x2 - x1, y2 - y1]``, exactly what the official converter writes);
 - keypoints ``(17, 3)`` float64 in COCO order with COCO visibility 0/1/2 (native files also
   keep their raw ``(19, 3)`` OCHuman keypoints with OCHuman codes 0..3);
-- masks as :class:`ochuman.masks.Polygons` (native), a COCO polygon list, or an RLE dict;
+- masks as :class:`ochuman.masks.Polygons` (native), a COCO polygon list, or an RLE dict
+  (COCO files read by the compiled scanner keep their RLE strings in the file's bytes,
+  :class:`FileSegmentations`, and build each dict on access);
 - ``max_iou``: the value stored by the dataset authors (NaN where the file has none) and
   ``max_iou_box``: recomputed from the boxes with the official convention (:mod:`ochuman.maxiou`).
 
@@ -19,7 +21,7 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Iterator, Optional, Union
+from typing import Iterator, Optional, Sequence, Union
 
 import numpy as np
 
@@ -32,6 +34,47 @@ from ochuman.subsets import (
 )
 
 ImageId = Union[int, str]
+
+
+class FileSegmentations(Sequence):
+    """Persons' compressed-RLE masks left in the bytes of the file that holds them (JSON string
+    content, a doubled backslash standing for one), as the compiled COCO scanner finds them.
+    Entry i is built on access: ``{"size": [h, w], "counts": str}``, or None without a mask.
+
+    buffer: the bytes; starts, lengths (N,) int64 byte ranges in it (start -1: no mask);
+    sizes (N, 2) int64 [height, width]. ``present`` (N,) bool: which persons have a mask.
+    """
+
+    def __init__(self, buffer, starts: np.ndarray, lengths: np.ndarray, sizes: np.ndarray):
+        self.buffer = buffer
+        self.starts = np.asarray(starts, dtype=np.int64)
+        self.lengths = np.asarray(lengths, dtype=np.int64)
+        self.sizes = np.asarray(sizes, dtype=np.int64).reshape(-1, 2)
+
+    @property
+    def present(self) -> np.ndarray:
+        return self.starts >= 0
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        start = int(self.starts[index])
+        if start < 0:
+            return None
+        text = bytes(memoryview(self.buffer)[start:start + int(self.lengths[index])]).decode("ascii")
+        return {"size": [int(v) for v in self.sizes[index]], "counts": text.replace("\\\\", "\\")}
+
+    def take(self, idx: np.ndarray) -> "FileSegmentations":
+        """The entries at the indices idx (K,), still in the file's bytes."""
+        return FileSegmentations(self.buffer, self.starts[idx], self.lengths[idx], self.sizes[idx])
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    __hash__ = None
 
 
 @dataclass(frozen=True)
@@ -84,7 +127,7 @@ class Dataset:
     bbox_xywh: np.ndarray  # (N, 4) float64
     keypoints: np.ndarray  # (N, 17, 3) float64; zeros where has_keypoints is False
     has_keypoints: np.ndarray  # (N,) bool
-    segmentations: tuple[Optional[Segmentation], ...]  # (N,)
+    segmentations: Sequence[Optional[Segmentation]]  # (N,): a tuple, or FileSegmentations
     iscrowd: np.ndarray  # (N,) bool
     area: np.ndarray  # (N,) float64, the file's `area` field (NaN for native files)
     max_iou: np.ndarray  # (N,) float64 stored; NaN where absent
@@ -100,6 +143,8 @@ class Dataset:
     @cached_property
     def has_mask(self) -> np.ndarray:
         """(N,) bool."""
+        if isinstance(self.segmentations, FileSegmentations):
+            return self.segmentations.present
         return np.array([s is not None for s in self.segmentations], dtype=bool)
 
     @cached_property
@@ -210,7 +255,8 @@ class Dataset:
             image_index=new_index[self.image_index[idx]],
             person_id=self.person_id[idx], bbox_xywh=self.bbox_xywh[idx],
             keypoints=self.keypoints[idx], has_keypoints=self.has_keypoints[idx],
-            segmentations=tuple(self.segmentations[i] for i in idx),
+            segmentations=(self.segmentations.take(idx) if isinstance(self.segmentations, FileSegmentations)
+                           else tuple(self.segmentations[i] for i in idx)),
             iscrowd=self.iscrowd[idx], area=self.area[idx],
             max_iou=self.max_iou[idx], max_iou_box=self.max_iou_box[idx],
             keypoints_ochuman=None if self.keypoints_ochuman is None else self.keypoints_ochuman[idx],

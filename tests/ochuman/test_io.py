@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import ochuman
 from ochuman.errors import ImageNotFoundError
 from ochuman.keypoints import ochuman_to_coco
+from ochuman.records import FileSegmentations
 
 from .workloads import coco_workloads
 
@@ -205,7 +206,23 @@ def test_scanned_coco_file_equals_the_general_path(ochuman_coco_sample, monkeypa
     scanned = io.parse(data, str(ochuman_coco_sample))
     assert calls and calls[0] is not None, "the official converter's file should take the scanner"
     monkeypatch.setattr(io, "_scanned_coco", original)
-    _assert_same_dataset(scanned, _datasets_both_ways(data, str(ochuman_coco_sample), monkeypatch, [])[1])
+    general = _datasets_both_ways(data, str(ochuman_coco_sample), monkeypatch, [])[1]
+    _assert_same_dataset(scanned, general)
+    # masks stay in the file's bytes until asked for; selections keep them there
+    assert isinstance(scanned.segmentations, FileSegmentations) and isinstance(general.segmentations, tuple)
+    np.testing.assert_array_equal(scanned.has_mask, general.has_mask)
+    picked_scanned, picked_general = scanned.filter_persons("kpt&segm"), general.filter_persons("kpt&segm")
+    assert isinstance(picked_scanned.segmentations, FileSegmentations)
+    _assert_same_dataset(picked_scanned, picked_general)
+    assert picked_scanned.rles == picked_general.rles
+    assert scanned.person(3).segmentation == general.person(3).segmentation
+    # evaluated straight from the file's bytes: the same ground truth masks
+    from ochuman.benchmark import ground_truth_from_coco
+
+    a, b = ground_truth_from_coco(scanned).annotations, ground_truth_from_coco(general).annotations
+    assert list(a.masks) == list(b.masks) and list(a.counts) == list(b.counts)
+    for name in ("areas", "totals", "boxes"):
+        np.testing.assert_array_equal(getattr(a.masks, name), getattr(b.masks, name), err_msg=name)
 
 
 def test_scanned_coco_equals_the_general_path_on_drawn_files(monkeypatch_module):
