@@ -263,3 +263,14 @@ def test_threaded_parts_give_the_same_arrays(monkeypatch, iou_type):
     for name in ("precision", "recall", "scores", "stats"):
         np.testing.assert_array_equal(getattr(threaded, name), getattr(single, name), err_msg=name)
     assert (single.recall > 0).any()
+
+
+@pytest.mark.parametrize("text, clean", [
+    (r"0o", True), (r"ab\\\\c", True), (r"a\\", True), (r"\\\\", True), ("", True),
+    (r"a\b", False), (r"a\\\b", False), (r"a\\\\\\\b", False), ("a b", False), ("azz", False),
+    ("a/b", False), (r"a\u0030", False), ("é", False),
+])
+def test_rle_spans_clean_takes_only_the_alphabet_and_doubled_backslashes(text, clean):
+    data = f'["{text}", "0"]'.encode()
+    spans = np.array([[2, len(text.encode())], [len(data) - 3, 1]], dtype=np.int64)
+    assert _evalcore.rle_spans_clean(data, spans) is clean
