@@ -171,7 +171,13 @@ def make_blocks(gt: Annotations, dt: Annotations, params: EvalParams) -> Blocks:
     g_idx = np.flatnonzero(g_keep)
     g_idx = g_idx[np.lexsort((g_listed[g_idx], g_img[g_idx], g_cat[g_idx]))]
     d_idx = np.flatnonzero(d_keep)
-    d_idx = d_idx[np.lexsort((d_listed[d_idx], -dt.score[d_idx], d_img[d_idx], d_cat[d_idx]))]
+    if params.use_cats:  # = lexsort((-score, img, cat)): by score, then stably by block (radix when small)
+        by_score = np.argsort(-dt.score[d_idx], kind="stable")
+        key = (d_cat[d_idx] * n_img + d_img[d_idx])[by_score]
+        key = key.astype(np.uint16) if len(key) and key.max() < 65536 else key
+        d_idx = d_idx[by_score[np.argsort(key, kind="stable")]]
+    else:
+        d_idx = d_idx[np.lexsort((d_listed[d_idx], -dt.score[d_idx], d_img[d_idx], d_cat[d_idx]))]
 
     g_key = g_cat[g_idx] * n_img + g_img[g_idx]
     d_key = d_cat[d_idx] * n_img + d_img[d_idx]
