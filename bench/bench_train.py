@@ -229,6 +229,7 @@ def learning(args):
     config = TrainConfig(train_ann=str(train_gt), train_images=str(IMAGES), out=str(out / "run"),
                          val_ann=str(held_gt), val_images=str(IMAGES), input_size=args.input_size, units=args.units,
                          batch_size=args.batch_size, max_persons=args.max_persons, workers=1, lr=args.lr,
+                         schedule=args.schedule,
                          augment=not args.no_augment, amp=args.amp, log_every=1, ckpt_every=10_000,
                          eval_every_epoch=args.eval_every_epoch, max_iters=args.iters, epochs=args.epochs,
                          device="cpu", seed=0)
@@ -282,6 +283,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--max-persons", type=int, default=4)
     parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--schedule", default="paper", help="learning: paper, official-repo or constant")
     parser.add_argument("--no-augment", action="store_true")
     parser.add_argument("--amp", action="store_true", help="learning: bfloat16 autocast on the CPU")
     parser.add_argument("--epochs", type=int, default=10_000,

@@ -160,11 +160,12 @@ def predict(checkpoint, model_kind, gt_file, split, images_dir, out_file, keypoi
               help="OCHuman folder (ochuman.json, images/): also score OCHuman val all/moderate/hard.")
 @click.option("--init-backbone", default=None, metavar="FILE",
               help="torchvision ResNet-50 ImageNet weights (resnet50-0676ba61.pth) for the backbone.")
-@click.option("--schedule", type=click.Choice(["paper", "official-repo"]), default="paper", show_default=True,
+@click.option("--schedule", type=click.Choice(["paper", "official-repo", "constant"]), default="paper",
+              show_default=True,
               help="paper: x0.1 after epoch 33 of 40; official-repo: 1000-iteration warm-up from lr/3, "
-                   "x0.1 at 15 and 20 of 25 epochs.")
+                   "x0.1 at 15 and 20 of 25 epochs; constant: --lr throughout, 40 epochs.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
-              help="Epochs (default: the schedule's, 40 or 25).")
+              help="Epochs (default: the schedule's, 40, 25 or 40).")
 @click.option("--lr", type=float, default=2e-4, show_default=True, help="Adam learning rate (weight decay 0).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
               help="Images per batch (per process).")

@@ -11,7 +11,10 @@ Schedules (the iteration counter starts at 1, as the official one):
 - ``paper`` (default): lr 2e-4, x0.1 after epoch 33, 40 epochs;
 - ``official-repo`` (what produced the released weights): linear warm-up over 1000 iterations
   from lr/3 (``lr * (1/3 (1 - i/1000) + i/1000)``), x0.1 from iteration 15 x and x0.01 from
-  20 x (iterations per epoch), 25 epochs.
+  20 x (iterations per epoch), 25 epochs;
+- ``constant``: ``lr`` throughout, 40 epochs unless told (fine-tuning, overfitting checks on a
+  few images, where the paper's decay after epoch 33 would come after a few hundred
+  iterations).
 
 Run folder (``out``): ``last.pt`` (every ``ckpt_every`` iterations, at each epoch end, when
 stopping, on ^C and on SIGTERM), ``best.pt`` (best val AP), ``log.jsonl`` (one line per logged step and
@@ -79,8 +82,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SCHEDULES = ("paper", "official-repo")
-SCHEDULE_EPOCHS = {"paper": 40, "official-repo": 25}
+SCHEDULES = ("paper", "official-repo", "constant")
+SCHEDULE_EPOCHS = {"paper": 40, "official-repo": 25, "constant": 40}
 PAPER_DECAY_EPOCH = 33
 REPO_WARMUP_ITERS = 1000
 REPO_WARMUP_FACTOR = 1.0 / 3.0
@@ -116,7 +119,8 @@ FIELD_HELP = {
     "val_images": "Folder of the --val-ann images.",
     "ochuman_root": "OCHuman folder (ochuman.json + images/): also report OCHuman val AP all/moderate/hard.",
     "init_backbone": "torchvision ResNet-50 ImageNet weights (resnet50-0676ba61.pth) to start the backbone from.",
-    "schedule": "paper: x0.1 after epoch 33 of 40; official-repo: 1000-iteration warm-up, x0.1 at 15 and 20 of 25 epochs.",
+    "schedule": "paper: x0.1 after epoch 33 of 40; official-repo: 1000-iteration warm-up, x0.1 at 15 and 20 of 25 "
+                "epochs; constant: --lr throughout (fine-tuning, overfitting checks; 40 epochs unless --epochs).",
     "epochs": "Number of epochs (default: the schedule's, 40 or 25).",
     "lr": "Adam learning rate (weight decay 0).",
     "batch_size": "Images per batch (per process).",
@@ -221,6 +225,8 @@ def lr_factor(schedule: str, iteration: int, iters_per_epoch: int) -> float:
             return REPO_WARMUP_FACTOR * (1.0 - alpha) + alpha
         first, second = (e * iters_per_epoch for e in REPO_DECAY_EPOCHS)
         return 0.01 if iteration >= second else 0.1 if iteration >= first else 1.0
+    if schedule == "constant":
+        return 1.0
     raise ValueError(f"schedule: expected one of {', '.join(SCHEDULES)}, got {schedule!r}")
 
 

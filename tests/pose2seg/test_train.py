@@ -233,6 +233,8 @@ def test_config_defaults_and_schedules():
     assert lr_factor("official-repo", 1000, ipe) == 1.0
     assert lr_factor("official-repo", 212249, ipe) == 1.0 and lr_factor("official-repo", 212250, ipe) == 0.1
     assert lr_factor("official-repo", 283000, ipe) == 0.01
+    assert TrainConfig(train_ann="a", train_images="i", out="o", schedule="constant").num_epochs == 40
+    assert {lr_factor("constant", i, 6) for i in (1, 198, 199, 10**6)} == {1.0}
     for bad, fragment in (({"schedule": "cosine"}, "schedule"), ({"input_size": 100}, "input-size"),
                           ({"lr": float("nan")}, "lr"), ({"val_ann": "v.json"}, "--val-images")):
         with pytest.raises(TrainingError, match=fragment):
