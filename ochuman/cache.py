@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import zlib
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from ochuman import __version__
 from ochuman.errors import OCHumanError
 from ochuman.evaluate import Annotations, MaskTable
 from ochuman.io import atomic_write
+
+if TYPE_CHECKING:  # only for annotations: ochuman.benchmark imports this module
+    from ochuman.benchmark import GroundTruth
 
 FORMAT = 1  # bump when the stored layout or the ground-truth rules change
 

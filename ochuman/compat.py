@@ -28,7 +28,7 @@ import numpy as np
 from pycocotools.coco import COCO as _PycocotoolsCOCO
 from pycocotools.cocoeval import Params
 
-from ochuman.errors import OCHumanError, ResultsError
+from ochuman.errors import OCHumanError
 from ochuman.evaluate import (
     Annotations, EvalParams, Variant, accumulate as _accumulate, base_state, make_blocks,
 )
