@@ -165,7 +165,7 @@ def predict(checkpoint, model_kind, gt_file, split, images_dir, out_file, keypoi
               help="paper: x0.1 after epoch 33 of 40; official-repo: 1000-iteration warm-up from lr/3, "
                    "x0.1 at 15 and 20 of 25 epochs; constant: --lr throughout, 40 epochs.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
-              help="Epochs (default: the schedule's, 40, 25 or 40).")
+              help="Epochs (default: the schedule's: paper 40, official-repo 25, constant 40).")
 @click.option("--lr", type=float, default=2e-4, show_default=True, help="Adam learning rate (weight decay 0).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
               help="Images per batch (per process).")
