@@ -34,6 +34,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from ochuman import _evalcore
 from ochuman.cache import cached_ground_truth
 from ochuman.convert import official_selection
 from ochuman.errors import OCHumanError, OCHumanWarning
@@ -160,8 +161,9 @@ def ground_truth_from_coco(dataset: Dataset, masks: bool = True) -> GroundTruth:
     mask_sizes = sizes[dataset.image_index] if n else np.zeros((0, 2), np.int64)
     segmentations = dataset.segmentations
     table = None
-    if masks and isinstance(segmentations, FileSegmentations) and segmentations.present.all():
-        # every mask a string in the file's bytes: evaluated from there, no copy
+    if (masks and isinstance(segmentations, FileSegmentations) and segmentations.present.all()
+            and _evalcore.rle_spans_clean(segmentations.buffer, np.stack([segmentations.starts, segmentations.lengths], 1))):
+        # every mask a plain RLE string in the file's bytes: evaluated from there, no copy
         table = MaskTable(segmentations.buffer, segmentations.starts, segmentations.lengths, mask_sizes, raw=True)
     counts = [] if masks and table is None else None
     for i in range(n if counts is not None else 0):

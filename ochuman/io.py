@@ -497,10 +497,7 @@ def _scanned_coco(parts: _Parts, category: Optional[_CocoCategory], known_catego
     sizes = np.stack([heights, widths], axis=1)[image_index] if n else np.zeros((0, 2), np.int64)
     if (segm[with_mask, :2] != sizes[with_mask]).any():
         return None
-    annotations_raw = parts.raw["annotations"]
-    if not _evalcore.rle_spans_clean(annotations_raw, np.ascontiguousarray(segm[with_mask, 2:])):
-        return None  # other escapes or characters: the general path reads them
-    segmentations = FileSegmentations(annotations_raw, np.where(with_mask, segm[:, 2], -1), segm[:, 3],
+    segmentations = FileSegmentations(parts.raw["annotations"], np.where(with_mask, segm[:, 2], -1), segm[:, 3],
                                       segm[:, :2])
     images_raw = bytes(parts.raw["images"])
     split = _coco_split(parts.source, len(ids))

@@ -36,10 +36,18 @@ from ochuman.subsets import (
 ImageId = Union[int, str]
 
 
+def _json_string(content: str) -> str:
+    """The value of a JSON string from its content between the quotes."""
+    import json
+
+    return json.loads(f'"{content}"')
+
+
 class FileSegmentations(Sequence):
     """Persons' compressed-RLE masks left in the bytes of the file that holds them (JSON string
-    content, a doubled backslash standing for one), as the compiled COCO scanner finds them.
-    Entry i is built on access: ``{"size": [h, w], "counts": str}``, or None without a mask.
+    content), as the compiled COCO scanner finds them. Entry i is built on access:
+    ``{"size": [h, w], "counts": str}`` (JSON escapes resolved, as any JSON reader does), or
+    None without a mask.
 
     buffer: the bytes; starts, lengths (N,) int64 byte ranges in it (start -1: no mask);
     sizes (N, 2) int64 [height, width]. ``present`` (N,) bool: which persons have a mask.
@@ -64,8 +72,10 @@ class FileSegmentations(Sequence):
         start = int(self.starts[index])
         if start < 0:
             return None
-        text = bytes(memoryview(self.buffer)[start:start + int(self.lengths[index])]).decode("ascii")
-        return {"size": [int(v) for v in self.sizes[index]], "counts": text.replace("\\\\", "\\")}
+        text = bytes(memoryview(self.buffer)[start:start + int(self.lengths[index])]).decode("utf-8")
+        if "\\" in text:  # RLE strings hold doubled backslashes; anything else: a JSON reader
+            text = text.replace("\\\\", "\\") if "\\" not in text.replace("\\\\", "") else _json_string(text)
+        return {"size": [int(v) for v in self.sizes[index]], "counts": text}
 
     def take(self, idx: np.ndarray) -> "FileSegmentations":
         """The entries at the indices idx (K,), still in the file's bytes."""

@@ -250,7 +250,6 @@ def test_scanned_coco_equals_the_general_path_on_drawn_files(monkeypatch_module)
 @pytest.mark.parametrize("change", [
     lambda gt: gt["images"][0].update(id="a"),  # string ids
     lambda gt: gt["annotations"][0].update(segmentation=[[0, 0, 5, 0, 5, 5]]),  # polygons
-    lambda gt: gt["annotations"][0]["segmentation"].update(counts=gt["annotations"][0]["segmentation"]["counts"] + "\n"),
     lambda gt: gt["annotations"][0].update(iscrowd=2),
     lambda gt: gt["annotations"][0].update(max_iou=1.5),
     lambda gt: gt["annotations"][1].update(id=gt["annotations"][0]["id"]),
@@ -265,6 +264,31 @@ def test_unusual_or_bad_coco_files_take_the_general_path(ochuman_coco_sample, ch
     parts = io._Parts("x.json", json.dumps(gt).encode())
     category, known = io._coco_categories(parts)
     assert io._scanned_coco(parts, category, known, None) is None
+
+
+@pytest.mark.parametrize("escape", ["newline", "unicode", "slash"])
+def test_escapes_in_mask_strings_read_as_json_says(ochuman_coco_sample, escape, monkeypatch):
+    # The scanner leaves mask strings in the file's bytes; any JSON escape in them (no encoder
+    # writes one) must still read as a JSON reader reads it, and be evaluated the same way.
+    from ochuman.benchmark import ground_truth_from_coco
+
+    gt = json.loads(ochuman_coco_sample.read_bytes())
+    counts = gt["annotations"][0]["segmentation"]["counts"]
+    if escape == "newline":
+        gt["annotations"][0]["segmentation"]["counts"] = counts + "\n"
+    text = json.dumps(gt)
+    if escape == "unicode":  # the first character written as \u00XX
+        text = text.replace(json.dumps(counts), '"\\u%04x' % ord(counts[0]) + json.dumps(counts)[2:], 1)
+    if escape == "slash":
+        text = text.replace(json.dumps(counts), json.dumps(counts).replace("\\\\", "\\u005c", 1), 1)
+    assert text != json.dumps(json.loads(ochuman_coco_sample.read_bytes()))  # the escape is in
+    scanned, general = _datasets_both_ways(text.encode(), "x.json", monkeypatch, [])
+    assert isinstance(scanned.segmentations, FileSegmentations)
+    _assert_same_dataset(scanned, general)
+    a, b = ground_truth_from_coco(scanned).annotations, ground_truth_from_coco(general).annotations
+    assert list(a.counts) == list(b.counts)
+    for name in ("areas", "totals", "boxes"):
+        np.testing.assert_array_equal(getattr(a.masks, name), getattr(b.masks, name), err_msg=name)
 
 
 @pytest.fixture(scope="module")
