@@ -275,13 +275,13 @@ class MaskTable(Sequence):
     buffer: bytes (or anything with the buffer protocol: a memory map, msgspec.Raw) holding
     the strings; starts, lengths (N,) int64 byte ranges in it; raw: the strings are JSON
     string content read straight from a file (a doubled backslash stands for one; any other
-    character outside the RLE alphabet is refused); sizes (N, 2) [height, width]. Statistics: areas (N,) pixel areas, totals (N,)
-    pixels covered by the runs (height * width when valid), boxes (N, 4) inclusive pixel boxes
-    [x0, y0, x1, y1] ([0, 0, -1, -1] when empty); bad: (k, reason) of the first string that
-    cannot be decoded ("truncated" or "character"), else None. deferred: statistics are
-    computed on first use, or by the mask IoU pass as it decodes the masks anyway (one
-    decoding instead of two); masks are never kept decoded. As a sequence: the counts strings
-    (unescaped).
+    character outside the RLE alphabet is refused); sizes (N, 2) [height, width].
+    Statistics: areas (N,) pixel areas, totals (N,) pixels covered by the runs (height *
+    width when valid), boxes (N, 4) inclusive pixel boxes [x0, y0, x1, y1] ([0, 0, -1, -1]
+    when empty); bad: (k, reason) of the first string that cannot be decoded ("truncated" or
+    "character"), else None. deferred: statistics are computed on first use, or by the mask
+    IoU pass as it decodes the masks anyway (one decoding instead of two); masks are never
+    kept decoded. As a sequence: the counts strings (unescaped).
     """
 
     def __init__(self, buffer: bytes, starts: np.ndarray, lengths: np.ndarray, sizes: np.ndarray,
