@@ -121,7 +121,7 @@ FIELD_HELP = {
     "init_backbone": "torchvision ResNet-50 ImageNet weights (resnet50-0676ba61.pth) to start the backbone from.",
     "schedule": "paper: x0.1 after epoch 33 of 40; official-repo: 1000-iteration warm-up, x0.1 at 15 and 20 of 25 "
                 "epochs; constant: --lr throughout (fine-tuning, overfitting checks; 40 epochs unless --epochs).",
-    "epochs": "Number of epochs (default: the schedule's, 40 or 25).",
+    "epochs": "Number of epochs (default: the schedule's: paper 40, official-repo 25, constant 40).",
     "lr": "Adam learning rate (weight decay 0).",
     "batch_size": "Images per batch (per process).",
     "max_persons": "At most this many persons per batch, sampled at random (official 8).",
@@ -207,7 +207,7 @@ class TrainConfig:
 
     @property
     def num_epochs(self) -> int:
-        """``epochs``, or the schedule's (paper 40, official-repo 25)."""
+        """``epochs``, or the schedule's (paper 40, official-repo 25, constant 40)."""
         return self.epochs if self.epochs is not None else SCHEDULE_EPOCHS[self.schedule]
 
     def model_config(self) -> ModelConfig:
