@@ -794,6 +794,48 @@ static PyObject *segm_ious(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* bbox_ious(gt_boxes f64[4G'], gt_crowd u8[G'], dt_boxes f64[4D'], gt_order i64[G], dt_order i64[D],
+ *           gt_start i64[B+1], dt_start i64[B+1], iou_start i64[B], lo, hi, out f64[P])
+ * pycocotools bbIou (xywh boxes, its operations in its order) of every (dt, gt) pair of blocks
+ * [lo, hi), written row-major D_b x G_b per block at iou_start; crowd: intersection over the
+ * detection's area. */
+static PyObject *bbox_ious(PyObject *self, PyObject *args) {
+    Py_buffer gbox, gcrowd, dbox, gorder, dorder, gstart, dstart, istart, out;
+    Py_ssize_t lo, hi;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*nnw*", &gbox, &gcrowd, &dbox, &gorder, &dorder,
+                          &gstart, &dstart, &istart, &lo, &hi, &out)) return NULL;
+    const double *gb = gbox.buf, *db = dbox.buf;
+    const uint8_t *crowd = gcrowd.buf;
+    const int64_t *go = gorder.buf, *dor = dorder.buf, *gs = gstart.buf, *ds = dstart.buf, *is = istart.buf;
+    double *o = out.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t b = lo; b < hi; b++) {
+        int64_t g0 = gs[b], ng = gs[b + 1] - g0, d0 = ds[b], nd = ds[b + 1] - d0;
+        double *block = o + is[b];
+        for (int64_t d = 0; d < nd; d++) {
+            const double *D = db + 4 * dor[d0 + d];
+            double da = D[2] * D[3];
+            for (int64_t g = 0; g < ng; g++) {
+                int64_t j = go[g0 + g];
+                const double *G = gb + 4 * j;
+                double *cell = block + d * ng + g;
+                *cell = 0.0;
+                double w = fmin(D[2] + D[0], G[2] + G[0]) - fmax(D[0], G[0]);
+                if (w <= 0) continue;
+                double h = fmin(D[3] + D[1], G[3] + G[1]) - fmax(D[1], G[1]);
+                if (h <= 0) continue;
+                double inter = w * h, uni = crowd[j] ? da : da + G[2] * G[3] - inter;
+                *cell = inter / uni;
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&gbox); PyBuffer_Release(&gcrowd); PyBuffer_Release(&dbox); PyBuffer_Release(&gorder);
+    PyBuffer_Release(&dorder); PyBuffer_Release(&gstart); PyBuffer_Release(&dstart); PyBuffer_Release(&istart);
+    PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+}
+
 /* match(ious f64, det_start i64[B+1], gt_start i64[B+1], iou_start i64[B], gt_state u8[V*G],
  *       gt_crowd u8[G], thresholds f64[T], v_lo, v_hi, out i32[V*T*D])
  * For variants v_lo..v_hi-1 (disjoint ranges may run in threads), each block b (dets sorted by score, at most maxDets), each variant v and threshold t:
@@ -1073,6 +1115,7 @@ static PyMethodDef methods[] = {
     {"rle_spans_clean", rle_spans_clean, METH_VARARGS, "Whether raw JSON spans are clean RLE counts strings."},
     {"rle_stats", rle_stats, METH_VARARGS, "Areas, pixel totals and boxes of COCO compressed RLE strings."},
     {"segm_ious", segm_ious, METH_VARARGS, "Mask IoU of every (dt, gt) pair of a range of blocks."},
+    {"bbox_ious", bbox_ious, METH_VARARGS, "Box IoU of every (dt, gt) pair of a range of blocks."},
     {"oks_exponents", oks_exponents, METH_VARARGS, "The exponents of COCO OKS for (dt, gt) pairs."},
     {"oks_means", oks_means, METH_VARARGS, "COCO OKS from exp(-e), summed as numpy sums."},
     {"match", match, METH_VARARGS, "COCO greedy matching over blocks, variants and thresholds."},

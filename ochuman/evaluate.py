@@ -148,6 +148,34 @@ def _sorted_unique(values) -> np.ndarray:
     return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
 
 
+def descending_ranks(scores: np.ndarray) -> np.ndarray:
+    """Dense rank of each score from the highest (0), equal scores sharing one: (N,) int64.
+
+    Sorting by rank, then position, is ``np.argsort(-scores, kind="stable")``; see
+    :func:`order_by_rank`. One unstable sort (numpy's vectorised one) instead of a stable
+    float sort, which is several times slower on large inputs."""
+    n = len(scores)
+    ranks = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return ranks
+    order = np.argsort(-scores)
+    ordered = -scores[order]
+    first = np.empty(n, dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    if np.isnan(ordered[-1]):  # NaNs sort last and share one rank, as they tie in a stable sort
+        first[1:] &= ~np.isnan(ordered[:-1])
+    ranks[order] = np.cumsum(first) - 1
+    return ranks
+
+
+def order_by_rank(ranks: np.ndarray) -> np.ndarray:
+    """Stable argsort of N non-negative ranks (below 3e9): (N,) int64, sorted as the unique keys
+    rank * N + position."""
+    n = len(ranks)
+    return np.argsort(ranks * n + np.arange(n, dtype=np.int64))
+
+
 def make_blocks(gt: Annotations, dt: Annotations, params: EvalParams) -> Blocks:
     """Group annotations into blocks and compute every IoU / OKS once."""
     default_ids = gt.file_image_ids if gt.file_image_ids is not None else gt.image_id
@@ -171,8 +199,9 @@ def make_blocks(gt: Annotations, dt: Annotations, params: EvalParams) -> Blocks:
     g_idx = np.flatnonzero(g_keep)
     g_idx = g_idx[np.lexsort((g_listed[g_idx], g_img[g_idx], g_cat[g_idx]))]
     d_idx = np.flatnonzero(d_keep)
+    score_ranks = descending_ranks(dt.score)
     if params.use_cats:  # = lexsort((-score, img, cat)): by score, then stably by block (radix when small)
-        by_score = np.argsort(-dt.score[d_idx], kind="stable")
+        by_score = order_by_rank(score_ranks[d_idx])
         key = (d_cat[d_idx] * n_img + d_img[d_idx])[by_score]
         key = key.astype(np.uint16) if len(key) and key.max() < 65536 else key
         d_idx = d_idx[by_score[np.argsort(key, kind="stable")]]
@@ -198,15 +227,19 @@ def make_blocks(gt: Annotations, dt: Annotations, params: EvalParams) -> Blocks:
     n_d = np.diff(dt_start)
     iou_start = np.r_[0, np.cumsum(n_g * n_d)][:-1].astype(np.int64)
 
+    pairs = int((n_g * n_d).sum())
     if params.iou_type == "segm":
-        ious = segm_block_ious(gt, dt, g_idx, d_idx, gt_start, dt_start, iou_start, int((n_g * n_d).sum()))
+        ious = segm_block_ious(gt, dt, g_idx, d_idx, gt_start, dt_start, iou_start, pairs)
+    elif params.iou_type == "bbox":
+        ious = bbox_block_ious(gt, dt, g_idx, d_idx, gt_start, dt_start, iou_start, pairs)
     else:
         # Every (dt, gt) pair of each block, row-major per block.
         pair_dt = np.repeat(np.arange(len(d_idx)), n_g[d_block])
         first_gt = np.repeat(gt_start[d_block], n_g[d_block])
         within = np.arange(len(pair_dt)) - np.repeat(np.cumsum(n_g[d_block]) - n_g[d_block], n_g[d_block])
         pair_gt = first_gt + within
-        ious = _pair_ious(gt, dt, g_idx[pair_gt], d_idx[pair_dt], params)
+        ious = oks_pairs(dt.keypoints, gt.keypoints, gt.bbox, gt.area, d_idx[pair_dt], g_idx[pair_gt],
+                         params.kpt_oks_sigmas)
     return Blocks(
         img_ids=img_ids, cat_ids=cat_ids, gt_order=g_idx, dt_order=d_idx,
         gt_start=gt_start, dt_start=dt_start,
@@ -214,31 +247,25 @@ def make_blocks(gt: Annotations, dt: Annotations, params: EvalParams) -> Blocks:
         iou_start=iou_start, ious=ious, gt_block=g_block, dt_block=d_block, dt_rank=rank,
         # One global stable order by score over the block-ordered detections (image order
         # inside a category, score order inside an image): every subset is sorted the same way.
-        score_order=np.argsort(-dt.score[d_idx], kind="mergesort").astype(np.int64),
+        score_order=order_by_rank(score_ranks[d_idx]),
     )
 
 
-def _pair_ious(gt: Annotations, dt: Annotations, g: np.ndarray, d: np.ndarray, params: EvalParams) -> np.ndarray:
-    """IoU (bbox) or OKS (keypoints) of detection d[p] with ground truth g[p]. (P,) float64."""
-    if len(g) == 0:
-        return np.zeros(0)
-    if params.iou_type == "bbox":
-        return bbox_iou_pairs(dt.bbox[d], gt.bbox[g], gt.iscrowd[g])
-    return oks_pairs(dt.keypoints, gt.keypoints, gt.bbox, gt.area, d, g, params.kpt_oks_sigmas)
+def bbox_block_ious(gt: Annotations, dt: Annotations, g_idx: np.ndarray, d_idx: np.ndarray,
+                    gt_start: np.ndarray, dt_start: np.ndarray, iou_start: np.ndarray, pairs: int) -> np.ndarray:
+    """pycocotools ``bbIou`` (its floating-point operations) of every (dt, gt) pair of each block,
+    row-major D_b x G_b per block at ``iou_start`` (P,). g_idx / d_idx: annotation indices in
+    block order."""
+    out = np.empty(pairs)
+    inputs = (np.ascontiguousarray(gt.bbox, dtype=np.float64), np.ascontiguousarray(gt.iscrowd, dtype=np.uint8),
+              np.ascontiguousarray(dt.bbox, dtype=np.float64), np.ascontiguousarray(g_idx, dtype=np.int64),
+              np.ascontiguousarray(d_idx, dtype=np.int64), gt_start, dt_start, iou_start)
 
+    def ious(lo: int, hi: int) -> None:
+        _evalcore.bbox_ious(*inputs, lo, hi, out)
 
-def bbox_iou_pairs(dt_xywh: np.ndarray, gt_xywh: np.ndarray, crowd: np.ndarray) -> np.ndarray:
-    """pycocotools ``bbIou`` for (dt, gt) pairs, the same floating-point operations. (P,)"""
-    dx, dy, dw, dh = dt_xywh.T
-    gx, gy, gw, gh = gt_xywh.T
-    w = np.fmin(dw + dx, gw + gx) - np.fmax(dx, gx)
-    h = np.fmin(dh + dy, gh + gy) - np.fmax(dy, gy)
-    inter = w * h
-    da = dw * dh
-    union = np.where(crowd, da, da + gw * gh - inter)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        iou = inter / union
-    return np.where((w > 0) & (h > 0), iou, 0.0)
+    run_chunks(ious, np.diff(dt_start) * np.diff(gt_start) + 1)
+    return out
 
 
 def run_chunks(function, weights: np.ndarray, min_weight: float = 2e6) -> None:

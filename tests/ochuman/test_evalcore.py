@@ -210,6 +210,64 @@ def test_oks_is_bit_identical_to_pycocotools(seed, pairs):
     assert ours.tolist() == expected
 
 
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n_gt=st.integers(0, 6), n_dt=st.integers(0, 8),
+       scale=st.sampled_from([1.0, 0.5, 30.0]))
+def test_block_box_ious_equal_pycocotools(seed, n_gt, n_dt, scale):
+    from ochuman.evaluate import bbox_block_ious
+
+    rng = np.random.default_rng(seed)
+
+    def boxes(n):  # integer and fractional corners, touching edges, empty boxes
+        xy = np.round(rng.uniform(0, 20, (n, 2)) * scale, rng.integers(0, 3))
+        wh = np.round(rng.uniform(0, 10, (n, 2)) * scale, rng.integers(0, 3)) * (rng.random((n, 1)) > 0.1)
+        return np.c_[xy, wh]
+
+    class Boxes:
+        def __init__(self, bbox, crowd=None):
+            self.bbox, self.iscrowd = bbox, crowd
+
+    gt = Boxes(boxes(n_gt), (rng.random(n_gt) < 0.3).astype(bool))
+    dt = Boxes(boxes(n_dt))
+    # two blocks: the first with every annotation, the second with the first two of each (reordered)
+    g_idx = np.r_[np.arange(n_gt), np.arange(min(n_gt, 2))[::-1]].astype(np.int64)
+    d_idx = np.r_[np.arange(n_dt), np.arange(min(n_dt, 2))[::-1]].astype(np.int64)
+    gt_start = np.array([0, n_gt, len(g_idx)], np.int64)
+    dt_start = np.array([0, n_dt, len(d_idx)], np.int64)
+    sizes = np.diff(gt_start) * np.diff(dt_start)
+    iou_start = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64)
+    ours = bbox_block_ious(gt, dt, g_idx, d_idx, gt_start, dt_start, iou_start, int(sizes.sum()))
+    for b in range(2):
+        g, d = g_idx[gt_start[b]:gt_start[b + 1]], d_idx[dt_start[b]:dt_start[b + 1]]
+        block = ours[iou_start[b]:iou_start[b] + len(g) * len(d)]
+        if len(g) and len(d):
+            expected = mask_utils.iou(dt.bbox[d].tolist(), gt.bbox[g].tolist(), gt.iscrowd[g].astype(np.uint8).tolist())
+            assert block.tolist() == np.asarray(expected).ravel().tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(st.one_of(st.sampled_from([0.0, -0.0, 0.5, 1.0, 0.25, math.nan, math.inf]),
+                                 st.floats(allow_nan=True, allow_infinity=True)), max_size=60))
+def test_rank_order_is_the_stable_descending_argsort(values):
+    from ochuman.evaluate import descending_ranks, order_by_rank
+
+    scores = np.array(values, dtype=np.float64)
+    ranks = descending_ranks(scores)
+    assert order_by_rank(ranks).tolist() == np.argsort(-scores, kind="stable").tolist()
+    subset = np.arange(len(scores))[::2]  # ranks of a subset order it the same way
+    assert order_by_rank(ranks[subset]).tolist() == np.argsort(-scores[subset], kind="stable").tolist()
+
+
+def test_rank_order_on_large_inputs_with_ties_and_nans():
+    from ochuman.evaluate import descending_ranks, order_by_rank
+
+    rng = np.random.default_rng(0)
+    scores = np.round(rng.random(200_000), rng.integers(1, 4))
+    scores[rng.integers(0, len(scores), 500)] = np.nan
+    scores[rng.integers(0, len(scores), 500)] = -0.0
+    assert order_by_rank(descending_ranks(scores)).tolist() == np.argsort(-scores, kind="stable").tolist()
+
+
 def test_errors_in_worker_threads_reach_the_caller(monkeypatch):
     import ochuman.evaluate as evaluate
 
