@@ -628,6 +628,15 @@ static void interval_box(const int64_t *lo, const int64_t *hi, int64_t n, int64_
     box[0] = lo[0] / h; box[1] = y0; box[2] = (hi[n - 1] - 1) / h; box[3] = y1;
 }
 
+/* interval_box's columns with every row [x0, 0, x1, h - 1]: a box that holds the mask, without
+ * the pass over the runs that finds its rows (most detections overlap a ground truth's
+ * columns, and the rows would rule out few of them). */
+static void column_box(const int64_t *lo, const int64_t *hi, int64_t n, int64_t height, int64_t *box) {
+    if (!n) { box[0] = 0; box[1] = 0; box[2] = -1; box[3] = -1; return; }
+    int64_t h = height > 0 ? height : 1;
+    box[0] = lo[0] / h; box[1] = 0; box[2] = (hi[n - 1] - 1) / h; box[3] = h - 1;
+}
+
 static int64_t max_length(const RleTable *t, Py_ssize_t lo, Py_ssize_t hi) {
     int64_t most = 1;
     for (Py_ssize_t k = lo; k < hi; k++) if (t->lengths[k] > most) most = t->lengths[k];
@@ -698,9 +707,10 @@ static uint64_t intervals_intersection(const int64_t *as, const int64_t *ae, int
  * D_b x G_b per block at iou_start: pairs whose boxes do not meet are 0 without looking at
  * the runs; masks of different sizes whose boxes meet are -1; crowd: intersection over the
  * detection's area. Ground-truth statistics come from rle_stats. A detection whose status is
- * 0 (statistics not computed yet) is decoded here and its statistics and status written, as
- * rle_stats would (a string that cannot be decoded gets IoU 0); one whose status is 1 is
- * decoded only when its box meets a ground truth's. A block's ground truths are decoded
+ * 0 (statistics not computed yet) is decoded here and its area and total written, as
+ * rle_stats would, with column_box's box and status 2 (a string that cannot be decoded gets
+ * its negative status and IoU 0); one whose status is 1 or 2 is decoded only when its box
+ * meets a ground truth's. A block's ground truths are decoded
  * once, at the first detection that needs them; masks go to scratch, none is kept. */
 static PyObject *segm_ious(PyObject *self, PyObject *args) {
     Py_buffer gbuf, gstarts, glens, gsizes, gareas, gboxes, gcrowd;
@@ -743,11 +753,11 @@ static PyObject *segm_ious(PyObject *self, PyObject *args) {
                 int64_t i = dor[d0 + d], nd_int = -1;  /* its 1-runs in d_lo / d_hi, once decoded */
                 for (int64_t g = 0; g < ng; g++) block[d * ng + g] = 0.0;
                 if (!ng) continue;
-                if (dst[i] == 0) {  /* statistics from this decoding */
+                if (dst[i] == 0) {  /* area and total from this decoding, the box's columns */
                     nd_int = decode_intervals(&dt, i, d_lo, d_hi, dtot + i, da + i);
-                    dst[i] = nd_int < 0 ? (int8_t)nd_int : 1;
+                    dst[i] = nd_int < 0 ? (int8_t)nd_int : 2;
                     if (nd_int < 0) continue;
-                    interval_box(d_lo, d_hi, nd_int, dsz[2 * i], db + 4 * i);
+                    column_box(d_lo, d_hi, nd_int, dsz[2 * i], db + 4 * i);
                 } else if (dst[i] < 0) continue;
                 const int64_t *bi = db + 4 * i;
                 int any = 0;

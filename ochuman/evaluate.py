@@ -307,8 +307,9 @@ class MaskTable(Sequence):
     width when valid), boxes (N, 4) inclusive pixel boxes [x0, y0, x1, y1] ([0, 0, -1, -1]
     when empty); bad: (k, reason) of the first string that cannot be decoded ("truncated" or
     "character"), else None. deferred: statistics are computed on first use, or by the mask
-    IoU pass as it decodes the masks anyway (one decoding instead of two); masks are never
-    kept decoded. As a sequence: the counts strings (unescaped).
+    IoU pass as it decodes the masks anyway (one decoding instead of two; that pass finds
+    the areas and totals, not the rows of the boxes: ``boxes`` decodes those masks again);
+    masks are never kept decoded. As a sequence: the counts strings (unescaped).
     """
 
     def __init__(self, buffer: bytes, starts: np.ndarray, lengths: np.ndarray, sizes: np.ndarray,
@@ -319,15 +320,19 @@ class MaskTable(Sequence):
         self.sizes = np.ascontiguousarray(sizes, dtype=np.int64).reshape(-1, 2)
         self.raw = raw
         n = len(self.starts)
-        self.status = np.zeros(n, dtype=np.int8)  # 0 not decoded yet, 1 done, < 0 cannot be decoded
+        # 0 not decoded yet, 1 done, 2 done but the box holds only the columns (every row),
+        # < 0 cannot be decoded
+        self.status = np.zeros(n, dtype=np.int8)
         self._areas = np.zeros(n, dtype=np.int64)
         self._totals = np.zeros(n, dtype=np.int64)
         self._boxes = np.zeros((n, 4), dtype=np.int64)
         if not deferred:
             self.finish()
 
-    def finish(self) -> "MaskTable":
-        """Compute the statistics not computed yet."""
+    def finish(self, boxes: bool = False) -> "MaskTable":
+        """Compute the statistics not computed yet (with ``boxes``: and the boxes' rows)."""
+        if boxes:
+            self.status[self.status == 2] = 0
         if len(self) and not self.status.all():
             heights = np.ascontiguousarray(self.sizes[:, 0])
 
@@ -348,7 +353,7 @@ class MaskTable(Sequence):
 
     @property
     def boxes(self) -> np.ndarray:
-        return self.finish()._boxes
+        return self.finish(boxes=True)._boxes
 
     @property
     def bad(self) -> Optional[tuple[int, str]]:

@@ -49,6 +49,50 @@ def test_mask_statistics_match_pycocotools(h, w, density, seed, fill_from):
     assert (raw.areas[0], raw.totals[0]) == (table.areas[0], table.totals[0])
 
 
+def test_mask_iou_pass_leaves_exact_statistics(tmp_path):
+    """The IoU pass decodes deferred detections once and keeps their areas and totals, but only
+    the columns of their boxes; asking for the boxes then gives pycocotools' exact ones."""
+    from ochuman.benchmark import resolve_ground_truth
+    from ochuman.evaluate import EvalParams, make_blocks
+    from ochuman.results import detections_from_bytes
+
+    rng = np.random.default_rng(3)
+    h, w = 30, 40
+
+    def rle(density):
+        bitmap = np.zeros((h, w), np.uint8)
+        x, y = rng.integers(0, w - 8), rng.integers(0, h - 8)
+        bitmap[y:y + rng.integers(2, 8), x:x + rng.integers(2, 8)] = 1  # a block: its rows vary
+        bitmap |= (rng.random((h, w)) < density).astype(np.uint8)
+        return mask_utils.encode(np.asfortranarray(bitmap))
+
+    gts = [rle(0.0) for _ in range(3)]
+    gt = {"images": [{"id": 1, "file_name": "a.jpg", "height": h, "width": w}],
+          "annotations": [{"id": k + 1, "image_id": 1, "category_id": 1, "iscrowd": 0,
+                           "bbox": mask_utils.toBbox(r).tolist(), "area": float(mask_utils.area(r)),
+                           "segmentation": {"size": [h, w], "counts": r["counts"].decode()}}
+                          for k, r in enumerate(gts)],
+          "categories": [{"id": 1, "name": "person"}]}
+    gt_path = tmp_path / "gt.json"
+    gt_path.write_text(json.dumps(gt))
+    dts = [rle(rng.choice([0.0, 0.02])) for _ in range(12)]
+    results = [{"image_id": 1, "category_id": 1, "score": float(rng.random()), "bbox": [0, 0, 1, 1],
+                "segmentation": {"size": [h, w], "counts": r["counts"].decode()}} for r in dts]
+    ground = resolve_ground_truth(gt=gt_path)
+    scanned = detections_from_bytes(json.dumps(results).encode(), "r", ground.image_ids, ground.image_sizes, [1],
+                                    "segm", defer_mask_checks=True)
+    blocks = make_blocks(ground.annotations, scanned, EvalParams("segm"))
+    table = scanned.masks
+    assert (table.status == 2).any()  # the pass computed those statistics, boxes without rows
+    expected_ious = mask_utils.iou([dts[i] for i in blocks.dt_order], gts, [0, 0, 0])
+    assert blocks.ious.tolist() == np.asarray(expected_ious).ravel().tolist()
+    assert table.areas.tolist() == [int(mask_utils.area(r)) for r in dts]
+    assert table.totals.tolist() == [h * w] * len(dts)
+    boxes = mask_utils.toBbox(dts)  # xywh
+    assert table.boxes.tolist() == np.c_[boxes[:, :2], boxes[:, :2] + boxes[:, 2:] - 1].astype(int).tolist()
+    assert (table.status == 1).all()
+
+
 def test_truncated_string_is_named():
     table = MaskTable.from_strings(["0", "P"], np.array([[1, 1], [1, 1]]))  # 'P' continues, no follower
     assert table.bad == (1, "truncated")
