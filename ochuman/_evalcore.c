@@ -697,8 +697,8 @@ static uint64_t intervals_intersection(const int64_t *as, const int64_t *ae, int
     return inter;
 }
 
-/* segm_ious(gt_buf, gt_starts, gt_lengths, gt_raw, gt_sizes i64[2G'], gt_areas i64[G'],
- *           gt_boxes i64[4G'], gt_crowd u8[G'],
+/* segm_ious(gt_buf, gt_starts, gt_lengths, gt_raw, gt_sizes i64[2G'], gt_status i8[G'],
+ *           gt_areas i64[G'], gt_boxes i64[4G'], gt_totals i64[G'], gt_crowd u8[G'],
  *           dt_buf, dt_starts, dt_lengths, dt_raw, dt_sizes i64[2D'], dt_status i8[D'],
  *           dt_areas i64[D'], dt_boxes i64[4D'], dt_totals i64[D'],
  *           gt_order i64[G], dt_order i64[D], gt_start i64[B+1], dt_start i64[B+1],
@@ -706,25 +706,27 @@ static uint64_t intervals_intersection(const int64_t *as, const int64_t *ae, int
  * pycocotools rleIou for every (dt, gt) pair of blocks [lo, hi), written row-major
  * D_b x G_b per block at iou_start: pairs whose boxes do not meet are 0 without looking at
  * the runs; masks of different sizes whose boxes meet are -1; crowd: intersection over the
- * detection's area. Ground-truth statistics come from rle_stats. A detection whose status is
- * 0 (statistics not computed yet) is decoded here and its area and total written, as
- * rle_stats would, with column_box's box and status 2 (a string that cannot be decoded gets
- * its negative status and IoU 0); one whose status is 1 or 2 is decoded only when its box
- * meets a ground truth's. A block's ground truths are decoded
- * once, at the first detection that needs them; masks go to scratch, none is kept. */
+ * detection's area. The ground truths of a block with detections are decoded once, first;
+ * those whose status is 0 get their statistics and status written as rle_stats would. A
+ * detection whose status is 0 is decoded here and its area and total written, as rle_stats
+ * would, with column_box's box and status 2 (a string that cannot be decoded gets its
+ * negative status and IoU 0); one whose status is 1 or 2 is decoded only when its box meets
+ * a ground truth's. Masks go to scratch, none is kept. Each annotation belongs to one
+ * block, so disjoint block ranges may run in threads. */
 static PyObject *segm_ious(PyObject *self, PyObject *args) {
-    Py_buffer gbuf, gstarts, glens, gsizes, gareas, gboxes, gcrowd;
+    Py_buffer gbuf, gstarts, glens, gsizes, gstatus, gareas, gboxes, gtotals, gcrowd;
     Py_buffer dbuf, dstarts, dlens, dsizes, dstatus, dareas, dboxes, dtotals;
     Py_buffer gorder, dorder, gstart, dstart, istart, out;
     int graw, draw; Py_ssize_t lo, hi;
-    if (!PyArg_ParseTuple(args, "y*y*y*iy*y*y*y*y*y*y*iy*w*w*w*w*y*y*y*y*y*nnw*",
-                          &gbuf, &gstarts, &glens, &graw, &gsizes, &gareas, &gboxes, &gcrowd,
+    if (!PyArg_ParseTuple(args, "y*y*y*iy*w*w*w*w*y*y*y*y*iy*w*w*w*w*y*y*y*y*y*nnw*",
+                          &gbuf, &gstarts, &glens, &graw, &gsizes, &gstatus, &gareas, &gboxes, &gtotals, &gcrowd,
                           &dbuf, &dstarts, &dlens, &draw, &dsizes, &dstatus, &dareas, &dboxes, &dtotals,
                           &gorder, &dorder, &gstart, &dstart, &istart, &lo, &hi, &out)) return NULL;
     RleTable gt = {gbuf.buf, gstarts.buf, glens.buf, graw}, dt = {dbuf.buf, dstarts.buf, dlens.buf, draw};
-    const int64_t *gsz = gsizes.buf, *ga = gareas.buf, *gb = gboxes.buf, *dsz = dsizes.buf;
+    const int64_t *gsz = gsizes.buf, *dsz = dsizes.buf;
+    int64_t *ga = gareas.buf, *gb = gboxes.buf, *gtot = gtotals.buf;
     int64_t *da = dareas.buf, *db = dboxes.buf, *dtot = dtotals.buf;
-    int8_t *dst = dstatus.buf;
+    int8_t *gst = gstatus.buf, *dst = dstatus.buf;
     const uint8_t *crowd = gcrowd.buf;
     const int64_t *go = gorder.buf, *dor = dorder.buf, *gs = gstart.buf, *ds = dstart.buf, *is = istart.buf;
     double *o = out.buf;
@@ -748,7 +750,21 @@ static PyObject *segm_ious(PyObject *self, PyObject *args) {
         for (Py_ssize_t b = lo; b < hi; b++) {
             int64_t g0 = gs[b], ng = gs[b + 1] - g0, d0 = ds[b], nd = ds[b + 1] - d0;
             double *block = o + is[b];
-            int decoded = 0;
+            if (ng && nd) {  /* the block's ground truths, decoded once (statistics if not yet known) */
+                goff[0] = 0;
+                for (int64_t g = 0; g < ng; g++) {
+                    int64_t j = go[g0 + g], total, area;
+                    int64_t n = decode_intervals(&gt, j, g_lo + goff[g], g_hi + goff[g], &total, &area);
+                    if (gst[j] == 0) {
+                        gst[j] = n < 0 ? (int8_t)n : 1;
+                        if (n >= 0) {
+                            gtot[j] = total; ga[j] = area;
+                            interval_box(g_lo + goff[g], g_hi + goff[g], n, gsz[2 * j], gb + 4 * j);
+                        }
+                    }
+                    goff[g + 1] = goff[g] + (n > 0 ? n : 0);
+                }
+            }
             for (int64_t d = 0; d < nd; d++) {
                 int64_t i = dor[d0 + d], nd_int = -1;  /* its 1-runs in d_lo / d_hi, once decoded */
                 for (int64_t g = 0; g < ng; g++) block[d * ng + g] = 0.0;
@@ -767,14 +783,6 @@ static PyObject *segm_ious(PyObject *self, PyObject *args) {
                     any |= meets[g];
                 }
                 if (!any) continue;
-                if (!decoded) {
-                    goff[0] = 0;
-                    for (int64_t g = 0; g < ng; g++) {
-                        int64_t total, area, n = decode_intervals(&gt, go[g0 + g], g_lo + goff[g], g_hi + goff[g], &total, &area);
-                        goff[g + 1] = goff[g] + (n > 0 ? n : 0);
-                    }
-                    decoded = 1;
-                }
                 if (nd_int < 0) {
                     int64_t total, area;
                     nd_int = decode_intervals(&dt, i, d_lo, d_hi, &total, &area);
@@ -795,8 +803,8 @@ static PyObject *segm_ious(PyObject *self, PyObject *args) {
     }
     free(g_lo); free(g_hi); free(d_lo); free(d_hi); free(goff); free(meets);
     PyBuffer_Release(&gbuf); PyBuffer_Release(&gstarts); PyBuffer_Release(&glens); PyBuffer_Release(&gsizes);
-    PyBuffer_Release(&gareas); PyBuffer_Release(&gboxes); PyBuffer_Release(&gcrowd);
-    PyBuffer_Release(&dbuf); PyBuffer_Release(&dstarts); PyBuffer_Release(&dlens); PyBuffer_Release(&dsizes);
+    PyBuffer_Release(&gstatus); PyBuffer_Release(&gareas); PyBuffer_Release(&gboxes); PyBuffer_Release(&gtotals);
+    PyBuffer_Release(&gcrowd); PyBuffer_Release(&dbuf); PyBuffer_Release(&dstarts); PyBuffer_Release(&dlens); PyBuffer_Release(&dsizes);
     PyBuffer_Release(&dstatus); PyBuffer_Release(&dareas); PyBuffer_Release(&dboxes); PyBuffer_Release(&dtotals);
     PyBuffer_Release(&gorder); PyBuffer_Release(&dorder); PyBuffer_Release(&gstart); PyBuffer_Release(&dstart);
     PyBuffer_Release(&istart); PyBuffer_Release(&out);

@@ -163,8 +163,10 @@ def ground_truth_from_coco(dataset: Dataset, masks: bool = True) -> GroundTruth:
     table = None
     if (masks and isinstance(segmentations, FileSegmentations) and segmentations.present.all()
             and _evalcore.rle_spans_clean(segmentations.buffer, np.stack([segmentations.starts, segmentations.lengths], 1))):
-        # every mask a plain RLE string in the file's bytes: evaluated from there, no copy
-        table = MaskTable(segmentations.buffer, segmentations.starts, segmentations.lengths, mask_sizes, raw=True)
+        # every mask a plain RLE string in the file's bytes: evaluated from there, no copy; the
+        # statistics come from the mask IoU pass, which decodes the masks anyway
+        table = MaskTable(segmentations.buffer, segmentations.starts, segmentations.lengths, mask_sizes, raw=True,
+                          deferred=True)
     counts = [] if masks and table is None else None
     for i in range(n if counts is not None else 0):
         seg = segmentations[i]

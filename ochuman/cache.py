@@ -116,7 +116,7 @@ def _read(entry: Path, key: str) -> Optional["GroundTruth"]:
     masks = None
     if "counts" in a:
         lengths = a["count_lengths"]
-        masks = MaskTable(a["counts"].tobytes(), np.cumsum(lengths) - lengths, lengths, a["mask_size"])
+        masks = MaskTable(a["counts"].tobytes(), np.cumsum(lengths) - lengths, lengths, a["mask_size"], deferred=True)
     annotations = Annotations(
         image_id=a["image_id"], category_id=a["category_id"], ann_id=a["ann_id"], bbox=a["bbox"], area=a["area"],
         iscrowd=a["iscrowd"], score=a["score"], counts=masks, mask_size=a["mask_size"],

@@ -401,7 +401,8 @@ def segm_block_ious(gt: Annotations, dt: Annotations, g_idx: np.ndarray, d_idx: 
     d_idx = np.ascontiguousarray(d_idx, dtype=np.int64)
 
     def ious(lo: int, hi: int) -> None:
-        _evalcore.segm_ious(gm.buffer, gm.starts, gm.lengths, int(gm.raw), gm.sizes, gm.areas, gm.boxes, crowd,
+        _evalcore.segm_ious(gm.buffer, gm.starts, gm.lengths, int(gm.raw), gm.sizes, gm.status, gm._areas, gm._boxes,
+                            gm._totals, crowd,
                             dm.buffer, dm.starts, dm.lengths, int(dm.raw), dm.sizes, dm.status, dm._areas,
                             dm._boxes, dm._totals,
                             g_idx, d_idx, gt_start, dt_start, iou_start, lo, hi, out)

@@ -51,7 +51,9 @@ def test_mask_statistics_match_pycocotools(h, w, density, seed, fill_from):
 
 def test_mask_iou_pass_leaves_exact_statistics(tmp_path):
     """The IoU pass decodes deferred detections once and keeps their areas and totals, but only
-    the columns of their boxes; asking for the boxes then gives pycocotools' exact ones."""
+    the columns of their boxes; asking for the boxes then gives pycocotools' exact ones. The
+    ground truth's statistics come from the same pass (image 1) or on demand (image 2: no
+    detections)."""
     from ochuman.benchmark import resolve_ground_truth
     from ochuman.evaluate import EvalParams, make_blocks
     from ochuman.results import detections_from_bytes
@@ -66,9 +68,10 @@ def test_mask_iou_pass_leaves_exact_statistics(tmp_path):
         bitmap |= (rng.random((h, w)) < density).astype(np.uint8)
         return mask_utils.encode(np.asfortranarray(bitmap))
 
-    gts = [rle(0.0) for _ in range(3)]
-    gt = {"images": [{"id": 1, "file_name": "a.jpg", "height": h, "width": w}],
-          "annotations": [{"id": k + 1, "image_id": 1, "category_id": 1, "iscrowd": 0,
+    gts = [rle(0.0) for _ in range(4)]
+    gt = {"images": [{"id": 1, "file_name": "a.jpg", "height": h, "width": w},
+                     {"id": 2, "file_name": "b.jpg", "height": h, "width": w}],
+          "annotations": [{"id": k + 1, "image_id": 1 + k // 3, "category_id": 1, "iscrowd": 0,
                            "bbox": mask_utils.toBbox(r).tolist(), "area": float(mask_utils.area(r)),
                            "segmentation": {"size": [h, w], "counts": r["counts"].decode()}}
                           for k, r in enumerate(gts)],
@@ -84,8 +87,13 @@ def test_mask_iou_pass_leaves_exact_statistics(tmp_path):
     blocks = make_blocks(ground.annotations, scanned, EvalParams("segm"))
     table = scanned.masks
     assert (table.status == 2).any()  # the pass computed those statistics, boxes without rows
-    expected_ious = mask_utils.iou([dts[i] for i in blocks.dt_order], gts, [0, 0, 0])
+    expected_ious = mask_utils.iou([dts[i] for i in blocks.dt_order], gts[:3], [0, 0, 0])
     assert blocks.ious.tolist() == np.asarray(expected_ious).ravel().tolist()
+    gt_table = ground.annotations.masks
+    assert gt_table.status.tolist() == [1, 1, 1, 0]  # decoded by the pass, except image 2's
+    gt_boxes = mask_utils.toBbox(gts)
+    assert gt_table.areas.tolist() == [int(mask_utils.area(r)) for r in gts]
+    assert gt_table.boxes.tolist() == np.c_[gt_boxes[:, :2], gt_boxes[:, :2] + gt_boxes[:, 2:] - 1].astype(int).tolist()
     assert table.areas.tolist() == [int(mask_utils.area(r)) for r in dts]
     assert table.totals.tolist() == [h * w] * len(dts)
     boxes = mask_utils.toBbox(dts)  # xywh
