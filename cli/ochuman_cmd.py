@@ -127,11 +127,12 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
     """COCO AP of results files on OCHuman, with the Moderate / Hard breakdown (Table 2)."""
     import warnings
 
-    from ochuman.scan import PrefetchedResults
+    from ochuman.scan import PrefetchedAnnotations, PrefetchedResults
 
-    # Read the first results file while the evaluator is imported (numpy and co. take ~40 ms
-    # of one CPU); its problems are still reported after the ground truth's.
+    # Read the first results file and the --gt file while the evaluator is imported (numpy and
+    # co. take ~40 ms of one CPU); problems are still reported, the ground truth's first.
     first = PrefetchedResults(results[0])
+    gt_source = PrefetchedAnnotations(gt_file, after=first) if gt_file else None
     from ochuman.benchmark import evaluate_results
     from ochuman.errors import OCHumanError, OCHumanWarning
     from ochuman.io import atomic_write, write_json
@@ -144,7 +145,7 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
         chosen += ["all", "moderate", "hard"] if subset == "levels" else [subset]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", OCHumanWarning)
-        report = evaluate_results([first, *results[1:]], names or None, root=root, gt=gt_file, split=split,
+        report = evaluate_results([first, *results[1:]], names or None, root=root, gt=gt_source, split=split,
                                   iou_type=iou_type, subsets=chosen, mode=mode,
                                   by_max_iou=by_max_iou, per_person=persons_file is not None,
                                   paper=paper)

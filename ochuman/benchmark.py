@@ -46,7 +46,7 @@ from ochuman.io import load
 from ochuman.masks import box_polygon, polygons_to_rle
 from ochuman.records import Dataset, FileSegmentations
 from ochuman.results import detections_from_bytes, detections_from_records, masks_are_valid, parse_results
-from ochuman.scan import PrefetchedResults, map_file, scan_results
+from ochuman.scan import PrefetchedAnnotations, PrefetchedResults, map_file, scan_results
 from ochuman.subsets import ALL, HARD, MODERATE, MaxIoURange, parse_range
 
 
@@ -211,14 +211,16 @@ def find_native_file(root: Union[str, os.PathLike]) -> Optional[Path]:
 
 
 def resolve_ground_truth(root: Union[str, os.PathLike, None] = None,
-                         gt: Union[str, os.PathLike, Dataset, None] = None,
+                         gt: Union[str, os.PathLike, Dataset, PrefetchedAnnotations, None] = None,
                          split: str = "val", masks: bool = True) -> GroundTruth:
-    """Ground truth from ``gt`` (a native or COCO file or a Dataset), else from a dataset root
-    (``root`` or the ``OCHUMAN_ROOT`` environment variable)."""
+    """Ground truth from ``gt`` (a native or COCO file, a
+    :class:`~ochuman.scan.PrefetchedAnnotations` of one, or a Dataset), else from a dataset
+    root (``root`` or the ``OCHUMAN_ROOT`` environment variable)."""
     if gt is not None:
         if isinstance(gt, Dataset):
             return _ground_truth_from_dataset(gt, split, masks)[0]
-        return cached_ground_truth(Path(gt), split, masks, lambda: _ground_truth_from_dataset(load(gt), split, masks))
+        path = Path(gt.path if isinstance(gt, PrefetchedAnnotations) else gt)
+        return cached_ground_truth(path, split, masks, lambda: _ground_truth_from_dataset(load(gt), split, masks))
     root = root or os.environ.get("OCHUMAN_ROOT")
     if not root:
         raise OCHumanError(
@@ -349,7 +351,7 @@ def evaluate_results(
     names: Optional[Sequence[str]] = None,
     *,
     root: Union[str, os.PathLike, None] = None,
-    gt: Union[str, os.PathLike, Dataset, GroundTruth, None] = None,
+    gt: Union[str, os.PathLike, Dataset, GroundTruth, PrefetchedAnnotations, None] = None,
     split: str = "val",
     iou_type: str = "segm",
     subsets: Sequence[Union[str, MaxIoURange]] = ("all", "moderate", "hard"),

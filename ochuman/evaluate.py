@@ -480,7 +480,7 @@ def match(blocks: Blocks, states: np.ndarray, gt_crowd: np.ndarray, params: Eval
         _evalcore.match(blocks.ious, blocks.dt_start, blocks.gt_start, blocks.iou_start, states, crowd,
                         thresholds, lo, hi, out)
 
-    run_chunks(rows, np.full(V, float(T * len(blocks.dt_order))), min_weight=2e6)
+    run_chunks(rows, np.full(V, float(T * len(blocks.dt_order))), min_weight=2e5)
     return out
 
 
@@ -496,18 +496,16 @@ def variant_states(variant: Variant, gt: Annotations, blocks: Blocks, params: Ev
 
 def evaluate_variants(gt: Annotations, dt: Annotations, blocks: Blocks, params: EvalParams,
                       variants: Sequence[Variant]) -> list["Accumulated"]:
-    """Accumulate several variants (each matched once per area range, then accumulated), the
-    variants spread over threads (matching and accumulation run in the compiled core)."""
-    crowd = gt.iscrowd[blocks.gt_order]
-    results: list = [None] * len(variants)
-
-    def run(lo: int, hi: int) -> None:
-        for i in range(lo, hi):
-            states = variant_states(variants[i], gt, blocks, params)
-            results[i] = accumulate(gt, dt, blocks, params, variants[i], states, match(blocks, states, crowd, params))
-
-    run_chunks(run, np.full(len(variants), float(len(blocks.dt_order) + 1)), min_weight=20000)
-    return results
+    """Accumulate several variants (each matched once per area range, then accumulated); the
+    (variant, area range) pairs are spread over threads, for matching and for accumulation
+    (both run in the compiled core)."""
+    states = [variant_states(v, gt, blocks, params) for v in variants]
+    if not states:
+        return []
+    matches = match(blocks, np.concatenate(states), gt.iscrowd[blocks.gt_order], params)
+    A = len(params.area_rng)
+    return accumulate_variants(gt, dt, blocks, params, variants, states,
+                               [matches[k * A:(k + 1) * A] for k in range(len(variants))])
 
 
 def accumulate(gt: Annotations, dt: Annotations, blocks: Blocks, params: EvalParams,
@@ -517,52 +515,59 @@ def accumulate(gt: Annotations, dt: Annotations, blocks: Blocks, params: EvalPar
 
     states (A, G) and matches (A, T, D) may be passed when already computed.
     """
-    A = len(params.area_rng)
-    T, R, M = len(params.iou_thrs), len(params.rec_thrs), len(params.max_dets)
-    K = len(blocks.cat_ids) if params.use_cats else 1
-    dt_area = dt.area[blocks.dt_order]
-    gt_ids = gt.ann_id[blocks.gt_order]
     if states is None:
         states = variant_states(variant, gt, blocks, params)
     if matches is None:
         matches = match(blocks, states, gt.iscrowd[blocks.gt_order], params)
+    return accumulate_variants(gt, dt, blocks, params, [variant], [states], [matches])[0]
 
-    precision = -np.ones((T, R, K, A, M))
-    recall = -np.ones((T, K, A, M))
-    scores = -np.ones((T, R, K, A, M))
+
+def accumulate_variants(gt: Annotations, dt: Annotations, blocks: Blocks, params: EvalParams,
+                        variants: Sequence[Variant], states: Sequence[np.ndarray],
+                        matches: Sequence[np.ndarray]) -> list[Accumulated]:
+    """:func:`accumulate` of several variants, states[k] (A, G) and matches[k] (A, T, D) of
+    variants[k]; the (variant, area range) pairs run in threads."""
+    A = len(params.area_rng)
+    T, R, M = len(params.iou_thrs), len(params.rec_thrs), len(params.max_dets)
+    K = len(blocks.cat_ids) if params.use_cats else 1
+    dt_area = dt.area[blocks.dt_order]
+    gt_ids = np.ascontiguousarray(gt.ann_id[blocks.gt_order], dtype=np.int64)
+    outputs = [(-np.ones((T, R, K, A, M)), -np.ones((T, K, A, M)), -np.ones((T, R, K, A, M))) for _ in variants]
     if len(gt_ids) == 0:  # no ground truth: every cell stays -1 (npig is 0 everywhere)
-        return Accumulated(precision=precision, recall=recall, scores=scores,
-                           stats=summarize(precision, recall, params))
-    included_blocks = (np.ones(len(blocks.block_img), bool) if variant.image_included is None
-                       else variant.image_included[blocks.block_img])
-    # A block takes part when it has a present gt or any detection (evaluateImg != None).
-    present = np.bincount(blocks.gt_block[variant.gt_state != 2], minlength=len(blocks.block_img)) > 0
+        return [Accumulated(precision=p, recall=r, scores=s, stats=summarize(p, r, params)) for p, r, s in outputs]
+    # Shared by the variants
     has_dt = np.diff(blocks.dt_start) > 0
-    block_used = included_blocks & (present | has_dt)
-    dt_used = block_used[blocks.dt_block]
-    gt_used = block_used[blocks.gt_block]
-    dt_cat = blocks.block_cat[blocks.dt_block]
-    gt_cat = blocks.block_cat[blocks.gt_block]
-    dt_scores = dt.score[blocks.dt_order]
-    dt_out = np.empty((A, len(dt_area)), dtype=np.uint8)
+    dt_cat = blocks.block_cat[blocks.dt_block].astype(np.int64)
+    gt_cat = blocks.block_cat[blocks.gt_block].astype(np.int64)
+    dt_scores = np.ascontiguousarray(dt.score[blocks.dt_order], dtype=np.float64)
+    dt_rank = np.ascontiguousarray(blocks.dt_rank, dtype=np.int64)
+    rec_thrs = np.ascontiguousarray(params.rec_thrs, dtype=np.float64)
+    max_dets = np.asarray(params.max_dets, dtype=np.int64)
+    area_out = np.empty((A, len(dt_area)), dtype=np.uint8)
     for a, (lo, hi) in enumerate(params.area_rng):
-        dt_out[a] = (dt_area < lo) | (dt_area > hi)
-        if variant.dt_unmatched_ignored is not None:
-            dt_out[a] |= variant.dt_unmatched_ignored
-    inputs = (
-        np.ascontiguousarray(matches, dtype=np.int32), np.ascontiguousarray(states, dtype=np.uint8),
-        np.ascontiguousarray(gt_ids, dtype=np.int64), gt_used.astype(np.uint8), gt_cat.astype(np.int64),
-        blocks.score_order, dt_used.astype(np.uint8), dt_cat.astype(np.int64),
-        np.ascontiguousarray(blocks.dt_rank, dtype=np.int64), np.ascontiguousarray(dt_scores, dtype=np.float64),
-        dt_out, np.ascontiguousarray(params.rec_thrs, dtype=np.float64),
-        np.asarray(params.max_dets, dtype=np.int64), K)
+        area_out[a] = (dt_area < lo) | (dt_area > hi)
+    inputs = []
+    for variant, variant_states_, variant_matches in zip(variants, states, matches):
+        included_blocks = (np.ones(len(blocks.block_img), bool) if variant.image_included is None
+                           else variant.image_included[blocks.block_img])
+        # A block takes part when it has a present gt or any detection (evaluateImg != None).
+        present = np.bincount(blocks.gt_block[variant.gt_state != 2], minlength=len(blocks.block_img)) > 0
+        block_used = included_blocks & (present | has_dt)
+        dt_out = area_out if variant.dt_unmatched_ignored is None else area_out | variant.dt_unmatched_ignored
+        inputs.append((
+            np.ascontiguousarray(variant_matches, dtype=np.int32), np.ascontiguousarray(variant_states_, dtype=np.uint8),
+            gt_ids, block_used[blocks.gt_block].astype(np.uint8), gt_cat, blocks.score_order,
+            block_used[blocks.dt_block].astype(np.uint8), dt_cat, dt_rank, dt_scores, dt_out, rec_thrs, max_dets, K))
 
-    def areas(lo: int, hi: int) -> None:
-        _evalcore.accumulate(*inputs, lo, hi, precision, recall, scores)
+    def units(lo: int, hi: int) -> None:  # unit u: variant u // A, area range u % A
+        while lo < hi:
+            k, a = divmod(lo, A)
+            stop = min(hi, (k + 1) * A)
+            _evalcore.accumulate(*inputs[k], a, a + stop - lo, *outputs[k])
+            lo = stop
 
-    run_chunks(areas, np.full(A, float(T * len(dt_area))), min_weight=2e6)
-    stats = summarize(precision, recall, params)
-    return Accumulated(precision=precision, recall=recall, scores=scores, stats=stats)
+    run_chunks(units, np.full(len(variants) * A, float(T * len(dt_area))), min_weight=2e5)
+    return [Accumulated(precision=p, recall=r, scores=s, stats=summarize(p, r, params)) for p, r, s in outputs]
 
 
 def _summary_value(arr: np.ndarray, params: EvalParams, ap: bool, iou_thr=None, area="all", max_dets=100) -> float:

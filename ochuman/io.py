@@ -36,6 +36,7 @@ from ochuman.masks import Polygons, xyxy_to_xywh, xywh_to_xyxy
 from ochuman.maxiou import max_iou_from_boxes_grouped
 from ochuman.records import Dataset, FileSegmentations, Image
 from ochuman.subsets import official_split
+from ochuman.scan import PrefetchedAnnotations
 
 
 # ------------------------------------------------------------------------------ file schemas
@@ -127,11 +128,14 @@ class _Parts:
     Python's json so that the offending record can still be named.
     """
 
-    def __init__(self, source: str, data: bytes):
+    def __init__(self, source: str, data: bytes, raw: Optional[dict] = None):
+        """raw: msgspec's split of ``data``, when already made."""
         self.source = source
         self.data = data
-        self.raw: Optional[dict] = None
+        self.raw: Optional[dict] = raw
         self.obj: Optional[dict] = None
+        if raw is not None:
+            return
         with self._unreadable():
             try:
                 self.raw = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
@@ -230,36 +234,44 @@ def _describe_coco(key: str):
 
 # ----------------------------------------------------------------------------------- loading
 def load(
-    path: Union[str, os.PathLike],
+    path: Union[str, os.PathLike, PrefetchedAnnotations],
     filter: Optional[str] = None,
     images_dir: Union[str, os.PathLike, None] = None,
 ) -> Dataset:
     """Read a native ``ochuman.json`` or a COCO-format file (told apart by content).
 
-    filter: an OCHumanApi filter ("kpt", "segm", "kpt&segm", "kpt|segm"); None keeps every
-    person and image. images_dir: where :meth:`Dataset.read_image` looks; by default an
-    ``images`` folder beside the file or beside its parent folder, if one exists.
+    path: the file, or a :class:`~ochuman.scan.PrefetchedAnnotations` of it (a read already
+    under way in a background thread). filter: an OCHumanApi filter ("kpt", "segm",
+    "kpt&segm", "kpt|segm"); None keeps every person and image. images_dir: where
+    :meth:`Dataset.read_image` looks; by default an ``images`` folder beside the file or beside
+    its parent folder, if one exists.
     """
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
-    dataset = parse(data, source=str(path), images_dir=images_dir or _guess_images_dir(path))
+    prefetched = path.get() if isinstance(path, PrefetchedAnnotations) else None
+    path = Path(prefetched.path if prefetched else path)
+    data = prefetched.data if prefetched else None
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
+    dataset = parse(data, source=str(path), images_dir=images_dir or _guess_images_dir(path), prefetched=prefetched)
     return dataset.filter_persons(filter)
 
 
-def parse(data: Union[bytes, dict], source: str = "<memory>", images_dir=None) -> Dataset:
-    """Build a Dataset from JSON bytes or an already-parsed dict (native or COCO)."""
+def parse(data: Union[bytes, dict], source: str = "<memory>", images_dir=None,
+          prefetched: Optional[PrefetchedAnnotations] = None) -> Dataset:
+    """Build a Dataset from JSON bytes or an already-parsed dict (native or COCO). prefetched:
+    what a background read of these bytes already did."""
     if not isinstance(data, (bytes, bytearray)):
         import json  # NaN stays a NaN literal (msgspec would write null)
 
         data = json.dumps(data).encode()
-    parts = _Parts(source, data)
+        prefetched = None
+    parts = _Parts(source, data, prefetched.raw if prefetched else None)
     keys = parts.keys()
     folder = None if images_dir is None else os.fspath(images_dir)
     if "annotations" in keys:
-        return _build_coco(parts, folder)
+        return _build_coco(parts, folder, prefetched)
     if "images" in keys:
         return _build_native(parts, folder)
     raise FormatError.at(
@@ -457,15 +469,19 @@ def _duplicated(values: np.ndarray) -> bool:
 
 
 def _scanned_coco(parts: _Parts, category: Optional[_CocoCategory], known_categories: set,
-                  images_dir: Optional[str]) -> Optional[Dataset]:
+                  images_dir: Optional[str], prefetched: Optional[PrefetchedAnnotations] = None) -> Optional[Dataset]:
     """The Dataset of a COCO file in the shape the official tools write (integer ids,
-    compressed RLE masks) read by the compiled scanner; None when the file needs the general
-    path (other shapes, and every file with a problem, which the general path names)."""
+    compressed RLE masks) read by the compiled scanner (or by ``prefetched``'s); None when the
+    file needs the general path (other shapes, and every file with a problem, which the
+    general path names)."""
     if parts.raw is None:
         return None
-    with parts._unreadable():
-        scanned_images = _evalcore.scan_coco_images(parts.raw["images"])
-        scanned = _evalcore.scan_coco_annotations(parts.raw["annotations"])
+    if prefetched is not None and prefetched.raw is parts.raw:
+        scanned_images, scanned = prefetched.images, prefetched.annotations
+    else:
+        with parts._unreadable():
+            scanned_images = _evalcore.scan_coco_images(parts.raw["images"])
+            scanned = _evalcore.scan_coco_annotations(parts.raw["annotations"])
     if scanned_images is None or scanned is None:
         return None
     ids, widths, heights, names = (np.frombuffer(b, dtype=np.int64) for b in scanned_images)
@@ -520,12 +536,12 @@ def _scanned_coco(parts: _Parts, category: Optional[_CocoCategory], known_catego
     )
 
 
-def _build_coco(parts: _Parts, images_dir: Optional[str]) -> Dataset:
+def _build_coco(parts: _Parts, images_dir: Optional[str], prefetched: Optional[PrefetchedAnnotations] = None) -> Dataset:
     source = parts.source
     if "images" not in parts.keys():
         raise FormatError.at(source, "top level", "a COCO file needs 'images' next to 'annotations'")
     category, known_categories = _coco_categories(parts)
-    scanned = _scanned_coco(parts, category, known_categories, images_dir)
+    scanned = _scanned_coco(parts, category, known_categories, images_dir, prefetched)
     if scanned is not None:
         return scanned
     coco_images: list[_CocoImage] = parts.typed("images", list[_CocoImage], _describe_coco("images"))

@@ -1,8 +1,9 @@
-"""Reading results files fast: a memory map, the compiled scanner (in parts, in threads), and a
-background read that can start before anything heavy is imported.
+"""Reading results and annotation files fast: a memory map, the compiled scanners (in parts, in
+threads), and background reads that can start before anything heavy is imported.
 
 Imports neither numpy nor the rest of the toolkit, so that ``ochuman eval`` can start reading
-its results file while the evaluator is still being imported (one CPU is idle then).
+its results and ground-truth files while the evaluator is still being imported (one CPU is
+idle then).
 """
 from __future__ import annotations
 
@@ -95,8 +96,51 @@ class PrefetchedResults:
         except BaseException as err:  # noqa: BLE001 - handed to the caller by get()
             self._error = err
 
-    def get(self) -> tuple:
+    def wait(self) -> None:
+        """Wait for the read to end (its errors are left to :meth:`get`)."""
         self._thread.join()
+
+    def get(self) -> tuple:
+        self.wait()
         if self._error is not None:
             raise self._error
         return self._value
+
+
+class PrefetchedAnnotations:
+    """An annotation file (native or COCO) read in a background thread: its bytes, msgspec's
+    split of its top-level object into raw values and, for a COCO file, the compiled scanner's
+    columns of its ``images`` and ``annotations``. Only a head start for
+    :func:`ochuman.io.load`, which takes this object in place of the path: whatever could not
+    be done here (a missing file, broken JSON, another shape) is None, and the loader does it
+    again itself and reports the problem. ``path``: the file; ``after``: a results read to let
+    finish first (one background thread at a time leaves a CPU to the importing thread)."""
+
+    def __init__(self, path: Union[str, os.PathLike], after: Optional[PrefetchedResults] = None):
+        self.path = path
+        self._after = after
+        self.data: Optional[bytes] = None
+        self.raw: Optional[dict] = None
+        self.images: Optional[tuple[bytes, ...]] = None
+        self.annotations: Optional[tuple[bytes, ...]] = None
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        if self._after is not None:
+            self._after.wait()
+        try:
+            self.data = Path(self.path).read_bytes()
+            import msgspec
+
+            self.raw = msgspec.json.decode(self.data, type=dict[str, msgspec.Raw])
+            if "images" in self.raw and "annotations" in self.raw:
+                self.images = _evalcore.scan_coco_images(self.raw["images"])
+                self.annotations = _evalcore.scan_coco_annotations(self.raw["annotations"])
+        except Exception:  # noqa: BLE001 - the loader repeats the step and names the problem
+            pass
+
+    def get(self) -> "PrefetchedAnnotations":
+        """Wait for the read to end; returns self."""
+        self._thread.join()
+        return self

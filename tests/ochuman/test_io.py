@@ -225,6 +225,31 @@ def test_scanned_coco_file_equals_the_general_path(ochuman_coco_sample, monkeypa
         np.testing.assert_array_equal(getattr(a.masks, name), getattr(b.masks, name), err_msg=name)
 
 
+def test_prefetched_annotations_load_as_the_path_does(native_sample, ochuman_coco_sample):
+    from ochuman.scan import PrefetchedAnnotations
+
+    for path in (native_sample, ochuman_coco_sample):
+        prefetched = PrefetchedAnnotations(path)
+        _assert_same_dataset(ochuman.load(prefetched), ochuman.load(path))
+        assert prefetched.raw is not None and (prefetched.annotations is not None) == (path == ochuman_coco_sample)
+
+
+@pytest.mark.parametrize("content", [None, b"", b'{"images": [', b'{"images": [], "annotations": {}}',
+                                     b'{"annotations": [], "images": [{"id": "\xff"}]}', b"[1, 2]"])
+def test_prefetched_annotations_report_problems_as_the_path_does(tmp_path, content):
+    from ochuman.errors import OCHumanError
+    from ochuman.scan import PrefetchedAnnotations
+
+    path = tmp_path / "gt.json"
+    if content is not None:  # None: no file
+        path.write_bytes(content)
+    with pytest.raises(OCHumanError) as direct:
+        ochuman.load(path)
+    with pytest.raises(OCHumanError) as prefetched:
+        ochuman.load(PrefetchedAnnotations(path))
+    assert str(prefetched.value) == str(direct.value)
+
+
 def test_scanned_coco_equals_the_general_path_on_drawn_files(monkeypatch_module):
     scanned_files = []
 
