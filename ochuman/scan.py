@@ -114,7 +114,8 @@ class PrefetchedAnnotations:
     :func:`ochuman.io.load`, which takes this object in place of the path: whatever could not
     be done here (a missing file, broken JSON, another shape) is None, and the loader does it
     again itself and reports the problem. ``path``: the file; ``after``: a results read to let
-    finish first (one background thread at a time leaves a CPU to the importing thread)."""
+    finish first (one background thread at a time leaves a CPU to the importing thread); when
+    :meth:`get` comes before the read began, the caller's thread reads the file itself."""
 
     def __init__(self, path: Union[str, os.PathLike], after: Optional[PrefetchedResults] = None):
         self.path = path
@@ -123,12 +124,17 @@ class PrefetchedAnnotations:
         self.raw: Optional[dict] = None
         self.images: Optional[tuple[bytes, ...]] = None
         self.annotations: Optional[tuple[bytes, ...]] = None
-        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._claimed = threading.Lock()  # taken by the thread that reads
+        self._thread = threading.Thread(target=self._background, daemon=True)
         self._thread.start()
 
-    def _read(self) -> None:
+    def _background(self) -> None:
         if self._after is not None:
             self._after.wait()
+        if self._claimed.acquire(blocking=False):
+            self._read()
+
+    def _read(self) -> None:
         try:
             self.data = Path(self.path).read_bytes()
             import msgspec
@@ -141,6 +147,9 @@ class PrefetchedAnnotations:
             pass
 
     def get(self) -> "PrefetchedAnnotations":
-        """Wait for the read to end; returns self."""
-        self._thread.join()
+        """The read done (here, if the background thread had not begun it); returns self."""
+        if self._claimed.acquire(blocking=False):
+            self._read()
+        else:
+            self._thread.join()
         return self

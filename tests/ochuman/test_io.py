@@ -234,6 +234,27 @@ def test_prefetched_annotations_load_as_the_path_does(native_sample, ochuman_coc
         assert prefetched.raw is not None and (prefetched.annotations is not None) == (path == ochuman_coco_sample)
 
 
+def test_prefetched_annotations_are_read_by_the_caller_when_the_background_waits(ochuman_coco_sample):
+    import threading
+
+    from ochuman.scan import PrefetchedAnnotations
+
+    class StillReading:  # a results read that has not ended
+        released = threading.Event()
+
+        def wait(self):
+            self.released.wait()
+
+    blocker = StillReading()
+    prefetched = PrefetchedAnnotations(ochuman_coco_sample, after=blocker)
+    _assert_same_dataset(ochuman.load(prefetched), ochuman.load(ochuman_coco_sample))  # no deadlock
+    reads = []
+    prefetched._read = lambda: reads.append(1)
+    blocker.released.set()
+    prefetched._thread.join(timeout=5)
+    assert not prefetched._thread.is_alive() and reads == []  # the background thread gave up its turn
+
+
 @pytest.mark.parametrize("content", [None, b"", b'{"images": [', b'{"images": [], "annotations": {}}',
                                      b'{"annotations": [], "images": [{"id": "\xff"}]}', b"[1, 2]"])
 def test_prefetched_annotations_report_problems_as_the_path_does(tmp_path, content):
