@@ -17,8 +17,10 @@ from typing import Optional, Union
 from ochuman import _evalcore
 from ochuman.errors import OCHumanError
 
-# A results file this large is scanned in parts, one thread each.
+# A results file this large is scanned in parts, one thread each; in the background (while the
+# caller's thread imports or reads the ground truth) only from this larger size.
 PARTS_FROM_BYTES = 4_000_000
+BACKGROUND_PARTS_FROM_BYTES = 64_000_000
 _RECORD_BOUNDARY = re.compile(rb"\}\s*,\s*\{")
 
 
@@ -43,13 +45,14 @@ def map_file(path: Union[str, Path]) -> Union[mmap.mmap, bytes]:
         raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
 
 
-def scan_results(data: Union[bytes, mmap.mmap]) -> Optional[tuple[bytes, ...]]:
+def scan_results(data: Union[bytes, mmap.mmap], parts: Optional[int] = None) -> Optional[tuple[bytes, ...]]:
     """The compiled scanner's columns of a results file (see ``_evalcore.scan_results``), or
     None when the file is not in its shape. Large files are cut at record boundaries and the
     parts scanned in threads; a cut that lands inside a string (a part then fails) is retried
     as one part."""
     size = len(data)
-    parts = worker_count() if size >= PARTS_FROM_BYTES else 1
+    if parts is None:
+        parts = worker_count() if size >= PARTS_FROM_BYTES else 1
     cuts = []
     for k in range(1, parts):
         found = _RECORD_BOUNDARY.search(data, max(size * k // parts, cuts[-1][1] if cuts else 0))
@@ -78,9 +81,10 @@ def scan_results(data: Union[bytes, mmap.mmap]) -> Optional[tuple[bytes, ...]]:
 
 class PrefetchedResults:
     """A results file memory-mapped and scanned (:func:`scan_results`) in a background thread,
-    e.g. while the caller imports the evaluator and reads its ground truth. :meth:`get` waits
-    and returns (data, the scanner's columns or None), or raises what reading raised
-    (``map_file``'s one-line error). ``path``: the file."""
+    e.g. while the caller imports the evaluator and reads its ground truth (one part, so one
+    thread, below ``BACKGROUND_PARTS_FROM_BYTES``: the caller's thread has the other CPU).
+    :meth:`get` waits and returns (data, the scanner's columns or None), or raises what reading
+    raised (``map_file``'s one-line error). ``path``: the file."""
 
     def __init__(self, path: Union[str, os.PathLike]):
         self.path = path
@@ -92,7 +96,7 @@ class PrefetchedResults:
     def _read(self) -> None:
         try:
             data = map_file(self.path)
-            self._value = (data, scan_results(data))
+            self._value = (data, scan_results(data, 1 if len(data) < BACKGROUND_PARTS_FROM_BYTES else None))
         except BaseException as err:  # noqa: BLE001 - handed to the caller by get()
             self._error = err
 
