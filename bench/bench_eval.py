@@ -8,7 +8,8 @@ for each iou type and each evaluator times, ``--runs`` times after one warm-up, 
 - library, ``all``: ``COCO(gt)``, ``gt.loadRes(results)``, ``COCOeval(gt, dt, iou_type)``,
   ``evaluate()``, ``accumulate()``, ``summarize()`` in this process (imports done before);
 - process, ``all``: the same as a whole ``python -c`` process (interpreter start and imports
-  included; bytecode caching on, see ``PROCESS_ENV``);
+  included; bytecode caching on, see ``PROCESS_ENV``). The processes of one iou type are
+  timed round-robin (every evaluator once per round) after the library cases;
 - ``levels``: all + moderate + hard. The peers evaluate three times, on the official range
   files (``..._range_0.00_1.00``, ``..._0.50_0.75``, ``..._0.75_1.00``, each with its own
   remapped results file), as library calls and as one process.
@@ -175,6 +176,32 @@ def timed(func, runs: int):
             times.append(time.perf_counter() - start)
         values.append(value)
     return times, first, values
+
+
+def timed_round_robin(commands: list[list[str]], runs: int) -> list[tuple]:
+    """Whole processes timed interleaved: one warm-up run of each command, then ``runs`` rounds
+    that run every command once, in order, so that the machine's drift over the minutes of a
+    benchmark (clock, caches, other load) reaches every evaluator alike. Returns per command
+    (times, stdout of the warm-up run), or (the exception, None) for one that failed."""
+    out: list = [None] * len(commands)
+    for k, cmd in enumerate(commands):
+        try:
+            out[k] = ([], run_process(cmd)())
+        except Exception as err:  # noqa: BLE001 - reported as a note of its evaluator
+            out[k] = (err, None)
+    for _ in range(runs):
+        for k, cmd in enumerate(commands):
+            if isinstance(out[k][0], Exception):
+                continue
+            gc.collect()
+            start = time.perf_counter()
+            try:
+                run_process(cmd)()
+            except Exception as err:  # noqa: BLE001
+                out[k] = (err, None)
+                continue
+            out[k][0].append(time.perf_counter() - start)
+    return out
 
 
 def library_case(import_source: str, pairs: list[tuple[str, str]], iou_type: str):
@@ -359,6 +386,7 @@ def main(argv=None) -> int:
         evaluators = [(p, PEERS[p][0]) for p in timed_peers]
         if lib_ok or cli_ok:
             evaluators.append((OURS, OURS_LIBRARY_SOURCE))
+        jobs, all_checks = [], {}  # processes: (evaluator, key, command, stats parser); library checks
         for name, source in evaluators:
             case = cases[name] = {"notes": []}
             print(f"  {iou_type}: {name} ...", file=sys.stderr, flush=True)
@@ -387,41 +415,47 @@ def main(argv=None) -> int:
                         checks += [("library levels", v) for v in [first, *values]]
                 except Exception as err:  # noqa: BLE001 - report and go on with the others
                     case["notes"].append(f"library run failed: {type(err).__name__}: {err}")
-            # (b) whole processes
+            # (b) whole processes: commands only here, timed round-robin below
             if not args.no_process and (not ours or cli_ok):
-                try:
-                    if ours:
-                        fill = {"gt": files["all"]["gt"], "results": files["all"][iou_type],
-                                "iou_type": iou_type, "max_iou": max_iou_path}
-                        cmd = [*ochuman_command(), *(a.format(**fill, subset="all") for a in OURS_EVAL_ARGS)]
-                        case["cmd"] = " ".join(cmd)
-                        t, first, _ = timed(run_process(cmd), args.runs)
-                        case["proc"] = t
-                        checks.append(("process all", ours_stats(first, iou_type, ("all",))))
-                        fill["gt"] = files["all"][OURS_LEVELS_GT]
-                        cmd = [*ochuman_command(), *(a.format(**fill, subset="levels") for a in OURS_EVAL_ARGS),
-                               *(a.format(**fill) for a in levels_extra)]
-                        case["cmd_levels"] = " ".join(cmd)
-                        t, first, _ = timed(run_process(cmd), args.runs)
-                        case["proc_levels"] = t
-                        checks.append(("process levels", ours_stats(first, iou_type, SUBSETS)))
-                    else:
-                        for key, pairs in (("proc", pairs_all), ("proc_levels", pairs_levels)):
-                            cmd = [sys.executable, "-c", process_script(source, pairs, iou_type)]
-                            t, first, _ = timed(run_process(cmd), args.runs)
-                            case[key] = t
-                            checks.append((f"process {'all' if key == 'proc' else 'levels'}", stats_from_stdout(first)))
-                except Exception as err:  # noqa: BLE001
-                    case["notes"].append(f"process run failed: {type(err).__name__}: {err}")
+                if ours:
+                    fill = {"gt": files["all"]["gt"], "results": files["all"][iou_type],
+                            "iou_type": iou_type, "max_iou": max_iou_path}
+                    cmd = [*ochuman_command(), *(a.format(**fill, subset="all") for a in OURS_EVAL_ARGS)]
+                    case["cmd"] = " ".join(cmd)
+                    jobs.append((name, "proc", cmd, lambda out, t=iou_type: ours_stats(out, t, ("all",))))
+                    fill["gt"] = files["all"][OURS_LEVELS_GT]
+                    cmd = [*ochuman_command(), *(a.format(**fill, subset="levels") for a in OURS_EVAL_ARGS),
+                           *(a.format(**fill) for a in levels_extra)]
+                    case["cmd_levels"] = " ".join(cmd)
+                    jobs.append((name, "proc_levels", cmd, lambda out, t=iou_type: ours_stats(out, t, SUBSETS)))
+                else:
+                    for key, pairs in (("proc", pairs_all), ("proc_levels", pairs_levels)):
+                        jobs.append((name, key, [sys.executable, "-c", process_script(source, pairs, iou_type)],
+                                     stats_from_stdout))
+            all_checks[name] = checks
+        if not args.no_process:
+            cases["python -c pass (interpreter start)"] = {}
+            jobs.append(("python -c pass (interpreter start)", "proc", [sys.executable, "-c", "pass"], None))
+            print(f"  {iou_type}: processes, interleaved ...", file=sys.stderr, flush=True)
+            for (name, key, _, parse), (times, first) in zip(jobs, timed_round_robin([j[2] for j in jobs], args.runs)):
+                if isinstance(times, Exception):
+                    cases[name].setdefault("notes", []).append(f"process run failed: {type(times).__name__}: {times}")
+                    continue
+                cases[name][key] = times
+                if parse is not None:
+                    label = "process all" if key == "proc" else "process levels"
+                    try:
+                        all_checks[name].append((label, parse(first)))
+                    except Exception as err:  # noqa: BLE001
+                        cases[name]["notes"].append(f"{label}: no stats in the output: {type(err).__name__}: {err}")
+        for name, checks in all_checks.items():
+            case = cases[name]
             problems = [] if reference is None else \
                 sorted({f"{label}: {p}" for label, stats in checks if (p := compare(stats, reference))})
             case["notes"] += problems
             case["stats_equal"] = not problems and bool(checks) and reference is not None
             for note in case["notes"]:
                 print(f"NOTE {iou_type} {name}: {note}", file=sys.stderr)
-        if not args.no_process:
-            cases["python -c pass (interpreter start)"] = {
-                "proc": timed(run_process([sys.executable, "-c", "pass"]), args.runs)[0]}
 
     # ---------------------------------------------------------------- report
     results["loadavg"] = {"start": load_start, "end": list(os.getloadavg())}
