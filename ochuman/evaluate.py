@@ -547,7 +547,7 @@ def accumulate_variants(gt: Annotations, dt: Annotations, blocks: Blocks, params
     for a, (lo, hi) in enumerate(params.area_rng):
         area_out[a] = (dt_area < lo) | (dt_area > hi)
     inputs = []
-    for variant, variant_states_, variant_matches in zip(variants, states, matches):
+    for variant, gt_states, variant_matches in zip(variants, states, matches):
         included_blocks = (np.ones(len(blocks.block_img), bool) if variant.image_included is None
                            else variant.image_included[blocks.block_img])
         # A block takes part when it has a present gt or any detection (evaluateImg != None).
@@ -555,7 +555,7 @@ def accumulate_variants(gt: Annotations, dt: Annotations, blocks: Blocks, params
         block_used = included_blocks & (present | has_dt)
         dt_out = area_out if variant.dt_unmatched_ignored is None else area_out | variant.dt_unmatched_ignored
         inputs.append((
-            np.ascontiguousarray(variant_matches, dtype=np.int32), np.ascontiguousarray(variant_states_, dtype=np.uint8),
+            np.ascontiguousarray(variant_matches, dtype=np.int32), np.ascontiguousarray(gt_states, dtype=np.uint8),
             gt_ids, block_used[blocks.gt_block].astype(np.uint8), gt_cat, blocks.score_order,
             block_used[blocks.dt_block].astype(np.uint8), dt_cat, dt_rank, dt_scores, dt_out, rec_thrs, max_dets, K))
 

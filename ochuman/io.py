@@ -35,8 +35,8 @@ from ochuman.keypoints import (
 from ochuman.masks import Polygons, xyxy_to_xywh, xywh_to_xyxy
 from ochuman.maxiou import max_iou_from_boxes_grouped
 from ochuman.records import Dataset, FileSegmentations, Image
-from ochuman.subsets import official_split
 from ochuman.scan import PrefetchedAnnotations
+from ochuman.subsets import official_split
 
 
 # ------------------------------------------------------------------------------ file schemas
