@@ -302,7 +302,8 @@ def _sigterm_as_interrupt():
 @contextlib.contextmanager
 def _defer_interrupt():
     """Hold ^C (SIGINT) and SIGTERM back until the block is done, then raise KeyboardInterrupt
-    (:class:`Terminated` if SIGTERM came); the previous handlers are restored first."""
+    (:class:`Terminated` if SIGTERM came); the previous handlers are restored first. A signal
+    the process ignored before (``nohup``, a background job of a script) stays ignored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -314,6 +315,7 @@ def _defer_interrupt():
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    received = [signum for signum in received if previous[signum] is not signal.SIG_IGN]
     if signal.SIGTERM in received:
         raise Terminated(f"signal {signal.SIGTERM}")
     if received:

@@ -366,7 +366,16 @@ def test_sigterm_to_the_whole_job_exits_143_after_saving(coco, tiny, tmp_path):
     assert summary["iteration"] == done + 1
 
 
-def test_ctrl_c_and_sigterm_are_deferred_during_an_update():
+@pytest.fixture
+def sigint_handler():
+    """SIGINT handled as an interactive Python process handles it, whatever the test run
+    inherited (a background job of a script starts with SIGINT ignored); restored after."""
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, inherited)
+
+
+def test_ctrl_c_and_sigterm_are_deferred_during_an_update(sigint_handler):
     sigterm_before = signal.getsignal(signal.SIGTERM)
     for signum, raised in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)):
         done = []
@@ -377,6 +386,15 @@ def test_ctrl_c_and_sigterm_are_deferred_during_an_update():
         assert done == ["update finished"]
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
         assert signal.getsignal(signal.SIGTERM) is sigterm_before
+
+
+def test_an_ignored_sigint_stays_ignored_during_an_update(sigint_handler):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    done = []
+    with _defer_interrupt():
+        os.kill(os.getpid(), signal.SIGINT)
+        done.append("update finished")
+    assert done == ["update finished"] and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
 
 
 def test_official_schedule_and_bfloat16_autocast(coco, tiny, tmp_path):
