@@ -861,66 +861,85 @@ static PyObject *bbox_ious(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* match(ious f64, det_start i64[B+1], gt_start i64[B+1], iou_start i64[B], gt_state u8[V*G],
- *       gt_crowd u8[G], thresholds f64[T], v_lo, v_hi, out i32[V*T*D])
- * For variants v_lo..v_hi-1 (disjoint ranges may run in threads), each block b (dets sorted by score, at most maxDets), each variant v and threshold t:
- * COCOeval.evaluateImg's greedy matching. gt_state: 0 counts, 1 ignore region, 2 absent.
- * A det takes the best available counted gt with IoU >= min(t, 1 - 1e-10) (the last one on
- * ties, as pycocotools' scan in gt order does); only if there is none, the best ignored one.
- * out[v, t, det] = global gt index, or -1. */
-static PyObject *match(PyObject *self, PyObject *args) {
-    Py_buffer ious, det_start, gt_start, iou_start, gt_state, gt_crowd, thresholds, out;
-    Py_ssize_t v_lo, v_hi;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*nnw*", &ious, &det_start, &gt_start, &iou_start,
-                          &gt_state, &gt_crowd, &thresholds, &v_lo, &v_hi, &out)) return NULL;
-    const double *iou = ious.buf, *thr = thresholds.buf;
+/* match_candidates(ious f64, det_start i64[B+1], gt_start i64[B+1], iou_start i64[B], lowest, out i64[D])
+ * The detections (block order) whose IoU with some gt of their block reaches `lowest`, in
+ * order: their number. The others match nothing at any threshold >= lowest, in any variant,
+ * and take nothing from the others. */
+static PyObject *match_candidates(PyObject *self, PyObject *args) {
+    Py_buffer ious, det_start, gt_start, iou_start, out;
+    double lowest;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*dw*", &ious, &det_start, &gt_start, &iou_start, &lowest, &out)) return NULL;
+    const double *iou = ious.buf;
     const int64_t *ds = det_start.buf, *gs = gt_start.buf, *is = iou_start.buf;
+    int64_t *cand = out.buf;
+    Py_ssize_t B = iou_start.len / (Py_ssize_t)sizeof(int64_t);
+    int64_t n = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t b = 0; b < B; b++) {
+        int64_t ng = gs[b + 1] - gs[b], nd = ds[b + 1] - ds[b];
+        const double *block = iou + is[b];
+        for (int64_t d = 0; d < nd && ng; d++) {
+            int reaches = 0;
+            for (int64_t g = 0; g < ng; g++) reaches |= block[d * ng + g] >= lowest;
+            if (reaches) cand[n++] = ds[b] + d;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&ious); PyBuffer_Release(&det_start); PyBuffer_Release(&gt_start);
+    PyBuffer_Release(&iou_start); PyBuffer_Release(&out);
+    return PyLong_FromLongLong(n);
+}
+
+/* match(ious f64, det_start i64[B+1], gt_start i64[B+1], iou_start i64[B], gt_state u8[V*G],
+ *       gt_crowd u8[G], thresholds f64[T], candidates i64[C], v_lo, v_hi, out i32[V*T*C])
+ * For variants v_lo..v_hi-1 (disjoint ranges may run in threads), each block b (dets sorted
+ * by score, at most maxDets), each variant v and threshold t: COCOeval.evaluateImg's greedy
+ * matching of the candidates (match_candidates at the lowest threshold, or min(t, 1 - 1e-10)).
+ * gt_state: 0 counts, 1 ignore region, 2 absent. A det takes the best available counted gt
+ * with IoU >= min(t, 1 - 1e-10) (the last one on ties, as pycocotools' scan in gt order
+ * does); only if there is none, the best ignored one. out[v, t, c] = global gt index matched
+ * by candidate c, or -1. */
+static PyObject *match(PyObject *self, PyObject *args) {
+    Py_buffer ious, det_start, gt_start, iou_start, gt_state, gt_crowd, thresholds, candidates, out;
+    Py_ssize_t v_lo, v_hi;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*nnw*", &ious, &det_start, &gt_start, &iou_start,
+                          &gt_state, &gt_crowd, &thresholds, &candidates, &v_lo, &v_hi, &out)) return NULL;
+    const double *iou = ious.buf, *thr = thresholds.buf;
+    const int64_t *ds = det_start.buf, *gs = gt_start.buf, *is = iou_start.buf, *cand = candidates.buf;
     const uint8_t *state = gt_state.buf, *crowd = gt_crowd.buf;
     int32_t *res = out.buf;
     Py_ssize_t B = iou_start.len / (Py_ssize_t)sizeof(int64_t);
     Py_ssize_t T = thresholds.len / (Py_ssize_t)sizeof(double);
     Py_ssize_t G = gt_crowd.len;
     Py_ssize_t V = G ? gt_state.len / G : 0;
-    Py_ssize_t D = B ? ds[B] : 0;
+    Py_ssize_t C = candidates.len / (Py_ssize_t)sizeof(int64_t);
     int64_t max_g = 0;
     for (Py_ssize_t b = 0; b < B; b++) if (gs[b + 1] - gs[b] > max_g) max_g = gs[b + 1] - gs[b];
     uint8_t *taken = PyMem_Malloc(max_g ? max_g : 1);
-    /* Candidates: detections whose best IoU in their block reaches the lowest threshold; the
-     * others match nothing at any threshold or variant (and take nothing from the others). */
-    int64_t *cand = PyMem_Malloc(sizeof(int64_t) * (size_t)(D ? D : 1));
     int64_t *cand_start = PyMem_Malloc(sizeof(int64_t) * (size_t)(B + 1));
-    if (!taken || !cand || !cand_start) { PyErr_NoMemory(); goto done; }
+    if (!taken || !cand_start) { PyErr_NoMemory(); goto done; }
     if (v_lo < 0) v_lo = 0;
     if (v_hi > V) v_hi = V;
-    for (Py_ssize_t k = v_lo * T * D; k < v_hi * T * D; k++) res[k] = -1;
     Py_BEGIN_ALLOW_THREADS
-    double lowest = 1 - 1e-10;
-    for (Py_ssize_t t = 0; t < T; t++) if (thr[t] < lowest) lowest = thr[t];
-    int64_t n_cand = 0;
+    for (Py_ssize_t k = v_lo * T * C; k < v_hi * T * C; k++) res[k] = -1;
+    int64_t c_at = 0;  /* the candidates of block b: cand_start[b] .. cand_start[b + 1] - 1 */
     for (Py_ssize_t b = 0; b < B; b++) {
-        int64_t ng = gs[b + 1] - gs[b], nd = ds[b + 1] - ds[b];
-        const double *block = iou + is[b];
-        cand_start[b] = n_cand;
-        for (int64_t d = 0; d < nd && ng; d++) {
-            int reaches = 0;
-            for (int64_t g = 0; g < ng; g++) reaches |= block[d * ng + g] >= lowest;
-            if (reaches) cand[n_cand++] = d;
-        }
+        while (c_at < C && cand[c_at] < ds[b]) c_at++;
+        cand_start[b] = c_at;
     }
-    cand_start[B] = n_cand;
+    cand_start[B] = C;
     for (Py_ssize_t v = v_lo; v < v_hi; v++) {
         const uint8_t *st = state + v * G;
         for (Py_ssize_t t = 0; t < T; t++) {
             double start_thr = thr[t] < 1 - 1e-10 ? thr[t] : 1 - 1e-10;
-            int32_t *row = res + (v * T + t) * D;
+            int32_t *row = res + (v * T + t) * C;
             for (Py_ssize_t b = 0; b < B; b++) {
                 int64_t g0 = gs[b], ng = gs[b + 1] - gs[b];
-                int64_t d0 = ds[b];
                 if (cand_start[b + 1] == cand_start[b]) continue;
                 const double *block = iou + is[b];
                 memset(taken, 0, ng);
                 for (int64_t c = cand_start[b]; c < cand_start[b + 1]; c++) {
-                    int64_t d = cand[c], m = -1;
+                    int64_t d = cand[c] - ds[b], m = -1;
                     for (int pass = 0; pass < 2 && m < 0; pass++) {
                         double best = start_thr;
                         for (int64_t g = 0; g < ng; g++) {
@@ -934,17 +953,17 @@ static PyObject *match(PyObject *self, PyObject *args) {
                     }
                     if (m < 0) continue;
                     taken[m] = 1;
-                    row[d0 + d] = (int32_t)(g0 + m);
+                    row[c] = (int32_t)(g0 + m);
                 }
             }
         }
     }
     Py_END_ALLOW_THREADS
 done:
-    PyMem_Free(taken); PyMem_Free(cand); PyMem_Free(cand_start);
+    PyMem_Free(taken); PyMem_Free(cand_start);
     PyBuffer_Release(&ious); PyBuffer_Release(&det_start); PyBuffer_Release(&gt_start);
     PyBuffer_Release(&iou_start); PyBuffer_Release(&gt_state); PyBuffer_Release(&gt_crowd);
-    PyBuffer_Release(&thresholds); PyBuffer_Release(&out);
+    PyBuffer_Release(&thresholds); PyBuffer_Release(&candidates); PyBuffer_Release(&out);
     if (PyErr_Occurred()) return NULL;
     Py_RETURN_NONE;
 }
@@ -1029,7 +1048,8 @@ static PyObject *oks_means(PyObject *self, PyObject *args) {
  *            precision f64[T*R*K*A*M], recall f64[T*K*A*M], scores f64[T*R*K*A*M])
  * COCOeval.accumulate for one variant, area ranges a_lo..a_hi-1 (disjoint ranges may run in
  * threads), category k and maxDets m; all
- * arrays in block order. matches: gt index or -1 per (a, t, detection); gt_state: 0 counts,
+ * arrays in block order. matches: gt index or -1 per (a, t, candidate); candidate_of: each
+ * detection's candidate index (match_candidates), -1 for one that matches nothing; gt_state: 0 counts,
  * 1 ignore region, 2 absent; order: detections by score (stable) over all blocks; dt_out:
  * an unmatched detection is ignored (outside the area range, or given to another subset).
  * A match to a gt whose id is 0 counts as none (pycocotools records matches by id). Cells
@@ -1037,17 +1057,18 @@ static PyObject *oks_means(PyObject *self, PyObject *args) {
 enum { DT_IGNORED = 0, DT_TP = 1, DT_FP = 2 };
 
 static PyObject *accumulate(PyObject *self, PyObject *args) {
-    Py_buffer matches, gt_state, gt_ids, gt_used, gt_cat, order, dt_used, dt_cat, dt_rank, dt_scores,
+    Py_buffer matches, candidate_of, gt_state, gt_ids, gt_used, gt_cat, order, dt_used, dt_cat, dt_rank, dt_scores,
         dt_out, rec_thrs, max_dets, precision, recall, scores;
     Py_ssize_t K, a_lo, a_hi;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*y*y*y*y*nnnw*w*w*", &matches, &gt_state, &gt_ids,
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*y*y*y*y*y*nnnw*w*w*", &matches, &candidate_of, &gt_state, &gt_ids,
                           &gt_used, &gt_cat, &order, &dt_used, &dt_cat, &dt_rank, &dt_scores, &dt_out,
                           &rec_thrs, &max_dets, &K, &a_lo, &a_hi, &precision, &recall, &scores)) return NULL;
     Py_ssize_t G = gt_used.len, D = dt_used.len;
     Py_ssize_t A = G ? gt_state.len / G : 0;
     Py_ssize_t R = rec_thrs.len / (Py_ssize_t)sizeof(double), M = max_dets.len / (Py_ssize_t)sizeof(int64_t);
     Py_ssize_t T = (A && K && R && M) ? recall.len / (Py_ssize_t)sizeof(double) / (K * A * M) : 0;
-    const int32_t *mt = matches.buf;
+    const int32_t *mt = matches.buf, *cand_of = candidate_of.buf;
+    Py_ssize_t C = (A && T) ? matches.len / (Py_ssize_t)sizeof(int32_t) / (A * T) : 0;
     const int64_t *gid = gt_ids.buf, *gc = gt_cat.buf, *ord = order.buf;
     const int64_t *dc = dt_cat.buf, *rank = dt_rank.buf, *md = max_dets.buf;
     const uint8_t *gst = gt_state.buf, *gu = gt_used.buf, *du = dt_used.buf, *dout = dt_out.buf;
@@ -1055,10 +1076,11 @@ static PyObject *accumulate(PyObject *self, PyObject *args) {
     double *P = precision.buf, *Rc = recall.buf, *S = scores.buf;
     size_t n = (size_t)(D ? D : 1);
     int64_t *list = malloc(sizeof(int64_t) * n), *kept = malloc(sizeof(int64_t) * n);
+    int32_t *list_cand = malloc(sizeof(int32_t) * n);
     uint8_t *status = malloc(n * (size_t)(T ? T : 1));
     int64_t *tp_pos = malloc(sizeof(int64_t) * n);
     double *tp_pr = malloc(sizeof(double) * n);
-    int failed = !list || !kept || !status || !tp_pos || !tp_pr;
+    int failed = !list || !kept || !list_cand || !status || !tp_pos || !tp_pr;
     if (!failed) {
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t a = a_lo < 0 ? 0 : a_lo; a < (a_hi < A ? a_hi : A); a++) {
@@ -1071,13 +1093,13 @@ static PyObject *accumulate(PyObject *self, PyObject *args) {
                 int64_t nd_all = 0;
                 for (Py_ssize_t q = 0; q < D; q++) {
                     int64_t d = ord[q];
-                    if (du[d] && dc[d] == k) list[nd_all++] = d;
+                    if (du[d] && dc[d] == k) { list_cand[nd_all] = cand_of[d]; list[nd_all++] = d; }
                 }
                 for (Py_ssize_t t = 0; t < T; t++) {
-                    const int32_t *row = mt + (a * T + t) * D;
+                    const int32_t *row = mt + (a * T + t) * C;
                     uint8_t *fate = status + t * nd_all;
                     for (int64_t q = 0; q < nd_all; q++) {
-                        int64_t d = list[q], g = row[d];
+                        int64_t d = list[q], c = list_cand[q], g = c >= 0 ? row[c] : -1;
                         int matched = g >= 0 && gid[g] != 0;
                         int ignored = (g >= 0 && st[g] == 1) || (!matched && out_a[d]);
                         fate[q] = ignored ? DT_IGNORED : matched ? DT_TP : DT_FP;
@@ -1124,8 +1146,8 @@ static PyObject *accumulate(PyObject *self, PyObject *args) {
         }
         Py_END_ALLOW_THREADS
     }
-    free(list); free(kept); free(status); free(tp_pos); free(tp_pr);
-    PyBuffer_Release(&matches); PyBuffer_Release(&gt_state); PyBuffer_Release(&gt_ids); PyBuffer_Release(&gt_used);
+    free(list); free(kept); free(list_cand); free(status); free(tp_pos); free(tp_pr);
+    PyBuffer_Release(&matches); PyBuffer_Release(&candidate_of); PyBuffer_Release(&gt_state); PyBuffer_Release(&gt_ids); PyBuffer_Release(&gt_used);
     PyBuffer_Release(&gt_cat); PyBuffer_Release(&order); PyBuffer_Release(&dt_used); PyBuffer_Release(&dt_cat);
     PyBuffer_Release(&dt_rank); PyBuffer_Release(&dt_scores); PyBuffer_Release(&dt_out); PyBuffer_Release(&rec_thrs);
     PyBuffer_Release(&max_dets); PyBuffer_Release(&precision); PyBuffer_Release(&recall); PyBuffer_Release(&scores);
@@ -1143,6 +1165,7 @@ static PyMethodDef methods[] = {
     {"bbox_ious", bbox_ious, METH_VARARGS, "Box IoU of every (dt, gt) pair of a range of blocks."},
     {"oks_exponents", oks_exponents, METH_VARARGS, "The exponents of COCO OKS for (dt, gt) pairs."},
     {"oks_means", oks_means, METH_VARARGS, "COCO OKS from exp(-e), summed as numpy sums."},
+    {"match_candidates", match_candidates, METH_VARARGS, "Detections that reach the lowest threshold somewhere."},
     {"match", match, METH_VARARGS, "COCO greedy matching over blocks, variants and thresholds."},
     {"accumulate", accumulate, METH_VARARGS, "COCO precision/recall accumulation for one variant."},
     {NULL, NULL, 0, NULL},

@@ -442,7 +442,7 @@ def _person_rows(name, ground: GroundTruth, detections: Annotations, blocks, par
     order = blocks.gt_order
     state = np.where(ground.extra[order], 2, base).astype(np.uint8)
     thresholds = EvalParams(iou_type=params.iou_type, iou_thrs=np.array([0.5, 0.75]))
-    matches = match(blocks, state[None], ground.annotations.iscrowd[order], thresholds)[0]  # (2, D)
+    matches = match(blocks, state[None], ground.annotations.iscrowd[order], thresholds)
     G = len(order)
     best = np.zeros(G)
     n_d = np.diff(blocks.dt_start)[blocks.gt_block]
@@ -454,8 +454,8 @@ def _person_rows(name, ground: GroundTruth, detections: Annotations, blocks, par
             best[g] = block[:, g - blocks.gt_start[b]].max()
     matched_by = np.full((2, G), -1)
     for t in range(2):
-        hit = matches[t] >= 0
-        matched_by[t, matches[t][hit]] = np.flatnonzero(hit)
+        hit = matches.gt[0, t] >= 0
+        matched_by[t, matches.gt[0, t][hit]] = matches.candidates[hit]
     scores = detections.score[blocks.dt_order]
     level = occlusion_level(ground.max_iou[order])
     rows = []

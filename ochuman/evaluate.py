@@ -465,23 +465,47 @@ def base_state(gt: Annotations, blocks: Blocks, params: EvalParams) -> np.ndarra
     return ignore.astype(np.uint8)
 
 
-def match(blocks: Blocks, states: np.ndarray, gt_crowd: np.ndarray, params: EvalParams) -> np.ndarray:
-    """Greedy matching for V variants. states (V, G) uint8. Returns (V, T, D) int32 gt index or -1."""
+@dataclass
+class Matches:
+    """Greedy matches of V variants at T thresholds. candidates (C,) int64: the detections (block
+    order) whose IoU reaches the lowest threshold with some gt of their block, ascending (the
+    others match nothing); gt (V, T, C) int32: the gt (block order) each candidate matched, or
+    -1; n_dt: the number of detections."""
+
+    candidates: np.ndarray
+    gt: np.ndarray
+    n_dt: int
+
+    def candidate_of(self) -> np.ndarray:
+        """(D,) int32: each detection's index in ``candidates``, -1 if it is none."""
+        index = np.full(self.n_dt, -1, dtype=np.int32)
+        index[self.candidates] = np.arange(len(self.candidates), dtype=np.int32)
+        return index
+
+
+def match(blocks: Blocks, states: np.ndarray, gt_crowd: np.ndarray, params: EvalParams) -> Matches:
+    """Greedy matching for V variants, states (V, G) uint8, in the compiled core."""
     V = states.shape[0]
     T = len(params.iou_thrs)
-    if states.shape[1] == 0:  # no ground truth: nothing matches (the core cannot tell V then)
-        return np.full((V, T, len(blocks.dt_order)), -1, dtype=np.int32)
-    out = np.empty((V, T, len(blocks.dt_order)), dtype=np.int32)  # the core writes every cell
+    D = len(blocks.dt_order)
+    thresholds = np.ascontiguousarray(params.iou_thrs, dtype=np.float64)
+    candidates = np.empty(D, dtype=np.int64)
+    lowest = min(float(thresholds.min()), 1 - 1e-10) if T else 1 - 1e-10
+    n = _evalcore.match_candidates(blocks.ious, blocks.dt_start, blocks.gt_start, blocks.iou_start, lowest, candidates)
+    candidates = candidates[:n].copy()
+    out = np.empty((V, T, n), dtype=np.int32)  # the core writes every cell
+    if states.shape[1] == 0 or n == 0:  # no ground truth or nothing reaches a threshold
+        out.fill(-1)
+        return Matches(candidates, out, D)
     states = np.ascontiguousarray(states, dtype=np.uint8)
     crowd = np.ascontiguousarray(gt_crowd, dtype=np.uint8)
-    thresholds = np.ascontiguousarray(params.iou_thrs, dtype=np.float64)
 
     def rows(lo: int, hi: int) -> None:
         _evalcore.match(blocks.ious, blocks.dt_start, blocks.gt_start, blocks.iou_start, states, crowd,
-                        thresholds, lo, hi, out)
+                        thresholds, candidates, lo, hi, out)
 
-    run_chunks(rows, np.full(V, float(T * len(blocks.dt_order))), min_weight=2e5)
-    return out
+    run_chunks(rows, np.full(V, float(T * n)), min_weight=2e5)
+    return Matches(candidates, out, D)
 
 
 def variant_states(variant: Variant, gt: Annotations, blocks: Blocks, params: EvalParams) -> np.ndarray:
@@ -503,30 +527,29 @@ def evaluate_variants(gt: Annotations, dt: Annotations, blocks: Blocks, params: 
     if not states:
         return []
     matches = match(blocks, np.concatenate(states), gt.iscrowd[blocks.gt_order], params)
-    A = len(params.area_rng)
-    return accumulate_variants(gt, dt, blocks, params, variants, states,
-                               [matches[k * A:(k + 1) * A] for k in range(len(variants))])
+    return accumulate_variants(gt, dt, blocks, params, variants, states, matches)
 
 
 def accumulate(gt: Annotations, dt: Annotations, blocks: Blocks, params: EvalParams,
                variant: Variant, states: Optional[np.ndarray] = None,
-               matches: Optional[np.ndarray] = None) -> Accumulated:
+               matches: Optional[Matches] = None) -> Accumulated:
     """Precision/recall over every area range for one variant (pycocotools ``accumulate``).
 
-    states (A, G) and matches (A, T, D) may be passed when already computed.
+    states (A, G) and its matches (of A variants) may be passed when already computed.
     """
     if states is None:
         states = variant_states(variant, gt, blocks, params)
     if matches is None:
         matches = match(blocks, states, gt.iscrowd[blocks.gt_order], params)
-    return accumulate_variants(gt, dt, blocks, params, [variant], [states], [matches])[0]
+    return accumulate_variants(gt, dt, blocks, params, [variant], [states], matches)[0]
 
 
 def accumulate_variants(gt: Annotations, dt: Annotations, blocks: Blocks, params: EvalParams,
                         variants: Sequence[Variant], states: Sequence[np.ndarray],
-                        matches: Sequence[np.ndarray]) -> list[Accumulated]:
-    """:func:`accumulate` of several variants, states[k] (A, G) and matches[k] (A, T, D) of
-    variants[k]; the (variant, area range) pairs run in threads."""
+                        matches: Matches) -> list[Accumulated]:
+    """:func:`accumulate` of several variants, states[k] (A, G) of variants[k], whose matches
+    are the variants k * A .. (k + 1) * A - 1 of ``matches``; the (variant, area range) pairs
+    run in threads."""
     A = len(params.area_rng)
     T, R, M = len(params.iou_thrs), len(params.rec_thrs), len(params.max_dets)
     K = len(blocks.cat_ids) if params.use_cats else 1
@@ -546,8 +569,9 @@ def accumulate_variants(gt: Annotations, dt: Annotations, blocks: Blocks, params
     area_out = np.empty((A, len(dt_area)), dtype=np.uint8)
     for a, (lo, hi) in enumerate(params.area_rng):
         area_out[a] = (dt_area < lo) | (dt_area > hi)
+    candidate_of = matches.candidate_of()
     inputs = []
-    for variant, gt_states, variant_matches in zip(variants, states, matches):
+    for k, (variant, gt_states) in enumerate(zip(variants, states)):
         included_blocks = (np.ones(len(blocks.block_img), bool) if variant.image_included is None
                            else variant.image_included[blocks.block_img])
         # A block takes part when it has a present gt or any detection (evaluateImg != None).
@@ -555,7 +579,7 @@ def accumulate_variants(gt: Annotations, dt: Annotations, blocks: Blocks, params
         block_used = included_blocks & (present | has_dt)
         dt_out = area_out if variant.dt_unmatched_ignored is None else area_out | variant.dt_unmatched_ignored
         inputs.append((
-            np.ascontiguousarray(variant_matches, dtype=np.int32), np.ascontiguousarray(gt_states, dtype=np.uint8),
+            matches.gt[k * A:(k + 1) * A], candidate_of, np.ascontiguousarray(gt_states, dtype=np.uint8),
             gt_ids, block_used[blocks.gt_block].astype(np.uint8), gt_cat, blocks.score_order,
             block_used[blocks.dt_block].astype(np.uint8), dt_cat, dt_rank, dt_scores, dt_out, rec_thrs, max_dets, K))
 
