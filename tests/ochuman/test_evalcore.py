@@ -112,6 +112,129 @@ def test_raw_strings_refuse_characters_outside_the_rle_alphabet(text):
     assert table.bad is not None and table.bad[0] == 0
 
 
+def _encode_values(values) -> str:
+    """pycocotools' string form of RLE values (5 bits per character, low bits first, 0x20: more
+    follow, the last character's 0x10 is the sign)."""
+    chars = []
+    for x in values:
+        more = True
+        while more:
+            c = x & 0x1F
+            x >>= 5
+            more = not ((c & 0x10 and x == -1) or (not c & 0x10 and x == 0))
+            chars.append(chr(48 + (c | (0x20 if more else 0))))
+    return "".join(chars)
+
+
+def _reference_runs(text: str) -> list[int]:
+    """The runs of a counts string as pycocotools' rleFrString reads it (uint32 runs; from the
+    fourth on, a value is the difference to the run two before)."""
+    runs, p = [], 0
+    while p < len(text):
+        x, k, more = 0, 0, True
+        while more:
+            c = ord(text[p]) - 48
+            x |= (c & 0x1F) << (5 * k)
+            more, p, k = c & 0x20, p + 1, k + 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        runs.append((x + (runs[-2] if len(runs) > 2 else 0)) & 0xFFFFFFFF)
+    return runs
+
+
+# Value magnitudes of 1 to 4+ characters (|x| < 16, < 512, < 16384, more) and zeros (empty runs).
+_values = st.one_of(st.integers(-15, 15), st.integers(-511, 511), st.integers(-16383, 16383),
+                    st.integers(-2**26, 2**26), st.just(0))
+
+
+@settings(max_examples=400, deadline=None)
+@given(values=st.lists(_values, max_size=300), pad=st.integers(0, 40), big=st.booleans())
+def test_decoder_equals_the_reference_on_any_values(values, pad, big):
+    """The decoder (8 characters at a time where the CPU allows it, with its fallbacks: values of
+    4+ characters, empty 1-runs, runs of 2^27+ pixels) reads every string as pycocotools does,
+    plain or as raw JSON text (doubled backslashes) at any alignment."""
+    if big and values:
+        values[len(values) // 2] = 2**28 + values[len(values) // 2]
+    text = _encode_values(values)
+    runs = _reference_runs(text)
+    area, total = sum(runs[1::2]), sum(runs)
+    plain = MaskTable.from_strings([text], np.array([[1, max(total, 1)]]))
+    assert plain.bad is None and (plain.areas[0], plain.totals[0]) == (area, total)
+    raw_text = json.dumps(text)[1:-1].encode()
+    raw = MaskTable(b"x" * pad + raw_text, np.array([pad]), np.array([len(raw_text)]),
+                    np.array([[1, max(total, 1)]]), raw=True)
+    assert raw.bad is None and (raw.areas[0], raw.totals[0]) == (area, total)
+    if total == 0 or total >= 2**31 or not all(runs[1:]):  # boxes of empty runs: pycocotools' own rule
+        return
+    h = max(d for d in range(1, 64) if total % d == 0)  # a mask of these runs: its box as pycocotools'
+    rle = {"size": [h, total // h], "counts": text.encode()}
+    assert area == mask_utils.area(rle)
+    x, y, bw, bh = mask_utils.toBbox(rle)
+    expected = [int(x), int(y), int(x + bw - 1), int(y + bh - 1)] if area else [0, 0, -1, -1]
+    table = MaskTable.from_strings([text], np.array([[h, total // h]]))
+    assert table.boxes[0].tolist() == expected
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_decoder_on_large_masks_equals_pycocotools(seed):
+    """Masks of a detector's size (values of 1 to 4 characters), raw and plain."""
+    rng = np.random.default_rng(seed)
+    h, w = rng.integers(200, 700, size=2)
+    bitmap = np.zeros((h, w), np.uint8)
+    for _ in range(rng.integers(1, 6)):
+        x0, y0 = rng.integers(0, w - 10), rng.integers(0, h - 10)
+        bitmap[y0:y0 + rng.integers(5, h - y0), x0:x0 + rng.integers(5, w - x0)] = 1
+    bitmap ^= (rng.random((h, w)) < rng.choice([0.0, 0.001, 0.05])).astype(np.uint8)
+    rle = mask_utils.encode(np.asfortranarray(bitmap))
+    counts = rle["counts"].decode()
+    raw_text = json.dumps(counts)[1:-1].encode()
+    for table in (MaskTable.from_strings([counts], np.array([[h, w]])),
+                  MaskTable(raw_text, np.array([0]), np.array([len(raw_text)]), np.array([[h, w]]), raw=True)):
+        ys, xs = np.nonzero(bitmap)
+        assert table.bad is None
+        assert (table.areas[0], table.totals[0]) == (bitmap.sum(), h * w)
+        assert table.boxes[0].tolist() == [xs.min(), ys.min(), xs.max(), ys.max()]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_decoder_names_problems_anywhere_in_long_strings(seed):
+    """A character outside the alphabet, a lone backslash or a cut inside a value, anywhere in a
+    long string (in the 16-character chunks or the tail), is refused as for short strings."""
+    rng = np.random.default_rng(seed)
+    text = _encode_values(rng.integers(-3000, 3000, size=200).tolist())
+    raw = json.dumps(text)[1:-1]
+    at = int(rng.integers(0, len(raw)))
+    problem = seed % 3
+    if problem == 0:
+        broken, reason = raw[:at] + "p" + raw[at:], "character"
+    elif problem == 1:
+        broken, reason = raw[:at] + "\\" + ("0" if raw[at:at + 1] == "\\" else "") + raw[at:], "character"
+    else:
+        cut = next(i for i in range(at, len(text)) if (ord(text[i]) - 48) & 0x20) if any(
+            (ord(c) - 48) & 0x20 for c in text[at:]) else None
+        if cut is None:
+            return
+        broken, reason = json.dumps(text[:cut + 1])[1:-1], "truncated"
+    data = broken.encode()
+    table = MaskTable(data, np.array([0]), np.array([len(data)]), np.array([[1, 1]]), raw=True)
+    assert table.bad == (0, reason)
+
+
+@pytest.mark.parametrize("at", [0, 1, 14, 15, 16, 17, 31, 32, 47, 63, 64, 78])
+def test_backslashes_at_chunk_edges(at):
+    """Raw text is read in 16-character chunks: a doubled backslash across a chunk edge is one
+    character, a lone one there is refused."""
+    text = "1" * at + "\\" + "1" * (80 - at)  # the backslash (code 44) continues into the next value
+    plain = MaskTable.from_strings([text], np.array([[1, 1]]))
+    data = json.dumps(text)[1:-1].encode()
+    raw = MaskTable(data, np.array([0]), np.array([len(data)]), np.array([[1, 1]]), raw=True)
+    assert raw.bad is None and plain.bad is None
+    assert (raw.areas[0], raw.totals[0]) == (plain.areas[0], plain.totals[0]) == (
+        sum(_reference_runs(text)[1::2]), sum(_reference_runs(text)))
+    lone = ("1" * at + "\\" + "1" * (80 - at)).encode()
+    assert MaskTable(lone, np.array([0]), np.array([len(lone)]), np.array([[1, 1]]), raw=True).bad == (0, "character")
+
+
 # ------------------------------------------------------------------------------------- scanner
 
 def _scan_column(records: list, key: str) -> np.ndarray:
