@@ -731,7 +731,7 @@ static int64_t string_values(const unsigned char *s, int64_t len, int32_t *vals)
         int64_t off = 0;
         while (off <= 56) {
             unsigned term = (unsigned)(ends >> off) & 0xffu;
-            unsigned used = 32 - (unsigned)__builtin_clz(term | 1u) , nv;
+            unsigned used = 32 - (unsigned)__builtin_clz(term | 1u), nv;  /* past the last end */
             if (!term) break;
             if (((unsigned)(longs >> off) & ((1u << used) - 1u)) == 0) nv = (unsigned)__builtin_popcount(term);
             else { nv = nv_table[term]; used = used_table[term]; if (!nv) break; }
