@@ -712,7 +712,7 @@ static int64_t clean_copy(const RleTable *t, int64_t k, unsigned char *dst) {
  * len + 8): their number, -1 when it ends inside a value, -2 for a value of 13+ characters.
  * Values of 1 to 3 characters go 8 characters at a time (a shuffle per pattern of value ends);
  * the critical path is the next window's offset, found from a 64-character mask of value ends. */
-__attribute__((target("sse4.1,popcnt,lzcnt")))
+__attribute__((target("sse4.1,popcnt")))  /* only the features checked at import (no lzcnt) */
 static int64_t string_values(const unsigned char *s, int64_t len, int32_t *vals) {
     int64_t p = 0, m = 0;
     const __m128i c48 = _mm_set1_epi8(48), m1f = _mm_set1_epi16(0x1f), m10 = _mm_set1_epi16(0x10),
@@ -959,23 +959,25 @@ static PyObject *segm_ious(PyObject *self, PyObject *args) {
     const int64_t *go = gorder.buf, *dor = dorder.buf, *gs = gstart.buf, *ds = dstart.buf, *is = istart.buf;
     double *o = out.buf;
     /* Scratch: the largest block's ground truths, one detection, per-block bookkeeping. */
-    int64_t g_need = 1, d_need = 1, most_g = 1;
+    int64_t g_need = 1, most_chars = 1, most_g = 1;
     for (Py_ssize_t b = lo; b < hi; b++) {
         int64_t g_sum = 0, ng = gs[b + 1] - gs[b];
-        for (int64_t g = gs[b]; g < gs[b + 1]; g++) g_sum += gt.lengths[go[g]];
-        for (int64_t d = ds[b]; d < ds[b + 1]; d++) if (dt.lengths[dor[d]] > d_need) d_need = dt.lengths[dor[d]];
+        for (int64_t g = gs[b]; g < gs[b + 1]; g++) {
+            g_sum += gt.lengths[go[g]];
+            if (gt.lengths[go[g]] > most_chars) most_chars = gt.lengths[go[g]];
+        }
+        for (int64_t d = ds[b]; d < ds[b + 1]; d++) if (dt.lengths[dor[d]] > most_chars) most_chars = dt.lengths[dor[d]];
         if (g_sum > g_need) g_need = g_sum;
         if (ng > most_g) most_g = ng;
     }
-    /* masks as 1-intervals: a string of L >= 1 characters has at most L runs, L / 2 of them 1s */
-    g_need += 8; d_need += 8;  /* the fast decoder writes up to 4 past the last 1-run */
+    /* masks as 1-intervals: a string of L >= 1 characters has at most L runs, L / 2 of them 1s;
+     * the fast decoder writes up to 4 past the last 1-run */
+    g_need += 8;
+    int64_t d_need = most_chars + 8;
     int64_t *g_lo = malloc(sizeof(int64_t) * (size_t)g_need), *g_hi = malloc(sizeof(int64_t) * (size_t)g_need);
     int64_t *d_lo = malloc(sizeof(int64_t) * (size_t)d_need), *d_hi = malloc(sizeof(int64_t) * (size_t)d_need);
-    int64_t most_chars = 1;
-    for (Py_ssize_t b = lo; b < hi; b++)
-        for (int64_t g = gs[b]; g < gs[b + 1]; g++) if (gt.lengths[go[g]] > most_chars) most_chars = gt.lengths[go[g]];
     Decoder dec;
-    int dec_failed = decoder_init(&dec, most_chars > d_need ? most_chars : d_need) < 0;
+    int dec_failed = decoder_init(&dec, most_chars) < 0;
     int64_t *goff = malloc(sizeof(int64_t) * (size_t)(most_g + 1));
     uint8_t *meets = malloc((size_t)most_g);
     int failed = dec_failed || !g_lo || !g_hi || !d_lo || !d_hi || !goff || !meets;
