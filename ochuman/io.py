@@ -120,6 +120,14 @@ def _utf8_error(source: str, data: bytes) -> FormatError:
     return FormatError.at(source, "", "not valid UTF-8")
 
 
+def _is_utf8(data: bytes) -> bool:
+    try:
+        bytes(data).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 class _Parts:
     """Top-level keys of a JSON object, decoded on demand into typed values.
 
@@ -178,11 +186,18 @@ class _Parts:
         """Turn msgspec's and json's UnicodeDecodeError and RecursionError into one line.
 
         msgspec checks the UTF-8 of a top-level value only when it decodes it (``Raw`` values
-        are skipped over), so these can come from any decode, not only the first.
+        are skipped over), so these can come from any decode, not only the first. Before 0.23
+        msgspec raised ``UnicodeDecodeError`` for bad UTF-8; from 0.23 on a ``DecodeError``
+        ("Invalid UTF-8 encoded string"): both are told apart from other decode errors by
+        checking the bytes themselves.
         """
         try:
             yield
         except UnicodeDecodeError:
+            raise _utf8_error(self.source, self.data) from None
+        except msgspec.DecodeError:
+            if _is_utf8(self.data):
+                raise
             raise _utf8_error(self.source, self.data) from None
         except RecursionError:
             raise FormatError.at(self.source, "", "JSON nested too deeply to read") from None
