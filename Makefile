@@ -1,30 +1,39 @@
 # Two commands do everything on a fresh machine:
-#   make demo   create .venv, install the package, run the main job on the embedded sample
-#   make test   install with all extras (torch, test tools) and run the whole suite
+#   make demo         create .venv, install the package, run the main job on the embedded sample
+#   make test         install with all extras (torch, test tools) and run the whole suite (CI)
+# and for development:
+#   make test-fast    the suite without the slow end-to-end and real-scale tiers
+#   make test-latest  the whole suite in .venv-latest with the newest releases setup.cfg admits
+#   make lock         rewrite .ci/constraints.txt from .venv (after a green make test-latest)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE := ochuman/data/ochuman-sample/annotations/ochuman.json
-# torch/torchvision as this project's machines provide them (local wheels; CPU here).
-TORCH := torch==2.14.1 torchvision==0.29.1
+# Installs take every version from this lock of known-good versions (setup.cfg keeps ranges), so
+# that a new release of a dependency cannot turn a fresh machine red overnight. The build runs
+# without isolation, with the lock's setuptools and wheel, for the same reason.
+LOCK := .ci/constraints.txt
+PIP := python -m pip install --quiet --constraint $(LOCK)
+# torch/torchvision as this project's machines provide them (CPU here).
+TORCH := torch torchvision
+# Editable installs in "compat" mode: a path entry instead of an import hook (saves ~8 ms of
+# every command's start); the compiled core is rebuilt when its source changes.
+EDITABLE := --no-build-isolation --config-settings editable_mode=compat
+DEPS := setup.cfg pyproject.toml ochuman/_evalcore.c $(LOCK)
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast test-latest lock lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/$(PIP) pip setuptools wheel
 
-# Editable installs in "compat" mode: a path entry instead of an import hook (saves ~8 ms of
-# every command's start); the compiled core is rebuilt when its source changes.
-EDITABLE := --config-settings editable_mode=compat
-
-$(VENV)/.base: $(BIN)/python setup.cfg pyproject.toml ochuman/_evalcore.c
-	$(BIN)/python -m pip install --quiet -e . $(EDITABLE)
+$(VENV)/.base: $(BIN)/python $(DEPS)
+	$(BIN)/$(PIP) -e . $(EDITABLE)
 	touch $@
 
-$(VENV)/.all: $(BIN)/python setup.cfg pyproject.toml ochuman/_evalcore.c
-	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e ".[model,dev]" $(EDITABLE)
+$(VENV)/.all: $(BIN)/python $(DEPS)
+	$(BIN)/$(PIP) $(TORCH)
+	$(BIN)/$(PIP) -e ".[model,dev]" $(EDITABLE)
 	touch $@ $(VENV)/.base
 
 demo: $(VENV)/.base
@@ -44,8 +53,25 @@ test: $(VENV)/.all
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 tests
 
+test-fast: $(VENV)/.all
+	$(BIN)/python -m pytest -n 2 -m "not slow and not scale" tests
+
+# No lock: the newest releases that setup.cfg admits, in a venv of their own.
+LATEST := .venv-latest
+test-latest:
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(LATEST)/bin/python -m pip install --quiet --upgrade $(TORCH)
+	$(LATEST)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[model,dev]" $(EDITABLE)
+	$(LATEST)/bin/lint-imports
+	$(LATEST)/bin/python -m pytest -n 2 tests
+
+lock: $(VENV)/.all
+	{ sed -n '/^#/p' $(LOCK); $(BIN)/python -m pip freeze --all --exclude ochuman-toolkit; } > $(LOCK).part
+	mv $(LOCK).part $(LOCK)
+
 bench: $(VENV)/.all
 	$(BIN)/python bench/bench_load_stats.py
 
 clean:
-	rm -rf $(VENV) demo_out bench/out .pytest_cache .hypothesis
+	rm -rf $(VENV) $(LATEST) demo_out bench/out .pytest_cache .hypothesis
