@@ -128,12 +128,39 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
+def _int_or_infinite(text: str):
+    """An integer literal as Python's json reads it, or +-inf beyond float64 (as 1e400 reads)."""
+    if len(text) <= 310:
+        value = int(text)
+        try:
+            float(value)
+            return value
+        except OverflowError:
+            pass
+    return float(text)
+
+
+def python_json(data: bytes) -> Any:
+    """``data`` read by Python's json, as pycocotools reads files: NaN and Infinity literals
+    and numbers beyond float64 (``1e400``, a 400-digit integer) are NaN and +-inf, left to the
+    field checks to refuse with the record named (msgspec refuses them unnamed)."""
+    import json  # the slow path only
+
+    return json.loads(data, parse_int=_int_or_infinite)
+
+
+def _out_of_range(err: msgspec.ValidationError) -> bool:
+    """msgspec refused a number beyond float64 (1e400)."""
+    return str(err).startswith("Number out of range")
+
+
 class _Parts:
     """Top-level keys of a JSON object, decoded on demand into typed values.
 
-    Fast path: msgspec keeps each top-level value as raw JSON. Files msgspec refuses as JSON
-    (``NaN``/``Infinity`` literals, which Python's json accepts) take a slow path through
-    Python's json so that the offending record can still be named.
+    Fast path: msgspec keeps each top-level value as raw JSON. Files msgspec refuses
+    (``NaN``/``Infinity`` literals, which Python's json accepts, and numbers beyond float64,
+    found when a value is decoded) take a slow path through :func:`python_json` so that the
+    offending record can still be named.
     """
 
     def __init__(self, source: str, data: bytes, raw: Optional[dict] = None):
@@ -149,14 +176,14 @@ class _Parts:
                 self.raw = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
                 return
             except msgspec.ValidationError:
-                top = msgspec.json.decode(data)
+                top = python_json(data)  # not an object (it may hold 1e400)
             except msgspec.DecodeError:
                 import json  # the slow path, for its error positions and NaN literals
 
                 if not data.strip():
                     raise FormatError.at(source, "", "empty file (expected a JSON object)") from None
                 try:
-                    top = json.loads(data)
+                    top = python_json(data)
                 except UnicodeDecodeError:
                     raise
                 except ValueError as err:
@@ -202,10 +229,20 @@ class _Parts:
         except RecursionError:
             raise FormatError.at(self.source, "", "JSON nested too deeply to read") from None
 
+    def _read_slowly(self) -> None:
+        """Switch to the slow path (a number beyond float64 was found)."""
+        with self._unreadable():
+            self.obj, self.raw = python_json(self.data), None
+
     def untyped(self, key: str) -> Any:
         if self.raw is not None:
-            with self._unreadable():
-                return msgspec.json.decode(self.raw[key])
+            try:
+                with self._unreadable():
+                    return msgspec.json.decode(self.raw[key])
+            except msgspec.ValidationError as err:
+                if not _out_of_range(err):
+                    raise
+                self._read_slowly()
         return self.obj[key]
 
     def typed(self, key: str, kind: Any, describe) -> Any:
@@ -216,6 +253,9 @@ class _Parts:
                     return msgspec.json.decode(self.raw[key], type=kind)
                 return msgspec.convert(self.obj[key], kind)
         except msgspec.ValidationError as err:
+            if self.raw is not None and _out_of_range(err):
+                self._read_slowly()
+                return self.typed(key, kind, describe)
             match = _AT.match(str(err))
             if not match:
                 raise FormatError.at(self.source, key, _lower_first(str(err))) from None
