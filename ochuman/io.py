@@ -17,6 +17,7 @@ problem is raised as :class:`~ochuman.errors.FormatError` naming the file and th
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import re
@@ -27,7 +28,7 @@ import msgspec
 import numpy as np
 
 from ochuman import _evalcore
-from ochuman.errors import FormatError, OCHumanError
+from ochuman.errors import ESCAPE_UNDECODABLE, FormatError, OCHumanError, printable
 from ochuman.keypoints import (
     COCO_KEYPOINT_NAMES, NUM_COCO_KEYPOINTS, NUM_OCHUMAN_KEYPOINTS, OCHUMAN_KEYPOINT_NAMES,
     ochuman_to_coco,
@@ -309,7 +310,9 @@ def load(
             data = path.read_bytes()
         except OSError as err:
             raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
-    dataset = parse(data, source=str(path), images_dir=images_dir or _guess_images_dir(path), prefetched=prefetched)
+    # source names the file in messages and figures: undecodable bytes of its name as \xNN
+    dataset = parse(data, source=printable(str(path)), images_dir=images_dir or _guess_images_dir(path),
+                    prefetched=prefetched)
     return dataset.filter_persons(filter)
 
 
@@ -713,9 +716,12 @@ def atomic_write(path: Union[str, os.PathLike], mode: str = "w") -> Iterator[Any
     """Open a temporary file beside ``path``; move it into place only if the block succeeds.
 
     On any exception, KeyboardInterrupt included, the temporary file is removed and ``path``
-    is left as it was.
+    is left as it was; a full disk (or quota, or file size limit) is an :class:`OCHumanError`
+    naming ``path``. Text mode writes undecodable bytes of file names as ``\\xNN``.
     """
     path = Path(path)
+    if path.is_dir():
+        raise OCHumanError(f"{path}: cannot write: it is a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         import tempfile
@@ -724,19 +730,40 @@ def atomic_write(path: Union[str, os.PathLike], mode: str = "w") -> Iterator[Any
     except OSError as err:
         raise OCHumanError(f"{path}: cannot write: {err.strerror or err}") from None
     try:
-        with os.fdopen(fd, mode) as handle:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"errors": ESCAPE_UNDECODABLE})) as handle:
             yield handle
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.errno in _STORAGE_FULL:
+            raise OCHumanError(f"{path}: cannot write: {err.strerror or err}") from None
         raise
+
+
+#: errno values of a write that found no room: disk full, quota exceeded, file size limit.
+_STORAGE_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 def write_json(path: Union[str, os.PathLike], obj: Any) -> None:
     """Write ``obj`` (plain Python types) as JSON, atomically."""
+    try:
+        data = msgspec.json.encode(obj)
+    except UnicodeEncodeError:  # a file name's undecodable bytes (from the command line)
+        data = msgspec.json.encode(_printable_strings(obj))
     with atomic_write(path, "wb") as handle:
-        handle.write(msgspec.json.encode(obj))
+        handle.write(data)
+
+
+def _printable_strings(obj: Any) -> Any:
+    """``obj`` with every string (keys too) made :func:`~ochuman.errors.printable`."""
+    if isinstance(obj, str):
+        return printable(obj)
+    if isinstance(obj, dict):
+        return {_printable_strings(k): _printable_strings(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_printable_strings(v) for v in obj]
+    return obj
