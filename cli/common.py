@@ -1,11 +1,13 @@
 """Shared CLI plumbing: one-line errors, ^C handling, logging verbosity, output formats."""
 from __future__ import annotations
 
+import errno
+import os
 import sys
 
 import click
 
-from ochuman.errors import OCHumanError
+from ochuman.errors import ESCAPE_UNDECODABLE, OCHumanError
 
 FORMATS = ("table", "json", "csv", "markdown")
 _ERROR, _DEBUG = 40, 10  # logging.ERROR, logging.DEBUG
@@ -16,6 +18,9 @@ class Group(click.Group):
     and ^C into exit 130 (partial outputs are never left behind: writes are atomic)."""
 
     def invoke(self, ctx: click.Context):
+        for stream in (sys.stdout, sys.stderr):  # file names' undecodable bytes print as \xNN
+            if hasattr(stream, "reconfigure"):
+                stream.reconfigure(errors=ESCAPE_UNDECODABLE)
         try:
             return super().invoke(ctx)
         except OCHumanError as err:
@@ -23,6 +28,44 @@ class Group(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(130)
+        except OSError as err:
+            if err.errno == errno.EPIPE:  # a reader that stopped early: click exits quietly
+                raise
+            raise click.ClickException(_os_error_line(err)) from None
+
+
+def _os_error_line(err: OSError) -> str:
+    """One line for an operating-system error that reached the command line: the file it names;
+    without one, a failed write of the standard output (a full disk: ``> /dev/full``), since
+    the toolkit's own reads and writes name their files."""
+    problem = err.strerror or str(err)
+    if err.filename is not None:
+        return f"{err.filename}: {problem}"
+    return f"standard output: cannot write: {problem}"
+
+
+class OutputFile(click.ParamType):
+    """A file a command writes: a folder in its place is refused at once, in one line (before
+    any work; the write itself would fail only at the end)."""
+
+    name = "file"
+
+    def convert(self, value, param, ctx):
+        if os.path.isdir(value):
+            raise OCHumanError(f"{value}: {param.opts[0] if param else 'output'} names a folder, not a file")
+        return value
+
+
+class OutputFolder(click.ParamType):
+    """A folder a command writes files into (created if missing): a file in its place is refused
+    in one line."""
+
+    name = "folder"
+
+    def convert(self, value, param, ctx):
+        if os.path.exists(value) and not os.path.isdir(value):
+            raise OCHumanError(f"{value}: {param.opts[0] if param else 'output'} names a file, not a folder")
+        return value
 
 
 def verbosity_options(func):
@@ -71,6 +114,9 @@ def run_and_exit(group: click.Group) -> None:
         code = 0
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else int(done.code is not None)
+    except OSError as err:  # the group's own --help / --version output failed (a full disk)
+        click.echo(f"Error: {_os_error_line(err)}", err=True)
+        code = 1
     if "logging" in sys.modules:
         sys.modules["logging"].shutdown()
     for stream in (sys.stdout, sys.stderr):

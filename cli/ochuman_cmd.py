@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
-from cli.common import Group, format_option, run_and_exit, show_progress, verbosity_options
+from cli.common import (
+    Group, OutputFile, OutputFolder, format_option, run_and_exit, show_progress, verbosity_options,
+)
 
 # The commands' numpy work needs no BLAS: keep OpenBLAS from starting a spinning thread per
 # core at numpy's import (numpy is imported later, by the commands; those threads would
@@ -60,7 +62,7 @@ def stats(file, split, by, filter_name, range_rule, fmt):
 
 @main.command()
 @click.argument("file")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+@click.option("--out", "out_dir", required=True, type=OutputFolder(),
               help="Folder for the COCO-format files (created if missing).")
 @click.option("--split", "splits", multiple=True, type=click.Choice(["val", "test", "all"]),
               help="Split(s) to write; repeatable. Default: val and test, the files shipped "
@@ -115,11 +117,12 @@ def convert(file, out_dir, splits, ranges, range_rule, area, image_ids, with_max
                    "files; ignore: they (and box-only persons) become ignore regions.")
 @click.option("--paper", is_flag=True, help="Add the paper's reported Table-2 rows (segm).")
 @click.option("--by-max-iou", is_flag=True, help="Also print AP per MaxIoU bin of 0.05.")
-@click.option("--persons", "persons_file", default=None, metavar="FILE.csv",
+@click.option("--persons", "persons_file", default=None, metavar="FILE.csv", type=OutputFile(),
               help="Write the per-person table (MaxIoU, best IoU, matched at .5/.75, score).")
 @format_option
-@click.option("--out", "out_file", default=None, metavar="FILE.json", help="Write the report as JSON (atomic).")
-@click.option("--plot", "plot_file", default=None, metavar="FILE.png",
+@click.option("--out", "out_file", default=None, metavar="FILE.json", type=OutputFile(),
+              help="Write the report as JSON (atomic).")
+@click.option("--plot", "plot_file", default=None, metavar="FILE.png", type=OutputFile(),
               help="Precision/recall per subset (and AP vs MaxIoU with --by-max-iou).")
 @verbosity_options
 def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, by_max_iou,
@@ -134,18 +137,20 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
     first = PrefetchedResults(results[0])
     gt_source = PrefetchedAnnotations(gt_file, after=first) if gt_file else None
     from ochuman.benchmark import evaluate_results
-    from ochuman.errors import OCHumanError, OCHumanWarning
+    from ochuman.errors import OCHumanError, OCHumanWarning, printable
     from ochuman.io import atomic_write, write_json
     from ochuman.report import render
 
     if names and len(names) != len(results):
         raise OCHumanError(f"--name given {len(names)} times for {len(results)} --results")
+    # row names (default: the file names) drawn in --plot too: undecodable bytes as \xNN
+    row_names = [printable(name) for name in (names or [Path(r).name for r in results])]
     chosen = []
     for subset in subsets or ("levels",):
         chosen += ["all", "moderate", "hard"] if subset == "levels" else [subset]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", OCHumanWarning)
-        report = evaluate_results([first, *results[1:]], names or None, root=root, gt=gt_source, split=split,
+        report = evaluate_results([first, *results[1:]], row_names, root=root, gt=gt_source, split=split,
                                   iou_type=iou_type, subsets=chosen, mode=mode,
                                   by_max_iou=by_max_iou, per_person=persons_file is not None,
                                   paper=paper)
@@ -191,7 +196,7 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
 @click.option("--filter", "filter_name", default=None, metavar="FILTER",
               help="Which persons count: none, kpt, segm, kpt&segm, kpt|segm. Default: kpt&segm for "
                    "a native file's histogram (as ochuman stats), none otherwise.")
-@click.option("--out", "out_file", required=True, metavar="FILE.png",
+@click.option("--out", "out_file", required=True, metavar="FILE.png", type=OutputFile(),
               help="Picture to write (atomic); format from the suffix (png, jpg; figures also pdf, svg).")
 @verbosity_options
 def show(file, images_dir, image_id, hardest, histogram, results_file, score_threshold, filter_name, out_file):

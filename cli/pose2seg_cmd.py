@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from cli.common import Group, verbosity_options
+from cli.common import Group, OutputFile, verbosity_options
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,7 +15,7 @@ def main():
 
 @main.command("import-weights")
 @click.argument("src", type=click.Path())
-@click.option("--out", "dst", required=True, type=click.Path(),
+@click.option("--out", "dst", required=True, type=OutputFile(),
               help="Toolkit checkpoint to write (atomically).")
 def import_weights(src, dst):
     """Convert the authors' released weights SRC (pose2seg_release.pkl) into a checkpoint.
@@ -36,7 +36,7 @@ def import_weights(src, dst):
               help="COCO keypoint file (or native ochuman.json); repeat to pool several files.")
 @click.option("-k", "--num-templates", "k", type=click.IntRange(min=1), default=3, show_default=True,
               help="Number of templates (k-means clusters).")
-@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False),
+@click.option("--out", "out_file", required=True, type=OutputFile(),
               help="Templates JSON to write (the official schema, atomically).")
 @click.option("--seed", type=int, default=0, show_default=True, help="k-means random seed.")
 @click.option("--min-points", type=click.IntRange(min=0), default=8, show_default=True,
@@ -101,7 +101,8 @@ def templates(ann_files, k, out_file, seed, min_points, fmt):
 @click.option("--split", type=click.Choice(["val", "test", "all"]), default="val", show_default=True,
               help="Split of a native ochuman.json --gt.")
 @click.option("--images", "images_dir", default=None, metavar="DIR", help="Folder of the images.")
-@click.option("--out", "out_file", required=True, metavar="FILE.json", help="COCO results to write (atomic).")
+@click.option("--out", "out_file", required=True, metavar="FILE.json", type=OutputFile(),
+              help="COCO results to write (atomic).")
 @click.option("--keypoints", "keypoints_file", default=None, metavar="FILE.json",
               help="Keypoint detector results (COCO keypoints) instead of the ground-truth keypoints.")
 @click.option("--kpt-threshold", type=float, default=0.2, show_default=True,

@@ -51,7 +51,7 @@ static PyObject *vec_bytes(Vec *v) { return PyBytes_FromStringAndSize(v->data ? 
  * names as image ids, polygons, uncompressed RLE, null, escapes other than a doubled backslash,
  * broken JSON, ...) makes the scanner give up, and the caller takes the general path, which
  * accepts or refuses the file with a precise message. Numbers are converted exactly as
- * Python's float() does (correctly rounded). */
+ * Python's float() does (correctly rounded); one beyond float64 (1e400) is refused. */
 /* tstate: when not NULL the scan runs without the GIL and takes it back around the rare
  * calls into Python (the slow number conversion). */
 typedef struct { const char *p, *end; PyThreadState *tstate; } Cursor;
@@ -142,7 +142,8 @@ static int scan_number(Cursor *c, double *value, int64_t *integer, int *is_int) 
         if (c->tstate) c->tstate = PyEval_SaveThread();
     }
     if (text != local) free(text);
-    if (!ok) return -1;
+    /* A number beyond float64 (1e400) reads as infinite: the general path names it. */
+    if (!ok || !isfinite(v)) return -1;
     *value = v;
     return 0;
 }

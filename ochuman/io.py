@@ -17,6 +17,7 @@ problem is raised as :class:`~ochuman.errors.FormatError` naming the file and th
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import re
@@ -27,7 +28,7 @@ import msgspec
 import numpy as np
 
 from ochuman import _evalcore
-from ochuman.errors import FormatError, OCHumanError
+from ochuman.errors import ESCAPE_UNDECODABLE, FormatError, OCHumanError, printable
 from ochuman.keypoints import (
     COCO_KEYPOINT_NAMES, NUM_COCO_KEYPOINTS, NUM_OCHUMAN_KEYPOINTS, OCHUMAN_KEYPOINT_NAMES,
     ochuman_to_coco,
@@ -128,12 +129,39 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
+def _int_or_infinite(text: str):
+    """An integer literal as Python's json reads it, or +-inf beyond float64 (as 1e400 reads)."""
+    if len(text) <= 310:
+        value = int(text)
+        try:
+            float(value)
+            return value
+        except OverflowError:
+            pass
+    return float(text)
+
+
+def python_json(data: bytes) -> Any:
+    """``data`` read by Python's json, as pycocotools reads files: NaN and Infinity literals
+    and numbers beyond float64 (``1e400``, a 400-digit integer) are NaN and +-inf, left to the
+    field checks to refuse with the record named (msgspec refuses them unnamed)."""
+    import json  # the slow path only
+
+    return json.loads(data, parse_int=_int_or_infinite)
+
+
+def _out_of_range(err: msgspec.ValidationError) -> bool:
+    """msgspec refused a number beyond float64 (1e400)."""
+    return str(err).startswith("Number out of range")
+
+
 class _Parts:
     """Top-level keys of a JSON object, decoded on demand into typed values.
 
-    Fast path: msgspec keeps each top-level value as raw JSON. Files msgspec refuses as JSON
-    (``NaN``/``Infinity`` literals, which Python's json accepts) take a slow path through
-    Python's json so that the offending record can still be named.
+    Fast path: msgspec keeps each top-level value as raw JSON. Files msgspec refuses
+    (``NaN``/``Infinity`` literals, which Python's json accepts, and numbers beyond float64,
+    found when a value is decoded) take a slow path through :func:`python_json` so that the
+    offending record can still be named.
     """
 
     def __init__(self, source: str, data: bytes, raw: Optional[dict] = None):
@@ -149,14 +177,14 @@ class _Parts:
                 self.raw = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
                 return
             except msgspec.ValidationError:
-                top = msgspec.json.decode(data)
+                top = python_json(data)  # not an object (it may hold 1e400)
             except msgspec.DecodeError:
                 import json  # the slow path, for its error positions and NaN literals
 
                 if not data.strip():
                     raise FormatError.at(source, "", "empty file (expected a JSON object)") from None
                 try:
-                    top = json.loads(data)
+                    top = python_json(data)
                 except UnicodeDecodeError:
                     raise
                 except ValueError as err:
@@ -202,10 +230,20 @@ class _Parts:
         except RecursionError:
             raise FormatError.at(self.source, "", "JSON nested too deeply to read") from None
 
+    def _read_slowly(self) -> None:
+        """Switch to the slow path (a number beyond float64 was found)."""
+        with self._unreadable():
+            self.obj, self.raw = python_json(self.data), None
+
     def untyped(self, key: str) -> Any:
         if self.raw is not None:
-            with self._unreadable():
-                return msgspec.json.decode(self.raw[key])
+            try:
+                with self._unreadable():
+                    return msgspec.json.decode(self.raw[key])
+            except msgspec.ValidationError as err:
+                if not _out_of_range(err):
+                    raise
+                self._read_slowly()
         return self.obj[key]
 
     def typed(self, key: str, kind: Any, describe) -> Any:
@@ -216,6 +254,9 @@ class _Parts:
                     return msgspec.json.decode(self.raw[key], type=kind)
                 return msgspec.convert(self.obj[key], kind)
         except msgspec.ValidationError as err:
+            if self.raw is not None and _out_of_range(err):
+                self._read_slowly()
+                return self.typed(key, kind, describe)
             match = _AT.match(str(err))
             if not match:
                 raise FormatError.at(self.source, key, _lower_first(str(err))) from None
@@ -269,7 +310,9 @@ def load(
             data = path.read_bytes()
         except OSError as err:
             raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
-    dataset = parse(data, source=str(path), images_dir=images_dir or _guess_images_dir(path), prefetched=prefetched)
+    # source names the file in messages and figures: undecodable bytes of its name as \xNN
+    dataset = parse(data, source=printable(str(path)), images_dir=images_dir or _guess_images_dir(path),
+                    prefetched=prefetched)
     return dataset.filter_persons(filter)
 
 
@@ -673,9 +716,12 @@ def atomic_write(path: Union[str, os.PathLike], mode: str = "w") -> Iterator[Any
     """Open a temporary file beside ``path``; move it into place only if the block succeeds.
 
     On any exception, KeyboardInterrupt included, the temporary file is removed and ``path``
-    is left as it was.
+    is left as it was; a full disk (or quota, or file size limit) is an :class:`OCHumanError`
+    naming ``path``. Text mode writes undecodable bytes of file names as ``\\xNN``.
     """
     path = Path(path)
+    if path.is_dir():
+        raise OCHumanError(f"{path}: cannot write: it is a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         import tempfile
@@ -684,19 +730,40 @@ def atomic_write(path: Union[str, os.PathLike], mode: str = "w") -> Iterator[Any
     except OSError as err:
         raise OCHumanError(f"{path}: cannot write: {err.strerror or err}") from None
     try:
-        with os.fdopen(fd, mode) as handle:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"errors": ESCAPE_UNDECODABLE})) as handle:
             yield handle
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.errno in _STORAGE_FULL:
+            raise OCHumanError(f"{path}: cannot write: {err.strerror or err}") from None
         raise
+
+
+#: errno values of a write that found no room: disk full, quota exceeded, file size limit.
+_STORAGE_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 def write_json(path: Union[str, os.PathLike], obj: Any) -> None:
     """Write ``obj`` (plain Python types) as JSON, atomically."""
+    try:
+        data = msgspec.json.encode(obj)
+    except UnicodeEncodeError:  # a file name's undecodable bytes (from the command line)
+        data = msgspec.json.encode(_printable_strings(obj))
     with atomic_write(path, "wb") as handle:
-        handle.write(msgspec.json.encode(obj))
+        handle.write(data)
+
+
+def _printable_strings(obj: Any) -> Any:
+    """``obj`` with every string (keys too) made :func:`~ochuman.errors.printable`."""
+    if isinstance(obj, str):
+        return printable(obj)
+    if isinstance(obj, dict):
+        return {_printable_strings(k): _printable_strings(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_printable_strings(v) for v in obj]
+    return obj

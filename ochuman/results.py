@@ -26,6 +26,7 @@ from pycocotools import mask as mask_utils
 
 from ochuman.errors import OCHumanError, ResultsError
 from ochuman.evaluate import Annotations, MaskTable
+from ochuman.io import python_json
 from ochuman.masks import box_polygon
 from ochuman.scan import scan_results
 
@@ -114,12 +115,12 @@ def parse_results(data: Union[bytes, list], source: str) -> list:
 
 
 def _python_json(data: bytes, source: str):
-    import json  # the slow path, for its error positions and NaN literals
+    import json  # the slow path, for its error positions, NaN literals and numbers beyond float64
 
     if not data.strip():
         raise ResultsError.at(source, "", "empty file (expected a JSON list of detections)")
     try:
-        return json.loads(data)
+        return python_json(data)
     except json.JSONDecodeError as err:
         raise ResultsError.at(source, f"line {err.lineno} column {err.colno}", f"not valid JSON ({err.msg[:1].lower() + err.msg[1:]})") from None
     except ValueError as err:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import mmap
 import os
 import re
+import stat
 import threading
 from pathlib import Path
 from typing import Optional, Union
@@ -35,10 +36,14 @@ def worker_count() -> int:
 
 def map_file(path: Union[str, Path]) -> Union[mmap.mmap, bytes]:
     """A results file's content, memory-mapped read-only (no copy of a large file; the mapping
-    lives as long as something refers to it); bytes for an empty file."""
+    lives as long as something refers to it); bytes for an empty file and for what cannot be
+    mapped (a pipe: ``/dev/stdin``, a process substitution ``<(...)``), read to its end."""
     try:
         with open(path, "rb") as handle:
-            if os.fstat(handle.fileno()).st_size == 0:
+            status = os.fstat(handle.fileno())
+            if not stat.S_ISREG(status.st_mode):
+                return handle.read()
+            if status.st_size == 0:
                 return b""
             return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
     except OSError as err:

@@ -49,7 +49,7 @@ def test_record_problems_name_the_record():
     # everything past the file-level problems (not JSON, empty, wrong top level) is per record
     file_level = {n for n, e in EXPECTED.items()
                   if e["fragment"].startswith(("line ", "empty file", "top level"))}
-    assert len(file_level) == 7
+    assert len(file_level) == 8
     for name in set(EXPECTED) - file_level:
         assert EXPECTED[name]["fragment"].startswith("record "), name
 

@@ -254,6 +254,9 @@ def test_numbers_are_parsed_as_python_parses_them(value, digits, style):
         return
     data = f'[{{"image_id": 1, "category_id": 1, "score": {text}}}]'.encode()
     scanned = scan_results(data)
+    if math.isinf(float(text)):  # rounded beyond float64 (e.g. 2e+308): the general path names it
+        assert scanned is None, text
+        return
     assert scanned is not None
     parsed = struct.unpack("d", scanned[2])[0]
     expected = float(text)
@@ -277,6 +280,9 @@ def test_number_edge_cases(text):
     b'[{"image_id": 1.0, "category_id": 1, "score": 1}]',  # float id
     b'[{"image_id": 1, "category_id": 1}]',  # no score
     b'[{"image_id": 1, "category_id": 1, "score": NaN}]',
+    b'[{"image_id": 1, "category_id": 1, "score": 1e400}]',  # beyond float64: infinite
+    b'[{"image_id": 1, "category_id": 1, "score": 1, "bbox": [1, 2, -1.5e999, 4]}]',
+    b'[{"image_id": 1, "category_id": 1, "score": 1, "extra": 1e400}]',
     b'[{"image_id": 1, "category_id": 1, "score": 1, "score": 2}]',  # duplicate key
     b'[{"image_id": 1, "category_id": 1, "score": 1, "bbox": [1, 2, 3]}]',
     b'[{"image_id": 1, "category_id": 1, "score": 1, "bbox": null}]',
