@@ -303,9 +303,9 @@ def make_native(seed: int = 0, n_images: int = N_IMAGES, n_persons: int = N_PERS
     }
 
 
-def write_native(path: Path, seed: int = 0, indent: int = 4, **counts) -> Path:
-    """Generate and write atomically; returns ``path``."""
-    data = msgspec.json.encode(make_native(seed, **counts))
+def write_native(path: Path, seed: int = 0, indent: int = 4, native: dict | None = None, **counts) -> Path:
+    """Write ``native`` (default: generated from ``seed`` and ``counts``) atomically; returns ``path``."""
+    data = msgspec.json.encode(make_native(seed, **counts) if native is None else native)
     if indent:
         data = msgspec.json.format(data, indent=indent)  # identical to json.dumps(indent=4)
     path.parent.mkdir(parents=True, exist_ok=True)
