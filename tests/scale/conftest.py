@@ -21,10 +21,8 @@ from cli.pose2seg_cmd import main as pose2seg_main
 from tests.cli.one_line_errors import RUNNER_KWARGS
 
 from .native_file import make_native, write_native
-from .oracle import NativeFacts, imperfect_results, perfect_results
+from .oracle import TEST_FILE, VAL_FILE, NativeFacts, imperfect_results, perfect_results
 
-VAL_FILE = "ochuman_coco_format_val_range_0.00_1.00.json"
-TEST_FILE = "ochuman_coco_format_test_range_0.00_1.00.json"
 
 
 def _run_folder(tmp_path_factory) -> Path:
@@ -129,20 +127,33 @@ def range_dir(tmp_path_factory, native) -> Path:
     return built_once(_run_folder(tmp_path_factory) / "coco-ranges", build)
 
 
+@pytest.fixture(scope="session")
+def all_hard_dir(tmp_path_factory, native) -> Path:
+    """Every opt-in fix at once: `convert --split all --range 0.75 1 --range-rule closed-top
+    --image-ids native --area mask --with-max-iou`."""
+    def build(folder):
+        invoke(ochuman_main, ["convert", native.path, "--out", folder, "--split", "all", "--range", "0.75", "1",
+                              "--range-rule", "closed-top", "--image-ids", "native", "--area", "mask",
+                              "--with-max-iou"])
+    return built_once(_run_folder(tmp_path_factory) / "coco-all-hard", build)
+
+
 @dataclass(frozen=True)
 class Results:
     perfect: Path  # every val person: its own box, mask and keypoints
     perfect_hard: Path  # the val persons with MaxIoU in [0.75, 1)
     perfect_mid: Path  # the val persons with MaxIoU in [0.6, 0.9)
     perfect_test: Path  # every test person
+    perfect_boxes: Path  # the box of every masked val person, twins included, keyed by file name
     imperfect: Path  # segm results with misses, swaps and duplicates (oracle.imperfect_results)
     val_max_iou: np.ndarray  # (A,) stored MaxIoU of the val file's annotations, in its order
 
 
 @pytest.fixture(scope="session")
 def results(tmp_path_factory, native, coco_dir) -> Results:
-    val_persons = native.facts.official("val")[1]
-    val_max_iou = native.facts.max_iou[val_persons]
+    facts = native.facts
+    val_max_iou = facts.max_iou[facts.official("val")[1]]
+    in_val = np.flatnonzero(facts.masked & (facts.person_split() == "val"))
 
     def build(folder):
         val = json.loads((coco_dir / VAL_FILE).read_text())
@@ -153,13 +164,19 @@ def results(tmp_path_factory, native, coco_dir) -> Results:
             "perfect_mid.json": perfect_results(val, (val_max_iou >= 0.6) & (val_max_iou < 0.9)),
             "perfect_test.json": perfect_results(test),
             "imperfect.json": imperfect_results(val),
+            "perfect_boxes.json": [
+                {"image_id": str(name), "category_id": 1, "bbox": [float(x1), float(y1), float(x2 - x1), float(y2 - y1)],
+                 "score": 1.0 - k / len(in_val)}
+                for k, (name, (x1, y1, x2, y2)) in enumerate(zip(facts.file_name[facts.image_of[in_val]],
+                                                                 facts.bbox[in_val].tolist()))],
         }
         for name, records in files.items():
             (folder / name).write_text(json.dumps(records))
     folder = built_once(_run_folder(tmp_path_factory) / "results", build)
     return Results(perfect=folder / "perfect.json", perfect_hard=folder / "perfect_hard.json",
                    perfect_mid=folder / "perfect_mid.json", perfect_test=folder / "perfect_test.json",
-                   imperfect=folder / "imperfect.json", val_max_iou=val_max_iou)
+                   perfect_boxes=folder / "perfect_boxes.json", imperfect=folder / "imperfect.json",
+                   val_max_iou=val_max_iou)
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+VAL_FILE = "ochuman_coco_format_val_range_0.00_1.00.json"
+TEST_FILE = "ochuman_coco_format_test_range_0.00_1.00.json"
+ALL_HARD_FILE = "ochuman_coco_format_all_range_0.75_1.00.json"
 VAL_IMAGES = 2500  # the official val split: the first 2500 images with a masked person
 COCO_FROM_OCHUMAN = (16, 18, 17, 15, 14, 3, 0, 4, 1, 5, 2, 9, 6, 10, 7, 11, 8)  # spec section 2
 VISIBILITY = np.array([0, 2, 2, 1])  # OCHuman code -> COCO visibility (spec section 2)
