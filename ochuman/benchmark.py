@@ -458,14 +458,16 @@ def _person_rows(name, ground: GroundTruth, detections: Annotations, blocks, par
         matched_by[t, matches.gt[0, t][hit]] = matches.candidates[hit]
     scores = detections.score[blocks.dt_order]
     level = occlusion_level(ground.max_iou[order])
+    # Blocks index images in id order; the ground truth lists them in file order.
+    file_position = {image_id: k for k, image_id in enumerate(ground.image_ids.tolist())}
     rows = []
     for g in range(G):
         if state[g] == 2:
             continue
         i = order[g]
-        k = blocks.block_img[blocks.gt_block[g]]
+        image_id = blocks.img_ids[blocks.block_img[blocks.gt_block[g]]].item()
         rows.append({
-            "results": name, "image_id": ground.image_ids[k].item(), "file_name": ground.file_names[k],
+            "results": name, "image_id": image_id, "file_name": ground.file_names[file_position[image_id]],
             "person_id": int(ground.annotations.ann_id[i]), "max_iou": float(ground.max_iou[i]),
             "subset": level[g], "best_iou": float(best[g]),
             "matched_50": bool(matched_by[0, g] >= 0), "matched_75": bool(matched_by[1, g] >= 0),
