@@ -343,3 +343,23 @@ def monkeypatch_module():
     patch = pytest.MonkeyPatch()
     yield patch
     patch.undo()
+
+
+def test_to_frame_of_a_file_with_hundreds_of_masks():
+    """The README's example on the real ochuman.json: 8110 masks (here 300 in 30 images)."""
+    from pycocotools import mask as mask_utils
+
+    images = []
+    for k in range(30):
+        persons = [{"bbox": [j, j, 40 + 2 * j, 50 + j], "max_iou": 0.6,
+                    "keypoints": [float(j + 1), float(j + 2), 1.0] * 19,
+                    "segms": {"outer": [[j, j, 40 + 2 * j, j, 40 + 2 * j, 50 + j, j, 50 + j]], "inner": []}}
+                   for j in range(10)]
+        images.append({"file_name": f"{k:06d}.jpg", "image_id": f"{k:06d}", "width": 80, "height": 70,
+                       "annotations": persons})
+    dataset = ochuman.parse({"images": images})
+    frame = dataset.to_frame()
+    assert len(frame) == 300
+    expected = [int(mask_utils.area(dataset.rle(i))) for i in range(300)]
+    assert frame["mask_area"].tolist() == expected
+    assert frame["max_iou_mask"].notna().all()
