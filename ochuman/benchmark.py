@@ -42,7 +42,7 @@ from ochuman.evaluate import (
     STAT_NAMES, Annotations, EvalParams, MaskTable, Variant, base_state, evaluate_variants,
     make_blocks, nearest_gt,
 )
-from ochuman.io import load
+from ochuman.io import load, parse, read_file
 from ochuman.masks import box_polygon, polygons_to_rle
 from ochuman.records import Dataset, FileSegmentations
 from ochuman.results import detections_from_bytes, detections_from_records, masks_are_valid, parse_results
@@ -202,6 +202,25 @@ def _ground_truth_from_dataset(dataset: Dataset, split: str, masks: bool) -> tup
     return ground_truth_from_coco(dataset, masks), False
 
 
+def _ground_truth_from_file(source: Union[str, os.PathLike, PrefetchedAnnotations], split: str,
+                            masks: bool) -> GroundTruth:
+    """The ground truth of an annotation file; a native file's through the cache, keyed by the
+    bytes it is built from."""
+    path = Path(source.path if isinstance(source, PrefetchedAnnotations) else source)
+
+    def build() -> tuple[GroundTruth, Optional[bytes]]:
+        if isinstance(source, PrefetchedAnnotations):
+            dataset = load(source)
+            content = source.data  # what load read (None: it read the file again itself)
+        else:
+            content = read_file(path)
+            dataset = parse(content, source=str(path))
+        ground, native = _ground_truth_from_dataset(dataset, split, masks)
+        return ground, content if native else None
+
+    return cached_ground_truth(path, split, masks, build)
+
+
 def find_native_file(root: Union[str, os.PathLike]) -> Optional[Path]:
     """``ochuman.json`` at the top of a dataset root or in its ``annotations/`` folder."""
     for candidate in (Path(root) / "ochuman.json", Path(root) / "annotations" / "ochuman.json"):
@@ -219,8 +238,7 @@ def resolve_ground_truth(root: Union[str, os.PathLike, None] = None,
     if gt is not None:
         if isinstance(gt, Dataset):
             return _ground_truth_from_dataset(gt, split, masks)[0]
-        path = Path(gt.path if isinstance(gt, PrefetchedAnnotations) else gt)
-        return cached_ground_truth(path, split, masks, lambda: _ground_truth_from_dataset(load(gt), split, masks))
+        return _ground_truth_from_file(gt, split, masks)
     root = root or os.environ.get("OCHUMAN_ROOT")
     if not root:
         raise OCHumanError(
@@ -228,7 +246,7 @@ def resolve_ground_truth(root: Union[str, os.PathLike, None] = None,
             "ochuman.json, or --gt FILE")
     native = find_native_file(root)
     if native is not None:
-        return cached_ground_truth(native, split, masks, lambda: _ground_truth_from_dataset(load(native), split, masks))
+        return _ground_truth_from_file(native, split, masks)
     official = Path(root) / f"ochuman_coco_format_{split}_range_0.00_1.00.json"
     if official.is_file():
         return ground_truth_from_coco(load(official), masks)

@@ -265,12 +265,17 @@ def load(
     path = Path(prefetched.path if prefetched else path)
     data = prefetched.data if prefetched else None
     if data is None:
-        try:
-            data = path.read_bytes()
-        except OSError as err:
-            raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
+        data = read_file(path)
     dataset = parse(data, source=str(path), images_dir=images_dir or _guess_images_dir(path), prefetched=prefetched)
     return dataset.filter_persons(filter)
+
+
+def read_file(path: Union[str, os.PathLike]) -> bytes:
+    """The bytes of a file; a file that cannot be read is one line naming it."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
 
 
 def parse(data: Union[bytes, dict], source: str = "<memory>", images_dir=None,
