@@ -249,7 +249,13 @@ def resolve_ground_truth(root: Union[str, os.PathLike, None] = None,
         return _ground_truth_from_file(native, split, masks)
     official = Path(root) / f"ochuman_coco_format_{split}_range_0.00_1.00.json"
     if official.is_file():
-        return ground_truth_from_coco(load(official), masks)
+        ground = ground_truth_from_coco(load(official), masks)
+        if ground.max_iou_source == "box":
+            warnings.warn(
+                f"{root}: no ochuman.json, so MaxIoU is recomputed from the boxes of {official.name}, which "
+                "lacks the box-only persons: it reads lower than the authors' stored values, and so do "
+                "Moderate and Hard; put ochuman.json there for the stored values", OCHumanWarning, stacklevel=2)
+        return ground
     raise OCHumanError(
         f"{root}: neither ochuman.json (top level or annotations/) nor {official.name} found; "
         "get them from the OCHuman download and put them there")
