@@ -14,7 +14,8 @@ Subsets, two modes
     persons outside the range are dropped, images left without persons are not evaluated,
     detections that would have matched a dropped person are false positives. Half-open ranges
     [lo, hi), as the official converter selects (MaxIoU == 1.0 is in no subset and not in the
-    full file either).
+    full file either); a file written by ``ochuman convert --range-rule closed-top`` records
+    that rule in its ``info``, and its subsets are cut with it.
     ``ignore``: persons outside the range, and every person the dataset annotates without
     keypoints and mask (box-only persons), are ignore regions: a detection matching one is
     neither true nor false positive. An unmatched detection counts in a subset only if the
@@ -76,7 +77,9 @@ class GroundTruth:
     annotations: persons in evaluation order; image_ids / file_names / image_sizes (M,): the
     images (ids as results must use them); max_iou (N,); official (N,) True for persons of the
     official file; extra (N,) True for persons without keypoints and mask (ignore mode only);
-    source, split, max_iou_source ("stored" or "box").
+    source, split, max_iou_source ("stored" or "box"); range_rule: how official-mode subsets
+    cut MaxIoU ranges: the rule the file itself was cut with ("closed-top" for a file written by
+    ``ochuman convert --range-rule closed-top``, which records it in its ``info``).
     """
 
     annotations: Annotations
@@ -89,6 +92,7 @@ class GroundTruth:
     source: str
     split: str
     max_iou_source: str
+    range_rule: str = "official"
 
 
 def ground_truth_from_native(dataset: Dataset, split: str = "val", masks: bool = True) -> GroundTruth:
@@ -191,7 +195,7 @@ def ground_truth_from_coco(dataset: Dataset, masks: bool = True) -> GroundTruth:
         annotations=annotations, image_ids=ids, file_names=tuple(im.file_name for im in dataset.images),
         image_sizes=sizes, max_iou=dataset.occlusion.copy(), official=np.ones(n, dtype=bool),
         extra=np.zeros(n, dtype=bool), source=dataset.source, split="all",
-        max_iou_source=dataset.max_iou_source,
+        max_iou_source=dataset.max_iou_source, range_rule=dataset.range_rule or "official",
     )
 
 
@@ -355,7 +359,7 @@ def _subset_variant(gt: GroundTruth, blocks, base: np.ndarray, rng: MaxIoURange,
     if mode == "official":
         # "all" is the official file itself: no MaxIoU test (the file already left out what
         # its converter dropped), so a COCO ground truth is scored exactly as pycocotools does.
-        counted = gt.official[order] & (True if rng is ALL else rng.contains(max_iou, "official"))
+        counted = gt.official[order] & (True if rng is ALL else rng.contains(max_iou, gt.range_rule))
         state = np.where(counted, base, 2).astype(np.uint8)
         images = np.zeros(len(blocks.img_ids), dtype=bool)
         images[blocks.block_img[blocks.gt_block[counted]]] = True
@@ -406,7 +410,7 @@ def evaluate_results(
     params = EvalParams(iou_type=iou_type)
     report = EvalReport(iou_type=iou_type, mode=mode, split=ground.split, gt_source=ground.source,
                         max_iou_source=ground.max_iou_source,
-                        range_rule="official" if mode == "official" else "closed-top",
+                        range_rule=ground.range_rule if mode == "official" else "closed-top",
                         params=params, paper=paper)
     for name, source in zip(names, results):
         if isinstance(source, list):

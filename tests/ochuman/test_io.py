@@ -363,3 +363,26 @@ def test_to_frame_of_a_file_with_hundreds_of_masks():
     expected = [int(mask_utils.area(dataset.rle(i))) for i in range(300)]
     assert frame["mask_area"].tolist() == expected
     assert frame["max_iou_mask"].notna().all()
+
+
+@pytest.mark.parametrize("info, problem", [
+    ({"split": "all", "max_iou_range": [0, 1], "range_rule": "closed", "val_images": 1}, "range_rule"),
+    ({"split": "all", "max_iou_range": [0, 1], "range_rule": "official", "val_images": 9}, "val_images"),
+    ({"split": "all", "max_iou_range": [0, 1], "range_rule": "official", "val_images": 1.5}, "val_images"),
+])
+def test_bad_converter_records_in_info_are_one_line(ochuman_coco_sample, tmp_path, info, problem):
+    coco = json.loads(ochuman_coco_sample.read_text())
+    coco["info"] = info
+    path = tmp_path / "converted.json"
+    path.write_text(json.dumps(coco))
+    with pytest.raises(ochuman.OCHumanError, match=f"^{path}: info: {problem} must be"):
+        ochuman.load(path)
+
+
+def test_other_info_fields_are_not_read(ochuman_coco_sample, tmp_path):
+    coco = json.loads(ochuman_coco_sample.read_text())
+    coco["info"] = {"split": "train", "range_rule": 3, "year": 2019}  # not the converter's record
+    path = tmp_path / "ochuman_coco_format_test_range_0.00_1.00.json"
+    path.write_text(json.dumps(coco))
+    dataset = ochuman.load(path)
+    assert dataset.range_rule is None and set(dataset.image_split) == {"test"}
