@@ -684,19 +684,21 @@ def _build_coco(parts: _Parts, images_dir: Optional[str], prefetched: Optional[P
 
 
 # ------------------------------------------------------------------------------------ writing
+# Temporary files of the atomic writes in progress (see remove_unfinished_writes).
+_UNFINISHED: set = set()
+
+
 @contextlib.contextmanager
 def atomic_write(path: Union[str, os.PathLike], mode: str = "w") -> Iterator[Any]:
     """Open a temporary file beside ``path``; move it into place only if the block succeeds.
 
-    On any exception, KeyboardInterrupt included, the temporary file is removed and ``path``
-    is left as it was.
+    On any exception, KeyboardInterrupt included (the CLI raises one on SIGTERM too), the
+    temporary file is removed and ``path`` is left as it was.
     """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        import tempfile
-
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        fd, tmp = _create_temporary(path)
     except OSError as err:
         raise OCHumanError(f"{path}: cannot write: {err.strerror or err}") from None
     try:
@@ -710,6 +712,34 @@ def atomic_write(path: Union[str, os.PathLike], mode: str = "w") -> Iterator[Any
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    finally:
+        _UNFINISHED.discard(tmp)
+
+
+def _create_temporary(path: Path) -> tuple[int, str]:
+    """(descriptor, name) of a new hidden file beside ``path``, mode 0600. Its name is in
+    ``_UNFINISHED`` before the file exists, so an interruption at any point leaves no file that
+    :func:`remove_unfinished_writes` does not know."""
+    import secrets
+
+    for _ in range(100):
+        tmp = os.path.join(path.parent, f".{path.name}.{secrets.token_hex(4)}.part")
+        _UNFINISHED.add(tmp)
+        try:
+            return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600), tmp
+        except FileExistsError:
+            _UNFINISHED.discard(tmp)
+    raise FileExistsError(f"{path.parent}: no free temporary name")
+
+
+def remove_unfinished_writes() -> None:
+    """Remove the temporary files of atomic writes still in progress: an interruption handled
+    at the very start of a write's own clean-up (a signal handler runs between any two steps)
+    can leave one. For the end of an interrupted command."""
+    for tmp in list(_UNFINISHED):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        _UNFINISHED.discard(tmp)
 
 
 def write_json(path: Union[str, os.PathLike], obj: Any) -> None:

@@ -137,3 +137,51 @@ def test_eval_scores_a_closed_top_file_with_its_rule(tmp_path):
         E = COCOeval(coco, coco.loadRes([r for r in results if r["image_id"] in coco.getImgIds()]), "segm")
         E.evaluate(); E.accumulate(); E.summarize()
     assert row["AP"] == pytest.approx(E.stats[0], abs=1e-12) and row["AR100"] == pytest.approx(E.stats[8], abs=1e-12)
+
+
+def _comb_native(path, images: int) -> None:
+    """A native file whose masks are combs of 60 horizontal teeth on 1000 x 1000 images: long
+    RLE strings (~120 runs per column), so that each converted file takes a while to write."""
+    teeth = 60
+    outer = [0, 0]
+    for k in range(teeth):
+        y = 16 * k
+        outer += [990, y, 990, y + 8, 10, y + 8, 10, y + 16]
+    outer += [0, 16 * teeth]
+    keypoints = [0] * 57
+    keypoints[0:3] = [5, 5, 1]
+    person = {"bbox": [0, 0, 990, 16 * teeth], "max_iou": 0.6, "keypoints": keypoints,
+              "segms": {"outer": [outer], "inner": [], "height": 1000, "width": 1000}}
+    path.write_text(json.dumps({"images": [
+        {"file_name": f"{n:06d}.jpg", "image_id": f"{n:06d}", "width": 1000, "height": 1000,
+         "annotations": [person, person]} for n in range(1, images + 1)]}))
+
+
+def test_sigterm_during_convert_leaves_no_partial_file(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    native = tmp_path / "ochuman.json"
+    _comb_native(native, 20)
+    out = tmp_path / "out"
+    ranges = [["--range", "0", "1"], ["--range", "0.1", "1"], ["--range", "0.2", "1"], ["--range", "0.3", "1"]]
+    job = subprocess.Popen(
+        [sys.executable, "-c", "from cli.ochuman_cmd import run; run()", "convert", str(native), "--out", str(out),
+         "--split", "all", *[arg for r in ranges for arg in r]],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    # signal it as soon as it writes its first file (while the hidden temporary file exists)
+    while job.poll() is None and not (out.is_dir() and any(p.name.endswith(".part") for p in out.iterdir())):
+        time.sleep(0.001)
+    assert job.poll() is None, "the conversion ended before it was signalled"
+    job.send_signal(signal.SIGTERM)
+    stdout, stderr = job.communicate(timeout=120)
+    assert job.returncode == 143, stderr
+    assert stderr.splitlines() == ["Terminated (SIGTERM)."]
+    left = sorted(p.name for p in out.iterdir())
+    assert not [name for name in left if name.endswith(".part") or name.startswith(".")]
+    assert len(left) < len(ranges)  # stopped before the end
+    for name in left:  # whatever is there is whole
+        assert len(json.loads((out / name).read_text())["annotations"]) == 40

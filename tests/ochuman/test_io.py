@@ -386,3 +386,16 @@ def test_other_info_fields_are_not_read(ochuman_coco_sample, tmp_path):
     path.write_text(json.dumps(coco))
     dataset = ochuman.load(path)
     assert dataset.range_rule is None and set(dataset.image_split) == {"test"}
+
+
+def test_unfinished_writes_are_removed_at_the_end_of_a_command(tmp_path):
+    """The last resort of an interrupted command: a write whose own clean-up never ran."""
+    from ochuman.io import atomic_write, remove_unfinished_writes
+
+    writer = atomic_write(tmp_path / "out.json")
+    writer.__enter__().write('{"half": ')
+    assert [p.name.endswith(".part") for p in tmp_path.iterdir()] == [True]
+    remove_unfinished_writes()
+    assert list(tmp_path.iterdir()) == []
+    assert writer.__exit__(KeyboardInterrupt, KeyboardInterrupt(), None) is False  # its own clean-up, late
+    assert list(tmp_path.iterdir()) == []
