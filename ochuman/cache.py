@@ -76,9 +76,8 @@ def _key(path: Path, content: Union[bytes, mmap.mmap], split: str, masks: bool) 
     return f"{_identity(path, split, masks)}|sha256:{hashlib.sha256(content).hexdigest()}"
 
 
-def _signature(path: Path) -> str:
-    """The file's stat as it is now: device, inode, size, modification and change times (ns)."""
-    st = os.stat(path)
+def _signature(st: os.stat_result) -> str:
+    """A file's stat signature: device, inode, size, modification and change times (ns)."""
     return f"{st.st_dev}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}"
 
 
@@ -100,12 +99,11 @@ def _fingerprint(path: Path, split: str, masks: bool) -> tuple[Optional[str], st
             else:
                 with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as content:
                     key = _key(path, content, split, masks)
-        signature = _signature(path)
+        signature = _signature(os.stat(path))
     except (OSError, ValueError):
         return None, ""
     settled = before.st_ctime_ns < now - _SETTLED_NS and before.st_mtime_ns < now - _SETTLED_NS
-    same = signature == f"{before.st_dev}|{before.st_ino}|{before.st_size}|{before.st_mtime_ns}|{before.st_ctime_ns}"
-    return key, signature if settled and same else ""
+    return key, signature if settled and signature == _signature(before) else ""
 
 
 def cached_ground_truth(path: Path, split: str, masks: bool,
@@ -138,7 +136,7 @@ def _lookup(entry: Path, path: Path, split: str, masks: bool) -> Optional["Groun
         stored_key, stored_signature = str(stored["key"]), str(stored["signature"])
         if not stored_key.startswith(_identity(path, split, masks) + "|sha256:"):
             return None
-        if stored_signature and stored_signature == _signature(path):
+        if stored_signature and stored_signature == _signature(os.stat(path)):
             return _ground_truth(stored, masks)
         key, signature = _fingerprint(path, split, masks)
         if key != stored_key:
