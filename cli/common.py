@@ -1,9 +1,13 @@
-"""Shared CLI plumbing: one-line errors, ^C handling, logging verbosity, output formats."""
+"""Shared CLI plumbing: one-line errors, ^C and SIGTERM handling, logging verbosity, output formats."""
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import signal
 import sys
+import threading
+from typing import Iterator
 
 import click
 
@@ -13,25 +17,56 @@ FORMATS = ("table", "json", "csv", "markdown")
 _ERROR, _DEBUG = 40, 10  # logging.ERROR, logging.DEBUG
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during a command: unwinds as ^C does (atomic writes remove their temporary
+    files); the command exits with ``exit_code`` (128 + 15)."""
+
+    exit_code = 128 + 15
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Inside the block SIGTERM raises :class:`Terminated` (in the main thread, unless the
+    process ignores SIGTERM); the previous handler is restored afterwards."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class Group(click.Group):
     """A click group that turns errors raised on purpose into ``Error: <one line>``, exit 1,
-    and ^C into exit 130 (partial outputs are never left behind: writes are atomic)."""
+    ^C into exit 130 and SIGTERM into exit 143 (partial outputs are never left behind: writes
+    are atomic, and their temporary files are removed however the command ends)."""
 
     def invoke(self, ctx: click.Context):
         for stream in (sys.stdout, sys.stderr):  # file names' undecodable bytes print as \xNN
             if hasattr(stream, "reconfigure"):
                 stream.reconfigure(errors=ESCAPE_UNDECODABLE)
         try:
-            return super().invoke(ctx)
+            with _sigterm_as_interrupt():
+                return super().invoke(ctx)
         except OCHumanError as err:
             raise click.ClickException(str(err).replace("\n", " ")) from None
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            ctx.exit(130)
+        except KeyboardInterrupt as stop:
+            terminated = isinstance(stop, Terminated)
+            click.echo("Terminated (SIGTERM)." if terminated else "Interrupted.", err=True)
+            ctx.exit(Terminated.exit_code if terminated else 130)
         except OSError as err:
             if err.errno == errno.EPIPE:  # a reader that stopped early: click exits quietly
                 raise
             raise click.ClickException(_os_error_line(err)) from None
+        finally:
+            if "ochuman.io" in sys.modules:  # only if something may have written
+                sys.modules["ochuman.io"].remove_unfinished_writes()
 
 
 def _os_error_line(err: OSError) -> str:

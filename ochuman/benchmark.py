@@ -14,7 +14,8 @@ Subsets, two modes
     persons outside the range are dropped, images left without persons are not evaluated,
     detections that would have matched a dropped person are false positives. Half-open ranges
     [lo, hi), as the official converter selects (MaxIoU == 1.0 is in no subset and not in the
-    full file either).
+    full file either); a file written by ``ochuman convert --range-rule closed-top`` records
+    that rule in its ``info``, and its subsets are cut with it.
     ``ignore``: persons outside the range, and every person the dataset annotates without
     keypoints and mask (box-only persons), are ignore regions: a detection matching one is
     neither true nor false positive. An unmatched detection counts in a subset only if the
@@ -42,7 +43,7 @@ from ochuman.evaluate import (
     STAT_NAMES, Annotations, EvalParams, MaskTable, Variant, base_state, evaluate_variants,
     make_blocks, nearest_gt,
 )
-from ochuman.io import load
+from ochuman.io import load, parse, read_file
 from ochuman.masks import box_polygon, polygons_to_rle
 from ochuman.records import Dataset, FileSegmentations
 from ochuman.results import detections_from_bytes, detections_from_records, masks_are_valid, parse_results
@@ -76,7 +77,9 @@ class GroundTruth:
     annotations: persons in evaluation order; image_ids / file_names / image_sizes (M,): the
     images (ids as results must use them); max_iou (N,); official (N,) True for persons of the
     official file; extra (N,) True for persons without keypoints and mask (ignore mode only);
-    source, split, max_iou_source ("stored" or "box").
+    source, split, max_iou_source ("stored" or "box"); range_rule: how official-mode subsets
+    cut MaxIoU ranges: the rule the file itself was cut with ("closed-top" for a file written by
+    ``ochuman convert --range-rule closed-top``, which records it in its ``info``).
     """
 
     annotations: Annotations
@@ -89,6 +92,7 @@ class GroundTruth:
     source: str
     split: str
     max_iou_source: str
+    range_rule: str = "official"
 
 
 def ground_truth_from_native(dataset: Dataset, split: str = "val", masks: bool = True) -> GroundTruth:
@@ -191,7 +195,7 @@ def ground_truth_from_coco(dataset: Dataset, masks: bool = True) -> GroundTruth:
         annotations=annotations, image_ids=ids, file_names=tuple(im.file_name for im in dataset.images),
         image_sizes=sizes, max_iou=dataset.occlusion.copy(), official=np.ones(n, dtype=bool),
         extra=np.zeros(n, dtype=bool), source=dataset.source, split="all",
-        max_iou_source=dataset.max_iou_source,
+        max_iou_source=dataset.max_iou_source, range_rule=dataset.range_rule or "official",
     )
 
 
@@ -200,6 +204,25 @@ def _ground_truth_from_dataset(dataset: Dataset, split: str, masks: bool) -> tup
     if dataset.format == "ochuman":
         return ground_truth_from_native(dataset, split, masks), True
     return ground_truth_from_coco(dataset, masks), False
+
+
+def _ground_truth_from_file(source: Union[str, os.PathLike, PrefetchedAnnotations], split: str,
+                            masks: bool) -> GroundTruth:
+    """The ground truth of an annotation file; a native file's through the cache, keyed by the
+    bytes it is built from."""
+    path = Path(source.path if isinstance(source, PrefetchedAnnotations) else source)
+
+    def build() -> tuple[GroundTruth, Optional[bytes]]:
+        if isinstance(source, PrefetchedAnnotations):
+            dataset = load(source)
+            content = source.data  # what load read (None: it read the file again itself)
+        else:
+            content = read_file(path)
+            dataset = parse(content, source=str(path))
+        ground, native = _ground_truth_from_dataset(dataset, split, masks)
+        return ground, content if native else None
+
+    return cached_ground_truth(path, split, masks, build)
 
 
 def find_native_file(root: Union[str, os.PathLike]) -> Optional[Path]:
@@ -219,8 +242,7 @@ def resolve_ground_truth(root: Union[str, os.PathLike, None] = None,
     if gt is not None:
         if isinstance(gt, Dataset):
             return _ground_truth_from_dataset(gt, split, masks)[0]
-        path = Path(gt.path if isinstance(gt, PrefetchedAnnotations) else gt)
-        return cached_ground_truth(path, split, masks, lambda: _ground_truth_from_dataset(load(gt), split, masks))
+        return _ground_truth_from_file(gt, split, masks)
     root = root or os.environ.get("OCHUMAN_ROOT")
     if not root:
         raise OCHumanError(
@@ -228,10 +250,16 @@ def resolve_ground_truth(root: Union[str, os.PathLike, None] = None,
             "ochuman.json, or --gt FILE")
     native = find_native_file(root)
     if native is not None:
-        return cached_ground_truth(native, split, masks, lambda: _ground_truth_from_dataset(load(native), split, masks))
+        return _ground_truth_from_file(native, split, masks)
     official = Path(root) / f"ochuman_coco_format_{split}_range_0.00_1.00.json"
     if official.is_file():
-        return ground_truth_from_coco(load(official), masks)
+        ground = ground_truth_from_coco(load(official), masks)
+        if ground.max_iou_source == "box":
+            warnings.warn(
+                f"{root}: no ochuman.json, so MaxIoU is recomputed from the boxes of {official.name}, which "
+                "lacks the box-only persons: it reads lower than the authors' stored values, and so do "
+                "Moderate and Hard; put ochuman.json there for the stored values", OCHumanWarning, stacklevel=2)
+        return ground
     raise OCHumanError(
         f"{root}: neither ochuman.json (top level or annotations/) nor {official.name} found; "
         "get them from the OCHuman download and put them there")
@@ -331,7 +359,7 @@ def _subset_variant(gt: GroundTruth, blocks, base: np.ndarray, rng: MaxIoURange,
     if mode == "official":
         # "all" is the official file itself: no MaxIoU test (the file already left out what
         # its converter dropped), so a COCO ground truth is scored exactly as pycocotools does.
-        counted = gt.official[order] & (True if rng is ALL else rng.contains(max_iou, "official"))
+        counted = gt.official[order] & (True if rng is ALL else rng.contains(max_iou, gt.range_rule))
         state = np.where(counted, base, 2).astype(np.uint8)
         images = np.zeros(len(blocks.img_ids), dtype=bool)
         images[blocks.block_img[blocks.gt_block[counted]]] = True
@@ -382,7 +410,7 @@ def evaluate_results(
     params = EvalParams(iou_type=iou_type)
     report = EvalReport(iou_type=iou_type, mode=mode, split=ground.split, gt_source=ground.source,
                         max_iou_source=ground.max_iou_source,
-                        range_rule="official" if mode == "official" else "closed-top",
+                        range_rule=ground.range_rule if mode == "official" else "closed-top",
                         params=params, paper=paper)
     for name, source in zip(names, results):
         if isinstance(source, list):

@@ -4,7 +4,21 @@ Rebuilding the official COCO-format file of a split from the native file rasteri
 of polygon masks (about a second for OCHuman val), on every ``ochuman eval --root`` run. The
 result depends only on the file's content, the split, whether masks are needed and this
 toolkit's version, so it is stored once as an ``.npz`` (arrays only, no pickles) and reused
-while the file keeps its path, size and modification time.
+while the file's content is the same.
+
+Keys: an entry holds the SHA-256 of the bytes it was built from; it is served when the file
+hashes the same (memory-mapped; about 0.07-0.18 s for a 105 MB ``ochuman.json``). Once a hash
+has matched, the entry also keeps the file's stat signature (device, inode, size, modification
+and change times): while the file's stat is exactly that, it is served without hashing (about
+0.03 s). The change time (ctime) moves on every write and every time change, and no tool can
+set it back (``cp -p``, ``rsync -t`` and ``tar x`` restore only size and modification time), so
+an edited file never hits an old entry. A signature is only recorded for a file unchanged
+during its hashing and last changed well before it (as git's racy-clean rule), so that an edit
+within the file system's time granularity cannot share it.
+
+One cache file per (file path, split, masks): an entry that no longer matches is replaced in
+place, not kept beside the new one. A cache file that cannot be read, holds another key or
+arrays of other names, types or shapes is a miss (rebuilt and rewritten), never trusted.
 
 Location: ``$OCHUMAN_CACHE``, else ``$XDG_CACHE_HOME/ochuman-toolkit``, else
 ``~/.cache/ochuman-toolkit``; ``OCHUMAN_CACHE=off`` disables it. A cache that cannot be read or
@@ -12,10 +26,13 @@ written is ignored: the ground truth is then built as without a cache.
 """
 from __future__ import annotations
 
+import hashlib
+import mmap
 import os
+import time
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional, Union
 
 import numpy as np
 
@@ -27,7 +44,7 @@ from ochuman.io import atomic_write
 if TYPE_CHECKING:  # only for annotations: ochuman.benchmark imports this module
     from ochuman.benchmark import GroundTruth
 
-FORMAT = 1  # bump when the stored layout or the ground-truth rules change
+FORMAT = 2  # bump when the stored layout or the ground-truth rules change
 
 
 def cache_dir() -> Optional[Path]:
@@ -39,41 +56,102 @@ def cache_dir() -> Optional[Path]:
     return Path(base) / "ochuman-toolkit"
 
 
-def _entry(path: Path, split: str, masks: bool) -> Optional[tuple[Path, str]]:
-    """(cache file, the key it must hold) for the ground truth of ``path``; None: no caching."""
+def _slot(path: Path, split: str, masks: bool) -> Optional[Path]:
+    """The cache file of the ground truth of ``path`` (whatever its content); None: no caching."""
     folder = cache_dir()
     if folder is None:
         return None
-    stat = path.stat()
-    key = f"{path}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{__version__}|{FORMAT}|{split}|{masks}"
-    # A short name (CRC-32) with the whole key stored inside: a clash is a miss, never a wrong hit.
-    return folder / f"ground-truth-{zlib.crc32(key.encode()):08x}.npz", key
+    slot = f"{path}|{path.resolve()}|{split}|{masks}"
+    return folder / f"ground-truth-{zlib.crc32(os.fsencode(slot)):08x}.npz"
+
+
+def _identity(path: Path, split: str, masks: bool) -> str:
+    """Everything but the content that an entry must match."""
+    return f"{path}|{path.resolve()}|{__version__}|{FORMAT}|{split}|{masks}"
+
+
+def _key(path: Path, content: Union[bytes, mmap.mmap], split: str, masks: bool) -> str:
+    """What an entry built from ``content`` (the file's bytes) must hold to be served. The
+    whole key is stored inside: a clash of slot names is a miss, never a wrong hit."""
+    return f"{_identity(path, split, masks)}|sha256:{hashlib.sha256(content).hexdigest()}"
+
+
+def _signature(st: os.stat_result) -> str:
+    """A file's stat signature: device, inode, size, modification and change times (ns)."""
+    return f"{st.st_dev}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}"
+
+
+# A stat signature is recorded only for a file last changed at least this long before it was
+# hashed: an edit within the file system's time granularity would otherwise keep its ctime.
+_SETTLED_NS = 2_000_000_000
+
+
+def _fingerprint(path: Path, split: str, masks: bool) -> tuple[Optional[str], str]:
+    """(the key of the file as it is now, its stat signature when it can stand for the content:
+    unchanged while hashed and settled; else ""). Hashed memory-mapped, not copied; key None
+    when the file cannot be read."""
+    try:
+        now = time.time_ns()
+        before = os.stat(path)
+        with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size == 0:
+                key = _key(path, b"", split, masks)
+            else:
+                with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as content:
+                    key = _key(path, content, split, masks)
+        signature = _signature(os.stat(path))
+    except (OSError, ValueError):
+        return None, ""
+    settled = before.st_ctime_ns < now - _SETTLED_NS and before.st_mtime_ns < now - _SETTLED_NS
+    return key, signature if settled and signature == _signature(before) else ""
 
 
 def cached_ground_truth(path: Path, split: str, masks: bool,
-                        build: Callable[[], tuple["GroundTruth", bool]]) -> "GroundTruth":
-    """The ground truth of the file ``path``: from the cache when it holds it, else
-    ``build()`` -> (ground truth, whether to keep it: only what was built from a native file)."""
+                        build: Callable[[], tuple["GroundTruth", Optional[bytes]]]) -> "GroundTruth":
+    """The ground truth of the file ``path``: from the cache when it holds it for the file's
+    current content, else ``build()`` -> (ground truth, the bytes it was built from when worth
+    keeping: only what was built from a native file; else None)."""
     try:
-        entry, key = _entry(path, split, masks) or (None, "")
-    except OSError:
-        entry, key = None, ""
+        entry = _slot(path, split, masks)
+    except (OSError, RuntimeError):  # an unresolvable path: no caching
+        entry = None
     if entry is not None and entry.is_file():
-        import zipfile
-
         try:
-            cached = _read(entry, key)
+            cached = _lookup(entry, path, split, masks)
             if cached is not None:
                 return cached
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            pass  # unreadable or from another layout: rebuilt and rewritten below
-    ground, keep = build()
-    if entry is not None and keep:
-        try:
-            _write(entry, key, ground)
-        except (OSError, OCHumanError):  # a cache folder that cannot be written: go on without
+        except Exception:  # noqa: BLE001 - any cache file that does not load is a miss, rewritten below
             pass
+    ground, content = build()
+    if entry is not None and content is not None:
+        _store(entry, _key(path, content, split, masks), "", ground)
     return ground
+
+
+def _lookup(entry: Path, path: Path, split: str, masks: bool) -> Optional["GroundTruth"]:
+    """The entry's ground truth if it was built from the file's current content, else None."""
+    with np.load(entry, allow_pickle=False) as stored:
+        if not {"key", "signature"} <= set(stored.files):
+            return None
+        stored_key, stored_signature = str(stored["key"]), str(stored["signature"])
+        if not stored_key.startswith(_identity(path, split, masks) + "|sha256:"):
+            return None
+        if stored_signature and stored_signature == _signature(os.stat(path)):
+            return _ground_truth(stored, masks)
+        key, signature = _fingerprint(path, split, masks)
+        if key != stored_key:
+            return None
+        ground = _ground_truth(stored, masks)
+    if ground is not None and signature != stored_signature:
+        _store(entry, key, signature, ground)  # the next run can skip hashing
+    return ground
+
+
+def _store(entry: Path, key: str, signature: str, ground: "GroundTruth") -> None:
+    try:
+        _write(entry, key, signature, ground)
+    except (OSError, OCHumanError):  # a cache folder that cannot be written: go on without
+        pass
 
 
 def _joined(texts) -> tuple[np.ndarray, np.ndarray]:
@@ -87,10 +165,10 @@ def _split(buffer: np.ndarray, lengths: np.ndarray) -> list[str]:
     return [data[a:b].decode("utf-8") for a, b in zip([0, *ends[:-1]], ends)]
 
 
-def _write(entry: Path, key: str, ground: "GroundTruth") -> None:
+def _write(entry: Path, key: str, signature: str, ground: "GroundTruth") -> None:
     ann = ground.annotations
     arrays = {
-        "key": np.array(key),
+        "key": np.array(key), "signature": np.array(signature),
         "image_id": ann.image_id, "category_id": ann.category_id, "ann_id": ann.ann_id, "bbox": ann.bbox,
         "area": ann.area, "iscrowd": ann.iscrowd, "score": ann.score, "keypoints": ann.keypoints,
         "num_keypoints": ann.num_keypoints, "file_image_ids": ann.file_image_ids, "image_ids": ground.image_ids,
@@ -105,23 +183,54 @@ def _write(entry: Path, key: str, ground: "GroundTruth") -> None:
         np.savez(handle, **arrays)
 
 
-def _read(entry: Path, key: str) -> Optional["GroundTruth"]:
-    """The cached ground truth, or None when the file holds another key."""
+# name -> (dtype, shape); shape entries: "N" persons, "M" images, "B"/"C" bytes of the joined
+# file names / mask strings, or a fixed size
+_LAYOUT = {
+    "image_id": (np.int64, ("N",)), "category_id": (np.int64, ("N",)), "ann_id": (np.int64, ("N",)),
+    "bbox": (np.float64, ("N", 4)), "area": (np.float64, ("N",)), "iscrowd": (np.bool_, ("N",)),
+    "score": (np.float64, ("N",)), "keypoints": (np.float64, ("N", 51)), "num_keypoints": (np.int64, ("N",)),
+    "file_image_ids": (np.int64, ("M",)), "image_ids": (np.int64, ("M",)), "image_sizes": (np.int64, ("M", 2)),
+    "max_iou": (np.float64, ("N",)), "official": (np.bool_, ("N",)), "extra": (np.bool_, ("N",)),
+    "mask_size": (np.int64, ("N", 2)), "names": (np.uint8, ("B",)), "name_lengths": (np.int64, ("M",)),
+}
+_MASK_LAYOUT = {"counts": (np.uint8, ("C",)), "count_lengths": (np.int64, ("N",))}
+
+
+def _laid_out(a: dict, masks: bool) -> bool:
+    """Whether the stored arrays have the names, types and shapes :func:`_write` gives them,
+    with lengths that fit their texts and image ids among the images."""
+    layout = {**_LAYOUT, **(_MASK_LAYOUT if masks else {})}
+    if set(a) != {"key", "signature", "text", *layout}:
+        return False
+    if a["text"].shape != (3,) or a["text"].dtype.kind != "U":
+        return False
+    sizes = {"N": len(a["ann_id"]), "M": len(a["image_ids"]), "B": len(a["names"]), "C": len(a.get("counts", ()))}
+    for name, (dtype, shape) in layout.items():
+        if a[name].dtype != dtype or a[name].shape != tuple(sizes.get(d, d) for d in shape):
+            return False
+    texts = [("names", "name_lengths")] + ([("counts", "count_lengths")] if masks else [])
+    if any((a[lengths] < 0).any() or a[lengths].sum() != len(a[text]) for text, lengths in texts):
+        return False
+    return bool(np.isin(a["image_id"], a["image_ids"]).all())
+
+
+def _ground_truth(stored, masks: bool) -> Optional["GroundTruth"]:
+    """The ground truth held by an opened cache file, or None when its arrays are not laid out
+    as :func:`_write` lays them out."""
     from ochuman.benchmark import GroundTruth
 
-    with np.load(entry, allow_pickle=False) as stored:
-        if str(stored["key"]) != key:
-            return None
-        a = {name: stored[name] for name in stored.files}
-    masks = None
-    if "counts" in a:
+    a = {name: stored[name] for name in stored.files}
+    if not _laid_out(a, masks):
+        return None
+    table = None
+    if masks:
         lengths = a["count_lengths"]
-        masks = MaskTable(a["counts"].tobytes(), np.cumsum(lengths) - lengths, lengths, a["mask_size"], deferred=True)
+        table = MaskTable(a["counts"].tobytes(), np.cumsum(lengths) - lengths, lengths, a["mask_size"], deferred=True)
     annotations = Annotations(
         image_id=a["image_id"], category_id=a["category_id"], ann_id=a["ann_id"], bbox=a["bbox"], area=a["area"],
-        iscrowd=a["iscrowd"], score=a["score"], counts=masks, mask_size=a["mask_size"],
+        iscrowd=a["iscrowd"], score=a["score"], counts=table, mask_size=a["mask_size"],
         keypoints=a["keypoints"], num_keypoints=a["num_keypoints"], file_image_ids=a["file_image_ids"],
-        masks=masks,
+        masks=table,
     )
     source, split, max_iou_source = (str(t) for t in a["text"])
     return GroundTruth(

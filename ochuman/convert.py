@@ -17,17 +17,21 @@ Named, opt-in departures: ``area="mask"`` (pixel area, so COCO's small/medium/la
 what they say), ``image_ids="native"`` (image id = the native ``image_id`` as an int and
 annotation id = the person's id in the native file, so that val, test and range files share
 ids) and ``range_rule="closed-top"`` (keep MaxIoU == 1.0 in ranges ending at 1.0). An ``info``
-key is always added: pycocotools 2.0.9+ ``loadRes`` needs it.
+key is always added: pycocotools 2.0.9+ ``loadRes`` needs it; it also records the split, the
+range, the range rule and which images are val (:func:`file_facts`), which ``ochuman.load``
+reads back.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
-from ochuman.errors import OCHumanError
+from ochuman.errors import FormatError, OCHumanError
 from ochuman.keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON
 from ochuman.masks import rle_area
 from ochuman.records import Dataset
-from ochuman.subsets import SPLITS, MaxIoURange
+from ochuman.subsets import RANGE_RULES, SPLITS, MaxIoURange
 
 CONVERT_SPLITS = ("all",) + SPLITS
 AREAS = ("box", "mask")
@@ -45,6 +49,34 @@ PERSON_CATEGORY = {
 def official_file_name(split: str, max_iou_range: MaxIoURange) -> str:
     """``ochuman_coco_format_{split}_range_{lo:.2f}_{hi:.2f}.json``."""
     return f"ochuman_coco_format_{split}_range_{max_iou_range.lo:.2f}_{max_iou_range.hi:.2f}.json"
+
+
+def file_facts(split: str, max_iou_range: MaxIoURange, range_rule: str, val_images: int) -> dict:
+    """What a converted file records in its ``info`` for the readers of :mod:`ochuman.io`:
+    ``split``, ``max_iou_range`` [lo, hi], ``range_rule`` (how the range was cut: subsets of the
+    file are cut the same way) and ``val_images``: its first ``val_images`` images are in the
+    official val split, the others in test (images keep the native order, val first). An
+    ``all`` file of a MaxIoU range cannot tell that otherwise: the images its range left out
+    move the native 2500-image boundary."""
+    return {"split": split, "max_iou_range": [max_iou_range.lo, max_iou_range.hi], "range_rule": range_rule,
+            "val_images": val_images}
+
+
+def recorded_file_facts(info, source: str, n_images: int) -> Optional[tuple[np.ndarray, str]]:
+    """((M,) official split of each image, range rule) from the ``info`` of a file this module
+    wrote (:func:`file_facts`); None when ``info`` does not hold all four facts (other files)."""
+    keys = ("split", "max_iou_range", "range_rule", "val_images")
+    if not isinstance(info, dict) or not all(key in info for key in keys):
+        return None
+    rule, val_images = info["range_rule"], info["val_images"]
+    if rule not in RANGE_RULES:
+        raise FormatError.at(source, "info", f"range_rule must be one of {', '.join(RANGE_RULES)}, got {rule!r}")
+    if type(val_images) is not int or not 0 <= val_images <= n_images:
+        raise FormatError.at(source, "info", f"val_images must be an integer from 0 to the {n_images} images, "
+                                             f"got {val_images!r}")
+    split = np.full(n_images, "test", dtype=object)
+    split[:val_images] = "val"
+    return split, rule
 
 
 def _number(value: float):
@@ -137,6 +169,7 @@ def to_coco(
 
     max_iou_note = ", max_iou kept" if with_max_iou else ""
     rule_note = "[lo, hi)" if range_rule == "official" else "[lo, hi), hi = 1.0 included"
+    written_splits = [benchmark.images[k].split for k, _ in groups]
     return {
         "info": {
             "description": (
@@ -144,6 +177,7 @@ def to_coco(
                 f"({rule_note}), area={area}, image_ids={image_ids}{max_iou_note}; converted by ochuman-toolkit "
                 f"from {dataset.source}"
             ),
+            **file_facts(split, max_iou_range, range_rule, written_splits.count("val")),
         },
         "categories": [dict(PERSON_CATEGORY)],
         "images": images_out,

@@ -28,6 +28,7 @@ import msgspec
 import numpy as np
 
 from ochuman import _evalcore
+from ochuman.convert import recorded_file_facts
 from ochuman.errors import ESCAPE_UNDECODABLE, FormatError, OCHumanError, printable
 from ochuman.keypoints import (
     COCO_KEYPOINT_NAMES, NUM_COCO_KEYPOINTS, NUM_OCHUMAN_KEYPOINTS, OCHUMAN_KEYPOINT_NAMES,
@@ -96,7 +97,7 @@ class _CocoCategory(msgspec.Struct):
 _AT = re.compile(r"^(?P<msg>.*) - at `\$(?P<path>[^`]*)`$")
 _INDEX = re.compile(r"^\[(?P<i>\d+)\](?P<rest>.*)$")
 _PERSON = re.compile(r"^\.annotations\[(?P<j>\d+)\]\.?(?P<rest>.*)$")
-_OFFICIAL_NAME = re.compile(r"ochuman_coco_format_(?P<split>val|test|all)_range")
+_OFFICIAL_NAME = re.compile(r"ochuman_coco_format_(?P<split>val|test|all)_range(?:_(?P<range>\d\.\d\d_\d\.\d\d))?")
 
 
 def _lower_first(text: str) -> str:
@@ -306,14 +307,19 @@ def load(
     path = Path(prefetched.path if prefetched else path)
     data = prefetched.data if prefetched else None
     if data is None:
-        try:
-            data = path.read_bytes()
-        except OSError as err:
-            raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
+        data = read_file(path)
     # source names the file in messages and figures: undecodable bytes of its name as \xNN
     dataset = parse(data, source=printable(str(path)), images_dir=images_dir or _guess_images_dir(path),
                     prefetched=prefetched)
     return dataset.filter_persons(filter)
+
+
+def read_file(path: Union[str, os.PathLike]) -> bytes:
+    """The bytes of a file; a file that cannot be read is one line naming it."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
 
 
 def parse(data: Union[bytes, dict], source: str = "<memory>", images_dir=None,
@@ -511,14 +517,23 @@ def _coco_categories(parts: _Parts) -> tuple[Optional[_CocoCategory], set]:
     return category, {c.id for c in categories}
 
 
-def _coco_split(source: str, n_images: int) -> np.ndarray:
-    """(M,) official split of each image, from an official file's name ("" otherwise)."""
-    name = _OFFICIAL_NAME.search(Path(source).name)
-    if name is None:
-        return np.full(n_images, "", dtype=object)
+def _coco_split(parts: _Parts, n_images: int) -> tuple[np.ndarray, Optional[str]]:
+    """((M,) official split of each image, "" where unknown; the MaxIoU range rule the file was
+    cut with, None when unknown). From the ``info`` of a file ``ochuman convert`` wrote, else
+    from an official file's name: ``val`` / ``test`` files hold one split; the ``all`` file of
+    the full range holds every benchmark image in native order, val first (the released
+    dataset's full-range files drop none: 4313 + 3797 = 8110 persons). An ``all`` file of another
+    range left images out, which moves the 2500-image boundary: its split is unknown."""
+    info = parts.untyped("info") if "info" in parts.keys() else None
+    recorded = recorded_file_facts(info, parts.source, n_images)
+    if recorded is not None:
+        return recorded
+    name = _OFFICIAL_NAME.search(Path(parts.source).name)
+    if name is None or (name["split"] == "all" and name["range"] != "0.00_1.00"):
+        return np.full(n_images, "", dtype=object), None
     if name["split"] == "all":
-        return official_split(np.ones(n_images, dtype=bool))
-    return np.full(n_images, name["split"], dtype=object)
+        return official_split(np.ones(n_images, dtype=bool)), None
+    return np.full(n_images, name["split"], dtype=object), None
 
 
 def _duplicated(values: np.ndarray) -> bool:
@@ -574,7 +589,7 @@ def _scanned_coco(parts: _Parts, category: Optional[_CocoCategory], known_catego
     segmentations = FileSegmentations(parts.raw["annotations"], np.where(with_mask, segm[:, 2], -1), segm[:, 3],
                                       segm[:, :2])
     images_raw = bytes(parts.raw["images"])
-    split = _coco_split(parts.source, len(ids))
+    split, range_rule = _coco_split(parts, len(ids))
     images = tuple(
         Image(image_id, images_raw[start:start + length].decode("ascii"), width, height, split[i])
         for i, (image_id, width, height, start, length)
@@ -591,6 +606,7 @@ def _scanned_coco(parts: _Parts, category: Optional[_CocoCategory], known_catego
         person_id=ann_id[keep].copy(), bbox_xywh=bbox_xywh.copy(), keypoints=keypoints,
         has_keypoints=(keypoints[..., 2] > 0).any(axis=1), segmentations=segmentations, iscrowd=iscrowd,
         area=area.copy(), max_iou=max_iou.copy(), max_iou_box=max_iou_box, images_dir=images_dir,
+        range_rule=range_rule,
     )
 
 
@@ -697,7 +713,7 @@ def _build_coco(parts: _Parts, images_dir: Optional[str], prefetched: Optional[P
     max_iou_box = np.full(n_persons, np.nan)
     max_iou_box[persons] = max_iou_from_boxes_grouped(xywh_to_xyxy(bbox_xywh[persons]), image_index[persons])
 
-    split = _coco_split(source, len(coco_images))
+    split, range_rule = _coco_split(parts, len(coco_images))
     images = tuple(
         Image(im.id, im.file_name, im.width, im.height, split[i]) for i, im in enumerate(coco_images)
     )
@@ -706,27 +722,30 @@ def _build_coco(parts: _Parts, images_dir: Optional[str], prefetched: Optional[P
         person_id=np.array([a.id for a in selected], dtype=np.int64), bbox_xywh=bbox_xywh,
         keypoints=keypoints, has_keypoints=has_keypoints, segmentations=tuple(segmentations),
         iscrowd=iscrowd, area=area, max_iou=stored_max_iou, max_iou_box=max_iou_box,
-        images_dir=images_dir,
+        images_dir=images_dir, range_rule=range_rule,
     )
 
 
 # ------------------------------------------------------------------------------------ writing
+# Temporary files of the atomic writes in progress (see remove_unfinished_writes).
+_UNFINISHED: set = set()
+
+
 @contextlib.contextmanager
 def atomic_write(path: Union[str, os.PathLike], mode: str = "w") -> Iterator[Any]:
     """Open a temporary file beside ``path``; move it into place only if the block succeeds.
 
-    On any exception, KeyboardInterrupt included, the temporary file is removed and ``path``
-    is left as it was; a full disk (or quota, or file size limit) is an :class:`OCHumanError`
-    naming ``path``. Text mode writes undecodable bytes of file names as ``\\xNN``.
+    On any exception, KeyboardInterrupt included (the CLI raises one on SIGTERM too), the
+    temporary file is removed and ``path`` is left as it was; a full disk (or quota, or file
+    size limit) is an :class:`OCHumanError` naming ``path``. Text mode writes undecodable bytes
+    of file names as ``\\xNN``.
     """
     path = Path(path)
     if path.is_dir():
         raise OCHumanError(f"{path}: cannot write: it is a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        import tempfile
-
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        fd, tmp = _create_temporary(path)
     except OSError as err:
         raise OCHumanError(f"{path}: cannot write: {err.strerror or err}") from None
     try:
@@ -742,6 +761,34 @@ def atomic_write(path: Union[str, os.PathLike], mode: str = "w") -> Iterator[Any
         if isinstance(err, OSError) and err.errno in _STORAGE_FULL:
             raise OCHumanError(f"{path}: cannot write: {err.strerror or err}") from None
         raise
+    finally:
+        _UNFINISHED.discard(tmp)
+
+
+def _create_temporary(path: Path) -> tuple[int, str]:
+    """(descriptor, name) of a new hidden file beside ``path``, mode 0600. Its name is in
+    ``_UNFINISHED`` before the file exists, so an interruption at any point leaves no file that
+    :func:`remove_unfinished_writes` does not know."""
+    import secrets
+
+    for _ in range(100):
+        tmp = os.path.join(path.parent, f".{path.name}.{secrets.token_hex(4)}.part")
+        _UNFINISHED.add(tmp)
+        try:
+            return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600), tmp
+        except FileExistsError:
+            _UNFINISHED.discard(tmp)
+    raise FileExistsError(f"{path.parent}: no free temporary name")
+
+
+def remove_unfinished_writes() -> None:
+    """Remove the temporary files of atomic writes still in progress: an interruption handled
+    at the very start of a write's own clean-up (a signal handler runs between any two steps)
+    can leave one. For the end of an interrupted command."""
+    for tmp in list(_UNFINISHED):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        _UNFINISHED.discard(tmp)
 
 
 #: errno values of a write that found no room: disk full, quota exceeded, file size limit.

@@ -87,11 +87,18 @@ def bitmap_to_rle(bitmap: np.ndarray) -> dict:
     return _ascii(mask_utils.encode(np.asfortranarray(bitmap, dtype=np.uint8)))
 
 
+# pycocotools (2.0.11) ``mask.area`` builds a uint8 array of the mask count before filling its
+# result: under numpy 2, 256 or more masks in one call raise OverflowError.
+_AREA_CHUNK = 255
+
+
 def rle_area(rles: Sequence[dict]) -> np.ndarray:
-    """Pixel counts of RLEs. Returns (N,) int64."""
+    """Pixel counts of RLEs (any number of them). Returns (N,) int64."""
+    rles = list(rles)
     if len(rles) == 0:
         return np.zeros(0, dtype=np.int64)
-    return np.asarray(mask_utils.area(list(rles)), dtype=np.int64)
+    return np.concatenate([np.asarray(mask_utils.area(rles[k:k + _AREA_CHUNK]), dtype=np.int64)
+                           for k in range(0, len(rles), _AREA_CHUNK)])
 
 
 def rle_iou_matrix(rles: Sequence[dict]) -> np.ndarray:

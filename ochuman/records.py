@@ -145,6 +145,7 @@ class Dataset:
     keypoints_ochuman: Optional[np.ndarray] = None  # (N, 19, 3) for native files
     filter: Optional[str] = None  # the OCHumanApi filter applied, if any
     images_dir: Optional[str] = None  # default folder for read_image
+    range_rule: Optional[str] = None  # how a converted file's MaxIoU range was cut (its info); None: unknown
 
     def __len__(self) -> int:
         return len(self.person_id)
@@ -270,7 +271,7 @@ class Dataset:
             iscrowd=self.iscrowd[idx], area=self.area[idx],
             max_iou=self.max_iou[idx], max_iou_box=self.max_iou_box[idx],
             keypoints_ochuman=None if self.keypoints_ochuman is None else self.keypoints_ochuman[idx],
-            filter=self.filter, images_dir=self.images_dir,
+            filter=self.filter, images_dir=self.images_dir, range_rule=self.range_rule,
         )
         fields.update(changes)
         return Dataset(**fields)
@@ -300,8 +301,10 @@ class Dataset:
             raise OCHumanError(f"unknown split {split!r}: expected val, test or all")
         if not (self.image_split != "").any():
             raise OCHumanError(
-                f"{self.source}: no official val/test split is known for this file "
-                "(only native ochuman.json and official OCHuman COCO-format files have one)"
+                f"{self.source}: no official val/test split is known for this file (native ochuman.json, "
+                "the official val/test COCO-format files, the full-range all file and files written by "
+                "ochuman convert have one; an all file of a MaxIoU range without that record does not "
+                "say which of its images are val)"
             )
         keep_images = self.image_split == split
         return self._take(np.ones(len(self), dtype=bool), keep_images)

@@ -447,3 +447,25 @@ def test_console_script_with_a_closed_pipe_exits_without_a_traceback(files):
                             "--format", "json", pipe_closed_early=True)
     assert "Traceback" not in err and "Exception ignored" not in err, err
     assert code == 1  # click's answer to a broken pipe
+
+
+def test_a_root_with_only_the_coco_file_warns_that_max_iou_comes_from_boxes(files, tmp_path):
+    root = tmp_path / "coco-only"
+    root.mkdir()
+    shutil.copyfile(files["official_val"], root / files["official_val"].name)
+    result = _run("--results", str(files["jittered"]), "--root", str(root), "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    warning = [line for line in result.stderr.splitlines() if line.startswith("Warning: ")]
+    assert len(warning) == 1 and "recomputed from the boxes" in warning[0] and "ochuman.json" in warning[0]
+    assert {row["max_iou_source"] for row in json.loads(result.stdout)} == {"box"}
+
+
+def test_a_root_with_a_coco_file_carrying_max_iou_does_not_warn(files, tmp_path):
+    root = tmp_path / "coco-with-max-iou"
+    root.mkdir()
+    coco = json.loads(files["official_val"].read_text())
+    for ann in coco["annotations"]:
+        ann["max_iou"] = 0.6
+    _write(root / files["official_val"].name, coco)
+    rows = _rows("--results", str(files["jittered"]), "--root", str(root))  # asserts an empty stderr
+    assert {row["max_iou_source"] for row in rows} == {"stored"}

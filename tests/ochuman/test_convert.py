@@ -102,7 +102,13 @@ def test_fields_by_hand_on_the_real_sample(converted, native_sample):
 
 
 def _native(images):
-    """A native file from (image_id, [(bbox, max_iou, has_kpt, has_mask), ...]) tuples."""
+    """A native dataset from (image_id, [(bbox, max_iou, has_kpt, has_mask), ...]) tuples."""
+    return ochuman.parse(native_dict(images))
+
+
+def native_dict(images) -> dict:
+    """The content of a native file from (image_id, [(bbox, max_iou, has_kpt, has_mask), ...])
+    tuples (file names ``<image_id>.jpg``, images 50 x 40)."""
     out = []
     for image_id, persons in images:
         annotations = []
@@ -119,7 +125,7 @@ def _native(images):
             })
         out.append({"file_name": f"{image_id}.jpg", "image_id": image_id, "width": 50,
                     "height": 40, "annotations": annotations})
-    return ochuman.parse({"images": out})
+    return {"images": out}
 
 
 def test_max_iou_exactly_one_and_ranges():
@@ -186,3 +192,20 @@ def test_output_loads_in_pycocotools_with_results(converted, tmp_path):
 def test_conversion_needs_a_native_file(ochuman_coco_sample):
     with pytest.raises(ochuman.OCHumanError, match="native"):
         to_coco(ochuman.load(ochuman_coco_sample))
+
+
+@pytest.mark.parametrize("split", ["all", "val", "test"])
+@pytest.mark.parametrize("rule", ["official", "closed-top"])
+def test_info_records_split_range_and_rule(split, rule):
+    persons = [((0, 0, 9, 9), 0.6, True, True)]
+    dataset = _native([(f"{n:06d}", persons if n % 3 else [((0, 0, 9, 9), 0.3, True, True)])
+                       for n in range(1, 2511)])
+    coco = to_coco(dataset, split, MaxIoURange(0.5, 1.0), range_rule=rule)
+    info = coco["info"]
+    assert (info["split"], info["max_iou_range"], info["range_rule"]) == (split, [0.5, 1.0], rule)
+    val_names = {im.file_name for im in dataset.select_split("val").images}
+    written = [im["file_name"] for im in coco["images"]]
+    # the first val_images images of the file are the val images it holds
+    assert info["val_images"] == sum(name in val_names for name in written)
+    assert all(name in val_names for name in written[:info["val_images"]])
+    assert not any(name in val_names for name in written[info["val_images"]:])

@@ -343,3 +343,59 @@ def monkeypatch_module():
     patch = pytest.MonkeyPatch()
     yield patch
     patch.undo()
+
+
+def test_to_frame_of_a_file_with_hundreds_of_masks():
+    """The README's example on the real ochuman.json: 8110 masks (here 300 in 30 images)."""
+    from pycocotools import mask as mask_utils
+
+    images = []
+    for k in range(30):
+        persons = [{"bbox": [j, j, 40 + 2 * j, 50 + j], "max_iou": 0.6,
+                    "keypoints": [float(j + 1), float(j + 2), 1.0] * 19,
+                    "segms": {"outer": [[j, j, 40 + 2 * j, j, 40 + 2 * j, 50 + j, j, 50 + j]], "inner": []}}
+                   for j in range(10)]
+        images.append({"file_name": f"{k:06d}.jpg", "image_id": f"{k:06d}", "width": 80, "height": 70,
+                       "annotations": persons})
+    dataset = ochuman.parse({"images": images})
+    frame = dataset.to_frame()
+    assert len(frame) == 300
+    expected = [int(mask_utils.area(dataset.rle(i))) for i in range(300)]
+    assert frame["mask_area"].tolist() == expected
+    assert frame["max_iou_mask"].notna().all()
+
+
+@pytest.mark.parametrize("info, problem", [
+    ({"split": "all", "max_iou_range": [0, 1], "range_rule": "closed", "val_images": 1}, "range_rule"),
+    ({"split": "all", "max_iou_range": [0, 1], "range_rule": "official", "val_images": 9}, "val_images"),
+    ({"split": "all", "max_iou_range": [0, 1], "range_rule": "official", "val_images": 1.5}, "val_images"),
+])
+def test_bad_converter_records_in_info_are_one_line(ochuman_coco_sample, tmp_path, info, problem):
+    coco = json.loads(ochuman_coco_sample.read_text())
+    coco["info"] = info
+    path = tmp_path / "converted.json"
+    path.write_text(json.dumps(coco))
+    with pytest.raises(ochuman.OCHumanError, match=f"^{path}: info: {problem} must be"):
+        ochuman.load(path)
+
+
+def test_other_info_fields_are_not_read(ochuman_coco_sample, tmp_path):
+    coco = json.loads(ochuman_coco_sample.read_text())
+    coco["info"] = {"split": "train", "range_rule": 3, "year": 2019}  # not the converter's record
+    path = tmp_path / "ochuman_coco_format_test_range_0.00_1.00.json"
+    path.write_text(json.dumps(coco))
+    dataset = ochuman.load(path)
+    assert dataset.range_rule is None and set(dataset.image_split) == {"test"}
+
+
+def test_unfinished_writes_are_removed_at_the_end_of_a_command(tmp_path):
+    """The last resort of an interrupted command: a write whose own clean-up never ran."""
+    from ochuman.io import atomic_write, remove_unfinished_writes
+
+    writer = atomic_write(tmp_path / "out.json")
+    writer.__enter__().write('{"half": ')
+    assert [p.name.endswith(".part") for p in tmp_path.iterdir()] == [True]
+    remove_unfinished_writes()
+    assert list(tmp_path.iterdir()) == []
+    assert writer.__exit__(KeyboardInterrupt, KeyboardInterrupt(), None) is False  # its own clean-up, late
+    assert list(tmp_path.iterdir()) == []

@@ -45,3 +45,29 @@ def test_box_layouts_round_trip():
     xyxy = np.array([[1.0, 2.0, 11.0, 7.0], [0, 0, 0, 0]])
     np.testing.assert_array_equal(masks.xyxy_to_xywh(xyxy), [[1, 2, 10, 5], [0, 0, 0, 0]])
     np.testing.assert_array_equal(masks.xywh_to_xyxy(masks.xyxy_to_xywh(xyxy)), xyxy)
+
+
+def _many_rles(n: int, height: int = 24, width: int = 31) -> list[dict]:
+    """n distinct compressed RLEs (rectangles of growing size, some empty)."""
+    rles = []
+    for k in range(n):
+        bitmap = np.zeros((height, width), np.uint8)
+        bitmap[k % height:, :k % width] = 1
+        rles.append(masks.bitmap_to_rle(bitmap))
+    return rles
+
+
+def test_area_of_many_masks_equals_pycocotools_mask_by_mask():
+    # pycocotools 2.0.11's mask.area builds a uint8 array of the count: 256+ masks raised
+    # OverflowError under numpy 2
+    rles = _many_rles(300)
+    expected = [int(mask_utils.area(rle)) for rle in rles]
+    assert masks.rle_area(rles).tolist() == expected
+    assert masks.rle_area(rles[:255]).tolist() == expected[:255]
+    assert masks.rle_area(rles[:256]).tolist() == expected[:256]
+
+
+def test_iou_matrix_of_many_masks_equals_pycocotools():
+    rles = _many_rles(300)
+    expected = np.asarray(mask_utils.iou(rles, rles, [0] * len(rles)))
+    np.testing.assert_array_equal(masks.rle_iou_matrix(rles), expected)

@@ -85,3 +85,49 @@ def test_table_markdown_csv_render(native_sample):
     assert markdown.output.splitlines()[1].startswith("| split")
     csv_out = runner.invoke(main, ["stats", str(native_sample), "--format", "csv"]).output.splitlines()
     assert csv_out[0].startswith("file,filter,split,images,persons") and len(csv_out) == 2
+
+
+def _images_with_persons_files(tmp_path) -> dict:
+    """The same 4 images in three files: one image with two persons, one with one person, one
+    with no annotation, one with only a crowd region (COCO) / nothing (native)."""
+    from pycocotools import mask as mask_utils
+
+    def rle(x, y, w, h):
+        bitmap = np.zeros((40, 50), np.uint8)
+        bitmap[y:y + h, x:x + w] = 1
+        encoded = mask_utils.encode(np.asfortranarray(bitmap))
+        return {"size": [40, 50], "counts": encoded["counts"].decode()}
+
+    boxes = {1: [(2, 2, 10, 20), (5, 3, 10, 20)], 2: [(20, 5, 15, 25)], 3: [], 4: []}
+    native = {"images": [{"file_name": f"{k:06d}.jpg", "image_id": f"{k:06d}", "width": 50, "height": 40,
+                          "annotations": [{"bbox": [x, y, x + w, y + h], "max_iou": 0.3,
+                                           "keypoints": None, "segms": None} for x, y, w, h in boxes[k]]}
+                         for k in boxes]}
+    images = [{"id": k, "file_name": f"{k:06d}.jpg", "width": 50, "height": 40} for k in boxes]
+    annotations = [{"id": 10 * k + j, "image_id": k, "category_id": 1, "iscrowd": 0, "bbox": [x, y, w, h],
+                    "area": w * h, "segmentation": rle(x, y, w, h)}
+                   for k in boxes for j, (x, y, w, h) in enumerate(boxes[k])]
+    annotations.append({"id": 99, "image_id": 4, "category_id": 1, "iscrowd": 1, "bbox": [0, 0, 50, 40],
+                        "area": 2000, "segmentation": {"size": [40, 50], "counts": [0, 2000]}})
+    categories = [{"id": 1, "name": "person"}]
+    scanned = {"images": images, "annotations": annotations[:-1], "categories": categories}
+    general = {"images": images, "annotations": annotations, "categories": categories}
+    files = {}
+    for name, content in (("native", native), ("coco-scanned", scanned), ("coco-general", general)):
+        files[name] = tmp_path / f"{name}.json"
+        files[name].write_text(json.dumps(content))
+    return files
+
+
+@pytest.mark.parametrize("which", ["native", "coco-scanned", "coco-general"])
+def test_images_are_the_images_with_a_person_on_every_path(tmp_path, which):
+    from ochuman.records import FileSegmentations
+
+    path = _images_with_persons_files(tmp_path)[which]
+    dataset = ochuman.load(path)
+    assert len(dataset.images) == 4
+    if which != "native":  # the two loaders of COCO files both run
+        assert isinstance(dataset.segmentations, FileSegmentations) == (which == "coco-scanned")
+    printed = _stats_json(path, "--filter", "none")
+    assert (printed["images"], printed["persons"]) == (2, 3)
+    assert ochuman.dataset_stats(dataset)["images"] == 2
