@@ -146,8 +146,6 @@ def test_convert_all_splits_with_every_opt_in_fix(native, all_hard_dir):
     assert [a["max_iou"] for a in coco["annotations"]] == facts.max_iou[persons].tolist()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14 point 2: stats --by split on an all-split range file "
-                   "labels its first 2500 images val whatever the range kept")
 def test_stats_by_split_of_an_all_split_range_file(native, all_hard_dir, ochuman_cli):
     out, _ = ochuman_cli("stats", all_hard_dir / ALL_HARD_FILE, "--by", "split", "--format", "json")
     facts = native.facts

@@ -44,8 +44,6 @@ def test_load_with_filter_equals_filter_persons(native, data):
     np.testing.assert_array_equal(direct.bbox_xywh, data.filter_persons("kpt&segm").bbox_xywh)
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason="issue 14 point 4: to_frame / mask_area crash with 256 or more masks "
-                   "(pycocotools' mask.area allocates uint8 on numpy 2)")
 def test_to_frame(native, data):
     facts = native.facts
     frame = data.to_frame()
