@@ -37,7 +37,7 @@ import numpy as np
 from ochuman import _evalcore
 from ochuman.cache import cached_ground_truth
 from ochuman.convert import official_selection
-from ochuman.errors import OCHumanError, OCHumanWarning
+from ochuman.errors import OCHumanError, OCHumanWarning, ResultsError
 from ochuman.evaluate import (
     STAT_NAMES, Annotations, EvalParams, MaskTable, Variant, base_state, evaluate_variants,
     make_blocks, nearest_gt,
@@ -77,6 +77,9 @@ class GroundTruth:
     images (ids as results must use them); max_iou (N,); official (N,) True for persons of the
     official file; extra (N,) True for persons without keypoints and mask (ignore mode only);
     source, split, max_iou_source ("stored" or "box").
+
+    The ground-truth *file* is the official COCO-format file of the split (native ground
+    truth) or the COCO file itself: :attr:`file_images` says which images it holds.
     """
 
     annotations: Annotations
@@ -89,6 +92,23 @@ class GroundTruth:
     source: str
     split: str
     max_iou_source: str
+
+    @property
+    def file_images(self) -> np.ndarray:
+        """(M,) bool: the images of the ground-truth file, as pycocotools would load it. All but
+        those whose every person is outside the file: the official converter leaves out images
+        whose persons all have MaxIoU == 1.0; a COCO file holds its images with or without
+        persons."""
+        image_index = _index_of(self.annotations.image_id, self.image_ids)
+        in_file = np.bincount(image_index[self.official], minlength=len(self.image_ids)) > 0
+        annotated = np.bincount(image_index, minlength=len(self.image_ids)) > 0
+        return in_file | ~annotated
+
+
+def _index_of(values: np.ndarray, universe: np.ndarray) -> np.ndarray:
+    """(N,) position of each of ``values`` in ``universe`` (every value is in it)."""
+    order = np.argsort(universe, kind="stable")
+    return order[np.searchsorted(universe[order], values)] if len(values) else np.zeros(0, dtype=np.int64)
 
 
 def ground_truth_from_native(dataset: Dataset, split: str = "val", masks: bool = True) -> GroundTruth:
@@ -179,12 +199,18 @@ def ground_truth_from_coco(dataset: Dataset, masks: bool = True) -> GroundTruth:
             rle = polygons_to_rle(box_polygon(*dataset.bbox_xywh[i]), int(h), int(w))
         counts.append(rle["counts"])
     ids = np.array([im.image_id for im in dataset.images])
+    # pycocotools ignores a person whose num_keypoints field is 0 (keypoints evaluation), whatever
+    # its keypoints; where the file has no such field, the labelled joints are its num_keypoints
+    num_keypoints = dataset.num_keypoints.astype(np.float64)
+    if dataset.num_keypoints_field is not None:
+        given = ~np.isnan(dataset.num_keypoints_field)
+        num_keypoints[given] = dataset.num_keypoints_field[given]
     annotations = Annotations(
         image_id=ids[dataset.image_index] if n else ids[:0], category_id=np.ones(n, dtype=np.int64),
         ann_id=dataset.person_id.copy(), bbox=dataset.bbox_xywh.copy(), area=dataset.area.copy(),
         iscrowd=dataset.iscrowd.copy(), score=np.ones(n), counts=table if table is not None else counts,
-        mask_size=mask_sizes, keypoints=dataset.keypoints.reshape(n, -1),
-        num_keypoints=dataset.num_keypoints.copy(), file_image_ids=ids,
+        mask_size=mask_sizes, keypoints=dataset.keypoints.reshape(n, 3 * dataset.keypoints.shape[1]),
+        num_keypoints=num_keypoints, file_image_ids=ids,
         masks=table if table is not None else MaskTable.from_strings(counts, mask_sizes) if masks else None,
     )
     return GroundTruth(
@@ -330,11 +356,16 @@ def _subset_variant(gt: GroundTruth, blocks, base: np.ndarray, rng: MaxIoURange,
     max_iou = gt.max_iou[order]
     if mode == "official":
         # "all" is the official file itself: no MaxIoU test (the file already left out what
-        # its converter dropped), so a COCO ground truth is scored exactly as pycocotools does.
+        # its converter dropped) and every image of the file, with persons or not, so a COCO
+        # ground truth is scored exactly as pycocotools does. A range file holds the images
+        # with persons in its range.
         counted = gt.official[order] & (True if rng is ALL else rng.contains(max_iou, "official"))
         state = np.where(counted, base, 2).astype(np.uint8)
-        images = np.zeros(len(blocks.img_ids), dtype=bool)
-        images[blocks.block_img[blocks.gt_block[counted]]] = True
+        if rng is ALL:
+            images = np.isin(blocks.img_ids, gt.image_ids[gt.file_images])
+        else:
+            images = np.zeros(len(blocks.img_ids), dtype=bool)
+            images[blocks.block_img[blocks.gt_block[counted]]] = True
         return Variant(state, image_included=images), int((counted & (base == 0)).sum())
     counted = ~gt.extra[order] & rng.contains(max_iou, "closed-top")
     state = np.where(counted, base, 1).astype(np.uint8)
@@ -379,7 +410,10 @@ def evaluate_results(
         results[0] = PrefetchedResults(results[0])
     ground = gt if isinstance(gt, GroundTruth) else resolve_ground_truth(root, gt, split, masks=iou_type == "segm")
     ranges = [parse_range(s) if isinstance(s, str) else s for s in subsets]
-    params = EvalParams(iou_type=iou_type)
+    if len(ground.annotations) == 0:
+        warnings.warn(f"{ground.source}: no ground-truth persons (in split {ground.split}): every AP and AR is -1, "
+                      "as in pycocotools", OCHumanWarning, stacklevel=2)
+    params = EvalParams(iou_type=iou_type, cat_ids=[1])  # the person category, annotated or not
     report = EvalReport(iou_type=iou_type, mode=mode, split=ground.split, gt_source=ground.source,
                         max_iou_source=ground.max_iou_source,
                         range_rule="official" if mode == "official" else "closed-top",
@@ -402,6 +436,8 @@ def evaluate_results(
                                                scanned=scanned)
         if len(detections) == 0:
             warnings.warn(f"{label}: empty results list: every AP and AR is 0", OCHumanWarning, stacklevel=2)
+        if mode == "official":
+            _refuse_images_outside_file(ground, detections, label)
         evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person)
         if not masks_are_valid(detections):
             detections = detections_from_records(parse_results(bytes(data), label), label, ground.image_ids,
@@ -409,6 +445,20 @@ def evaluate_results(
             evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person)
         report.evaluations.append(evaluation)
     return report
+
+
+def _refuse_images_outside_file(ground: GroundTruth, detections: Annotations, label: str) -> None:
+    """Official mode scores as pycocotools on the official file, whose ``loadRes`` refuses
+    results for images it lacks: so does this, naming the first such record."""
+    outside = ~np.isin(detections.image_id, ground.image_ids[ground.file_images])
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        k = int(np.flatnonzero(ground.image_ids == detections.image_id[i])[0])
+        raise ResultsError.at(
+            label, f"record {i} (image_id {detections.image_id[i].item()!r})",
+            f"image {ground.file_names[k]} is not in the official COCO-format file of the {ground.split} split "
+            "(all its persons have MaxIoU 1.0), so pycocotools refuses these results ('Results do not correspond "
+            "to current coco set'): drop its detections, or use --mode ignore")
 
 
 def _default_name(source, k: int) -> str:

@@ -84,6 +84,7 @@ class _CocoAnnotation(msgspec.Struct):
     keypoints: Optional[list[float]] = None
     segmentation: Union[list[list[float]], _Rle, None] = None
     max_iou: Optional[float] = None  # extension: written by `ochuman convert --with-max-iou`
+    num_keypoints: Optional[float] = None
 
 
 class _CocoCategory(msgspec.Struct):
@@ -506,6 +507,7 @@ def _scanned_coco(parts: _Parts, category: Optional[_CocoCategory], known_catego
     bbox, area, max_iou = (np.frombuffer(b, dtype=np.float64) for b in scanned[4:7])
     has_keypoints_field = np.frombuffer(scanned[7], dtype=np.uint8).astype(bool)
     keypoints, segm = np.frombuffer(scanned[8], dtype=np.float64), np.frombuffer(scanned[9], dtype=np.int64)
+    num_keypoints_field = np.frombuffer(scanned[10], dtype=np.int64)
     if known_categories and not np.isin(category_id, list(known_categories)).all():
         return None
     keep = np.flatnonzero(category_id == category.id) if category is not None else np.arange(len(ann_id))
@@ -548,6 +550,7 @@ def _scanned_coco(parts: _Parts, category: Optional[_CocoCategory], known_catego
         person_id=ann_id[keep].copy(), bbox_xywh=bbox_xywh.copy(), keypoints=keypoints,
         has_keypoints=(keypoints[..., 2] > 0).any(axis=1), segmentations=segmentations, iscrowd=iscrowd,
         area=area.copy(), max_iou=max_iou.copy(), max_iou_box=max_iou_box, images_dir=images_dir,
+        num_keypoints_field=np.where(num_keypoints_field[keep] >= 0, num_keypoints_field[keep], np.nan),
     )
 
 
@@ -664,6 +667,8 @@ def _build_coco(parts: _Parts, images_dir: Optional[str], prefetched: Optional[P
         keypoints=keypoints, has_keypoints=has_keypoints, segmentations=tuple(segmentations),
         iscrowd=iscrowd, area=area, max_iou=stored_max_iou, max_iou_box=max_iou_box,
         images_dir=images_dir,
+        num_keypoints_field=np.array([np.nan if a.num_keypoints is None else a.num_keypoints for a in selected],
+                                     dtype=np.float64),
     )
 
 
