@@ -421,8 +421,8 @@ def evaluate_results(
     for name, source in zip(names, results):
         if isinstance(source, list):
             label = name
-            detections = detections_from_records(parse_results(source, name), label, ground.image_ids,
-                                                 ground.image_sizes, [1], iou_type, ground.file_names)
+            detections = detections_from_records(parse_results(source, name, strict=True), label, ground.image_ids,
+                                                 ground.image_sizes, [1], iou_type, ground.file_names, strict=True)
         else:
             if isinstance(source, PrefetchedResults):
                 label, (data, scanned) = str(source.path), source.get()
@@ -433,13 +433,13 @@ def evaluate_results(
             # have taken is read again the general way, which names its problem.
             detections = detections_from_bytes(data, label, ground.image_ids, ground.image_sizes, [1],
                                                iou_type, ground.file_names, defer_mask_checks=True,
-                                               scanned=scanned)
+                                               scanned=scanned, strict=True)
         if len(detections) == 0:
             warnings.warn(f"{label}: empty results list: every AP and AR is 0", OCHumanWarning, stacklevel=2)
         if mode == "official":
             _refuse_images_outside_file(ground, detections, label)
         evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person)
-        if not masks_are_valid(detections):
+        if not masks_are_valid(detections):  # (its fields were checked by the first reading)
             detections = detections_from_records(parse_results(bytes(data), label), label, ground.image_ids,
                                                  ground.image_sizes, [1], iou_type, ground.file_names)
             evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person)

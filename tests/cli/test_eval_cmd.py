@@ -447,3 +447,70 @@ def test_console_script_with_a_closed_pipe_exits_without_a_traceback(files):
                             "--format", "json", pipe_closed_early=True)
     assert "Traceback" not in err and "Exception ignored" not in err, err
     assert code == 1  # click's answer to a broken pipe
+
+
+# ---------------------------------------------------------------------------------------------
+# results whose records carry different fields: pycocotools' loadRes rule (record 0 decides),
+# said in one warning naming the first record it substitutes for
+
+
+def _mixed(files, tmp_path, name: str, edit) -> Path:
+    records = json.loads(Path(files["jittered"]).read_text())
+    edit(records)
+    return _write(tmp_path / name, records)
+
+
+def _warned_rows(results: Path, iou_type: str) -> tuple[list[dict], list[str]]:
+    result = _run("--results", str(results), "--iou-type", iou_type, "--subset", "all", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout), result.stderr.splitlines()
+
+
+@pytest.mark.parametrize("case", ["bbox_only", "one_without_segmentation"])
+def test_boxes_scored_as_masks_are_said_and_equal_pycocotools(files, tmp_path, case):
+    def edit(records):
+        for k, record in enumerate(records):
+            if case == "bbox_only" or k == 3:
+                del record["segmentation"]
+    path = _mixed(files, tmp_path, f"{case}.json", edit)
+    rows, warnings = _warned_rows(path, "segm")
+    assert len(warnings) == 1 and warnings[0].startswith(f"Warning: {path}: "), warnings
+    if case == "bbox_only":
+        assert "no record has a segmentation: each box is scored as its mask" in warnings[0]
+        assert "--iou-type bbox" in warnings[0]
+    else:
+        assert "record 3 (image_id " in warnings[0] and "has no segmentation: their boxes are scored as masks" in warnings[0]
+    expected = _pycocotools_stats(files["official_val"], path, "segm")
+    np.testing.assert_allclose(_stats(rows[0]), expected, rtol=0, atol=1e-12)
+
+
+def test_a_record_without_bbox_beside_masks_is_said_and_equals_pycocotools(files, tmp_path):
+    def edit(records):
+        del records[0]["bbox"]  # record 0 decides: records with a mask keep their own box, if any
+    path = _mixed(files, tmp_path, "first_without_bbox.json", edit)
+    rows, warnings = _warned_rows(path, "bbox")
+    assert len(warnings) == 1 and "record 0 (image_id " in warnings[0] and "record 1 (image_id " in warnings[0], warnings
+    assert "scored by its mask's bounding box" in warnings[0]
+    expected = _pycocotools_stats(files["official_val"], path, "bbox")
+    np.testing.assert_allclose(_stats(rows[0], "bbox"), expected, rtol=0, atol=1e-12)
+    # segm and keypoints read no box: nothing to say
+    assert _warned_rows(path, "segm")[1] == []
+
+
+def test_consistent_files_get_no_field_warning(files):
+    for iou_type in ("segm", "bbox", "keypoints"):
+        _rows("--results", str(files["jittered"]), "--iou-type", iou_type)  # asserts an empty stderr
+
+
+def test_boxes_beside_keypoints_only_are_replaced_as_pycocotools_does(files, tmp_path):
+    def edit(records):
+        for k, record in enumerate(records):
+            del record["segmentation"]
+            if k == 0:
+                del record["bbox"]  # record 0 decides: every box from the keypoints' extent
+    path = _mixed(files, tmp_path, "keypoints_first.json", edit)
+    rows, warnings = _warned_rows(path, "bbox")
+    assert len(warnings) == 1 and "record 1 (image_id " in warnings[0], warnings
+    assert "derived from its record's keypoints and the given boxes are not used" in warnings[0]
+    expected = _pycocotools_stats(files["official_val"], path, "bbox")
+    np.testing.assert_allclose(_stats(rows[0], "bbox"), expected, rtol=0, atol=1e-12)

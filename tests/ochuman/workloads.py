@@ -8,7 +8,7 @@
   ``person_file=True`` it draws what ``ochuman eval --gt`` takes: one ``person`` category,
   polygon and uncompressed-RLE ground truth, persons with labelled keypoints but
   ``num_keypoints`` 0, results carrying segmentation, bbox and keypoints (as Detectron2
-  writes), files without annotations.
+  writes), some of them without a bbox or a segmentation, files without annotations.
 - :func:`run_pycocotools` evaluates with pycocotools (the oracle);
   :func:`load_results` / :func:`to_annotations` build the engine's inputs from the same data
   (detections as pycocotools ``loadRes`` derives them); :func:`run_engine` runs the engine with
@@ -179,6 +179,7 @@ DEFAULT_CONFIG = {
     "heavy": False,  # the first image gets more detections than maxDets
     "results_with_bbox": False,  # segm / keypoints results also carry a bbox (loadRes' bbox branch)
     "results_all_fields": False,  # every result carries segmentation, bbox and keypoints (Detectron2)
+    "mixed_fields": None,  # with all fields: "bbox" (record 0 and some others lose it) or "segmentation" (some lose it)
     "polygon_p": 0.0,  # share of non-crowd ground truths given as a polygon (a jittered rectangle)
     "uncompressed_p": 0.0,  # share of ground-truth masks given as uncompressed RLE (COCO's crowd format)
     "zero_num_kp_p": 0.0,  # share of persons with labelled keypoints but "num_keypoints": 0
@@ -277,6 +278,10 @@ def build_workload(iou_type: str, seed: int, **config) -> dict:
         rng.shuffle(gts)
         rng.shuffle(results)
         rng.shuffle(images)
+    if c["mixed_fields"] and c["results_all_fields"]:  # loadRes' rules for such files: record 0 decides
+        for k, result in enumerate(results):
+            if (c["mixed_fields"] == "bbox" and k == 0) or rng.random() < 0.3:
+                del result[c["mixed_fields"]]
     ids = rng.choice(np.arange(1, 100_000), size=len(gts), replace=False).tolist() if gts else []
     for ann, ann_id in zip(gts, ids):
         ann["id"] = int(ann_id)
@@ -323,6 +328,7 @@ def coco_workloads(draw, iou_type: str, max_images: int = 8, heavy: Optional[boo
         config["zero_num_kp_p"] = draw(st.sampled_from([0.0, 0.0, 0.2]))
         config["results_all_fields"] = draw(st.integers(0, 2)) == 0
         config["results_with_bbox"] = config["results_with_bbox"] and not config["results_all_fields"]
+        config["mixed_fields"] = draw(st.sampled_from([None, "bbox", "segmentation"]))
         if draw(st.integers(0, 7)) == 0:  # a file without annotations
             config["per_image"] = tuple((0, n_dt) for _, n_dt in config["per_image"])
     return build_workload(iou_type, draw(st.integers(0, 2 ** 32 - 1)), **config)
