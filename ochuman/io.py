@@ -29,7 +29,7 @@ import numpy as np
 from ochuman import _evalcore
 from ochuman.errors import FormatError, OCHumanError
 from ochuman.keypoints import (
-    COCO_KEYPOINT_NAMES, NUM_COCO_KEYPOINTS, NUM_OCHUMAN_KEYPOINTS, OCHUMAN_KEYPOINT_NAMES,
+    NUM_COCO_KEYPOINTS, NUM_OCHUMAN_KEYPOINTS, OCHUMAN_KEYPOINT_NAMES,
     ochuman_to_coco,
 )
 from ochuman.masks import Polygons, xyxy_to_xywh, xywh_to_xyxy
@@ -461,10 +461,13 @@ def _coco_categories(parts: _Parts) -> tuple[Optional[_CocoCategory], set]:
         if "categories" in parts.keys() else []
     )
     category = _person_category(categories, source)
-    if category is not None and category.keypoints is not None and list(category.keypoints) != list(COCO_KEYPOINT_NAMES):
+    # Only the count matters (as in pycocotools, whose OKS sigmas go by position): 17 names other
+    # than COCO's are read as COCO's 17 joints.
+    if category is not None and category.keypoints is not None and len(category.keypoints) != NUM_COCO_KEYPOINTS:
         raise FormatError.at(
             source, f"categories (id {category.id})",
-            f"keypoints must be COCO's 17 names in COCO order, got {len(category.keypoints)} names",
+            f"keypoints must be {NUM_COCO_KEYPOINTS} joints (COCO's; pycocotools' OKS sigmas are for 17), "
+            f"got {len(category.keypoints)} names",
         )
     return category, {c.id for c in categories}
 

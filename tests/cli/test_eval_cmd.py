@@ -514,3 +514,18 @@ def test_boxes_beside_keypoints_only_are_replaced_as_pycocotools_does(files, tmp
     assert "derived from its record's keypoints and the given boxes are not used" in warnings[0]
     expected = _pycocotools_stats(files["official_val"], path, "bbox")
     np.testing.assert_allclose(_stats(rows[0], "bbox"), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("iou_type", ["segm", "bbox", "keypoints"])
+def test_coco_ground_truth_with_other_keypoint_names(files, official_val, tmp_path, iou_type):
+    """Names of the 17 joints do not matter (pycocotools' OKS sigmas go by position): a file
+    naming them otherwise is evaluated, as pycocotools does, for every iou type."""
+    renamed = json.loads(json.dumps(official_val))
+    renamed["categories"][0]["keypoints"] = [f"joint{k}" for k in range(17)]
+    gt = _write(tmp_path / "renamed.json", renamed)
+    result = CliRunner(**_RUNNER_KWARGS).invoke(main, [
+        "eval", "--gt", str(gt), "--results", str(files["jittered"]), "--iou-type", iou_type,
+        "--subset", "all", "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    expected = _pycocotools_stats(gt, files["jittered"], iou_type)
+    np.testing.assert_allclose(_stats(json.loads(result.stdout)[0], iou_type), expected, rtol=0, atol=1e-12)
