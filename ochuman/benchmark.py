@@ -42,7 +42,7 @@ from ochuman.evaluate import (
     STAT_NAMES, Annotations, EvalParams, MaskTable, Variant, base_state, evaluate_variants,
     make_blocks, nearest_gt,
 )
-from ochuman.io import load
+from ochuman.io import load, split_in_file_name
 from ochuman.masks import box_polygon, polygons_to_rle
 from ochuman.records import Dataset, FileSegmentations
 from ochuman.results import detections_from_bytes, detections_from_records, masks_are_valid, parse_results
@@ -383,7 +383,7 @@ def evaluate_results(
     *,
     root: Union[str, os.PathLike, None] = None,
     gt: Union[str, os.PathLike, Dataset, GroundTruth, PrefetchedAnnotations, None] = None,
-    split: str = "val",
+    split: Optional[str] = None,
     iou_type: str = "segm",
     subsets: Sequence[Union[str, MaxIoURange]] = ("all", "moderate", "hard"),
     mode: str = "official",
@@ -395,6 +395,10 @@ def evaluate_results(
 
     results: a path, a parsed results list, a :class:`~ochuman.scan.PrefetchedResults` (a
     file already being read), or a sequence of those (a leaderboard).
+    split: "val" or "test" of a native ground truth (None: val). A COCO file is evaluated as it
+    is: a split given with it must be the one its official name says
+    (``ochuman_coco_format_val_range_...``), else :class:`OCHumanError`.
+    paper: add the paper's Table-2 rows (segm AP of val or test; a warning says when there are none).
     Returns an :class:`EvalReport` (``rows()``, ``to_frame()``, ``ap_by_max_iou()``, ...).
     """
     if mode not in MODES:
@@ -408,13 +412,21 @@ def evaluate_results(
     results = list(results)
     if isinstance(results[0], (str, os.PathLike)):  # read it in a thread while the ground truth loads
         results[0] = PrefetchedResults(results[0])
-    ground = gt if isinstance(gt, GroundTruth) else resolve_ground_truth(root, gt, split, masks=iou_type == "segm")
+    ground = gt if isinstance(gt, GroundTruth) else resolve_ground_truth(root, gt, split or "val", masks=iou_type == "segm")
+    evaluated_split = ground.split
+    if split is not None and ground.split == "all":  # a COCO file: its own split, or refused
+        _check_split_of_coco_file(ground, split)
+        evaluated_split = split
+    if paper and (iou_type != "segm" or evaluated_split not in PAPER_TABLE2):
+        warnings.warn("no paper rows: the paper reports segm AP of the val and test splits only"
+                      + (f", not {iou_type} AP" if iou_type != "segm" else
+                         f" ({ground.source} has no split: name it with --split)"), OCHumanWarning, stacklevel=2)
     ranges = [parse_range(s) if isinstance(s, str) else s for s in subsets]
     if len(ground.annotations) == 0:
         warnings.warn(f"{ground.source}: no ground-truth persons (in split {ground.split}): every AP and AR is -1, "
                       "as in pycocotools", OCHumanWarning, stacklevel=2)
     params = EvalParams(iou_type=iou_type, cat_ids=[1])  # the person category, annotated or not
-    report = EvalReport(iou_type=iou_type, mode=mode, split=ground.split, gt_source=ground.source,
+    report = EvalReport(iou_type=iou_type, mode=mode, split=evaluated_split, gt_source=ground.source,
                         max_iou_source=ground.max_iou_source,
                         range_rule="official" if mode == "official" else "closed-top",
                         params=params, paper=paper)
@@ -435,7 +447,8 @@ def evaluate_results(
                                                iou_type, ground.file_names, defer_mask_checks=True,
                                                scanned=scanned, strict=True)
         if len(detections) == 0:
-            warnings.warn(f"{label}: empty results list: every AP and AR is 0", OCHumanWarning, stacklevel=2)
+            warnings.warn(f"{label}: empty results list" + (": every AP and AR is 0" if len(ground.annotations) else ""),
+                          OCHumanWarning, stacklevel=2)
         if mode == "official":
             _refuse_images_outside_file(ground, detections, label)
         evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person)
@@ -445,6 +458,20 @@ def evaluate_results(
             evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person)
         report.evaluations.append(evaluation)
     return report
+
+
+def _check_split_of_coco_file(ground: GroundTruth, split: str) -> None:
+    """A split named with a COCO ground truth (evaluated as it is) must be the file's own."""
+    named = split_in_file_name(ground.source)
+    if named == split:
+        return
+    if named is None:
+        problem = "a COCO file with no official split (only native ochuman.json and official OCHuman COCO-format files have one)"
+    elif named == "all":
+        problem = f"holds every split (write the {split} file with ochuman convert --split {split})"
+    else:
+        problem = f"holds the {named} split, as its name says"
+    raise OCHumanError(f"{ground.source}: --split {split}: {problem}; leave --split out to evaluate the file as it is")
 
 
 def _refuse_images_outside_file(ground: GroundTruth, detections: Annotations, label: str) -> None:

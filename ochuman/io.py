@@ -472,14 +472,20 @@ def _coco_categories(parts: _Parts) -> tuple[Optional[_CocoCategory], set]:
     return category, {c.id for c in categories}
 
 
+def split_in_file_name(source: str) -> Optional[str]:
+    """"val", "test" or "all" as an official COCO-format file's name says; None for other names."""
+    name = _OFFICIAL_NAME.search(Path(source).name)
+    return None if name is None else name["split"]
+
+
 def _coco_split(source: str, n_images: int) -> np.ndarray:
     """(M,) official split of each image, from an official file's name ("" otherwise)."""
-    name = _OFFICIAL_NAME.search(Path(source).name)
-    if name is None:
+    split = split_in_file_name(source)
+    if split is None:
         return np.full(n_images, "", dtype=object)
-    if name["split"] == "all":
+    if split == "all":
         return official_split(np.ones(n_images, dtype=bool))
-    return np.full(n_images, name["split"], dtype=object)
+    return np.full(n_images, split, dtype=object)
 
 
 def _duplicated(values: np.ndarray) -> bool:

@@ -529,3 +529,58 @@ def test_coco_ground_truth_with_other_keypoint_names(files, official_val, tmp_pa
     assert result.exit_code == 0, result.stderr
     expected = _pycocotools_stats(gt, files["jittered"], iou_type)
     np.testing.assert_allclose(_stats(json.loads(result.stdout)[0], iou_type), expected, rtol=0, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# --split with a COCO-format --gt, --paper without paper rows
+
+
+def _eval_coco(gt: Path, results: Path, *args: str):
+    result = CliRunner(**_RUNNER_KWARGS).invoke(main, ["eval", "--gt", str(gt), "--results", str(results),
+                                                       "--subset", "all", "--format", "json", *args])
+    assert result.exc_info is None or result.exc_info[0] is SystemExit, result.exception
+    return result
+
+
+def test_split_with_a_coco_file_must_be_its_own(files, official_val, tmp_path):
+    val_file = files["official_val"]  # ochuman_coco_format_val_range_0.00_1.00.json
+    plain = _eval_coco(val_file, files["jittered"])
+    named = _eval_coco(val_file, files["jittered"], "--split", "val")
+    assert plain.exit_code == named.exit_code == 0, plain.stderr + named.stderr
+    assert json.loads(plain.stdout)[0]["AP"] == json.loads(named.stdout)[0]["AP"]
+    other_name = _write(tmp_path / "my_gt.json", official_val)
+    for gt, split, problem in ((val_file, "test", "holds the val split, as its name says"),
+                               (other_name, "val", "a COCO file with no official split")):
+        result = _eval_coco(gt, files["jittered"], "--split", split)
+        assert result.exit_code == 1 and result.stdout == ""
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"Error: {gt}: --split {split}: {problem}"), lines
+        assert "leave --split out" in lines[0]
+
+
+def test_split_is_honoured_with_a_native_gt(tmp_path):
+    # the sample's 10 benchmark images are all val: its test split has nobody, and says so
+    empty = _write(tmp_path / "empty.json", [])
+    result = _run("--results", str(empty), "--split", "test", "--subset", "all")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(f"segm AP on {SAMPLE_ANNOTATIONS} (test)")
+    assert result.stderr.splitlines() == [
+        f"Warning: {SAMPLE_ANNOTATIONS}: no ground-truth persons (in split test): every AP and AR is -1, as in pycocotools",
+        f"Warning: {empty}: empty results list"]
+
+
+@pytest.mark.parametrize("iou_type", ["bbox", "keypoints"])
+def test_paper_without_paper_rows_says_so(files, iou_type):
+    result = _run("--results", str(files["jittered"]), "--iou-type", iou_type, "--paper", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert not any(row["reported"] for row in json.loads(result.stdout))
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Warning: no paper rows") and f"not {iou_type} AP" in lines[0]
+
+
+def test_paper_with_a_coco_file_needs_its_split(files):
+    without = _eval_coco(files["official_val"], files["jittered"], "--paper")
+    assert without.exit_code == 0 and "Warning: no paper rows" in without.stderr and "--split" in without.stderr
+    named = _eval_coco(files["official_val"], files["jittered"], "--paper", "--split", "val")
+    assert named.exit_code == 0 and named.stderr == ""
+    assert any(row["reported"] for row in json.loads(named.stdout))
