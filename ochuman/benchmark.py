@@ -52,6 +52,8 @@ from ochuman.subsets import ALL, HARD, MODERATE, MaxIoURange, parse_range
 
 MODES = ("official", "ignore")
 LEVELS = (ALL, MODERATE, HARD)
+#: more than this share of detections centred outside their image suggests the wrong images
+OUTSIDE_SHARE = 0.05
 MAX_IOU_BINS = tuple(MaxIoURange(round(0.5 + 0.05 * k, 2), round(0.55 + 0.05 * k, 2)) for k in range(10))
 
 #: segm AP / AP_Moderate / AP_Hard reported in the paper's Table 2 (R50-FPN, trained on COCO).
@@ -451,6 +453,7 @@ def evaluate_results(
                           OCHumanWarning, stacklevel=2)
         if mode == "official":
             _refuse_images_outside_file(ground, detections, label)
+        _warn_if_outside_images(ground, detections, label)
         evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person)
         if not masks_are_valid(detections):  # (its fields were checked by the first reading)
             detections = detections_from_records(parse_results(bytes(data), label), label, ground.image_ids,
@@ -472,6 +475,28 @@ def _check_split_of_coco_file(ground: GroundTruth, split: str) -> None:
     else:
         problem = f"holds the {named} split, as its name says"
     raise OCHumanError(f"{ground.source}: --split {split}: {problem}; leave --split out to evaluate the file as it is")
+
+
+def _warn_if_outside_images(ground: GroundTruth, detections: Annotations, label: str) -> None:
+    """Results keyed to the wrong images (another split's file, another file's numbering) put
+    boxes and keypoints outside the images they name: warn when more than OUTSIDE_SHARE of the
+    detections have the centre of their box, or the mean of their keypoints, outside."""
+    n = len(detections)
+    if n == 0:
+        return
+    h, w = ground.image_sizes[_index_of(detections.image_id, ground.image_ids)].T.astype(np.float64)
+    centres = [(detections.bbox[:, 0] + detections.bbox[:, 2] / 2, detections.bbox[:, 1] + detections.bbox[:, 3] / 2)]
+    if detections.keypoints is not None:
+        centres.append((detections.keypoints[:, 0::3].mean(axis=1), detections.keypoints[:, 1::3].mean(axis=1)))
+    outside = np.zeros(n, dtype=bool)
+    for x, y in centres:
+        outside |= (x < 0) | (y < 0) | (x > w) | (y > h)
+    if outside.sum() > OUTSIDE_SHARE * n:
+        i = int(np.flatnonzero(outside)[0])
+        warnings.warn(
+            f"{label}: {int(outside.sum())} of {n} records ({outside.mean():.0%}) have boxes or keypoints outside the "
+            f"image they name (first: record {i}, image_id {detections.image_id[i].item()!r}): results for another "
+            f"split, or keyed by another file's image ids?", OCHumanWarning, stacklevel=3)
 
 
 def _refuse_images_outside_file(ground: GroundTruth, detections: Annotations, label: str) -> None:

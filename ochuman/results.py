@@ -64,6 +64,9 @@ class _StrictResult(_Result):
 HAS_BBOX, HAS_SEGMENTATION, HAS_KEYPOINTS = 1, 2, 4  # the compiled scanner's record flags
 
 
+#: the likely cause of masks sized for other images
+_OTHER_IMAGES = " (results for another split, or keyed by another file's image ids?)"
+
 #: polygon coordinates (and boxes used as masks) further than this many image sizes outside the
 #: image are refused: pycocotools would rasterise their edges point by point (gigabytes).
 _FAR = 100
@@ -231,11 +234,11 @@ def detections_from_records(
                 seg_sizes = np.array([seg.size for seg in segs], dtype=np.int64).reshape(n, 2)
             except OverflowError:  # a size beyond int64 differs from the image's anyway
                 i = next(i for i, seg in enumerate(segs) if list(seg.size) != sizes[i].tolist())
-                raise ResultsError.at(source, where(i), f"segmentation size {list(segs[i].size)} differs from the image's {sizes[i].tolist()}") from None
+                raise ResultsError.at(source, where(i), f"segmentation size {list(segs[i].size)} differs from the image's {sizes[i].tolist()}{_OTHER_IMAGES}") from None
             bad = np.flatnonzero((seg_sizes != sizes).any(axis=1))
             if len(bad):
                 i = bad[0]
-                raise ResultsError.at(source, where(i), f"segmentation size {seg_sizes[i].tolist()} differs from the image's {sizes[i].tolist()}")
+                raise ResultsError.at(source, where(i), f"segmentation size {seg_sizes[i].tolist()} differs from the image's {sizes[i].tolist()}{_OTHER_IMAGES}")
         counts = compressed if n and None not in compressed else []
         for i, seg in enumerate(segmentations if not counts else ()):
             h, w = (int(v) for v in sizes[i])
@@ -249,7 +252,7 @@ def detections_from_records(
                                                             "(segm evaluation rasterises it as the mask)")
             if isinstance(seg, _Rle):
                 if list(seg.size) != [h, w]:
-                    raise ResultsError.at(source, where(i), f"segmentation size {list(seg.size)} differs from the image's [{h}, {w}]")
+                    raise ResultsError.at(source, where(i), f"segmentation size {list(seg.size)} differs from the image's [{h}, {w}]{_OTHER_IMAGES}")
                 if isinstance(seg.counts, str):
                     counts.append(seg.counts)
                     continue

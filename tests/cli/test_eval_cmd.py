@@ -584,3 +584,36 @@ def test_paper_with_a_coco_file_needs_its_split(files):
     named = _eval_coco(files["official_val"], files["jittered"], "--paper", "--split", "val")
     assert named.exit_code == 0 and named.stderr == ""
     assert any(row["reported"] for row in json.loads(named.stdout))
+
+
+# ---------------------------------------------------------------------------------------------
+# results for the wrong images
+
+
+@pytest.mark.parametrize("iou_type", ["bbox", "keypoints"])
+def test_results_keyed_to_other_images_get_a_warning(files, official_val, tmp_path, iou_type):
+    """val and test files both number their images 1, 2, ...: results of another split (here:
+    the sample's detections with their image ids shifted by one) name images of other sizes."""
+    records = json.loads(Path(files["jittered"]).read_text())
+    n_images = len(official_val["images"])
+    shifted = _write(tmp_path / "other_numbering.json",
+                     [{k: v for k, v in {**r, "image_id": r["image_id"] % n_images + 1}.items() if k != "segmentation"}
+                      for r in records])
+    result = _run("--results", str(shifted), "--iou-type", iou_type, "--subset", "all", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Warning: {shifted}: "), lines
+    assert "outside the image they name" in lines[0] and "results for another split" in lines[0]
+    # the right numbering: silence (test_consistent_files_get_no_field_warning checks all three)
+
+
+def test_rle_of_another_image_size_names_the_likely_cause(files, official_val, tmp_path):
+    records = json.loads(Path(files["jittered"]).read_text())
+    n_images = len(official_val["images"])
+    shifted = _write(tmp_path / "other_numbering.json",
+                     [{**r, "image_id": r["image_id"] % n_images + 1} for r in records])
+    result = _run("--results", str(shifted), "--subset", "all")
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "segmentation size" in lines[0] and "differs from the image's" in lines[0], lines
+    assert "results for another split" in lines[0]
