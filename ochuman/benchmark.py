@@ -422,11 +422,13 @@ def evaluate_results(
     if paper and (iou_type != "segm" or evaluated_split not in PAPER_TABLE2):
         warnings.warn("no paper rows: the paper reports segm AP of the val and test splits only"
                       + (f", not {iou_type} AP" if iou_type != "segm" else
-                         f" ({ground.source} has no split: name it with --split)"), OCHumanWarning, stacklevel=2)
+                         f" ({ground.source} is a COCO file: name its split with --split when its official "
+                         "name says val or test)"), OCHumanWarning, stacklevel=2)
     ranges = [parse_range(s) if isinstance(s, str) else s for s in subsets]
     if len(ground.annotations) == 0:
-        warnings.warn(f"{ground.source}: no ground-truth persons (in split {ground.split}): every AP and AR is -1, "
-                      "as in pycocotools", OCHumanWarning, stacklevel=2)
+        where = f" in the {ground.split} split" if ground.split != "all" else ""
+        warnings.warn(f"{ground.source}: no ground-truth persons{where}: every AP and AR is -1, as in pycocotools",
+                      OCHumanWarning, stacklevel=2)
     params = EvalParams(iou_type=iou_type, cat_ids=[1])  # the person category, annotated or not
     report = EvalReport(iou_type=iou_type, mode=mode, split=evaluated_split, gt_source=ground.source,
                         max_iou_source=ground.max_iou_source,

@@ -565,7 +565,7 @@ def test_split_is_honoured_with_a_native_gt(tmp_path):
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith(f"segm AP on {SAMPLE_ANNOTATIONS} (test)")
     assert result.stderr.splitlines() == [
-        f"Warning: {SAMPLE_ANNOTATIONS}: no ground-truth persons (in split test): every AP and AR is -1, as in pycocotools",
+        f"Warning: {SAMPLE_ANNOTATIONS}: no ground-truth persons in the test split: every AP and AR is -1, as in pycocotools",
         f"Warning: {empty}: empty results list"]
 
 
