@@ -17,9 +17,10 @@ decided by the first record as pycocotools does:
 Records with different fields follow the same rule (record 0 decides). ``strict`` reading (what
 ``ochuman eval`` does) says so where that rule silently substitutes, with an
 :class:`~ochuman.errors.OCHumanWarning` naming the first such record: boxes scored as masks
-(segm evaluation of records without a segmentation), given boxes replaced by those of the masks
-or keypoints (bbox evaluation when record 0 has no bbox); and it refuses ``"segmentation":
-null`` where pycocotools would fail on it (segm evaluation), where plain reading takes it as absent.
+(segm evaluation of records without a segmentation), in bbox evaluation when record 0 has no
+bbox: mask boxes for the records without one beside records with one, or given boxes replaced
+by the keypoints' extent; and it refuses ``"segmentation": null`` where pycocotools would fail
+on it (segm evaluation), where plain reading takes it as absent.
 """
 from __future__ import annotations
 
