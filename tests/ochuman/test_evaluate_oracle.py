@@ -373,8 +373,15 @@ def test_evaluate_results_counts_detections_on_images_without_ground_truth(iou_t
     workload["gt"]["categories"] = [{"id": 1, "name": "person"}]
     workload["gt"]["images"].append({"id": 2, "width": 40, "height": 40, "file_name": "2.jpg"})
     workload["results"].append({**copy.deepcopy(workload["results"][0]), "image_id": 2, "score": 0.95})
-    assert run_pycocotools(workload["gt"], workload["results"], iou_type)[0][0] == pytest.approx(0.5)
+    oracle = run_pycocotools(workload["gt"], workload["results"], iou_type)
+    assert oracle[0][0] == pytest.approx(0.5)
     _check_file_level(workload, tmp_path)
+    # ignore mode: on a COCO file every person counts in "all", the empty image's detection too
+    from ochuman.benchmark import evaluate_results
+
+    ignore = evaluate_results(workload["results"], gt=tmp_path / "gt.json", iou_type=iou_type, subsets=["all"],
+                              mode="ignore")
+    assert_matches_oracle(ignore.evaluations[0].subsets["all"], oracle, "ignore mode")
 
 
 @pytest.mark.parametrize("iou_type", IOU_TYPES)
