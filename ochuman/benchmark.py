@@ -14,7 +14,8 @@ Subsets, two modes
     persons outside the range are dropped, images left without persons are not evaluated,
     detections that would have matched a dropped person are false positives. Half-open ranges
     [lo, hi), as the official converter selects (MaxIoU == 1.0 is in no subset and not in the
-    full file either).
+    full file either). "all" is the file itself: every image of a COCO file, with persons or
+    not; a detection on an image the official file lacks is refused, as ``loadRes`` refuses it.
     ``ignore``: persons outside the range, and every person the dataset annotates without
     keypoints and mask (box-only persons), are ignore regions: a detection matching one is
     neither true nor false positive. An unmatched detection counts in a subset only if the
