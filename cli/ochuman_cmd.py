@@ -107,7 +107,10 @@ def convert(file, out_dir, splits, ranges, range_rule, area, image_ids, with_max
               help="OCHuman folder (ochuman.json, images/); default $OCHUMAN_ROOT.")
 @click.option("--gt", "gt_file", default=None, metavar="FILE",
               help="Evaluate against this native or COCO-format file instead of the root.")
-@click.option("--split", type=click.Choice(["val", "test"]), default="val", show_default=True)
+@click.option("--split", type=click.Choice(["val", "test"]), default=None,
+              help="Official split of a native ground truth (--root, or --gt ochuman.json); default val. "
+                   "A COCO-format --gt is evaluated as it is: --split with it must name the file's own "
+                   "split (official file names say it), else it is refused.")
 @click.option("--iou-type", type=click.Choice(["segm", "bbox", "keypoints"]), default="segm",
               show_default=True)
 @click.option("--subset", "subsets", multiple=True, metavar="SUBSET",
@@ -115,7 +118,8 @@ def convert(file, out_dir, splits, ranges, range_rule, area, image_ids, with_max
 @click.option("--mode", type=click.Choice(["official", "ignore"]), default="official", show_default=True,
               help="official: out-of-range persons dropped, as pycocotools on the official range "
                    "files; ignore: they (and box-only persons) become ignore regions.")
-@click.option("--paper", is_flag=True, help="Add the paper's reported Table-2 rows (segm).")
+@click.option("--paper", is_flag=True, help="Add the paper's reported Table-2 rows (segm AP of val or test; "
+                                             "a warning says when there are none).")
 @click.option("--by-max-iou", is_flag=True, help="Also print AP per MaxIoU bin of 0.05.")
 @click.option("--persons", "persons_file", default=None, metavar="FILE.csv", type=OutputFile(),
               help="Write the per-person table (MaxIoU, best IoU, matched at .5/.75, score).")

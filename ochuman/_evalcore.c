@@ -430,10 +430,10 @@ static int scan_coco_image(Cursor *c, const char *data, ImageScan *out) {
     return 0;
 }
 
-typedef struct { Vec id, image_id, category_id, iscrowd, bbox, area, max_iou, has_keypoints, keypoints, segm; } AnnScan;
+typedef struct { Vec id, image_id, category_id, iscrowd, bbox, area, max_iou, has_keypoints, keypoints, segm, num_keypoints; } AnnScan;
 
 static int scan_coco_annotation(Cursor *c, const char *data, AnnScan *out) {
-    int64_t id = 0, image_id = 0, category_id = 1, iscrowd = 0;
+    int64_t id = 0, image_id = 0, category_id = 1, iscrowd = 0, num_keypoints = -1;
     double bbox[4], area = NAN, max_iou = NAN, keypoints[NUM_KEYPOINT_VALUES];
     uint8_t has_keypoints = 0;
     unsigned seen = 0;
@@ -458,6 +458,10 @@ static int scan_coco_annotation(Cursor *c, const char *data, AnnScan *out) {
         } else if (key_is(key, key_len, "segmentation")) {
             bit = 256;
             if (!scan_null(c)) status = scan_segmentation(c, data, &out->segm);
+        } else if (key_is(key, key_len, "num_keypoints")) {
+            bit = 512;
+            status = scan_integer(c, &num_keypoints);
+            if (status == 0 && num_keypoints < 0) status = -1;  /* the general path names it */
         } else status = skip_value(c, 1);
         if (status < 0 || (seen & bit)) return -1;
         seen |= bit;
@@ -472,7 +476,8 @@ static int scan_coco_annotation(Cursor *c, const char *data, AnnScan *out) {
         || vec_push(&out->category_id, &category_id, 8) < 0 || vec_push(&out->iscrowd, &iscrowd, 8) < 0
         || vec_push(&out->bbox, bbox, sizeof bbox) < 0 || vec_push(&out->area, &area, 8) < 0
         || vec_push(&out->max_iou, &max_iou, 8) < 0 || vec_push(&out->has_keypoints, &has_keypoints, 1) < 0
-        || vec_push(&out->keypoints, keypoints, sizeof keypoints) < 0) return -1;
+        || vec_push(&out->keypoints, keypoints, sizeof keypoints) < 0
+        || vec_push(&out->num_keypoints, &num_keypoints, 8) < 0) return -1;
     return 0;
 }
 
@@ -519,7 +524,7 @@ static PyObject *scan_coco_images(PyObject *self, PyObject *args) {
 /* scan_coco_annotations(data) -> (id, image_id, category_id, iscrowd: i64[n]; bbox f64[4n];
  * area, max_iou: f64[n] (NaN where absent or null); has_keypoints u8[n]; keypoints f64[51n]
  * (zeros where absent); segm i64[4n] ([h, w, counts offset, counts length], -1s without a
- * mask)) as bytes, or None. */
+ * mask); num_keypoints i64[n] (-1 where absent)) as bytes, or None. */
 static PyObject *scan_coco_annotations(PyObject *self, PyObject *args) {
     Py_buffer data;
     if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
@@ -530,14 +535,14 @@ static PyObject *scan_coco_annotations(PyObject *self, PyObject *args) {
     int scanned = scan_list(&c, data.buf, &out, annotation_record);
     PyEval_RestoreThread(c.tstate);
     if (scanned == 0)
-        result = Py_BuildValue("(NNNNNNNNNN)", vec_bytes(&out.id), vec_bytes(&out.image_id),
+        result = Py_BuildValue("(NNNNNNNNNNN)", vec_bytes(&out.id), vec_bytes(&out.image_id),
                                vec_bytes(&out.category_id), vec_bytes(&out.iscrowd), vec_bytes(&out.bbox),
                                vec_bytes(&out.area), vec_bytes(&out.max_iou), vec_bytes(&out.has_keypoints),
-                               vec_bytes(&out.keypoints), vec_bytes(&out.segm));
+                               vec_bytes(&out.keypoints), vec_bytes(&out.segm), vec_bytes(&out.num_keypoints));
     else result = Py_NewRef(Py_None);
     free(out.id.data); free(out.image_id.data); free(out.category_id.data); free(out.iscrowd.data);
     free(out.bbox.data); free(out.area.data); free(out.max_iou.data); free(out.has_keypoints.data);
-    free(out.keypoints.data); free(out.segm.data);
+    free(out.keypoints.data); free(out.segm.data); free(out.num_keypoints.data);
     PyBuffer_Release(&data);
     return result;
 }

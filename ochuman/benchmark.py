@@ -15,7 +15,9 @@ Subsets, two modes
     detections that would have matched a dropped person are false positives. Half-open ranges
     [lo, hi), as the official converter selects (MaxIoU == 1.0 is in no subset and not in the
     full file either); a file written by ``ochuman convert --range-rule closed-top`` records
-    that rule in its ``info``, and its subsets are cut with it.
+    that rule in its ``info``, and its subsets are cut with it. "all" is the file itself: every
+    image of a COCO file, with persons or not; a detection on an image the official file lacks
+    is refused, as ``loadRes`` refuses it.
     ``ignore``: persons outside the range, and every person the dataset annotates without
     keypoints and mask (box-only persons), are ignore regions: a detection matching one is
     neither true nor false positive. An unmatched detection counts in a subset only if the
@@ -38,12 +40,12 @@ import numpy as np
 from ochuman import _evalcore
 from ochuman.cache import cached_ground_truth
 from ochuman.convert import official_selection
-from ochuman.errors import OCHumanError, OCHumanWarning
+from ochuman.errors import OCHumanError, OCHumanWarning, ResultsError
 from ochuman.evaluate import (
     STAT_NAMES, Annotations, EvalParams, MaskTable, Variant, base_state, evaluate_variants,
     make_blocks, nearest_gt,
 )
-from ochuman.io import load, parse, read_file
+from ochuman.io import load, parse, read_file, split_in_file_name
 from ochuman.masks import box_polygon, polygons_to_rle
 from ochuman.records import Dataset, FileSegmentations
 from ochuman.results import detections_from_bytes, detections_from_records, masks_are_valid, parse_results
@@ -53,6 +55,8 @@ from ochuman.subsets import ALL, HARD, MODERATE, MaxIoURange, parse_range
 
 MODES = ("official", "ignore")
 LEVELS = (ALL, MODERATE, HARD)
+#: more than this share of detections centred outside their image suggests the wrong images
+OUTSIDE_SHARE = 0.05
 MAX_IOU_BINS = tuple(MaxIoURange(round(0.5 + 0.05 * k, 2), round(0.55 + 0.05 * k, 2)) for k in range(10))
 
 #: segm AP / AP_Moderate / AP_Hard reported in the paper's Table 2 (R50-FPN, trained on COCO).
@@ -80,6 +84,9 @@ class GroundTruth:
     source, split, max_iou_source ("stored" or "box"); range_rule: how official-mode subsets
     cut MaxIoU ranges: the rule the file itself was cut with ("closed-top" for a file written by
     ``ochuman convert --range-rule closed-top``, which records it in its ``info``).
+
+    The ground-truth *file* is the official COCO-format file of the split (native ground
+    truth) or the COCO file itself: :attr:`file_images` says which images it holds.
     """
 
     annotations: Annotations
@@ -93,6 +100,23 @@ class GroundTruth:
     split: str
     max_iou_source: str
     range_rule: str = "official"
+
+    @property
+    def file_images(self) -> np.ndarray:
+        """(M,) bool: the images of the ground-truth file, as pycocotools would load it. All but
+        those whose every person is outside the file: the official converter leaves out images
+        whose persons all have MaxIoU == 1.0; a COCO file holds its images with or without
+        persons."""
+        image_index = _index_of(self.annotations.image_id, self.image_ids)
+        in_file = np.bincount(image_index[self.official], minlength=len(self.image_ids)) > 0
+        annotated = np.bincount(image_index, minlength=len(self.image_ids)) > 0
+        return in_file | ~annotated
+
+
+def _index_of(values: np.ndarray, universe: np.ndarray) -> np.ndarray:
+    """(N,) position of each of ``values`` in ``universe`` (every value is in it)."""
+    order = np.argsort(universe, kind="stable")
+    return order[np.searchsorted(universe[order], values)] if len(values) else np.zeros(0, dtype=np.int64)
 
 
 def ground_truth_from_native(dataset: Dataset, split: str = "val", masks: bool = True) -> GroundTruth:
@@ -183,12 +207,18 @@ def ground_truth_from_coco(dataset: Dataset, masks: bool = True) -> GroundTruth:
             rle = polygons_to_rle(box_polygon(*dataset.bbox_xywh[i]), int(h), int(w))
         counts.append(rle["counts"])
     ids = np.array([im.image_id for im in dataset.images])
+    # pycocotools ignores a person whose num_keypoints field is 0 (keypoints evaluation), whatever
+    # its keypoints; where the file has no such field, the labelled joints are its num_keypoints
+    num_keypoints = dataset.num_keypoints.astype(np.float64)
+    if dataset.num_keypoints_field is not None:
+        given = ~np.isnan(dataset.num_keypoints_field)
+        num_keypoints[given] = dataset.num_keypoints_field[given]
     annotations = Annotations(
         image_id=ids[dataset.image_index] if n else ids[:0], category_id=np.ones(n, dtype=np.int64),
         ann_id=dataset.person_id.copy(), bbox=dataset.bbox_xywh.copy(), area=dataset.area.copy(),
         iscrowd=dataset.iscrowd.copy(), score=np.ones(n), counts=table if table is not None else counts,
-        mask_size=mask_sizes, keypoints=dataset.keypoints.reshape(n, -1),
-        num_keypoints=dataset.num_keypoints.copy(), file_image_ids=ids,
+        mask_size=mask_sizes, keypoints=dataset.keypoints.reshape(n, 3 * dataset.keypoints.shape[1]),
+        num_keypoints=num_keypoints, file_image_ids=ids,
         masks=table if table is not None else MaskTable.from_strings(counts, mask_sizes) if masks else None,
     )
     return GroundTruth(
@@ -358,11 +388,16 @@ def _subset_variant(gt: GroundTruth, blocks, base: np.ndarray, rng: MaxIoURange,
     max_iou = gt.max_iou[order]
     if mode == "official":
         # "all" is the official file itself: no MaxIoU test (the file already left out what
-        # its converter dropped), so a COCO ground truth is scored exactly as pycocotools does.
+        # its converter dropped) and every image of the file, with persons or not, so a COCO
+        # ground truth is scored exactly as pycocotools does. A range file holds the images
+        # with persons in its range.
         counted = gt.official[order] & (True if rng is ALL else rng.contains(max_iou, gt.range_rule))
         state = np.where(counted, base, 2).astype(np.uint8)
-        images = np.zeros(len(blocks.img_ids), dtype=bool)
-        images[blocks.block_img[blocks.gt_block[counted]]] = True
+        if rng is ALL:
+            images = np.isin(blocks.img_ids, gt.image_ids[gt.file_images])
+        else:
+            images = np.zeros(len(blocks.img_ids), dtype=bool)
+            images[blocks.block_img[blocks.gt_block[counted]]] = True
         return Variant(state, image_included=images), int((counted & (base == 0)).sum())
     counted = ~gt.extra[order] & rng.contains(max_iou, "closed-top")
     state = np.where(counted, base, 1).astype(np.uint8)
@@ -380,7 +415,7 @@ def evaluate_results(
     *,
     root: Union[str, os.PathLike, None] = None,
     gt: Union[str, os.PathLike, Dataset, GroundTruth, PrefetchedAnnotations, None] = None,
-    split: str = "val",
+    split: Optional[str] = None,
     iou_type: str = "segm",
     subsets: Sequence[Union[str, MaxIoURange]] = ("all", "moderate", "hard"),
     mode: str = "official",
@@ -392,6 +427,10 @@ def evaluate_results(
 
     results: a path, a parsed results list, a :class:`~ochuman.scan.PrefetchedResults` (a
     file already being read), or a sequence of those (a leaderboard).
+    split: "val" or "test" of a native ground truth (None: val). A COCO file is evaluated as it
+    is: a split given with it must be the one its official name says
+    (``ochuman_coco_format_val_range_...``), else :class:`OCHumanError`.
+    paper: add the paper's Table-2 rows (segm AP of val or test; a warning says when there are none).
     Returns an :class:`EvalReport` (``rows()``, ``to_frame()``, ``ap_by_max_iou()``, ...).
     """
     if mode not in MODES:
@@ -405,18 +444,31 @@ def evaluate_results(
     results = list(results)
     if isinstance(results[0], (str, os.PathLike)):  # read it in a thread while the ground truth loads
         results[0] = PrefetchedResults(results[0])
-    ground = gt if isinstance(gt, GroundTruth) else resolve_ground_truth(root, gt, split, masks=iou_type == "segm")
+    ground = gt if isinstance(gt, GroundTruth) else resolve_ground_truth(root, gt, split or "val", masks=iou_type == "segm")
+    evaluated_split = ground.split
+    if split is not None and ground.split == "all":  # a COCO file: its own split, or refused
+        _check_split_of_coco_file(ground, split)
+        evaluated_split = split
+    if paper and (iou_type != "segm" or evaluated_split not in PAPER_TABLE2):
+        warnings.warn("no paper rows: the paper reports segm AP of the val and test splits only"
+                      + (f", not {iou_type} AP" if iou_type != "segm" else
+                         f" ({ground.source} is a COCO file: name its split with --split when its official "
+                         "name says val or test)"), OCHumanWarning, stacklevel=2)
     ranges = [parse_range(s) if isinstance(s, str) else s for s in subsets]
-    params = EvalParams(iou_type=iou_type)
-    report = EvalReport(iou_type=iou_type, mode=mode, split=ground.split, gt_source=ground.source,
+    if len(ground.annotations) == 0:
+        where = f" in the {ground.split} split" if ground.split != "all" else ""
+        warnings.warn(f"{ground.source}: no ground-truth persons{where}: every AP and AR is -1, as in pycocotools",
+                      OCHumanWarning, stacklevel=2)
+    params = EvalParams(iou_type=iou_type, cat_ids=[1])  # the person category, annotated or not
+    report = EvalReport(iou_type=iou_type, mode=mode, split=evaluated_split, gt_source=ground.source,
                         max_iou_source=ground.max_iou_source,
                         range_rule=ground.range_rule if mode == "official" else "closed-top",
                         params=params, paper=paper)
     for name, source in zip(names, results):
         if isinstance(source, list):
             label = name
-            detections = detections_from_records(parse_results(source, name), label, ground.image_ids,
-                                                 ground.image_sizes, [1], iou_type, ground.file_names)
+            detections = detections_from_records(parse_results(source, name, strict=True), label, ground.image_ids,
+                                                 ground.image_sizes, [1], iou_type, ground.file_names, strict=True)
         else:
             if isinstance(source, PrefetchedResults):
                 label, (data, scanned) = str(source.path), source.get()
@@ -427,16 +479,70 @@ def evaluate_results(
             # have taken is read again the general way, which names its problem.
             detections = detections_from_bytes(data, label, ground.image_ids, ground.image_sizes, [1],
                                                iou_type, ground.file_names, defer_mask_checks=True,
-                                               scanned=scanned)
+                                               scanned=scanned, strict=True)
         if len(detections) == 0:
-            warnings.warn(f"{label}: empty results list: every AP and AR is 0", OCHumanWarning, stacklevel=2)
+            warnings.warn(f"{label}: empty results list" + (": every AP and AR is 0" if len(ground.annotations) else ""),
+                          OCHumanWarning, stacklevel=2)
+        if mode == "official":
+            _refuse_images_outside_file(ground, detections, label)
+        _warn_if_outside_images(ground, detections, label)
         evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person)
-        if not masks_are_valid(detections):
+        if not masks_are_valid(detections):  # (its fields were checked by the first reading)
             detections = detections_from_records(parse_results(bytes(data), label), label, ground.image_ids,
                                                  ground.image_sizes, [1], iou_type, ground.file_names)
             evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person)
         report.evaluations.append(evaluation)
     return report
+
+
+def _check_split_of_coco_file(ground: GroundTruth, split: str) -> None:
+    """A split named with a COCO ground truth (evaluated as it is) must be the file's own."""
+    named = split_in_file_name(ground.source)
+    if named == split:
+        return
+    if named is None:
+        problem = "a COCO file with no official split (only native ochuman.json and official OCHuman COCO-format files have one)"
+    elif named == "all":
+        problem = f"holds every split (write the {split} file with ochuman convert --split {split})"
+    else:
+        problem = f"holds the {named} split, as its name says"
+    raise OCHumanError(f"{ground.source}: --split {split}: {problem}; leave --split out to evaluate the file as it is")
+
+
+def _warn_if_outside_images(ground: GroundTruth, detections: Annotations, label: str) -> None:
+    """Results keyed to the wrong images (another split's file, another file's numbering) put
+    boxes and keypoints outside the images they name: warn when more than OUTSIDE_SHARE of the
+    detections have the centre of their box, or the mean of their keypoints, outside."""
+    n = len(detections)
+    if n == 0:
+        return
+    h, w = ground.image_sizes[_index_of(detections.image_id, ground.image_ids)].T.astype(np.float64)
+    centres = [(detections.bbox[:, 0] + detections.bbox[:, 2] / 2, detections.bbox[:, 1] + detections.bbox[:, 3] / 2)]
+    if detections.keypoints is not None:
+        centres.append((detections.keypoints[:, 0::3].mean(axis=1), detections.keypoints[:, 1::3].mean(axis=1)))
+    outside = np.zeros(n, dtype=bool)
+    for x, y in centres:
+        outside |= (x < 0) | (y < 0) | (x > w) | (y > h)
+    if outside.sum() > OUTSIDE_SHARE * n:
+        i = int(np.flatnonzero(outside)[0])
+        warnings.warn(
+            f"{label}: {int(outside.sum())} of {n} records ({outside.mean():.0%}) have boxes or keypoints outside the "
+            f"image they name (first: record {i}, image_id {detections.image_id[i].item()!r}): results for another "
+            f"split, or keyed by another file's image ids?", OCHumanWarning, stacklevel=3)
+
+
+def _refuse_images_outside_file(ground: GroundTruth, detections: Annotations, label: str) -> None:
+    """Official mode scores as pycocotools on the official file, whose ``loadRes`` refuses
+    results for images it lacks: so does this, naming the first such record."""
+    outside = ~np.isin(detections.image_id, ground.image_ids[ground.file_images])
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        k = int(np.flatnonzero(ground.image_ids == detections.image_id[i])[0])
+        raise ResultsError.at(
+            label, f"record {i} (image_id {detections.image_id[i].item()!r})",
+            f"image {ground.file_names[k]} is not in the official COCO-format file of the {ground.split} split "
+            "(all its persons have MaxIoU 1.0), so pycocotools refuses these results ('Results do not correspond "
+            "to current coco set'): drop its detections, or use --mode ignore")
 
 
 def _default_name(source, k: int) -> str:

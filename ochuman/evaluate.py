@@ -84,9 +84,10 @@ class Annotations:
     bbox (N, 4) float64 xywh; area (N,) float64; iscrowd (N,) bool; score (N,) float64
     (1.0 for ground truth); counts: N compressed RLE ``counts`` strings (segm only, else None);
     mask_size (N, 2) [h, w]; keypoints (N, 3K) float64 (keypoints only, else None);
-    num_keypoints (N,) int64 (ground truth, keypoints only); file_image_ids: every image id of
-    the ground-truth file, annotated or not (images without annotations still collect false
-    positives); None: the images of the annotations. masks: ``counts`` as a :class:`MaskTable`.
+    num_keypoints (N,) int64 or float64 (ground truth, keypoints only: 0 makes an ignore
+    region); file_image_ids: every image id of the ground-truth file, annotated or not (images
+    without annotations still collect false positives); None: the images of the annotations.
+    masks: ``counts`` as a :class:`MaskTable`.
     """
 
     image_id: np.ndarray

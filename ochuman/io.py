@@ -31,7 +31,7 @@ from ochuman import _evalcore
 from ochuman.convert import recorded_file_facts
 from ochuman.errors import ESCAPE_UNDECODABLE, FormatError, OCHumanError, printable
 from ochuman.keypoints import (
-    COCO_KEYPOINT_NAMES, NUM_COCO_KEYPOINTS, NUM_OCHUMAN_KEYPOINTS, OCHUMAN_KEYPOINT_NAMES,
+    NUM_COCO_KEYPOINTS, NUM_OCHUMAN_KEYPOINTS, OCHUMAN_KEYPOINT_NAMES,
     ochuman_to_coco,
 )
 from ochuman.masks import Polygons, xyxy_to_xywh, xywh_to_xyxy
@@ -86,6 +86,7 @@ class _CocoAnnotation(msgspec.Struct):
     keypoints: Optional[list[float]] = None
     segmentation: Union[list[list[float]], _Rle, None] = None
     max_iou: Optional[float] = None  # extension: written by `ochuman convert --with-max-iou`
+    num_keypoints: Optional[float] = None
 
 
 class _CocoCategory(msgspec.Struct):
@@ -509,12 +510,21 @@ def _coco_categories(parts: _Parts) -> tuple[Optional[_CocoCategory], set]:
         if "categories" in parts.keys() else []
     )
     category = _person_category(categories, source)
-    if category is not None and category.keypoints is not None and list(category.keypoints) != list(COCO_KEYPOINT_NAMES):
+    # Only the count matters (as in pycocotools, whose OKS sigmas go by position): 17 names other
+    # than COCO's are read as COCO's 17 joints.
+    if category is not None and category.keypoints is not None and len(category.keypoints) != NUM_COCO_KEYPOINTS:
         raise FormatError.at(
             source, f"categories (id {category.id})",
-            f"keypoints must be COCO's 17 names in COCO order, got {len(category.keypoints)} names",
+            f"keypoints must be {NUM_COCO_KEYPOINTS} joints (COCO's; pycocotools' OKS sigmas are for 17), "
+            f"got {len(category.keypoints)} names",
         )
     return category, {c.id for c in categories}
+
+
+def split_in_file_name(source: str) -> Optional[str]:
+    """"val", "test" or "all" as an official COCO-format file's name says; None for other names."""
+    name = _OFFICIAL_NAME.search(Path(source).name)
+    return None if name is None else name["split"]
 
 
 def _coco_split(parts: _Parts, n_images: int) -> tuple[np.ndarray, Optional[str]]:
@@ -564,6 +574,7 @@ def _scanned_coco(parts: _Parts, category: Optional[_CocoCategory], known_catego
     bbox, area, max_iou = (np.frombuffer(b, dtype=np.float64) for b in scanned[4:7])
     has_keypoints_field = np.frombuffer(scanned[7], dtype=np.uint8).astype(bool)
     keypoints, segm = np.frombuffer(scanned[8], dtype=np.float64), np.frombuffer(scanned[9], dtype=np.int64)
+    num_keypoints_field = np.frombuffer(scanned[10], dtype=np.int64)
     if known_categories and not np.isin(category_id, list(known_categories)).all():
         return None
     keep = np.flatnonzero(category_id == category.id) if category is not None else np.arange(len(ann_id))
@@ -607,6 +618,7 @@ def _scanned_coco(parts: _Parts, category: Optional[_CocoCategory], known_catego
         has_keypoints=(keypoints[..., 2] > 0).any(axis=1), segmentations=segmentations, iscrowd=iscrowd,
         area=area.copy(), max_iou=max_iou.copy(), max_iou_box=max_iou_box, images_dir=images_dir,
         range_rule=range_rule,
+        num_keypoints_field=np.where(num_keypoints_field[keep] >= 0, num_keypoints_field[keep], np.nan),
     )
 
 
@@ -723,6 +735,8 @@ def _build_coco(parts: _Parts, images_dir: Optional[str], prefetched: Optional[P
         keypoints=keypoints, has_keypoints=has_keypoints, segmentations=tuple(segmentations),
         iscrowd=iscrowd, area=area, max_iou=stored_max_iou, max_iou_box=max_iou_box,
         images_dir=images_dir, range_rule=range_rule,
+        num_keypoints_field=np.array([np.nan if a.num_keypoints is None else a.num_keypoints for a in selected],
+                                     dtype=np.float64),
     )
 
 

@@ -146,6 +146,7 @@ class Dataset:
     filter: Optional[str] = None  # the OCHumanApi filter applied, if any
     images_dir: Optional[str] = None  # default folder for read_image
     range_rule: Optional[str] = None  # how a converted file's MaxIoU range was cut (its info); None: unknown
+    num_keypoints_field: Optional[np.ndarray] = None  # (N,) float64 a COCO file's num_keypoints; NaN where absent
 
     def __len__(self) -> int:
         return len(self.person_id)
@@ -272,6 +273,7 @@ class Dataset:
             max_iou=self.max_iou[idx], max_iou_box=self.max_iou_box[idx],
             keypoints_ochuman=None if self.keypoints_ochuman is None else self.keypoints_ochuman[idx],
             filter=self.filter, images_dir=self.images_dir, range_rule=self.range_rule,
+            num_keypoints_field=None if self.num_keypoints_field is None else self.num_keypoints_field[idx],
         )
         fields.update(changes)
         return Dataset(**fields)

@@ -7,16 +7,26 @@ decided by the first record as pycocotools does:
 - it has a non-empty ``bbox``: every record needs one; ``area = w * h`` (even when a
   segmentation is present, as in Detectron2's segm results); without a segmentation the box
   itself is the mask;
-- else it has a ``segmentation``: ``area`` = mask area, ``bbox`` = the mask's bounding box;
-- else ``keypoints``: ``bbox`` and ``area`` from the extent of all keypoints.
+- else it has a ``segmentation``: ``area`` = mask area, ``bbox`` = the record's own where it has
+  one, else the mask's bounding box;
+- else ``keypoints``: ``bbox`` and ``area`` from the extent of all keypoints (given boxes unused).
 
 ``image_id`` may be the id of the ground-truth file or an image's file name. Every problem is a
 :class:`~ochuman.errors.ResultsError` naming the file, the record index and the problem.
+
+Records with different fields follow the same rule (record 0 decides). ``strict`` reading (what
+``ochuman eval`` does) says so where that rule silently substitutes, with an
+:class:`~ochuman.errors.OCHumanWarning` naming the first such record: boxes scored as masks
+(segm evaluation of records without a segmentation), in bbox evaluation when record 0 has no
+bbox: mask boxes for the records without one beside records with one, or given boxes replaced
+by the keypoints' extent; and it refuses ``"segmentation": null`` where pycocotools would fail
+on it (segm evaluation), where plain reading takes it as absent.
 """
 from __future__ import annotations
 
 import math
 import mmap
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -24,7 +34,7 @@ import msgspec
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from ochuman.errors import OCHumanError, ResultsError
+from ochuman.errors import OCHumanError, OCHumanWarning, ResultsError
 from ochuman.evaluate import Annotations, MaskTable
 from ochuman.io import python_json
 from ochuman.masks import box_polygon
@@ -46,6 +56,18 @@ class _Result(msgspec.Struct):
     segmentation: Union[_Rle, list[list[float]], None] = None
     keypoints: Optional[list[float]] = None
 
+
+class _StrictResult(_Result):
+    """A record read strictly: an absent segmentation is UNSET, ``"segmentation": null`` None."""
+
+    segmentation: Union[_Rle, list[list[float]], None, msgspec.UnsetType] = msgspec.UNSET
+
+
+HAS_BBOX, HAS_SEGMENTATION, HAS_KEYPOINTS = 1, 2, 4  # the compiled scanner's record flags
+
+
+#: the likely cause of masks sized for other images
+_OTHER_IMAGES = " (results for another split, or keyed by another file's image ids?)"
 
 #: polygon coordinates (and boxes used as masks) further than this many image sizes outside the
 #: image are refused: pycocotools would rasterise their edges point by point (gigabytes).
@@ -87,18 +109,20 @@ def read_results(path: Union[str, Path]) -> list:
     return parse_results(read_bytes(path), str(path))
 
 
-def parse_results(data: Union[bytes, list], source: str) -> list:
-    """Typed records from JSON bytes or an already-parsed list."""
+def parse_results(data: Union[bytes, list], source: str, strict: bool = False) -> list:
+    """Typed records from JSON bytes or an already-parsed list (``strict``: telling an absent
+    segmentation from a null one, see the module doc)."""
+    record_type = _StrictResult if strict else _Result
     try:
         if isinstance(data, (bytes, bytearray)):
             try:
-                return msgspec.json.decode(data, type=list[_Result])
+                return msgspec.json.decode(data, type=list[record_type])
             except msgspec.DecodeError:
                 data = _python_json(data, source)  # NaN / Infinity literals, or broken JSON
         if not isinstance(data, list):
             hint = " (an annotation file? pass it as the ground truth)" if isinstance(data, dict) else ""
             raise ResultsError.at(source, "top level", f"expected a JSON list of detections, got {_kind(data)}{hint}")
-        return msgspec.convert(data, list[_Result])
+        return msgspec.convert(data, list[record_type])
     except msgspec.ValidationError as err:
         message = str(err)
         msg, _, at = message.partition(" - at `$")
@@ -135,11 +159,14 @@ def detections_from_records(
     category_ids: Sequence[int],
     iou_type: str,
     file_names: Optional[Sequence[str]] = None,
+    strict: bool = False,
 ) -> Annotations:
     """Validate records against the ground truth and derive what pycocotools ``loadRes`` does.
 
     image_ids (M,): ids of the ground-truth images; image_sizes (M, 2) [height, width];
-    file_names (M,): accepted in place of ids. Returns detection Annotations with ids 1..N.
+    file_names (M,): accepted in place of ids; strict: warn about and refuse mixed fields as the
+    module doc says (records from ``parse_results(..., strict=True)`` tell null from absent).
+    Returns detection Annotations with ids 1..N.
     """
     n = len(records)
     by_id = {key: k for k, key in enumerate(image_ids.tolist())}
@@ -172,41 +199,51 @@ def detections_from_records(
     def where(i):
         return f"record {i} (image_id {records[i].image_id!r})"
 
+    null_segmentation = next((i for i, r in enumerate(records) if type(r) is _StrictResult and r.segmentation is None),
+                             None)
+    segmentations = [None if r.segmentation is msgspec.UNSET else r.segmentation for r in records]
     by_box = n > 0 and bool(records[0].bbox)
-    by_mask = not by_box and n > 0 and records[0].segmentation is not None
+    by_mask = not by_box and n > 0 and segmentations[0] is not None
     bbox = np.zeros((n, 4))
-    if by_box:
+    # the boxes used: every record's (bbox rule), or those given beside masks (bbox evaluation)
+    given = np.full(n, by_box) if by_box or not (by_mask and iou_type == "bbox") else \
+        np.array([r.bbox is not None for r in records], dtype=bool)
+    if given.any():
         for i, r in enumerate(records):
-            if r.bbox is None:
+            if by_box and r.bbox is None:
                 raise ResultsError.at(source, where(i), "bbox missing: record 0 has one, so every record needs one (as pycocotools loadRes)")
-            if len(r.bbox) != 4:
+            if given[i] and len(r.bbox) != 4:
                 raise ResultsError.at(source, where(i), f"bbox: expected [x, y, w, h], got {r.bbox!r}"[:200])
-        bbox = np.array([r.bbox for r in records], dtype=np.float64)
+        bbox[given] = np.array([r.bbox for r, g in zip(records, given) if g], dtype=np.float64).reshape(-1, 4)
         bad = np.flatnonzero(~np.isfinite(bbox).all(axis=1))
         if len(bad):
             raise ResultsError.at(source, where(bad[0]), "bbox: NaN or infinite value")
         bad = np.flatnonzero((bbox[:, 2] < 0) | (bbox[:, 3] < 0))
         if len(bad):
             raise ResultsError.at(source, where(bad[0]), f"bbox has a negative width or height: {bbox[bad[0]].tolist()}")
+    if strict:
+        flags = np.array([(HAS_BBOX if r.bbox else 0) | (HAS_SEGMENTATION if seg is not None else 0)
+                          | (HAS_KEYPOINTS if r.keypoints is not None else 0)
+                          for r, seg in zip(records, segmentations)], dtype=np.uint8)
+        check_fields(flags, iou_type, source, where, null_segmentation)
 
     counts = masks = None
     if iou_type == "segm" or by_mask:
-        segs = [r.segmentation for r in records]
+        segs = segmentations
         compressed = [seg.counts if type(seg) is _Rle and type(seg.counts) is str else None for seg in segs]
         if n and None not in compressed:  # the usual case: compressed RLEs only
             try:
                 seg_sizes = np.array([seg.size for seg in segs], dtype=np.int64).reshape(n, 2)
             except OverflowError:  # a size beyond int64 differs from the image's anyway
                 i = next(i for i, seg in enumerate(segs) if list(seg.size) != sizes[i].tolist())
-                raise ResultsError.at(source, where(i), f"segmentation size {list(segs[i].size)} differs from the image's {sizes[i].tolist()}") from None
+                raise ResultsError.at(source, where(i), f"segmentation size {list(segs[i].size)} differs from the image's {sizes[i].tolist()}{_OTHER_IMAGES}") from None
             bad = np.flatnonzero((seg_sizes != sizes).any(axis=1))
             if len(bad):
                 i = bad[0]
-                raise ResultsError.at(source, where(i), f"segmentation size {seg_sizes[i].tolist()} differs from the image's {sizes[i].tolist()}")
+                raise ResultsError.at(source, where(i), f"segmentation size {seg_sizes[i].tolist()} differs from the image's {sizes[i].tolist()}{_OTHER_IMAGES}")
         counts = compressed if n and None not in compressed else []
-        for i, r in enumerate(records if not counts else ()):
+        for i, seg in enumerate(segmentations if not counts else ()):
             h, w = (int(v) for v in sizes[i])
-            seg = r.segmentation
             if seg is None:
                 if not by_box:
                     raise ResultsError.at(source, where(i), "segmentation missing (segm evaluation needs a segmentation, "
@@ -217,7 +254,7 @@ def detections_from_records(
                                                             "(segm evaluation rasterises it as the mask)")
             if isinstance(seg, _Rle):
                 if list(seg.size) != [h, w]:
-                    raise ResultsError.at(source, where(i), f"segmentation size {list(seg.size)} differs from the image's [{h}, {w}]")
+                    raise ResultsError.at(source, where(i), f"segmentation size {list(seg.size)} differs from the image's [{h}, {w}]{_OTHER_IMAGES}")
                 if isinstance(seg.counts, str):
                     counts.append(seg.counts)
                     continue
@@ -263,7 +300,7 @@ def detections_from_records(
         if len(bad):
             raise ResultsError.at(source, where(bad[0]), "keypoints: NaN or infinite value")
 
-    area, bbox = _derived_area_and_box(by_box, by_mask, bbox, masks, keypoints)
+    area, bbox = _derived_area_and_box(by_box, by_mask, bbox, masks, keypoints, given)
     return Annotations(
         image_id=image_ids[image_index] if n else image_ids[:0],
         category_id=category,
@@ -274,15 +311,53 @@ def detections_from_records(
     )
 
 
+def check_fields(flags: np.ndarray, iou_type: str, source: str, where, null_segmentation: Optional[int] = None) -> None:
+    """``strict`` reading of records with different fields (module doc): warn where pycocotools'
+    ``loadRes`` silently substitutes, refuse a null segmentation it cannot score.
+
+    flags (N,) uint8: HAS_BBOX (a non-empty bbox) | HAS_SEGMENTATION | HAS_KEYPOINTS per record;
+    where(i): how messages name record i; null_segmentation: the first record whose
+    segmentation is null (None: none)."""
+    if len(flags) == 0:
+        return
+    by_box = bool(flags[0] & HAS_BBOX)
+    if by_box and iou_type == "segm":
+        if null_segmentation is not None:
+            raise ResultsError.at(source, where(null_segmentation), "segmentation is null: pycocotools cannot score it as "
+                                                                    "a mask (leave the field out to score the box as the mask)")
+        without = np.flatnonzero((flags & HAS_SEGMENTATION) == 0)
+        if len(without) == len(flags):
+            warnings.warn(f"{source}: no record has a segmentation: each box is scored as its mask, as pycocotools' "
+                          "loadRes does (bbox results? use --iou-type bbox)", OCHumanWarning, stacklevel=3)
+        elif len(without):
+            others = f" and {len(without) - 1} other records have" if len(without) > 1 else " has"
+            warnings.warn(f"{source}: {where(without[0])}{others} no segmentation: their boxes are scored as masks, "
+                          "as pycocotools' loadRes does", OCHumanWarning, stacklevel=3)
+    if not by_box and iou_type == "bbox":
+        boxed = np.flatnonzero(flags & HAS_BBOX)
+        if flags[0] & HAS_SEGMENTATION and len(boxed):
+            unboxed = np.flatnonzero((flags & HAS_BBOX) == 0)
+            others = f" and {len(unboxed) - 1} other records have" if len(unboxed) > 1 else " has"
+            warnings.warn(f"{source}: {where(unboxed[0])}{others} no bbox, {where(boxed[0])} has one: as pycocotools' "
+                          "loadRes, a record without one is scored by its mask's bounding box", OCHumanWarning, stacklevel=3)
+        elif len(boxed):
+            warnings.warn(f"{source}: {where(boxed[0])} has a bbox but record 0 has neither bbox nor segmentation: as "
+                          "pycocotools' loadRes, every box is derived from its record's keypoints and the given boxes "
+                          "are not used", OCHumanWarning, stacklevel=3)
+
+
 def _derived_area_and_box(by_box: bool, by_mask: bool, bbox: np.ndarray, masks: Optional[MaskTable],
-                          keypoints: Optional[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """``area`` (N,) and ``bbox`` (N, 4) as pycocotools ``loadRes`` derives them."""
+                          keypoints: Optional[np.ndarray], given: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``area`` (N,) and ``bbox`` (N, 4) as pycocotools ``loadRes`` derives them; given (N,) bool:
+    the records whose own box ``bbox`` holds (kept beside a mask)."""
     n = len(bbox)
     if by_box:
         return bbox[:, 2] * bbox[:, 3], bbox
     if by_mask:
         rles = [{"size": [int(h), int(w)], "counts": c} for (h, w), c in zip(masks.sizes, masks)]
-        return masks.areas.astype(np.float64), (mask_utils.toBbox(rles).reshape(n, 4) if n else bbox)
+        boxes = mask_utils.toBbox(rles).reshape(n, 4) if n else bbox.copy()
+        boxes[given] = bbox[given]
+        return masks.areas.astype(np.float64), boxes
     xs, ys = keypoints[:, 0::3], keypoints[:, 1::3]
     x0, x1, y0, y1 = xs.min(axis=1), xs.max(axis=1), ys.min(axis=1), ys.max(axis=1)
     return (x1 - x0) * (y1 - y0), np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
@@ -301,6 +376,7 @@ def detections_from_bytes(
     file_names: Optional[Sequence[str]] = None,
     defer_mask_checks: bool = False,
     scanned=_NOT_SCANNED,
+    strict: bool = False,
 ) -> Annotations:
     """A results file's bytes (or memory map) -> detection Annotations, as
     :func:`detections_from_records`.
@@ -312,15 +388,19 @@ def detections_from_bytes(
     anyway); the caller must then confirm :func:`masks_are_valid` afterwards and, if not, take
     the general path (:func:`detections_from_records`), which names the problem. scanned:
     what :func:`scan_results` returned for ``data`` when already called (see
-    :class:`ochuman.scan.PrefetchedResults`).
+    :class:`ochuman.scan.PrefetchedResults`). strict: as :func:`detections_from_records`.
     """
     if scanned is _NOT_SCANNED:
         scanned = scan_results(data)
     fast = _scanned_detections(data, scanned, image_ids, image_sizes, category_ids, iou_type, defer_mask_checks)
     if fast is not None:
+        if strict:
+            keys = np.frombuffer(scanned[0], dtype=np.int64)
+            check_fields(np.frombuffer(scanned[3], dtype=np.uint8), iou_type, source,
+                         lambda i: f"record {i} (image_id {int(keys[i])})")
         return fast
-    return detections_from_records(parse_results(bytes(data), source), source, image_ids, image_sizes,
-                                   category_ids, iou_type, file_names)
+    return detections_from_records(parse_results(bytes(data), source, strict), source, image_ids, image_sizes,
+                                   category_ids, iou_type, file_names, strict)
 
 
 def masks_are_valid(detections: Annotations) -> bool:
@@ -361,11 +441,12 @@ def _scanned_detections(data: bytes, scanned: Optional[tuple], image_ids: np.nda
     by_box = bool(flags[0] & 1)
     by_mask = not by_box and bool(flags[0] & 2)
     bbox = np.frombuffer(bbox, dtype=np.float64).reshape(n, 4)
-    if by_box:
-        if not (flags & 1).all() or not np.isfinite(bbox).all() or (bbox[:, 2:] < 0).any():
-            return None
-    else:
-        bbox = np.zeros((n, 4))
+    given = np.full(n, by_box) if by_box or not (by_mask and iou_type == "bbox") else (flags & 1).astype(bool)
+    if by_box and not (flags & 1).all():
+        return None
+    bbox = np.where(given[:, None], bbox, 0.0)
+    if not np.isfinite(bbox).all() or (bbox[:, 2:] < 0).any():
+        return None
     masks = None
     if iou_type == "segm" or by_mask:
         if not (flags & 2).all():
@@ -384,7 +465,7 @@ def _scanned_detections(data: bytes, scanned: Optional[tuple], image_ids: np.nda
         kpts = np.frombuffer(keypoints, dtype=np.float64).reshape(n, NUM_KEYPOINT_VALUES)
         if not np.isfinite(kpts).all():
             return None
-    area, bbox = _derived_area_and_box(by_box, by_mask, bbox, masks, kpts)
+    area, bbox = _derived_area_and_box(by_box, by_mask, bbox, masks, kpts, given)
     return Annotations(
         image_id=ids[image_index], category_id=category, ann_id=np.arange(1, n + 1, dtype=np.int64),
         bbox=bbox, area=np.asarray(area, dtype=np.float64), iscrowd=np.zeros(n, dtype=bool), score=score,

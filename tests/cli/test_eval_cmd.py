@@ -469,3 +469,173 @@ def test_a_root_with_a_coco_file_carrying_max_iou_does_not_warn(files, tmp_path)
     _write(root / files["official_val"].name, coco)
     rows = _rows("--results", str(files["jittered"]), "--root", str(root))  # asserts an empty stderr
     assert {row["max_iou_source"] for row in rows} == {"stored"}
+
+
+# ---------------------------------------------------------------------------------------------
+# results whose records carry different fields: pycocotools' loadRes rule (record 0 decides),
+# said in one warning naming the first record it substitutes for
+
+
+def _mixed(files, tmp_path, name: str, edit) -> Path:
+    records = json.loads(Path(files["jittered"]).read_text())
+    edit(records)
+    return _write(tmp_path / name, records)
+
+
+def _warned_rows(results: Path, iou_type: str) -> tuple[list[dict], list[str]]:
+    result = _run("--results", str(results), "--iou-type", iou_type, "--subset", "all", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout), result.stderr.splitlines()
+
+
+@pytest.mark.parametrize("case", ["bbox_only", "one_without_segmentation"])
+def test_boxes_scored_as_masks_are_said_and_equal_pycocotools(files, tmp_path, case):
+    def edit(records):
+        for k, record in enumerate(records):
+            if case == "bbox_only" or k == 3:
+                del record["segmentation"]
+    path = _mixed(files, tmp_path, f"{case}.json", edit)
+    rows, warnings = _warned_rows(path, "segm")
+    assert len(warnings) == 1 and warnings[0].startswith(f"Warning: {path}: "), warnings
+    if case == "bbox_only":
+        assert "no record has a segmentation: each box is scored as its mask" in warnings[0]
+        assert "--iou-type bbox" in warnings[0]
+    else:
+        assert "record 3 (image_id " in warnings[0] and "has no segmentation: their boxes are scored as masks" in warnings[0]
+    expected = _pycocotools_stats(files["official_val"], path, "segm")
+    np.testing.assert_allclose(_stats(rows[0]), expected, rtol=0, atol=1e-12)
+
+
+def test_a_record_without_bbox_beside_masks_is_said_and_equals_pycocotools(files, tmp_path):
+    def edit(records):
+        del records[0]["bbox"]  # record 0 decides: records with a mask keep their own box, if any
+    path = _mixed(files, tmp_path, "first_without_bbox.json", edit)
+    rows, warnings = _warned_rows(path, "bbox")
+    assert len(warnings) == 1 and "record 0 (image_id " in warnings[0] and "record 1 (image_id " in warnings[0], warnings
+    assert "scored by its mask's bounding box" in warnings[0]
+    expected = _pycocotools_stats(files["official_val"], path, "bbox")
+    np.testing.assert_allclose(_stats(rows[0], "bbox"), expected, rtol=0, atol=1e-12)
+    # segm and keypoints read no box: nothing to say
+    assert _warned_rows(path, "segm")[1] == []
+
+
+def test_consistent_files_get_no_field_warning(files):
+    for iou_type in ("segm", "bbox", "keypoints"):
+        _rows("--results", str(files["jittered"]), "--iou-type", iou_type)  # asserts an empty stderr
+
+
+def test_boxes_beside_keypoints_only_are_replaced_as_pycocotools_does(files, tmp_path):
+    def edit(records):
+        for k, record in enumerate(records):
+            del record["segmentation"]
+            if k == 0:
+                del record["bbox"]  # record 0 decides: every box from the keypoints' extent
+    path = _mixed(files, tmp_path, "keypoints_first.json", edit)
+    rows, warnings = _warned_rows(path, "bbox")
+    assert len(warnings) == 1 and "record 1 (image_id " in warnings[0], warnings
+    assert "derived from its record's keypoints and the given boxes are not used" in warnings[0]
+    expected = _pycocotools_stats(files["official_val"], path, "bbox")
+    np.testing.assert_allclose(_stats(rows[0], "bbox"), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("iou_type", ["segm", "bbox", "keypoints"])
+def test_coco_ground_truth_with_other_keypoint_names(files, official_val, tmp_path, iou_type):
+    """Names of the 17 joints do not matter (pycocotools' OKS sigmas go by position): a file
+    naming them otherwise is evaluated, as pycocotools does, for every iou type."""
+    renamed = json.loads(json.dumps(official_val))
+    renamed["categories"][0]["keypoints"] = [f"joint{k}" for k in range(17)]
+    gt = _write(tmp_path / "renamed.json", renamed)
+    result = CliRunner(**_RUNNER_KWARGS).invoke(main, [
+        "eval", "--gt", str(gt), "--results", str(files["jittered"]), "--iou-type", iou_type,
+        "--subset", "all", "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    expected = _pycocotools_stats(gt, files["jittered"], iou_type)
+    np.testing.assert_allclose(_stats(json.loads(result.stdout)[0], iou_type), expected, rtol=0, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# --split with a COCO-format --gt, --paper without paper rows
+
+
+def _eval_coco(gt: Path, results: Path, *args: str):
+    result = CliRunner(**_RUNNER_KWARGS).invoke(main, ["eval", "--gt", str(gt), "--results", str(results),
+                                                       "--subset", "all", "--format", "json", *args])
+    assert result.exc_info is None or result.exc_info[0] is SystemExit, result.exception
+    return result
+
+
+def test_split_with_a_coco_file_must_be_its_own(files, official_val, tmp_path):
+    val_file = files["official_val"]  # ochuman_coco_format_val_range_0.00_1.00.json
+    plain = _eval_coco(val_file, files["jittered"])
+    named = _eval_coco(val_file, files["jittered"], "--split", "val")
+    assert plain.exit_code == named.exit_code == 0, plain.stderr + named.stderr
+    assert json.loads(plain.stdout)[0]["AP"] == json.loads(named.stdout)[0]["AP"]
+    other_name = _write(tmp_path / "my_gt.json", official_val)
+    for gt, split, problem in ((val_file, "test", "holds the val split, as its name says"),
+                               (other_name, "val", "a COCO file with no official split")):
+        result = _eval_coco(gt, files["jittered"], "--split", split)
+        assert result.exit_code == 1 and result.stdout == ""
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"Error: {gt}: --split {split}: {problem}"), lines
+        assert "leave --split out" in lines[0]
+
+
+def test_split_is_honoured_with_a_native_gt(tmp_path):
+    # the sample's 10 benchmark images are all val: its test split has nobody, and says so
+    empty = _write(tmp_path / "empty.json", [])
+    result = _run("--results", str(empty), "--split", "test", "--subset", "all")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(f"segm AP on {SAMPLE_ANNOTATIONS} (test)")
+    assert result.stderr.splitlines() == [
+        f"Warning: {SAMPLE_ANNOTATIONS}: no ground-truth persons in the test split: every AP and AR is -1, as in pycocotools",
+        f"Warning: {empty}: empty results list"]
+
+
+@pytest.mark.parametrize("iou_type", ["bbox", "keypoints"])
+def test_paper_without_paper_rows_says_so(files, iou_type):
+    result = _run("--results", str(files["jittered"]), "--iou-type", iou_type, "--paper", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert not any(row["reported"] for row in json.loads(result.stdout))
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Warning: no paper rows") and f"not {iou_type} AP" in lines[0]
+
+
+def test_paper_with_a_coco_file_needs_its_split(files):
+    without = _eval_coco(files["official_val"], files["jittered"], "--paper")
+    assert without.exit_code == 0 and "Warning: no paper rows" in without.stderr and "--split" in without.stderr
+    named = _eval_coco(files["official_val"], files["jittered"], "--paper", "--split", "val")
+    assert named.exit_code == 0 and named.stderr == ""
+    assert any(row["reported"] for row in json.loads(named.stdout))
+
+
+# ---------------------------------------------------------------------------------------------
+# results for the wrong images
+
+
+@pytest.mark.parametrize("iou_type", ["bbox", "keypoints"])
+def test_results_keyed_to_other_images_get_a_warning(files, official_val, tmp_path, iou_type):
+    """val and test files both number their images 1, 2, ...: results of another split (here:
+    the sample's detections with their image ids shifted by one) name images of other sizes."""
+    records = json.loads(Path(files["jittered"]).read_text())
+    n_images = len(official_val["images"])
+    shifted = _write(tmp_path / "other_numbering.json",
+                     [{k: v for k, v in {**r, "image_id": r["image_id"] % n_images + 1}.items() if k != "segmentation"}
+                      for r in records])
+    result = _run("--results", str(shifted), "--iou-type", iou_type, "--subset", "all", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Warning: {shifted}: "), lines
+    assert "outside the image they name" in lines[0] and "results for another split" in lines[0]
+    # the right numbering: silence (test_consistent_files_get_no_field_warning checks all three)
+
+
+def test_rle_of_another_image_size_names_the_likely_cause(files, official_val, tmp_path):
+    records = json.loads(Path(files["jittered"]).read_text())
+    n_images = len(official_val["images"])
+    shifted = _write(tmp_path / "other_numbering.json",
+                     [{**r, "image_id": r["image_id"] % n_images + 1} for r in records])
+    result = _run("--results", str(shifted), "--subset", "all")
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "segmentation size" in lines[0] and "differs from the image's" in lines[0], lines
+    assert "results for another split" in lines[0]

@@ -78,3 +78,47 @@ def test_a_results_file_the_scanner_refuses_late_is_read_the_general_way(tmp_pat
     from_list = evaluate_results(results, gt=gt_path, subsets=["all"]).rows()[0]
     assert from_file["AP"] == from_list["AP"] > 0
     assert {k: v for k, v in from_file.items() if k != "results"} == {k: v for k, v in from_list.items() if k != "results"}
+
+
+def _native_two_images() -> dict:
+    """Two benchmark images: one with a person of MaxIoU 0.6 (and its partner), one whose two
+    persons share a box (MaxIoU 1.0: the official file leaves the image out)."""
+    def person(x, y, max_iou):
+        keypoints = []
+        for k in range(19):
+            keypoints += [x + 2 + k % 5, y + 2 + k, 1]
+        return {"bbox": [x, y, x + 20, y + 30], "max_iou": max_iou, "keypoints": keypoints,
+                "segms": {"outer": [[x, y, x + 20, y, x + 20, y + 30, x, y + 30]], "inner": []}}
+
+    from ochuman.keypoints import OCHUMAN_KEYPOINT_NAMES
+
+    return {"keypoint_names": list(OCHUMAN_KEYPOINT_NAMES),
+            "keypoint_visible": {"missing": 0, "vis": 1, "self_occluded": 2, "others_occluded": 3},
+            "images": [
+                {"image_id": "000001", "file_name": "000001.jpg", "width": 60, "height": 50,
+                 "annotations": [person(2, 2, 0.6), person(10, 2, 0.6)]},
+                {"image_id": "000002", "file_name": "000002.jpg", "width": 60, "height": 50,
+                 "annotations": [person(5, 5, 1.0), person(5, 5, 1.0)]},
+            ]}
+
+
+def test_official_mode_refuses_detections_on_images_the_official_file_lacks(tmp_path):
+    """pycocotools on the official val file refuses results for an image it lacks (loadRes'
+    assertion); official mode names the first such record in one line; ignore mode scores it."""
+    import pytest
+
+    import ochuman
+    from ochuman.errors import ResultsError
+
+    path = tmp_path / "ochuman.json"
+    path.write_text(json.dumps(_native_two_images()))
+    official = ochuman.to_coco(ochuman.load(path), "val")
+    assert [im["file_name"] for im in official["images"]] == ["000001.jpg"]
+    results = [{"image_id": 1, "category_id": 1, "score": 0.9, "bbox": [2, 2, 20, 30]},
+               {"image_id": 1, "category_id": 1, "score": 0.9, "bbox": [10, 2, 20, 30]},
+               {"image_id": "000002.jpg", "category_id": 1, "score": 0.8, "bbox": [5, 5, 20, 30]}]
+    with pytest.raises(ResultsError, match=r"record 2 \(image_id 2\): image 000002.jpg is not in the official"):
+        evaluate_results(results, gt=path, iou_type="bbox")
+    report = evaluate_results(results, gt=path, iou_type="bbox", mode="ignore", subsets=["hard"])
+    assert report.rows()[0]["AP"] > 0
+    assert evaluate_results(results[:2], gt=path, iou_type="bbox", subsets=["all"]).rows()[0]["AP"] > 0.99

@@ -324,3 +324,87 @@ def test_coco_mini(coco_mini, iou_type):
     assert sum(a["iscrowd"] for a in gt_dict["annotations"]) == 5
     for seed in range(2):
         _real_sample_check(coco_mini, iou_type, seed)
+
+
+# --------------------------------------------------------------------------------------------
+# the command's path: evaluate_results on a COCO ground-truth file, results read from a file
+
+FILE_EXAMPLES = {"segm": 60, "bbox": 60, "keypoints": 60}
+
+
+def _check_file_level(workload: dict, folder) -> None:
+    """``evaluate_results(gt=<file>, subset="all")`` (what ``ochuman eval --gt`` runs) equals
+    pycocotools ``COCO(file)`` + ``loadRes`` + ``COCOeval`` on the same files."""
+    import warnings
+
+    from ochuman.benchmark import evaluate_results
+    from ochuman.errors import OCHumanWarning
+
+    gt_path, results_path = folder / "gt.json", folder / "results.json"
+    gt_path.write_text(json.dumps(workload["gt"]))
+    results_path.write_text(json.dumps(workload["results"]))
+    iou_type = workload["iou_type"]
+    oracle = run_pycocotools(workload["gt"], workload["results"], iou_type)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OCHumanWarning)  # empty files, boxes as masks: said, then scored
+        report = evaluate_results(str(results_path), gt=gt_path, iou_type=iou_type, subsets=["all"])
+    assert_matches_oracle(report.evaluations[0].subsets["all"], oracle, f"evaluate_results: {describe(workload)}")
+
+
+@pytest.mark.parametrize("iou_type", IOU_TYPES)
+def test_evaluate_results_on_a_coco_file_equals_pycocotools(iou_type, tmp_path):
+    seen = []
+
+    @settings(max_examples=FILE_EXAMPLES[iou_type], **ORACLE_SETTINGS)
+    @given(workload=coco_workloads(iou_type, max_images=6, person_file=True))
+    def check(workload):
+        seen.append(1)
+        _check_file_level(workload, tmp_path)
+
+    check()
+    assert len(seen) >= FILE_EXAMPLES[iou_type]
+
+
+@pytest.mark.parametrize("iou_type", IOU_TYPES)
+def test_evaluate_results_counts_detections_on_images_without_ground_truth(iou_type, tmp_path):
+    """Two images, a perfect detection on the annotated one and one on the empty one:
+    pycocotools counts the second as a false positive (AP 0.5, not 1.0)."""
+    workload = _one_image(iou_type, [(2, 2, 20, 30)], [((2, 2, 20, 30), 0.9)])
+    workload["gt"]["categories"] = [{"id": 1, "name": "person"}]
+    workload["gt"]["images"].append({"id": 2, "width": 40, "height": 40, "file_name": "2.jpg"})
+    workload["results"].append({**copy.deepcopy(workload["results"][0]), "image_id": 2, "score": 0.95})
+    oracle = run_pycocotools(workload["gt"], workload["results"], iou_type)
+    assert oracle[0][0] == pytest.approx(0.5)
+    _check_file_level(workload, tmp_path)
+    # ignore mode: on a COCO file every person counts in "all", the empty image's detection too
+    from ochuman.benchmark import evaluate_results
+
+    ignore = evaluate_results(workload["results"], gt=tmp_path / "gt.json", iou_type=iou_type, subsets=["all"],
+                              mode="ignore")
+    assert_matches_oracle(ignore.evaluations[0].subsets["all"], oracle, "ignore mode")
+
+
+@pytest.mark.parametrize("iou_type", IOU_TYPES)
+def test_evaluate_results_on_a_file_without_annotations(iou_type, tmp_path):
+    """No annotation at all: pycocotools gives -1 everywhere; so does evaluate_results, with a
+    warning saying why."""
+    from ochuman.benchmark import evaluate_results
+    from ochuman.errors import OCHumanWarning
+
+    workload = _one_image(iou_type, [], [((2, 2, 20, 30), 0.9)])
+    workload["gt"]["categories"] = [{"id": 1, "name": "person"}]
+    assert (run_pycocotools(workload["gt"], workload["results"], iou_type)[0] == -1).all()
+    _check_file_level(workload, tmp_path)
+    with pytest.warns(OCHumanWarning, match="no ground-truth person"):
+        evaluate_results(workload["results"], gt=tmp_path / "gt.json", iou_type=iou_type, subsets=["all"])
+
+
+def test_keypoints_person_with_num_keypoints_0_is_ignored(tmp_path):
+    """pycocotools ignores a ground truth whose ``num_keypoints`` is 0 in keypoints evaluation,
+    whatever its keypoints say: missing it costs no recall."""
+    workload = _one_image("keypoints", [(2, 2, 15, 30), (20, 2, 15, 30)], [((2, 2, 15, 30), 0.9)])
+    workload["gt"]["categories"] = [{"id": 1, "name": "person"}]
+    workload["gt"]["annotations"][1]["num_keypoints"] = 0  # its 17 keypoints stay labelled
+    stats = run_pycocotools(workload["gt"], workload["results"], "keypoints")[0]
+    assert stats[0] == pytest.approx(1.0) and stats[5] == pytest.approx(1.0)  # one person, found
+    _check_file_level(workload, tmp_path)

@@ -4,7 +4,11 @@
   results list) for one iou type: images with and without ground truth or detections, RLE
   masks, crowd regions, both ``area`` conventions, keypoints with 0..17 labelled points, one or
   two categories, tied scores, tied IoUs (duplicate ground truths, exact copies as detections),
-  images with more detections than ``maxDets``, a ground truth with id 0 now and then.
+  images with more detections than ``maxDets``, a ground truth with id 0 now and then. With
+  ``person_file=True`` it draws what ``ochuman eval --gt`` takes: one ``person`` category,
+  polygon and uncompressed-RLE ground truth, persons with labelled keypoints but
+  ``num_keypoints`` 0, results carrying segmentation, bbox and keypoints (as Detectron2
+  writes), some of them without a bbox or a segmentation, files without annotations.
 - :func:`run_pycocotools` evaluates with pycocotools (the oracle);
   :func:`load_results` / :func:`to_annotations` build the engine's inputs from the same data
   (detections as pycocotools ``loadRes`` derives them); :func:`run_engine` runs the engine with
@@ -101,6 +105,13 @@ def _encode(m: np.ndarray) -> dict:
     return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
 
 
+def _uncompressed_counts(m: np.ndarray) -> list:
+    """COCO's uncompressed RLE counts of a mask: run lengths in column order, zeros first."""
+    flat = m.ravel(order="F")
+    runs = np.diff(np.r_[0, np.flatnonzero(flat[1:] != flat[:-1]) + 1, flat.size]).tolist()
+    return [0] + runs if flat[0] else runs
+
+
 def _keypoints_in_box(rng: np.random.Generator, box, labelled_p: float, coco_zeros: bool) -> list:
     x, y, w, h = box
     k = np.zeros((NUM_KEYPOINTS, 3))
@@ -167,6 +178,12 @@ DEFAULT_CONFIG = {
     "shuffle_files": False,  # shuffle images, annotations and results in their files
     "heavy": False,  # the first image gets more detections than maxDets
     "results_with_bbox": False,  # segm / keypoints results also carry a bbox (loadRes' bbox branch)
+    "results_all_fields": False,  # every result carries segmentation, bbox and keypoints (Detectron2)
+    "mixed_fields": None,  # with all fields: "bbox" (record 0 and some others lose it) or "segmentation" (some lose it)
+    "polygon_p": 0.0,  # share of non-crowd ground truths given as a polygon (a jittered rectangle)
+    "uncompressed_p": 0.0,  # share of ground-truth masks given as uncompressed RLE (COCO's crowd format)
+    "zero_num_kp_p": 0.0,  # share of persons with labelled keypoints but "num_keypoints": 0
+    "category_name": None,  # name of every category (default c<id>)
     "large_p": 0.15,  # share of 100..120 px images (20..60 px otherwise)
 }
 
@@ -199,18 +216,29 @@ def build_workload(iou_type: str, seed: int, **config) -> dict:
                 m = masks[id(own[int(rng.integers(len(own)))])]
             else:
                 m = _random_mask(rng, h, w)
-            rle = _encode(m)
+            crowd = int(rng.random() < c["crowd_p"])
+            segmentation = rle = _encode(m)
+            if not crowd and rng.random() < c["polygon_p"]:
+                x0, y0 = rng.uniform(0, w / 2), rng.uniform(0, h / 2)
+                x1, y1 = rng.uniform(x0 + 1, w), rng.uniform(y0 + 1, h)
+                segmentation = [[x0, y0, x1, y0 + rng.uniform(-1, 1), x1, y1, x0 + rng.uniform(-1, 1), y1]]
+                rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, h, w))
+                m = mask_utils.decode(rle).astype(bool)
+            elif rng.random() < c["uncompressed_p"]:
+                segmentation = {"size": [h, w], "counts": _uncompressed_counts(m)}
             box = [float(v) for v in mask_utils.toBbox(rle)]
             use_box = c["area_mode"] == "box" or (c["area_mode"] == "mixed" and rng.random() < 0.5)
-            crowd = int(rng.random() < c["crowd_p"])
             if crowd or rng.random() < c["zero_kp_p"]:
                 kpts = _keypoints_in_box(rng, box, 0.0, True)
             else:
                 kpts = _keypoints_in_box(rng, box, c["labelled_p"], rng.random() < 0.8)
+            num_keypoints = int(np.count_nonzero(np.array(kpts[2::3]) > 0))
+            if rng.random() < c["zero_num_kp_p"]:
+                num_keypoints = 0  # labelled points, yet pycocotools ignores the person
             ann = {
-                "image_id": image["id"], "category_id": int(rng.choice(cat_ids)), "segmentation": rle,
+                "image_id": image["id"], "category_id": int(rng.choice(cat_ids)), "segmentation": segmentation,
                 "area": box[2] * box[3] if use_box else float(m.sum()), "bbox": box, "iscrowd": crowd,
-                "keypoints": kpts, "num_keypoints": int(np.count_nonzero(np.array(kpts[2::3]) > 0)),
+                "keypoints": kpts, "num_keypoints": num_keypoints,
             }
             masks[id(ann)] = m
             own.append(ann)
@@ -224,7 +252,13 @@ def build_workload(iou_type: str, seed: int, **config) -> dict:
             category = (source["category_id"] if source is not None and rng.random() < c["own_cat_p"]
                         else int(rng.choice(cat_ids)))
             result = {"image_id": image["id"], "category_id": category, "score": float(rng.choice(scores))}
-            if iou_type == "segm":
+            if c["results_all_fields"]:
+                m = _perturbed_mask(rng, masks[id(source)]) if source is not None else _random_mask(rng, h, w)
+                result["segmentation"] = _encode(m)
+                result["bbox"] = _jittered_box(rng, mask_utils.toBbox(result["segmentation"]))
+                base = source["keypoints"] if source is not None else _keypoints_in_box(rng, result["bbox"], 1.0, False)
+                result["keypoints"] = _jittered_keypoints(rng, base, result["bbox"], max(m.sum(), 1))
+            elif iou_type == "segm":
                 m = _perturbed_mask(rng, masks[id(source)]) if source is not None else _random_mask(rng, h, w)
                 result["segmentation"] = _encode(m)
                 if c["results_with_bbox"]:
@@ -244,12 +278,16 @@ def build_workload(iou_type: str, seed: int, **config) -> dict:
         rng.shuffle(gts)
         rng.shuffle(results)
         rng.shuffle(images)
+    if c["mixed_fields"] and c["results_all_fields"]:  # loadRes' rules for such files: record 0 decides
+        for k, result in enumerate(results):
+            if (c["mixed_fields"] == "bbox" and k == 0) or rng.random() < 0.3:
+                del result[c["mixed_fields"]]
     ids = rng.choice(np.arange(1, 100_000), size=len(gts), replace=False).tolist() if gts else []
     for ann, ann_id in zip(gts, ids):
         ann["id"] = int(ann_id)
     if c["id_zero"] and gts:
         gts[int(rng.integers(len(gts)))]["id"] = 0
-    categories = [{"id": cat, "name": f"c{cat}", "supercategory": "x"} for cat in cat_ids]
+    categories = [{"id": cat, "name": c["category_name"] or f"c{cat}", "supercategory": "x"} for cat in cat_ids]
     if c["extra_category"]:
         categories.append({"id": max(cat_ids) + 4, "name": "unannotated", "supercategory": "x"})
     gt = {"info": {}, "images": images, "annotations": gts, "categories": categories}
@@ -257,12 +295,15 @@ def build_workload(iou_type: str, seed: int, **config) -> dict:
 
 
 @st.composite
-def coco_workloads(draw, iou_type: str, max_images: int = 8, heavy: Optional[bool] = None):
+def coco_workloads(draw, iou_type: str, max_images: int = 8, heavy: Optional[bool] = None,
+                   person_file: bool = False):
     """Workloads for ``iou_type`` (see :func:`build_workload`): structure (counts, flags,
     conventions) drawn by hypothesis, geometry from a drawn seed. ``heavy``: force (True) or
-    forbid (False) an image with more detections than ``maxDets``; None: sometimes."""
+    forbid (False) an image with more detections than ``maxDets``; None: sometimes.
+    ``person_file``: a person file as ``ochuman eval --gt`` takes (one category, id 1, named
+    ``person``) with the mask formats and result shapes users bring (see the module doc)."""
     n_images = draw(st.integers(1, max_images))
-    two_cats = draw(st.booleans())
+    two_cats = not person_file and draw(st.booleans())
     config = {
         "per_image": tuple((draw(st.integers(0, 6)), draw(st.integers(0, 12))) for _ in range(n_images)),
         "cat_ids": draw(st.sampled_from([(1, 2), (2, 1), (1, 7)])) if two_cats else (draw(st.sampled_from([1, 3])),),
@@ -279,7 +320,17 @@ def coco_workloads(draw, iou_type: str, max_images: int = 8, heavy: Optional[boo
         "results_with_bbox": iou_type != "bbox" and draw(st.integers(0, 4)) == 0,
         "large_p": draw(st.sampled_from([0.0, 0.15, 0.5])),
     }
-    config["extra_category"] = len(config["cat_ids"]) == 1 and draw(st.booleans())
+    config["extra_category"] = not person_file and len(config["cat_ids"]) == 1 and draw(st.booleans())
+    if person_file:
+        config["cat_ids"], config["category_name"] = (1,), "person"
+        config["polygon_p"] = draw(st.sampled_from([0.0, 0.3, 1.0]))
+        config["uncompressed_p"] = draw(st.sampled_from([0.0, 0.0, 0.3]))
+        config["zero_num_kp_p"] = draw(st.sampled_from([0.0, 0.0, 0.2]))
+        config["results_all_fields"] = draw(st.integers(0, 2)) == 0
+        config["results_with_bbox"] = config["results_with_bbox"] and not config["results_all_fields"]
+        config["mixed_fields"] = draw(st.sampled_from([None, "bbox", "segmentation"]))
+        if draw(st.integers(0, 7)) == 0:  # a file without annotations
+            config["per_image"] = tuple((0, n_dt) for _, n_dt in config["per_image"])
     return build_workload(iou_type, draw(st.integers(0, 2 ** 32 - 1)), **config)
 
 
