@@ -268,9 +268,11 @@ def _kind(value) -> str:
 # --------------------------------------------------------------------------------------------
 # columns for the compiled core
 
-def _columns(anns: list, coco, iou_type: str, is_gt: bool, n_joints: int) -> Annotations:
+def _columns(anns: list, coco, iou_type: str, is_gt: bool, n_joints: int) -> tuple[Annotations, dict]:
     """The fields of ``anns`` the evaluation reads, as arrays (pycocotools reads the same ones
-    and raises ``KeyError`` where one is missing)."""
+    and raises ``KeyError`` where one is missing), and {index: error} for the keypoints
+    problems that only count where pycocotools computes an OKS (an image and category with
+    both ground truth and detections)."""
     source = getattr(coco, "source", "<annotations>")
     n = len(anns)
 
@@ -285,18 +287,19 @@ def _columns(anns: list, coco, iou_type: str, is_gt: bool, n_joints: int) -> Ann
             raise FieldTypeError(f"{source}: {_name(ann, is_gt)}: {name}: expected a number, "
                                  f"got {ann[name]!r}"[:300]) from None
 
-    evaluated = f"{iou_type} evaluation reads it"
     counts = sizes = keypoints = num_keypoints = None
+    deferred: dict = {}
     bbox = np.zeros((n, 4))
-    if iou_type == "bbox" or (iou_type == "keypoints" and is_gt):
-        bbox = _rows(anns, "bbox", 4, source, is_gt, evaluated)
+    if iou_type == "bbox":
+        bbox = _rows(anns, "bbox", 4, source, is_gt, "bbox evaluation reads it")
     if iou_type == "segm":
         counts, sizes = _rles(anns, coco, source, is_gt)
     if iou_type == "keypoints":
-        keypoints = _rows(anns, "keypoints", None, source, is_gt, evaluated).reshape(n, -1) if n else np.zeros((0, 3 * n_joints))
+        keypoints = _pair_rows(anns, "keypoints", 3 * n_joints, source, is_gt, deferred)
         if is_gt:
+            bbox = _pair_rows(anns, "bbox", 4, source, is_gt, deferred)
             num_keypoints = column("num_keypoints", "keypoints evaluation ignores persons with 0", np.int64)
-    return Annotations(
+    columns = Annotations(
         image_id=np.array([ann["image_id"] for ann in anns]),
         category_id=column("category_id", "every evaluation reads it", np.int64),
         ann_id=column("id", "every evaluation reads it", np.int64),
@@ -306,6 +309,49 @@ def _columns(anns: list, coco, iou_type: str, is_gt: bool, n_joints: int) -> Ann
         score=column("score", "detections are ranked by it") if not is_gt else np.ones(n),
         counts=counts, mask_size=sizes, keypoints=keypoints, num_keypoints=num_keypoints, masks=counts,
     )
+    return columns, deferred
+
+
+def _pair_rows(anns: list, name: str, width: int, source: str, is_gt: bool, deferred: dict) -> np.ndarray:
+    """(N, width) rows of a field read only for OKS pairs: a missing or other-length row is
+    zeros, its error kept in ``deferred`` under its index."""
+    rows = np.zeros((len(anns), width))
+    for i, ann in enumerate(anns):
+        value = ann.get(name)
+        try:
+            row = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            row = None
+        if row is not None and row.shape == (width,):
+            rows[i] = row
+        elif name not in ann:
+            deferred.setdefault(i, MissingFieldError(f"{source}: {_name(ann, is_gt)}: {name} missing "
+                                                     "(keypoints evaluation reads it)"))
+        elif name == "keypoints" and row is not None and row.ndim == 1:
+            deferred.setdefault(i, KeypointCountError(
+                f"{source}: {_name(ann, is_gt)}: keypoints: {len(row)} numbers, but params.kpt_oks_sigmas has "
+                f"{width // 3} joints ({width} numbers): set params.kpt_oks_sigmas to one sigma per joint"))
+        else:
+            deferred.setdefault(i, FieldTypeError(f"{source}: {_name(ann, is_gt)}: {name}: expected "
+                                                  f"{width} numbers, got {value!r}"[:300]))
+    return rows
+
+
+def _raise_deferred(gt: Annotations, gt_deferred: dict, dt: Annotations, dt_deferred: dict, use_cats) -> None:
+    """Raise the first deferred problem of an annotation whose image and category (image
+    alone without ``useCats``) hold both ground truth and detections."""
+    if not gt_deferred and not dt_deferred:
+        return
+
+    def keys(ann: Annotations) -> list:
+        return list(zip(ann.image_id.tolist(), ann.category_id.tolist() if use_cats else [0] * len(ann)))
+
+    gt_keys, dt_keys = keys(gt), keys(dt)
+    both = set(gt_keys) & set(dt_keys)
+    for deferred, ann_keys in ((gt_deferred, gt_keys), (dt_deferred, dt_keys)):
+        for i in sorted(deferred):
+            if ann_keys[i] in both:
+                raise deferred[i]
 
 
 def _numeric(value) -> bool:
@@ -330,6 +376,8 @@ def _rows(anns: list, name: str, width: Optional[int], source: str, is_gt: bool,
         if name not in ann:
             raise MissingFieldError(f"{source}: {_name(ann, is_gt)}: {name} missing ({why})")
         values.append(ann[name])
+    if not values:
+        return np.zeros((0, width or 0))
     try:
         rows = np.array(values, dtype=np.float64)
         if rows.ndim != 2 or (width is not None and rows.shape[1] != width):
@@ -505,10 +553,9 @@ class COCOeval(_PycocotoolsCOCOeval):
         dt_anns = [a for cats in cat_lists for a in self.cocoDt.loadAnns(self.cocoDt.getAnnIds(imgIds=img_ids, catIds=cats))]
         if p.useCats and not p.catIds:
             gt_anns, dt_anns = [], []  # getAnnIds(catIds=[]) means every category: pycocotools selects none here
-        gt = _columns(gt_anns, self.cocoGt, p.iouType, True, len(sigmas))
-        dt = _columns(dt_anns, self.cocoDt, p.iouType, False, len(sigmas))
-        if p.iouType == "keypoints":
-            _check_joints(gt, dt, len(sigmas), p.useCats, getattr(self.cocoDt, "source", "<results>"))
+        gt, gt_deferred = _columns(gt_anns, self.cocoGt, p.iouType, True, len(sigmas))
+        dt, dt_deferred = _columns(dt_anns, self.cocoDt, p.iouType, False, len(sigmas))
+        _raise_deferred(gt, gt_deferred, dt, dt_deferred, p.useCats)
         import dataclasses
 
         gt = dataclasses.replace(gt, file_image_ids=np.asarray(img_ids))
@@ -568,21 +615,6 @@ class COCOeval(_PycocotoolsCOCOeval):
     def __str__(self):
         self.summarize()
         return ""
-
-
-def _check_joints(gt: Annotations, dt: Annotations, joints: int, use_cats, source: str) -> None:
-    """Keypoints of another length than the sigmas: pycocotools fails (numpy broadcasting) on
-    the first image and category holding both; refuse there too, naming the counts."""
-    width = 3 * joints
-    if (len(gt) == 0 or gt.keypoints.shape[1] == width) and (len(dt) == 0 or dt.keypoints.shape[1] == width):
-        return
-    gt_keys = set(zip(gt.image_id.tolist(), gt.category_id.tolist() if use_cats else [0] * len(gt)))
-    dt_keys = set(zip(dt.image_id.tolist(), dt.category_id.tolist() if use_cats else [0] * len(dt)))
-    if gt_keys & dt_keys:
-        raise KeypointCountError(
-            f"{source}: keypoints: params.kpt_oks_sigmas has {joints} joints, the ground truth "
-            f"{gt.keypoints.shape[1] / 3:g} and the results {dt.keypoints.shape[1] / 3:g} per person: "
-            "set params.kpt_oks_sigmas to one sigma per joint")
 
 
 def _eval_imgs(run: Optional[_Run]) -> list:
