@@ -370,26 +370,31 @@ def _name(ann: dict, is_gt: bool) -> str:
     return f"{record} (image_id {ann.get('image_id')!r})"
 
 
-def _rows(anns: list, name: str, width: Optional[int], source: str, is_gt: bool, why: str) -> np.ndarray:
+def _rows(anns: list, name: str, width: int, source: str, is_gt: bool, why: str) -> np.ndarray:
+    """(N, width) float64 rows of a field every annotation needs."""
     values = []
     for ann in anns:
         if name not in ann:
             raise MissingFieldError(f"{source}: {_name(ann, is_gt)}: {name} missing ({why})")
         values.append(ann[name])
     if not values:
-        return np.zeros((0, width or 0))
+        return np.zeros((0, width))
     try:
         rows = np.array(values, dtype=np.float64)
-        if rows.ndim != 2 or (width is not None and rows.shape[1] != width):
+        if rows.shape != (len(values), width):
             raise ValueError
         return rows
     except (TypeError, ValueError):
-        lengths = {len(v) if hasattr(v, "__len__") else -1 for v in values}
-        ann = next(a for a, v in zip(anns, values) if not hasattr(v, "__len__") or len(v) != min(lengths)) \
-            if len(lengths) > 1 else anns[0]
-        raise FieldTypeError(f"{source}: {_name(ann, is_gt)}: {name}: expected "
-                             f"{'[x, y, w, h]' if width else 'numbers, as many in every annotation'}, "
+        ann = next(a for a, v in zip(anns, values) if not _is_row(v, width))
+        raise FieldTypeError(f"{source}: {_name(ann, is_gt)}: {name}: expected {width} numbers, "
                              f"got {ann[name]!r}"[:300]) from None
+
+
+def _is_row(value, width: int) -> bool:
+    try:
+        return np.asarray(value, dtype=np.float64).shape == (width,)
+    except (TypeError, ValueError):
+        return False
 
 
 def _rles(anns: list, coco, source: str, is_gt: bool):
