@@ -22,7 +22,9 @@ is also the exception type pycocotools raises there (``KeyError``, ``TypeError``
 
 Differences: ``summarize()`` prints through ``print_function`` (the one place this package
 prints; pass another function to silence or redirect it), ``evaluate()``/``accumulate()``
-print nothing, and ``loadRes`` leaves the caller's records unchanged. With ``useCats=0``
+print nothing, ``loadRes`` leaves the caller's records unchanged (and takes a ``Path`` too),
+and an RLE whose size differs from its image, or whose counts do not cover it, is refused
+naming its record (pycocotools computes with it). With ``useCats=0``
 keypoints are pooled over ``catIds`` as segm and bbox are (pycocotools' ``computeOks``
 ignores ``useCats``, finds no pairs and reports every keypoints AP as 0 there).
 """
@@ -30,11 +32,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import datetime
 import io
 import json
 import os
-import time
 from collections import defaultdict
 from typing import Callable, Optional
 
@@ -108,7 +110,7 @@ class COCO(_PycocotoolsCOCO):
     def __init__(self, annotation_file=None):
         self.dataset, self.anns, self.cats, self.imgs = {}, {}, {}, {}
         self.imgToAnns, self.catToImgs = {}, {}
-        self.source = str(annotation_file) if annotation_file is not None else "<annotations>"
+        self._source = str(annotation_file) if annotation_file is not None else "<annotations>"
         if annotation_file is not None:
             dataset = _read(annotation_file)
             if not isinstance(dataset, dict):
@@ -130,7 +132,7 @@ class COCO(_PycocotoolsCOCO):
         else:
             source, anns = "<results>", resFile
         if type(anns) is not list:
-            raise UnknownImageError(f"{source}: top level: results in not an array of objects "
+            raise UnknownImageError(f"{source}: top level: results are not a list of objects "
                                     f"(expected a list, got {type(anns).__name__})")
         anns = [_record_copy(ann, source, i) for i, ann in enumerate(anns)]
         known = set(self.getImgIds())
@@ -141,7 +143,7 @@ class COCO(_PycocotoolsCOCO):
         if not anns:
             raise EmptyResultsError(f"{source}: top level: no results (pycocotools' loadRes needs at least one record)")
         res = COCO()
-        res.source = source
+        res._source = source
         res.dataset["info"] = copy.deepcopy(self.dataset.get("info", {}))
         res.dataset["images"] = list(self.dataset["images"])
         first = anns[0]
@@ -273,7 +275,7 @@ def _columns(anns: list, coco, iou_type: str, is_gt: bool, n_joints: int) -> tup
     and raises ``KeyError`` where one is missing), and {index: error} for the keypoints
     problems that only count where pycocotools computes an OKS (an image and category with
     both ground truth and detections)."""
-    source = getattr(coco, "source", "<annotations>")
+    source = getattr(coco, "_source", "<annotations>")
     n = len(anns)
 
     def column(name: str, why: str, dtype=np.float64):
@@ -428,7 +430,6 @@ def _rles(anns: list, coco, source: str, is_gt: bool):
 # evaluation
 
 _UNSET = object()  # a lazily filled attribute not computed yet
-_KEYS = ("imgIds", "catIds", "useCats", "iouThrs", "recThrs", "areaRng", "maxDets", "iouType")
 
 
 def _param_values(p) -> tuple:
@@ -497,10 +498,12 @@ class COCOeval(_PycocotoolsCOCOeval):
         self._lazy["ious"] = None
         self._ious = value
 
-    def _prepared(self, name: str):
+    def _prepared(self, name: str) -> None:
+        """Fill ``_gts`` / ``_dts`` with pycocotools' own ``_prepare`` under the evaluated params
+        (as there, segm converts the annotations' segmentations to RLE in place), keeping
+        ``evalImgs`` and ``eval``, which it resets."""
         if self._lazy[name] is not _UNSET:
             return None
-        # pycocotools' own _prepare, under the evaluated params; it also resets evalImgs and eval
         kept = self._lazy["evalImgs"], self._eval_imgs, self.eval, self.params
         self.params = copy.deepcopy(self._run.evaluated)
         super()._prepare()
@@ -532,7 +535,6 @@ class COCOeval(_PycocotoolsCOCOeval):
     def evaluate(self):
         """Every IoU and the matching of every area range (compiled core), as pycocotools'
         ``evaluate`` computes them; ``params`` normalised in place as it does."""
-        tic = time.time()
         p = self.params
         if p.useSegm is not None:  # pycocotools' backward compatibility
             p.iouType = "segm" if p.useSegm == 1 else "bbox"
@@ -553,16 +555,13 @@ class COCOeval(_PycocotoolsCOCOeval):
         img_ids = params.img_ids
         # pycocotools: with useCats the annotations of catIds; without, those of every
         # category in catIds order (unlisted categories take no part; the order breaks ties).
-        cat_lists = [list(p.catIds)] if p.useCats else [[c] for c in p.catIds]
+        # (getAnnIds(catIds=[]) would mean every category; pycocotools evaluates none then.)
+        cat_lists = ([list(p.catIds)] if p.catIds else []) if p.useCats else [[c] for c in p.catIds]
         gt_anns = [a for cats in cat_lists for a in self.cocoGt.loadAnns(self.cocoGt.getAnnIds(imgIds=img_ids, catIds=cats))]
         dt_anns = [a for cats in cat_lists for a in self.cocoDt.loadAnns(self.cocoDt.getAnnIds(imgIds=img_ids, catIds=cats))]
-        if p.useCats and not p.catIds:
-            gt_anns, dt_anns = [], []  # getAnnIds(catIds=[]) means every category: pycocotools selects none here
         gt, gt_deferred = _columns(gt_anns, self.cocoGt, p.iouType, True, len(sigmas))
         dt, dt_deferred = _columns(dt_anns, self.cocoDt, p.iouType, False, len(sigmas))
         _raise_deferred(gt, gt_deferred, dt, dt_deferred, p.useCats)
-        import dataclasses
-
         gt = dataclasses.replace(gt, file_image_ids=np.asarray(img_ids))
         if not params.use_cats:
             params.cat_ids = [-1]
@@ -575,7 +574,6 @@ class COCOeval(_PycocotoolsCOCOeval):
         self._run = _Run(gt, dt, blocks, params, states, matches, copy.deepcopy(p))
         self._lazy = {name: _UNSET for name in self._lazy}
         self.eval = {}
-        self._toc = time.time() - tic
 
     def accumulate(self, p=None):
         """Fill ``eval``: precision (T, R, K, A, M), recall (T, K, A, M), scores, from
