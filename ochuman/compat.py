@@ -399,22 +399,28 @@ def _is_row(value, width: int) -> bool:
         return False
 
 
+def _rle(ann: dict, coco, source: str, is_gt: bool) -> dict:
+    """pycocotools' ``annToRLE`` of one annotation; where it fails, one line naming it."""
+    seg = ann.get("segmentation")
+    if not isinstance(seg, (list, dict)):
+        problem = "segmentation missing" if "segmentation" not in ann else f"segmentation is {_kind(seg)}"
+        error = MissingFieldError if "segmentation" not in ann else FieldTypeError
+        raise error(f"{source}: {_name(ann, is_gt)}: {problem} (segm evaluation needs a mask)")
+    try:
+        rle = coco.annToRLE(ann)
+        return {"size": rle["size"], "counts": rle["counts"]}
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError) as err:
+        raise FieldTypeError(f"{source}: {_name(ann, is_gt)}: segmentation: not a polygon list or RLE ({err})") from None
+
+
 def _rles(anns: list, coco, source: str, is_gt: bool):
-    """Compressed RLE strings and sizes as pycocotools' ``annToRLE`` gives them, checked
-    against the image sizes."""
+    """Compressed RLE strings (a MaskTable) and sizes (N, 2) as pycocotools' ``annToRLE``
+    gives them, checked against the image sizes."""
     counts, sizes = [], np.zeros((len(anns), 2), dtype=np.int64)
     for i, ann in enumerate(anns):
-        seg = ann.get("segmentation")
-        if not isinstance(seg, (list, dict)):
-            problem = "segmentation missing" if "segmentation" not in ann else f"segmentation is {_kind(seg)}"
-            error = MissingFieldError if "segmentation" not in ann else FieldTypeError
-            raise error(f"{source}: {_name(ann, is_gt)}: {problem} (segm evaluation needs a mask)")
-        try:
-            rle = coco.annToRLE(ann)
-            counts.append(rle["counts"])
-            sizes[i] = rle["size"]
-        except (TypeError, ValueError, KeyError, IndexError, OverflowError) as err:
-            raise FieldTypeError(f"{source}: {_name(ann, is_gt)}: segmentation: not a polygon list or RLE ({err})") from None
+        rle = _rle(ann, coco, source, is_gt)
+        counts.append(rle["counts"])
+        sizes[i] = rle["size"]
         image = coco.imgs.get(ann["image_id"], {})
         if list(sizes[i]) != [image.get("height"), image.get("width")]:
             raise ResultsError(f"{source}: {_name(ann, is_gt)}: segmentation size {sizes[i].tolist()} differs from "
@@ -424,6 +430,19 @@ def _rles(anns: list, coco, source: str, is_gt: bool):
     if bad is not None:
         raise ResultsError(f"{source}: {_name(anns[int(bad)], is_gt)}: segmentation: corrupt RLE counts string")
     return masks, sizes
+
+
+def _check_prepared(anns: list, coco, iou_type: str, is_gt: bool) -> None:
+    """pycocotools' ``_prepare`` also reads annotations it does not evaluate (under
+    ``useCats=0`` every category of the images): their masks (segm) and ``num_keypoints``
+    (keypoints ground truth). Raise where it would."""
+    source = getattr(coco, "_source", "<annotations>")
+    for ann in anns:
+        if iou_type == "segm":
+            _rle(ann, coco, source, is_gt)
+        elif iou_type == "keypoints" and is_gt and "num_keypoints" not in ann:
+            raise MissingFieldError(f"{source}: {_name(ann, is_gt)}: num_keypoints missing "
+                                    "(keypoints evaluation ignores persons with 0)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -559,6 +578,10 @@ class COCOeval(_PycocotoolsCOCOeval):
         cat_lists = ([list(p.catIds)] if p.catIds else []) if p.useCats else [[c] for c in p.catIds]
         gt_anns = [a for cats in cat_lists for a in self.cocoGt.loadAnns(self.cocoGt.getAnnIds(imgIds=img_ids, catIds=cats))]
         dt_anns = [a for cats in cat_lists for a in self.cocoDt.loadAnns(self.cocoDt.getAnnIds(imgIds=img_ids, catIds=cats))]
+        for coco, anns, is_gt in ((self.cocoGt, gt_anns, True), (self.cocoDt, dt_anns, False)):
+            prepared = coco.getAnnIds(imgIds=img_ids, catIds=p.catIds) if p.useCats else coco.getAnnIds(imgIds=img_ids)
+            evaluated = {ann["id"] for ann in anns}
+            _check_prepared(coco.loadAnns([i for i in prepared if i not in evaluated]), coco, p.iouType, is_gt)
         gt, gt_deferred = _columns(gt_anns, self.cocoGt, p.iouType, True, len(sigmas))
         dt, dt_deferred = _columns(dt_anns, self.cocoDt, p.iouType, False, len(sigmas))
         _raise_deferred(gt, gt_deferred, dt, dt_deferred, p.useCats)

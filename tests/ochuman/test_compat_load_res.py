@@ -121,3 +121,18 @@ def test_null_segmentation_fails_segm_evaluation_only(coco_sample):
     step, err = _evaluation(OURS, gt, records, "segm", SIGMAS, {})
     assert step == "evaluate" and isinstance(err, TypeError) and isinstance(err, compat.ResultsError)
     assert "record 2" in str(err) and "null" in str(err)
+
+
+def test_use_cats_0_reads_the_masks_of_every_category_as_pycocotools(coco_sample):
+    """Under useCats=0 pycocotools' _prepare converts the masks of every category of the images,
+    evaluated or not: a keypoints-only record of another category fails segm evaluation there."""
+    gt = json.loads(coco_sample.read_bytes())
+    gt["categories"].append({**gt["categories"][0], "id": 2, "name": "other"})
+    masks = make_results(coco_sample, "segm", seed=24)
+    records = [{**r, "keypoints": [5.0, 5.0, 1.0] * 17} for r in masks]  # keypoints first: no field derived
+    records.append({"image_id": records[0]["image_id"], "category_id": 2, "score": 0.5, "keypoints": [1.0, 2.0, 1.0] * 17})
+    for params in ({"useCats": 0, "catIds": [1]}, {"catIds": [1]}):
+        ours = _evaluation(OURS, gt, records, "segm", SIGMAS, params)
+        oracle = _evaluation(PYCOCOTOOLS, gt, records, "segm", SIGMAS, params)
+        assert_same_outcome(ours, oracle)
+        assert isinstance(ours, tuple) == ("useCats" in params)
