@@ -129,8 +129,9 @@ def test_use_cats_0_reads_the_masks_of_every_category_as_pycocotools(coco_sample
     gt = json.loads(coco_sample.read_bytes())
     gt["categories"].append({**gt["categories"][0], "id": 2, "name": "other"})
     masks = make_results(coco_sample, "segm", seed=24)
-    records = [{**r, "keypoints": [5.0, 5.0, 1.0] * 17} for r in masks]  # keypoints first: no field derived
-    records.append({"image_id": records[0]["image_id"], "category_id": 2, "score": 0.5, "keypoints": [1.0, 2.0, 1.0] * 17})
+    # record 0 has keypoints only (pycocotools derives no mask); the others carry masks too
+    records = [{"image_id": masks[0]["image_id"], "category_id": 2, "score": 0.5, "keypoints": [1.0, 2.0, 1.0] * 17}]
+    records += [{**r, "keypoints": [5.0, 5.0, 1.0] * 17} for r in masks]
     for params in ({"useCats": 0, "catIds": [1]}, {"catIds": [1]}):
         ours = _evaluation(OURS, gt, records, "segm", SIGMAS, params)
         oracle = _evaluation(PYCOCOTOOLS, gt, records, "segm", SIGMAS, params)
