@@ -55,7 +55,7 @@ from ochuman.evaluate import (
 )
 
 __all__ = ["COCO", "COCOeval", "Params", "MissingFieldError", "FieldTypeError", "UnknownImageError",
-           "EmptyResultsError", "KeypointCountError"]
+           "NotAListError", "EmptyResultsError", "KeypointCountError"]
 
 
 class MissingFieldError(ResultsError, KeyError):
@@ -70,6 +70,10 @@ class FieldTypeError(ResultsError, TypeError):
 
 class UnknownImageError(ResultsError, AssertionError):
     """Results name images the ground truth lacks (pycocotools asserts)."""
+
+
+class NotAListError(ResultsError, AssertionError):
+    """Results that are not a list of records (pycocotools asserts)."""
 
 
 class EmptyResultsError(ResultsError, IndexError):
@@ -132,7 +136,7 @@ class COCO(_PycocotoolsCOCO):
         else:
             source, anns = "<results>", resFile
         if type(anns) is not list:
-            raise UnknownImageError(f"{source}: top level: results are not a list of objects "
+            raise NotAListError(f"{source}: top level: results are not a list of objects "
                                     f"(expected a list, got {type(anns).__name__})")
         anns = [_record_copy(ann, source, i) for i, ann in enumerate(anns)]
         known = set(self.getImgIds())
@@ -285,7 +289,7 @@ def _columns(anns: list, coco, iou_type: str, is_gt: bool, n_joints: int) -> tup
             ann = next(a for a in anns if name not in a)
             raise MissingFieldError(f"{source}: {_name(ann, is_gt)}: {name} missing ({why})") from None
         except (TypeError, ValueError, OverflowError):
-            ann = next(a for a in anns if not _numeric(a[name]))
+            ann = next((a for a in anns if not _numeric(a[name])), anns[0])
             raise FieldTypeError(f"{source}: {_name(ann, is_gt)}: {name}: expected a number, "
                                  f"got {ann[name]!r}"[:300]) from None
 

@@ -5,12 +5,15 @@ raises, one line that is an ``OCHumanError`` and pycocotools' exception type, at
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import json
 
 import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO as PyCOCO
 from pycocotools.cocoeval import Params
 
 from ochuman import compat
@@ -137,3 +140,15 @@ def test_use_cats_0_reads_the_masks_of_every_category_as_pycocotools(coco_sample
         oracle = _evaluation(PYCOCOTOOLS, gt, records, "segm", SIGMAS, params)
         assert_same_outcome(ours, oracle)
         assert isinstance(ours, tuple) == ("useCats" in params)
+
+
+def test_results_that_are_not_a_list(coco_sample, tmp_path):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"annotations": []}))
+    for source in (str(path), {"annotations": []}):
+        with pytest.raises(AssertionError):
+            with contextlib.redirect_stdout(io.StringIO()):
+                PyCOCO(str(coco_sample)).loadRes(copy.deepcopy(source))
+        with pytest.raises(compat.NotAListError, match="not a list") as caught:
+            compat.COCO(str(coco_sample)).loadRes(source)
+        assert isinstance(caught.value, AssertionError) and "\n" not in str(caught.value)
