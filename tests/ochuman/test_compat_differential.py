@@ -59,7 +59,7 @@ def scenes(draw):
     image_ids = draw(st.lists(st.integers(1, 500), min_size=1, max_size=4, unique=True))
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))  # coordinates: cheap to draw and shrink
     images, annotations, results = [], [], []
-    ann_id = 0
+    ann_id = -1  # a ground truth may have id 0 (pycocotools records matches by id: 0 reads as none)
     kinds = draw(st.sampled_from(["bbox", "segm", "keypoints", "mixed"]))
     for image_id in image_ids:
         h, w = draw(st.integers(12, 40)), draw(st.integers(12, 40))
