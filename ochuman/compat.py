@@ -9,54 +9,112 @@
     E.evaluate(); E.accumulate(); E.summarize()
     E.stats, E.eval["precision"]                   # same numbers, same shapes
 
-Differences: ``evaluate()`` does the IoU and matching work in the compiled core and does not
-fill ``evalImgs`` (per-image dicts); ``summarize()`` prints through ``print_function``
-(pycocotools' console output, the one place this package prints; pass another function to
-silence or redirect it). Any categories, crowd regions and ``useCats=0`` are supported; with
-``useCats=0`` keypoints are pooled over ``catIds`` as segm and bbox are (pycocotools'
-``computeOks`` ignores ``useCats``, finds no pairs and reports every keypoints AP as 0 there).
+``COCO`` and ``COCOeval`` subclass pycocotools' classes and keep their attributes and
+methods. ``evaluate()`` does the IoU and matching work in the compiled core; ``evalImgs``
+(pycocotools' per-image dicts, layout (catIds, areaRng, imgIds)), ``ious``, ``_gts`` and
+``_dts`` are filled from it when first read. ``accumulate()`` reads ``evalImgs``,
+``params`` and ``_paramsEval`` as pycocotools does, so that clients that merge ``evalImgs``
+of several ``evaluate()`` calls (torchvision's ``CocoEvaluator``) get pycocotools' numbers;
+it takes the compiled path when nothing was read or changed since ``evaluate()``.
+``loadRes`` derives ``area``, ``bbox``, ``segmentation`` and ``id`` as pycocotools does,
+deciding by the first record; where pycocotools raises, a one-line :class:`ResultsError` that
+is also the exception type pycocotools raises there (``KeyError``, ``TypeError``, ...).
+
+Differences: ``summarize()`` prints through ``print_function`` (the one place this package
+prints; pass another function to silence or redirect it), ``evaluate()``/``accumulate()``
+print nothing, ``loadRes`` leaves the caller's records unchanged (and takes a ``Path`` too),
+and an RLE whose size differs from its image, or whose counts do not cover it, is refused
+naming its record (pycocotools computes with it). With ``useCats=0``
+keypoints are pooled over ``catIds`` as segm and bbox are (pycocotools' ``computeOks``
+ignores ``useCats``, finds no pairs and reports every keypoints AP as 0 there).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import dataclasses
 import datetime
-import time
+import io
+import json
+import os
+from collections import defaultdict
 from typing import Callable, Optional
 
 import msgspec
 import numpy as np
+from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO as _PycocotoolsCOCO
+from pycocotools.cocoeval import COCOeval as _PycocotoolsCOCOeval
 from pycocotools.cocoeval import Params
 
-from ochuman.errors import OCHumanError
-from ochuman.evaluate import (
-    Annotations, EvalParams, Variant, accumulate as _accumulate, base_state, make_blocks,
-)
+from ochuman.errors import OCHumanError, ResultsError
 from ochuman.keypoints import COCO_OKS_SIGMAS
-from ochuman.masks import segmentation_to_rle
-from ochuman.results import detections_from_records, parse_results, read_results
+from ochuman.evaluate import (
+    Annotations, EvalParams, MaskTable, Variant, accumulate as _accumulate, base_state, make_blocks, match,
+    summarize as _summarize_arrays, variant_states,
+)
 
-__all__ = ["COCO", "COCOeval", "Params"]
+__all__ = ["COCO", "COCOeval", "Params", "MissingFieldError", "FieldTypeError", "UnknownImageError",
+           "NotAListError", "EmptyResultsError", "KeypointCountError"]
 
 
-def _read(path) -> dict:
+class MissingFieldError(ResultsError, KeyError):
+    """A record lacks a field pycocotools reads (it raises ``KeyError`` there)."""
+
+    __str__ = Exception.__str__
+
+
+class FieldTypeError(ResultsError, TypeError):
+    """A field holds what pycocotools cannot use there (it raises ``TypeError``)."""
+
+
+class UnknownImageError(ResultsError, AssertionError):
+    """Results name images the ground truth lacks (pycocotools asserts)."""
+
+
+class NotAListError(ResultsError, AssertionError):
+    """Results that are not a list of records (pycocotools asserts)."""
+
+
+class EmptyResultsError(ResultsError, IndexError):
+    """An empty results list (pycocotools' ``loadRes`` raises ``IndexError``)."""
+
+
+class KeypointCountError(ResultsError):
+    """Keypoints whose joint count differs from ``params.kpt_oks_sigmas`` (a ``ValueError``,
+    as numpy's broadcasting error in pycocotools)."""
+
+
+def _read(path) -> object:
+    """A JSON file (NaN and Infinity literals accepted, as Python's json reads them)."""
     try:
         with open(path, "rb") as handle:
-            return msgspec.json.decode(handle.read())
+            data = handle.read()
     except OSError as err:
         raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
-    except msgspec.DecodeError as err:
-        raise OCHumanError(f"{path}: not valid JSON ({err})") from None
+    try:
+        return msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        try:
+            return json.loads(data)
+        except (ValueError, RecursionError) as err:
+            raise OCHumanError(f"{path}: not valid JSON ({err})") from None
+
+
+@contextlib.contextmanager
+def _quiet():
+    """pycocotools prints progress lines; the facade prints only in ``summarize``."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
 
 
 class COCO(_PycocotoolsCOCO):
-    """pycocotools ``COCO`` (same index and methods), with a native JSON reader and a
-    vectorised ``loadRes``."""
+    """pycocotools ``COCO`` (same index and methods), with a native JSON reader."""
 
     def __init__(self, annotation_file=None):
         self.dataset, self.anns, self.cats, self.imgs = {}, {}, {}, {}
         self.imgToAnns, self.catToImgs = {}, {}
-        self._detections: Optional[Annotations] = None
+        self._source = str(annotation_file) if annotation_file is not None else "<annotations>"
         if annotation_file is not None:
             dataset = _read(annotation_file)
             if not isinstance(dataset, dict):
@@ -65,174 +123,520 @@ class COCO(_PycocotoolsCOCO):
             self.createIndex()
 
     def createIndex(self):  # noqa: N802 (pycocotools name)
-        import contextlib
-        import io
-
-        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints "creating index..."
+        with _quiet():
             super().createIndex()
 
     def loadRes(self, resFile):  # noqa: N802,N803
-        """Results (path, list or numpy array of pycocotools' 7-column form) -> a COCO object."""
-        if isinstance(resFile, np.ndarray):
-            return super().loadRes(resFile)
-        source = str(resFile) if isinstance(resFile, str) else "<results>"
-        records = read_results(resFile) if isinstance(resFile, str) else parse_results(list(resFile), source)
-        images = self.dataset.get("images", [])
-        image_ids = np.array([im["id"] for im in images])
-        sizes = np.array([[im.get("height", 0), im.get("width", 0)] for im in images], dtype=np.int64).reshape(-1, 2)
-        first = records[0] if records else None
-        # Decode masks whenever results carry them (Detectron2 writes bbox and segmentation).
-        iou_type = "segm" if first is not None and first.segmentation is not None else (
-            "keypoints" if first is not None and not first.bbox and first.keypoints is not None else "bbox")
-        detections = detections_from_records(records, source, image_ids, sizes,
-                                             sorted(self.getCatIds()) or [r.category_id for r in records],
-                                             iou_type)
-        result = COCO()
-        result.dataset["images"] = list(images)
-        result.dataset["categories"] = copy.deepcopy(self.dataset.get("categories", []))
-        result.dataset["annotations"] = _result_dicts(records, detections)
-        result.createIndex()
-        result._detections = detections
-        return result
-
-
-def _result_dicts(records, det: Annotations) -> list[dict]:
-    anns = []
-    for i, record in enumerate(records):
-        ann = {"image_id": record.image_id, "category_id": record.category_id, "score": record.score,
-               "bbox": det.bbox[i].tolist(), "area": float(det.area[i]), "id": i + 1, "iscrowd": 0}
-        if det.counts is not None:
-            ann["segmentation"] = {"size": det.mask_size[i].tolist(), "counts": det.counts[i]}
-        if record.keypoints is not None:
-            ann["keypoints"] = record.keypoints
-        anns.append(ann)
-    return anns
-
-
-def _annotations_from_dicts(anns: list, coco: COCO, iou_type: str, is_gt: bool) -> Annotations:
-    n = len(anns)
-    segm = iou_type == "segm"
-    counts, sizes = (None, None)
-    if segm:
-        counts, sizes = [], np.zeros((n, 2), dtype=np.int64)
+        """Results (path, list of dicts, or pycocotools' 7-column numpy array) -> a COCO object,
+        with pycocotools' derived fields; the caller's records are left unchanged."""
+        if isinstance(resFile, (str, os.PathLike)):
+            source, anns = str(resFile), _read(resFile)
+        elif isinstance(resFile, np.ndarray):
+            source, anns = "<results>", self.loadNumpyAnnotations(resFile)
+        else:
+            source, anns = "<results>", resFile
+        if type(anns) is not list:
+            raise NotAListError(f"{source}: top level: results are not a list of objects "
+                                    f"(expected a list, got {type(anns).__name__})")
+        anns = [_record_copy(ann, source, i) for i, ann in enumerate(anns)]
+        known = set(self.getImgIds())
         for i, ann in enumerate(anns):
-            image = coco.imgs[ann["image_id"]]
-            h, w = image["height"], image["width"]
-            rle = segmentation_to_rle(ann["segmentation"], h, w)
-            counts.append(rle["counts"])
-            sizes[i] = rle["size"]
-    keypoints = num_keypoints = None
+            if ann["image_id"] not in known:
+                raise UnknownImageError(f"{source}: record {i} (image_id {ann['image_id']!r}): unknown image_id: "
+                                        "results do not correspond to the ground truth's images")
+        if not anns:
+            raise EmptyResultsError(f"{source}: top level: no results (pycocotools' loadRes needs at least one record)")
+        res = COCO()
+        res._source = source
+        res.dataset["info"] = copy.deepcopy(self.dataset.get("info", {}))
+        res.dataset["images"] = list(self.dataset["images"])
+        first = anns[0]
+        if "caption" in first:
+            with_results = {ann["image_id"] for ann in anns}
+            res.dataset["images"] = [img for img in res.dataset["images"] if img["id"] in with_results]
+            for i, ann in enumerate(anns):
+                ann["id"] = i + 1
+        elif "bbox" in first and first["bbox"] != []:
+            res.dataset["categories"] = copy.deepcopy(self.dataset["categories"])
+            _derive_from_boxes(anns, source)
+        elif "segmentation" in first:
+            res.dataset["categories"] = copy.deepcopy(self.dataset["categories"])
+            _derive_from_masks(anns, source)
+        elif "keypoints" in first:
+            res.dataset["categories"] = copy.deepcopy(self.dataset["categories"])
+            _derive_from_keypoints(anns, source)
+        else:
+            raise MissingFieldError(f"{source}: record 0: none of bbox, segmentation, keypoints or caption "
+                                    "(pycocotools' loadRes decides by the first record what the results are)")
+        res.dataset["annotations"] = anns
+        res.createIndex()
+        return res
+
+
+def _where(source: str, i: int, ann: dict) -> str:
+    return f"{source}: record {i} (image_id {ann.get('image_id')!r})"
+
+
+def _record_copy(ann, source: str, i: int) -> dict:
+    if not isinstance(ann, dict):
+        raise FieldTypeError(f"{source}: record {i}: expected an object, got {type(ann).__name__}")
+    if "image_id" not in ann:
+        raise MissingFieldError(f"{source}: record {i}: image_id missing")
+    return dict(ann)
+
+
+def _field(ann: dict, name: str, source: str, i: int, why: str):
+    if name not in ann:
+        raise MissingFieldError(f"{_where(source, i, ann)}: {name} missing ({why})")
+    return ann[name]
+
+
+def _derive_from_boxes(anns: list, source: str) -> None:
+    """pycocotools' rule when record 0 has a non-empty bbox: every record needs one; area
+    = w * h; a record without ``segmentation`` gets its box as a polygon (kept as it is
+    otherwise, even null)."""
+    why = "record 0 has a bbox, so pycocotools' loadRes reads every record's"
+    for i, ann in enumerate(anns):
+        bb = _field(ann, "bbox", source, i, why)
+        try:
+            x1, x2, y1, y2 = bb[0], bb[0] + bb[2], bb[1], bb[1] + bb[3]
+            area = bb[2] * bb[3]
+        except (TypeError, IndexError, KeyError):
+            raise FieldTypeError(f"{_where(source, i, ann)}: bbox: expected [x, y, w, h], got {bb!r}"[:300]) from None
+        if "segmentation" not in ann:
+            ann["segmentation"] = [[x1, y1, x1, y2, x2, y2, x2, y1]]
+        ann["area"] = area
+        ann["id"] = i + 1
+        ann["iscrowd"] = 0
+
+
+def _derive_from_masks(anns: list, source: str) -> None:
+    """pycocotools' rule when record 0 has a ``segmentation`` and no bbox: every record needs a
+    compressed RLE; area = mask area; bbox = the mask's box unless the record has one."""
+    why = "record 0 has a segmentation and no bbox, so pycocotools' loadRes reads every record's"
+    counts, sizes = [], []
+    for i, ann in enumerate(anns):
+        seg = _field(ann, "segmentation", source, i, why)
+        value = seg.get("counts") if isinstance(seg, dict) else None
+        size = seg.get("size") if isinstance(seg, dict) else None
+        if not isinstance(value, (str, bytes)) or not _is_size(size):
+            raise FieldTypeError(f"{_where(source, i, ann)}: segmentation: pycocotools' loadRes takes only compressed "
+                                 f"RLE ({{'size': [h, w], 'counts': str}}) when record 0 has no bbox, got {_kind(seg)}")
+        counts.append(value)
+        sizes.append([int(size[0]), int(size[1])])
+    masks = MaskTable.from_strings(counts, np.array(sizes, dtype=np.int64).reshape(-1, 2))
+    bad = masks.bad[0] if masks.bad is not None else next(
+        iter(np.flatnonzero(masks.totals != masks.sizes[:, 0] * masks.sizes[:, 1])), None)
+    if bad is not None:
+        i = int(bad)
+        raise ResultsError(f"{_where(source, i, anns[i])}: segmentation: corrupt RLE counts string "
+                           "(its runs do not cover height x width)")
+    areas = masks.areas.astype(np.uint32)  # pycocotools' mask.area gives uint32
+    boxes = None
+    for i, ann in enumerate(anns):
+        ann["area"] = areas[i]
+        if "bbox" not in ann:
+            if boxes is None:
+                boxes = mask_utils.toBbox([{"size": s, "counts": c} for s, c in zip(sizes, counts)]).reshape(-1, 4)
+            ann["bbox"] = boxes[i].copy()
+        ann["id"] = i + 1
+        ann["iscrowd"] = 0
+
+
+def _derive_from_keypoints(anns: list, source: str) -> None:
+    """pycocotools' rule when record 0 has only ``keypoints``: bbox and area from the extent of
+    every record's keypoints (a given bbox is replaced); no ``iscrowd``."""
+    why = "record 0 has keypoints only, so pycocotools' loadRes reads every record's"
+    for i, ann in enumerate(anns):
+        s = _field(ann, "keypoints", source, i, why)
+        try:
+            x, y = s[0::3], s[1::3]
+            x0, x1, y0, y1 = np.min(x), np.max(x), np.min(y), np.max(y)
+        except (TypeError, ValueError):
+            raise FieldTypeError(f"{_where(source, i, ann)}: keypoints: expected [x, y, v, ...] numbers, "
+                                 f"got {_kind(s)} of {len(s) if hasattr(s, '__len__') else 0}") from None
+        ann["area"] = (x1 - x0) * (y1 - y0)
+        ann["id"] = i + 1
+        ann["bbox"] = [x0, y0, x1 - x0, y1 - y0]
+
+
+def _is_size(size) -> bool:
+    return isinstance(size, (list, tuple)) and len(size) == 2 and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 0 for v in size)
+
+
+def _kind(value) -> str:
+    if isinstance(value, dict):
+        return "an uncompressed RLE" if isinstance(value.get("counts"), list) else "an object"
+    return {list: "polygons (a list)", type(None): "null", str: "a string"}.get(type(value), type(value).__name__)
+
+
+# --------------------------------------------------------------------------------------------
+# columns for the compiled core
+
+def _columns(anns: list, coco, iou_type: str, is_gt: bool, n_joints: int) -> tuple[Annotations, dict]:
+    """The fields of ``anns`` the evaluation reads, as arrays (pycocotools reads the same ones
+    and raises ``KeyError`` where one is missing), and {index: error} for the keypoints
+    problems that only count where pycocotools computes an OKS (an image and category with
+    both ground truth and detections)."""
+    source = getattr(coco, "_source", "<annotations>")
+    n = len(anns)
+
+    def column(name: str, why: str, dtype=np.float64):
+        try:
+            return np.array([ann[name] for ann in anns], dtype=dtype)
+        except KeyError:
+            ann = next(a for a in anns if name not in a)
+            raise MissingFieldError(f"{source}: {_name(ann, is_gt)}: {name} missing ({why})") from None
+        except (TypeError, ValueError, OverflowError):
+            ann = next((a for a in anns if not _numeric(a[name])), anns[0])
+            raise FieldTypeError(f"{source}: {_name(ann, is_gt)}: {name}: expected a number, "
+                                 f"got {ann[name]!r}"[:300]) from None
+
+    counts = sizes = keypoints = num_keypoints = None
+    deferred: dict = {}
+    bbox = np.zeros((n, 4))
+    if iou_type == "bbox":
+        bbox = _rows(anns, "bbox", 4, source, is_gt, "bbox evaluation reads it")
+    if iou_type == "segm":
+        counts, sizes = _rles(anns, coco, source, is_gt)
     if iou_type == "keypoints":
-        keypoints = np.array([ann["keypoints"] for ann in anns], dtype=np.float64).reshape(n, -1)
+        keypoints = _pair_rows(anns, "keypoints", 3 * n_joints, source, is_gt, deferred)
         if is_gt:
-            num_keypoints = np.array([ann["num_keypoints"] for ann in anns], dtype=np.int64)
-    return Annotations(
+            bbox = _pair_rows(anns, "bbox", 4, source, is_gt, deferred)
+            num_keypoints = column("num_keypoints", "keypoints evaluation ignores persons with 0", np.int64)
+    columns = Annotations(
         image_id=np.array([ann["image_id"] for ann in anns]),
-        category_id=np.array([ann["category_id"] for ann in anns], dtype=np.int64),
-        ann_id=np.array([ann["id"] for ann in anns], dtype=np.int64),
-        bbox=np.array([ann["bbox"] for ann in anns], dtype=np.float64).reshape(n, 4),
-        area=np.array([ann["area"] for ann in anns], dtype=np.float64),
-        iscrowd=np.array([bool(ann.get("iscrowd", 0)) for ann in anns], dtype=bool),
-        score=np.array([ann["score"] for ann in anns], dtype=np.float64) if not is_gt else np.ones(n),
-        counts=counts, mask_size=sizes, keypoints=keypoints, num_keypoints=num_keypoints,
+        category_id=column("category_id", "every evaluation reads it", np.int64),
+        ann_id=column("id", "every evaluation reads it", np.int64),
+        bbox=bbox,
+        area=column("area", "the area ranges read it"),
+        iscrowd=(column("iscrowd", "pycocotools' evaluateImg reads it", np.float64) != 0) if is_gt else np.zeros(n, bool),
+        score=column("score", "detections are ranked by it") if not is_gt else np.ones(n),
+        counts=counts, mask_size=sizes, keypoints=keypoints, num_keypoints=num_keypoints, masks=counts,
     )
+    return columns, deferred
 
 
-class COCOeval:
+def _pair_rows(anns: list, name: str, width: int, source: str, is_gt: bool, deferred: dict) -> np.ndarray:
+    """(N, width) rows of a field read only for OKS pairs: a missing or other-length row is
+    zeros, its error kept in ``deferred`` under its index."""
+    rows = np.zeros((len(anns), width))
+    for i, ann in enumerate(anns):
+        value = ann.get(name)
+        try:
+            row = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            row = None
+        if row is not None and row.shape == (width,):
+            rows[i] = row
+        elif name not in ann:
+            deferred.setdefault(i, MissingFieldError(f"{source}: {_name(ann, is_gt)}: {name} missing "
+                                                     "(keypoints evaluation reads it)"))
+        elif name == "keypoints" and row is not None and row.ndim == 1:
+            deferred.setdefault(i, KeypointCountError(
+                f"{source}: {_name(ann, is_gt)}: keypoints: {len(row)} numbers, but params.kpt_oks_sigmas has "
+                f"{width // 3} joints ({width} numbers): set params.kpt_oks_sigmas to one sigma per joint"))
+        else:
+            deferred.setdefault(i, FieldTypeError(f"{source}: {_name(ann, is_gt)}: {name}: expected "
+                                                  f"{width} numbers, got {value!r}"[:300]))
+    return rows
+
+
+def _raise_deferred(gt: Annotations, gt_deferred: dict, dt: Annotations, dt_deferred: dict, use_cats) -> None:
+    """Raise the first deferred problem of an annotation whose image and category (image
+    alone without ``useCats``) hold both ground truth and detections."""
+    if not gt_deferred and not dt_deferred:
+        return
+
+    def keys(ann: Annotations) -> list:
+        return list(zip(ann.image_id.tolist(), ann.category_id.tolist() if use_cats else [0] * len(ann)))
+
+    gt_keys, dt_keys = keys(gt), keys(dt)
+    both = set(gt_keys) & set(dt_keys)
+    for deferred, ann_keys in ((gt_deferred, gt_keys), (dt_deferred, dt_keys)):
+        for i in sorted(deferred):
+            if ann_keys[i] in both:
+                raise deferred[i]
+
+
+def _numeric(value) -> bool:
+    try:
+        float(value)
+        return True
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+def _name(ann: dict, is_gt: bool) -> str:
+    if is_gt:
+        return f"annotation id {ann.get('id')!r}"
+    ident = ann.get("id")
+    record = f"record {ident - 1}" if isinstance(ident, (int, np.integer)) else f"annotation id {ident!r}"
+    return f"{record} (image_id {ann.get('image_id')!r})"
+
+
+def _rows(anns: list, name: str, width: int, source: str, is_gt: bool, why: str) -> np.ndarray:
+    """(N, width) float64 rows of a field every annotation needs."""
+    values = []
+    for ann in anns:
+        if name not in ann:
+            raise MissingFieldError(f"{source}: {_name(ann, is_gt)}: {name} missing ({why})")
+        values.append(ann[name])
+    if not values:
+        return np.zeros((0, width))
+    try:
+        rows = np.array(values, dtype=np.float64)
+        if rows.shape != (len(values), width):
+            raise ValueError
+        return rows
+    except (TypeError, ValueError):
+        ann = next(a for a, v in zip(anns, values) if not _is_row(v, width))
+        raise FieldTypeError(f"{source}: {_name(ann, is_gt)}: {name}: expected {width} numbers, "
+                             f"got {ann[name]!r}"[:300]) from None
+
+
+def _is_row(value, width: int) -> bool:
+    try:
+        return np.asarray(value, dtype=np.float64).shape == (width,)
+    except (TypeError, ValueError):
+        return False
+
+
+def _rle(ann: dict, coco, source: str, is_gt: bool) -> dict:
+    """pycocotools' ``annToRLE`` of one annotation; where it fails, one line naming it."""
+    seg = ann.get("segmentation")
+    if not isinstance(seg, (list, dict)):
+        problem = "segmentation missing" if "segmentation" not in ann else f"segmentation is {_kind(seg)}"
+        error = MissingFieldError if "segmentation" not in ann else FieldTypeError
+        raise error(f"{source}: {_name(ann, is_gt)}: {problem} (segm evaluation needs a mask)")
+    try:
+        rle = coco.annToRLE(ann)
+        return {"size": rle["size"], "counts": rle["counts"]}
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError) as err:
+        raise FieldTypeError(f"{source}: {_name(ann, is_gt)}: segmentation: not a polygon list or RLE ({err})") from None
+
+
+def _rles(anns: list, coco, source: str, is_gt: bool):
+    """Compressed RLE strings (a MaskTable) and sizes (N, 2) as pycocotools' ``annToRLE``
+    gives them, checked against the image sizes."""
+    counts, sizes = [], np.zeros((len(anns), 2), dtype=np.int64)
+    for i, ann in enumerate(anns):
+        rle = _rle(ann, coco, source, is_gt)
+        counts.append(rle["counts"])
+        sizes[i] = rle["size"]
+        image = coco.imgs.get(ann["image_id"], {})
+        if list(sizes[i]) != [image.get("height"), image.get("width")]:
+            raise ResultsError(f"{source}: {_name(ann, is_gt)}: segmentation size {sizes[i].tolist()} differs from "
+                               f"the image's {[image.get('height'), image.get('width')]}")
+    masks = MaskTable.from_strings(counts, sizes)
+    bad = masks.bad[0] if masks.bad is not None else next(iter(np.flatnonzero(masks.totals != sizes[:, 0] * sizes[:, 1])), None)
+    if bad is not None:
+        raise ResultsError(f"{source}: {_name(anns[int(bad)], is_gt)}: segmentation: corrupt RLE counts string")
+    return masks, sizes
+
+
+def _check_prepared(anns: list, coco, iou_type: str, is_gt: bool) -> None:
+    """pycocotools' ``_prepare`` also reads annotations it does not evaluate (under
+    ``useCats=0`` every category of the images): their masks (segm) and ``num_keypoints``
+    (keypoints ground truth). Raise where it would."""
+    source = getattr(coco, "_source", "<annotations>")
+    for ann in anns:
+        if iou_type == "segm":
+            _rle(ann, coco, source, is_gt)
+        elif iou_type == "keypoints" and is_gt and "num_keypoints" not in ann:
+            raise MissingFieldError(f"{source}: {_name(ann, is_gt)}: num_keypoints missing "
+                                    "(keypoints evaluation ignores persons with 0)")
+
+
+# --------------------------------------------------------------------------------------------
+# evaluation
+
+_UNSET = object()  # a lazily filled attribute not computed yet
+
+
+def _param_values(p) -> tuple:
+    """What accumulate reads of a Params, comparable with ==."""
+    cats = list(p.catIds) if p.useCats else [-1]
+    return (list(p.imgIds), cats, p.useCats, list(np.asarray(p.iouThrs).ravel()), list(np.asarray(p.recThrs).ravel()),
+            [list(r) for r in p.areaRng], list(p.maxDets), p.iouType)
+
+
+class _Run:
+    """What one ``evaluate()`` computed: columns, blocks, per area range states and matches."""
+
+    def __init__(self, gt, dt, blocks, params: EvalParams, states, matches, evaluated: Params):
+        self.gt, self.dt, self.blocks, self.params = gt, dt, blocks, params
+        self.states, self.matches, self.evaluated = states, matches, evaluated
+        self.values = _param_values(evaluated)
+
+
+class COCOeval(_PycocotoolsCOCOeval):
     """pycocotools ``COCOeval``: ``params``, ``evaluate()``, ``accumulate()``, ``summarize()``,
-    ``stats`` and ``eval`` with the same meaning and numbers."""
+    ``stats``, ``eval``, ``evalImgs``, ``ious``, ``_gts``, ``_dts``, ``_paramsEval`` with the same
+    meaning and numbers; ``_prepare``, ``computeIoU``, ``computeOks`` and ``evaluateImg`` are
+    pycocotools' own."""
 
-    def __init__(self, cocoGt: Optional[COCO] = None, cocoDt: Optional[COCO] = None,  # noqa: N803
-                 iouType: str = "segm", print_function: Callable = print):  # noqa: N803
+    def __init__(self, cocoGt=None, cocoDt=None, iouType: str = "segm",  # noqa: N803
+                 print_function: Callable = print):
         if iouType not in ("segm", "bbox", "keypoints"):
             raise OCHumanError(f"unknown iouType {iouType!r}: expected segm, bbox or keypoints")
+        self._run: Optional[_Run] = None
+        self._lazy = {"evalImgs": None, "ious": None, "_gts": None, "_dts": None}  # None: as set
+        self._eval_imgs = defaultdict(list)
+        self._ious, self.__gts, self.__dts = {}, defaultdict(list), defaultdict(list)
         self.cocoGt, self.cocoDt = cocoGt, cocoDt
         self.params = Params(iouType=iouType)
-        self.evalImgs: list = []
+        self._paramsEval = {}
         self.eval: dict = {}
-        self.stats: np.ndarray = np.array([])
+        self.stats = []
         self.print_function = print_function
-        self._state = None
         if cocoGt is not None:
             self.params.imgIds = sorted(cocoGt.getImgIds())
             self.params.catIds = sorted(cocoGt.getCatIds())
 
-    def _eval_params(self) -> EvalParams:
-        p = self.params
-        return EvalParams(
-            iou_type=p.iouType, img_ids=list(np.unique(p.imgIds)),
-            cat_ids=list(np.unique(p.catIds)) if p.useCats else None,
-            iou_thrs=np.asarray(p.iouThrs, dtype=np.float64), rec_thrs=np.asarray(p.recThrs, dtype=np.float64),
-            max_dets=sorted(p.maxDets), area_rng=[list(r) for r in p.areaRng], area_rng_lbl=list(p.areaRngLbl),
-            use_cats=bool(p.useCats),
-            kpt_oks_sigmas=np.asarray(getattr(p, "kpt_oks_sigmas", COCO_OKS_SIGMAS), dtype=np.float64),
-        )
+    # -- attributes filled when first read ---------------------------------------------------
+
+    @property
+    def evalImgs(self):  # noqa: N802
+        if self._lazy["evalImgs"] is _UNSET:
+            self._eval_imgs = _eval_imgs(self._run)
+            self._lazy["evalImgs"] = None
+        return self._eval_imgs
+
+    @evalImgs.setter
+    def evalImgs(self, value):  # noqa: N802
+        self._lazy["evalImgs"] = None
+        self._eval_imgs = value
+
+    @property
+    def ious(self):
+        if self._lazy["ious"] is _UNSET:
+            self._lazy["ious"] = None
+            self._ious = _ious(self._run)
+        return self._ious
+
+    @ious.setter
+    def ious(self, value):
+        self._lazy["ious"] = None
+        self._ious = value
+
+    def _prepared(self, name: str) -> None:
+        """Fill ``_gts`` / ``_dts`` with pycocotools' own ``_prepare`` under the evaluated params
+        (as there, segm converts the annotations' segmentations to RLE in place), keeping
+        ``evalImgs`` and ``eval``, which it resets."""
+        if self._lazy[name] is not _UNSET:
+            return None
+        kept = self._lazy["evalImgs"], self._eval_imgs, self.eval, self.params
+        self.params = copy.deepcopy(self._run.evaluated)
+        super()._prepare()
+        self._lazy["evalImgs"], self._eval_imgs, self.eval, self.params = kept
+        return None
+
+    @property
+    def _gts(self):
+        self._prepared("_gts")
+        return self.__gts
+
+    @_gts.setter
+    def _gts(self, value):
+        self._lazy["_gts"] = None
+        self.__gts = value
+
+    @property
+    def _dts(self):
+        self._prepared("_dts")
+        return self.__dts
+
+    @_dts.setter
+    def _dts(self, value):
+        self._lazy["_dts"] = None
+        self.__dts = value
+
+    # -- pycocotools' steps -----------------------------------------------------------------------
 
     def evaluate(self):
-        """Compute every IoU and the matching (results kept for ``accumulate``)."""
-        tic = time.time()
-        p = self.params  # normalised in place, as pycocotools does (summarize reads maxDets[2])
+        """Every IoU and the matching of every area range (compiled core), as pycocotools'
+        ``evaluate`` computes them; ``params`` normalised in place as it does."""
+        p = self.params
+        if p.useSegm is not None:  # pycocotools' backward compatibility
+            p.iouType = "segm" if p.useSegm == 1 else "bbox"
+        if p.iouType not in ("segm", "bbox", "keypoints"):
+            raise OCHumanError(f"unknown iouType {p.iouType!r}: expected segm, bbox or keypoints")
         p.imgIds = list(np.unique(p.imgIds))
         if p.useCats:
             p.catIds = list(np.unique(p.catIds))
         p.maxDets = sorted(p.maxDets)
-        params = self._eval_params()
+        sigmas = np.asarray(getattr(p, "kpt_oks_sigmas", COCO_OKS_SIGMAS), dtype=np.float64).ravel()
+        params = EvalParams(
+            iou_type=p.iouType, img_ids=list(p.imgIds), cat_ids=list(p.catIds) if p.useCats else None,
+            iou_thrs=np.asarray(p.iouThrs, dtype=np.float64).ravel(),
+            rec_thrs=np.asarray(p.recThrs, dtype=np.float64).ravel(),
+            max_dets=list(p.maxDets), area_rng=[list(r) for r in p.areaRng], area_rng_lbl=list(p.areaRngLbl),
+            use_cats=bool(p.useCats), kpt_oks_sigmas=sigmas,
+        )
         img_ids = params.img_ids
-        if params.use_cats:
-            gt_ids = self.cocoGt.getAnnIds(imgIds=img_ids, catIds=params.cat_ids or [])
-            dt_ids = self.cocoDt.getAnnIds(imgIds=img_ids, catIds=params.cat_ids or [])
-        else:
-            # pycocotools pools an image's annotations category by category in params.catIds
-            # order (unlisted categories take no part); that order breaks score and IoU ties.
-            gt_ids = [i for c in p.catIds for i in self.cocoGt.getAnnIds(imgIds=img_ids, catIds=[c])]
-            dt_ids = [i for c in p.catIds for i in self.cocoDt.getAnnIds(imgIds=img_ids, catIds=[c])]
-        gt_anns = self.cocoGt.loadAnns(gt_ids)
-        gt = _annotations_from_dicts(gt_anns, self.cocoGt, params.iou_type, True)
-        gt = _replace(gt, file_image_ids=np.asarray(img_ids))
-        dt = self._columnar_detections(params)
-        if dt is None:
-            dt = _annotations_from_dicts(self.cocoDt.loadAnns(dt_ids), self.cocoDt, params.iou_type, False)
+        # pycocotools: with useCats the annotations of catIds; without, those of every
+        # category in catIds order (unlisted categories take no part; the order breaks ties).
+        # (getAnnIds(catIds=[]) would mean every category; pycocotools evaluates none then.)
+        cat_lists = ([list(p.catIds)] if p.catIds else []) if p.useCats else [[c] for c in p.catIds]
+        gt_anns = [a for cats in cat_lists for a in self.cocoGt.loadAnns(self.cocoGt.getAnnIds(imgIds=img_ids, catIds=cats))]
+        dt_anns = [a for cats in cat_lists for a in self.cocoDt.loadAnns(self.cocoDt.getAnnIds(imgIds=img_ids, catIds=cats))]
+        for coco, anns, is_gt in ((self.cocoGt, gt_anns, True), (self.cocoDt, dt_anns, False)):
+            prepared = coco.getAnnIds(imgIds=img_ids, catIds=p.catIds) if p.useCats else coco.getAnnIds(imgIds=img_ids)
+            evaluated = {ann["id"] for ann in anns}
+            _check_prepared(coco.loadAnns([i for i in prepared if i not in evaluated]), coco, p.iouType, is_gt)
+        gt, gt_deferred = _columns(gt_anns, self.cocoGt, p.iouType, True, len(sigmas))
+        dt, dt_deferred = _columns(dt_anns, self.cocoDt, p.iouType, False, len(sigmas))
+        _raise_deferred(gt, gt_deferred, dt, dt_deferred, p.useCats)
+        gt = dataclasses.replace(gt, file_image_ids=np.asarray(img_ids))
         if not params.use_cats:
             params.cat_ids = [-1]
-            gt = _replace(gt, category_id=np.full(len(gt), -1))
-            dt = _replace(dt, category_id=np.full(len(dt), -1))
+            gt = dataclasses.replace(gt, category_id=np.full(len(gt), -1))
+            dt = dataclasses.replace(dt, category_id=np.full(len(dt), -1))
         blocks = make_blocks(gt, dt, params)
-        self._state = (gt, dt, blocks, params)
-        self._toc = time.time() - tic
-
-    def _columnar_detections(self, params: EvalParams) -> Optional[Annotations]:
-        """The detections ``loadRes`` already validated and decoded, when they serve as they
-        are (per-category blocks keep results-file order, as ``getAnnIds`` gives it)."""
-        det = getattr(self.cocoDt, "_detections", None)
-        if det is None or not params.use_cats or len(det) != len(self.cocoDt.anns):
-            return None
-        if (params.iou_type == "segm" and det.counts is None) or (
-                params.iou_type == "keypoints" and det.keypoints is None):
-            return None
-        return det
+        states = variant_states(Variant(base_state(gt, blocks, params)), gt, blocks, params)
+        matches = match(blocks, states, gt.iscrowd[blocks.gt_order], params)
+        self._paramsEval = copy.deepcopy(p)
+        self._run = _Run(gt, dt, blocks, params, states, matches, copy.deepcopy(p))
+        self._lazy = {name: _UNSET for name in self._lazy}
+        self.eval = {}
 
     def accumulate(self, p=None):
-        """Fill ``eval``: precision (T, R, K, A, M), recall (T, K, A, M), scores."""
-        if self._state is None:
+        """Fill ``eval``: precision (T, R, K, A, M), recall (T, K, A, M), scores, from
+        ``evalImgs`` as set (the compiled core's matches when nothing changed since
+        ``evaluate()``)."""
+        if self._run is None and not self._eval_imgs:
             raise OCHumanError("run evaluate() first")
-        gt, dt, blocks, params = self._state
-        acc = _accumulate(gt, dt, blocks, params, Variant(base_state(gt, blocks, params)))
-        self._accumulated = acc
-        T, R, K, A, M = acc.precision.shape
+        if p is None:
+            p = self.params
+        if p.useCats != 1:
+            p.catIds = [-1]
+        run = self._run
+        if (run is not None and self._lazy["evalImgs"] is _UNSET and isinstance(self._paramsEval, Params)
+                and _param_values(p) == run.values and _param_values(self._paramsEval) == run.values):
+            acc = _accumulate(run.gt, run.dt, run.blocks, run.params,
+                              Variant(base_state(run.gt, run.blocks, run.params)), run.states, run.matches)
+            precision, recall, scores = acc.precision, acc.recall, acc.scores
+        else:
+            precision, recall, scores = _accumulate_eval_imgs(self.evalImgs, p, self._paramsEval)
+        T, R, K, A, M = precision.shape
         self.eval = {
-            "params": self.params, "counts": [T, R, K, A, M],
+            "params": p, "counts": [T, R, K, A, M],
             "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
-            "precision": acc.precision, "recall": acc.recall, "scores": acc.scores,
+            "precision": precision, "recall": recall, "scores": scores,
         }
 
     def summarize(self):
         """Print pycocotools' 12 (10) summary lines and set ``stats``."""
         if not self.eval:
             raise OCHumanError("run accumulate() first")
-        self.stats = self._accumulated.stats
         p = self.params
-        lines = _summary_lines(p.iouType, p.maxDets)
-        for (ap, iou, area, dets), value in zip(lines, self.stats):
+        params = EvalParams(iou_type=p.iouType, iou_thrs=np.asarray(p.iouThrs), max_dets=list(p.maxDets),
+                            area_rng_lbl=list(p.areaRngLbl), area_rng=[list(r) for r in p.areaRng])
+        params.max_dets = list(p.maxDets)  # as pycocotools reads them (EvalParams sorts)
+        self.stats = _summarize_arrays(self.eval["precision"], self.eval["recall"], params)
+        for (ap, iou, area, dets), value in zip(_summary_lines(p.iouType, p.maxDets), self.stats):
             title = "Average Precision" if ap else "Average Recall"
             kind = "(AP)" if ap else "(AR)"
             iou_str = f"{p.iouThrs[0]:0.2f}:{p.iouThrs[-1]:0.2f}" if iou is None else f"{iou:0.2f}"
@@ -241,6 +645,129 @@ class COCOeval:
     def __str__(self):
         self.summarize()
         return ""
+
+
+def _eval_imgs(run: Optional[_Run]) -> list:
+    """pycocotools' ``evalImgs`` from the compiled matching: one dict (or None where the image
+    and category hold nothing) per (category, area range, image), in that order."""
+    if run is None:
+        return []
+    gt, dt, blocks, params, p = run.gt, run.dt, run.blocks, run.params, run.evaluated
+    cat_ids = list(p.catIds) if p.useCats else [-1]
+    A, I, T = len(p.areaRng), len(p.imgIds), len(params.iou_thrs)
+    out = [None] * (len(cat_ids) * A * I)
+    if len(blocks.block_img) == 0:
+        return out
+    G, D = len(blocks.gt_order), len(blocks.dt_order)
+    gt_ann_ids = gt.ann_id[blocks.gt_order]
+    gt_ids = gt_ann_ids.astype(np.float64)
+    dt_ids = dt.ann_id[blocks.dt_order]
+    dt_scores = dt.score[blocks.dt_order]
+    dt_area = dt.area[blocks.dt_order]
+    candidates = run.matches.candidates
+    max_det = p.maxDets[-1]
+    for a, (lo, hi) in enumerate(params.area_rng):
+        state = run.states[a]
+        matched = run.matches.gt[a]  # (T, C): gt (block order) matched by each candidate, or -1
+        dtm = np.zeros((T, D))
+        dt_ignored = np.zeros((T, D), dtype=bool)
+        gtm = np.zeros((T, G))
+        t_idx, c_idx = np.nonzero(matched >= 0)
+        g_idx = matched[t_idx, c_idx]
+        d_idx = candidates[c_idx]
+        dtm[t_idx, d_idx] = gt_ids[g_idx]
+        dt_ignored[t_idx, d_idx] = state[g_idx] == 1
+        # a crowd region matched several times keeps the last detection in score order
+        keys = (t_idx * G + g_idx)[::-1]
+        _, last = np.unique(keys, return_index=True)
+        gtm.flat[keys[last]] = dt_ids[d_idx[::-1][last]]
+        outside = (dt_area < lo) | (dt_area > hi)
+        dt_ignored |= (dtm == 0) & outside
+        gt_perm = np.lexsort((state, blocks.gt_block))  # ignored last inside each block, stably
+        for b in range(len(blocks.block_img)):
+            g0, g1 = blocks.gt_start[b], blocks.gt_start[b + 1]
+            d0, d1 = blocks.dt_start[b], blocks.dt_start[b + 1]
+            k, i = int(blocks.block_cat[b]), int(blocks.block_img[b])
+            gts = gt_perm[g0:g1]
+            out[k * A * I + a * I + i] = {
+                "image_id": p.imgIds[i], "category_id": cat_ids[k], "aRng": p.areaRng[a], "maxDet": max_det,
+                "dtIds": dt_ids[d0:d1].tolist(), "gtIds": gt_ann_ids[gts].tolist(),
+                "dtMatches": dtm[:, d0:d1].copy(), "gtMatches": gtm[:, gts],
+                "dtScores": dt_scores[d0:d1].tolist(), "gtIgnore": np.array(state[gts].tolist()),
+                "dtIgnore": dt_ignored[:, d0:d1].copy(),
+            }
+    return out
+
+
+def _ious(run: Optional[_Run]) -> dict:
+    """pycocotools' ``ious``: {(imgId, catId): D x G array, or [] when either is empty}."""
+    if run is None:
+        return {}
+    blocks, p = run.blocks, run.evaluated
+    cat_ids = list(p.catIds) if p.useCats else [-1]
+    out = {(img, cat): [] for img in p.imgIds for cat in cat_ids}
+    for b in range(len(blocks.block_img)):
+        n_g = blocks.gt_start[b + 1] - blocks.gt_start[b]
+        n_d = blocks.dt_start[b + 1] - blocks.dt_start[b]
+        if n_g and n_d:
+            start = blocks.iou_start[b]
+            key = (p.imgIds[int(blocks.block_img[b])], cat_ids[int(blocks.block_cat[b])])
+            out[key] = blocks.ious[start:start + n_g * n_d].reshape(n_d, n_g).copy()
+    return out
+
+
+def _accumulate_eval_imgs(eval_imgs, p, pe) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """pycocotools' ``accumulate`` over ``evalImgs`` laid out by ``pe`` (``_paramsEval``) for
+    the settings of ``p``, its loops over detections vectorised (same operations, same values)."""
+    T, R = len(p.iouThrs), len(p.recThrs)
+    K = len(p.catIds) if p.useCats else 1
+    A, M = len(p.areaRng), len(p.maxDets)
+    precision, recall, scores = -np.ones((T, R, K, A, M)), -np.ones((T, K, A, M)), -np.ones((T, R, K, A, M))
+    cats = set(pe.catIds if pe.useCats else [-1])
+    areas, max_dets, images = set(map(tuple, pe.areaRng)), set(pe.maxDets), set(pe.imgIds)
+    k_list = [n for n, k in enumerate(p.catIds) if k in cats]
+    m_list = [m for m in p.maxDets if m in max_dets]
+    a_list = [n for n, a in enumerate(map(tuple, p.areaRng)) if a in areas]
+    i_list = [n for n, i in enumerate(p.imgIds) if i in images]
+    I0, A0 = len(pe.imgIds), len(pe.areaRng)
+    rec_thrs = p.recThrs
+    for k, k0 in enumerate(k_list):
+        for a, a0 in enumerate(a_list):
+            base = k0 * A0 * I0 + a0 * I0
+            E = [e for e in (eval_imgs[base + i] for i in i_list) if e is not None]
+            if not E:
+                continue
+            gt_ignore = np.concatenate([e["gtIgnore"] for e in E])
+            npig = np.count_nonzero(gt_ignore == 0)
+            for m, max_det in enumerate(m_list):
+                if npig == 0:
+                    continue
+                dt_scores = np.concatenate([e["dtScores"][0:max_det] for e in E])
+                order = np.argsort(-dt_scores, kind="mergesort")
+                sorted_scores = dt_scores[order]
+                dtm = np.concatenate([e["dtMatches"][:, 0:max_det] for e in E], axis=1)[:, order]
+                dt_ig = np.concatenate([e["dtIgnore"][:, 0:max_det] for e in E], axis=1)[:, order]
+                tps = np.logical_and(dtm, np.logical_not(dt_ig))
+                fps = np.logical_and(np.logical_not(dtm), np.logical_not(dt_ig))
+                tp_sum = np.cumsum(tps, axis=1).astype(dtype=float)
+                fp_sum = np.cumsum(fps, axis=1).astype(dtype=float)
+                nd = tp_sum.shape[1]
+                for t in range(min(T, tp_sum.shape[0])):
+                    tp, fp = tp_sum[t], fp_sum[t]
+                    rc = tp / npig
+                    pr = tp / (fp + tp + np.spacing(1))
+                    recall[t, k, a, m] = rc[-1] if nd else 0
+                    pr = np.maximum.accumulate(pr[::-1])[::-1]  # precision made monotone
+                    inds = np.searchsorted(rc, rec_thrs, side="left")
+                    # pycocotools fills q until the first index past the end (IndexError)
+                    past = np.flatnonzero(inds >= nd)
+                    n_fill = past[0] if len(past) else len(inds)
+                    q, ss = np.zeros(R), np.zeros(R)
+                    q[:n_fill] = pr[inds[:n_fill]]
+                    ss[:n_fill] = sorted_scores[inds[:n_fill]]
+                    precision[t, :, k, a, m] = q
+                    scores[t, :, k, a, m] = ss
+    return precision, recall, scores
 
 
 def _summary_lines(iou_type, max_dets):
@@ -255,9 +782,3 @@ def _summary_lines(iou_type, max_dets):
             (1, None, "small", max_dets[2]), (1, None, "medium", max_dets[2]), (1, None, "large", max_dets[2]),
             (0, None, "all", max_dets[0]), (0, None, "all", max_dets[1]), (0, None, "all", max_dets[2]),
             (0, None, "small", max_dets[2]), (0, None, "medium", max_dets[2]), (0, None, "large", max_dets[2])]
-
-
-def _replace(annotations: Annotations, **changes) -> Annotations:
-    import dataclasses
-
-    return dataclasses.replace(annotations, **changes)

@@ -1,0 +1,290 @@
+"""``ochuman.compat`` against pycocotools on generated inputs (hypothesis).
+
+Scenes: several categories, images without ground truth or without detections, polygon,
+compressed and uncompressed RLE ground truth, crowd regions, keypoints of 17, 14 or 5 joints
+with custom sigmas, results whose records carry different fields, ids as numpy integers, and
+changed params. Every run goes through pycocotools and the facade, in one call or in
+torchvision's batched ``evaluate()``/merge pattern; either both give the same ``evalImgs``,
+``ious``, ``eval`` arrays and ``stats``, or both raise, ours an ``OCHumanError`` that is also
+the exception type pycocotools raised, at the same step.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO as PyCOCO
+from pycocotools.cocoeval import COCOeval as PyCOCOeval
+
+from ochuman import compat
+from ochuman.errors import OCHumanError
+
+from .test_compat import _pooled_oks
+
+PYCOCOTOOLS = (PyCOCO, PyCOCOeval)
+OURS = (compat.COCO, compat.COCOeval)
+SCORES = (0.1, 0.3, 0.5, 0.5, 0.7, 0.9)
+
+
+# --------------------------------------------------------------------------------------------
+# scenes
+
+def _polygon(rng, x, y, w, h) -> list:
+    n = int(rng.integers(3, 7))
+    return np.round(np.stack([x + rng.random(n) * w, y + rng.random(n) * h], axis=1), 1).ravel().tolist()
+
+
+def _uncompressed(mask: np.ndarray) -> list:
+    """COCO's uncompressed RLE counts of a mask (column-major runs, zeros first)."""
+    flat = mask.flatten(order="F").astype(np.int64)
+    changes = np.flatnonzero(np.diff(flat)) + 1
+    edges = np.r_[0, changes, len(flat)]
+    runs = np.diff(edges).tolist()
+    return ([0] + runs) if flat[0] == 1 else runs
+
+
+@st.composite
+def scenes(draw):
+    n_cats = draw(st.integers(1, 3))
+    cat_ids = draw(st.lists(st.integers(1, 90), min_size=n_cats, max_size=n_cats, unique=True))
+    joints = draw(st.sampled_from([17, 14, 5]))
+    sigmas = np.array(draw(st.lists(st.sampled_from([0.025, 0.035, 0.062, 0.079, 0.107]), min_size=joints,
+                                    max_size=joints)))
+    image_ids = draw(st.lists(st.integers(1, 500), min_size=1, max_size=4, unique=True))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))  # coordinates: cheap to draw and shrink
+    images, annotations, results = [], [], []
+    ann_id = -1  # a ground truth may have id 0 (pycocotools records matches by id: 0 reads as none)
+    kinds = draw(st.sampled_from(["bbox", "segm", "keypoints", "mixed"]))
+    for image_id in image_ids:
+        h, w = draw(st.integers(12, 40)), draw(st.integers(12, 40))
+        images.append({"id": image_id, "height": h, "width": w, "file_name": f"{image_id}.jpg"})
+        persons = []
+        for _ in range(draw(st.integers(0, 4))):
+            ann_id += draw(st.integers(1, 3))
+            x, y = draw(st.integers(0, w - 4)), draw(st.integers(0, h - 4))
+            bw, bh = draw(st.integers(2, w - x)), draw(st.integers(2, h - y))
+            crowd = draw(st.integers(0, 6)) == 0
+            poly = _polygon(rng, x, y, bw, bh)
+            rle = mask_utils.merge(mask_utils.frPyObjects([poly], h, w))
+            form = "uncompressed" if crowd else draw(st.sampled_from(["polygon", "rle"]))
+            segmentation = ([poly] if form == "polygon" else
+                            {"size": [h, w], "counts": rle["counts"].decode("ascii")} if form == "rle" else
+                            {"size": [h, w], "counts": _uncompressed(mask_utils.decode(rle))})
+            k = np.zeros((joints, 3))
+            k[:, 0] = np.round(x + rng.random(joints) * bw, 2)
+            k[:, 1] = np.round(y + rng.random(joints) * bh, 2)
+            k[:, 2] = rng.choice([0, 0, 1, 2], joints)
+            k[k[:, 2] == 0, :2] = 0
+            area = draw(st.sampled_from([float(mask_utils.area(rle)), float(bw * bh), 0.5 * bw * bh]))
+            ann = {"id": ann_id, "image_id": image_id, "category_id": draw(st.sampled_from(cat_ids)),
+                   "bbox": [x, y, bw, bh], "area": area, "iscrowd": int(crowd), "segmentation": segmentation,
+                   "keypoints": k.ravel().tolist(), "num_keypoints": int((k[:, 2] > 0).sum())}
+            annotations.append(ann)
+            persons.append((ann, rle, k))
+        for _ in range(draw(st.integers(0 if image_id != image_ids[0] else 1, 6))):
+            if persons and draw(st.integers(0, 3)):
+                ann, rle, k = draw(st.sampled_from(persons))
+                bx, by, bw, bh = ann["bbox"]
+                jitter = draw(st.sampled_from([0, 0, 1, 2, 4]))
+                box = [bx + draw(st.integers(-jitter, jitter)), by + draw(st.integers(-jitter, jitter)), bw, bh]
+                kpts = k.copy()
+                kpts[:, :2] += draw(st.sampled_from([0.0, 0.5, 2.0]))
+                mask = rle
+                category = ann["category_id"] if draw(st.integers(0, 4)) else draw(st.sampled_from(cat_ids))
+            else:
+                x, y = draw(st.integers(0, w - 3)), draw(st.integers(0, h - 3))
+                box = [x, y, draw(st.integers(1, w - x)), draw(st.integers(1, h - y))]
+                mask = mask_utils.merge(mask_utils.frPyObjects([_polygon(rng, *box)], h, w))
+                kpts = np.ones((joints, 3))
+                kpts[:, 0] = box[0] + rng.random(joints) * box[2]
+                kpts[:, 1] = box[1] + rng.random(joints) * box[3]
+                category = draw(st.sampled_from(cat_ids))
+            record = {"image_id": image_id, "category_id": category, "score": draw(st.sampled_from(SCORES))}
+            fields = {"bbox": ["bbox"], "segm": ["segmentation"], "keypoints": ["keypoints"],
+                      "mixed": draw(st.sampled_from([["bbox", "segmentation"], ["segmentation"], ["bbox"],
+                                                     ["keypoints"], ["bbox", "keypoints"]]))}[kinds]
+            if "bbox" in fields:
+                record["bbox"] = box
+            if "segmentation" in fields:
+                record["segmentation"] = {"size": [h, w], "counts": mask["counts"].decode("ascii")}
+            if "keypoints" in fields:
+                record["keypoints"] = kpts.ravel().tolist()
+            results.append(record)
+    if draw(st.booleans()):  # ids as numpy integers, as a torch/numpy pipeline writes them
+        for record in results:
+            record["image_id"] = np.int64(record["image_id"])
+            record["category_id"] = np.int64(record["category_id"])
+    gt = {"info": {}, "images": images, "annotations": annotations,
+          "categories": [{"id": c, "name": f"c{c}", "supercategory": "x"} for c in cat_ids]}
+    return gt, results, sigmas
+
+
+@st.composite
+def param_changes(draw, gt, iou_type):
+    changes = {}
+    image_ids = [im["id"] for im in gt["images"]]
+    cat_ids = [c["id"] for c in gt["categories"]]
+    if draw(st.booleans()):
+        changes["imgIds"] = [np.int64(i) for i in draw(st.lists(st.sampled_from(image_ids), min_size=1, unique=True))]
+    if draw(st.booleans()):
+        changes["catIds"] = draw(st.lists(st.sampled_from(cat_ids), min_size=1, unique=True))
+    if draw(st.integers(0, 3)) == 0:
+        changes["useCats"] = 0
+    if draw(st.booleans()):
+        changes["maxDets"] = [1, 2, 20] if iou_type != "keypoints" else [2, 20]
+    return changes
+
+
+# --------------------------------------------------------------------------------------------
+# runs
+
+def _evaluation(lib, gt_dict, results, iou_type, sigmas, params, batches=None):
+    """-> (step, exception) if a step raised, else the COCOeval after summarize()."""
+    coco_cls, eval_cls = lib
+    step = "load"
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            gt = coco_cls()
+            gt.dataset = copy.deepcopy(gt_dict)
+            gt.createIndex()
+            step = "loadRes"
+            records = copy.deepcopy(results)
+            dt = gt.loadRes(records) if batches is None else None
+            step = "evaluate"
+            E = eval_cls(gt, dt, iou_type)
+            if lib is PYCOCOTOOLS:
+                _pooled_oks(E)
+            if iou_type == "keypoints":
+                E.params.kpt_oks_sigmas = sigmas
+            for name, value in params.items():
+                setattr(E.params, name, copy.deepcopy(value))
+            if batches is None:
+                E.evaluate()
+            else:
+                _torchvision_batches(lib, gt, E, records, batches)
+            step = "accumulate"
+            E.accumulate()
+            step = "summarize"
+            E.summarize()
+        return E
+    except Exception as err:  # noqa: BLE001 - compared with the other library's outcome
+        return step, err
+
+
+def _torchvision_batches(lib, gt, E, records, batches):
+    """torchvision's reference CocoEvaluator: per batch loadRes (an empty COCO() when the batch
+    has no results), params.imgIds = the batch, evaluate(), evalImgs reshaped (K, A, I); the
+    batches of two "processes" merged along images, deduplicated with np.unique, set back."""
+    coco_cls = lib[0]
+    img_ids, eval_imgs = [], []
+    for batch in batches:
+        ids = list(np.unique(batch))
+        chosen = [copy.deepcopy(r) for r in records if r["image_id"] in set(ids)]  # fresh per batch
+        E.cocoDt = coco_cls.loadRes(gt, chosen) if chosen else coco_cls()
+        E.params.imgIds = list(ids)
+        E.evaluate()
+        img_ids.extend(E.params.imgIds)
+        eval_imgs.append(np.asarray(E.evalImgs).reshape(-1, len(E.params.areaRng), len(E.params.imgIds)))
+    merged_ids, index = np.unique(np.array(img_ids), return_index=True)
+    merged = np.concatenate(eval_imgs, 2)[..., index]
+    E.evalImgs = list(merged.flatten())
+    E.params.imgIds = list(merged_ids)
+    E._paramsEval = copy.deepcopy(E.params)
+
+
+def assert_same_eval_imgs(ours, theirs) -> None:
+    assert len(ours) == len(theirs)
+    for n, (mine, oracle) in enumerate(zip(ours, theirs)):
+        if oracle is None:
+            assert mine is None, n
+            continue
+        assert mine is not None and set(mine) == set(oracle), n
+        for key, value in oracle.items():
+            got = mine[key]
+            if isinstance(value, np.ndarray):
+                assert isinstance(got, np.ndarray) and got.dtype == value.dtype and got.shape == value.shape, (n, key)
+                assert np.array_equal(got, value), (n, key, got, value)
+            else:
+                assert got == value and type(got) is type(value) or np.array_equal(got, value), (n, key, got, value)
+
+
+def assert_same_outcome(ours, oracle, compare_internals=True) -> None:
+    if isinstance(oracle, tuple):
+        step, err = oracle
+        assert isinstance(ours, tuple), f"pycocotools raised {err!r} at {step}, ours did not"
+        assert ours[0] == step, (ours, oracle)
+        assert isinstance(ours[1], OCHumanError) and isinstance(ours[1], type(err)), (ours, oracle)
+        assert "\n" not in str(ours[1])
+        return
+    assert not isinstance(ours, tuple), f"ours raised {ours!r}, pycocotools gave numbers"
+    np.testing.assert_array_equal(ours.stats, oracle.stats)
+    for name in ("precision", "recall", "scores"):
+        np.testing.assert_array_equal(ours.eval[name], oracle.eval[name], err_msg=name)
+    assert ours.eval["counts"] == oracle.eval["counts"]
+    assert list(ours.params.catIds) == list(oracle.params.catIds)
+    if compare_internals:
+        assert_same_eval_imgs(ours.evalImgs, oracle.evalImgs)
+        assert set(ours.ious) == set(oracle.ious)
+        for key, value in oracle.ious.items():
+            np.testing.assert_allclose(ours.ious[key], value, rtol=0, atol=1e-15, err_msg=str(key))
+
+
+# --------------------------------------------------------------------------------------------
+# tests
+
+COMMON = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@COMMON
+@given(data=st.data(), iou_type=st.sampled_from(["segm", "bbox", "keypoints"]))
+def test_evaluation_equals_pycocotools(data, iou_type):
+    gt, results, sigmas = data.draw(scenes())
+    params = data.draw(param_changes(gt, iou_type))
+    ours = _evaluation(OURS, gt, results, iou_type, sigmas, params)
+    oracle = _evaluation(PYCOCOTOOLS, gt, results, iou_type, sigmas, params)
+    # pycocotools' ious under useCats=0 keypoints are its unpooled ones (see _pooled_oks)
+    pooled = iou_type == "keypoints" and params.get("useCats") == 0
+    assert_same_outcome(ours, oracle, compare_internals=not pooled)
+
+
+@COMMON
+@given(data=st.data(), iou_type=st.sampled_from(["segm", "bbox", "keypoints"]))
+def test_torchvision_batches_equal_pycocotools(data, iou_type):
+    gt, results, sigmas = data.draw(scenes())
+    image_ids = [im["id"] for im in gt["images"]]
+    order = data.draw(st.permutations(image_ids))
+    cuts = sorted(data.draw(st.lists(st.integers(1, len(order)), max_size=3)))
+    batches = [order[a:b] for a, b in zip([0, *cuts], [*cuts, len(order)]) if b > a]
+    if data.draw(st.booleans()):  # two processes that both saw one image
+        batches.append(order[:1])
+    ours = _evaluation(OURS, gt, results, iou_type, sigmas, {}, batches)
+    oracle = _evaluation(PYCOCOTOOLS, gt, results, iou_type, sigmas, {}, batches)
+    assert_same_outcome(ours, oracle)
+    if not isinstance(oracle, tuple):  # batched = one evaluation of every image
+        whole = _evaluation(PYCOCOTOOLS, gt, results, iou_type, sigmas, {})
+        if not isinstance(whole, tuple):
+            np.testing.assert_array_equal(ours.stats, whole.stats)
+
+
+@pytest.mark.parametrize("iou_type", ["segm", "bbox", "keypoints"])
+def test_eval_imgs_read_then_accumulate_is_exact(coco_mini, iou_type):
+    """Reading evalImgs (or editing params after evaluate()) makes accumulate() read the dicts;
+    the numbers stay pycocotools'."""
+    from .test_compat import make_results, run_pycocotools
+
+    results = make_results(coco_mini, iou_type, seed=3)
+    oracle, _ = run_pycocotools(coco_mini, results, iou_type)
+    gt = compat.COCO(str(coco_mini))
+    E = compat.COCOeval(gt, gt.loadRes(copy.deepcopy(results)), iou_type)
+    E.evaluate()
+    assert_same_eval_imgs(E.evalImgs, oracle.evalImgs)
+    E.accumulate()
+    with contextlib.redirect_stdout(io.StringIO()):
+        E.summarize()
+    assert_same_outcome(E, oracle)

@@ -1,0 +1,154 @@
+"""``ochuman.compat`` ``loadRes`` follows pycocotools' rule for results whose records carry
+different fields: the first record decides (a non-empty bbox, else a ``segmentation`` key,
+even null, else keypoints); same numbers wherever pycocotools gives numbers, and where it
+raises, one line that is an ``OCHumanError`` and pycocotools' exception type, at the same step.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO as PyCOCO
+from pycocotools.cocoeval import Params
+
+from ochuman import compat
+
+from .test_compat import make_results
+from .test_compat_differential import OURS, PYCOCOTOOLS, _evaluation, assert_same_outcome
+
+SIGMAS = Params(iouType="keypoints").kpt_oks_sigmas
+
+
+def _segm_with_boxes(gt_path) -> list:
+    """segm results; every record also gets its mask box, shifted so that it differs."""
+    records = make_results(gt_path, "segm", seed=21)
+    for r in records:
+        x, y, w, h = mask_utils.toBbox(r["segmentation"]).tolist()
+        r["bbox"] = [x + 3, y + 2, w, h]
+    return records
+
+
+def _case(name: str, gt_path) -> list:
+    segm = _segm_with_boxes(gt_path)
+    boxes = make_results(gt_path, "bbox", seed=22)
+    keypoints = make_results(gt_path, "keypoints", seed=23)
+    if name == "first_without_bbox_later_with_one":
+        return [{k: v for k, v in segm[0].items() if k != "bbox"}] + segm[1:]
+    if name == "segm_record_without_segmentation":
+        return [{k: v for k, v in r.items() if k != "bbox"} for r in segm[:3]] + [
+            {k: v for k, v in segm[3].items() if k != "segmentation"}] + segm[4:]
+    if name == "first_segmentation_null":
+        return [{**{k: v for k, v in segm[0].items() if k != "bbox"}, "segmentation": None}] + segm[1:]
+    if name == "later_segmentation_null_with_boxes":
+        return segm[:2] + [{**segm[2], "segmentation": None}] + segm[3:]
+    if name == "bbox_only":
+        return boxes
+    if name == "bbox_missing_in_later_record":
+        return boxes[:4] + [{k: v for k, v in boxes[4].items() if k != "bbox"}] + boxes[5:]
+    if name == "first_bbox_empty":
+        return [{**segm[0], "bbox": []}] + [{k: v for k, v in r.items() if k != "bbox"} for r in segm[1:]]
+    if name == "keypoints_with_boxes":
+        return [{**r, "bbox": [r["keypoints"][0], r["keypoints"][1], 40.0, 80.0]} for r in keypoints]
+    if name == "keypoints_first_then_boxes":
+        return keypoints[:1] + [{**r, "bbox": [1.0, 2.0, 30.0, 60.0]} for r in keypoints[1:]]
+    if name == "polygon_results_without_bbox":
+        polygon = [[10.0, 10.0, 60.0, 10.0, 60.0, 90.0]]
+        return [{"image_id": r["image_id"], "category_id": 1, "score": r["score"], "segmentation": polygon} for r in boxes]
+    if name == "uncompressed_rle_without_bbox":
+        first = segm[0]
+        h, w = first["segmentation"]["size"]
+        return [{"image_id": first["image_id"], "category_id": 1, "score": 0.5,
+                 "segmentation": {"size": [h, w], "counts": [h * w - 10, 10]}}]
+    if name == "empty":
+        return []
+    if name == "unknown_image":
+        return boxes[:2] + [{**boxes[2], "image_id": 987654321}]
+    if name == "no_known_field":
+        return [{"image_id": r["image_id"], "category_id": 1, "score": 0.5} for r in boxes[:3]]
+    raise AssertionError(name)
+
+
+CASES = ["first_without_bbox_later_with_one", "segm_record_without_segmentation", "first_segmentation_null",
+         "later_segmentation_null_with_boxes", "bbox_only", "bbox_missing_in_later_record", "first_bbox_empty",
+         "keypoints_with_boxes", "keypoints_first_then_boxes", "polygon_results_without_bbox",
+         "uncompressed_rle_without_bbox", "empty", "unknown_image", "no_known_field"]
+
+
+@pytest.mark.parametrize("iou_type", ["segm", "bbox", "keypoints"])
+@pytest.mark.parametrize("case", CASES)
+def test_mixed_fields_follow_pycocotools(coco_sample, case, iou_type):
+    gt = json.loads(coco_sample.read_bytes())
+    records = _case(case, coco_sample)
+    ours = _evaluation(OURS, gt, records, iou_type, SIGMAS, {})
+    oracle = _evaluation(PYCOCOTOOLS, gt, records, iou_type, SIGMAS, {})
+    assert_same_outcome(ours, oracle)
+
+
+def test_given_boxes_are_kept_when_the_first_record_has_none(coco_sample):
+    """Boxes of later records are not replaced by mask boxes (pycocotools keeps them)."""
+    records = _case("first_without_bbox_later_with_one", coco_sample)
+    dt = compat.COCO(str(coco_sample)).loadRes(copy.deepcopy(records))
+    anns = [dt.anns[i + 1] for i in range(len(records))]
+    assert np.allclose(anns[0]["bbox"], mask_utils.toBbox(records[0]["segmentation"]))
+    for ann, record in zip(anns[1:], records[1:]):
+        assert ann["bbox"] == record["bbox"]
+        assert ann["area"] == mask_utils.area(record["segmentation"])  # the mask area, not w * h
+
+
+@pytest.mark.parametrize("case, error, step", [
+    ("segm_record_without_segmentation", KeyError, "loadRes"),
+    ("first_segmentation_null", TypeError, "loadRes"),
+    ("bbox_missing_in_later_record", KeyError, "loadRes"),
+    ("empty", IndexError, "loadRes"),
+    ("unknown_image", AssertionError, "loadRes"),
+])
+def test_refusals_name_the_record(coco_sample, case, error, step):
+    outcome = _evaluation(OURS, json.loads(coco_sample.read_bytes()), _case(case, coco_sample), "segm", SIGMAS, {})
+    assert isinstance(outcome, tuple) and outcome[0] == step
+    err = outcome[1]
+    assert isinstance(err, error) and isinstance(err, compat.ResultsError)
+    message = str(err)
+    assert "\n" not in message and message.startswith("<results>: ")
+    assert case == "empty" or "record " in message
+
+
+def test_null_segmentation_fails_segm_evaluation_only(coco_sample):
+    records = _case("later_segmentation_null_with_boxes", coco_sample)
+    gt = json.loads(coco_sample.read_bytes())
+    assert not isinstance(_evaluation(OURS, gt, records, "bbox", SIGMAS, {}), tuple)
+    step, err = _evaluation(OURS, gt, records, "segm", SIGMAS, {})
+    assert step == "evaluate" and isinstance(err, TypeError) and isinstance(err, compat.ResultsError)
+    assert "record 2" in str(err) and "null" in str(err)
+
+
+def test_use_cats_0_reads_the_masks_of_every_category_as_pycocotools(coco_sample):
+    """Under useCats=0 pycocotools' _prepare converts the masks of every category of the images,
+    evaluated or not: a keypoints-only record of another category fails segm evaluation there."""
+    gt = json.loads(coco_sample.read_bytes())
+    gt["categories"].append({**gt["categories"][0], "id": 2, "name": "other"})
+    masks = make_results(coco_sample, "segm", seed=24)
+    # record 0 has keypoints only (pycocotools derives no mask); the others carry masks too
+    records = [{"image_id": masks[0]["image_id"], "category_id": 2, "score": 0.5, "keypoints": [1.0, 2.0, 1.0] * 17}]
+    records += [{**r, "keypoints": [5.0, 5.0, 1.0] * 17} for r in masks]
+    for params in ({"useCats": 0, "catIds": [1]}, {"catIds": [1]}):
+        ours = _evaluation(OURS, gt, records, "segm", SIGMAS, params)
+        oracle = _evaluation(PYCOCOTOOLS, gt, records, "segm", SIGMAS, params)
+        assert_same_outcome(ours, oracle)
+        assert isinstance(ours, tuple) == ("useCats" in params)
+
+
+def test_results_that_are_not_a_list(coco_sample, tmp_path):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"annotations": []}))
+    for source in (str(path), {"annotations": []}):
+        with pytest.raises(AssertionError):
+            with contextlib.redirect_stdout(io.StringIO()):
+                PyCOCO(str(coco_sample)).loadRes(copy.deepcopy(source))
+        with pytest.raises(compat.NotAListError, match="not a list") as caught:
+            compat.COCO(str(coco_sample)).loadRes(source)
+        assert isinstance(caught.value, AssertionError) and "\n" not in str(caught.value)
