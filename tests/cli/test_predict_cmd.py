@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from click.testing import CliRunner
 
@@ -72,3 +73,60 @@ def test_detector_keypoints_map_confidence_to_visibility(tmp_path):
     from_gt = json.loads((tmp_path / "gt.json").read_text())
     assert [r["segmentation"] for r in from_detector] == [r["segmentation"] for r in from_gt]
     assert {r["score"] for r in from_detector} == {0.8}
+
+
+def test_images_absent_from_the_official_file_get_no_predictions(tmp_path, caplog):
+    """An image whose only persons have MaxIoU 1.0 is not in the official val file (which then
+    renumbers the later images), and a MaxIoU 1.0 person beside others is not in it either: the
+    predictions are those of the official file's persons, keyed by its image ids, so that
+    pycocotools and `ochuman eval --gt <official file>` take them and score what `--gt
+    ochuman.json` scores."""
+    import ochuman
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    raw = json.loads(SAMPLE_ANNOTATIONS.read_text())
+    for person in raw["images"][1]["annotations"]:  # 000002.jpg: both persons at MaxIoU 1.0
+        person["max_iou"] = 1.0
+    raw["images"][0]["annotations"][0]["max_iou"] = 1.0  # 000001.jpg keeps its second person
+    native = tmp_path / "ochuman.json"
+    native.write_text(json.dumps(raw))
+    official = ochuman.to_coco(ochuman.load(native), "val")
+    assert "000002.jpg" not in {im["file_name"] for im in official["images"]}
+    official_file = tmp_path / "ochuman_coco_format_val_range_0.00_1.00.json"
+    official_file.write_text(json.dumps(official))
+
+    out = tmp_path / "floor.json"
+    result = CliRunner().invoke(main, ["predict", "--model", "skeleton-prior", "--gt", str(native), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    records = json.loads(out.read_text())
+    assert len(records) == len(official["annotations"])
+    assert {r["image_id"] for r in records} <= {im["id"] for im in official["images"]}
+
+    coco_gt = COCO(str(official_file))
+    coco_eval = COCOeval(coco_gt, coco_gt.loadRes(str(out)), "segm")
+    coco_eval.evaluate()
+    coco_eval.accumulate()
+    coco_eval.summarize()
+    expected = [float(v) for v in coco_eval.stats]
+    for gt in (official_file, native):
+        rows = CliRunner().invoke(ochuman_main, ["eval", "--gt", str(gt), "--results", str(out), "--format", "json",
+                                                 "--subset", "all"])
+        assert rows.exit_code == 0, rows.output
+        row = json.loads(rows.output)[0]
+        assert [row[k] for k in ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm",
+                                 "ARl")] == pytest.approx(expected, abs=1e-12), gt
+
+    # a keypoint detector's persons on the dropped image (named by file) are dropped, with a warning
+    names = {im["id"]: im["file_name"] for im in official["images"]}
+    detections = [{"image_id": names[a["image_id"]], "category_id": 1, "score": 0.9, "keypoints": a["keypoints"]}
+                  for a in official["annotations"]]
+    detections.append({**detections[0], "image_id": "000002.jpg"})
+    kpts = tmp_path / "kpts.json"
+    kpts.write_text(json.dumps(detections))
+    result = CliRunner().invoke(main, ["predict", "--model", "skeleton-prior", "--gt", str(native), "--keypoints",
+                                       str(kpts), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    warned = [r.getMessage() for r in caplog.records if r.name == "pose2seg.predict"]
+    assert len(warned) == 1 and "kpts.json: 1 detections are on images the official val file" in warned[0]
+    assert {r["image_id"] for r in json.loads(out.read_text())} == {im["id"] for im in official["images"]}
