@@ -139,10 +139,17 @@ def predict(checkpoint, model_kind, gt_file, split, images_dir, out_file, keypoi
             raise OCHumanError("--checkpoint CKPT is needed (or --model skeleton-prior for the floor)")
         if not images_dir:
             raise OCHumanError("--images DIR is needed: Pose2Seg reads the pixels")
+        import warnings
+
+        from ochuman.errors import OCHumanWarning
         from pose2seg.inference import predict_dataset
 
-        results = predict_dataset(checkpoint, gt, persons, images_dir, batch_size=batch_size, device=device,
-                                  score=score, progress=progress)
+        with warnings.catch_warnings(record=True) as caught:  # a truncated image: predicted, and said
+            warnings.simplefilter("always", OCHumanWarning)
+            results = predict_dataset(checkpoint, gt, persons, images_dir, batch_size=batch_size, device=device,
+                                      score=score, progress=progress)
+        for warning in caught:
+            click.echo(f"Warning: {warning.message}", err=True)
     write_results(out_file, results)
     click.echo(f"{out_file}: {len(results)} masks for {len(set(r['image_id'] for r in results))} images")
 

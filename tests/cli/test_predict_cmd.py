@@ -130,3 +130,57 @@ def test_images_absent_from_the_official_file_get_no_predictions(tmp_path, caplo
     warned = [r.getMessage() for r in caplog.records if r.name == "pose2seg.predict"]
     assert len(warned) == 1 and "kpts.json: 1 detections are on images the official val file" in warned[0]
     assert {r["image_id"] for r in json.loads(out.read_text())} == {im["id"] for im in official["images"]}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A small random-weights checkpoint (input 64, 1 unit)."""
+    torch.manual_seed(0)
+    model = Pose2Seg(ModelConfig(input_size=64, units=1))
+    path = tmp_path_factory.mktemp("ckpt") / "m.pt"
+    torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "state_dict": model.state_dict(),
+                "config": model.checkpoint_config()}, path)
+    return path
+
+
+def _native_with(tmp_path, file_names: dict[int, str]):
+    raw = json.loads(SAMPLE_ANNOTATIONS.read_text())
+    for k, name in file_names.items():
+        raw["images"][k]["file_name"] = name
+    path = tmp_path / "ochuman.json"
+    path.write_text(json.dumps(raw))
+    return path
+
+
+@pytest.mark.parametrize("file_name", ["../outside.jpg", "ABSOLUTE"])
+def test_file_names_that_leave_the_images_folder_are_refused(tmp_path, checkpoint, file_name):
+    images = tmp_path / "images"
+    images.mkdir()
+    for source in SAMPLE_IMAGES.iterdir():
+        (images / source.name).write_bytes(source.read_bytes())
+    (tmp_path / "outside.jpg").write_bytes((SAMPLE_IMAGES / "000002.jpg").read_bytes())
+    file_name = str(tmp_path / "outside.jpg") if file_name == "ABSOLUTE" else file_name
+    gt = _native_with(tmp_path, {1: file_name})
+    out = tmp_path / "preds.json"
+    result = CliRunner().invoke(main, ["predict", "--checkpoint", str(checkpoint), "--gt", str(gt), "--images",
+                                       str(images), "--out", str(out)])
+    assert result.exit_code == 1 and result.exc_info[0] is SystemExit, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {gt}: image 2: file_name {file_name!r}"), lines
+    assert "outside the images folder" in lines[0] and not out.exists()
+
+
+def test_a_truncated_jpeg_is_a_warning_and_prediction_goes_on(tmp_path, checkpoint):
+    images = tmp_path / "images"
+    images.mkdir()
+    for source in SAMPLE_IMAGES.iterdir():
+        (images / source.name).write_bytes(source.read_bytes())
+    whole = (images / "000002.jpg").read_bytes()
+    (images / "000002.jpg").write_bytes(whole[:len(whole) // 2])
+    out = tmp_path / "preds.json"
+    result = CliRunner().invoke(main, ["predict", "--checkpoint", str(checkpoint), "--gt", str(SAMPLE_ANNOTATIONS),
+                                       "--images", str(images), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.output.splitlines() if line.startswith("Warning: ")]
+    assert len(warned) == 1 and f"{images / '000002.jpg'}: " in warned[0] and "truncated JPEG" in warned[0]
+    assert len(json.loads(out.read_text())) == 16
