@@ -197,6 +197,7 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
 def show(file, images_dir, image_id, hardest, histogram, results_file, score_threshold, filter_name, out_file):
     """Draw FILE's persons: one image (--image-id, beside --results), the hardest (--hardest N)
     or the MaxIoU histogram (--histogram)."""
+    import math
     import warnings
 
     from ochuman.errors import OCHumanError, OCHumanWarning
@@ -210,6 +211,8 @@ def show(file, images_dir, image_id, hardest, histogram, results_file, score_thr
                            + (f" (got {' and '.join(modes)})" if modes else ""))
     if results_file and image_id is None:
         raise OCHumanError("--results needs --image-id (the image to compare)")
+    if not math.isfinite(score_threshold):
+        raise OCHumanError(f"--score-threshold: expected a finite number, got {score_threshold}")
     chosen = normalise_filter(filter_name)
     dataset = load(file, images_dir=images_dir)
     if not histogram and dataset.images_dir is None:

@@ -114,6 +114,8 @@ def templates(ann_files, k, out_file, seed, min_points, fmt):
 def predict(checkpoint, model_kind, gt_file, split, images_dir, out_file, keypoints_file, kpt_threshold,
             batch_size, device, score):
     """Segment the persons of the ground-truth file (or of a keypoint detector's results)."""
+    import math
+
     from cli.common import show_progress
     from ochuman.benchmark import resolve_ground_truth
     from ochuman.errors import OCHumanError
@@ -121,6 +123,8 @@ def predict(checkpoint, model_kind, gt_file, split, images_dir, out_file, keypoi
         persons_from_ground_truth, persons_from_keypoint_results, predict_skeleton_prior, write_results,
     )
 
+    if not math.isfinite(kpt_threshold):
+        raise OCHumanError(f"--kpt-threshold: expected a finite number, got {kpt_threshold}")
     gt = resolve_ground_truth(gt=gt_file, split=split)
     persons = (persons_from_keypoint_results(keypoints_file, gt, kpt_threshold) if keypoints_file
                else persons_from_ground_truth(gt))

@@ -12,7 +12,8 @@ Conventions this module owns:
   naming) to ``segnet.``; keep ``num_batches_tracked`` when present, fill it with 0 when absent
   (the authors drop it and keep the model's own, which only matters with ``momentum=None``);
   ignore keys outside ``backbone.``/``segnet.``; then check strictly: any missing, unexpected or
-  mis-shaped key raises :class:`WeightsError` with a one-line message listing them.
+  mis-shaped key raises :class:`WeightsError` with a one-line message listing them, and so do
+  NaN or infinite values (all-NaN weights would import and then predict nothing).
 - **Toolkit checkpoint**: ``{"format": "pose2seg-toolkit", "version": 1, "state_dict": {name:
   tensor}, "config": {plain values}}``, written atomically, read with ``weights_only=True``.
   State-dict names are the model's (``backbone.*``, ``segnet.*``).
@@ -128,6 +129,15 @@ def _check_layout(where: str, layout: Mapping[str, tuple[int, ...]], found: Mapp
     raise WeightsError(f"{where}: does not match the expected layout: " + "; ".join(parts))
 
 
+def _check_finite(where: str, state: Mapping[str, torch.Tensor]) -> None:
+    """Raise one :class:`WeightsError` naming the tensors holding NaN or infinite values."""
+    bad = [key for key, value in state.items()
+           if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    if bad:
+        raise WeightsError(f"{where}: values are not finite (NaN or infinite) in "
+                           + _listing("tensor" if len(bad) == 1 else "tensors", bad))
+
+
 # --------------------------------------------------------------------------- official release
 
 
@@ -164,6 +174,7 @@ def map_official_state_dict(state_dict: Mapping[str, Any], *,
             raise WeightsError(f"{where}: two entries map to {key} (one of them is {raw_key})")
         renamed[key] = value
     _check_layout(where, layout, renamed, optional=(_NBT,), ignored=ignored)
+    _check_finite(where, renamed)
     if ignored:
         log.info("%s: ignored %d keys outside backbone./segnet.", where, len(ignored))
     out: dict[str, torch.Tensor] = {}
@@ -241,7 +252,7 @@ def load_checkpoint(path: PathLike, map_location: Any = "cpu") -> dict[str, Any]
 
     Returns ``{"format", "version", "state_dict", "config", ...}`` with tensors on
     ``map_location``. Raises :class:`WeightsError` for a missing file, a file torch cannot read,
-    or one that is not a ``pose2seg-toolkit`` checkpoint (e.g. the authors' raw ``.pkl``: import
+    weights that are not finite, or one that is not a ``pose2seg-toolkit`` checkpoint (e.g. the authors' raw ``.pkl``: import
     it first with :func:`import_official_weights`).
     """
     path = Path(path)
@@ -261,6 +272,7 @@ def load_checkpoint(path: PathLike, map_location: Any = "cpu") -> dict[str, Any]
     state = obj.get("state_dict")
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{path}: checkpoint has no state_dict of tensors")
+    _check_finite(str(path), state)
     return dict(obj)
 
 

@@ -184,3 +184,14 @@ def test_a_truncated_jpeg_is_a_warning_and_prediction_goes_on(tmp_path, checkpoi
     warned = [line for line in result.output.splitlines() if line.startswith("Warning: ")]
     assert len(warned) == 1 and f"{images / '000002.jpg'}: " in warned[0] and "truncated JPEG" in warned[0]
     assert len(json.loads(out.read_text())) == 16
+
+
+def test_nan_keypoint_threshold_is_refused(tmp_path):
+    kpts = tmp_path / "kpts.json"
+    kpts.write_text("[]")
+    out = tmp_path / "floor.json"
+    result = CliRunner().invoke(main, ["predict", "--model", "skeleton-prior", "--gt", str(SAMPLE_ANNOTATIONS),
+                                       "--keypoints", str(kpts), "--kpt-threshold", "nan", "--out", str(out)])
+    assert result.exit_code == 1 and result.exc_info[0] is SystemExit, result.output
+    assert result.output.splitlines() == ["Error: --kpt-threshold: expected a finite number, got nan"]
+    assert not out.exists()

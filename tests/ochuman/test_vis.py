@@ -700,3 +700,12 @@ def test_cli_image_id_without_an_images_folder_names_the_option(tmp_path):
     result = _invoke([ann, "--image-id", "000001", "--out", tmp_path / "x.png"])
     _assert_one_line_error(result, "--images DIR")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_cli_nan_score_threshold_is_refused(perfect_results, tmp_path):
+    preds = tmp_path / "preds.json"
+    preds.write_text(json.dumps(perfect_results))
+    result = _invoke([SAMPLE_ANNOTATIONS, "--image-id", "000005", "--results", preds, "--score-threshold", "nan",
+                      "--out", tmp_path / "x.png"])
+    _assert_one_line_error(result, "--score-threshold: expected a finite number, got nan")
+    assert not (tmp_path / "x.png").exists()

@@ -326,3 +326,26 @@ def test_wrong_architecture_is_refused(tmp_path):
     assert "missing (layer1.0.conv3.weight" in message
     assert "wrong shape (layer1.0.conv1.weight (64,64,3,3) != (64,64,1,1)" in message
     assert torch.equal(backbone.conv1.weight, before)
+
+
+@pytest.mark.parametrize("poison", ["all-nan", "one-inf"])
+def test_non_finite_weights_are_refused(release, tmp_path, poison):
+    """All-NaN weights (or one infinite value) would import and then predict nothing: refused
+    with one line naming the tensors; no checkpoint is written, and one already written with
+    them is refused when loaded."""
+    if poison == "all-nan":
+        bad = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in release.items()}
+    else:
+        bad = dict(release)
+        bad["segnet.pred_small.bias"] = torch.tensor([0.0, float("inf")])
+    src = _save(tmp_path / "pose2seg_release.pkl", bad)
+    out = tmp_path / "out.pt"
+    result = CliRunner().invoke(main, ["import-weights", str(src), "--out", str(out)])
+    assert result.exit_code == 1 and result.exc_info[0] is SystemExit, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {src}: ") and "not finite" in lines[0], lines
+    assert ("499 tensors" if poison == "all-nan" else "1 tensor (segnet.pred_small.bias)") in lines[0]
+    assert not out.exists()
+    ckpt = _save(tmp_path / "ckpt.pt", {"format": CHECKPOINT_FORMAT, "version": 1, "state_dict": bad})
+    with pytest.raises(WeightsError, match="not finite"):
+        load_checkpoint(ckpt)
