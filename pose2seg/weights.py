@@ -46,6 +46,7 @@ __all__ = [
     "TORCHVISION_RESNET50_URL",
     "TORCHVISION_RESNET50_URL_OLD",
     "WeightsError",
+    "check_state_dict",
     "import_official_weights",
     "init_backbone_from_torchvision",
     "load_checkpoint",
@@ -136,6 +137,12 @@ def _check_finite(where: str, state: Mapping[str, torch.Tensor]) -> None:
     if bad:
         raise WeightsError(f"{where}: values are not finite (NaN or infinite) in "
                            + _listing("tensor" if len(bad) == 1 else "tensors", bad))
+
+
+def check_state_dict(where: str, module: nn.Module, state_dict: Mapping[str, Any]) -> None:
+    """Raise one :class:`WeightsError` (``where: ...``) listing the entries of ``state_dict``
+    that ``module`` lacks, the ones missing, and the ones whose shape differs."""
+    _check_layout(where, {key: tuple(value.shape) for key, value in module.state_dict().items()}, state_dict)
 
 
 # --------------------------------------------------------------------------- official release
