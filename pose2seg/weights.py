@@ -238,7 +238,9 @@ def _torch_load(path: Path, map_location: Any) -> Any:
     except OSError as err:
         raise WeightsError(f"{path}: cannot read: {err.strerror or err}") from None
     except pickle.UnpicklingError as err:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        # "Unsupported global: GLOBAL fractions.Fraction ..." or, for a blocked module (os,
+        # subprocess, builtins...), "unsupported GLOBAL posix.system whose module posix is blocked"
+        found = re.search(r"[Uu]nsupported (?:global: )?GLOBAL (\S+)", str(err))
         if found:
             raise WeightsError(f"{path}: holds a {found.group(1)} object, not only tensors and "
                                "plain values (refused by weights_only=True)") from None
