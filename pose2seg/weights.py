@@ -261,8 +261,8 @@ def load_checkpoint(path: PathLike, map_location: Any = "cpu") -> dict[str, Any]
 
     Returns ``{"format", "version", "state_dict", "config", ...}`` with tensors on
     ``map_location``. Raises :class:`WeightsError` for a missing file, a file torch cannot read,
-    weights that are not finite, or one that is not a ``pose2seg-toolkit`` checkpoint (e.g. the authors' raw ``.pkl``: import
-    it first with :func:`import_official_weights`).
+    weights that are not finite, or one that is not a ``pose2seg-toolkit`` checkpoint (e.g. the
+    authors' raw ``.pkl``: import it first with :func:`import_official_weights`).
     """
     path = Path(path)
     obj = _torch_load(path, map_location)

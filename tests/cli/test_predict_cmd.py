@@ -195,3 +195,42 @@ def test_nan_keypoint_threshold_is_refused(tmp_path):
     assert result.exit_code == 1 and result.exc_info[0] is SystemExit, result.output
     assert result.output.splitlines() == ["Error: --kpt-threshold: expected a finite number, got nan"]
     assert not out.exists()
+
+
+def test_commands_that_need_torch_name_the_model_extra_when_it_is_missing(tmp_path):
+    """Without torch (a base install), import-weights, predict --checkpoint and train say which
+    extra to install, in one line; the skeleton prior still works."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _NoTorch:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'torchvision'):\n"
+        "            raise ModuleNotFoundError(f\"No module named '{name}'\", name=name)\n"
+        "sys.meta_path.insert(0, _NoTorch())\n")
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": f"{blocker}{os.pathsep}{repo}"}
+    script = str(Path(sys.executable).with_name("pose2seg"))
+    commands = [
+        ["import-weights", str(tmp_path / "pose2seg_release.pkl"), "--out", str(tmp_path / "x.pt")],
+        ["predict", "--checkpoint", str(tmp_path / "m.pt"), "--gt", str(SAMPLE_ANNOTATIONS), "--images",
+         str(SAMPLE_IMAGES), "--out", str(tmp_path / "x.json")],
+        ["train", "--train-ann", str(SAMPLE_ANNOTATIONS), "--train-images", str(SAMPLE_IMAGES), "--out",
+         str(tmp_path / "run")],
+    ]
+    for args in commands:
+        done = subprocess.run([script, *args], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1, done.stderr
+        lines = done.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: ") and "PyTorch" in lines[0], done.stderr
+        assert "ochuman-toolkit[model]" in lines[0] and done.stdout == ""
+    assert not any(p.name.startswith(("x.", "run")) for p in tmp_path.iterdir())
+    done = subprocess.run([script, "predict", "--model", "skeleton-prior", "--gt", str(SAMPLE_ANNOTATIONS), "--out",
+                           str(tmp_path / "floor.json")], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and (tmp_path / "floor.json").is_file(), done.stderr
