@@ -243,6 +243,5 @@ def train(**options):
         click.echo("Terminated (SIGTERM).", err=True)
         click.get_current_context().exit(train_module.Terminated.exit_code)
     best = (f"; best val AP {summary['best_ap']:.4f} in {summary['best']}" if summary["best"] else "")
-    click.echo(f"{summary['last']}: epoch {summary['epoch']}, iteration {summary['iteration']}, "
-               f"last loss {summary['last_loss']:.4f}{best}" if summary["last_loss"] is not None
-               else f"{summary['last']}: epoch {summary['epoch']}, iteration {summary['iteration']}{best}")
+    click.echo(f"{summary['last']}: {summary['position']}, last loss {summary['last_loss']:.4f}{best}"
+               if summary["last_loss"] is not None else f"{summary['last']}: {summary['position']}{best}")
