@@ -206,8 +206,10 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
 def show(file, images_dir, image_id, hardest, histogram, results_file, score_threshold, filter_name, out_file):
     """Draw FILE's persons: one image (--image-id, beside --results), the hardest (--hardest N)
     or the MaxIoU histogram (--histogram)."""
-    from ochuman import vis
-    from ochuman.errors import OCHumanError
+    import math
+    import warnings
+
+    from ochuman.errors import OCHumanError, OCHumanWarning
     from ochuman.io import load
     from ochuman.subsets import normalise_filter
 
@@ -218,11 +220,26 @@ def show(file, images_dir, image_id, hardest, histogram, results_file, score_thr
                            + (f" (got {' and '.join(modes)})" if modes else ""))
     if results_file and image_id is None:
         raise OCHumanError("--results needs --image-id (the image to compare)")
+    if not math.isfinite(score_threshold):
+        raise OCHumanError(f"--score-threshold: expected a finite number, got {score_threshold}")
     chosen = normalise_filter(filter_name)
     dataset = load(file, images_dir=images_dir)
+    if not histogram and dataset.images_dir is None:
+        raise OCHumanError(f"{file}: no images/ folder beside it: pass --images DIR (the folder of its image files)")
     if filter_name is None and histogram and dataset.format == "ochuman":
         chosen = "kpt&segm"
     dataset = dataset.filter_persons(chosen)
+    with warnings.catch_warnings(record=True) as caught:  # a truncated image: drawn, and said
+        warnings.simplefilter("always", OCHumanWarning)
+        _draw(dataset, images_dir, image_id, hardest, histogram, results_file, score_threshold, out_file)
+    for warning in caught:
+        click.echo(f"Warning: {warning.message}", err=True)
+
+
+def _draw(dataset, images_dir, image_id, hardest, histogram, results_file, score_threshold, out_file) -> None:
+    """The picture ``ochuman show`` asked for, written to ``out_file``."""
+    from ochuman import vis
+
     if histogram:
         vis.save_figure(vis.max_iou_histogram(dataset), out_file)
         click.echo(f"{out_file}: MaxIoU histogram of {int((~dataset.iscrowd).sum())} persons")

@@ -13,6 +13,22 @@ def main():
     """Pose2Seg: human instance segmentation from poses (CVPR 2019)."""
 
 
+def _model_module(name: str):
+    """Import ``name`` (a pose2seg module that needs torch); without torch, a one-line
+    OCHumanError naming the ``[model]`` extra instead of a traceback."""
+    import importlib
+
+    from ochuman.errors import OCHumanError
+
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] not in ("torch", "torchvision"):
+            raise
+        raise OCHumanError(f"this command needs PyTorch ({err.name} is not installed here): "
+                           "pip install 'ochuman-toolkit[model]'") from None
+
+
 @main.command("import-weights")
 @click.argument("src", type=click.Path())
 @click.option("--out", "dst", required=True, type=OutputFile(),
@@ -23,9 +39,9 @@ def import_weights(src, dst):
     SRC is read with weights_only=True and checked strictly against the released layout
     (backbone.* and segnet.*; `module.` and `pose2seg.seg_branch.` names are accepted).
     """
-    from pose2seg.weights import import_official_weights  # torch loads only for this command
+    weights = _model_module("pose2seg.weights")  # torch loads only for this command
 
-    checkpoint = import_official_weights(src, dst)
+    checkpoint = weights.import_official_weights(src, dst)
     state = checkpoint["state_dict"]
     n_values = sum(t.numel() for k, t in state.items() if not k.endswith("num_batches_tracked"))
     click.echo(f"{dst}: {len(state)} tensors ({n_values:,} values) from {src}")
@@ -115,6 +131,8 @@ def templates(ann_files, k, out_file, seed, min_points, fmt):
 def predict(checkpoint, model_kind, gt_file, split, images_dir, out_file, keypoints_file, kpt_threshold,
             batch_size, device, score):
     """Segment the persons of the ground-truth file (or of a keypoint detector's results)."""
+    import math
+
     from cli.common import show_progress
     from ochuman.benchmark import resolve_ground_truth
     from ochuman.errors import OCHumanError
@@ -122,6 +140,8 @@ def predict(checkpoint, model_kind, gt_file, split, images_dir, out_file, keypoi
         persons_from_ground_truth, persons_from_keypoint_results, predict_skeleton_prior, write_results,
     )
 
+    if not math.isfinite(kpt_threshold):
+        raise OCHumanError(f"--kpt-threshold: expected a finite number, got {kpt_threshold}")
     gt = resolve_ground_truth(gt=gt_file, split=split)
     persons = (persons_from_keypoint_results(keypoints_file, gt, kpt_threshold) if keypoints_file
                else persons_from_ground_truth(gt))
@@ -140,10 +160,17 @@ def predict(checkpoint, model_kind, gt_file, split, images_dir, out_file, keypoi
             raise OCHumanError("--checkpoint CKPT is needed (or --model skeleton-prior for the floor)")
         if not images_dir:
             raise OCHumanError("--images DIR is needed: Pose2Seg reads the pixels")
-        from pose2seg.inference import predict_dataset
+        import warnings
 
-        results = predict_dataset(checkpoint, gt, persons, images_dir, batch_size=batch_size, device=device,
-                                  score=score, progress=progress)
+        from ochuman.errors import OCHumanWarning
+        inference = _model_module("pose2seg.inference")
+
+        with warnings.catch_warnings(record=True) as caught:  # a truncated image: predicted, and said
+            warnings.simplefilter("always", OCHumanWarning)
+            results = inference.predict_dataset(checkpoint, gt, persons, images_dir, batch_size=batch_size,
+                                                device=device, score=score, progress=progress)
+        for warning in caught:
+            click.echo(f"Warning: {warning.message}", err=True)
     write_results(out_file, results)
     click.echo(f"{out_file}: {len(results)} masks for {len(set(r['image_id'] for r in results))} images")
 
@@ -209,14 +236,13 @@ def train(**options):
     torchrun --nproc_per_node N -m pose2seg.train with the same options.
     """
     from cli.common import show_progress
-    from pose2seg.train import Terminated, TrainConfig, fit  # torch loads only for this command
+    train_module = _model_module("pose2seg.train")  # torch loads only for this command
 
     try:
-        summary = fit(TrainConfig(**options), progress=show_progress())
-    except Terminated:
+        summary = train_module.fit(train_module.TrainConfig(**options), progress=show_progress())
+    except train_module.Terminated:
         click.echo("Terminated (SIGTERM).", err=True)
-        click.get_current_context().exit(Terminated.exit_code)
+        click.get_current_context().exit(train_module.Terminated.exit_code)
     best = (f"; best val AP {summary['best_ap']:.4f} in {summary['best']}" if summary["best"] else "")
-    click.echo(f"{summary['last']}: epoch {summary['epoch']}, iteration {summary['iteration']}, "
-               f"last loss {summary['last_loss']:.4f}{best}" if summary["last_loss"] is not None
-               else f"{summary['last']}: epoch {summary['epoch']}, iteration {summary['iteration']}{best}")
+    click.echo(f"{summary['last']}: {summary['position']}, last loss {summary['last_loss']:.4f}{best}"
+               if summary["last_loss"] is not None else f"{summary['last']}: {summary['position']}{best}")

@@ -18,14 +18,15 @@ A :class:`Dataset` keeps persons as parallel arrays (fast to filter and count) a
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Iterator, Optional, Sequence, Union
 
 import numpy as np
 
-from ochuman.errors import ImageNotFoundError, OCHumanError
+from ochuman.errors import FormatError, ImageNotFoundError, OCHumanError, OCHumanWarning
 from ochuman.keypoints import num_labelled
 from ochuman.masks import Segmentation, rle_area, segmentation_to_rle
 from ochuman.maxiou import max_iou_from_masks
@@ -356,18 +357,45 @@ class Dataset:
                 f"{self.source}: no images folder known: pass images_dir (the folder holding "
                 f"{image.file_name})"
             )
-        return Path(folder) / image.file_name
+        return image_file(folder, image.file_name, self.source, image.image_id)
 
     def read_image(self, image: Union[Image, int], images_dir: Optional[str] = None) -> np.ndarray:
         """Load an image (an :class:`Image` or its index) as BGR uint8 (H, W, 3) with OpenCV."""
-        import cv2
-
         if not isinstance(image, Image):
             image = self.images[image]
-        path = self.image_path(image, images_dir)
-        pixels = cv2.imread(os.fspath(path), cv2.IMREAD_COLOR) if path.is_file() else None
-        if pixels is None:
-            raise ImageNotFoundError(
-                f"{path}: image {image.image_id!r} of {self.source} is missing or unreadable"
-            )
-        return pixels
+        return read_image_file(self.image_path(image, images_dir), f"image {image.image_id!r} of {self.source}")
+
+
+def image_file(folder: Union[str, os.PathLike], file_name: str, source: str, image_id: ImageId) -> Path:
+    """``folder / file_name``. A file name that would leave the folder (absolute, a drive, a
+    ``..`` part, a NUL) is refused with a :class:`FormatError` naming ``source`` and the image."""
+    if "\0" in file_name or PureWindowsPath(file_name).anchor or ".." in PureWindowsPath(file_name).parts:
+        raise FormatError.at(source, f"image {image_id!r}",
+                             f"file_name {file_name!r} points outside the images folder; refused")
+    return Path(folder) / file_name
+
+
+def read_image_file(path: Path, what: str) -> np.ndarray:
+    """BGR uint8 (H, W, 3) from ``path`` with OpenCV; ``what`` names the image in messages.
+
+    A missing or undecodable file raises :class:`ImageNotFoundError`; a JPEG without its end
+    marker (a truncated download) is decoded as far as it goes, with an :class:`OCHumanWarning`.
+    """
+    import cv2
+
+    pixels = cv2.imread(os.fspath(path), cv2.IMREAD_COLOR) if path.is_file() else None
+    if pixels is None:
+        raise ImageNotFoundError(f"{path}: {what} is missing or unreadable")
+    if _truncated_jpeg(path):
+        warnings.warn(f"{path}: {what} is a truncated JPEG (no end marker); its missing part is drawn grey",
+                      OCHumanWarning, stacklevel=3)
+    return pixels
+
+
+def _truncated_jpeg(path: Path) -> bool:
+    """A JPEG file (SOI marker first) whose last bytes, padding aside, are not the EOI marker."""
+    with open(path, "rb") as handle:
+        if handle.read(2) != b"\xff\xd8":
+            return False
+        handle.seek(max(handle.seek(0, os.SEEK_END) - 4096, 0))
+        return not handle.read().rstrip(b"\x00\r\n ").endswith(b"\xff\xd9")

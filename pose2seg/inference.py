@@ -2,27 +2,16 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Callable, Union
 
 import numpy as np
 import torch
 
 from ochuman.benchmark import GroundTruth
-from ochuman.errors import ImageNotFoundError, OCHumanError
+from ochuman.errors import OCHumanError
+from ochuman.records import image_file, read_image_file
 from pose2seg.model import Pose2Seg
 from pose2seg.predict import PersonInputs, results_from_masks
-
-
-def read_image(images_dir: Union[str, os.PathLike], file_name: str) -> np.ndarray:
-    """BGR uint8 (H, W, 3) from the images folder; a missing file is named."""
-    import cv2
-
-    path = Path(images_dir) / file_name
-    pixels = cv2.imread(os.fspath(path), cv2.IMREAD_COLOR) if path.is_file() else None
-    if pixels is None:
-        raise ImageNotFoundError(f"{path}: image is missing or unreadable")
-    return pixels
 
 
 def predict_dataset(checkpoint: Union[str, os.PathLike], gt: GroundTruth, persons: PersonInputs,
@@ -38,16 +27,17 @@ def predict_dataset(checkpoint: Union[str, os.PathLike], gt: GroundTruth, person
     model = Pose2Seg.from_checkpoint(checkpoint, device=torch_device)
     order = np.argsort(persons.image_index, kind="stable")
     images = np.unique(persons.image_index)
+    image_ids = gt.image_ids.tolist()
     masks_by_person: list = [None] * len(persons)
     scores = np.ones(len(persons))
     for start in progress(range(0, len(images), batch_size), total=-(-len(images) // batch_size), unit="batch"):
         chunk = images[start:start + batch_size]
-        pixels = [read_image(images_dir, gt.file_names[k]) for k in chunk]
-        for k, image in zip(chunk, pixels):
+        paths = [image_file(images_dir, gt.file_names[k], gt.source, image_ids[k]) for k in chunk]
+        pixels = [read_image_file(path, f"image {image_ids[k]!r} of {gt.source}") for k, path in zip(chunk, paths)]
+        for k, path, image in zip(chunk, paths, pixels):
             h, w = gt.image_sizes[k]
             if image.shape[:2] != (h, w):
-                raise OCHumanError(f"{Path(images_dir) / gt.file_names[k]}: image is {image.shape[1]}x{image.shape[0]}, "
-                                   f"the ground truth says {w}x{h}")
+                raise OCHumanError(f"{path}: image is {image.shape[1]}x{image.shape[0]}, the ground truth says {w}x{h}")
         who = [order[persons.image_index[order] == k] for k in chunk]
         outputs = model.predict(pixels, [persons.keypoints[idx] for idx in who], score=score)
         for idx, (masks, s) in zip(who, outputs):

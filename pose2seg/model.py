@@ -16,7 +16,7 @@ with the released weights); ``"clean"`` (default) samples at pixel centres.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -227,13 +227,27 @@ class Pose2Seg(nn.Module):
     def from_checkpoint(cls, path: Union[str, os.PathLike], device: Union[str, torch.device] = "cpu",
                         templates=None) -> "Pose2Seg":
         """A model from a checkpoint written by ``pose2seg import-weights`` or training
-        (``torch.load(weights_only=True)``). Imported official weights sample "faithful"."""
-        from pose2seg.weights import load_checkpoint
+        (``torch.load(weights_only=True)``). Imported official weights sample "faithful".
+        A checkpoint whose config or weights do not fit raises a one-line
+        :class:`~pose2seg.weights.WeightsError`."""
+        from pose2seg.weights import WeightsError, check_state_dict, load_checkpoint
 
         checkpoint = load_checkpoint(path, map_location=device)
-        stored = dict(checkpoint.get("config", {}).get("model", {}))
+        config = checkpoint.get("config")
+        stored = config.get("model") if isinstance(config, dict) else None
         if not stored:  # imported release: the official layout and sampling
-            stored = {"units": checkpoint.get("config", {}).get("segnet_units", 10), "sampling": "faithful"}
-        model = cls(ModelConfig(**stored), templates=templates)
+            units = config.get("segnet_units", 10) if isinstance(config, dict) else 10
+            stored = {"units": units, "sampling": "faithful"}
+        if not isinstance(stored, dict):
+            raise WeightsError(f"{path}: config: the model settings are a {type(stored).__name__}, not a mapping")
+        unknown = sorted(set(stored) - {f.name for f in fields(ModelConfig)})
+        if unknown:
+            raise WeightsError(f"{path}: config: unknown model setting {unknown[0]!r} (this toolkit knows "
+                               f"{', '.join(f.name for f in fields(ModelConfig))})")
+        try:
+            model = cls(ModelConfig(**stored), templates=templates)
+        except (TypeError, ValueError) as err:
+            raise WeightsError(f"{path}: config: {str(err).splitlines()[0]}") from None
+        check_state_dict(str(path), model, checkpoint["state_dict"])
         model.load_state_dict(checkpoint["state_dict"], strict=True)
         return model.to(device).eval()

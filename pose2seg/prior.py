@@ -47,34 +47,81 @@ def person_scale(keypoints: np.ndarray) -> float:
     return 8.0
 
 
+def _clip_segment(p: np.ndarray, q: np.ndarray, lo: float, hi_x: float, hi_y: float):
+    """The part of segment p-q inside the box [lo, hi_x] x [lo, hi_y] (Liang-Barsky), or None."""
+    d = q - p
+    t0, t1 = 0.0, 1.0
+    for delta, start, low, high in ((d[0], p[0], lo, hi_x), (d[1], p[1], lo, hi_y)):
+        if delta == 0:
+            if not low <= start <= high:
+                return None
+            continue
+        a, b = (low - start) / delta, (high - start) / delta
+        t0, t1 = max(t0, min(a, b)), min(t1, max(a, b))
+        if t0 > t1:
+            return None
+    return p + t0 * d, p + t1 * d
+
+
+def _clip_polygon(points: np.ndarray, lo: float, hi_x: float, hi_y: float) -> np.ndarray:
+    """``points`` (K, 2) clipped to the box [lo, hi_x] x [lo, hi_y] (Sutherland-Hodgman)."""
+    out = [tuple(p) for p in points]
+    for axis, bound, keep_below in ((0, lo, False), (0, hi_x, True), (1, lo, False), (1, hi_y, True)):
+        inside = (lambda v: v[axis] <= bound) if keep_below else (lambda v: v[axis] >= bound)
+        clipped = []
+        for k, current in enumerate(out):
+            previous = out[k - 1]
+            if inside(current) != inside(previous):
+                t = (bound - previous[axis]) / (current[axis] - previous[axis])
+                clipped.append(tuple(previous[i] + t * (current[i] - previous[i]) for i in (0, 1)))
+            if inside(current):
+                clipped.append(current)
+        out = clipped
+        if not out:
+            break
+    return np.array(out, dtype=np.float64).reshape(-1, 2)
+
+
 def skeleton_prior_mask(keypoints: np.ndarray, height: int, width: int,
                         scale: Optional[float] = None) -> np.ndarray:
-    """One person's mask from its COCO keypoints (17, 3). Returns (height, width) uint8 0/1."""
+    """One person's mask from its COCO keypoints (17, 3). Returns (height, width) uint8 0/1.
+
+    Keypoints may lie anywhere (far outside the image, a detector's garbage): the scale is
+    capped at twice the image's perimeter, and every shape is clipped to a box around the
+    image wide enough that what falls inside the image is unchanged."""
     import cv2
 
     mask = np.zeros((height, width), dtype=np.uint8)
-    labelled = keypoints[:, 2] > 0
+    labelled = (keypoints[:, 2] > 0) & np.isfinite(keypoints[:, :2]).all(axis=1)
     if not labelled.any():
         return mask
-    s = scale or person_scale(keypoints)
+    s = min(scale or person_scale(np.where(labelled[:, None], keypoints, 0)), 4.0 * (height + width))
+    margin = s + 2  # beyond every limb's half width and every disc's radius
+    lo, hi_x, hi_y = -margin, width + margin, height + margin
+    inside = lambda p: lo <= p[0] <= hi_x and lo <= p[1] <= hi_y  # noqa: E731
     shift = 4  # sub-pixel precision for OpenCV drawing
     to_int = lambda p: tuple(int(round(v * (1 << shift))) for v in p)  # noqa: E731
     torso = [_J[n] for n in ("left_shoulder", "right_shoulder", "right_hip", "left_hip") if labelled[_J[n]]]
     if len(torso) >= 3:
-        cv2.fillPoly(mask, [np.array([to_int(keypoints[k, :2]) for k in torso], dtype=np.int32)], 1,
-                     lineType=cv2.LINE_8, shift=shift)
+        polygon = _clip_polygon(keypoints[torso, :2], lo, hi_x, hi_y)
+        if len(polygon) >= 3:
+            cv2.fillPoly(mask, [np.array([to_int(p) for p in polygon], dtype=np.int32)], 1,
+                         lineType=cv2.LINE_8, shift=shift)
     for a, b, fraction in LIMBS:
         ia, ib = _J[a], _J[b]
         if labelled[ia] and labelled[ib]:
-            thickness = max(int(round(fraction * s)), 1)
-            cv2.line(mask, to_int(keypoints[ia, :2]), to_int(keypoints[ib, :2]), 1, thickness,
-                     lineType=cv2.LINE_8, shift=shift)
+            segment = _clip_segment(keypoints[ia, :2], keypoints[ib, :2], lo, hi_x, hi_y)
+            if segment is not None:
+                thickness = max(int(round(fraction * s)), 1)
+                cv2.line(mask, to_int(segment[0]), to_int(segment[1]), 1, thickness, lineType=cv2.LINE_8,
+                         shift=shift)
     for k in np.flatnonzero(labelled):
-        cv2.circle(mask, to_int(keypoints[k, :2]), max(int(round(0.12 * s)), 1) << shift, 1, -1,
-                   lineType=cv2.LINE_8, shift=shift)
+        if inside(keypoints[k, :2]):
+            cv2.circle(mask, to_int(keypoints[k, :2]), max(int(round(0.12 * s)), 1) << shift, 1, -1,
+                       lineType=cv2.LINE_8, shift=shift)
     face = [_J[n] for n in FACE if labelled[_J[n]]]
-    if face:
-        centre = keypoints[face, :2].mean(axis=0)
+    centre = keypoints[face, :2].mean(axis=0) if face else None
+    if centre is not None and np.isfinite(centre).all() and inside(centre):
         radius = HEAD_RADIUS * s
         axes = (int(round(radius * 0.85 * (1 << shift))), int(round(radius * (1 << shift))))
         cv2.ellipse(mask, to_int(centre), axes, 0, 0, 360, 1, -1, lineType=cv2.LINE_8, shift=shift)

@@ -356,6 +356,13 @@ class TrainState:
         return self.rank == 0
 
     @property
+    def position(self) -> str:
+        """``"epoch E, iteration I"``: the last completed iteration and its 1-based epoch (as
+        ``log.jsonl`` numbers them; epoch 0 before the first iteration)."""
+        epoch = self.epoch + 1 if self.batches_done else self.epoch
+        return f"epoch {epoch}, iteration {self.iteration}"
+
+    @property
     def finished(self) -> bool:
         """True once the schedule's epochs (or ``max_iters``) are done."""
         cfg = self.config
@@ -684,7 +691,8 @@ def fit(config: TrainConfig, *, progress: bool = False,
 
     progress: a tqdm bar on rank 0 (loss, lr, images/s). hooks: called with the
     :class:`TrainState` after every completed iteration (all ranks). Returns a summary dict
-    (run folder, last/best checkpoint paths, best AP, epoch, iteration, missing images).
+    (run folder, last/best checkpoint paths, best AP, completed epochs, iteration, position
+    as :attr:`TrainState.position` words it, missing images).
     Raises :class:`~ochuman.errors.OCHumanError` subclasses with one-line messages; on ^C a
     resumable ``last.pt`` is written, then KeyboardInterrupt propagates; on SIGTERM the same, as
     :class:`Terminated` (the SIGTERM handler is installed for the call, then restored; main thread only).
@@ -770,7 +778,7 @@ def _fit(config: TrainConfig, device: torch.device, rank: int, world_size: int, 
         state.saved_iteration = state.iteration
         _set_rng_state(train_state["rng"])
         del checkpoint, train_state
-        log.info("%s: resumed at epoch %d, iteration %d", last, state.epoch + 1, state.iteration)
+        log.info("%s: resumed after %s", last, state.position)
 
     run_log = RunLog(run_dir, enabled=rank == 0, resume_from=state.iteration if config.resume else None)
     loader_generator = torch.Generator().manual_seed(config.seed)
@@ -816,9 +824,9 @@ def _fit(config: TrainConfig, device: torch.device, rank: int, world_size: int, 
                         buffer.copy_(saved)
             path = state.save()
             run_log.export()
-            log.warning("%s: %s holds epoch %d, iteration %d; continue with --resume",
+            log.warning("%s: %s holds %s; continue with --resume",
                         "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted", path,
-                        state.epoch + 1, state.iteration)
+                        state.position)
         raise
     if os.environ.get(DEBUG_ENV) == "1":
         from ochuman.io import write_json
@@ -831,6 +839,7 @@ def _fit(config: TrainConfig, device: torch.device, rank: int, world_size: int, 
     best = run_dir / "best.pt"
     return {"run_dir": str(run_dir), "last": str(last), "best": str(best) if best.is_file() else None,
             "best_ap": state.best_ap, "epoch": state.epoch, "iteration": state.iteration,
+            "position": state.position,
             "last_loss": state.last_loss, "images": len(dataset), "persons": dataset.num_persons,
             "missing_images": dataset.missing}
 

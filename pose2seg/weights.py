@@ -12,7 +12,8 @@ Conventions this module owns:
   naming) to ``segnet.``; keep ``num_batches_tracked`` when present, fill it with 0 when absent
   (the authors drop it and keep the model's own, which only matters with ``momentum=None``);
   ignore keys outside ``backbone.``/``segnet.``; then check strictly: any missing, unexpected or
-  mis-shaped key raises :class:`WeightsError` with a one-line message listing them.
+  mis-shaped key raises :class:`WeightsError` with a one-line message listing them, and so do
+  NaN or infinite values (all-NaN weights would import and then predict nothing).
 - **Toolkit checkpoint**: ``{"format": "pose2seg-toolkit", "version": 1, "state_dict": {name:
   tensor}, "config": {plain values}}``, written atomically, read with ``weights_only=True``.
   State-dict names are the model's (``backbone.*``, ``segnet.*``).
@@ -45,6 +46,7 @@ __all__ = [
     "TORCHVISION_RESNET50_URL",
     "TORCHVISION_RESNET50_URL_OLD",
     "WeightsError",
+    "check_state_dict",
     "import_official_weights",
     "init_backbone_from_torchvision",
     "load_checkpoint",
@@ -128,6 +130,21 @@ def _check_layout(where: str, layout: Mapping[str, tuple[int, ...]], found: Mapp
     raise WeightsError(f"{where}: does not match the expected layout: " + "; ".join(parts))
 
 
+def _check_finite(where: str, state: Mapping[str, torch.Tensor]) -> None:
+    """Raise one :class:`WeightsError` naming the tensors holding NaN or infinite values."""
+    bad = [key for key, value in state.items()
+           if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    if bad:
+        raise WeightsError(f"{where}: values are not finite (NaN or infinite) in "
+                           + _listing("tensor" if len(bad) == 1 else "tensors", bad))
+
+
+def check_state_dict(where: str, module: nn.Module, state_dict: Mapping[str, Any]) -> None:
+    """Raise one :class:`WeightsError` (``where: ...``) listing the entries of ``state_dict``
+    that ``module`` lacks, the ones missing, and the ones whose shape differs."""
+    _check_layout(where, {key: tuple(value.shape) for key, value in module.state_dict().items()}, state_dict)
+
+
 # --------------------------------------------------------------------------- official release
 
 
@@ -164,6 +181,7 @@ def map_official_state_dict(state_dict: Mapping[str, Any], *,
             raise WeightsError(f"{where}: two entries map to {key} (one of them is {raw_key})")
         renamed[key] = value
     _check_layout(where, layout, renamed, optional=(_NBT,), ignored=ignored)
+    _check_finite(where, renamed)
     if ignored:
         log.info("%s: ignored %d keys outside backbone./segnet.", where, len(ignored))
     out: dict[str, torch.Tensor] = {}
@@ -220,7 +238,9 @@ def _torch_load(path: Path, map_location: Any) -> Any:
     except OSError as err:
         raise WeightsError(f"{path}: cannot read: {err.strerror or err}") from None
     except pickle.UnpicklingError as err:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        # "Unsupported global: GLOBAL fractions.Fraction ..." or, for a blocked module (os,
+        # subprocess, builtins...), "unsupported GLOBAL posix.system whose module posix is blocked"
+        found = re.search(r"[Uu]nsupported (?:global: )?GLOBAL (\S+)", str(err))
         if found:
             raise WeightsError(f"{path}: holds a {found.group(1)} object, not only tensors and "
                                "plain values (refused by weights_only=True)") from None
@@ -241,8 +261,8 @@ def load_checkpoint(path: PathLike, map_location: Any = "cpu") -> dict[str, Any]
 
     Returns ``{"format", "version", "state_dict", "config", ...}`` with tensors on
     ``map_location``. Raises :class:`WeightsError` for a missing file, a file torch cannot read,
-    or one that is not a ``pose2seg-toolkit`` checkpoint (e.g. the authors' raw ``.pkl``: import
-    it first with :func:`import_official_weights`).
+    weights that are not finite, or one that is not a ``pose2seg-toolkit`` checkpoint (e.g. the
+    authors' raw ``.pkl``: import it first with :func:`import_official_weights`).
     """
     path = Path(path)
     obj = _torch_load(path, map_location)
@@ -261,6 +281,7 @@ def load_checkpoint(path: PathLike, map_location: Any = "cpu") -> dict[str, Any]
     state = obj.get("state_dict")
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{path}: checkpoint has no state_dict of tensors")
+    _check_finite(str(path), state)
     return dict(obj)
 
 

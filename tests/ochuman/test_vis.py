@@ -650,3 +650,62 @@ def test_cli_bad_results_file_is_one_line(tmp_path):
     result = _invoke([SAMPLE_ANNOTATIONS, "--image-id", "000001", "--results", preds, "--out", tmp_path / "x.png"])
     _assert_one_line_error(result, f"{preds}: record 0", "category_id")
     assert not (tmp_path / "x.png").exists()
+
+
+def _native_copy(tmp_path: Path, file_names: dict[int, str]) -> Path:
+    """The sample's native file in ``tmp_path`` with the given images renamed (index -> file_name)."""
+    raw = json.loads(SAMPLE_ANNOTATIONS.read_text())
+    for k, name in file_names.items():
+        raw["images"][k]["file_name"] = name
+    path = tmp_path / "ochuman.json"
+    path.write_text(json.dumps(raw))
+    return path
+
+
+@pytest.mark.parametrize("file_name", ["../outside.jpg", "sub/../../outside.jpg", "ABSOLUTE", "..\\outside.jpg"])
+def test_cli_refuses_file_names_that_leave_the_images_folder(tmp_path, file_name):
+    """A file_name with `..` or an absolute path would read a file outside --images: refused,
+    naming the annotation file and the image, for the one image and for the grid."""
+    shutil.copytree(SAMPLE_IMAGES, tmp_path / "images")
+    shutil.copy(SAMPLE_IMAGES / "000005.jpg", tmp_path / "outside.jpg")  # readable, were it read
+    file_name = str(tmp_path / "outside.jpg") if file_name == "ABSOLUTE" else file_name
+    ann = _native_copy(tmp_path, {4: file_name})
+    for args in (["--image-id", "000005"], ["--hardest", "1"]):
+        result = _invoke([ann, "--images", tmp_path / "images", *args, "--out", tmp_path / "x.png"])
+        _assert_one_line_error(result, f"{ann}: image '000005': file_name {file_name!r}", "outside the images folder")
+    assert not (tmp_path / "x.png").exists()
+    with pytest.raises(OCHumanError, match="outside the images folder"):
+        ochuman.load(ann).read_image(4, tmp_path / "images")
+
+
+def test_cli_truncated_jpeg_is_a_warning_naming_the_file(tmp_path):
+    images = tmp_path / "images"
+    shutil.copytree(SAMPLE_IMAGES, images)
+    whole = (images / "000005.jpg").read_bytes()
+    (images / "000005.jpg").write_bytes(whole[:len(whole) // 2])
+    out = tmp_path / "one.png"
+    result = _invoke([SAMPLE_ANNOTATIONS, "--images", images, "--image-id", "000005", "--out", out])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == f"{out}: 000005.jpg, 3 persons"
+    warned = [line for line in result.stderr.splitlines() if line.startswith("Warning: ")]
+    assert len(warned) == 1 and f"{images / '000005.jpg'}: " in warned[0] and "truncated JPEG" in warned[0]
+    assert _decode(out).shape == (660, 1000, 3)
+    result = _invoke([SAMPLE_ANNOTATIONS, "--images", images, "--image-id", "000001", "--out", out])
+    assert result.exit_code == 0 and "Warning" not in result.stderr  # whole files: no warning
+
+
+def test_cli_image_id_without_an_images_folder_names_the_option(tmp_path):
+    ann = tmp_path / "ochuman.json"
+    shutil.copy(SAMPLE_ANNOTATIONS, ann)  # no images/ beside it
+    result = _invoke([ann, "--image-id", "000001", "--out", tmp_path / "x.png"])
+    _assert_one_line_error(result, "--images DIR")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_cli_nan_score_threshold_is_refused(perfect_results, tmp_path):
+    preds = tmp_path / "preds.json"
+    preds.write_text(json.dumps(perfect_results))
+    result = _invoke([SAMPLE_ANNOTATIONS, "--image-id", "000005", "--results", preds, "--score-threshold", "nan",
+                      "--out", tmp_path / "x.png"])
+    _assert_one_line_error(result, "--score-threshold: expected a finite number, got nan")
+    assert not (tmp_path / "x.png").exists()

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 import torch
+from click.testing import CliRunner
 
 import ochuman
-from ochuman.data import SAMPLE_ANNOTATIONS
+from cli.pose2seg_cmd import main as pose2seg_main
+from ochuman.data import SAMPLE_ANNOTATIONS, SAMPLE_IMAGES
 from pose2seg.model import FEATURE_STRIDE, ModelConfig, Pose2Seg, letterbox_matrix, paste_masks
-from pose2seg.weights import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, import_official_weights
+from pose2seg.weights import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, WeightsError, import_official_weights
 
 
 def test_paste_masks_equals_opencv_inverse_warp():
@@ -101,3 +104,46 @@ def test_checkpoints_round_trip_and_official_import_samples_faithfully(tmp_path)
     import_official_weights(release, tmp_path / "official.pt")
     official = Pose2Seg.from_checkpoint(tmp_path / "official.pt")
     assert official.config.sampling == "faithful" and official.config.input_size == 512
+
+
+def _checkpoint_file(path, state_dict, config):
+    torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "state_dict": state_dict,
+                "config": config}, path)
+    return path
+
+
+@pytest.mark.parametrize("case, fragment", [
+    ("wrong shape", "wrong shape (segnet.pred_small.bias (3) != (2))"),
+    ("extra key", "unexpected (segnet.extra.weight)"),
+    ("unknown config field", "config: unknown model setting 'colour'"),
+    ("bad config value", "config: align: expected one of"),
+    ("config of another model", "missing"),
+])
+def test_a_checkpoint_that_does_not_fit_is_one_line(tmp_path, case, fragment):
+    """`pose2seg predict --checkpoint` of a file with wrong shapes, extra keys or a wrong config:
+    one line naming the file, exit 1, no traceback, no results file."""
+    torch.manual_seed(0)
+    model = Pose2Seg(ModelConfig(input_size=64, units=1))
+    state = dict(model.state_dict())
+    config = model.checkpoint_config()
+    if case == "wrong shape":
+        state["segnet.pred_small.bias"] = torch.zeros(3)
+    elif case == "extra key":
+        state["segnet.extra.weight"] = torch.zeros(1)
+    elif case == "unknown config field":
+        config = {"model": {**config["model"], "colour": "red"}}
+    elif case == "bad config value":
+        config = {"model": {**config["model"], "align": "sideways"}}
+    else:
+        config = {"model": {**config["model"], "units": 2}}
+    ckpt = _checkpoint_file(tmp_path / "m.pt", state, config)
+    with pytest.raises(WeightsError) as info:
+        Pose2Seg.from_checkpoint(ckpt)
+    assert "\n" not in str(info.value) and str(info.value).startswith(f"{ckpt}: ") and fragment in str(info.value)
+    out = tmp_path / "preds.json"
+    result = CliRunner().invoke(pose2seg_main, ["predict", "--checkpoint", str(ckpt), "--gt", str(SAMPLE_ANNOTATIONS),
+                                                "--images", str(SAMPLE_IMAGES), "--out", str(out)])
+    assert result.exit_code == 1 and result.exc_info[0] is SystemExit, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {ckpt}: ") and fragment in lines[0], lines
+    assert not out.exists()

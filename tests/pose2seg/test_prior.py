@@ -70,3 +70,28 @@ def test_prior_runs_without_torch():
     code = ("import sys; import pose2seg.prior, pose2seg.predict;"
             "assert 'torch' not in sys.modules, 'torch loaded'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_keypoints_far_outside_the_image_are_clipped_not_a_crash():
+    """A joint at 1e12 (a detector's garbage, a unit error) ends a limb far outside: what falls
+    inside the image is the limb towards it, as drawn with the joint moved along the same ray
+    to 1e4 pixels away; the torso polygon likewise. A person wholly far away draws nothing."""
+    from ochuman.keypoints import COCO_KEYPOINT_NAMES
+
+    wrist, hip = COCO_KEYPOINT_NAMES.index("left_wrist"), COCO_KEYPOINT_NAMES.index("left_hip")
+    for joint in (wrist, hip):
+        for direction in ((1.0, 0.3), (-0.2, -1.0)):
+            near, far = _person(), _person()
+            d = np.array(direction) / np.hypot(*direction)
+            near[joint, :2] = near[joint, :2] + 1e4 * d
+            far[joint, :2] = far[joint, :2] + 1e12 * d
+            expected = skeleton_prior_mask(near, 240, 160, scale=60.0)
+            got = skeleton_prior_mask(far, 240, 160, scale=60.0)
+            # the same shapes up to rounding along their edges (fixed-point vertices)
+            assert np.count_nonzero(got != expected) <= 0.01 * expected.sum(), (joint, direction)
+    gone = _person()
+    gone[:, :2] += 1e15
+    assert skeleton_prior_mask(gone, 240, 160).sum() == 0
+    wild = _person()
+    wild[3, :2] = [-1e300, 1e300]
+    assert skeleton_prior_mask(wild, 240, 160).shape == (240, 160)  # its own scale: huge, still drawn

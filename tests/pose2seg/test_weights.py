@@ -13,6 +13,7 @@ import torchvision
 from click.testing import CliRunner
 
 from cli.pose2seg_cmd import main
+from ochuman.data import SAMPLE_ANNOTATIONS
 from ochuman.errors import OCHumanError
 from pose2seg.backbone import ResNet50FPN
 from pose2seg.weights import (
@@ -326,3 +327,52 @@ def test_wrong_architecture_is_refused(tmp_path):
     assert "missing (layer1.0.conv3.weight" in message
     assert "wrong shape (layer1.0.conv1.weight (64,64,3,3) != (64,64,1,1)" in message
     assert torch.equal(backbone.conv1.weight, before)
+
+
+@pytest.mark.parametrize("poison", ["all-nan", "one-inf"])
+def test_non_finite_weights_are_refused(release, tmp_path, poison):
+    """All-NaN weights (or one infinite value) would import and then predict nothing: refused
+    with one line naming the tensors; no checkpoint is written, and one already written with
+    them is refused when loaded."""
+    if poison == "all-nan":
+        bad = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in release.items()}
+    else:
+        bad = dict(release)
+        bad["segnet.pred_small.bias"] = torch.tensor([0.0, float("inf")])
+    src = _save(tmp_path / "pose2seg_release.pkl", bad)
+    out = tmp_path / "out.pt"
+    result = CliRunner().invoke(main, ["import-weights", str(src), "--out", str(out)])
+    assert result.exit_code == 1 and result.exc_info[0] is SystemExit, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {src}: ") and "not finite" in lines[0], lines
+    assert ("499 tensors" if poison == "all-nan" else "1 tensor (segnet.pred_small.bias)") in lines[0]
+    assert not out.exists()
+    ckpt = _save(tmp_path / "ckpt.pt", {"format": CHECKPOINT_FORMAT, "version": 1, "state_dict": bad})
+    with pytest.raises(WeightsError, match="not finite"):
+        load_checkpoint(ckpt)
+
+
+class _Malicious:
+    """Unpickling it would run a shell command (what a weights file from a stranger can hold)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_malicious_pickle_is_refused_naming_what(tmp_path):
+    marker = tmp_path / "pwned"
+    src = _save(tmp_path / "evil.pkl", {"backbone.conv1.weight": _Malicious(marker)})
+    for args in (["import-weights", str(src), "--out", str(tmp_path / "x.pt")],
+                 ["predict", "--checkpoint", str(src), "--gt", str(SAMPLE_ANNOTATIONS), "--images", str(tmp_path),
+                  "--out", str(tmp_path / "x.json")]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1 and result.exc_info[0] is SystemExit, result.output
+        lines = result.output.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"Error: {src}: holds a posix.system object"), lines
+        assert "refused by weights_only=True" in lines[0]
+    assert not marker.exists() and not (tmp_path / "x.pt").exists() and not (tmp_path / "x.json").exists()
