@@ -293,8 +293,6 @@ def test_skeleton_prior_predicts_the_val_persons(native, skeleton_prior):
     assert {r["score"] for r in records} == {1.0}  # --score official
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14 point 2: predict --gt ochuman.json keys results by "
-                   "numbering every val image, the official val file drops the images of MaxIoU 1.0 twins")
 def test_skeleton_prior_results_go_into_eval(native, coco_dir, skeleton_prior, ochuman_cli):
     val = json.loads((coco_dir / VAL_FILE).read_text())
     size = {im["id"]: [im["height"], im["width"]] for im in val["images"]}
