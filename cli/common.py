@@ -1,45 +1,17 @@
 """Shared CLI plumbing: one-line errors, ^C and SIGTERM handling, logging verbosity, output formats."""
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import signal
 import sys
-import threading
-from typing import Iterator
 
 import click
 
 from ochuman.errors import ESCAPE_UNDECODABLE, OCHumanError
+from ochuman.interrupts import Terminated, sigterm_as_interrupt
 
 FORMATS = ("table", "json", "csv", "markdown")
 _ERROR, _DEBUG = 40, 10  # logging.ERROR, logging.DEBUG
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM during a command: unwinds as ^C does (atomic writes remove their temporary
-    files); the command exits with ``exit_code`` (128 + 15)."""
-
-    exit_code = 128 + 15
-
-
-def _raise_terminated(signum, frame):
-    raise Terminated(f"signal {signum}")
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Inside the block SIGTERM raises :class:`Terminated` (in the main thread, unless the
-    process ignores SIGTERM); the previous handler is restored afterwards."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 class Group(click.Group):
@@ -52,7 +24,7 @@ class Group(click.Group):
             if hasattr(stream, "reconfigure"):
                 stream.reconfigure(errors=ESCAPE_UNDECODABLE)
         try:
-            with _sigterm_as_interrupt():
+            with sigterm_as_interrupt():
                 return super().invoke(ctx)
         except OCHumanError as err:
             raise click.ClickException(str(err).replace("\n", " ")) from None

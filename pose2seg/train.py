@@ -69,6 +69,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from ochuman.errors import OCHumanError
+from ochuman.interrupts import Terminated, raise_terminated, sigterm_as_interrupt
 from ochuman.io import atomic_write
 from pose2seg.align import augmentation_matrices
 from pose2seg.data import Batch, PersonMaskDataset, collate, mask_targets, select_persons
@@ -101,13 +102,6 @@ UNUSED_PARAMETERS = ("backbone.fpn_p2.", "backbone.fpn_p3.", "backbone.fpn_p4.")
 
 class TrainingError(OCHumanError):
     """Training cannot go on (bad configuration, non-finite loss, incompatible resume)."""
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM during :func:`fit` (a scheduler ending the job): handled as ^C, a resumable
-    ``last.pt`` first; ``exit_code`` is the command-line exit status (128 + 15)."""
-
-    exit_code = 128 + signal.SIGTERM
 
 
 # ------------------------------------------------------------------------------------ config
@@ -275,28 +269,11 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
-def _raise_terminated(signum, frame):
-    raise Terminated(f"signal {signum}")
-
-
 def _worker_init(worker_id: int) -> None:
     """DataLoader workers: SIGTERM as ^C (torch's worker loop then stops quietly), instead of
     torch's handler that dies of a SIGTERM not sent by the parent (e.g. a scheduler signalling
     the whole job) and makes the main process report a killed worker."""
-    signal.signal(signal.SIGTERM, _raise_terminated)
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """Inside the block SIGTERM raises :class:`Terminated`; the previous handler is restored afterwards."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    signal.signal(signal.SIGTERM, raise_terminated)
 
 
 @contextlib.contextmanager
@@ -708,7 +685,7 @@ def fit(config: TrainConfig, *, progress: bool = False,
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(hours=2))
         initialised_here = True
     try:
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             return _fit(config, device, rank, world_size, progress, hooks)
     finally:
         if initialised_here:

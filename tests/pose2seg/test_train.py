@@ -25,12 +25,12 @@ from click.testing import CliRunner
 import ochuman
 from cli.pose2seg_cmd import main as pose2seg_main
 from ochuman.errors import OCHumanError
+from ochuman.interrupts import sigterm_as_interrupt
 from pose2seg import train as train_module
 from pose2seg.data import PersonMaskDataset, collate, mask_targets, select_persons, training_selection
 from pose2seg.model import ModelConfig, Pose2Seg, letterbox
 from pose2seg.train import (
-    Terminated, TrainConfig, TrainingError, _defer_interrupt, _sigterm_as_interrupt, evaluate, fit, get_args_parser,
-    lr_factor,
+    Terminated, TrainConfig, TrainingError, _defer_interrupt, evaluate, fit, get_args_parser, lr_factor,
 )
 from pose2seg.weights import load_checkpoint
 
@@ -379,7 +379,7 @@ def test_ctrl_c_and_sigterm_are_deferred_during_an_update(sigint_handler):
     sigterm_before = signal.getsignal(signal.SIGTERM)
     for signum, raised in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)):
         done = []
-        with pytest.raises(raised), _sigterm_as_interrupt():
+        with pytest.raises(raised), sigterm_as_interrupt():
             with _defer_interrupt():
                 os.kill(os.getpid(), signum)
                 done.append("update finished")
