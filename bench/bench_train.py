@@ -161,7 +161,7 @@ def aligned_frame_report(gt: Path, input_size: int, checkpoint: Path = None) -> 
     aligned frame (no augmentation) and pasted back like a prediction, scored with the
     evaluator (AP / AP50 / AP75). With ``checkpoint``: also the model's mean aligned-frame IoU
     with those targets (eval mode). Persons without keypoints or a mask get no mask."""
-    from ochuman.benchmark import evaluate_results, resolve_ground_truth
+    from ochuman.eval import evaluate_results, resolve_ground_truth
     from pose2seg.predict import persons_from_ground_truth, results_from_masks
 
     ground = resolve_ground_truth(gt=str(gt), split="val")

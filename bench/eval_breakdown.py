@@ -23,14 +23,17 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import json  # noqa: E402
 
-from ochuman.benchmark import LEVELS, _evaluate_one, resolve_ground_truth  # noqa: E402
-from ochuman.evaluate import EvalParams, make_blocks  # noqa: E402
+from ochuman.eval.blocks import make_blocks  # noqa: E402
+from ochuman.eval.params import EvalParams  # noqa: E402
+from ochuman.eval.resolve import resolve_ground_truth  # noqa: E402
+from ochuman.eval.results import detections_from_bytes  # noqa: E402
+from ochuman.eval.run import _evaluate_one  # noqa: E402
+from ochuman.eval.subsets import LEVELS  # noqa: E402
 from ochuman.report import render  # noqa: E402
-from ochuman.results import detections_from_bytes  # noqa: E402
 from ochuman.scan import map_file  # noqa: E402
 
 IOU_TYPES = ("segm", "bbox", "keypoints")
-IMPORTS = "import cli.ochuman_cmd, ochuman.benchmark, ochuman.report"
+IMPORTS = "import cli.ochuman_cmd, ochuman.eval.run, ochuman.report"
 
 
 def best(func, runs: int) -> float:

@@ -140,7 +140,7 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
     # co. take ~40 ms of one CPU); problems are still reported, the ground truth's first.
     first = PrefetchedResults(results[0])
     gt_source = PrefetchedAnnotations(gt_file, after=first) if gt_file else None
-    from ochuman.benchmark import evaluate_results
+    from ochuman.eval.run import evaluate_results
     from ochuman.errors import OCHumanError, OCHumanWarning, printable
     from ochuman.io import atomic_write, write_json
     from ochuman.report import render
@@ -253,7 +253,7 @@ def _draw(dataset, images_dir, image_id, hardest, histogram, results_file, score
         if results_file:
             import msgspec
 
-            from ochuman.results import read_results
+            from ochuman.eval.results import read_results
 
             records = msgspec.to_builtins(read_results(results_file))
             mine = vis.results_for_image(records, dataset, k)

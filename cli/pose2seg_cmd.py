@@ -134,7 +134,7 @@ def predict(checkpoint, model_kind, gt_file, split, images_dir, out_file, keypoi
     import math
 
     from cli.common import show_progress
-    from ochuman.benchmark import resolve_ground_truth
+    from ochuman.eval.resolve import resolve_ground_truth
     from ochuman.errors import OCHumanError
     from pose2seg.predict import (
         persons_from_ground_truth, persons_from_keypoint_results, predict_skeleton_prior, write_results,

@@ -130,7 +130,7 @@ EVALUATE = [
     md("""
 # 2. Evaluating results with the occlusion breakdown
 
-`ochuman.benchmark.evaluate_results` scores COCO results files against the official
+`ochuman.eval.evaluate_results` scores COCO results files against the official
 OCHuman val/test split. It reports COCO AP as usual, then again on the Moderate and Hard
 subsets (Table 2 of the paper), and as AP per MaxIoU bin.
 
@@ -160,7 +160,7 @@ import pandas as pd
 from pycocotools import mask as mask_utils
 
 import ochuman
-from ochuman.benchmark import evaluate_results, resolve_ground_truth
+from ochuman.eval import evaluate_results, resolve_ground_truth
 from ochuman.data import SAMPLE_ANNOTATIONS
 from ochuman.masks import bitmap_to_rle
 from pose2seg.predict import persons_from_ground_truth, predict_skeleton_prior

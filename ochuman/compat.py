@@ -49,10 +49,12 @@ from pycocotools.cocoeval import Params
 
 from ochuman.errors import OCHumanError, ResultsError
 from ochuman.keypoints import COCO_OKS_SIGMAS
-from ochuman.evaluate import (
-    Annotations, EvalParams, MaskTable, Variant, accumulate as _accumulate, base_state, make_blocks, match,
-    summarize as _summarize_arrays, variant_states,
-)
+from ochuman.eval.accumulation import accumulate as _accumulate
+from ochuman.eval.annotations import Annotations, MaskTable
+from ochuman.eval.blocks import make_blocks
+from ochuman.eval.matching import Variant, base_state, match, variant_states
+from ochuman.eval.params import EvalParams
+from ochuman.eval.summary import summarize as _summarize_arrays
 
 __all__ = ["COCO", "COCOeval", "Params", "MissingFieldError", "FieldTypeError", "UnknownImageError",
            "NotAListError", "EmptyResultsError", "KeypointCountError"]
@@ -102,8 +104,9 @@ def _read(path) -> object:
 
 
 @contextlib.contextmanager
-def _quiet():
-    """pycocotools prints progress lines; the facade prints only in ``summarize``."""
+def quietly():
+    """Run pycocotools quietly: it prints progress lines (loading, ``evaluate``, ``accumulate``);
+    the facade prints only in ``summarize``. Python's stdout is sent nowhere inside."""
     with contextlib.redirect_stdout(io.StringIO()):
         yield
 
@@ -123,7 +126,7 @@ class COCO(_PycocotoolsCOCO):
             self.createIndex()
 
     def createIndex(self):  # noqa: N802 (pycocotools name)
-        with _quiet():
+        with quietly():
             super().createIndex()
 
     def loadRes(self, resFile):  # noqa: N802,N803

@@ -36,7 +36,8 @@ from ochuman.keypoints import (
 )
 from ochuman.masks import Polygons, xyxy_to_xywh, xywh_to_xyxy
 from ochuman.maxiou import max_iou_from_boxes_grouped
-from ochuman.records import Dataset, FileSegmentations, Image
+from ochuman.records import Dataset, Image
+from ochuman.rle import FileSegmentations, MaskTable
 from ochuman.scan import PrefetchedAnnotations
 from ochuman.subsets import official_split
 
@@ -597,8 +598,8 @@ def _scanned_coco(parts: _Parts, category: Optional[_CocoCategory], known_catego
     sizes = np.stack([heights, widths], axis=1)[image_index] if n else np.zeros((0, 2), np.int64)
     if (segm[with_mask, :2] != sizes[with_mask]).any():
         return None
-    segmentations = FileSegmentations(parts.raw["annotations"], np.where(with_mask, segm[:, 2], -1), segm[:, 3],
-                                      segm[:, :2])
+    segmentations = FileSegmentations(MaskTable(parts.raw["annotations"], np.where(with_mask, segm[:, 2], -1),
+                                                segm[:, 3], segm[:, :2], raw=True, deferred=True))
     images_raw = bytes(parts.raw["images"])
     split, range_rule = _coco_split(parts, len(ids))
     images = tuple(

@@ -8,7 +8,7 @@ One internal convention whatever the file format (converted by :mod:`ochuman.io`
   keep their raw ``(19, 3)`` OCHuman keypoints with OCHuman codes 0..3);
 - masks as :class:`ochuman.masks.Polygons` (native), a COCO polygon list, or an RLE dict
   (COCO files read by the compiled scanner keep their RLE strings in the file's bytes,
-  :class:`FileSegmentations`, and build each dict on access);
+  :class:`ochuman.rle.FileSegmentations`, and build each dict on access);
 - ``max_iou``: the value stored by the dataset authors (NaN where the file has none) and
   ``max_iou_box``: recomputed from the boxes with the official convention (:mod:`ochuman.maxiou`).
 
@@ -30,62 +30,12 @@ from ochuman.errors import FormatError, ImageNotFoundError, OCHumanError, OCHuma
 from ochuman.keypoints import num_labelled
 from ochuman.masks import Segmentation, rle_area, segmentation_to_rle
 from ochuman.maxiou import max_iou_from_masks
+from ochuman.rle import FileSegmentations
 from ochuman.subsets import (
     DEFAULT_RANGE_RULE, SPLITS, MaxIoURange, filter_mask, normalise_filter, occlusion_level,
 )
 
 ImageId = Union[int, str]
-
-
-def _json_string(content: str) -> str:
-    """The value of a JSON string from its content between the quotes."""
-    import json
-
-    return json.loads(f'"{content}"')
-
-
-class FileSegmentations(Sequence):
-    """Persons' compressed-RLE masks left in the bytes of the file that holds them (JSON string
-    content), as the compiled COCO scanner finds them. Entry i is built on access:
-    ``{"size": [h, w], "counts": str}`` (JSON escapes resolved, as any JSON reader does), or
-    None without a mask.
-
-    buffer: the bytes; starts, lengths (N,) int64 byte ranges in it (start -1: no mask);
-    sizes (N, 2) int64 [height, width]. ``present`` (N,) bool: which persons have a mask.
-    """
-
-    def __init__(self, buffer, starts: np.ndarray, lengths: np.ndarray, sizes: np.ndarray):
-        self.buffer = buffer
-        self.starts = np.asarray(starts, dtype=np.int64)
-        self.lengths = np.asarray(lengths, dtype=np.int64)
-        self.sizes = np.asarray(sizes, dtype=np.int64).reshape(-1, 2)
-
-    @property
-    def present(self) -> np.ndarray:
-        return self.starts >= 0
-
-    def __len__(self) -> int:
-        return len(self.starts)
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return tuple(self[i] for i in range(*index.indices(len(self))))
-        start = int(self.starts[index])
-        if start < 0:
-            return None
-        text = bytes(memoryview(self.buffer)[start:start + int(self.lengths[index])]).decode("utf-8")
-        if "\\" in text:  # RLE strings hold doubled backslashes; anything else: a JSON reader
-            text = text.replace("\\\\", "\\") if "\\" not in text.replace("\\\\", "") else _json_string(text)
-        return {"size": [int(v) for v in self.sizes[index]], "counts": text}
-
-    def take(self, idx: np.ndarray) -> "FileSegmentations":
-        """The entries at the indices idx (K,), still in the file's bytes."""
-        return FileSegmentations(self.buffer, self.starts[idx], self.lengths[idx], self.sizes[idx])
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, Sequence) and tuple(self) == tuple(other)
-
-    __hash__ = None
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Reading results and annotation files fast: a memory map, the compiled scanners (in parts, in
 threads), and background reads that can start before anything heavy is imported.
 
-Imports neither numpy nor the rest of the toolkit, so that ``ochuman eval`` can start reading
-its results and ground-truth files while the evaluator is still being imported (one CPU is
-idle then).
+Imports no numpy (only the compiled core, :mod:`ochuman.errors` and :mod:`ochuman.parallel`),
+so that ``ochuman eval`` can start reading its results and ground-truth files while the
+evaluator is still being imported (one CPU is idle then).
 """
 from __future__ import annotations
 
@@ -17,21 +17,13 @@ from typing import Optional, Union
 
 from ochuman import _evalcore
 from ochuman.errors import OCHumanError
+from ochuman.parallel import worker_count
 
 # A results file this large is scanned in parts, one thread each; in the background (while the
 # caller's thread imports or reads the ground truth) only from this larger size.
 PARTS_FROM_BYTES = 4_000_000
 BACKGROUND_PARTS_FROM_BYTES = 64_000_000
 _RECORD_BOUNDARY = re.compile(rb"\}\s*,\s*\{")
-
-
-def worker_count() -> int:
-    """Threads for the compiled core's parallel loops: the CPUs this process may use, at most 8."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 8))
 
 
 def map_file(path: Union[str, Path]) -> Union[mmap.mmap, bytes]:

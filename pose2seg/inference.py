@@ -7,7 +7,7 @@ from typing import Callable, Union
 import numpy as np
 import torch
 
-from ochuman.benchmark import GroundTruth
+from ochuman.eval.ground_truth import GroundTruth
 from ochuman.errors import OCHumanError
 from ochuman.records import image_file, read_image_file
 from pose2seg.model import Pose2Seg

@@ -18,10 +18,10 @@ from typing import Callable, Iterable, Optional, Union
 
 import numpy as np
 
-from ochuman.benchmark import GroundTruth
+from ochuman.eval.ground_truth import GroundTruth
 from ochuman.io import write_json
 from ochuman.masks import bitmap_to_rle
-from ochuman.results import detections_from_records, read_results
+from ochuman.eval.results import detections_from_records, read_results
 
 log = logging.getLogger(__name__)
 

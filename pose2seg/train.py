@@ -561,12 +561,14 @@ def evaluate(model: Pose2Seg, gt: Any, images_dir: Union[str, os.PathLike], *, d
              work_dir: Union[str, os.PathLike, None] = None) -> dict[str, dict[str, float]]:
     """Segm AP of ``model`` on an evaluation file, through the prediction code of
     ``pose2seg predict`` (GT keypoints of every person, scores 1.0) and
-    :func:`ochuman.benchmark.evaluate_results`.
+    :func:`ochuman.eval.run.evaluate_results`.
 
     gt: a COCO or native file, a Dataset, or a GroundTruth. Returns ``{subset: {stat: value}}``
     (AP, AP50, AP75, ...). The model's weights go through a temporary checkpoint in ``work_dir``.
     """
-    from ochuman.benchmark import GroundTruth, evaluate_results, resolve_ground_truth
+    from ochuman.eval.ground_truth import GroundTruth
+    from ochuman.eval.resolve import resolve_ground_truth
+    from ochuman.eval.run import evaluate_results
     from pose2seg.inference import predict_dataset
     from pose2seg.predict import persons_from_ground_truth
 
@@ -584,7 +586,7 @@ def evaluate(model: Pose2Seg, gt: Any, images_dir: Union[str, os.PathLike], *, d
 def _evaluations(cfg: TrainConfig) -> list[tuple[str, Any, str, tuple[str, ...]]]:
     """(dataset name, ground truth, images folder, subsets) of every evaluation of the config,
     read now so that a bad file stops the run before it trains."""
-    from ochuman.benchmark import resolve_ground_truth
+    from ochuman.eval.resolve import resolve_ground_truth
 
     out = []
     for name, gt_file, images, root in (("val", cfg.val_ann, cfg.val_images, None),

@@ -1,4 +1,4 @@
-"""Layering: `ochuman` (and `ochuman stats`) never load torch."""
+"""Layering: `ochuman` (and `ochuman stats`) never load torch; no import circle anywhere."""
 from __future__ import annotations
 
 import subprocess
@@ -35,3 +35,18 @@ def test_embedded_sample_is_the_package_data():
     assert ochuman.data.SAMPLE_ANNOTATIONS == SAMPLE
     assert len(list(ochuman.data.SAMPLE_IMAGES.glob("*.jpg"))) == 10
     assert (ochuman.data.SAMPLE_DIR / "LICENSE-NOTE.md").is_file()
+
+
+def test_no_import_circle():
+    """No module of ochuman, pose2seg or cli reaches itself through its imports (function-level
+    imports included): each step can be read, tested and changed below the ones that use it."""
+    import grimp
+
+    graph = grimp.build_graph("ochuman", "pose2seg", "cli", cache_dir=None)
+    circles = []
+    for module in sorted(graph.modules):
+        for imported in sorted(graph.find_modules_directly_imported_by(module)):
+            back = graph.find_shortest_chain(importer=imported, imported=module)
+            if back:
+                circles.append(" -> ".join((module, *back)))
+    assert not circles, "import circles:\n" + "\n".join(circles)

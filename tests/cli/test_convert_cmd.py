@@ -35,12 +35,11 @@ def test_bad_range_is_one_line(native_sample, tmp_path):
 
 
 # ------------------------------------------------ what a converted file says about itself
-import contextlib  # noqa: E402
-import io  # noqa: E402
 
 import pytest  # noqa: E402
 
 import ochuman  # noqa: E402
+from ochuman.compat import quietly  # noqa: E402
 from ochuman.subsets import MaxIoURange  # noqa: E402
 from tests.ochuman.test_convert import native_dict  # noqa: E402
 
@@ -132,7 +131,7 @@ def test_eval_scores_a_closed_top_file_with_its_rule(tmp_path):
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.output)
     assert row["range_rule"] == "closed-top"
-    with contextlib.redirect_stdout(io.StringIO()):
+    with quietly():
         coco = COCO(str(hard_file))
         E = COCOeval(coco, coco.loadRes([r for r in results if r["image_id"] in coco.getImgIds()]), "segm")
         E.evaluate(); E.accumulate(); E.summarize()

@@ -366,13 +366,12 @@ def test_mode_ignore(files):
 
 
 def _pycocotools_stats(gt_file: Path, results_file: Path, iou_type: str) -> np.ndarray:
-    import contextlib
-    import io
-
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    with contextlib.redirect_stdout(io.StringIO()):
+    from ochuman.compat import quietly
+
+    with quietly():
         gt = COCO(str(gt_file))
         dt = gt.loadRes(str(results_file))
         evaluation = COCOeval(gt, dt, iou_type)

@@ -17,7 +17,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO as PyCOCO
 from pycocotools.cocoeval import COCOeval as PyCOCOeval
 
-from ochuman.compat import COCO, COCOeval
+from ochuman.compat import COCO, COCOeval, quietly
 from ochuman.errors import ResultsError
 
 IOU_TYPES = ("segm", "bbox", "keypoints")
@@ -59,7 +59,7 @@ def make_results(gt_path, iou_type: str, seed: int, categories=(1,)) -> list:
     """Every ground truth jittered 0-2 times (crowd regions too), false positives on every
     image, tied scores, some detections in a category other than their source's."""
     rng = np.random.default_rng(seed)
-    with contextlib.redirect_stdout(io.StringIO()):
+    with quietly():
         coco = PyCOCO(str(gt_path))
     results = []
     for ann in coco.dataset["annotations"]:
@@ -168,7 +168,7 @@ def _pooled_oks(E):
 
 def run_pycocotools(gt_path, res, iou_type, params=None):
     """-> (COCOeval, printed summary lines)."""
-    with contextlib.redirect_stdout(io.StringIO()):
+    with quietly():
         gt = PyCOCO(str(gt_path))
         dt = gt.loadRes(str(res) if not isinstance(res, list) else copy.deepcopy(res))
         E = PyCOCOeval(gt, dt, iou_type)

@@ -8,9 +8,7 @@ every stat and every array the client reads must be equal.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import json
 
 import numpy as np
@@ -20,6 +18,7 @@ from pycocotools.coco import COCO as PyCOCO
 from pycocotools.cocoeval import COCOeval as PyCOCOeval
 
 from ochuman import compat
+from ochuman.compat import quietly
 
 from .test_compat import make_results, two_category_gt
 from .test_compat_differential import assert_same_eval_imgs
@@ -39,12 +38,12 @@ def gt_file(request, tmp_path_factory):
 
 
 def _load(lib, path):
-    with contextlib.redirect_stdout(io.StringIO()):
+    with quietly():
         return lib[0](str(path))
 
 
 def _quiet(function, *args):
-    with contextlib.redirect_stdout(io.StringIO()):
+    with quietly():
         return function(*args)
 
 

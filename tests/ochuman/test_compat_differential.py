@@ -10,9 +10,7 @@ the exception type pycocotools raised, at the same step.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 
 import numpy as np
 import pytest
@@ -23,6 +21,7 @@ from pycocotools.coco import COCO as PyCOCO
 from pycocotools.cocoeval import COCOeval as PyCOCOeval
 
 from ochuman import compat
+from ochuman.compat import quietly
 from ochuman.errors import OCHumanError
 
 from .test_compat import _pooled_oks
@@ -149,7 +148,7 @@ def _evaluation(lib, gt_dict, results, iou_type, sigmas, params, batches=None):
     coco_cls, eval_cls = lib
     step = "load"
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with quietly():
             gt = coco_cls()
             gt.dataset = copy.deepcopy(gt_dict)
             gt.createIndex()
@@ -285,6 +284,6 @@ def test_eval_imgs_read_then_accumulate_is_exact(coco_mini, iou_type):
     E.evaluate()
     assert_same_eval_imgs(E.evalImgs, oracle.evalImgs)
     E.accumulate()
-    with contextlib.redirect_stdout(io.StringIO()):
+    with quietly():
         E.summarize()
     assert_same_outcome(E, oracle)

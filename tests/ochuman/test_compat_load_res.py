@@ -5,9 +5,7 @@ raises, one line that is an ``OCHumanError`` and pycocotools' exception type, at
 """
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import json
 
 import numpy as np
@@ -17,6 +15,7 @@ from pycocotools.coco import COCO as PyCOCO
 from pycocotools.cocoeval import Params
 
 from ochuman import compat
+from ochuman.compat import quietly
 
 from .test_compat import make_results
 from .test_compat_differential import OURS, PYCOCOTOOLS, _evaluation, assert_same_outcome
@@ -147,7 +146,7 @@ def test_results_that_are_not_a_list(coco_sample, tmp_path):
     path.write_text(json.dumps({"annotations": []}))
     for source in (str(path), {"annotations": []}):
         with pytest.raises(AssertionError):
-            with contextlib.redirect_stdout(io.StringIO()):
+            with quietly():
                 PyCOCO(str(coco_sample)).loadRes(copy.deepcopy(source))
         with pytest.raises(compat.NotAListError, match="not a list") as caught:
             compat.COCO(str(coco_sample)).loadRes(source)

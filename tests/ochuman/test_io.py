@@ -217,7 +217,7 @@ def test_scanned_coco_file_equals_the_general_path(ochuman_coco_sample, monkeypa
     assert picked_scanned.rles == picked_general.rles
     assert scanned.person(3).segmentation == general.person(3).segmentation
     # evaluated straight from the file's bytes: the same ground truth masks
-    from ochuman.benchmark import ground_truth_from_coco
+    from ochuman.eval.ground_truth import ground_truth_from_coco
 
     a, b = ground_truth_from_coco(scanned).annotations, ground_truth_from_coco(general).annotations
     assert list(a.masks) == list(b.masks) and list(a.counts) == list(b.counts)
@@ -316,7 +316,7 @@ def test_unusual_or_bad_coco_files_take_the_general_path(ochuman_coco_sample, ch
 def test_escapes_in_mask_strings_read_as_json_says(ochuman_coco_sample, escape, monkeypatch):
     # The scanner leaves mask strings in the file's bytes; any JSON escape in them (no encoder
     # writes one) must still read as a JSON reader reads it, and be evaluated the same way.
-    from ochuman.benchmark import ground_truth_from_coco
+    from ochuman.eval.ground_truth import ground_truth_from_coco
 
     gt = json.loads(ochuman_coco_sample.read_bytes())
     counts = gt["annotations"][0]["segmentation"]["counts"]

@@ -16,14 +16,12 @@
 
 Parameters are given in pycocotools' names (``iouThrs``, ``maxDets``, ``areaRng``,
 ``areaRngLbl``, ``imgIds``, ``catIds``, ``useCats``); :func:`engine_params` maps them onto
-:class:`~ochuman.evaluate.EvalParams`. Like pycocotools, the categories default to every
+:class:`~ochuman.eval.params.EvalParams`. Like pycocotools, the categories default to every
 category of the ground-truth file (the engine's default is the annotated ones).
 """
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 from typing import Any, Optional
 
 import numpy as np
@@ -32,7 +30,10 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from ochuman.evaluate import Accumulated, Annotations, EvalParams, evaluate
+from ochuman.compat import quietly
+from ochuman.eval.accumulation import Accumulated, evaluate
+from ochuman.eval.annotations import Annotations
+from ochuman.eval.params import EvalParams
 
 NUM_KEYPOINTS = 17
 
@@ -337,12 +338,8 @@ def coco_workloads(draw, iou_type: str, max_images: int = 8, heavy: Optional[boo
 # --------------------------------------------------------------------------------------------
 # pycocotools (oracle) and engine
 
-def _quiet():
-    return contextlib.redirect_stdout(io.StringIO())
-
-
 def coco_from_dict(gt_dict: dict) -> COCO:
-    with _quiet():
+    with quietly():
         coco = COCO()
         coco.dataset = copy.deepcopy(gt_dict)
         coco.createIndex()
@@ -352,7 +349,7 @@ def coco_from_dict(gt_dict: dict) -> COCO:
 def load_results_coco(coco_gt: COCO, results: list) -> COCO:
     """pycocotools ``loadRes`` on a copy of ``results``; an empty list gives an empty result set
     (``loadRes`` itself cannot take one)."""
-    with _quiet():
+    with quietly():
         if results:
             return coco_gt.loadRes(copy.deepcopy(results))
         coco_dt = COCO()
@@ -375,7 +372,7 @@ def run_pycocotools(gt_dict: dict, results_list: list, iou_type: str,
     """
     coco_gt = coco_from_dict(gt_dict)
     coco_dt = load_results_coco(coco_gt, results_list)
-    with _quiet():
+    with quietly():
         coco_eval = COCOeval(coco_gt, coco_dt, iou_type)
         for name, value in (params_overrides or {}).items():
             if name in ("iouThrs", "recThrs"):  # pycocotools compares them as arrays

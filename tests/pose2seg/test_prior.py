@@ -8,7 +8,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 import ochuman
-from ochuman.benchmark import evaluate_results, resolve_ground_truth
+from ochuman.eval import evaluate_results, resolve_ground_truth
 from ochuman.data import SAMPLE_ANNOTATIONS
 from pose2seg.predict import persons_from_ground_truth, predict_skeleton_prior
 from pose2seg.prior import person_scale, skeleton_prior_mask

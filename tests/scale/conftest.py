@@ -184,13 +184,12 @@ def pycocotools_stats(tmp_path_factory, coco_dir, results) -> np.ndarray:
     """The 12 segm stats of pycocotools (COCO, loadRes, COCOeval) on the val file and the
     imperfect results: the one oracle run of the tier."""
     def build(folder):
-        import contextlib
-        import io
+        from ochuman.compat import quietly
 
         from pycocotools.coco import COCO
         from pycocotools.cocoeval import COCOeval
 
-        with contextlib.redirect_stdout(io.StringIO()):
+        with quietly():
             gt = COCO(str(coco_dir / VAL_FILE))
             evaluation = COCOeval(gt, gt.loadRes(str(results.imperfect)), "segm")
             evaluation.evaluate()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import ochuman
-from ochuman.benchmark import evaluate_results
+from ochuman.eval import evaluate_results
 
 from .oracle import VAL_FILE
 

@@ -8,7 +8,9 @@ import shutil
 import numpy as np
 import pytest
 
-from ochuman.benchmark import GroundTruth, evaluate_results, resolve_ground_truth
+from ochuman.eval.ground_truth import GroundTruth
+from ochuman.eval.resolve import resolve_ground_truth
+from ochuman.eval.run import evaluate_results
 
 
 def _assert_same(a: GroundTruth, b: GroundTruth) -> None:
@@ -111,7 +113,7 @@ def test_coco_files_are_not_cached(ochuman_coco_sample, tmp_path, monkeypatch):
 
 
 def test_a_cache_file_holding_another_key_is_a_miss(native_copy, tmp_path, monkeypatch):
-    from ochuman import cache
+    from ochuman.eval import cache
 
     fresh = resolve_ground_truth(gt=native_copy, split="val")
     (entry,) = (tmp_path / "cache").iterdir()
@@ -184,7 +186,7 @@ def test_a_cache_file_that_does_not_load_is_a_miss_in_the_cli(native_copy, tmp_p
 
 @pytest.mark.parametrize("through", ["path", "prefetched"])
 def test_an_unchanged_file_is_served_from_the_cache(native_copy, monkeypatch, through):
-    from ochuman import benchmark
+    from ochuman.eval import resolve
     from ochuman.scan import PrefetchedAnnotations
 
     fresh = resolve_ground_truth(gt=native_copy)
@@ -193,7 +195,7 @@ def test_an_unchanged_file_is_served_from_the_cache(native_copy, monkeypatch, th
     def no_build(*args):
         raise AssertionError("rebuilt although the cache holds this content")
 
-    monkeypatch.setattr(benchmark, "_ground_truth_from_dataset", no_build)
+    monkeypatch.setattr(resolve, "ground_truth_from_dataset", no_build)
     gt = PrefetchedAnnotations(native_copy) if through == "prefetched" else native_copy
     _assert_same(resolve_ground_truth(gt=gt), fresh)
 
@@ -212,7 +214,7 @@ def test_a_just_changed_file_is_hashed_on_every_run(native_copy, tmp_path):
 
 
 def test_a_settled_file_is_served_by_its_stat_until_edited(native_copy, tmp_path, monkeypatch):
-    from ochuman import cache
+    from ochuman.eval import cache
 
     monkeypatch.setattr(cache, "_SETTLED_NS", 0)
     fresh = resolve_ground_truth(gt=native_copy)  # built: the entry knows the content's hash

@@ -20,9 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pycocotools import mask as mask_utils
 
-from ochuman.evaluate import EvalParams, evaluate
+from ochuman.eval.accumulation import evaluate
+from ochuman.eval.params import EvalParams
 
-from .workloads import (
+from ..workloads import (
     assert_matches_oracle, build_workload, coco_from_dict, coco_workloads, describe, load_results,
     run_engine, run_pycocotools, to_annotations,
 )
@@ -337,7 +338,7 @@ def _check_file_level(workload: dict, folder) -> None:
     pycocotools ``COCO(file)`` + ``loadRes`` + ``COCOeval`` on the same files."""
     import warnings
 
-    from ochuman.benchmark import evaluate_results
+    from ochuman.eval.run import evaluate_results
     from ochuman.errors import OCHumanWarning
 
     gt_path, results_path = folder / "gt.json", folder / "results.json"
@@ -377,7 +378,7 @@ def test_evaluate_results_counts_detections_on_images_without_ground_truth(iou_t
     assert oracle[0][0] == pytest.approx(0.5)
     _check_file_level(workload, tmp_path)
     # ignore mode: on a COCO file every person counts in "all", the empty image's detection too
-    from ochuman.benchmark import evaluate_results
+    from ochuman.eval.run import evaluate_results
 
     ignore = evaluate_results(workload["results"], gt=tmp_path / "gt.json", iou_type=iou_type, subsets=["all"],
                               mode="ignore")
@@ -388,7 +389,7 @@ def test_evaluate_results_counts_detections_on_images_without_ground_truth(iou_t
 def test_evaluate_results_on_a_file_without_annotations(iou_type, tmp_path):
     """No annotation at all: pycocotools gives -1 everywhere; so does evaluate_results, with a
     warning saying why."""
-    from ochuman.benchmark import evaluate_results
+    from ochuman.eval.run import evaluate_results
     from ochuman.errors import OCHumanWarning
 
     workload = _one_image(iou_type, [], [((2, 2, 20, 30), 0.9)])

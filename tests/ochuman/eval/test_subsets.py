@@ -1,7 +1,7 @@
-"""Oracle tests for the occlusion subsets of :func:`ochuman.benchmark.evaluate_results`.
+"""Oracle tests for the occlusion subsets of :func:`ochuman.eval.run.evaluate_results`.
 
 The oracle is pycocotools, set up as each mode's definition says (module docstring of
-``ochuman/benchmark.py``):
+``ochuman/eval/run.py``):
 
 - ``official``: pycocotools on the official *range file* of the subset
   (``to_coco(ds, "val", MaxIoURange(lo, hi))``), the results re-keyed to that file's image ids by
@@ -14,7 +14,7 @@ The oracle is pycocotools, set up as each mode's definition says (module docstri
   subset (closed top: Hard includes 1.0) and for every non-benchmark person.
   pycocotools has no notion of "an unmatched detection counts in a subset only if the person it
   overlaps most is in it", so for this comparison that rule is switched off in our engine by
-  monkeypatching ``ochuman.benchmark.nearest_gt`` to return -1 (overlaps nobody) for every
+  monkeypatching ``ochuman.eval.run.nearest_gt`` to return -1 (overlaps nobody) for every
   detection; the rule itself is tested on hand-built cases with exact expected AP.
 
 Datasets are native OCHuman dicts drawn by hypothesis (small images, 1..5 persons each, box-only,
@@ -23,9 +23,7 @@ native sample.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import json
 import warnings
 
@@ -38,8 +36,9 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 import ochuman
-import ochuman.benchmark
-from ochuman.benchmark import evaluate_results
+import ochuman.eval.run
+from ochuman.compat import quietly
+from ochuman.eval.run import evaluate_results
 from ochuman.keypoints import OCHUMAN_KEYPOINT_NAMES
 from ochuman.subsets import MaxIoURange
 
@@ -281,14 +280,10 @@ def make_results(native: dict, iou_type: str, seed: int, heavy: bool = False, by
 # --------------------------------------------------------------------------------------------
 # pycocotools oracles
 
-def _quiet():
-    return contextlib.redirect_stdout(io.StringIO())
-
-
 def pycocotools_eval(gt_dict: dict, results: list, iou_type: str, ignore_ids=None):
     """pycocotools evaluate/accumulate/summarize -> (stats, precision, recall). ignore_ids:
     annotation ids whose ``ignore`` is set to 1 after ``_prepare`` (iscrowd stays 0)."""
-    with _quiet():
+    with quietly():
         coco_gt = COCO()
         coco_gt.dataset = copy.deepcopy(gt_dict)
         coco_gt.createIndex()
@@ -420,7 +415,7 @@ def check_official(native: dict, results: list, iou_type: str) -> None:
 
 
 def check_ignore(native: dict, results: list, iou_type: str, monkeypatch) -> None:
-    monkeypatch.setattr(ochuman.benchmark, "nearest_gt", _no_nearest)
+    monkeypatch.setattr(ochuman.eval.run, "nearest_gt", _no_nearest)
     ours = _evaluate(native, results, iou_type, "ignore")
     gt_dict, facts = ignore_oracle_gt(native)
     for subset in SUBSETS:
@@ -564,7 +559,7 @@ def test_nearest_person_rule(dets, expected):
 
 def test_nearest_person_rule_off_is_plain_pycocotools(monkeypatch):
     """The same first case without the rule: b is a false positive in moderate too (AP 0.5)."""
-    monkeypatch.setattr(ochuman.benchmark, "nearest_gt", _no_nearest)
+    monkeypatch.setattr(ochuman.eval.run, "nearest_gt", _no_nearest)
     ours = _evaluate(_hand_native(), _hand_results((B_NEAR, 0.9), (A_MASK, 0.8)), "segm", "ignore")
     assert ours["moderate"].stats[0] == pytest.approx(0.5, abs=1e-12)
     assert ours["hard"].stats[0] == pytest.approx(0.0, abs=1e-12)

@@ -1,4 +1,4 @@
-"""Detection results files (COCO results lists) -> detection :class:`~ochuman.evaluate.Annotations`.
+"""Detection results files (COCO results lists) -> detection :class:`~ochuman.eval.annotations.Annotations`.
 
 A results file is a JSON list of ``{"image_id", "category_id", "score", "bbox"?,
 "segmentation"?, "keypoints"?}``. What pycocotools ``loadRes`` derives is derived the same way,
@@ -35,7 +35,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from ochuman.errors import OCHumanError, OCHumanWarning, ResultsError
-from ochuman.evaluate import Annotations, MaskTable
+from ochuman.eval.annotations import Annotations, MaskTable
 from ochuman.io import python_json
 from ochuman.masks import box_polygon
 from ochuman.scan import scan_results

@@ -1,8 +1,6 @@
 """evaluate_results on COCO ground truths: the "all" row is pycocotools on the file as it is."""
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 
 import numpy as np
@@ -10,7 +8,8 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from ochuman.benchmark import evaluate_results
+from ochuman.compat import quietly
+from ochuman.eval.run import evaluate_results
 
 
 def _rle(x, y, w, h, height=40, width=50):
@@ -36,7 +35,7 @@ def test_all_keeps_persons_whose_recomputed_max_iou_is_one(tmp_path):
                for s, box in ((0.9, (5, 5, 20, 30)), (0.8, (31, 2, 15, 20)), (0.7, (0, 20, 10, 10)))]
     report = evaluate_results(results, gt=path, subsets=["all", "hard"])
     ours = {row["subset"]: row for row in report.rows()}
-    with contextlib.redirect_stdout(io.StringIO()):
+    with quietly():
         coco = COCO(str(path))
         E = COCOeval(coco, coco.loadRes(results), "segm")
         E.evaluate(); E.accumulate(); E.summarize()
@@ -65,9 +64,10 @@ def test_a_results_file_the_scanner_refuses_late_is_read_the_general_way(tmp_pat
     path = tmp_path / "results.json"
     path.write_text(text[:zero] + "\\u0030" + text[zero + 1:])
     assert json.loads(path.read_text()) == results
-    from ochuman.evaluate import EvalParams, make_blocks
-    from ochuman.results import detections_from_bytes, masks_are_valid
-    from ochuman.benchmark import resolve_ground_truth
+    from ochuman.eval.blocks import make_blocks
+    from ochuman.eval.params import EvalParams
+    from ochuman.eval.resolve import resolve_ground_truth
+    from ochuman.eval.results import detections_from_bytes, masks_are_valid
 
     ground = resolve_ground_truth(gt=gt_path)
     scanned = detections_from_bytes(path.read_bytes(), "r", ground.image_ids, ground.image_sizes, [1], "segm",

@@ -32,17 +32,15 @@ import os
 import time
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional, Union
+from typing import Callable, Optional, Union
 
 import numpy as np
 
 from ochuman import __version__
 from ochuman.errors import OCHumanError
-from ochuman.evaluate import Annotations, MaskTable
+from ochuman.eval.annotations import Annotations, MaskTable
+from ochuman.eval.ground_truth import GroundTruth
 from ochuman.io import atomic_write
-
-if TYPE_CHECKING:  # only for annotations: ochuman.benchmark imports this module
-    from ochuman.benchmark import GroundTruth
 
 FORMAT = 2  # bump when the stored layout or the ground-truth rules change
 
@@ -107,7 +105,7 @@ def _fingerprint(path: Path, split: str, masks: bool) -> tuple[Optional[str], st
 
 
 def cached_ground_truth(path: Path, split: str, masks: bool,
-                        build: Callable[[], tuple["GroundTruth", Optional[bytes]]]) -> "GroundTruth":
+                        build: Callable[[], tuple[GroundTruth, Optional[bytes]]]) -> GroundTruth:
     """The ground truth of the file ``path``: from the cache when it holds it for the file's
     current content, else ``build()`` -> (ground truth, the bytes it was built from when worth
     keeping: only what was built from a native file; else None)."""
@@ -128,7 +126,7 @@ def cached_ground_truth(path: Path, split: str, masks: bool,
     return ground
 
 
-def _lookup(entry: Path, path: Path, split: str, masks: bool) -> Optional["GroundTruth"]:
+def _lookup(entry: Path, path: Path, split: str, masks: bool) -> Optional[GroundTruth]:
     """The entry's ground truth if it was built from the file's current content, else None."""
     with np.load(entry, allow_pickle=False) as stored:
         if not {"key", "signature"} <= set(stored.files):
@@ -147,7 +145,7 @@ def _lookup(entry: Path, path: Path, split: str, masks: bool) -> Optional["Groun
     return ground
 
 
-def _store(entry: Path, key: str, signature: str, ground: "GroundTruth") -> None:
+def _store(entry: Path, key: str, signature: str, ground: GroundTruth) -> None:
     try:
         _write(entry, key, signature, ground)
     except (OSError, OCHumanError):  # a cache folder that cannot be written: go on without
@@ -165,7 +163,7 @@ def _split(buffer: np.ndarray, lengths: np.ndarray) -> list[str]:
     return [data[a:b].decode("utf-8") for a, b in zip([0, *ends[:-1]], ends)]
 
 
-def _write(entry: Path, key: str, signature: str, ground: "GroundTruth") -> None:
+def _write(entry: Path, key: str, signature: str, ground: GroundTruth) -> None:
     ann = ground.annotations
     arrays = {
         "key": np.array(key), "signature": np.array(signature),
@@ -214,11 +212,9 @@ def _laid_out(a: dict, masks: bool) -> bool:
     return bool(np.isin(a["image_id"], a["image_ids"]).all())
 
 
-def _ground_truth(stored, masks: bool) -> Optional["GroundTruth"]:
+def _ground_truth(stored, masks: bool) -> Optional[GroundTruth]:
     """The ground truth held by an opened cache file, or None when its arrays are not laid out
     as :func:`_write` lays them out."""
-    from ochuman.benchmark import GroundTruth
-
     a = {name: stored[name] for name in stored.files}
     if not _laid_out(a, masks):
         return None

@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from pycocotools import mask as mask_utils
 
 from ochuman import _evalcore
-from ochuman.evaluate import MaskTable
-from ochuman.results import _scanned_detections, detections_from_records, parse_results
+from ochuman.rle import MaskTable
+from ochuman.eval.results import _scanned_detections, detections_from_records, parse_results
 from ochuman.scan import scan_results
 
-from .workloads import coco_workloads
+from ..workloads import coco_workloads
 
 
 def _bitmaps(h, w, density, seed, fill_from):
@@ -54,9 +54,10 @@ def test_mask_iou_pass_leaves_exact_statistics(tmp_path):
     the columns of their boxes; asking for the boxes then gives pycocotools' exact ones. The
     ground truth's statistics come from the same pass (image 1) or on demand (image 2: no
     detections)."""
-    from ochuman.benchmark import resolve_ground_truth
-    from ochuman.evaluate import EvalParams, make_blocks
-    from ochuman.results import detections_from_bytes
+    from ochuman.eval.blocks import make_blocks
+    from ochuman.eval.params import EvalParams
+    from ochuman.eval.resolve import resolve_ground_truth
+    from ochuman.eval.results import detections_from_bytes
 
     rng = np.random.default_rng(3)
     h, w = 30, 40
@@ -373,7 +374,7 @@ def _pycocotools_oks(d: np.ndarray, g: np.ndarray, bb: list, area: float, sigmas
 @settings(max_examples=200, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), pairs=st.integers(1, 40))
 def test_oks_is_bit_identical_to_pycocotools(seed, pairs):
-    from ochuman.evaluate import oks_pairs
+    from ochuman.eval.iou import oks_pairs
     from ochuman.keypoints import COCO_OKS_SIGMAS
 
     rng = np.random.default_rng(seed)
@@ -395,7 +396,7 @@ def test_oks_is_bit_identical_to_pycocotools(seed, pairs):
 @given(seed=st.integers(0, 2**31 - 1), n_gt=st.integers(0, 6), n_dt=st.integers(0, 8),
        scale=st.sampled_from([1.0, 0.5, 30.0]))
 def test_block_box_ious_equal_pycocotools(seed, n_gt, n_dt, scale):
-    from ochuman.evaluate import bbox_block_ious
+    from ochuman.eval.iou import bbox_block_ious
 
     rng = np.random.default_rng(seed)
 
@@ -430,7 +431,7 @@ def test_block_box_ious_equal_pycocotools(seed, n_gt, n_dt, scale):
 @given(values=st.lists(st.one_of(st.sampled_from([0.0, -0.0, 0.5, 1.0, 0.25, math.nan, math.inf]),
                                  st.floats(allow_nan=True, allow_infinity=True)), max_size=60))
 def test_rank_order_is_the_stable_descending_argsort(values):
-    from ochuman.evaluate import descending_ranks, order_by_rank
+    from ochuman.eval.blocks import descending_ranks, order_by_rank
 
     scores = np.array(values, dtype=np.float64)
     ranks = descending_ranks(scores)
@@ -440,7 +441,7 @@ def test_rank_order_is_the_stable_descending_argsort(values):
 
 
 def test_rank_order_on_large_inputs_with_ties_and_nans():
-    from ochuman.evaluate import descending_ranks, order_by_rank
+    from ochuman.eval.blocks import descending_ranks, order_by_rank
 
     rng = np.random.default_rng(0)
     scores = np.round(rng.random(200_000), rng.integers(1, 4))
@@ -450,16 +451,16 @@ def test_rank_order_on_large_inputs_with_ties_and_nans():
 
 
 def test_errors_in_worker_threads_reach_the_caller(monkeypatch):
-    import ochuman.evaluate as evaluate
+    import ochuman.parallel as parallel
 
-    monkeypatch.setattr(evaluate, "worker_count", lambda: 2)
+    monkeypatch.setattr(parallel, "worker_count", lambda: 2)
 
     def fail(lo, hi):
         if lo > 0:
             raise MemoryError("from a worker")
 
     with pytest.raises(MemoryError, match="from a worker"):
-        evaluate.run_chunks(fail, np.ones(10), min_weight=1)
+        parallel.run_chunks(fail, np.ones(10), min_weight=1)
 
 
 @pytest.mark.parametrize("workers, fake_cuts", [(2, False), (3, False), (2, True)])
@@ -484,21 +485,22 @@ def test_large_files_scanned_in_parts_equal_one_scan(monkeypatch, workers, fake_
 def test_threaded_parts_give_the_same_arrays(monkeypatch, iou_type):
     """IoU blocks, matching rows and accumulation area ranges split over threads (forced here:
     the real runs split only large jobs) give the arrays of one thread."""
-    import ochuman.evaluate as evaluate
-    from .workloads import build_workload, engine_params, load_results, to_annotations
+    import ochuman.parallel as parallel
+    from ochuman.eval.accumulation import evaluate
+    from ..workloads import build_workload, engine_params, load_results, to_annotations
 
     workload = build_workload(iou_type, 4)
     gt_dict = workload["gt"]
     gt = to_annotations(gt_dict["annotations"], iou_type, gt_dict["images"], is_gt=True)
     dt = to_annotations(load_results(gt_dict, workload["results"]), iou_type, gt_dict["images"], is_gt=False)
     params = engine_params(gt_dict, iou_type)
-    single = evaluate.evaluate(gt, dt, params)
-    original = evaluate.run_chunks
-    monkeypatch.setattr(evaluate, "worker_count", lambda: 3)
-    monkeypatch.setattr(evaluate, "run_chunks", lambda function, weights, min_weight=0: original(function, weights, 1e-9))
+    single = evaluate(gt, dt, params)
+    original = parallel.run_chunks
+    monkeypatch.setattr(parallel, "worker_count", lambda: 3)
+    monkeypatch.setattr(parallel, "run_chunks", lambda function, weights, min_weight=0: original(function, weights, 1e-9))
     gt = to_annotations(gt_dict["annotations"], iou_type, gt_dict["images"], is_gt=True)
     dt = to_annotations(load_results(gt_dict, workload["results"]), iou_type, gt_dict["images"], is_gt=False)
-    threaded = evaluate.evaluate(gt, dt, params)
+    threaded = evaluate(gt, dt, params)
     for name in ("precision", "recall", "scores", "stats"):
         np.testing.assert_array_equal(getattr(threaded, name), getattr(single, name), err_msg=name)
     assert (single.recall > 0).any()

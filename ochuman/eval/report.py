@@ -1,0 +1,156 @@
+"""The report of an evaluation: :class:`EvalReport` (one row per results file and subset, AP
+per MaxIoU bin, curves, the paper's Table-2 rows) and the per-person rows for error analysis."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ochuman.eval.annotations import Annotations
+from ochuman.eval.blocks import Blocks
+from ochuman.eval.ground_truth import GroundTruth
+from ochuman.eval.matching import match
+from ochuman.eval.params import STAT_NAMES, EvalParams
+from ochuman.subsets import occlusion_level
+
+
+#: segm AP / AP_Moderate / AP_Hard reported in the paper's Table 2 (R50-FPN, trained on COCO).
+PAPER_TABLE2 = {
+    "val": {
+        "Mask R-CNN": (0.163, 0.194, 0.113),
+        "Pose2Seg (predicted kpts, AE)": (0.222, 0.261, 0.150),
+        "Pose2Seg (GT kpts)": (0.544, 0.576, 0.491),
+    },
+    "test": {
+        "Mask R-CNN": (0.169, 0.189, 0.128),
+        "Pose2Seg (predicted kpts, AE)": (0.238, 0.266, 0.175),
+        "Pose2Seg (GT kpts)": (0.552, 0.579, 0.495),
+    },
+}
+
+
+@dataclass
+class ResultsEvaluation:
+    """Everything computed for one results file."""
+
+    name: str
+    subsets: dict  # subset name -> Accumulated
+    bins: dict  # MaxIoURange -> Accumulated (AP vs MaxIoU), if asked
+    persons: list  # per-person rows, if asked
+    detections: int
+
+
+@dataclass
+class EvalReport:
+    """The report of :func:`evaluate_results`: one row per (results file, subset)."""
+
+    iou_type: str
+    mode: str
+    split: str
+    gt_source: str
+    max_iou_source: str
+    range_rule: str
+    params: EvalParams
+    evaluations: list = field(default_factory=list)
+    paper: bool = False
+
+    @property
+    def stat_names(self) -> tuple[str, ...]:
+        return STAT_NAMES[self.iou_type]
+
+    def rows(self) -> list[dict]:
+        """One flat dict per (results, subset), then the paper's rows if asked for."""
+        rows = []
+        for ev in self.evaluations:
+            for subset, acc in ev.subsets.items():
+                rows.append({
+                    "results": ev.name, "subset": subset, "iou_type": self.iou_type, "mode": self.mode,
+                    **{k: float(v) for k, v in zip(self.stat_names, acc.stats)},
+                    "max_iou_source": self.max_iou_source, "range_rule": self.range_rule,
+                    "reported": False,
+                })
+        if self.paper and self.iou_type == "segm" and self.split in PAPER_TABLE2:
+            subsets = {ev_subset for ev in self.evaluations for ev_subset in ev.subsets} or {"all", "moderate", "hard"}
+            for method, values in PAPER_TABLE2[self.split].items():
+                for subset, value in zip(("all", "moderate", "hard"), values):
+                    if subset in subsets:
+                        rows.append({"results": f"{method} (paper)", "subset": subset, "iou_type": "segm",
+                                     "mode": "official", **{k: (value if k == "AP" else None) for k in self.stat_names},
+                                     "max_iou_source": "stored", "range_rule": "official", "reported": True})
+        return rows
+
+    def ap_by_max_iou(self) -> list[dict]:
+        """AP, AP50, AP75 per MaxIoU bin of 0.05 from 0.5 to 1.0, per results file."""
+        rows = []
+        for ev in self.evaluations:
+            for rng, acc in ev.bins.items():
+                rows.append({"results": ev.name, "max_iou_lo": rng.lo, "max_iou_hi": rng.hi,
+                             "persons": acc.persons, "AP": float(acc.stats[0]),
+                             "AP50": float(acc.stats[1]), "AP75": float(acc.stats[2])})
+        return rows
+
+    def persons(self) -> list[dict]:
+        """Per-person rows for error analysis (all subsets, area all)."""
+        return [row for ev in self.evaluations for row in ev.persons]
+
+    def to_frame(self):
+        """The rows as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows())
+
+    def to_dict(self) -> dict:
+        return {
+            "iou_type": self.iou_type, "mode": self.mode, "split": self.split,
+            "gt": self.gt_source, "max_iou_source": self.max_iou_source, "range_rule": self.range_rule,
+            "rows": self.rows(), "ap_by_max_iou": self.ap_by_max_iou(),
+        }
+
+    def curves(self) -> dict:
+        """(results, subset) -> (recall points (R,), precision (R,) at IoU .5, .75 and mean)."""
+        out = {}
+        for ev in self.evaluations:
+            for subset, acc in ev.subsets.items():
+                p = acc.precision[:, :, 0, 0, -1]  # (T, R), category 0, area all, max dets
+                out[(ev.name, subset)] = (self.params.rec_thrs, p)
+        return out
+
+
+def person_rows(name: str, ground: GroundTruth, detections: Annotations, blocks: Blocks,
+                params: EvalParams, base: np.ndarray) -> list[dict]:
+    """Per GT person: MaxIoU, best IoU reached by any detection, matched at 0.5 / 0.75, score."""
+    order = blocks.gt_order
+    state = np.where(ground.extra[order], 2, base).astype(np.uint8)
+    thresholds = EvalParams(iou_type=params.iou_type, iou_thrs=np.array([0.5, 0.75]))
+    matches = match(blocks, state[None], ground.annotations.iscrowd[order], thresholds)
+    G = len(order)
+    best = np.zeros(G)
+    n_d = np.diff(blocks.dt_start)[blocks.gt_block]
+    for g in range(G):  # small: one entry per person
+        b = blocks.gt_block[g]
+        ng = blocks.gt_start[b + 1] - blocks.gt_start[b]
+        if n_d[g]:
+            block = blocks.ious[blocks.iou_start[b]: blocks.iou_start[b] + n_d[g] * ng].reshape(n_d[g], ng)
+            best[g] = block[:, g - blocks.gt_start[b]].max()
+    matched_by = np.full((2, G), -1)
+    for t in range(2):
+        hit = matches.gt[0, t] >= 0
+        matched_by[t, matches.gt[0, t][hit]] = matches.candidates[hit]
+    scores = detections.score[blocks.dt_order]
+    level = occlusion_level(ground.max_iou[order])
+    # Blocks index images in id order; the ground truth lists them in file order.
+    file_position = {image_id: k for k, image_id in enumerate(ground.image_ids.tolist())}
+    rows = []
+    for g in range(G):
+        if state[g] == 2:
+            continue
+        i = order[g]
+        image_id = blocks.img_ids[blocks.block_img[blocks.gt_block[g]]].item()
+        rows.append({
+            "results": name, "image_id": image_id, "file_name": ground.file_names[file_position[image_id]],
+            "person_id": int(ground.annotations.ann_id[i]), "max_iou": float(ground.max_iou[i]),
+            "subset": level[g], "best_iou": float(best[g]),
+            "matched_50": bool(matched_by[0, g] >= 0), "matched_75": bool(matched_by[1, g] >= 0),
+            "score_50": float(scores[matched_by[0, g]]) if matched_by[0, g] >= 0 else None,
+        })
+    return rows

@@ -1,0 +1,216 @@
+"""OCHuman evaluation: COCO AP on the official val/test split with the occlusion breakdown.
+
+Ground truth
+    From a dataset root (``--root`` / ``OCHUMAN_ROOT``: ``ochuman.json`` at the top or in
+    ``annotations/``, ``images/``): the persons of the official COCO-format file of the split,
+    reproduced from ``ochuman.json`` (:func:`ochuman.convert.official_selection`), with the
+    authors' stored MaxIoU. Detections are keyed by that file's image ids (1, 2, ... in file
+    order), or by file name. Any native or COCO-format file can be the ground truth instead
+    (``gt=``); a COCO file carries no MaxIoU, so it is recomputed from its boxes (and reads
+    lower: the box-only persons of ``ochuman.json`` are missing), and the report says so.
+
+Subsets, two modes
+    ``official``: as pycocotools on the official range file (``ochuman convert --range``):
+    persons outside the range are dropped, images left without persons are not evaluated,
+    detections that would have matched a dropped person are false positives. Half-open ranges
+    [lo, hi), as the official converter selects (MaxIoU == 1.0 is in no subset and not in the
+    full file either); a file written by ``ochuman convert --range-rule closed-top`` records
+    that rule in its ``info``, and its subsets are cut with it. "all" is the file itself: every
+    image of a COCO file, with persons or not; a detection on an image the official file lacks
+    is refused, as ``loadRes`` refuses it.
+    ``ignore``: persons outside the range, and every person the dataset annotates without
+    keypoints and mask (box-only persons), are ignore regions: a detection matching one is
+    neither true nor false positive. An unmatched detection counts in a subset only if the
+    person it overlaps most is in the subset (as COCO's area ranges ignore unmatched detections
+    of other sizes); one that overlaps nobody is a false positive everywhere. Ranges ending at
+    1.0 include 1.0.
+
+All subsets share one IoU computation and one matching call.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+from ochuman.errors import OCHumanError, OCHumanWarning, ResultsError
+from ochuman.eval.accumulation import evaluate_variants
+from ochuman.eval.annotations import Annotations
+from ochuman.eval.blocks import make_blocks
+from ochuman.eval.ground_truth import GroundTruth, index_of
+from ochuman.eval.matching import base_state
+from ochuman.eval.params import EvalParams
+from ochuman.eval.report import PAPER_TABLE2, EvalReport, ResultsEvaluation, person_rows
+from ochuman.eval.resolve import resolve_ground_truth
+from ochuman.eval.results import detections_from_bytes, detections_from_records, masks_are_valid, parse_results
+from ochuman.eval.subsets import MAX_IOU_BINS, MODES, nearest_gt, subset_variant
+from ochuman.io import split_in_file_name
+from ochuman.records import Dataset
+from ochuman.scan import PrefetchedAnnotations, PrefetchedResults, map_file, scan_results
+from ochuman.subsets import MaxIoURange, parse_range
+
+
+#: more than this share of detections centred outside their image suggests the wrong images
+OUTSIDE_SHARE = 0.05
+
+
+def evaluate_results(
+    results: Union[str, os.PathLike, list, Sequence[Union[str, os.PathLike, list]]],
+    names: Optional[Sequence[str]] = None,
+    *,
+    root: Union[str, os.PathLike, None] = None,
+    gt: Union[str, os.PathLike, Dataset, GroundTruth, PrefetchedAnnotations, None] = None,
+    split: Optional[str] = None,
+    iou_type: str = "segm",
+    subsets: Sequence[Union[str, MaxIoURange]] = ("all", "moderate", "hard"),
+    mode: str = "official",
+    by_max_iou: bool = False,
+    per_person: bool = False,
+    paper: bool = False,
+) -> EvalReport:
+    """Evaluate one or more results files on OCHuman (or any ground truth) with subsets.
+
+    results: a path, a parsed results list, a :class:`~ochuman.scan.PrefetchedResults` (a
+    file already being read), or a sequence of those (a leaderboard).
+    split: "val" or "test" of a native ground truth (None: val). A COCO file is evaluated as it
+    is: a split given with it must be the one its official name says
+    (``ochuman_coco_format_val_range_...``), else :class:`OCHumanError`.
+    paper: add the paper's Table-2 rows (segm AP of val or test; a warning says when there are none).
+    Returns an :class:`EvalReport` (``rows()``, ``to_frame()``, ``ap_by_max_iou()``, ...).
+    """
+    if mode not in MODES:
+        raise OCHumanError(f"unknown mode {mode!r}: expected official or ignore")
+    single = isinstance(results, (str, os.PathLike, PrefetchedResults))
+    if single or (isinstance(results, list) and (not results or isinstance(results[0], dict))):
+        results = [results]
+    names = list(names) if names else [_default_name(r, k) for k, r in enumerate(results)]
+    if len(names) != len(results):
+        raise OCHumanError(f"{len(names)} names for {len(results)} results files")
+    results = list(results)
+    if isinstance(results[0], (str, os.PathLike)):  # read it in a thread while the ground truth loads
+        results[0] = PrefetchedResults(results[0])
+    ground = gt if isinstance(gt, GroundTruth) else resolve_ground_truth(root, gt, split or "val", masks=iou_type == "segm")
+    evaluated_split = ground.split
+    if split is not None and ground.split == "all":  # a COCO file: its own split, or refused
+        _check_split_of_coco_file(ground, split)
+        evaluated_split = split
+    if paper and (iou_type != "segm" or evaluated_split not in PAPER_TABLE2):
+        warnings.warn("no paper rows: the paper reports segm AP of the val and test splits only"
+                      + (f", not {iou_type} AP" if iou_type != "segm" else
+                         f" ({ground.source} is a COCO file: name its split with --split when its official "
+                         "name says val or test)"), OCHumanWarning, stacklevel=2)
+    ranges = [parse_range(s) if isinstance(s, str) else s for s in subsets]
+    if len(ground.annotations) == 0:
+        where = f" in the {ground.split} split" if ground.split != "all" else ""
+        warnings.warn(f"{ground.source}: no ground-truth persons{where}: every AP and AR is -1, as in pycocotools",
+                      OCHumanWarning, stacklevel=2)
+    params = EvalParams(iou_type=iou_type, cat_ids=[1])  # the person category, annotated or not
+    report = EvalReport(iou_type=iou_type, mode=mode, split=evaluated_split, gt_source=ground.source,
+                        max_iou_source=ground.max_iou_source,
+                        range_rule=ground.range_rule if mode == "official" else "closed-top",
+                        params=params, paper=paper)
+    for name, source in zip(names, results):
+        if isinstance(source, list):
+            label = name
+            detections = detections_from_records(parse_results(source, name, strict=True), label, ground.image_ids,
+                                                 ground.image_sizes, [1], iou_type, ground.file_names, strict=True)
+        else:
+            if isinstance(source, PrefetchedResults):
+                label, (data, scanned) = str(source.path), source.get()
+            else:
+                label, data = str(source), map_file(source)
+                scanned = scan_results(data)
+            # Masks are checked as the IoU pass decodes them; a file the scanner should not
+            # have taken is read again the general way, which names its problem.
+            detections = detections_from_bytes(data, label, ground.image_ids, ground.image_sizes, [1],
+                                               iou_type, ground.file_names, defer_mask_checks=True,
+                                               scanned=scanned, strict=True)
+        if len(detections) == 0:
+            warnings.warn(f"{label}: empty results list" + (": every AP and AR is 0" if len(ground.annotations) else ""),
+                          OCHumanWarning, stacklevel=2)
+        if mode == "official":
+            _refuse_images_outside_file(ground, detections, label)
+        _warn_if_outside_images(ground, detections, label)
+        evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person)
+        if not masks_are_valid(detections):  # (its fields were checked by the first reading)
+            detections = detections_from_records(parse_results(bytes(data), label), label, ground.image_ids,
+                                                 ground.image_sizes, [1], iou_type, ground.file_names)
+            evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person)
+        report.evaluations.append(evaluation)
+    return report
+
+
+def _check_split_of_coco_file(ground: GroundTruth, split: str) -> None:
+    """A split named with a COCO ground truth (evaluated as it is) must be the file's own."""
+    named = split_in_file_name(ground.source)
+    if named == split:
+        return
+    if named is None:
+        problem = "a COCO file with no official split (only native ochuman.json and official OCHuman COCO-format files have one)"
+    elif named == "all":
+        problem = f"holds every split (write the {split} file with ochuman convert --split {split})"
+    else:
+        problem = f"holds the {named} split, as its name says"
+    raise OCHumanError(f"{ground.source}: --split {split}: {problem}; leave --split out to evaluate the file as it is")
+
+
+def _warn_if_outside_images(ground: GroundTruth, detections: Annotations, label: str) -> None:
+    """Results keyed to the wrong images (another split's file, another file's numbering) put
+    boxes and keypoints outside the images they name: warn when more than OUTSIDE_SHARE of the
+    detections have the centre of their box, or the mean of their keypoints, outside."""
+    n = len(detections)
+    if n == 0:
+        return
+    h, w = ground.image_sizes[index_of(detections.image_id, ground.image_ids)].T.astype(np.float64)
+    centres = [(detections.bbox[:, 0] + detections.bbox[:, 2] / 2, detections.bbox[:, 1] + detections.bbox[:, 3] / 2)]
+    if detections.keypoints is not None:
+        centres.append((detections.keypoints[:, 0::3].mean(axis=1), detections.keypoints[:, 1::3].mean(axis=1)))
+    outside = np.zeros(n, dtype=bool)
+    for x, y in centres:
+        outside |= (x < 0) | (y < 0) | (x > w) | (y > h)
+    if outside.sum() > OUTSIDE_SHARE * n:
+        i = int(np.flatnonzero(outside)[0])
+        warnings.warn(
+            f"{label}: {int(outside.sum())} of {n} records ({outside.mean():.0%}) have boxes or keypoints outside the "
+            f"image they name (first: record {i}, image_id {detections.image_id[i].item()!r}): results for another "
+            f"split, or keyed by another file's image ids?", OCHumanWarning, stacklevel=3)
+
+
+def _refuse_images_outside_file(ground: GroundTruth, detections: Annotations, label: str) -> None:
+    """Official mode scores as pycocotools on the official file, whose ``loadRes`` refuses
+    results for images it lacks: so does this, naming the first such record."""
+    outside = ~np.isin(detections.image_id, ground.image_ids[ground.file_images])
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        k = int(np.flatnonzero(ground.image_ids == detections.image_id[i])[0])
+        raise ResultsError.at(
+            label, f"record {i} (image_id {detections.image_id[i].item()!r})",
+            f"image {ground.file_names[k]} is not in the official COCO-format file of the {ground.split} split "
+            "(all its persons have MaxIoU 1.0), so pycocotools refuses these results ('Results do not correspond "
+            "to current coco set'): drop its detections, or use --mode ignore")
+
+
+def _default_name(source, k: int) -> str:
+    """A results file's row name: its file name (a parsed list: ``results<k + 1>``)."""
+    if isinstance(source, PrefetchedResults):
+        source = source.path
+    return Path(source).name if isinstance(source, (str, os.PathLike)) else f"results{k + 1}"
+
+
+def _evaluate_one(name, ground: GroundTruth, detections: Annotations, params: EvalParams,
+                  ranges, mode, by_max_iou, per_person) -> ResultsEvaluation:
+    blocks = make_blocks(ground.annotations, detections, params)
+    base = base_state(ground.annotations, blocks, params)
+    nearest = nearest_gt(blocks) if mode == "ignore" else None
+    all_ranges = list(ranges) + (list(MAX_IOU_BINS) if by_max_iou else [])
+    built = [subset_variant(ground, blocks, base, rng, mode, nearest) for rng in all_ranges]
+    accumulated = evaluate_variants(ground.annotations, detections, blocks, params, [v for v, _ in built])
+    for acc, (_, persons) in zip(accumulated, built):
+        acc.persons = persons
+    subsets = {rng.name: acc for rng, acc in zip(ranges, accumulated[:len(ranges)])}
+    bins = dict(zip(MAX_IOU_BINS, accumulated[len(ranges):])) if by_max_iou else {}
+    persons = person_rows(name, ground, detections, blocks, params, base) if per_person else []
+    return ResultsEvaluation(name=name, subsets=subsets, bins=bins, persons=persons, detections=len(detections))

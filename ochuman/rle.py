@@ -1,0 +1,162 @@
+"""COCO compressed-RLE strings held in one byte buffer: :class:`MaskTable`, the one type for
+masks left where they were read (a file's bytes, a results file's memory map, a cache entry)
+or joined from strings, with their statistics from the compiled core.
+
+The RLE alphabet is ``'0'..'o'`` plus the backslash; a JSON file writes that backslash doubled.
+A table whose strings are ``raw`` holds JSON string content as the file has it, and
+:func:`json_string_content` is the one Python place that turns such content into the string
+(the compiled core applies the same rule as it decodes; ``rle_spans_clean`` says whether
+every span holds only RLE characters and doubled backslashes).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Optional, Union
+
+import numpy as np
+
+import ochuman.parallel as parallel
+from ochuman import _evalcore
+
+
+def json_string_content(text: str) -> str:
+    """The value of a JSON string from its content between the quotes: an RLE string's
+    doubled backslashes become one; any other escape is resolved as a JSON reader does."""
+    if "\\" not in text:
+        return text
+    if "\\" not in text.replace("\\\\", ""):
+        return text.replace("\\\\", "\\")
+    return json.loads(f'"{text}"')
+
+
+class MaskTable(Sequence):
+    """N masks given as COCO compressed RLE strings, with their statistics (compiled core).
+
+    buffer: bytes (or anything with the buffer protocol: a memory map, msgspec.Raw) holding
+    the strings; starts, lengths (N,) int64 byte ranges in it (start -1: no mask; its
+    statistics are 0); raw: the strings are JSON string content read straight from a file
+    (:func:`json_string_content`; the decoder refuses any escape but a doubled backslash);
+    sizes (N, 2) [height, width].
+    Statistics: areas (N,) pixel areas, totals (N,) pixels covered by the runs (height *
+    width when valid), boxes (N, 4) inclusive pixel boxes [x0, y0, x1, y1] ([0, 0, -1, -1]
+    when empty); bad: (k, reason) of the first string that cannot be decoded ("truncated" or
+    "character"), else None. deferred: statistics are computed on first use, or by the mask
+    IoU pass as it decodes the masks anyway (one decoding instead of two; that pass finds
+    the areas and totals, not the rows of the boxes: ``boxes`` decodes those masks again);
+    masks are never kept decoded. As a sequence: the counts strings (unescaped; None: no mask).
+    """
+
+    def __init__(self, buffer: bytes, starts: np.ndarray, lengths: np.ndarray, sizes: np.ndarray,
+                 raw: bool = False, deferred: bool = False):
+        self.buffer = buffer
+        self.starts = np.ascontiguousarray(starts, dtype=np.int64)
+        self.lengths = np.ascontiguousarray(lengths, dtype=np.int64)
+        self.sizes = np.ascontiguousarray(sizes, dtype=np.int64).reshape(-1, 2)
+        self.raw = raw
+        n = len(self.starts)
+        # 0 not decoded yet, 1 done, 2 done but the box holds only the columns (every row),
+        # < 0 cannot be decoded; an absent mask is done (statistics 0)
+        self.status = np.where(self.starts < 0, 1, 0).astype(np.int8)
+        self._areas = np.zeros(n, dtype=np.int64)
+        self._totals = np.zeros(n, dtype=np.int64)
+        self._boxes = np.zeros((n, 4), dtype=np.int64)
+        if not deferred:
+            self.finish()
+
+    def finish(self, boxes: bool = False) -> "MaskTable":
+        """Compute the statistics not computed yet (with ``boxes``: and the boxes' rows)."""
+        if boxes:
+            self.status[self.status == 2] = 0
+        if len(self) and not self.status.all():
+            heights = np.ascontiguousarray(self.sizes[:, 0])
+
+            def stats(lo: int, hi: int) -> None:
+                _evalcore.rle_stats(self.buffer, self.starts, self.lengths, int(self.raw), heights, lo, hi,
+                                    self.status, self._areas, self._totals, self._boxes)
+
+            parallel.run_chunks(stats, np.where(self.status == 0, self.lengths, 0))
+        return self
+
+    @property
+    def areas(self) -> np.ndarray:
+        return self.finish()._areas
+
+    @property
+    def totals(self) -> np.ndarray:
+        return self.finish()._totals
+
+    @property
+    def boxes(self) -> np.ndarray:
+        return self.finish(boxes=True)._boxes
+
+    @property
+    def bad(self) -> Optional[tuple[int, str]]:
+        failed = np.flatnonzero(self.finish().status < 0)
+        if not len(failed):
+            return None
+        k = int(failed[0])
+        return k, "truncated" if self.status[k] == -1 else "character"
+
+    @property
+    def present(self) -> np.ndarray:
+        """(N,) bool: which entries have a mask."""
+        return self.starts >= 0
+
+    @classmethod
+    def from_strings(cls, counts: Sequence[Union[str, bytes]], sizes: np.ndarray) -> "MaskTable":
+        """From counts strings (str or bytes), e.g. RLE dicts' ``counts`` (decoded as
+        pycocotools does: no check of the characters)."""
+        encoded = [c.encode("utf-8") if isinstance(c, str) else bytes(c) for c in counts]
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+        starts = np.cumsum(lengths) - lengths
+        return cls(b"".join(encoded), starts, lengths, sizes)
+
+    def take(self, idx: np.ndarray) -> "MaskTable":
+        """The entries at the indices idx (K,), still in the same buffer (statistics deferred)."""
+        return MaskTable(self.buffer, self.starts[idx], self.lengths[idx], self.sizes[idx], raw=self.raw,
+                         deferred=True)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        start = int(self.starts[index])
+        if start < 0:
+            return None
+        text = bytes(memoryview(self.buffer)[start:start + int(self.lengths[index])]).decode("utf-8")
+        return json_string_content(text) if self.raw else text
+
+
+class FileSegmentations(Sequence):
+    """A :class:`~ochuman.records.Dataset`'s masks kept in a :class:`MaskTable` (the bytes of the
+    COCO file the compiled scanner read): entry i is ``{"size": [h, w], "counts": str}``, built
+    on access, or None without a mask. ``table``: the MaskTable (raw JSON string content)."""
+
+    def __init__(self, table: MaskTable):
+        self.table = table
+
+    @property
+    def present(self) -> np.ndarray:
+        """(N,) bool: which persons have a mask."""
+        return self.table.present
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        counts = self.table[index]
+        return None if counts is None else {"size": [int(v) for v in self.table.sizes[index]], "counts": counts}
+
+    def take(self, idx: np.ndarray) -> "FileSegmentations":
+        """The entries at the indices idx (K,), still in the file's bytes."""
+        return FileSegmentations(self.table.take(idx))
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    __hash__ = None
