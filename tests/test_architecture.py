@@ -50,3 +50,15 @@ def test_no_import_circle():
             if back:
                 circles.append(" -> ".join((module, *back)))
     assert not circles, "import circles:\n" + "\n".join(circles)
+
+
+def test_public_evaluation_names_keep_their_old_paths():
+    """README's ``from ochuman.eval import ...`` and the former ``ochuman.benchmark`` give the same
+    objects; ``import ochuman`` keeps its top-level names."""
+    import ochuman
+    import ochuman.benchmark as old
+    import ochuman.eval as new
+
+    for name in ("evaluate_results", "resolve_ground_truth", "GroundTruth", "EvalReport", "find_native_file"):
+        assert getattr(old, name) is getattr(new, name), name
+    assert {"load", "Dataset", "MaxIoURange", "to_coco", "OCHumanError"} <= set(ochuman.__all__)
