@@ -148,8 +148,6 @@ makes no claim about either method.
 """),
     code("""
 %matplotlib inline
-import contextlib
-import io
 import json
 import tempfile
 from pathlib import Path
@@ -160,8 +158,8 @@ import pandas as pd
 from pycocotools import mask as mask_utils
 
 import ochuman
-from ochuman.eval import evaluate_results, resolve_ground_truth
 from ochuman.data import SAMPLE_ANNOTATIONS
+from ochuman.eval import evaluate_results, resolve_ground_truth
 from ochuman.masks import bitmap_to_rle
 from pose2seg.predict import persons_from_ground_truth, predict_skeleton_prior
 
@@ -230,10 +228,11 @@ it, the next cell:
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from ochuman.compat import quietly
 from ochuman.subsets import ALL, HARD, MODERATE
 
 def pycocotools_stats(gt_file, results):
-    with contextlib.redirect_stdout(io.StringIO()):   # pycocotools prints a lot
+    with quietly():   # pycocotools prints a lot
         coco_gt = COCO(str(gt_file))
         coco_dt = coco_gt.loadRes(results) if results else None
         evaluator = COCOeval(coco_gt, coco_dt, "segm")
