@@ -42,7 +42,7 @@ class ResultsEvaluation:
 
 @dataclass
 class EvalReport:
-    """The report of :func:`evaluate_results`: one row per (results file, subset)."""
+    """The report of :func:`~ochuman.eval.run.evaluate_results`: one row per (results file, subset)."""
 
     iou_type: str
     mode: str

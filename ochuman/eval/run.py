@@ -1,4 +1,7 @@
-"""OCHuman evaluation: COCO AP on the official val/test split with the occlusion breakdown.
+"""The run of one ``ochuman eval``: :func:`evaluate_results` reads the results files, gets the
+ground truth and ties the steps of :mod:`ochuman.eval` (results -> blocks and IoUs -> one
+matching of every subset -> accumulation -> report): COCO AP on the official val/test split with
+the occlusion breakdown.
 
 Ground truth
     From a dataset root (``--root`` / ``OCHUMAN_ROOT``: ``ochuman.json`` at the top or in
@@ -202,6 +205,8 @@ def _default_name(source, k: int) -> str:
 
 def _evaluate_one(name, ground: GroundTruth, detections: Annotations, params: EvalParams,
                   ranges, mode, by_max_iou, per_person) -> ResultsEvaluation:
+    """One results file: blocks and IoUs once, every subset (and MaxIoU bin) a variant of one
+    matching and accumulation pass, per-person rows if asked."""
     blocks = make_blocks(ground.annotations, detections, params)
     base = base_state(ground.annotations, blocks, params)
     nearest = nearest_gt(blocks) if mode == "ignore" else None
