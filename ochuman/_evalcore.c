@@ -115,7 +115,8 @@ static int scan_number(Cursor *c, double *value, int64_t *integer, int *is_int) 
         /* Both operands exact: one IEEE operation rounds correctly. */
         double v = (double)mantissa;
         v = scale < 0 ? v / exact_powers[-scale] : v * exact_powers[scale];
-        *value = negative ? -v : v;
+        /* "-0" is the integer 0 to JSON readers (+0.0 as a float); "-0.0", "-0e0": -0.0 */
+        *value = negative && (v != 0 || has_point || has_exp) ? -v : v;
         return 0;
     }
     /* Otherwise a correctly rounded conversion of the text (as Python's float()): the C
@@ -176,7 +177,7 @@ static inline int quick_decimal(Cursor *c, double *out) {
     if (int_digits + fraction > 19 || fraction > 22 || mantissa > ((uint64_t)1 << 53)) return 0;
     double v = (double)mantissa;
     if (fraction) v /= exact_powers[fraction];
-    *out = negative ? -v : v;
+    *out = negative && (v != 0 || fraction) ? -v : v;  /* "-0": the integer 0, as in scan_number */
     c->p = p;
     return 1;
 }
