@@ -415,7 +415,7 @@ _RECORD = (b'{"image_id": 1, "category_id": 1, "score": 0.5, "bbox": [0, 0, 1, 1
            b'"segmentation": {"size": [37, 41], "counts": "%s"}}')
 
 
-@pytest.mark.parametrize("counts", [b"0\x01", b"0\x1f", b"\\q", b"\\u12", b"0\xff", b"0\xc3", b"\xed\xa0\x80"])
+@pytest.mark.parametrize("counts", [b"0\x01", b"0\x1f", b"\\q", b"\\u12", b"0\xff", b"0\xc3"])
 @pytest.mark.parametrize("iou_type", ["bbox", "segm"])
 def test_rle_string_that_is_not_json_is_refused(counts, iou_type):
     """A control character, a bad escape or bad UTF-8 in an RLE string makes the file invalid
@@ -426,7 +426,7 @@ def test_rle_string_that_is_not_json_is_refused(counts, iou_type):
     assert isinstance(_project(data, iou_type, 1), ResultsError)
 
 
-@pytest.mark.parametrize("counts", [b"\\/", b"\\u0041", b"\\n", b"\\ud800", b"\xc3\xa9", b"\x7f"])
+@pytest.mark.parametrize("counts", [b"\\/", b"\\u0041", b"\\n", b"\\ud800", b"\xc3\xa9", b"\x7f", b"\xed\xa0\x80"])
 def test_rle_string_with_other_valid_json_is_read_in_bbox_evaluation(counts):
     data = b"[" + _RECORD % counts + b"]"
     assert json_accepts(data)
