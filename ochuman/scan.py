@@ -22,7 +22,7 @@ from ochuman.errors import OCHumanError
 # caller's thread imports or reads the ground truth) only from this larger size.
 PARTS_FROM_BYTES = 4_000_000
 BACKGROUND_PARTS_FROM_BYTES = 64_000_000
-_RECORD_BOUNDARY = re.compile(rb"\}\s*,\s*\{")
+_RECORD_BOUNDARY = re.compile(rb"\}[ \t\n\r]*,[ \t\n\r]*\{")  # JSON whitespace only: \s also takes \v, \f
 
 
 def worker_count() -> int:
