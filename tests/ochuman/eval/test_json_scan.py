@@ -29,6 +29,7 @@ from pycocotools import mask as mask_utils
 from ochuman import _evalcore
 from ochuman import io as ochuman_io
 from ochuman.errors import FormatError, ResultsError
+from ochuman.io import LONE_SURROGATE_KEY
 from ochuman.results import _scanned_detections, detections_from_bytes, detections_from_records, parse_results
 from ochuman.scan import scan_results
 
@@ -456,6 +457,14 @@ def test_negative_zero_as_json_reads_it(text):
     assert_same_detections(_project(data, "bbox", 1), _general(data, "bbox"))
 
 
+def test_results_key_with_a_lone_surrogate_is_one_line():
+    """json.loads reads "\\ud800" alone; msgspec cannot take it as a key: a one-line error."""
+    data = b'[{"image_id": 1, "category_id": 1, "score": 1, "bbox": [0, 0, 1, 1], "\\ud800x": 1}]'
+    assert json_accepts(data)
+    error = _project(data, "bbox", 1)
+    assert isinstance(error, ResultsError) and str(error) == f"results.json: {LONE_SURROGATE_KEY}"
+
+
 # ------------------------------------------------------------------------------ error positions
 
 @pytest.mark.parametrize("data, message", [
@@ -663,6 +672,13 @@ def test_coco_rle_string_with_bad_utf8_is_refused(counts):
     data = coco_file(b'[{"id": 1, "file_name": "a.jpg", "width": 41, "height": 37}]', annotations)
     error = _read_coco(data, scanner=True)
     assert isinstance(error, FormatError) and "not valid UTF-8" in str(error), error
+
+
+def test_coco_key_with_a_lone_surrogate_is_one_line():
+    data = coco_file(b'[{"id": 1, "file_name": "a.jpg", "width": 41, "height": 37, "\\udc00": 0}]', b"[]")
+    for scanner in (True, False):
+        error = _read_coco(data, scanner)
+        assert isinstance(error, FormatError) and str(error) == f"gt.json: {LONE_SURROGATE_KEY}", error
 
 
 @pytest.mark.parametrize("data, message", [
