@@ -465,6 +465,17 @@ def test_results_key_with_a_lone_surrogate_is_one_line():
     assert isinstance(error, ResultsError) and str(error) == f"results.json: {LONE_SURROGATE_KEY}"
 
 
+def test_rle_string_with_a_lone_surrogate_is_a_bad_rle_code():
+    """json.loads reads "\\ud800" in a mask string: an RLE string with a character that is no
+    RLE code (scored as a mask: segm evaluation, or record 0 without a bbox)."""
+    data = b'[{"image_id": 2, "category_id": 1, "score": 1, "segmentation": {"size": [2, 3], "counts": "6\\ud800"}}]'
+    for iou_type in ("bbox", "segm"):
+        error = _project(data, iou_type, 1)
+        assert isinstance(error, ResultsError) and str(error) == (
+            "results.json: record 0 (image_id 2): segmentation: corrupt RLE counts string (character '\\ud800' at "
+            "position 1 is not an RLE code, '0'..'o')"), error
+
+
 # ------------------------------------------------------------------------------ error positions
 
 @pytest.mark.parametrize("data, message", [
@@ -505,7 +516,7 @@ def test_results_error_position_of_a_control_character_in_an_rle_string():
     for iou_type in ("bbox", "segm"):
         error = _project(data, iou_type, 1)
         assert isinstance(error, ResultsError)
-        assert str(error).startswith("results.json: line 2 column 47: not valid JSON (invalid control character"), error
+        assert str(error).startswith("results.json: line 2 column 50: not valid JSON (invalid control character"), error
 
 
 # ------------------------------------------------------------------------------- COCO scanners
