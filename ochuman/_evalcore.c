@@ -283,8 +283,8 @@ static int end_member(Cursor *c) {
 typedef struct { Vec image_id, category_id, score, flags, bbox, segm, keypoints; } Scan;
 
 /* Whether raw string content s[0, len) (no quote in it) is JSON that the scanners take as it
- * is: printable ASCII (no control character, no byte >= 0x80) and the escapes \\ \/ \b \f
- * \n \r \t (a \u escape, like anything else, is left to the general path). */
+ * is: printable ASCII (no control character, no byte >= 0x80) and valid escapes (\\ \/ \b \f
+ * \n \r \t \uXXXX); anything else is left to the general path. */
 static int plain_json_content(const char *s, Py_ssize_t len) {
     unsigned outside = 0;  /* a loop the compiler vectorises: bytes outside 0x20..0x7f */
     for (Py_ssize_t p = 0; p < len; p++) outside |= (unsigned)((unsigned char)s[p] - 0x20) >= 0x60u;
@@ -292,7 +292,11 @@ static int plain_json_content(const char *s, Py_ssize_t len) {
     const char *q = memchr(s, '\\', (size_t)len), *end = s + len;
     while (q) {
         char e = q + 1 < end ? q[1] : 0;
-        if (e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' && e != 'r' && e != 't') return 0;
+        if (e == 'u') {  /* \uXXXX: four hex digits */
+            if (end - q < 6) return 0;
+            for (int k = 2; k < 6; k++) if (!strchr("0123456789abcdefABCDEF", q[k])) return 0;
+            q += 4;
+        } else if (e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' && e != 'r' && e != 't') return 0;
         q += 2;
         q = q < end ? memchr(q, '\\', (size_t)(end - q)) : NULL;
     }
