@@ -115,7 +115,8 @@ static int scan_number(Cursor *c, double *value, int64_t *integer, int *is_int) 
         /* Both operands exact: one IEEE operation rounds correctly. */
         double v = (double)mantissa;
         v = scale < 0 ? v / exact_powers[-scale] : v * exact_powers[scale];
-        *value = negative ? -v : v;
+        /* "-0" is the integer 0 to JSON readers (+0.0 as a float); "-0.0", "-0e0": -0.0 */
+        *value = negative && (v != 0 || has_point || has_exp) ? -v : v;
         return 0;
     }
     /* Otherwise a correctly rounded conversion of the text (as Python's float()): the C
@@ -176,7 +177,7 @@ static inline int quick_decimal(Cursor *c, double *out) {
     if (int_digits + fraction > 19 || fraction > 22 || mantissa > ((uint64_t)1 << 53)) return 0;
     double v = (double)mantissa;
     if (fraction) v /= exact_powers[fraction];
-    *out = negative ? -v : v;
+    *out = negative && (v != 0 || fraction) ? -v : v;  /* "-0": the integer 0, as in scan_number */
     c->p = p;
     return 1;
 }
@@ -281,6 +282,27 @@ static int end_member(Cursor *c) {
 
 typedef struct { Vec image_id, category_id, score, flags, bbox, segm, keypoints; } Scan;
 
+/* Whether raw string content s[0, len) (no quote in it) is JSON that the scanners take as it
+ * is: printable ASCII (no control character, no byte >= 0x80) and valid escapes (\\ \/ \b \f
+ * \n \r \t \uXXXX); anything else is left to the general path. */
+static int plain_json_content(const char *s, Py_ssize_t len) {
+    unsigned outside = 0;  /* a loop the compiler vectorises: bytes outside 0x20..0x7f */
+    for (Py_ssize_t p = 0; p < len; p++) outside |= (unsigned)((unsigned char)s[p] - 0x20) >= 0x60u;
+    if (outside) return 0;
+    const char *q = memchr(s, '\\', (size_t)len), *end = s + len;
+    while (q) {
+        char e = q + 1 < end ? q[1] : 0;
+        if (e == 'u') {  /* \uXXXX: four hex digits */
+            if (end - q < 6) return 0;
+            for (int k = 2; k < 6; k++) if (!strchr("0123456789abcdefABCDEF", q[k])) return 0;
+            q += 4;
+        } else if (e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' && e != 'r' && e != 't') return 0;
+        q += 2;
+        q = q < end ? memchr(q, '\\', (size_t)(end - q)) : NULL;
+    }
+    return 1;
+}
+
 /* {"size": [h, w], "counts": "..."}: pushes h, w, counts start (offset in data), length. */
 static int scan_segmentation(Cursor *c, const char *data, Vec *out) {
     int64_t fields[4] = {-1, -1, -1, -1};
@@ -294,7 +316,8 @@ static int scan_segmentation(Cursor *c, const char *data, Vec *out) {
             if (seen_size++ || expect(c, '[') < 0 || scan_integer(c, &fields[0]) < 0 || expect(c, ',') < 0
                 || scan_integer(c, &fields[1]) < 0 || expect(c, ']') < 0) return -1;
         } else if (key_is(key, key_len, "counts")) {
-            /* Jump to the closing quote; the RLE decoder checks every character later. */
+            /* Jump to the closing quote, then check the content is JSON (the RLE decoder checks
+             * the RLE alphabet later, but only where the masks are read). */
             skip_ws(c);
             if (seen_counts++ || c->p >= c->end || *c->p != '"') return -1;
             const char *start = ++c->p, *close = memchr(start, '"', (size_t)(c->end - start));
@@ -302,6 +325,7 @@ static int scan_segmentation(Cursor *c, const char *data, Vec *out) {
             const char *q = close;
             while (q > start && q[-1] == '\\') q--;
             if ((close - q) & 1) return -1;  /* an escaped quote: not an RLE string */
+            if (!plain_json_content(start, close - start)) return -1;
             fields[2] = start - data; fields[3] = close - start;
             c->p = close + 1;
         } else if (skip_value(c, 1) < 0) return -1;

@@ -153,6 +153,10 @@ def python_json(data: bytes) -> Any:
     return json.loads(data, parse_int=_int_or_infinite)
 
 
+#: the problem of a key that json.loads reads with an unpaired surrogate (msgspec cannot take it)
+LONE_SURROGATE_KEY = "a key holds an unpaired surrogate escape (\\ud800-\\udfff): not a Unicode string"
+
+
 def _out_of_range(err: msgspec.ValidationError) -> bool:
     """msgspec refused a number beyond float64 (1e400)."""
     return str(err).startswith("Number out of range")
@@ -232,6 +236,8 @@ class _Parts:
             raise _utf8_error(self.source, self.data) from None
         except RecursionError:
             raise FormatError.at(self.source, "", "JSON nested too deeply to read") from None
+        except UnicodeEncodeError:  # json.loads reads the escape, msgspec cannot convert the key
+            raise FormatError.at(self.source, "", LONE_SURROGATE_KEY) from None
 
     def _read_slowly(self) -> None:
         """Switch to the slow path (a number beyond float64 was found)."""

@@ -107,7 +107,8 @@ class MaskTable(Sequence):
     def from_strings(cls, counts: Sequence[Union[str, bytes]], sizes: np.ndarray) -> "MaskTable":
         """From counts strings (str or bytes), e.g. RLE dicts' ``counts`` (decoded as
         pycocotools does: no check of the characters)."""
-        encoded = [c.encode("utf-8") if isinstance(c, str) else bytes(c) for c in counts]
+        # surrogatepass: a lone surrogate (json.loads reads "\\ud800") becomes bytes the decoder refuses
+        encoded = [c.encode("utf-8", "surrogatepass") if isinstance(c, str) else bytes(c) for c in counts]
         lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
         starts = np.cumsum(lengths) - lengths
         return cls(b"".join(encoded), starts, lengths, sizes)

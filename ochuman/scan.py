@@ -23,7 +23,7 @@ from ochuman.parallel import worker_count
 # caller's thread imports or reads the ground truth) only from this larger size.
 PARTS_FROM_BYTES = 4_000_000
 BACKGROUND_PARTS_FROM_BYTES = 64_000_000
-_RECORD_BOUNDARY = re.compile(rb"\}\s*,\s*\{")
+_RECORD_BOUNDARY = re.compile(rb"\}[ \t\n\r]*,[ \t\n\r]*\{")  # JSON whitespace only: \s also takes \v, \f
 
 
 def map_file(path: Union[str, Path]) -> Union[mmap.mmap, bytes]:

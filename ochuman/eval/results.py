@@ -36,7 +36,7 @@ from pycocotools import mask as mask_utils
 
 from ochuman.errors import OCHumanError, OCHumanWarning, ResultsError
 from ochuman.eval.annotations import Annotations, MaskTable
-from ochuman.io import python_json
+from ochuman.io import LONE_SURROGATE_KEY, python_json
 from ochuman.masks import box_polygon
 from ochuman.scan import scan_results
 
@@ -136,6 +136,8 @@ def parse_results(data: Union[bytes, list], source: str, strict: bool = False) -
         raise ResultsError.at(source, "top level", msg) from None
     except (UnicodeDecodeError, RecursionError):
         raise ResultsError.at(source, "", "not valid JSON (bad UTF-8 or nested too deeply)") from None
+    except UnicodeEncodeError:  # json.loads reads the escape, msgspec cannot convert the key
+        raise ResultsError.at(source, "", LONE_SURROGATE_KEY) from None
 
 
 def _python_json(data: bytes, source: str):

@@ -1,0 +1,737 @@
+"""The compiled JSON scanners checked like a parser (``_evalcore.scan_results``,
+``scan_coco_images``, ``scan_coco_annotations``, ``rle_spans_clean`` and their callers).
+
+For every byte string drawn (valid documents in every JSON spelling, and mutations of them):
+
+- a document the scanner reads is one ``json.loads`` accepts, and the scanner's columns are
+  ``json.loads``' values (ids, scores and coordinates bit for bit, RLE strings after unescaping);
+  the same in 1..4 parts (threads) as in one;
+- the project's reading (scanner first, general path on ``None``) equals the general path alone
+  (msgspec / ``json.loads`` + the Python conversion): the same detections or dataset, or the
+  same one-line error; a document ``json.loads`` rejects is refused, never read.
+
+Named tests pin the error positions the project reports.
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+from unittest import mock
+
+import msgspec
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pycocotools import mask as mask_utils
+
+from ochuman import _evalcore
+from ochuman import io as ochuman_io
+from ochuman.errors import FormatError, ResultsError
+from ochuman.io import LONE_SURROGATE_KEY
+from ochuman.eval.results import _scanned_detections, detections_from_bytes, detections_from_records, parse_results
+from ochuman.scan import scan_results
+
+SOURCE = "results.json"
+COCO_SOURCE = "gt.json"
+FAST = settings(max_examples=150, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+MANY = settings(FAST, max_examples=3000)
+
+# The ground truth the results are read against: image ids, [height, width], file names.
+IMAGE_IDS = np.array([1, 2, 70], dtype=np.int64)
+IMAGE_SIZES = np.array([[37, 41], [2, 3], [64, 60]], dtype=np.int64)
+FILE_NAMES = ("a.jpg", "b.jpg", "c.jpg")
+CATEGORIES = (1, 3)
+NUM_KEYPOINT_VALUES = 51
+
+
+def _rle_pool(seed: int = 0) -> dict:
+    """A few valid compressed RLE strings per image size (some holding a backslash)."""
+    rng = np.random.default_rng(seed)
+    pool = {}
+    for h, w in IMAGE_SIZES.tolist():
+        strings = []
+        while len(strings) < 6:
+            m = (rng.random((h, w)) < rng.random()).astype(np.uint8)
+            m[:, int(rng.integers(0, w)):] = rng.random() < 0.5
+            counts = mask_utils.encode(np.asfortranarray(m))["counts"].decode()
+            if len(strings) < 3 or "\\" in counts or h * w < 10:
+                strings.append(counts)
+        pool[(h, w)] = strings
+    return pool
+
+
+RLE_POOL = _rle_pool()
+
+# ------------------------------------------------------------------------------ JSON spellings
+
+EDGE_NUMBERS = (
+    "0", "-0", "-0.0", "0.0", "0e0", "-0E+00", "1E+2", "1e-400", "-1e-400", "4.9e-324", "5e-324",
+    "2.2250738585072014e-308", "2.2250738585072011e-308", "1.7976931348623157e308", "1.7976931348623158e308",
+    "9007199254740993", "9007199254740993.0", "123456789012345678901234567890", "12345678901234567890",
+    "1234567890123456789", "999999999999999999", "1000000000000000000", "-9223372036854775808",
+    "9223372036854775807", "18446744073709551617", "0.1000000000000000055511151231257827021181583404541015625",
+    "1e23", "8.98846567431158e307", "0.30000000000000004", "1e22", "1e-22", "123.456e-5", "0.000001e+0006",
+    "1E400", "-1e400", "1e99999999999", "1e-99999999999",
+)
+_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f",
+                  "/": "\\/"}
+_EXTRA_KEYS = ("id", "area", "iscrowd", "extra", "x", "Score", "image_id ", "segm", "")
+
+
+def _escape_char(ch: str, style: int) -> str:
+    """One character as JSON string content: raw where JSON allows (style 0), else a short
+    escape (1) or \\u in lower (2) or upper case (3); beyond the BMP a surrogate pair."""
+    code = ord(ch)
+    if code > 0xFFFF:
+        high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
+        return ch if style == 0 else f"\\u{high:04x}\\u{low:04X}"
+    if style == 0 and ch not in '"\\' and code >= 0x20 and not 0xD800 <= code <= 0xDFFF:
+        return ch
+    if style == 1 and ch in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[ch]
+    return f"\\u{code:04x}" if style != 3 else f"\\u{code:04X}"
+
+
+class Spelling:
+    """Random JSON spellings from one seeded ``random.Random`` (a drawn seed: cheap in bulk):
+    whitespace anywhere (``space_rate``), escapes in strings and keys (``escape_rate``),
+    numbers in every JSON form, objects in any key order with unknown and duplicated keys."""
+
+    def __init__(self, rnd, space_rate: float, escape_rate: float):
+        self.rnd, self.space_rate, self.escape_rate = rnd, space_rate, escape_rate
+
+    def ws(self) -> str:
+        rnd = self.rnd
+        return "".join(rnd.choice(" \t\n\r") for _ in range(rnd.randint(1, 3))) if rnd.random() < self.space_rate else ""
+
+    def number(self, nonnegative: bool = False) -> str:
+        rnd = self.rnd
+        kind = rnd.randrange(6)
+        if kind == 0:
+            text = rnd.choice(EDGE_NUMBERS)
+        elif kind == 1:
+            text = repr(rnd.uniform(0, 1000) if rnd.random() < 0.5 else 10 ** rnd.uniform(-330, 308))
+        elif kind == 2:
+            text = format(10 ** rnd.uniform(-30, 30), f".{rnd.randint(0, 17)}{rnd.choice('eEgf')}")
+        elif kind == 3:
+            text = str(rnd.randint(0, 10 ** rnd.randint(1, 25)))
+        elif kind == 4:  # the grammar: integer part, fraction, exponent (leading zeros, long runs)
+            digits = "".join(rnd.choice("0123456789") for _ in range(rnd.randint(0, 24)))
+            text = ("0" if rnd.random() < 0.3 else rnd.choice("123456789") + digits)
+            if rnd.random() < 0.5:
+                text += "." + "".join(rnd.choice("0123456789") for _ in range(rnd.randint(1, 24)))
+            if rnd.random() < 0.4:
+                text += rnd.choice("eE") + rnd.choice(["", "+", "-"]) + str(rnd.randint(0, 400)).zfill(rnd.randint(1, 4))
+        else:
+            text = f"{rnd.uniform(0, 100):.{rnd.randint(0, 4)}f}"
+        text = text.lstrip("-")
+        return "-" + text if rnd.random() < (0.1 if nonnegative else 0.4) else text
+
+    def integer(self, value: int) -> str:
+        """``value``, now and then as -0 or in a float spelling (1.0, 1e0: not an integer)."""
+        roll = self.rnd.random()
+        if roll < 0.9:
+            return "-0" if value == 0 and roll < 0.3 else str(value)
+        return self.rnd.choice([f"{value}.0", f"{value}e0", f"{value}E+0", f"0{value}"])
+
+    def string(self, text: str, escape_rate: float | None = None) -> str:
+        rate = self.escape_rate if escape_rate is None else escape_rate
+        rnd = self.rnd
+        return '"' + "".join(_escape_char(ch, rnd.randint(1, 3) if rnd.random() < rate else 0) for ch in text) + '"'
+
+    def any_text(self) -> str:
+        rnd = self.rnd
+        pools = ("abc xyz", "\\\"/\n\t\x01\x7f", "éß€中", "\U0001F600\ud800\udfff", "0123456789")
+        return "".join(rnd.choice(rnd.choice(pools)) for _ in range(rnd.randint(0, 6)))
+
+    def value(self, depth: int = 0) -> str:
+        """Any JSON value, nested (now and then deeper than the scanner's 64 levels)."""
+        rnd = self.rnd
+        roll = rnd.random()
+        if depth == 0 and roll < 0.02:
+            return "[" * 70 + "1" + "]" * 70
+        if depth < 3 and roll < 0.25:
+            return self.array([self.value(depth + 1) for _ in range(rnd.randint(0, 3))])
+        if depth < 3 and roll < 0.4:
+            return self.object([(self.any_text(), self.value(depth + 1)) for _ in range(rnd.randint(0, 3))], extras=0)
+        if roll < 0.6:
+            return self.number()
+        if roll < 0.85:
+            return self.string(self.any_text(), 0.3)
+        return rnd.choice(["true", "false", "null"])
+
+    def array(self, items: list) -> str:
+        if not items:
+            return "[" + self.ws() + "]"
+        return "[" + ",".join(self.ws() + item + self.ws() for item in items) + "]"
+
+    def numbers(self, count: int, nonnegative: bool = False) -> str:
+        return self.array([self.number(nonnegative) for _ in range(count)])
+
+    def object(self, members: list, extras: int = 2) -> str:
+        """``members`` [(key, value text)] shuffled, with up to ``extras`` unknown members and
+        now and then a duplicated key (json.loads keeps the last)."""
+        rnd = self.rnd
+        members = list(members)
+        for _ in range(rnd.randint(0, extras)):
+            members.append((rnd.choice(_EXTRA_KEYS), self.value()))
+        if members and rnd.random() < 0.08:
+            members.append((rnd.choice(members)[0], self.value(2)))
+        rnd.shuffle(members)
+        if not members:
+            return "{" + self.ws() + "}"
+        return "{" + ",".join(self.ws() + self.string(key) + self.ws() + ":" + self.ws() + value + self.ws()
+                              for key, value in members) + "}"
+
+    def rle(self, h: int, w: int) -> str:
+        """``{"size": [h, w], "counts": "..."}``: mostly a valid RLE of that size."""
+        if self.rnd.random() < 0.1:
+            h, w = self.rnd.choice(IMAGE_SIZES.tolist())
+        counts = self.rnd.choice(RLE_POOL[(h, w)])
+        return self.object([("size", self.array([self.integer(h), self.integer(w)])),
+                            ("counts", self.string(counts, self.escape_rate / 4))])
+
+
+@st.composite
+def spelling(draw) -> Spelling:
+    return Spelling(random.Random(draw(st.integers(0, 2**32 - 1))), draw(st.sampled_from([0.0, 0.1, 0.5])),
+                    draw(st.sampled_from([0.0, 0.0, 0.05, 0.3])))
+
+
+FIELD_SETS = [frozenset({"bbox"}), frozenset({"segmentation"}), frozenset({"keypoints"}),
+              frozenset({"bbox", "segmentation"}), frozenset({"bbox", "segmentation", "keypoints"}),
+              frozenset({"segmentation", "keypoints"})]
+
+
+def results_record(spell: Spelling, fields: frozenset, score: str) -> str:
+    rnd = spell.rnd
+    k = rnd.randrange(len(IMAGE_IDS))
+    h, w = IMAGE_SIZES[k].tolist()
+    image_id = spell.integer(int(IMAGE_IDS[k])) if rnd.random() < 0.95 else rnd.choice(['"a.jpg"', "99", '"zz"'])
+    members = [("image_id", image_id), ("category_id", spell.integer(rnd.choice([1, 1, 1, 3, 2]))), ("score", score)]
+    if rnd.random() < 0.05:  # a record unlike the others
+        fields = fields ^ {rnd.choice(["bbox", "segmentation", "keypoints", "score"])}
+    if "bbox" in fields:
+        members.append(("bbox", spell.numbers(4, nonnegative=True)))
+    if "segmentation" in fields:
+        members.append(("segmentation", spell.rle(h, w)))
+    if "keypoints" in fields:
+        members.append(("keypoints", spell.numbers(NUM_KEYPOINT_VALUES)))
+    if "score" in fields:
+        members = [m for m in members if m[0] != "score"]
+    return spell.object(members)
+
+
+@st.composite
+def results_document(draw) -> bytes:
+    """A results list: 1-5 records of the same fields (mostly), scores from hypothesis' floats
+    (repr) or in any JSON spelling."""
+    spell = draw(spelling())
+    fields = draw(st.sampled_from(FIELD_SETS))
+    scores = draw(st.lists(st.one_of(st.floats(allow_nan=False, allow_infinity=False).map(repr),
+                                     st.sampled_from(EDGE_NUMBERS), st.builds(spell.number)), min_size=1, max_size=5))
+    records = [results_record(spell, fields, score) for score in scores]
+    return (spell.ws() + spell.array(records) + spell.ws()).encode()
+
+
+# ---------------------------------------------------------------------------------- mutations
+
+INSERTS = [b",", b"NaN", b"Infinity", b"-Infinity", b"\xef\xbb\xbf", b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xc0\xaf",
+           b"\x00", b"\x01", b"\x1f", b"\x7f", b"\x0b", b"\x0c", b"\\", b"\\ud800", b"\\udc00\\ud800", b"\\u12",
+           b"\\x", b'"', b"]", b"}", b"{", b"[", b":", b"1e400", b"-0", b"01", b"1.", b".5", b"+1", b" ", b"\n",
+           b"true", b"nul", b"\\/", b"\\\\", b"\\\\\\", b"\xc3\xa9"]
+NUMBER = re.compile(rb"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+STRING_START = re.compile(rb'"(?:counts|file_name)"\s*:\s*"')
+RECORD_BOUNDARY = re.compile(rb"\}\s*,\s*\{")
+
+
+@st.composite
+def mutated(draw, data: bytes) -> bytes:
+    """``data`` with 1-2 edits: truncation, a byte changed, a token or bad byte inserted (also
+    inside an RLE string or a file name), a number replaced (NaN, Infinity, 1e400, 01, ...), a
+    BOM, trailing garbage, a non-JSON space between records."""
+    for _ in range(draw(st.integers(1, 2))):
+        kind = draw(st.sampled_from(["truncate", "byte", "insert", "in_string", "number", "bom", "trailing",
+                                     "boundary"]))
+        at = draw(st.integers(0, max(len(data) - 1, 0)))
+        if kind == "truncate":
+            data = data[:at]
+        elif kind == "byte" and data:
+            data = data[:at] + bytes([draw(st.integers(0, 255))]) + data[at + 1:]
+        elif kind == "insert":
+            data = data[:at] + draw(st.sampled_from(INSERTS)) + data[at:]
+        elif kind == "in_string" and STRING_START.search(data):
+            starts = [m.end() for m in STRING_START.finditer(data)]
+            at = draw(st.sampled_from(starts)) + draw(st.integers(0, 3))
+            data = data[:at] + draw(st.sampled_from(INSERTS)) + data[at:]
+        elif kind == "number" and NUMBER.search(data):
+            found = draw(st.sampled_from(list(NUMBER.finditer(data))))
+            replacement = draw(st.sampled_from([b"NaN", b"Infinity", b"-Infinity", b"1e400", b"-0", b"01", b"1.",
+                                                b"-", b"1e", b"0x10", b"1_0", b"null", b'"1"']))
+            data = data[:found.start()] + replacement + data[found.end():]
+        elif kind == "bom":
+            data = b"\xef\xbb\xbf" + data
+        elif kind == "trailing":
+            data = data + draw(st.sampled_from([b"x", b"]", b",", b"\x00", b" \n", b"[]", b"\x0c"]))
+        elif kind == "boundary" and RECORD_BOUNDARY.search(data):
+            found = draw(st.sampled_from(list(RECORD_BOUNDARY.finditer(data))))
+            data = data[:found.start()] + b"}," + draw(st.sampled_from([b"\x0b", b"\x0c", b"\x1c", b"\xa0"])) + b"{" \
+                + data[found.end():]
+    return data
+
+
+def results_bytes() -> st.SearchStrategy[bytes]:
+    return st.one_of(results_document(), results_document().flatmap(mutated))
+
+
+def json_accepts(data: bytes) -> bool:
+    try:
+        json.loads(data)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _bits(value) -> bytes:
+    return np.ascontiguousarray(np.asarray(value, dtype=np.float64)).tobytes()
+
+
+# ---------------------------------------------------------------------------- results scanner
+
+def _string_content(raw: bytes) -> str:
+    """Raw JSON string content as json.loads reads it."""
+    return json.loads(b'"' + raw + b'"')
+
+
+def check_scanner_columns(data: bytes) -> None:
+    """What scan_results reads is json.loads' reading, bit for bit, in any number of parts."""
+    whole = scan_results(data, 1)
+    for parts in (2, 3, 4):
+        assert scan_results(data, parts) == whole, f"in {parts} parts"
+    if whole is None:
+        return
+    assert json_accepts(data), "the scanner read a document json.loads refuses"
+    records = json.loads(data)
+    image_id, category_id, score, flags, bbox, segm, keypoints = whole
+    assert np.frombuffer(image_id, np.int64).tolist() == [r["image_id"] for r in records]
+    assert np.frombuffer(category_id, np.int64).tolist() == [r["category_id"] for r in records]
+    assert score == _bits([r["score"] for r in records])
+    assert np.frombuffer(flags, np.uint8).tolist() == [
+        ("bbox" in r) | ("segmentation" in r) << 1 | ("keypoints" in r) << 2 for r in records]
+    assert bbox == _bits([r.get("bbox", [0, 0, 0, 0]) for r in records])
+    segm = np.frombuffer(segm, np.int64).reshape(-1, 4)
+    with_mask = [r["segmentation"] for r in records if "segmentation" in r]
+    assert segm[:, :2].tolist() == [s["size"] for s in with_mask]
+    assert [_string_content(data[a:a + length]) for a, length in segm[:, 2:].tolist()] == [s["counts"] for s in with_mask]
+    assert keypoints == _bits([r["keypoints"] for r in records if "keypoints" in r])
+
+
+def _general(data: bytes, iou_type: str):
+    """The general path alone: typed parse (msgspec, json.loads on its refusal) + conversion."""
+    try:
+        return detections_from_records(parse_results(data, SOURCE), SOURCE, IMAGE_IDS, IMAGE_SIZES, CATEGORIES,
+                                       iou_type, FILE_NAMES)
+    except ResultsError as err:
+        return err
+
+
+def _project(data: bytes, iou_type: str, parts: int):
+    """The project's reading: the scanner (in ``parts``), the general path when it gives up."""
+    try:
+        return detections_from_bytes(data, SOURCE, IMAGE_IDS, IMAGE_SIZES, CATEGORIES, iou_type, FILE_NAMES,
+                                     scanned=scan_results(data, parts))
+    except ResultsError as err:
+        return err
+
+
+def assert_same_detections(fast, slow) -> None:
+    """Equal detections, floats bit for bit (signs of zeros included)."""
+    for name in ("image_id", "category_id", "ann_id", "iscrowd", "mask_size"):
+        a, b = getattr(fast, name), getattr(slow, name)
+        assert (a is None) == (b is None), name
+        if a is not None:
+            assert np.asarray(a).tolist() == np.asarray(b).tolist() and np.asarray(a).dtype == np.asarray(b).dtype, name
+    for name in ("bbox", "area", "score", "keypoints"):
+        a, b = getattr(fast, name), getattr(slow, name)
+        assert (a is None) == (b is None), name
+        if a is not None:
+            assert _bits(a) == _bits(b), (name, a, b)
+    assert (fast.counts is None) == (slow.counts is None)
+    if fast.counts is not None:
+        assert list(fast.counts) == list(slow.counts)
+        for name in ("areas", "totals", "boxes"):
+            assert getattr(fast.masks, name).tolist() == getattr(slow.masks, name).tolist(), name
+
+
+def check_results_reading(data: bytes, iou_type: str, parts: int) -> None:
+    accepted = json_accepts(data)
+    general = _general(data, iou_type)
+    if not accepted:
+        assert isinstance(general, ResultsError), "the general path read a document json.loads refuses"
+    if isinstance(general, ResultsError):
+        message = str(general)
+        assert message.startswith(f"{SOURCE}: ") and "\n" not in message, message
+    fast = _scanned_detections(data, scan_results(data, parts), IMAGE_IDS, IMAGE_SIZES, CATEGORIES, iou_type)
+    if fast is not None:
+        assert accepted, "the scanner's detections come from a document json.loads refuses"
+        assert not isinstance(general, ResultsError), f"scanned, but the general path says: {general}"
+        assert_same_detections(fast, general)
+    project = _project(data, iou_type, parts)
+    if isinstance(general, ResultsError):
+        assert isinstance(project, ResultsError) and str(project) == str(general), (project, general)
+    else:
+        assert not isinstance(project, ResultsError), project
+        assert_same_detections(project, general)
+    if accepted and not isinstance(general, ResultsError):
+        # the general path's reading is json.loads' reading, converted
+        oracle = detections_from_records(parse_results(json.loads(data), SOURCE), SOURCE, IMAGE_IDS, IMAGE_SIZES,
+                                         CATEGORIES, iou_type, FILE_NAMES)
+        assert_same_detections(general, oracle)
+
+
+@FAST
+@given(data=results_bytes())
+def test_results_scanner_reads_what_json_loads_reads(data):
+    check_scanner_columns(data)
+
+
+@FAST
+@given(data=results_bytes(), iou_type=st.sampled_from(["bbox", "segm", "keypoints"]), parts=st.integers(1, 3))
+def test_results_reading_equals_the_general_path(data, iou_type, parts):
+    check_results_reading(data, iou_type, parts)
+
+
+@pytest.mark.slow
+@MANY
+@given(data=results_bytes(), iou_type=st.sampled_from(["bbox", "segm", "keypoints"]), parts=st.integers(1, 3))
+def test_results_reading_equals_the_general_path_many(data, iou_type, parts):
+    check_scanner_columns(data)
+    check_results_reading(data, iou_type, parts)
+
+
+_RECORD = (b'{"image_id": 1, "category_id": 1, "score": 0.5, "bbox": [0, 0, 1, 1], '
+           b'"segmentation": {"size": [37, 41], "counts": "%s"}}')
+
+
+@pytest.mark.parametrize("counts", [b"0\x01", b"0\x1f", b"\\q", b"\\u12", b"0\xff", b"0\xc3"])
+@pytest.mark.parametrize("iou_type", ["bbox", "segm"])
+def test_rle_string_that_is_not_json_is_refused(counts, iou_type):
+    """A control character, a bad escape or bad UTF-8 in an RLE string makes the file invalid
+    JSON, even where the masks are not read (bbox evaluation)."""
+    data = b"[" + _RECORD % counts + b"]"
+    assert not json_accepts(data)
+    assert scan_results(data) is None
+    assert isinstance(_project(data, iou_type, 1), ResultsError)
+
+
+@pytest.mark.parametrize("counts", [b"\\/", b"\\u0041", b"\\n", b"\\ud800", b"\xc3\xa9", b"\x7f", b"\xed\xa0\x80"])
+def test_rle_string_with_other_valid_json_is_read_in_bbox_evaluation(counts):
+    data = b"[" + _RECORD % counts + b"]"
+    assert json_accepts(data)
+    assert_same_detections(_project(data, "bbox", 1), _general(data, "bbox"))
+
+
+@pytest.mark.parametrize("space", [b"\x0b", b"\x0c", b"\x1c", b"\x85"])
+def test_records_split_at_a_space_json_does_not_allow_are_refused(space):
+    """Parts are cut at record boundaries; the bytes between a comma and the next record's
+    brace must be JSON whitespace (Python's \\s also takes \\v and \\f)."""
+    record = _RECORD % b"PZ;"
+    data = b"[" + b",".join([record, record, b"\n" + space + record, record]) + b"]"
+    assert not json_accepts(data)
+    for parts in (1, 2, 3, 4):
+        assert scan_results(data, parts) is None, parts
+
+
+@pytest.mark.parametrize("text", ["-0", "-0e0", "-0.0", "-0E-2", "-0.000"])
+def test_negative_zero_as_json_reads_it(text):
+    """An integer literal -0 is the integer 0 to JSON readers (a float +0.0 after conversion);
+    -0.0 and -0e0 are float literals, negative zeros."""
+    data = f'[{{"image_id": 1, "category_id": 1, "score": {text}, "bbox": [{text}, 0, 1, {text}]}}]'.encode()
+    scanned = scan_results(data)
+    expected = json.loads(data)[0]
+    assert scanned[2] == _bits(float(expected["score"]))
+    assert scanned[4] == _bits([float(v) for v in expected["bbox"]])
+    assert_same_detections(_project(data, "bbox", 1), _general(data, "bbox"))
+
+
+def test_results_key_with_a_lone_surrogate_is_one_line():
+    """json.loads reads "\\ud800" alone; msgspec cannot take it as a key: a one-line error."""
+    data = b'[{"image_id": 1, "category_id": 1, "score": 1, "bbox": [0, 0, 1, 1], "\\ud800x": 1}]'
+    assert json_accepts(data)
+    error = _project(data, "bbox", 1)
+    assert isinstance(error, ResultsError) and str(error) == f"results.json: {LONE_SURROGATE_KEY}"
+
+
+def test_rle_string_with_a_lone_surrogate_is_a_bad_rle_code():
+    """json.loads reads "\\ud800" in a mask string: an RLE string with a character that is no
+    RLE code (scored as a mask: segm evaluation, or record 0 without a bbox)."""
+    data = b'[{"image_id": 2, "category_id": 1, "score": 1, "segmentation": {"size": [2, 3], "counts": "6\\ud800"}}]'
+    for iou_type in ("bbox", "segm"):
+        error = _project(data, iou_type, 1)
+        assert isinstance(error, ResultsError) and str(error) == (
+            "results.json: record 0 (image_id 2): segmentation: corrupt RLE counts string (character '\\ud800' at "
+            "position 1 is not an RLE code, '0'..'o')"), error
+
+
+# ------------------------------------------------------------------------------ error positions
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "results.json: empty file (expected a JSON list of detections)"),
+    (b'[{"image_id": 1, "category_id": 1, "score": 0.5, "bbox": [0, 0, 1, 1]}',
+     "results.json: line 1 column 71: not valid JSON (expecting ',' delimiter)"),
+    (b'[{"image_id": 1, "category_id": 1,\n "score": 0.5,, "bbox": [0, 0, 1, 1]}]',
+     "results.json: line 2 column 15: not valid JSON (expecting property name enclosed in double quotes)"),
+    (b'[{"image_id": 1, "category_id": 1, "score": 0.5, "bbox": [0, 0, 1, 1]}] x',
+     "results.json: line 1 column 73: not valid JSON (extra data)"),
+    (b'[{"image_id": 1, "category_id": 1, "score": NaN, "bbox": [0, 0, 1, 1]}]',
+     "results.json: record 0: score must be a finite number, got nan"),
+    (b'[{"image_id": 1, "category_id": 1, "score": 1, "bbox": [0, 0, 1, 1]},\n'
+     b' {"image_id": 2, "category_id": 1, "score": 1e400, "bbox": [0, 0, 1, 1]}]',
+     "results.json: record 1: score must be a finite number, got inf"),
+    (b'[{"image_id": 1, "category_id": 1, "score": 1, "bbox": [0, 0, 1, 1]},\n'
+     b' {"image_id": 2, "category_id": 7, "score": 1, "bbox": [0, 0, 1, 1]}]',
+     "results.json: record 1 (image_id 2): unknown category_id 7"),
+    (b'[{"image_id": 1, "category_id": 1, "score": 1, "bbox": [0, 0, 1, 1]},\n'
+     b' {"image_id": 5, "category_id": 1, "score": 1, "bbox": [0, 0, 1, 1]}]',
+     "results.json: record 1 (image_id 5): unknown image_id: not an image of the ground truth (its image ids are "
+     "1, 2, 70, or file names such as 'a.jpg')"),
+    (b'[{"image_id": 1, "category_id": 1, "score": 1, "bbox": [0, 0, 1, 1]},\n'
+     b' {"image_id": 2, "category_id": 1.0, "score": 1, "bbox": [0, 0, 1, 1]}]',
+     "results.json: record 1: category_id: expected `int`, got `float`"),
+    (b'[{"image_id": 1, "category_id": 1, "score": 1, "bbox": [0, 0, -1, 1]}]',
+     "results.json: record 0 (image_id 1): bbox has a negative width or height: [0.0, 0.0, -1.0, 1.0]"),
+])
+def test_results_error_positions(data, message):
+    for parts in (1, 2):
+        error = _project(data, "bbox", parts)
+        assert isinstance(error, ResultsError) and str(error) == message
+
+
+def test_results_error_position_of_a_control_character_in_an_rle_string():
+    data = b'[{"image_id": 1, "category_id": 1, "score": 1, "bbox": [0, 0, 1, 1],\n' \
+           b' "segmentation": {"size": [37, 41], "counts": "PZ\x01;"}}]'
+    for iou_type in ("bbox", "segm"):
+        error = _project(data, iou_type, 1)
+        assert isinstance(error, ResultsError)
+        assert str(error).startswith("results.json: line 2 column 50: not valid JSON (invalid control character"), error
+
+
+# ------------------------------------------------------------------------------- COCO scanners
+
+KEYPOINT_NAMES = json.dumps([f"k{i}" for i in range(17)])
+
+
+def coco_image(spell: Spelling, image_id: int, h: int, w: int) -> str:
+    rnd = spell.rnd
+    name = rnd.choice(["a.jpg", "dir/b.png", "c d.jpg", "", spell.any_text()])
+    return spell.object([("id", spell.integer(image_id)), ("file_name", spell.string(name)),
+                         ("width", spell.integer(w)), ("height", spell.integer(h))])
+
+
+def coco_annotation(spell: Spelling, ann_id: int) -> str:
+    rnd = spell.rnd
+    k = rnd.randrange(len(IMAGE_IDS))
+    h, w = IMAGE_SIZES[k].tolist()
+    members = [("id", spell.integer(ann_id)), ("image_id", spell.integer(int(IMAGE_IDS[k]))),
+               ("bbox", spell.numbers(4, nonnegative=True))]
+    optional = {
+        "category_id": lambda: spell.integer(rnd.choice([1, 1, 3])),
+        "iscrowd": lambda: rnd.choice(["0", "1", "0", "-0", "2", "false"]),
+        "area": lambda: spell.number(True) if rnd.random() < 0.8 else "null",
+        "max_iou": lambda: rnd.choice(["0", "1", "0.5", "1e-3", "-0", "1.5", "null", spell.number(True)]),
+        "keypoints": lambda: spell.array([v for _ in range(17) for v in (
+            spell.number(True), spell.number(True), rnd.choice(["0", "1", "2", "2", "2.0", "-0", "3"]))])
+        if rnd.random() < 0.8 else "null",
+        "segmentation": lambda: rnd.choice([spell.rle(h, w), spell.rle(h, w), "null", "[[0, 0, 1, 0, 1, 1]]"]),
+        "num_keypoints": lambda: rnd.choice(["0", "3", "17", "-1", "2.0", "null"]),
+    }
+    for key, value in optional.items():
+        if rnd.random() < 0.5:
+            members.append((key, value()))
+    return spell.object(members)
+
+
+@st.composite
+def coco_lists(draw) -> tuple[bytes, bytes]:
+    """The raw ``images`` and ``annotations`` lists of a COCO file."""
+    spell = draw(spelling())
+    images = [coco_image(spell, int(i), h, w) for i, (h, w) in zip(IMAGE_IDS, IMAGE_SIZES.tolist())]
+    spell.rnd.shuffle(images)
+    ann_ids = draw(st.lists(st.integers(0, 40), max_size=5, unique=True))
+    annotations = [coco_annotation(spell, i) for i in ann_ids]
+    return spell.array(images).encode(), spell.array(annotations).encode()
+
+
+def coco_file(images: bytes, annotations: bytes) -> bytes:
+    categories = f'[{{"id": 1, "name": "person", "keypoints": {KEYPOINT_NAMES}}}, {{"id": 3, "name": "dog"}}]'
+    return b'{"info": {"year": 2019}, "images": ' + images + b', "annotations": ' + annotations + \
+        b', "categories": ' + categories.encode() + b"}"
+
+
+@st.composite
+def coco_bytes(draw) -> tuple[bytes, bytes]:
+    images, annotations = draw(coco_lists())
+    if draw(st.booleans()):
+        if draw(st.booleans()):
+            images = draw(mutated(images))
+        else:
+            annotations = draw(mutated(annotations))
+    return images, annotations
+
+
+def _none_or_nan(value) -> float:
+    return np.nan if value is None else float(value)
+
+
+def check_coco_scanners(images: bytes, annotations: bytes) -> None:
+    """What the COCO scanners read is json.loads' reading of the lists."""
+    scanned = _evalcore.scan_coco_images(images)
+    if scanned is not None:
+        assert json_accepts(images), "scan_coco_images read a list json.loads refuses"
+        items = json.loads(images)
+        ids, widths, heights, names = (np.frombuffer(b, np.int64) for b in scanned)
+        assert ids.tolist() == [im["id"] for im in items]
+        assert widths.tolist() == [im["width"] for im in items] and heights.tolist() == [im["height"] for im in items]
+        assert [_string_content(images[a:a + n]) for a, n in names.reshape(-1, 2).tolist()] == [
+            im["file_name"] for im in items]
+    scanned = _evalcore.scan_coco_annotations(annotations)
+    if scanned is None:
+        return
+    assert json_accepts(annotations), "scan_coco_annotations read a list json.loads refuses"
+    items = json.loads(annotations)
+    ids, image_ids, category_ids, crowd = (np.frombuffer(b, np.int64).tolist() for b in scanned[:4])
+    assert ids == [a["id"] for a in items] and image_ids == [a["image_id"] for a in items]
+    assert category_ids == [a.get("category_id", 1) for a in items] and crowd == [a.get("iscrowd", 0) for a in items]
+    assert scanned[4] == _bits([a["bbox"] for a in items])
+    assert scanned[5] == _bits([_none_or_nan(a.get("area")) for a in items])
+    assert scanned[6] == _bits([_none_or_nan(a.get("max_iou")) for a in items])
+    assert np.frombuffer(scanned[7], np.uint8).tolist() == [a.get("keypoints") is not None for a in items]
+    assert scanned[8] == _bits([a.get("keypoints") or [0] * NUM_KEYPOINT_VALUES for a in items])
+    segm = np.frombuffer(scanned[9], np.int64).reshape(-1, 4).tolist()
+    for (h, w, start, length), a in zip(segm, items):
+        rle = a.get("segmentation")
+        if rle is None:
+            assert (h, w, start, length) == (-1, -1, -1, -1)
+        else:
+            assert [h, w] == rle["size"] and _string_content(annotations[start:start + length]) == rle["counts"]
+    assert np.frombuffer(scanned[10], np.int64).tolist() == [a.get("num_keypoints", -1) for a in items]
+
+
+def _read_coco(data: bytes, scanner: bool):
+    try:
+        if scanner:
+            return ochuman_io.parse(data, COCO_SOURCE)
+        with mock.patch.object(ochuman_io, "_scanned_coco", lambda *args, **kwargs: None):
+            return ochuman_io.parse(data, COCO_SOURCE)
+    except FormatError as err:
+        return err
+
+
+def assert_same_dataset(a, b) -> None:
+    assert a.images == b.images and a.format == b.format and a.range_rule == b.range_rule
+    for name in ("image_index", "person_id", "iscrowd", "has_keypoints"):
+        assert getattr(a, name).tolist() == getattr(b, name).tolist(), name
+    for name in ("bbox_xywh", "keypoints", "area", "max_iou", "max_iou_box", "num_keypoints_field"):
+        assert _bits(getattr(a, name)) == _bits(getattr(b, name)), (name, getattr(a, name), getattr(b, name))
+    assert tuple(a.segmentations) == tuple(b.segmentations)
+
+
+def check_coco_reading(data: bytes) -> None:
+    accepted = json_accepts(data)
+    general = _read_coco(data, scanner=False)
+    project = _read_coco(data, scanner=True)
+    if not accepted:
+        assert isinstance(project, FormatError), "a COCO file json.loads refuses was read"
+    if isinstance(general, FormatError):
+        assert "\n" not in str(general) and str(general).startswith(COCO_SOURCE)
+        assert isinstance(project, FormatError) and str(project) == str(general), (project, general)
+    else:
+        assert not isinstance(project, FormatError), project
+        assert_same_dataset(project, general)
+
+
+@FAST
+@given(lists=coco_bytes())
+def test_coco_scanners_read_what_json_loads_reads(lists):
+    check_coco_scanners(*lists)
+
+
+@FAST
+@given(lists=coco_bytes())
+def test_coco_reading_equals_the_general_path(lists):
+    check_coco_reading(coco_file(*lists))
+
+
+@pytest.mark.slow
+@MANY
+@given(lists=coco_bytes())
+def test_coco_reading_equals_the_general_path_many(lists):
+    check_coco_scanners(*lists)
+    check_coco_reading(coco_file(*lists))
+
+
+@pytest.mark.parametrize("counts", [b"0\xff", b"\xc3(", b"\xed\xa0\x80"])
+def test_coco_rle_string_with_bad_utf8_is_refused(counts):
+    """msgspec skips over the annotations without checking their UTF-8; the scanner must not
+    take such a mask string as it is."""
+    annotations = (b'[{"id": 1, "image_id": 1, "bbox": [0, 0, 1, 1], "area": 1,'
+                   b' "segmentation": {"size": [37, 41], "counts": "%s"}}]' % counts)
+    assert _evalcore.scan_coco_annotations(annotations) is None
+    data = coco_file(b'[{"id": 1, "file_name": "a.jpg", "width": 41, "height": 37}]', annotations)
+    error = _read_coco(data, scanner=True)
+    assert isinstance(error, FormatError) and "not valid UTF-8" in str(error), error
+
+
+def test_coco_key_with_a_lone_surrogate_is_one_line():
+    data = coco_file(b'[{"id": 1, "file_name": "a.jpg", "width": 41, "height": 37, "\\udc00": 0}]', b"[]")
+    for scanner in (True, False):
+        error = _read_coco(data, scanner)
+        assert isinstance(error, FormatError) and str(error) == f"gt.json: {LONE_SURROGATE_KEY}", error
+
+
+@pytest.mark.parametrize("data, message", [
+    (b'{"images": [], "annotations": [', "gt.json: line 1 column 32: not valid JSON: the file ends too early (truncated?)"),
+    (b'{"images": [{"id": 1, "file_name": "a", "width": 4, "height": 3}],\n "annotations": [{"id": 1, "image_id": 2,'
+     b' "bbox": [0, 0, 1, 1]}]}', "gt.json: annotations[0] (id 1): unknown image_id 2"),
+    (b'{"images": [{"id": 1, "file_name": "a", "width": 4, "height": 3}, {"id": 1, "file_name": "b", "width": 4,'
+     b' "height": 3}], "annotations": []}', "gt.json: images[1] (id 1): duplicate image id (also images[0])"),
+    (b'{"images": [{"id": 1, "file_name": "a", "width": 4, "height": 3}], "annotations": [{"id": 1, "image_id": 1,'
+     b' "bbox": [0, 0, 1, 1]}, {"id": 2, "image_id": 1, "bbox": [0, 0, 1]}]}',
+     "gt.json: annotations[1] (id 2): bbox: expected `array` of length 4"),
+    (b'{"images": [{"id": 1, "file_name": "a", "width": 4, "height": 3}], "annotations": [{"id": 1, "image_id": 1,'
+     b' "bbox": [0, 0, 1, 1], "iscrowd": 2}]}', "gt.json: annotations[0] (id 1): iscrowd must be 0 or 1, got 2"),
+    (b'{"images": [{"id": 1, "file_name": "a", "width": 4, "height": 3}], "annotations": [{"id": 1, "image_id": 1,'
+     b' "bbox": [0, 0, 1, 1], "segmentation": {"size": [4, 3], "counts": "3"}}]}',
+     "gt.json: annotations[0] (id 1): segmentation size [4, 3] differs from the image's [3, 4]"),
+    (b'{"images": [{"id": 1, "file_name": "a\xff", "width": 4, "height": 3}], "annotations": []}',
+     "gt.json: line 1 column 38: not valid UTF-8 (byte 0xff)"),
+])
+def test_coco_error_positions(data, message):
+    for scanner in (True, False):
+        error = _read_coco(data, scanner)
+        assert isinstance(error, FormatError) and str(error) == message, error
+
+
+# ------------------------------------------------------------------------------ rle_spans_clean
+
+def _clean(text: bytes) -> bool:
+    """RLE alphabet '0'..'o' only, every backslash doubled (pairs read left to right)."""
+    if any(not 0x30 <= c <= 0x6F for c in text):
+        return False
+    return b"\\" not in text.replace(b"\\\\", b"")
+
+
+@FAST
+@given(texts=st.lists(st.binary(max_size=12) | st.text("0o\\/\"ab\x01", max_size=12).map(str.encode), max_size=4),
+       gap=st.binary(max_size=3))
+def test_rle_spans_clean_is_the_alphabet_rule(texts, gap):
+    buffer, spans = b"", []
+    for text in texts:
+        buffer += gap
+        spans.append((len(buffer), len(text)))
+        buffer += text
+    spans = np.array(spans, dtype=np.int64).reshape(-1, 2)
+    assert _evalcore.rle_spans_clean(buffer + gap, spans) is all(_clean(t) for t in texts)
