@@ -91,7 +91,8 @@ def run_reference(work: dict, overrides: dict | None = None, in_subset=None):
 
 
 def assert_engine_equals_reference(engine, ref) -> None:
-    for name, mine, theirs in zip(("precision", "recall", "scores"), (engine.precision, engine.recall, engine.scores), ref):
+    engine_arrays = (engine.precision, engine.recall, engine.scores)
+    for name, mine, theirs in zip(("precision", "recall", "scores"), engine_arrays, ref):
         assert mine.shape == theirs.shape, f"engine {name} shape {mine.shape} != reference {theirs.shape}"
         bad = ~np.isclose(mine, theirs, rtol=0, atol=ATOL)
         assert not bad.any(), (f"engine != reference: {name} at {np.argwhere(bad)[:5].tolist()}: "
@@ -249,7 +250,8 @@ def test_iou_exactly_at_the_threshold_matches():
     respectively (IoU >= threshold), not above."""
     work = case([gt([0, 0, 10, 10], id=1), gt([50, 0, 10, 10], id=2)],
                 [det([0, 0, 10, 5], 0.9), det([50, 0, 10, 7.5], 0.8)])
-    assert reference.bbox_ious([[0, 0, 10, 5], [50, 0, 10, 7.5]], [[0, 0, 10, 10], [50, 0, 10, 10]], [0, 0]).max(1).tolist() == [0.5, 0.75]
+    ious = reference.bbox_ious([[0, 0, 10, 5], [50, 0, 10, 7.5]], [[0, 0, 10, 10], [50, 0, 10, 10]], [0, 0])
+    assert ious.max(1).tolist() == [0.5, 0.75]
     recall = check(work)[1]
     assert recall[:, 0, ALL, LAST].tolist() == [1.0] + [0.5] * 5 + [0.0] * 4
 
@@ -363,8 +365,10 @@ def test_oks_of_person_without_labelled_keypoints_uses_its_box_doubled():
     without that rule it would be a false positive ahead of the hit."""
     a, b = [0, 0, 30, 60], [100, 0, 30, 60]
     inside = box_keypoints([75, -40, 80, 140], v=1)  # within [70, 160] x [-60, 120]
-    assert reference.oks([inside], [box_keypoints(b, v=0)], [b], [1800.0], Params("keypoints").kpt_oks_sigmas)[0, 0] == 1.0
-    work = case([gt(a, id=1, keypoints=box_keypoints(a)), gt(b, id=2, keypoints=box_keypoints(b, v=0), num_keypoints=0)],
+    sigmas = Params("keypoints").kpt_oks_sigmas
+    assert reference.oks([inside], [box_keypoints(b, v=0)], [b], [1800.0], sigmas)[0, 0] == 1.0
+    unlabelled = gt(b, id=2, keypoints=box_keypoints(b, v=0), num_keypoints=0)
+    work = case([gt(a, id=1, keypoints=box_keypoints(a)), unlabelled],
                 [det(None, 0.95, keypoints=inside), det(None, 0.9, keypoints=box_keypoints(a, v=1))],
                 iou_type="keypoints")
     precision = check(work)[0]
@@ -375,18 +379,19 @@ def test_oks_of_person_without_labelled_keypoints_uses_its_box_doubled():
 # the ignore mode's nearest-person rule (the project's, README "Two subset modes")
 
 def test_ignore_mode_unmatched_detection_follows_its_nearest_person(tmp_path):
-    """Subset "hard" holds person 1 (MaxIoU 0.8), not person 2 (0.2, an ignore region). Unmatched
-    detections: one nearest person 2 is ignored, one nearest person 1 and one overlapping nobody
-    are false positives; the detection matching person 2 is ignored. Hit last: precision 1/3 (1/4
-    without the rule).
+    """Subset "hard" holds person 1 (MaxIoU 0.8), not person 2 (0.2, an ignore region, listed
+    first). Unmatched detections: one nearest person 2 is ignored, one nearest person 1 and one
+    overlapping nobody are false positives; the detection matching person 2 is ignored. Hit
+    last: precision 1/3 (1/4 without the rule, 1/2 if overlapping nobody read as near the first
+    person).
 
     pycocotools has no such mode; the same rule is its area-range rule when the areas line up:
     persons in the subset of area 100, others 1600, range [50, 400], and each unmatched
     detection's area (dt: its box) in range exactly when its nearest person is in the subset."""
-    persons = [gt([0, 0, 10, 10], id=1, max_iou=0.8), gt([100, 0, 40, 40], id=2, max_iou=0.2)]
+    persons = [gt([100, 0, 40, 40], id=2, max_iou=0.2), gt([0, 0, 10, 10], id=1, max_iou=0.8)]
     dets = [det([130, 0, 40, 40], 0.9),  # nearest person 2 (IoU 0.14), area 1600
             det([7, 0, 10, 10], 0.8),  # nearest person 1 (IoU 0.18), area 100
-            det([50, 50, 10, 10], 0.7),  # overlaps nobody, area 100
+            det([50, 50, 10, 10], 0.7),  # overlaps nobody (all IoUs 0, the first person's too), area 100
             det([100, 0, 40, 40], 0.6),  # matches person 2
             det([0, 0, 10, 10], 0.5)]  # matches person 1
     work = case(persons, dets)
@@ -434,28 +439,48 @@ def test_ignore_mode_nearest_person_tie_goes_to_the_first(tmp_path):
 # --------------------------------------------------------------------------------------------
 # differential: reference vs engine on random tiny workloads
 
-GRID = st.integers(0, 4).map(lambda v: 10.0 * v)  # coarse: equal IoUs and exact thresholds happen
-SIZE = st.sampled_from([5.0, 10.0, 20.0, 40.0])
+AREAS = (None, 500.0, 1024.0, 5000.0, 20000.0)  # None: the box's; the others straddle the ranges' bounds
+SIZES = (5.0, 10.0, 20.0, 40.0)
+MAX_DETS = ([1, 10, 100], [1, 2, 3], [2, 3, 4])
+IOU_THRS = ([0.25, 0.5, 1.0], [0.1, 0.75], [1 / 3, 0.5])
 
 
 @st.composite
-def tiny_workloads(draw) -> tuple[dict, dict]:
-    images = list(range(1, draw(st.integers(1, 3)) + 1))
-    cats = [1, 2] if draw(st.booleans()) else [1]
-    gts = []
-    for n in range(draw(st.integers(0, 6))):
-        box = [draw(GRID), draw(GRID), draw(SIZE), draw(SIZE)]
-        area = draw(st.sampled_from([None, 500.0, 1024.0, 5000.0, 20000.0]))
-        gts.append(gt(box, id=draw(st.sampled_from([n + 1, n + 1, n + 1, 0])), image=draw(st.sampled_from(images)),
-                      cat=draw(st.sampled_from(cats)), crowd=int(draw(st.integers(0, 4)) == 0), area=area))
-    dets = [det([draw(GRID), draw(GRID), draw(SIZE), draw(SIZE)], draw(st.sampled_from([0.2, 0.5, 0.5, 0.9])),
-                image=draw(st.sampled_from(images)), cat=draw(st.sampled_from(cats)))
-            for _ in range(draw(st.integers(0, 8)))]
+def tiny_workloads(draw, max_cats: int = 2, far_p: float = 0.1) -> tuple[dict, dict]:
+    """1-3 images, 1-2 categories (at most max_cats), 0-6 persons on a coarse grid (equal IoUs,
+    IoUs exactly at a threshold), a crowd region in 4, an id 0 in 6, file areas across the range
+    bounds; 0-9 detections: far from everyone (probability far_p), else mostly on a person's box
+    shifted 0-10 pixels; scores with ties; maxDets and thresholds varied. Geometry from a drawn
+    seed (numpy), as in tests/ochuman/workloads.py."""
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    images = list(range(1, int(rng.integers(1, 4)) + 1))
+    cats = [1, 2] if max_cats == 2 and rng.random() < 0.4 else [1]
+
+    def pick(values):
+        return values[int(rng.integers(len(values)))]
+
+    def box():
+        return [10.0 * int(rng.integers(0, 5)), 10.0 * int(rng.integers(0, 5)), pick(SIZES), pick(SIZES)]
+
+    gts = [gt(box(), id=0 if rng.random() < 1 / 6 else n + 1, image=pick(images), cat=pick(cats),
+              crowd=int(rng.random() < 0.25), area=pick(AREAS)) for n in range(int(rng.integers(0, 7)))]
+    dets = []
+    for _ in range(int(rng.integers(0, 10))):
+        score = pick((0.2, 0.5, 0.5, 0.9))
+        if rng.random() < far_p:
+            dets.append(det([300.0, 300.0, 10.0, 10.0], score, image=pick(images), cat=pick(cats)))
+        elif gts and rng.random() < 0.7:
+            person = pick(gts)
+            x, y, w, h = person["bbox"]
+            dets.append(det([x + pick((0, 0, 2, 5, 10)), y + pick((0, 0, 2, 5)), w, h], score,
+                            image=person["image_id"], cat=person["category_id"]))
+        else:
+            dets.append(det(box(), score, image=pick(images), cat=pick(cats)))
     overrides = {}
-    if draw(st.booleans()):
-        overrides["maxDets"] = draw(st.sampled_from([[1, 2, 3], [1, 10, 100], [2, 3, 4]]))
-    if draw(st.booleans()):
-        overrides["iouThrs"] = draw(st.sampled_from([[0.25, 0.5, 1.0], [0.1, 0.75], [1 / 3, 0.5]]))
+    if rng.random() < 0.5:
+        overrides["maxDets"] = pick(MAX_DETS)
+    if rng.random() < 0.5:
+        overrides["iouThrs"] = pick(IOU_THRS)
     return case(gts, dets, images=images, cats=cats), overrides
 
 
@@ -466,3 +491,22 @@ def test_reference_equals_engine_on_random_tiny_workloads(drawn):
     work, overrides = drawn
     assert_engine_equals_reference(run_engine(work["gt"], work["results"], "bbox", overrides),
                                    run_reference(work, overrides))
+
+
+@settings(max_examples=30, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(tiny_workloads(max_cats=1, far_p=0.3), st.data())
+def test_reference_equals_engine_in_ignore_mode_on_random_tiny_workloads(tmp_path, drawn, data):
+    """The ``ignore`` mode on one category (what ``ochuman eval --gt FILE --mode ignore`` scores):
+    each person in subset "hard" or not by its drawn MaxIoU."""
+    work, _ = drawn
+    annotations = work["gt"]["annotations"]
+    for n, ann in enumerate(annotations):
+        ann["id"], ann["max_iou"] = n + 1, data.draw(st.sampled_from([0.2, 0.5, 0.75, 1.0]), label=f"max_iou {n + 1}")
+    gt_path = tmp_path / "gt.json"
+    gt_path.write_text(json.dumps(work["gt"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OCHumanWarning)
+        report = evaluate_results(work["results"], gt=gt_path, iou_type="bbox", subsets=["hard"], mode="ignore")
+    in_subset = {a["id"]: a["max_iou"] >= 0.75 for a in annotations}
+    assert_engine_equals_reference(report.evaluations[0].subsets["hard"], run_reference(work, in_subset=in_subset))
