@@ -1,7 +1,7 @@
 """Pure-Python reference of COCO matching and accumulation: pycocotools' ``COCOeval.evaluateImg``
 and ``COCOeval.accumulate`` as plain loops over small numpy arrays, plus the project's ``ignore``
 subset mode. No compiled code, no pycocotools; slow, for tests only: the compiled engine
-(:mod:`ochuman.evaluate`) is checked against it one named rule at a time
+(:mod:`ochuman.eval.accumulation`) is checked against it one named rule at a time
 (``tests/ochuman/eval/test_reference_rules.py``). Read it next to pycocotools' ``cocoeval.py``.
 
 A :class:`Block` is one (category, image): the IoU (or OKS) matrix of its detections against its

@@ -7,8 +7,8 @@ Each case is a COCO ground truth and a results list (boxes, or keypoints), score
 - the pure-Python reference :mod:`ochuman.eval.reference` on the same annotations (its own IoU /
   OKS, loops written after pycocotools' ``evaluateImg`` and ``accumulate``): it must equal
   pycocotools exactly;
-- the compiled engine through :func:`ochuman.evaluate.evaluate` (the ``ignore`` mode through
-  :func:`ochuman.benchmark.evaluate_results`): it must equal the reference (precision, recall
+- the compiled engine through :func:`ochuman.eval.accumulation.evaluate` (the ``ignore`` mode through
+  :func:`ochuman.eval.evaluate_results`): it must equal the reference (precision, recall
   and scores, to 1e-12).
 
 Each test also asserts the cell that shows its rule at work, so that a case which stopped
@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pycocotools.cocoeval import Params
 
-from ochuman.benchmark import evaluate_results
+from ochuman.eval import evaluate_results
 from ochuman.errors import OCHumanWarning
 from ochuman.eval import reference
 
