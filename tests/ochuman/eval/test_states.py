@@ -1,0 +1,11 @@
+"""The Python names of the ground-truth states are the compiled core's (evalcore.h's GtState)."""
+from __future__ import annotations
+
+from ochuman import _evalcore
+from ochuman.eval.states import GtState
+
+
+def test_python_states_equal_the_compiled_core_constants():
+    exported = {name[len("GT_"):]: value for name, value in vars(_evalcore).items() if name.startswith("GT_")}
+    assert exported == {state.name: state.value for state in GtState}
+    assert exported  # the module exports them at all
