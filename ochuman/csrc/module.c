@@ -41,13 +41,13 @@ static int kind_matches(const Py_buffer *v, Kind kind) {
 static Py_ssize_t take(Held *h, PyObject *obj, const char *name, Kind kind, int output, void *data) {
     Py_buffer *v = &h->views[h->n];
     if (PyObject_GetBuffer(obj, v, PyBUF_RECORDS_RO) < 0) {
-        PyErr_Format(PyExc_TypeError, "%s(): %s must be a C-contiguous %s array, not %.100s",
+        PyErr_Format(PyExc_TypeError, "%s(): %s must be a C-contiguous array of %s, not %.100s",
                      h->function, name, kind_names[kind], Py_TYPE(obj)->tp_name);
         return -1;
     }
     h->n++;
     if (!kind_matches(v, kind)) {
-        PyErr_Format(PyExc_TypeError, "%s(): %s must be a %s array, not items of format '%s' (%zd bytes)",
+        PyErr_Format(PyExc_TypeError, "%s(): %s must be an array of %s, not of items of format '%s' (%zd bytes)",
                      h->function, name, kind_names[kind], v->format ? v->format : "B", v->itemsize);
         return -1;
     }
@@ -67,7 +67,8 @@ static Py_ssize_t take(Held *h, PyObject *obj, const char *name, Kind kind, int 
 static Py_ssize_t take_text(Held *h, PyObject *obj, const char *name, const char **data) {
     Py_buffer *v = &h->views[h->n];
     if (PyObject_GetBuffer(obj, v, PyBUF_SIMPLE) < 0) {
-        PyErr_Format(PyExc_TypeError, "%s(): %s must be bytes-like, not %.100s", h->function, name, Py_TYPE(obj)->tp_name);
+        if (PyObject_CheckBuffer(obj)) PyErr_Format(PyExc_ValueError, "%s(): %s must be contiguous", h->function, name);
+        else PyErr_Format(PyExc_TypeError, "%s(): %s must be bytes-like, not %.100s", h->function, name, Py_TYPE(obj)->tp_name);
         return -1;
     }
     h->n++;
@@ -142,8 +143,8 @@ static int expect_spans(Held *h, const char *name, const int64_t *starts, const 
     for (int64_t k = lo; k < hi; k++) {
         int64_t s = starts[k * stride], n = lengths[k * stride];
         if (s < 0 || n < 0 || s > size || n > size - s)
-            return fail(h, PyExc_ValueError, "%s %lld [%lld, +%lld) is outside the %zd-byte buffer", name, (long long)k,
-                        (long long)s, (long long)n, size);
+            return fail(h, PyExc_ValueError, "string %lld [%lld, +%lld) is outside %s (%zd bytes)", (long long)k,
+                        (long long)s, (long long)n, name, size);
     }
     return 0;
 }
@@ -176,14 +177,18 @@ static int python_number(void *context, const char *text, double *out) {
  * reads the file), for the records in data[start:end] (the whole file: 0, len(data)). Parts may
  * be scanned in threads. */
 static PyObject *py_scan_results(PyObject *self, PyObject *args) {
-    Py_buffer data; Py_ssize_t start, stop;
-    if (!PyArg_ParseTuple(args, "y*nn", &data, &start, &stop)) return NULL;
+    PyObject *data_obj; Py_ssize_t start, stop;
+    if (!PyArg_ParseTuple(args, "Onn", &data_obj, &start, &stop)) return NULL;
+    Held h = {"scan_results"};
+    const char *data;
+    Py_ssize_t size = take_text(&h, data_obj, "data", &data);
+    if (size < 0) return NULL;
     ResultColumns out;
     int scanned = -1;
-    if (start >= 0 && start <= stop && stop <= data.len) {
+    if (start >= 0 && start <= stop && stop <= size) {
         PyThreadState *state = PyEval_SaveThread();
         SlowNumbers slow = {python_number, &state};
-        scanned = scan_results(data.buf, (size_t)data.len, (size_t)start, (size_t)stop, &slow, &out);
+        scanned = scan_results(data, (size_t)size, (size_t)start, (size_t)stop, &slow, &out);
         PyEval_RestoreThread(state);
     } else memset(&out, 0, sizeof out);
     PyObject *result = scanned == 0
@@ -191,36 +196,44 @@ static PyObject *py_scan_results(PyObject *self, PyObject *args) {
                         bytes_of(&out.flags), bytes_of(&out.bbox), bytes_of(&out.segm), bytes_of(&out.keypoints))
         : Py_NewRef(Py_None);
     result_columns_free(&out);
-    PyBuffer_Release(&data);
+    release(&h);
     return result;
 }
 
 /* scan_coco_images(data) -> (id, width, height, file_name [offset, length]) as bytes, or None. */
 static PyObject *py_scan_coco_images(PyObject *self, PyObject *args) {
-    Py_buffer data;
-    if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
+    PyObject *data_obj;
+    if (!PyArg_ParseTuple(args, "O", &data_obj)) return NULL;
+    Held h = {"scan_coco_images"};
+    const char *data;
+    Py_ssize_t size = take_text(&h, data_obj, "data", &data);
+    if (size < 0) return NULL;
     ImageColumns out;
     PyThreadState *state = PyEval_SaveThread();
     SlowNumbers slow = {python_number, &state};
-    int scanned = scan_coco_images(data.buf, (size_t)data.len, &slow, &out);
+    int scanned = scan_coco_images(data, (size_t)size, &slow, &out);
     PyEval_RestoreThread(state);
     PyObject *result = scanned == 0
         ? Py_BuildValue("(NNNN)", bytes_of(&out.id), bytes_of(&out.width), bytes_of(&out.height), bytes_of(&out.name))
         : Py_NewRef(Py_None);
     image_columns_free(&out);
-    PyBuffer_Release(&data);
+    release(&h);
     return result;
 }
 
 /* scan_coco_annotations(data) -> (id, image_id, category_id, iscrowd, bbox, area, max_iou,
  * has_keypoints, keypoints, segm, num_keypoints) as bytes (evalcore.h: AnnotationColumns), or None. */
 static PyObject *py_scan_coco_annotations(PyObject *self, PyObject *args) {
-    Py_buffer data;
-    if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
+    PyObject *data_obj;
+    if (!PyArg_ParseTuple(args, "O", &data_obj)) return NULL;
+    Held h = {"scan_coco_annotations"};
+    const char *data;
+    Py_ssize_t size = take_text(&h, data_obj, "data", &data);
+    if (size < 0) return NULL;
     AnnotationColumns out;
     PyThreadState *state = PyEval_SaveThread();
     SlowNumbers slow = {python_number, &state};
-    int scanned = scan_coco_annotations(data.buf, (size_t)data.len, &slow, &out);
+    int scanned = scan_coco_annotations(data, (size_t)size, &slow, &out);
     PyEval_RestoreThread(state);
     PyObject *result = scanned == 0
         ? Py_BuildValue("(NNNNNNNNNNN)", bytes_of(&out.id), bytes_of(&out.image_id), bytes_of(&out.category_id),
@@ -229,7 +242,7 @@ static PyObject *py_scan_coco_annotations(PyObject *self, PyObject *args) {
                         bytes_of(&out.num_keypoints))
         : Py_NewRef(Py_None);
     annotation_columns_free(&out);
-    PyBuffer_Release(&data);
+    release(&h);
     return result;
 }
 
@@ -243,7 +256,7 @@ static PyObject *py_rle_spans_clean(PyObject *self, PyObject *args) {
     const char *buf; const int64_t *spans;
     Py_ssize_t size = take_text(&h, buf_obj, "buf", &buf), n = size < 0 ? -1 : take(&h, spans_obj, "spans", I64, 0, &spans);
     if (n < 0 || (n % 2 && fail(&h, PyExc_ValueError, "spans holds %zd items, expected [offset, length] pairs", n) < 0)
-        || expect_spans(&h, "span", spans, spans + 1, 2, 0, n / 2, size) < 0) { release(&h); return NULL; }
+        || expect_spans(&h, "buf", spans, spans + 1, 2, 0, n / 2, size) < 0) { release(&h); return NULL; }
     int clean;
     Py_BEGIN_ALLOW_THREADS
     clean = rle_spans_clean((const unsigned char *)buf, spans, n / 2);
@@ -253,12 +266,12 @@ static PyObject *py_rle_spans_clean(PyObject *self, PyObject *args) {
     return PyBool_FromLong(clean);
 }
 
-/* An RLE table (buf, starts i64[n], lengths i64[n]): n, or -1. */
-static Py_ssize_t take_table(Held *h, PyObject *buf, PyObject *starts, PyObject *lengths, int raw, RleTable *t, Py_ssize_t *size) {
+/* An RLE table (names[0..2]: buf, starts i64[n], lengths i64[n]): n, or -1. */
+static Py_ssize_t take_table(Held *h, PyObject *const *o, const char *const *names, int raw, RleTable *t, Py_ssize_t *size) {
     Py_ssize_t ns, nl;
-    if ((*size = take_text(h, buf, "buf", &t->buf)) < 0 || (ns = take(h, starts, "starts", I64, 0, &t->starts)) < 0
-        || (nl = take(h, lengths, "lengths", I64, 0, &t->lengths)) < 0
-        || expect_count(h, "lengths", nl, ns, "one per string: len(starts)") < 0) return -1;
+    if ((*size = take_text(h, o[0], names[0], &t->buf)) < 0 || (ns = take(h, o[1], names[1], I64, 0, &t->starts)) < 0
+        || (nl = take(h, o[2], names[2], I64, 0, &t->lengths)) < 0
+        || expect_count(h, names[2], nl, ns, "one per string: as many as starts") < 0) return -1;
     t->raw = raw;
     return ns;
 }
@@ -266,14 +279,15 @@ static Py_ssize_t take_table(Held *h, PyObject *buf, PyObject *starts, PyObject 
 /* rle_stats(buf, starts i64[n], lengths i64[n], raw, heights i64[n], lo, hi, status i8[n],
  *           areas i64[n], totals i64[n], boxes i64[4n])  (evalcore.h: rle_stats) */
 static PyObject *py_rle_stats(PyObject *self, PyObject *args) {
-    PyObject *buf, *starts, *lengths, *heights_obj, *status_obj, *areas_obj, *totals_obj, *boxes_obj;
+    PyObject *table[3], *heights_obj, *status_obj, *areas_obj, *totals_obj, *boxes_obj;
+    static const char *const table_names[3] = {"buf", "starts", "lengths"};
     int raw; Py_ssize_t lo, hi;
-    if (!PyArg_ParseTuple(args, "OOOpOnnOOOO", &buf, &starts, &lengths, &raw, &heights_obj, &lo, &hi,
+    if (!PyArg_ParseTuple(args, "OOOpOnnOOOO", &table[0], &table[1], &table[2], &raw, &heights_obj, &lo, &hi,
                           &status_obj, &areas_obj, &totals_obj, &boxes_obj)) return NULL;
     Held h = {"rle_stats"};
     RleTable t; Py_ssize_t size;
     const int64_t *heights; int8_t *status; int64_t *areas, *totals, *boxes;
-    Py_ssize_t n = take_table(&h, buf, starts, lengths, raw, &t, &size);
+    Py_ssize_t n = take_table(&h, table, table_names, raw, &t, &size);
     if (n < 0
         || expect_count(&h, "heights", take(&h, heights_obj, "heights", I64, 0, &heights), n, "one per string") < 0
         || expect_count(&h, "status", take(&h, status_obj, "status", I8, 1, &status), n, "one per string") < 0
@@ -281,7 +295,7 @@ static PyObject *py_rle_stats(PyObject *self, PyObject *args) {
         || expect_count(&h, "totals", take(&h, totals_obj, "totals", I64, 1, &totals), n, "one per string") < 0
         || expect_count(&h, "boxes", take(&h, boxes_obj, "boxes", I64, 1, &boxes), 4 * n, "4 per string") < 0
         || expect_range(&h, "string", lo, hi, n) < 0
-        || expect_spans(&h, "string", t.starts, t.lengths, 1, lo, hi, size) < 0) {
+        || expect_spans(&h, "buf", t.starts, t.lengths, 1, lo, hi, size) < 0) {
         release(&h); return NULL;
     }
     int result;
@@ -292,16 +306,17 @@ static PyObject *py_rle_stats(PyObject *self, PyObject *args) {
 }
 
 /* ------------------------------------------------------------------ IoU */
-/* A mask table with its statistics (evalcore.h: Masks): n, or -1. */
-static Py_ssize_t take_masks(Held *h, PyObject *const *o, int raw, Masks *m) {
-    Py_ssize_t size, n = take_table(h, o[0], o[1], o[2], raw, &m->rle, &size);
+/* A mask table with its statistics (evalcore.h: Masks), arguments o[0..7] named names[0..7]
+ * (buf, starts, lengths, sizes, status, areas, boxes, totals): n, or -1. */
+static Py_ssize_t take_masks(Held *h, PyObject *const *o, const char *const *names, int raw, Masks *m) {
+    Py_ssize_t size, n = take_table(h, o, names, raw, &m->rle, &size);
     if (n < 0
-        || expect_count(h, "sizes", take(h, o[3], "sizes", I64, 0, &m->sizes), 2 * n, "[h, w] per mask") < 0
-        || expect_count(h, "status", take(h, o[4], "status", I8, 1, &m->status), n, "one per mask") < 0
-        || expect_count(h, "areas", take(h, o[5], "areas", I64, 1, &m->areas), n, "one per mask") < 0
-        || expect_count(h, "boxes", take(h, o[6], "boxes", I64, 1, &m->boxes), 4 * n, "4 per mask") < 0
-        || expect_count(h, "totals", take(h, o[7], "totals", I64, 1, &m->totals), n, "one per mask") < 0
-        || expect_spans(h, "mask", m->rle.starts, m->rle.lengths, 1, 0, n, size) < 0) return -1;
+        || expect_count(h, names[3], take(h, o[3], names[3], I64, 0, &m->sizes), 2 * n, "[h, w] per mask") < 0
+        || expect_count(h, names[4], take(h, o[4], names[4], I8, 1, &m->status), n, "one per mask") < 0
+        || expect_count(h, names[5], take(h, o[5], names[5], I64, 1, &m->areas), n, "one per mask") < 0
+        || expect_count(h, names[6], take(h, o[6], names[6], I64, 1, &m->boxes), 4 * n, "4 per mask") < 0
+        || expect_count(h, names[7], take(h, o[7], names[7], I64, 1, &m->totals), n, "one per mask") < 0
+        || expect_spans(h, names[0], m->rle.starts, m->rle.lengths, 1, 0, n, size) < 0) return -1;
     return n;
 }
 
@@ -317,11 +332,13 @@ static PyObject *py_segm_ious(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OOOpOOOOOOOOOpOOOOOOOOOOnnO", &g[0], &g[1], &g[2], &graw, &g[3], &g[4], &g[5], &g[6],
                           &g[7], &crowd_obj, &d[0], &d[1], &d[2], &draw, &d[3], &d[4], &d[5], &d[6], &d[7],
                           &go_obj, &do_obj, &gs_obj, &ds_obj, &is_obj, &lo, &hi, &out_obj)) return NULL;
+    static const char *const gt_names[8] = {"gt_buf", "gt_starts", "gt_lengths", "gt_sizes", "gt_status", "gt_areas", "gt_boxes", "gt_totals"};
+    static const char *const dt_names[8] = {"dt_buf", "dt_starts", "dt_lengths", "dt_sizes", "dt_status", "dt_areas", "dt_boxes", "dt_totals"};
     Held h = {"segm_ious"};
     Masks gt, dt; Blocks blocks;
     const uint8_t *crowd; const int64_t *go, *dor; double *out;
     Py_ssize_t G1, D1, G, D, P;
-    if ((G1 = take_masks(&h, g, graw, &gt)) < 0 || (D1 = take_masks(&h, d, draw, &dt)) < 0
+    if ((G1 = take_masks(&h, g, gt_names, graw, &gt)) < 0 || (D1 = take_masks(&h, d, dt_names, draw, &dt)) < 0
         || expect_count(&h, "gt_crowd", take(&h, crowd_obj, "gt_crowd", U8, 0, &crowd), G1, "one per gt mask") < 0
         || (G = take(&h, go_obj, "gt_order", I64, 0, &go)) < 0 || (D = take(&h, do_obj, "dt_order", I64, 0, &dor)) < 0
         || take_blocks(&h, gs_obj, ds_obj, is_obj, &blocks) < 0 || (P = take(&h, out_obj, "out", F64, 1, &out)) < 0
