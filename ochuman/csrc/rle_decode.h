@@ -18,8 +18,9 @@ void interval_box(const int64_t *lo, const int64_t *hi, int64_t n, int64_t heigh
 /* interval_box's columns with every row [x0, 0, x1, h - 1] (no pass over the runs). */
 void column_box(const int64_t *lo, const int64_t *hi, int64_t n, int64_t height, int64_t *box);
 
-/* The SSE4.1 decoder (x86 with GCC or Clang; used when rle_sse41_ready, set by rle_init). */
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+/* The SSE4.1 decoder (x86 with GCC or Clang; used when rle_sse41_ready, set by rle_init).
+ * -DEVALCORE_SCALAR_ONLY builds without it (what other machines run, to test it on x86). */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(EVALCORE_SCALAR_ONLY)
 #define RLE_SSE41 1
 extern int rle_sse41_ready;
 void rle_sse41_init(void);                                                       /* the CPU check and the shuffle tables */
