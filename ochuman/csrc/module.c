@@ -524,8 +524,8 @@ static PyObject *py_accumulate(PyObject *self, PyObject *args, PyObject *kwargs)
     }
     Held h = {"accumulate"};
     AccumulateInput in; AccumulateOutput out;
-    Py_ssize_t n_matches, G, D, R, M, n;
-    if ((n_matches = take(&h, o[0], "matches", I32, 0, &in.matches)) < 0) { release(&h); return NULL; }
+    Py_ssize_t G, D, R, M, n;
+    if (take(&h, o[0], "matches", I32, 0, &in.matches) < 0) { release(&h); return NULL; }
     const Py_buffer *mv = &h.views[0];
     if (mv->ndim != 3) {
         fail(&h, PyExc_ValueError, "matches must be 3-dimensional (area ranges, thresholds, candidates), not %d-dimensional", mv->ndim);
@@ -558,7 +558,7 @@ static PyObject *py_accumulate(PyObject *self, PyObject *args, PyObject *kwargs)
             fail(&h, PyExc_ValueError, "candidate_of[%zd] = %d is outside -1..%lld", i, in.candidate_of[i], (long long)in.C - 1);
             release(&h); return NULL;
         }
-    for (Py_ssize_t i = 0; i < n_matches; i++)
+    for (Py_ssize_t i = a_lo * in.T * in.C; i < a_hi * in.T * in.C; i++)  /* the rows the kernel reads */
         if (in.matches[i] < -1 || in.matches[i] >= G) {
             fail(&h, PyExc_ValueError, "matches holds %d, outside -1..%zd (the ground truths)", in.matches[i], G - 1);
             release(&h); return NULL;
