@@ -19,7 +19,7 @@ TORCH := torch torchvision
 # Editable installs in "compat" mode: a path entry instead of an import hook (saves ~8 ms of
 # every command's start); the compiled core is rebuilt when its source changes.
 EDITABLE := --no-build-isolation --config-settings editable_mode=compat
-DEPS := setup.cfg pyproject.toml ochuman/_evalcore.c $(LOCK)
+DEPS := setup.cfg pyproject.toml $(wildcard ochuman/csrc/*.c ochuman/csrc/*.h) $(LOCK)
 
 .PHONY: demo test test-fast test-latest lock lint bench clean
 

@@ -54,6 +54,7 @@ from ochuman.eval.annotations import Annotations, MaskTable
 from ochuman.eval.blocks import make_blocks
 from ochuman.eval.matching import Variant, base_state, match, variant_states
 from ochuman.eval.params import EvalParams
+from ochuman.eval.states import GtState
 from ochuman.eval.summary import summarize as _summarize_arrays
 
 __all__ = ["COCO", "COCOeval", "Params", "MissingFieldError", "FieldTypeError", "UnknownImageError",
@@ -679,14 +680,14 @@ def _eval_imgs(run: Optional[_Run]) -> list:
         g_idx = matched[t_idx, c_idx]
         d_idx = candidates[c_idx]
         dtm[t_idx, d_idx] = gt_ids[g_idx]
-        dt_ignored[t_idx, d_idx] = state[g_idx] == 1
+        dt_ignored[t_idx, d_idx] = state[g_idx] == GtState.IGNORED
         # a crowd region matched several times keeps the last detection in score order
         keys = (t_idx * G + g_idx)[::-1]
         _, last = np.unique(keys, return_index=True)
         gtm.flat[keys[last]] = dt_ids[d_idx[::-1][last]]
         outside = (dt_area < lo) | (dt_area > hi)
         dt_ignored |= (dtm == 0) & outside
-        gt_perm = np.lexsort((state, blocks.gt_block))  # ignored last inside each block, stably
+        gt_perm = np.lexsort((state, blocks.gt_block))  # ignored (1) after counted (0) in each block, stably
         for b in range(len(blocks.block_img)):
             g0, g1 = blocks.gt_start[b], blocks.gt_start[b + 1]
             d0, d1 = blocks.dt_start[b], blocks.dt_start[b + 1]

@@ -12,12 +12,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from enum import IntEnum
 from typing import Optional, Union
 
 import numpy as np
 
 import ochuman.parallel as parallel
 from ochuman import _evalcore
+
+
+class MaskStatus(IntEnum):
+    """A mask's decoding status in a :class:`MaskTable`: evalcore.h's ``MaskStatus`` (the
+    module exports it as ``_evalcore.MASK_<NAME>``)."""
+
+    PENDING = 0  # not decoded yet
+    DONE = 1  # decoded: area, pixel total and box known (an absent mask: all 0)
+    COLUMNS_ONLY = 2  # decoded, but the box holds only its columns (every row)
+    TRUNCATED = -1  # cannot be decoded: the string ends inside a number
+    BAD_CHARACTER = -2  # cannot be decoded: a character outside the RLE alphabet
 
 
 def json_string_content(text: str) -> str:
@@ -55,9 +67,8 @@ class MaskTable(Sequence):
         self.sizes = np.ascontiguousarray(sizes, dtype=np.int64).reshape(-1, 2)
         self.raw = raw
         n = len(self.starts)
-        # 0 not decoded yet, 1 done, 2 done but the box holds only the columns (every row),
-        # < 0 cannot be decoded; an absent mask is done (statistics 0)
-        self.status = np.where(self.starts < 0, 1, 0).astype(np.int8)
+        # MaskStatus per mask; an absent mask is done (statistics 0)
+        self.status = np.where(self.starts < 0, MaskStatus.DONE, MaskStatus.PENDING).astype(np.int8)
         self._areas = np.zeros(n, dtype=np.int64)
         self._totals = np.zeros(n, dtype=np.int64)
         self._boxes = np.zeros((n, 4), dtype=np.int64)
@@ -67,15 +78,15 @@ class MaskTable(Sequence):
     def finish(self, boxes: bool = False) -> "MaskTable":
         """Compute the statistics not computed yet (with ``boxes``: and the boxes' rows)."""
         if boxes:
-            self.status[self.status == 2] = 0
-        if len(self) and not self.status.all():
+            self.status[self.status == MaskStatus.COLUMNS_ONLY] = MaskStatus.PENDING
+        if (self.status == MaskStatus.PENDING).any():
             heights = np.ascontiguousarray(self.sizes[:, 0])
 
             def stats(lo: int, hi: int) -> None:
                 _evalcore.rle_stats(self.buffer, self.starts, self.lengths, int(self.raw), heights, lo, hi,
                                     self.status, self._areas, self._totals, self._boxes)
 
-            parallel.run_chunks(stats, np.where(self.status == 0, self.lengths, 0))
+            parallel.run_chunks(stats, np.where(self.status == MaskStatus.PENDING, self.lengths, 0))
         return self
 
     @property
@@ -96,7 +107,7 @@ class MaskTable(Sequence):
         if not len(failed):
             return None
         k = int(failed[0])
-        return k, "truncated" if self.status[k] == -1 else "character"
+        return k, "truncated" if self.status[k] == MaskStatus.TRUNCATED else "character"
 
     @property
     def present(self) -> np.ndarray:

@@ -20,6 +20,7 @@ from ochuman.eval.annotations import Annotations
 from ochuman.eval.blocks import Blocks, make_blocks
 from ochuman.eval.matching import Matches, Variant, base_state, match, variant_states
 from ochuman.eval.params import EvalParams
+from ochuman.eval.states import GtState
 from ochuman.eval.summary import summarize
 
 
@@ -91,19 +92,23 @@ def accumulate_variants(gt: Annotations, dt: Annotations, blocks: Blocks, params
         included_blocks = (np.ones(len(blocks.block_img), bool) if variant.image_included is None
                            else variant.image_included[blocks.block_img])
         # A block takes part when it has a present gt or any detection (evaluateImg != None).
-        present = np.bincount(blocks.gt_block[variant.gt_state != 2], minlength=len(blocks.block_img)) > 0
+        present = np.bincount(blocks.gt_block[variant.gt_state != GtState.ABSENT], minlength=len(blocks.block_img)) > 0
         block_used = included_blocks & (present | has_dt)
         dt_out = area_out if variant.dt_unmatched_ignored is None else area_out | variant.dt_unmatched_ignored
-        inputs.append((
-            matches.gt[k * A:(k + 1) * A], candidate_of, np.ascontiguousarray(gt_states, dtype=np.uint8),
-            gt_ids, block_used[blocks.gt_block].astype(np.uint8), gt_cat, blocks.score_order,
-            block_used[blocks.dt_block].astype(np.uint8), dt_cat, dt_rank, dt_scores, dt_out, rec_thrs, max_dets, K))
+        inputs.append(dict(
+            matches=matches.gt[k * A:(k + 1) * A], candidate_of=candidate_of,
+            gt_state=np.ascontiguousarray(gt_states, dtype=np.uint8), gt_ids=gt_ids,
+            gt_used=block_used[blocks.gt_block].astype(np.uint8), gt_cat=gt_cat, order=blocks.score_order,
+            dt_used=block_used[blocks.dt_block].astype(np.uint8), dt_cat=dt_cat, dt_rank=dt_rank,
+            dt_scores=dt_scores, dt_out=dt_out, rec_thrs=rec_thrs, max_dets=max_dets, categories=K))
 
     def units(lo: int, hi: int) -> None:  # unit u: variant u // A, area range u % A
         while lo < hi:
             k, a = divmod(lo, A)
             stop = min(hi, (k + 1) * A)
-            _evalcore.accumulate(*inputs[k], a, a + stop - lo, *outputs[k])
+            precision, recall, scores = outputs[k]
+            _evalcore.accumulate(**inputs[k], area_lo=a, area_hi=a + stop - lo,
+                                 precision=precision, recall=recall, scores=scores)
             lo = stop
 
     parallel.run_chunks(units, np.full(len(variants) * A, float(T * len(dt_area))), min_weight=2e5)

@@ -17,14 +17,15 @@ from ochuman import _evalcore
 from ochuman.eval.annotations import Annotations
 from ochuman.eval.blocks import Blocks
 from ochuman.eval.params import EvalParams
+from ochuman.eval.states import GtState
 
 
 @dataclass
 class Variant:
-    """Which ground truths count (0), are ignore regions (1) or are absent (2), per block
-    order; which images take part; and optionally which unmatched detections are ignored."""
+    """Which ground truths count, are ignore regions or are absent (:class:`GtState`), per
+    block order; which images take part; and optionally which unmatched detections are ignored."""
 
-    gt_state: np.ndarray  # (G,) uint8 in block order
+    gt_state: np.ndarray  # (G,) uint8 GtState values in block order
     image_included: Optional[np.ndarray] = None  # (n_img,) bool; None: all
     dt_unmatched_ignored: Optional[np.ndarray] = None  # (D,) bool in block order
 
@@ -34,16 +35,19 @@ def base_state(gt: Annotations, blocks: Blocks, params: EvalParams) -> np.ndarra
     ignore = gt.iscrowd[blocks.gt_order].copy()
     if params.iou_type == "keypoints":
         ignore |= gt.num_keypoints[blocks.gt_order] == 0
-    return ignore.astype(np.uint8)
+    return np.where(ignore, GtState.IGNORED, GtState.COUNTED).astype(np.uint8)
 
 
 def variant_states(variant: Variant, gt: Annotations, blocks: Blocks, params: EvalParams) -> np.ndarray:
-    """Per area range, the state of every gt: (A, G) uint8 (out-of-range areas are ignored)."""
+    """Per area range, the state of every gt: (A, G) uint8 (out-of-range areas are ignored,
+    absent ones stay absent)."""
     gt_area = gt.area[blocks.gt_order]
     states = np.empty((len(params.area_rng), len(gt_area)), dtype=np.uint8)
     for a, (lo, hi) in enumerate(params.area_rng):
         out_of_range = (gt_area < lo) | (gt_area > hi)
-        states[a] = np.where(variant.gt_state == 2, 2, np.maximum(variant.gt_state, out_of_range))
+        ignored = (variant.gt_state == GtState.IGNORED) | out_of_range
+        states[a] = np.where(variant.gt_state == GtState.ABSENT, GtState.ABSENT,
+                             np.where(ignored, GtState.IGNORED, GtState.COUNTED))
     return states
 
 

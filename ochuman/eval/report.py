@@ -11,6 +11,7 @@ from ochuman.eval.blocks import Blocks
 from ochuman.eval.ground_truth import GroundTruth
 from ochuman.eval.matching import match
 from ochuman.eval.params import STAT_NAMES, EvalParams
+from ochuman.eval.states import GtState
 from ochuman.subsets import occlusion_level
 
 
@@ -120,7 +121,7 @@ def person_rows(name: str, ground: GroundTruth, detections: Annotations, blocks:
                 params: EvalParams, base: np.ndarray) -> list[dict]:
     """Per GT person: MaxIoU, best IoU reached by any detection, matched at 0.5 / 0.75, score."""
     order = blocks.gt_order
-    state = np.where(ground.extra[order], 2, base).astype(np.uint8)
+    state = np.where(ground.extra[order], GtState.ABSENT, base).astype(np.uint8)
     thresholds = EvalParams(iou_type=params.iou_type, iou_thrs=np.array([0.5, 0.75]))
     matches = match(blocks, state[None], ground.annotations.iscrowd[order], thresholds)
     G = len(order)
@@ -142,7 +143,7 @@ def person_rows(name: str, ground: GroundTruth, detections: Annotations, blocks:
     file_position = {image_id: k for k, image_id in enumerate(ground.image_ids.tolist())}
     rows = []
     for g in range(G):
-        if state[g] == 2:
+        if state[g] == GtState.ABSENT:
             continue
         i = order[g]
         image_id = blocks.img_ids[blocks.block_img[blocks.gt_block[g]]].item()

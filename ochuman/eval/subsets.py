@@ -3,7 +3,7 @@
 The ranges and their rules (half-open official ranges, ``closed-top``) are owned by
 :mod:`ochuman.subsets`; this module turns a range into the states of :mod:`ochuman.eval.matching`
 in the two modes (see :mod:`ochuman.eval.run`): ``official`` drops persons outside the range
-(state 2), ``ignore`` makes them ignore regions (state 1) and ignores an unmatched detection
+(absent), ``ignore`` makes them ignore regions and ignores an unmatched detection
 whose nearest person (:func:`nearest_gt`) is outside the subset."""
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import numpy as np
 from ochuman.eval.blocks import Blocks
 from ochuman.eval.ground_truth import GroundTruth
 from ochuman.eval.matching import Variant
+from ochuman.eval.states import GtState
 from ochuman.subsets import ALL, HARD, MODERATE, MaxIoURange
 
 
@@ -36,21 +37,21 @@ def subset_variant(gt: GroundTruth, blocks: Blocks, base: np.ndarray, rng: MaxIo
         # ground truth is scored exactly as pycocotools does. A range file holds the images
         # with persons in its range.
         counted = gt.official[order] & (True if rng is ALL else rng.contains(max_iou, gt.range_rule))
-        state = np.where(counted, base, 2).astype(np.uint8)
+        state = np.where(counted, base, GtState.ABSENT).astype(np.uint8)
         if rng is ALL:
             images = np.isin(blocks.img_ids, gt.image_ids[gt.file_images])
         else:
             images = np.zeros(len(blocks.img_ids), dtype=bool)
             images[blocks.block_img[blocks.gt_block[counted]]] = True
-        return Variant(state, image_included=images), int((counted & (base == 0)).sum())
+        return Variant(state, image_included=images), int((counted & (base == GtState.COUNTED)).sum())
     counted = ~gt.extra[order] & rng.contains(max_iou, "closed-top")
-    state = np.where(counted, base, 1).astype(np.uint8)
+    state = np.where(counted, base, GtState.IGNORED).astype(np.uint8)
     unmatched_ignored = None
     if nearest is not None:
         has = nearest >= 0
         unmatched_ignored = np.zeros(len(nearest), dtype=bool)
         unmatched_ignored[has] = ~counted[nearest[has]]
-    return Variant(state, dt_unmatched_ignored=unmatched_ignored), int((counted & (base == 0)).sum())
+    return Variant(state, dt_unmatched_ignored=unmatched_ignored), int((counted & (base == GtState.COUNTED)).sum())
 
 
 def nearest_gt(blocks: Blocks) -> np.ndarray:

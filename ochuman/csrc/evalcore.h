@@ -1,0 +1,115 @@
+/* The compiled core of the evaluator: plain C kernels, no Python (module.c is the only glue).
+ *
+ * Every array is a pointer to C-contiguous items plus the counts named beside it; the caller
+ * (module.c) has checked each length against what the kernel reads and writes. Semantics follow
+ * pycocotools' maskApi.c (rleFrString, rleToBbox, rleIou, bbIou) and COCOeval (computeOks,
+ * evaluateImg, accumulate) bit for bit. Kernels only read and write the memory given to them, so
+ * callers may run them without the Python lock on disjoint ranges in threads.
+ * Return values: 0, or EC_NO_MEMORY when scratch could not be allocated (noted per function). */
+#ifndef OCHUMAN_EVALCORE_H
+#define OCHUMAN_EVALCORE_H
+#include <stddef.h>
+#include <stdint.h>
+
+enum { EC_NO_MEMORY = -100 };
+
+/* ------------------------------------------------------------------ named states */
+/* A ground truth's state in one variant (subset x area range), u8 per (variant, gt). */
+typedef enum {
+    GT_COUNTED = 0,  /* counts: a match is a true positive, recall's denominator */
+    GT_IGNORED = 1,  /* an ignore region (crowd, outside the area range, ...): matched only last,
+                        its detections neither true nor false positives */
+    GT_ABSENT = 2,   /* not in this variant (e.g. another subset's person): never matched */
+} GtState;
+
+/* A mask's decoding status, i8 per mask: not decoded yet, decoded (statistics known), decoded
+ * with a box of only its columns (every row), or why the string cannot be decoded. */
+typedef enum {
+    MASK_PENDING = 0, MASK_DONE = 1, MASK_COLUMNS_ONLY = 2,
+    RLE_TRUNCATED = -1,      /* it ends inside a number */
+    RLE_BAD_CHARACTER = -2,  /* raw strings only: a character outside '0'..'o', a lone backslash */
+} MaskStatus;
+
+/* ------------------------------------------------------------------ JSON scanning (json_scan.c) */
+/* A growable byte array (free with free(v.data)). */
+typedef struct { char *data; size_t len, cap; } Vec;
+
+/* Numbers the fast paths cannot convert exactly: text (NUL-terminated) -> *out; 0, or -1. */
+typedef int (*NumberFallback)(void *context, const char *text, double *out);
+typedef struct { NumberFallback convert; void *context; } SlowNumbers;
+
+/* Columns of a results file, raw little-endian items: image_id, category_id i64[n]; score f64[n];
+ * flags u8[n] (RESULT_HAS_*); bbox f64[4n] (zeros where absent); segm i64[4s] ([h, w, counts
+ * offset in data, counts length] of the s records with a mask); keypoints f64[51k]. */
+typedef struct { Vec image_id, category_id, score, flags, bbox, segm, keypoints; } ResultColumns;
+enum { RESULT_HAS_BBOX = 1, RESULT_HAS_SEGM = 2, RESULT_HAS_KEYPOINTS = 4 };
+/* id, width, height i64[n]; name i64[2n] ([offset, length] of file_name in data). */
+typedef struct { Vec id, width, height, name; } ImageColumns;
+/* id, image_id, category_id, iscrowd i64[n]; bbox f64[4n]; area, max_iou f64[n] (NaN: absent);
+ * has_keypoints u8[n]; keypoints f64[51n]; segm i64[4n] (-1s: no mask); num_keypoints i64[n]. */
+typedef struct { Vec id, image_id, category_id, iscrowd, bbox, area, max_iou, has_keypoints, keypoints, segm, num_keypoints; } AnnotationColumns;
+
+void json_scan_init(void);                                                         /* once, before any scan: the "C" locale for strtod_l */
+int scan_results(const char *data, size_t size, size_t start, size_t stop, SlowNumbers *slow, ResultColumns *out);  /* records of data[start:stop] (a whole file: 0, size; else a part between records); 0, or -1: not in the shape */
+int scan_coco_images(const char *data, size_t size, SlowNumbers *slow, ImageColumns *out);           /* a COCO "images" list; 0, or -1 */
+int scan_coco_annotations(const char *data, size_t size, SlowNumbers *slow, AnnotationColumns *out); /* a COCO "annotations" list; 0, or -1 */
+void result_columns_free(ResultColumns *c);
+void image_columns_free(ImageColumns *c);
+void annotation_columns_free(AnnotationColumns *c);
+
+/* ------------------------------------------------------------------ RLE strings (rle.c, rle_sse41.c) */
+/* n compressed RLE strings: buf[starts[k] : starts[k] + lengths[k]]. raw: JSON string content
+ * straight from a file (rle_clean_copy's rule). */
+typedef struct { const char *buf; const int64_t *starts, *lengths; int raw; } RleTable;
+
+void rle_init(void);                                                                        /* once, before any decoding: picks the SSE4.1 decoder where the CPU has it */
+int64_t rle_clean_copy(const unsigned char *s, int64_t len, int raw, unsigned char *dst);   /* THE escape rule: copy to dst (room len + 64, zeros after), a doubled backslash as one when raw; the length, or -1 (raw: a character outside '0'..'o' or a lone backslash) */
+int rle_spans_clean(const unsigned char *buf, const int64_t *spans, int64_t n);             /* 1 when every [offset, length] span is clean raw RLE content (rle_clean_copy), 0 if not; or EC_NO_MEMORY */
+int rle_stats(const RleTable *t, const int64_t *heights, int64_t lo, int64_t hi, int8_t *status, int64_t *areas, int64_t *totals, int64_t *boxes);  /* area, pixel total, inclusive box [x0, y0, x1, y1] of strings lo..hi-1 whose status is MASK_PENDING; status -> MASK_DONE or RLE_*; 0 or EC_NO_MEMORY */
+
+/* ------------------------------------------------------------------ IoU (iou.c) */
+/* B (image, category) blocks; block b holds ground truths gt_start[b]..gt_start[b+1]-1 and
+ * detections dt_start[b]..dt_start[b+1]-1 (block order) and its IoU matrix D_b x G_b,
+ * row-major, at ious[iou_start[b]]. */
+typedef struct { const int64_t *gt_start, *dt_start, *iou_start; int64_t n_blocks; } Blocks;
+/* Masks with their statistics, as rle_stats writes them: sizes i64[2n] [h, w]; status i8[n];
+ * areas, totals i64[n]; boxes i64[4n]. */
+typedef struct { RleTable rle; const int64_t *sizes; int8_t *status; int64_t *areas, *totals, *boxes; } Masks;
+
+int segm_ious(Masks *gt, const uint8_t *gt_crowd, Masks *dt, const int64_t *gt_order, const int64_t *dt_order, const Blocks *blocks, int64_t lo, int64_t hi, double *out);  /* rleIou of blocks lo..hi-1 (crowd: over the detection's area; -1 for masks of different sizes whose boxes meet); fills pending statistics; 0 or EC_NO_MEMORY */
+void bbox_ious(const double *gt_boxes, const uint8_t *gt_crowd, const double *dt_boxes, const int64_t *gt_order, const int64_t *dt_order, const Blocks *blocks, int64_t lo, int64_t hi, double *out);  /* bbIou (xywh boxes) of blocks lo..hi-1 */
+
+/* ------------------------------------------------------------------ OKS (oks.c) */
+void oks_exponents(const double *dt_kpts, const double *gt_kpts, const double *gt_boxes, const double *gt_areas, const double *variances, int64_t K, const int64_t *dt, const int64_t *gt, int64_t P, double *out);  /* computeOks' exponents -e of pairs (dt[p], gt[p]) into out[P*K] */
+int oks_means(const double *terms, const double *gt_kpts, const int64_t *gt, int64_t P, int64_t K, double *out);  /* mean of terms[P*K] over each gt's labelled keypoints, summed as numpy sums; 0 or EC_NO_MEMORY */
+
+/* ------------------------------------------------------------------ matching (match.c) */
+int64_t match_candidates(const double *ious, const Blocks *blocks, double lowest, int64_t *out);  /* detections whose IoU reaches `lowest` with a gt of their block, ascending, into out: their number */
+int match(const double *ious, const Blocks *blocks, const uint8_t *gt_state, const uint8_t *gt_crowd, int64_t G, const double *thresholds, int64_t T, const int64_t *candidates, int64_t C, int64_t v_lo, int64_t v_hi, int32_t *out);  /* evaluateImg's greedy matching, variants v_lo..v_hi-1 (gt_state u8[V*G]): out[v, t, c] = gt matched by candidate c, or -1; 0 or EC_NO_MEMORY */
+
+/* ------------------------------------------------------------------ accumulation (accumulate.c) */
+/* One variant's inputs (all arrays in block order). Dimensions: A area ranges, T thresholds,
+ * C candidates, G ground truths, D detections, R recall thresholds, M maxDets values, K categories. */
+typedef struct {
+    int64_t A, T, C, G, D, R, M, K;
+    const int32_t *matches;       /* [A*T*C] gt index matched by each candidate, or -1 */
+    const int32_t *candidate_of;  /* [D] each detection's candidate index, or -1 */
+    const uint8_t *gt_state;      /* [A*G] GtState */
+    const int64_t *gt_ids;        /* [G] annotation ids (a match to id 0 counts as none, as pycocotools) */
+    const uint8_t *gt_used;       /* [G] its block takes part */
+    const int64_t *gt_cat;        /* [G] category index 0..K-1 */
+    const int64_t *order;         /* [D] detections by score, stable, over all blocks */
+    const uint8_t *dt_used;       /* [D] its block takes part */
+    const int64_t *dt_cat;        /* [D] category index */
+    const int64_t *dt_rank;       /* [D] rank by score inside its block (maxDets) */
+    const double *dt_scores;      /* [D] */
+    const uint8_t *dt_out;        /* [A*D] unmatched, it is ignored (outside the area range, another subset's) */
+    const double *rec_thrs;       /* [R] */
+    const int64_t *max_dets;      /* [M] */
+} AccumulateInput;
+/* COCOeval's eval arrays: precision, scores [T*R*K*A*M], recall [T*K*A*M]. */
+typedef struct { double *precision, *recall, *scores; } AccumulateOutput;
+
+int accumulate(const AccumulateInput *in, int64_t a_lo, int64_t a_hi, AccumulateOutput *out);  /* COCOeval.accumulate for area ranges a_lo..a_hi-1 (cells without a counted gt untouched); 0 or EC_NO_MEMORY */
+
+#endif

@@ -1,0 +1,518 @@
+/* JSON scanning: results files and the lists of COCO files in the shape every detector and the
+ * official tools write, straight into columns (evalcore.h). Anything else makes a scanner give
+ * up (-1), and the caller takes the general path, which accepts or refuses the file with a
+ * precise message. No Python here: numbers the fast paths cannot convert exactly go to strtod_l
+ * in the "C" locale, else to the caller's SlowNumbers. */
+#define _GNU_SOURCE  /* strtod_l (glibc) */
+#include "evalcore.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#if !defined(_WIN32)
+#include <locale.h>
+#if defined(__APPLE__)
+#include <xlocale.h>
+#endif
+/* The "C" locale for strtod_l (created by json_scan_init; NULL if that failed). */
+static locale_t c_locale;
+#endif
+
+void json_scan_init(void) {
+#if !defined(_WIN32)
+    if (!c_locale) c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+#endif
+}
+
+/* ------------------------------------------------------------------ growable arrays */
+static int vec_reserve(Vec *v, size_t extra) {
+    if (v->len + extra <= v->cap) return 0;
+    size_t cap = v->cap ? v->cap : 4096;
+    while (cap < v->len + extra) cap *= 2;
+    char *data = realloc(v->data, cap);
+    if (!data) return -1;
+    v->data = data; v->cap = cap;
+    return 0;
+}
+
+static int vec_push(Vec *v, const void *item, size_t size) {
+    if (vec_reserve(v, size) < 0) return -1;
+    memcpy(v->data + v->len, item, size);
+    v->len += size;
+    return 0;
+}
+
+
+/* ------------------------------------------------------------------ results scanner
+ * A results file in the shape every detector writes: a JSON list of flat objects with integer
+ * image_id / category_id, a number score, bbox (4 numbers), segmentation ({"size": [h, w],
+ * "counts": "..."}) and keypoints (51 numbers); other keys are skipped. Anything else (file
+ * names as image ids, polygons, uncompressed RLE, null, escapes other than a doubled backslash,
+ * broken JSON, ...) makes the scanner give up, and the caller takes the general path, which
+ * accepts or refuses the file with a precise message. Numbers are converted exactly as
+ * Python's float() does (correctly rounded); one beyond float64 (1e400) is refused. */
+typedef struct { const char *p, *end; SlowNumbers *slow; } Cursor;
+
+#define NUM_KEYPOINT_VALUES 51
+
+static inline void skip_ws(Cursor *c) {
+    while (c->p < c->end && (unsigned char)*c->p <= ' '
+           && (*c->p == ' ' || *c->p == '\n' || *c->p == '\r' || *c->p == '\t')) c->p++;
+}
+
+static int expect(Cursor *c, char ch) {
+    skip_ws(c);
+    if (c->p >= c->end || *c->p != ch) return -1;
+    c->p++;
+    return 0;
+}
+
+static const double exact_powers[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+                                      1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* A JSON number. *is_int: no fraction or exponent and |value| < 10^18 (then *integer holds it). */
+static int scan_number(Cursor *c, double *value, int64_t *integer, int *is_int) {
+    const char *start = c->p, *p = c->p, *end = c->end;
+    int negative = 0, digits = 0, fraction = 0, has_point = 0, has_exp = 0;
+    uint64_t mantissa = 0;
+    if (p < end && *p == '-') { negative = 1; p++; }
+    if (p >= end || *p < '0' || *p > '9') return -1;
+    if (*p == '0') { p++; if (p < end && *p >= '0' && *p <= '9') return -1; }
+    else while (p < end && *p >= '0' && *p <= '9') {
+        if (++digits <= 19) mantissa = mantissa * 10 + (uint64_t)(*p - '0');
+        p++;
+    }
+    if (p < end && *p == '.') {
+        has_point = 1; p++;
+        if (p >= end || *p < '0' || *p > '9') return -1;
+        while (p < end && *p >= '0' && *p <= '9') {
+            if (mantissa || *p != '0') digits++;
+            if (digits <= 19) { mantissa = mantissa * 10 + (uint64_t)(*p - '0'); fraction++; }
+            p++;
+        }
+    }
+    int exponent = 0;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        has_exp = 1; p++;
+        int exp_negative = 0;
+        if (p < end && (*p == '+' || *p == '-')) { exp_negative = *p == '-'; p++; }
+        if (p >= end || *p < '0' || *p > '9') return -1;
+        while (p < end && *p >= '0' && *p <= '9') {
+            if (exponent < 100000) exponent = exponent * 10 + (*p - '0');
+            p++;
+        }
+        if (exp_negative) exponent = -exponent;
+    }
+    c->p = p;
+    *is_int = !has_point && !has_exp && digits <= 18;
+    if (*is_int) *integer = negative ? -(int64_t)mantissa : (int64_t)mantissa;
+    int scale = exponent - fraction;
+    if (digits <= 19 && mantissa <= ((uint64_t)1 << 53) && scale >= -22 && scale <= 22) {
+        /* Both operands exact: one IEEE operation rounds correctly. */
+        double v = (double)mantissa;
+        v = scale < 0 ? v / exact_powers[-scale] : v * exact_powers[scale];
+        /* "-0" is the integer 0 to JSON readers (+0.0 as a float); "-0.0", "-0e0": -0.0 */
+        *value = negative && (v != 0 || has_point || has_exp) ? -v : v;
+        return 0;
+    }
+    /* Otherwise a correctly rounded conversion of the text (as Python's float()): the C
+     * library's strtod in the "C" locale (glibc's and the BSDs' round correctly; no lock
+     * needed, so parts scanned in threads do not queue for it), else the caller's. */
+    char local[64], *text = local;
+    size_t n = (size_t)(p - start);
+    if (n >= sizeof local && !(text = malloc(n + 1))) return -1;
+    memcpy(text, start, n); text[n] = 0;
+    char *stop = NULL;
+    double v;
+    int ok;
+#if !defined(_WIN32)
+    if (c_locale) {
+        v = strtod_l(text, &stop, c_locale);
+        ok = stop == text + n;
+    } else
+#endif
+    {
+        v = 0;
+        ok = c->slow && c->slow->convert && c->slow->convert(c->slow->context, text, &v) == 0;
+    }
+    if (text != local) free(text);
+    /* A number beyond float64 (1e400) reads as infinite: the general path names it. */
+    if (!ok || !isfinite(v)) return -1;
+    *value = v;
+    return 0;
+}
+
+static int scan_integer(Cursor *c, int64_t *out) {
+    double value; int is_int;
+    skip_ws(c);
+    if (scan_number(c, &value, out, &is_int) < 0 || !is_int) return -1;
+    return 0;
+}
+
+/* Plain decimals (-?digits[.digits], at most 19 digits, mantissa <= 2^53), the bulk of
+ * detector output: 1 when read, 0 to leave it to scan_number (cursor untouched). */
+static inline int quick_decimal(Cursor *c, double *out) {
+    const char *p = c->p, *end = c->end;
+    int negative = p < end && *p == '-';
+    p += negative;
+    const char *first = p;
+    uint64_t mantissa = 0;
+    while (p < end && (unsigned)(*p - '0') < 10) mantissa = mantissa * 10 + (uint64_t)(*p++ - '0');
+    ptrdiff_t int_digits = p - first, fraction = 0;
+    if (int_digits == 0 || (int_digits > 1 && *first == '0')) return 0;
+    if (p < end && *p == '.') {
+        const char *f = ++p;
+        while (p < end && (unsigned)(*p - '0') < 10) mantissa = mantissa * 10 + (uint64_t)(*p++ - '0');
+        fraction = p - f;
+        if (fraction == 0) return 0;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) return 0;
+    if (int_digits + fraction > 19 || fraction > 22 || mantissa > ((uint64_t)1 << 53)) return 0;
+    double v = (double)mantissa;
+    if (fraction) v /= exact_powers[fraction];
+    *out = negative && (v != 0 || fraction) ? -v : v;  /* "-0": the integer 0, as in scan_number */
+    c->p = p;
+    return 1;
+}
+
+static int scan_double(Cursor *c, double *out) {
+    int64_t integer; int is_int;
+    skip_ws(c);
+    if (quick_decimal(c, out)) return 0;
+    return scan_number(c, out, &integer, &is_int);
+}
+
+/* A JSON string at c->p (after the opening quote is checked). Raw bytes [*start, *start + *len).
+ * *escaped: it holds doubled backslashes (the only escape accepted). */
+static int scan_string(Cursor *c, const char **start, ptrdiff_t *len, int *escaped) {
+    skip_ws(c);
+    if (c->p >= c->end || *c->p != '"') return -1;
+    const char *p = ++c->p, *end = c->end;
+    *start = p;
+    while (p < end) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '"') break;
+        if (ch == '\\') {
+            if (p + 1 >= end || p[1] != '\\') return -1;
+            *escaped = 1; p += 2; continue;
+        }
+        if (ch < 0x20 || ch >= 0x80) return -1;
+        p++;
+    }
+    if (p >= end) return -1;
+    *len = p - *start;
+    c->p = p + 1;
+    return 0;
+}
+
+static int key_is(const char *start, ptrdiff_t len, const char *name) {
+    return (size_t)len == strlen(name) && memcmp(start, name, (size_t)len) == 0;
+}
+
+/* Skips any JSON value (for keys the evaluation does not read). */
+static int skip_value(Cursor *c, int depth) {
+    if (depth > 64) return -1;
+    skip_ws(c);
+    if (c->p >= c->end) return -1;
+    char ch = *c->p;
+    if (ch == '"') { const char *s; ptrdiff_t n; int e = 0; return scan_string(c, &s, &n, &e); }
+    if (ch == '[' || ch == '{') {
+        char close = ch == '[' ? ']' : '}';
+        c->p++;
+        skip_ws(c);
+        if (c->p < c->end && *c->p == close) { c->p++; return 0; }
+        for (;;) {
+            if (ch == '{') {
+                const char *s; ptrdiff_t n; int e = 0;
+                if (scan_string(c, &s, &n, &e) < 0 || expect(c, ':') < 0) return -1;
+            }
+            if (skip_value(c, depth + 1) < 0) return -1;
+            skip_ws(c);
+            if (c->p < c->end && *c->p == ',') { c->p++; continue; }
+            return expect(c, close);
+        }
+    }
+    if (ch == 't' && c->end - c->p >= 4 && memcmp(c->p, "true", 4) == 0) { c->p += 4; return 0; }
+    if (ch == 'f' && c->end - c->p >= 5 && memcmp(c->p, "false", 5) == 0) { c->p += 5; return 0; }
+    if (ch == 'n' && c->end - c->p >= 4 && memcmp(c->p, "null", 4) == 0) { c->p += 4; return 0; }
+    double v; int64_t i; int is_int;
+    return scan_number(c, &v, &i, &is_int);
+}
+
+/* [n1, n2, ...] of exactly `count` numbers into out. */
+static int scan_numbers(Cursor *c, double *out, int count) {
+    if (expect(c, '[') < 0) return -1;
+    for (int k = 0; k < count; k++) {
+        if (k && expect(c, ',') < 0) return -1;
+        if (scan_double(c, &out[k]) < 0) return -1;
+    }
+    return expect(c, ']');
+}
+
+/* The members of a flat JSON object, as the record scanners read them:
+ *     if (open_object(c) < 0) return -1;
+ *     do { if (next_key(c, &key, &len) < 0) return -1; ... read the value ... }
+ *     while ((more = end_member(c)) > 0);
+ * An empty object and keys with escapes are refused (not a shape the scanners take). */
+static int open_object(Cursor *c) {
+    if (expect(c, '{') < 0) return -1;
+    skip_ws(c);
+    return c->p < c->end && *c->p == '}' ? -1 : 0;
+}
+
+static int next_key(Cursor *c, const char **key, ptrdiff_t *len) {
+    int escaped = 0;
+    if (scan_string(c, key, len, &escaped) < 0 || escaped) return -1;
+    return expect(c, ':');
+}
+
+/* 1: a comma, another member follows; 0: the object closed; -1: neither. */
+static int end_member(Cursor *c) {
+    skip_ws(c);
+    if (c->p < c->end && *c->p == ',') { c->p++; return 1; }
+    return expect(c, '}') < 0 ? -1 : 0;
+}
+
+
+/* {"size": [h, w], "counts": "..."}: pushes h, w, counts start (offset in data), length. */
+/* Whether raw string content s[0, len) (no quote in it) is JSON that the scanners take as it
+ * is: printable ASCII (no control character, no byte >= 0x80) and valid escapes (\\ \/ \b \f
+ * \n \r \t \uXXXX); anything else is left to the general path. */
+static int plain_json_content(const char *s, size_t len) {
+    unsigned outside = 0;  /* a loop the compiler vectorises: bytes outside 0x20..0x7f */
+    for (size_t p = 0; p < len; p++) outside |= (unsigned)((unsigned char)s[p] - 0x20) >= 0x60u;
+    if (outside) return 0;
+    const char *q = memchr(s, '\\', len), *end = s + len;
+    while (q) {
+        char e = q + 1 < end ? q[1] : 0;
+        if (e == 'u') {  /* \uXXXX: four hex digits */
+            if (end - q < 6) return 0;
+            for (int k = 2; k < 6; k++) if (!strchr("0123456789abcdefABCDEF", q[k])) return 0;
+            q += 4;
+        } else if (e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' && e != 'r' && e != 't') return 0;
+        q += 2;
+        q = q < end ? memchr(q, '\\', (size_t)(end - q)) : NULL;
+    }
+    return 1;
+}
+
+static int scan_segmentation(Cursor *c, const char *data, Vec *out) {
+    int64_t fields[4] = {-1, -1, -1, -1};
+    int seen_size = 0, seen_counts = 0;
+    int more;
+    if (open_object(c) < 0) return -1;
+    do {
+        const char *key; ptrdiff_t key_len;
+        if (next_key(c, &key, &key_len) < 0) return -1;
+        if (key_is(key, key_len, "size")) {
+            if (seen_size++ || expect(c, '[') < 0 || scan_integer(c, &fields[0]) < 0 || expect(c, ',') < 0
+                || scan_integer(c, &fields[1]) < 0 || expect(c, ']') < 0) return -1;
+        } else if (key_is(key, key_len, "counts")) {
+            /* Jump to the closing quote, then check the content is JSON (the RLE decoder checks
+             * the RLE alphabet later, but only where the masks are read). */
+            skip_ws(c);
+            if (seen_counts++ || c->p >= c->end || *c->p != '"') return -1;
+            const char *start = ++c->p, *close = memchr(start, '"', (size_t)(c->end - start));
+            if (!close) return -1;
+            const char *q = close;
+            while (q > start && q[-1] == '\\') q--;
+            if ((close - q) & 1) return -1;  /* an escaped quote: not an RLE string */
+            if (!plain_json_content(start, (size_t)(close - start))) return -1;
+            fields[2] = start - data; fields[3] = close - start;
+            c->p = close + 1;
+        } else if (skip_value(c, 1) < 0) return -1;
+    } while ((more = end_member(c)) > 0);
+    if (more < 0) return -1;
+    if (!seen_size || !seen_counts) return -1;
+    return vec_push(out, fields, sizeof fields);
+}
+
+static int scan_record(Cursor *c, const char *data, ResultColumns *out) {
+    int64_t image_id = 0, category_id = 0; double score = 0, bbox[4] = {0, 0, 0, 0};
+    double keypoints[NUM_KEYPOINT_VALUES];
+    unsigned seen = 0; uint8_t flags = 0;
+    int more;
+    if (open_object(c) < 0) return -1;
+    do {
+        const char *key; ptrdiff_t key_len;
+        if (next_key(c, &key, &key_len) < 0) return -1;
+        unsigned bit = 0; int status;
+        if (key_is(key, key_len, "image_id")) { bit = 1; status = scan_integer(c, &image_id); }
+        else if (key_is(key, key_len, "category_id")) { bit = 2; status = scan_integer(c, &category_id); }
+        else if (key_is(key, key_len, "score")) { bit = 4; status = scan_double(c, &score); }
+        else if (key_is(key, key_len, "bbox")) { bit = 8; flags |= RESULT_HAS_BBOX; status = scan_numbers(c, bbox, 4); }
+        else if (key_is(key, key_len, "segmentation")) { bit = 16; flags |= RESULT_HAS_SEGM; status = scan_segmentation(c, data, &out->segm); }
+        else if (key_is(key, key_len, "keypoints")) {
+            bit = 32; flags |= RESULT_HAS_KEYPOINTS;
+            status = scan_numbers(c, keypoints, NUM_KEYPOINT_VALUES);
+            if (status == 0) status = vec_push(&out->keypoints, keypoints, sizeof keypoints);
+        } else status = skip_value(c, 1);
+        if (status < 0 || (seen & bit)) return -1;
+        seen |= bit;
+    } while ((more = end_member(c)) > 0);
+    if (more < 0) return -1;
+    if ((seen & 7) != 7) return -1;
+    if (vec_push(&out->image_id, &image_id, 8) < 0 || vec_push(&out->category_id, &category_id, 8) < 0
+        || vec_push(&out->score, &score, 8) < 0 || vec_push(&out->flags, &flags, 1) < 0
+        || vec_push(&out->bbox, bbox, sizeof bbox) < 0) return -1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ COCO ground truth
+ * The "images" and "annotations" lists of a COCO file in the shape the official tools write
+ * (integer ids, compressed RLE masks); anything else gives -1 and the general loader reads
+ * the file (and names any problem). */
+static int scan_null(Cursor *c) {
+    skip_ws(c);
+    if (c->end - c->p >= 4 && memcmp(c->p, "null", 4) == 0) { c->p += 4; return 1; }
+    return 0;
+}
+
+
+static int scan_coco_image(Cursor *c, const char *data, ImageColumns *out) {
+    int64_t id = 0, width = 0, height = 0, name[2] = {0, 0};
+    unsigned seen = 0;
+    int more;
+    if (open_object(c) < 0) return -1;
+    do {
+        const char *key; ptrdiff_t key_len;
+        if (next_key(c, &key, &key_len) < 0) return -1;
+        unsigned bit = 0; int status;
+        if (key_is(key, key_len, "id")) { bit = 1; status = scan_integer(c, &id); }
+        else if (key_is(key, key_len, "width")) { bit = 2; status = scan_integer(c, &width); }
+        else if (key_is(key, key_len, "height")) { bit = 4; status = scan_integer(c, &height); }
+        else if (key_is(key, key_len, "file_name")) {
+            const char *start; ptrdiff_t len; int escaped = 0;
+            bit = 8; status = scan_string(c, &start, &len, &escaped);
+            if (escaped) status = -1;
+            name[0] = start - data; name[1] = len;
+        } else status = skip_value(c, 1);
+        if (status < 0 || (seen & bit)) return -1;
+        seen |= bit;
+    } while ((more = end_member(c)) > 0);
+    if (more < 0) return -1;
+    if (seen != 15) return -1;
+    if (vec_push(&out->id, &id, 8) < 0 || vec_push(&out->width, &width, 8) < 0
+        || vec_push(&out->height, &height, 8) < 0 || vec_push(&out->name, name, sizeof name) < 0) return -1;
+    return 0;
+}
+
+
+static int scan_coco_annotation(Cursor *c, const char *data, AnnotationColumns *out) {
+    int64_t id = 0, image_id = 0, category_id = 1, iscrowd = 0, num_keypoints = -1;
+    double bbox[4], area = NAN, max_iou = NAN, keypoints[NUM_KEYPOINT_VALUES];
+    uint8_t has_keypoints = 0;
+    unsigned seen = 0;
+    size_t segm_before = out->segm.len;
+    memset(keypoints, 0, sizeof keypoints);
+    int more;
+    if (open_object(c) < 0) return -1;
+    do {
+        const char *key; ptrdiff_t key_len;
+        if (next_key(c, &key, &key_len) < 0) return -1;
+        unsigned bit = 0; int status = 0;
+        if (key_is(key, key_len, "id")) { bit = 1; status = scan_integer(c, &id); }
+        else if (key_is(key, key_len, "image_id")) { bit = 2; status = scan_integer(c, &image_id); }
+        else if (key_is(key, key_len, "bbox")) { bit = 4; status = scan_numbers(c, bbox, 4); }
+        else if (key_is(key, key_len, "category_id")) { bit = 8; status = scan_integer(c, &category_id); }
+        else if (key_is(key, key_len, "iscrowd")) { bit = 16; status = scan_integer(c, &iscrowd); }
+        else if (key_is(key, key_len, "area")) { bit = 32; if (!scan_null(c)) status = scan_double(c, &area); }
+        else if (key_is(key, key_len, "max_iou")) { bit = 64; if (!scan_null(c)) status = scan_double(c, &max_iou); }
+        else if (key_is(key, key_len, "keypoints")) {
+            bit = 128;
+            if (!scan_null(c)) { status = scan_numbers(c, keypoints, NUM_KEYPOINT_VALUES); has_keypoints = 1; }
+        } else if (key_is(key, key_len, "segmentation")) {
+            bit = 256;
+            if (!scan_null(c)) status = scan_segmentation(c, data, &out->segm);
+        } else if (key_is(key, key_len, "num_keypoints")) {
+            bit = 512;
+            status = scan_integer(c, &num_keypoints);
+            if (status == 0 && num_keypoints < 0) status = -1;  /* the general path names it */
+        } else status = skip_value(c, 1);
+        if (status < 0 || (seen & bit)) return -1;
+        seen |= bit;
+    } while ((more = end_member(c)) > 0);
+    if (more < 0) return -1;
+    if ((seen & 7) != 7) return -1;
+    if (out->segm.len == segm_before) {  /* no mask */
+        int64_t none[4] = {-1, -1, -1, -1};
+        if (vec_push(&out->segm, none, sizeof none) < 0) return -1;
+    }
+    if (vec_push(&out->id, &id, 8) < 0 || vec_push(&out->image_id, &image_id, 8) < 0
+        || vec_push(&out->category_id, &category_id, 8) < 0 || vec_push(&out->iscrowd, &iscrowd, 8) < 0
+        || vec_push(&out->bbox, bbox, sizeof bbox) < 0 || vec_push(&out->area, &area, 8) < 0
+        || vec_push(&out->max_iou, &max_iou, 8) < 0 || vec_push(&out->has_keypoints, &has_keypoints, 1) < 0
+        || vec_push(&out->keypoints, keypoints, sizeof keypoints) < 0
+        || vec_push(&out->num_keypoints, &num_keypoints, 8) < 0) return -1;
+    return 0;
+}
+
+/* A JSON list of records scanned by `record` into `out`; 0, or -1 when not in the shape. */
+static int scan_list(Cursor *c, const char *data, void *out, int (*record)(Cursor *, const char *, void *)) {
+    if (expect(c, '[') < 0) return -1;
+    skip_ws(c);
+    if (c->p < c->end && *c->p == ']') { c->p++; }
+    else for (;;) {
+        if (record(c, data, out) < 0) return -1;
+        skip_ws(c);
+        if (c->p < c->end && *c->p == ',') { c->p++; continue; }
+        if (expect(c, ']') < 0) return -1;
+        break;
+    }
+    skip_ws(c);
+    return c->p == c->end ? 0 : -1;
+}
+
+static int image_record(Cursor *c, const char *data, void *out) { return scan_coco_image(c, data, out); }
+static int annotation_record(Cursor *c, const char *data, void *out) { return scan_coco_annotation(c, data, out); }
+
+/* The records of data[start:stop]: start is 0 (the list opens there) or the first byte of a
+ * record; stop is size (the list closes there) or the comma before the next part's first record. */
+int scan_results(const char *data, size_t size, size_t start, size_t stop, SlowNumbers *slow, ResultColumns *out) {
+    memset(out, 0, sizeof *out);
+    if (start > stop || stop > size) return -1;
+    int first = start == 0, last = stop == size;
+    Cursor c = {data + start, data + stop, slow};
+    if (first && expect(&c, '[') < 0) return -1;
+    skip_ws(&c);
+    if (first && last && c.p < c.end && *c.p == ']') c.p++;  /* [] */
+    else for (;;) {
+        if (scan_record(&c, data, out) < 0) return -1;
+        skip_ws(&c);
+        if (!last && c.p == c.end) break;  /* at the comma that ends this part */
+        if (c.p < c.end && *c.p == ',') { c.p++; continue; }
+        if (!last || expect(&c, ']') < 0) return -1;
+        break;
+    }
+    if (last) { skip_ws(&c); if (c.p != c.end) return -1; }
+    return 0;
+}
+
+int scan_coco_images(const char *data, size_t size, SlowNumbers *slow, ImageColumns *out) {
+    memset(out, 0, sizeof *out);
+    Cursor c = {data, data + size, slow};
+    return scan_list(&c, data, out, image_record);
+}
+
+int scan_coco_annotations(const char *data, size_t size, SlowNumbers *slow, AnnotationColumns *out) {
+    memset(out, 0, sizeof *out);
+    Cursor c = {data, data + size, slow};
+    return scan_list(&c, data, out, annotation_record);
+}
+
+void result_columns_free(ResultColumns *c) {
+    free(c->image_id.data); free(c->category_id.data); free(c->score.data); free(c->flags.data);
+    free(c->bbox.data); free(c->segm.data); free(c->keypoints.data);
+    memset(c, 0, sizeof *c);
+}
+
+void image_columns_free(ImageColumns *c) {
+    free(c->id.data); free(c->width.data); free(c->height.data); free(c->name.data);
+    memset(c, 0, sizeof *c);
+}
+
+void annotation_columns_free(AnnotationColumns *c) {
+    free(c->id.data); free(c->image_id.data); free(c->category_id.data); free(c->iscrowd.data);
+    free(c->bbox.data); free(c->area.data); free(c->max_iou.data); free(c->has_keypoints.data);
+    free(c->keypoints.data); free(c->segm.data); free(c->num_keypoints.data);
+    memset(c, 0, sizeof *c);
+}

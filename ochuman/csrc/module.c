@@ -1,0 +1,611 @@
+/* ochuman._evalcore: the Python boundary of the compiled core (the kernels are in evalcore.h).
+ *
+ * The only file that includes Python.h. Each function parses its arguments, checks every
+ * buffer against what its kernel will read or write (item type, C-contiguity, writability of
+ * outputs, item counts derived from the other arguments, and the indices the kernel follows),
+ * raises TypeError (not an array of the right type) or ValueError (wrong length, layout or
+ * index) naming the argument, and only then calls the kernel without the GIL. Outputs are
+ * preallocated by the caller. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include "evalcore.h"
+
+/* ------------------------------------------------------------------ checked buffers */
+typedef enum { F64, I64, I32, I8, U8 } Kind;
+static const char *const kind_names[] = {"float64", "int64", "int32", "int8", "uint8"};
+static const Py_ssize_t kind_sizes[] = {8, 8, 4, 1, 1};
+
+/* The buffers one call holds, released together. */
+#define MAX_BUFFERS 24
+typedef struct { const char *function; Py_buffer views[MAX_BUFFERS]; int n; } Held;
+
+static void release(Held *h) {
+    for (int i = 0; i < h->n; i++) PyBuffer_Release(&h->views[i]);
+    h->n = 0;
+}
+
+static int kind_matches(const Py_buffer *v, Kind kind) {
+    const char *f = v->format ? v->format : "B";
+    if (*f == '@' || *f == '=' || *f == (PY_LITTLE_ENDIAN ? '<' : '>')) f++;
+    if (!f[0] || f[1] || v->itemsize != kind_sizes[kind]) return 0;
+    switch (kind) {
+    case F64: return *f == 'd';
+    case I64: case I32: case I8: return strchr("bhilqn", *f) != NULL;
+    case U8: return *f == 'B';
+    }
+    return 0;
+}
+
+/* obj as a C-contiguous array of `kind` (an output: writable): its number of items, with its
+ * data in *data; or -1 with a Python error naming the argument. */
+static Py_ssize_t take(Held *h, PyObject *obj, const char *name, Kind kind, int output, void *data) {
+    Py_buffer *v = &h->views[h->n];
+    if (PyObject_GetBuffer(obj, v, PyBUF_RECORDS_RO) < 0) {
+        PyErr_Format(PyExc_TypeError, "%s(): %s must be a C-contiguous array of %s, not %.100s",
+                     h->function, name, kind_names[kind], Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    h->n++;
+    if (!kind_matches(v, kind)) {
+        PyErr_Format(PyExc_TypeError, "%s(): %s must be an array of %s, not of items of format '%s' (%zd bytes)",
+                     h->function, name, kind_names[kind], v->format ? v->format : "B", v->itemsize);
+        return -1;
+    }
+    if (!PyBuffer_IsContiguous(v, 'C')) {
+        PyErr_Format(PyExc_ValueError, "%s(): %s must be C-contiguous", h->function, name);
+        return -1;
+    }
+    if (output && v->readonly) {
+        PyErr_Format(PyExc_ValueError, "%s(): %s is an output and must be writable", h->function, name);
+        return -1;
+    }
+    *(void **)data = v->buf;
+    return v->len / v->itemsize;
+}
+
+/* Bytes-like text (bytes, a memory map, msgspec.Raw, ...): its length. */
+static Py_ssize_t take_text(Held *h, PyObject *obj, const char *name, const char **data) {
+    Py_buffer *v = &h->views[h->n];
+    if (PyObject_GetBuffer(obj, v, PyBUF_SIMPLE) < 0) {
+        if (PyObject_CheckBuffer(obj)) PyErr_Format(PyExc_ValueError, "%s(): %s must be contiguous", h->function, name);
+        else PyErr_Format(PyExc_TypeError, "%s(): %s must be bytes-like, not %.100s", h->function, name, Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    h->n++;
+    *data = v->buf;
+    return v->len;
+}
+
+static int fail(Held *h, PyObject *type, const char *format, ...) {
+    char message[400];
+    va_list args;
+    va_start(args, format);
+    PyOS_vsnprintf(message, sizeof message, format, args);
+    va_end(args);
+    PyErr_Format(type, "%s(): %s", h->function, message);
+    return -1;
+}
+
+/* count == expected, else a ValueError saying what the count follows from. */
+static int expect_count(Held *h, const char *name, Py_ssize_t count, Py_ssize_t expected, const char *rule) {
+    if (count < 0) return -1;  /* take() has raised */
+    if (count == expected) return 0;
+    return fail(h, PyExc_ValueError, "%s holds %zd items, expected %zd (%s)", name, count, expected, rule);
+}
+
+/* Every a[first..stop-1] in [low, high). */
+static int expect_indices(Held *h, const char *name, const int64_t *a, int64_t first, int64_t stop, int64_t low, int64_t high) {
+    for (int64_t i = first; i < stop; i++)
+        if (a[i] < low || a[i] >= high)
+            return fail(h, PyExc_ValueError, "%s[%lld] = %lld is outside %lld..%lld", name, (long long)i,
+                        (long long)a[i], (long long)low, (long long)high - 1);
+    return 0;
+}
+
+/* lo..hi a range of 0..n. */
+static int expect_range(Held *h, const char *what, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t n) {
+    if (0 <= lo && lo <= hi && hi <= n) return 0;
+    return fail(h, PyExc_ValueError, "%s range %zd..%zd is not within 0..%zd", what, lo, hi, n);
+}
+
+/* The block index of blocks lo..hi-1 (B = len(iou_start); gt_start, dt_start B + 1 items,
+ * non-decreasing within 0..n_gt / 0..n_dt; each block's D_b x G_b IoU matrix inside P items). */
+static int take_blocks(Held *h, PyObject *gs_obj, PyObject *ds_obj, PyObject *is_obj, Blocks *blocks) {
+    const int64_t *gs, *ds, *is;
+    Py_ssize_t ngs = take(h, gs_obj, "gt_start", I64, 0, &gs), nds = take(h, ds_obj, "dt_start", I64, 0, &ds);
+    if (ngs < 0 || nds < 0) return -1;
+    Py_ssize_t B = take(h, is_obj, "iou_start", I64, 0, &is);
+    if (B < 0 || expect_count(h, "gt_start", ngs, B + 1, "len(iou_start) + 1") < 0
+        || expect_count(h, "dt_start", nds, B + 1, "len(iou_start) + 1") < 0) return -1;
+    *blocks = (Blocks){gs, ds, is, B};
+    return 0;
+}
+
+static int expect_blocks(Held *h, const Blocks *blocks, int64_t lo, int64_t hi, int64_t n_gt, int64_t n_dt, int64_t pairs) {
+    const int64_t *gs = blocks->gt_start, *ds = blocks->dt_start, *is = blocks->iou_start;
+    if (hi <= lo) return 0;
+    if (gs[lo] < 0 || ds[lo] < 0) return fail(h, PyExc_ValueError, "gt_start[%lld] / dt_start[%lld] is negative", (long long)lo, (long long)lo);
+    for (int64_t b = lo; b < hi; b++) {
+        int64_t ng = gs[b + 1] - gs[b], nd = ds[b + 1] - ds[b];
+        if (ng < 0 || nd < 0) return fail(h, PyExc_ValueError, "gt_start / dt_start decrease at block %lld", (long long)b);
+        if (is[b] < 0 || (ng && nd > (pairs - is[b]) / ng))
+            return fail(h, PyExc_ValueError, "block %lld's %lld x %lld IoU matrix at iou_start %lld does not fit in %lld pairs",
+                        (long long)b, (long long)nd, (long long)ng, (long long)is[b], (long long)pairs);
+    }
+    if (gs[hi] > n_gt) return fail(h, PyExc_ValueError, "gt_start[%lld] = %lld exceeds the %lld ground truths", (long long)hi, (long long)gs[hi], (long long)n_gt);
+    if (ds[hi] > n_dt) return fail(h, PyExc_ValueError, "dt_start[%lld] = %lld exceeds the %lld detections", (long long)hi, (long long)ds[hi], (long long)n_dt);
+    return 0;
+}
+
+/* RLE strings buf[starts[k] : starts[k] + lengths[k]] for k in lo..hi-1 inside buf; with a
+ * status array, only the strings still MASK_PENDING (the others, absent masks among them, are
+ * not read). */
+static int expect_spans(Held *h, const char *name, const int64_t *starts, const int64_t *lengths, int64_t stride,
+                        const int8_t *status, int64_t lo, int64_t hi, Py_ssize_t size) {
+    for (int64_t k = lo; k < hi; k++) {
+        if (status && status[k] != MASK_PENDING) continue;
+        int64_t s = starts[k * stride], n = lengths[k * stride];
+        if (s < 0 || n < 0 || s > size || n > size - s)
+            return fail(h, PyExc_ValueError, "string %lld [%lld, +%lld) is outside %s (%zd bytes)", (long long)k,
+                        (long long)s, (long long)n, name, size);
+    }
+    return 0;
+}
+
+static PyObject *finish(Held *h, int status) {
+    release(h);
+    if (status == EC_NO_MEMORY) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------ scanners */
+static PyObject *bytes_of(Vec *v) { return PyBytes_FromStringAndSize(v->data ? v->data : "", (Py_ssize_t)v->len); }
+
+/* The scanners' slow numbers: Python's own correctly rounded conversion, with the GIL taken
+ * back for it (the scan runs without). */
+static int python_number(void *context, const char *text, double *out) {
+    PyThreadState **state = context;
+    PyEval_RestoreThread(*state);
+    char *stop = NULL;
+    double v = PyOS_string_to_double(text, &stop, NULL);
+    int ok = !(v == -1.0 && PyErr_Occurred()) && stop && *stop == 0;
+    if (!ok) PyErr_Clear();
+    *state = PyEval_SaveThread();
+    *out = v;
+    return ok ? 0 : -1;
+}
+
+/* scan_results(data, start, end) -> (image_id, category_id, score, flags, bbox, segm,
+ * keypoints) as bytes (evalcore.h: ResultColumns), or None (not in the shape: the general path
+ * reads the file), for the records in data[start:end] (the whole file: 0, len(data)). Parts may
+ * be scanned in threads. */
+static PyObject *py_scan_results(PyObject *self, PyObject *args) {
+    PyObject *data_obj; Py_ssize_t start, stop;
+    if (!PyArg_ParseTuple(args, "Onn", &data_obj, &start, &stop)) return NULL;
+    Held h = {"scan_results"};
+    const char *data;
+    Py_ssize_t size = take_text(&h, data_obj, "data", &data);
+    if (size < 0) return NULL;
+    ResultColumns out;
+    int scanned = -1;
+    if (start >= 0 && start <= stop && stop <= size) {
+        PyThreadState *state = PyEval_SaveThread();
+        SlowNumbers slow = {python_number, &state};
+        scanned = scan_results(data, (size_t)size, (size_t)start, (size_t)stop, &slow, &out);
+        PyEval_RestoreThread(state);
+    } else memset(&out, 0, sizeof out);
+    PyObject *result = scanned == 0
+        ? Py_BuildValue("(NNNNNNN)", bytes_of(&out.image_id), bytes_of(&out.category_id), bytes_of(&out.score),
+                        bytes_of(&out.flags), bytes_of(&out.bbox), bytes_of(&out.segm), bytes_of(&out.keypoints))
+        : Py_NewRef(Py_None);
+    result_columns_free(&out);
+    release(&h);
+    return result;
+}
+
+/* scan_coco_images(data) -> (id, width, height, file_name [offset, length]) as bytes, or None. */
+static PyObject *py_scan_coco_images(PyObject *self, PyObject *args) {
+    PyObject *data_obj;
+    if (!PyArg_ParseTuple(args, "O", &data_obj)) return NULL;
+    Held h = {"scan_coco_images"};
+    const char *data;
+    Py_ssize_t size = take_text(&h, data_obj, "data", &data);
+    if (size < 0) return NULL;
+    ImageColumns out;
+    PyThreadState *state = PyEval_SaveThread();
+    SlowNumbers slow = {python_number, &state};
+    int scanned = scan_coco_images(data, (size_t)size, &slow, &out);
+    PyEval_RestoreThread(state);
+    PyObject *result = scanned == 0
+        ? Py_BuildValue("(NNNN)", bytes_of(&out.id), bytes_of(&out.width), bytes_of(&out.height), bytes_of(&out.name))
+        : Py_NewRef(Py_None);
+    image_columns_free(&out);
+    release(&h);
+    return result;
+}
+
+/* scan_coco_annotations(data) -> (id, image_id, category_id, iscrowd, bbox, area, max_iou,
+ * has_keypoints, keypoints, segm, num_keypoints) as bytes (evalcore.h: AnnotationColumns), or None. */
+static PyObject *py_scan_coco_annotations(PyObject *self, PyObject *args) {
+    PyObject *data_obj;
+    if (!PyArg_ParseTuple(args, "O", &data_obj)) return NULL;
+    Held h = {"scan_coco_annotations"};
+    const char *data;
+    Py_ssize_t size = take_text(&h, data_obj, "data", &data);
+    if (size < 0) return NULL;
+    AnnotationColumns out;
+    PyThreadState *state = PyEval_SaveThread();
+    SlowNumbers slow = {python_number, &state};
+    int scanned = scan_coco_annotations(data, (size_t)size, &slow, &out);
+    PyEval_RestoreThread(state);
+    PyObject *result = scanned == 0
+        ? Py_BuildValue("(NNNNNNNNNNN)", bytes_of(&out.id), bytes_of(&out.image_id), bytes_of(&out.category_id),
+                        bytes_of(&out.iscrowd), bytes_of(&out.bbox), bytes_of(&out.area), bytes_of(&out.max_iou),
+                        bytes_of(&out.has_keypoints), bytes_of(&out.keypoints), bytes_of(&out.segm),
+                        bytes_of(&out.num_keypoints))
+        : Py_NewRef(Py_None);
+    annotation_columns_free(&out);
+    release(&h);
+    return result;
+}
+
+/* ------------------------------------------------------------------ RLE */
+/* rle_spans_clean(buf, spans i64[2n] [offset, length]) -> bool: every span is clean raw RLE
+ * counts content (evalcore.h: rle_clean_copy). */
+static PyObject *py_rle_spans_clean(PyObject *self, PyObject *args) {
+    PyObject *buf_obj, *spans_obj;
+    if (!PyArg_ParseTuple(args, "OO", &buf_obj, &spans_obj)) return NULL;
+    Held h = {"rle_spans_clean"};
+    const char *buf; const int64_t *spans;
+    Py_ssize_t size = take_text(&h, buf_obj, "buf", &buf), n = size < 0 ? -1 : take(&h, spans_obj, "spans", I64, 0, &spans);
+    if (n < 0 || (n % 2 && fail(&h, PyExc_ValueError, "spans holds %zd items, expected [offset, length] pairs", n) < 0)
+        || expect_spans(&h, "buf", spans, spans + 1, 2, NULL, 0, n / 2, size) < 0) { release(&h); return NULL; }
+    int clean;
+    Py_BEGIN_ALLOW_THREADS
+    clean = rle_spans_clean((const unsigned char *)buf, spans, n / 2);
+    Py_END_ALLOW_THREADS
+    release(&h);
+    if (clean == EC_NO_MEMORY) return PyErr_NoMemory();
+    return PyBool_FromLong(clean);
+}
+
+/* An RLE table (names[0..2]: buf, starts i64[n], lengths i64[n]): n, or -1. */
+static Py_ssize_t take_table(Held *h, PyObject *const *o, const char *const *names, int raw, RleTable *t, Py_ssize_t *size) {
+    Py_ssize_t ns, nl;
+    if ((*size = take_text(h, o[0], names[0], &t->buf)) < 0 || (ns = take(h, o[1], names[1], I64, 0, &t->starts)) < 0
+        || (nl = take(h, o[2], names[2], I64, 0, &t->lengths)) < 0
+        || expect_count(h, names[2], nl, ns, "one per string: as many as starts") < 0) return -1;
+    t->raw = raw;
+    return ns;
+}
+
+/* rle_stats(buf, starts i64[n], lengths i64[n], raw, heights i64[n], lo, hi, status i8[n],
+ *           areas i64[n], totals i64[n], boxes i64[4n])  (evalcore.h: rle_stats) */
+static PyObject *py_rle_stats(PyObject *self, PyObject *args) {
+    PyObject *table[3], *heights_obj, *status_obj, *areas_obj, *totals_obj, *boxes_obj;
+    static const char *const table_names[3] = {"buf", "starts", "lengths"};
+    int raw; Py_ssize_t lo, hi;
+    if (!PyArg_ParseTuple(args, "OOOpOnnOOOO", &table[0], &table[1], &table[2], &raw, &heights_obj, &lo, &hi,
+                          &status_obj, &areas_obj, &totals_obj, &boxes_obj)) return NULL;
+    Held h = {"rle_stats"};
+    RleTable t; Py_ssize_t size;
+    const int64_t *heights; int8_t *status; int64_t *areas, *totals, *boxes;
+    Py_ssize_t n = take_table(&h, table, table_names, raw, &t, &size);
+    if (n < 0
+        || expect_count(&h, "heights", take(&h, heights_obj, "heights", I64, 0, &heights), n, "one per string") < 0
+        || expect_count(&h, "status", take(&h, status_obj, "status", I8, 1, &status), n, "one per string") < 0
+        || expect_count(&h, "areas", take(&h, areas_obj, "areas", I64, 1, &areas), n, "one per string") < 0
+        || expect_count(&h, "totals", take(&h, totals_obj, "totals", I64, 1, &totals), n, "one per string") < 0
+        || expect_count(&h, "boxes", take(&h, boxes_obj, "boxes", I64, 1, &boxes), 4 * n, "4 per string") < 0
+        || expect_range(&h, "string", lo, hi, n) < 0
+        || expect_spans(&h, "buf", t.starts, t.lengths, 1, status, lo, hi, size) < 0) {
+        release(&h); return NULL;
+    }
+    int result;
+    Py_BEGIN_ALLOW_THREADS
+    result = rle_stats(&t, heights, lo, hi, status, areas, totals, boxes);
+    Py_END_ALLOW_THREADS
+    return finish(&h, result);
+}
+
+/* ------------------------------------------------------------------ IoU */
+/* A mask table with its statistics (evalcore.h: Masks), arguments o[0..7] named names[0..7]
+ * (buf, starts, lengths, sizes, status, areas, boxes, totals): n, or -1. */
+static Py_ssize_t take_masks(Held *h, PyObject *const *o, const char *const *names, int raw, Masks *m) {
+    Py_ssize_t size, n = take_table(h, o, names, raw, &m->rle, &size);
+    if (n < 0
+        || expect_count(h, names[3], take(h, o[3], names[3], I64, 0, &m->sizes), 2 * n, "[h, w] per mask") < 0
+        || expect_count(h, names[4], take(h, o[4], names[4], I8, 1, &m->status), n, "one per mask") < 0
+        || expect_count(h, names[5], take(h, o[5], names[5], I64, 1, &m->areas), n, "one per mask") < 0
+        || expect_count(h, names[6], take(h, o[6], names[6], I64, 1, &m->boxes), 4 * n, "4 per mask") < 0
+        || expect_count(h, names[7], take(h, o[7], names[7], I64, 1, &m->totals), n, "one per mask") < 0
+        || expect_spans(h, names[0], m->rle.starts, m->rle.lengths, 1, NULL, 0, n, size) < 0) return -1;
+    return n;
+}
+
+/* segm_ious(gt_buf, gt_starts, gt_lengths, gt_raw, gt_sizes i64[2G'], gt_status i8[G'],
+ *           gt_areas i64[G'], gt_boxes i64[4G'], gt_totals i64[G'], gt_crowd u8[G'],
+ *           dt_buf, dt_starts, dt_lengths, dt_raw, dt_sizes i64[2D'], dt_status i8[D'],
+ *           dt_areas i64[D'], dt_boxes i64[4D'], dt_totals i64[D'],
+ *           gt_order i64[G], dt_order i64[D], gt_start i64[B+1], dt_start i64[B+1],
+ *           iou_start i64[B], lo, hi, out f64[P])  (evalcore.h: segm_ious) */
+static PyObject *py_segm_ious(PyObject *self, PyObject *args) {
+    PyObject *g[8], *d[8], *crowd_obj, *go_obj, *do_obj, *gs_obj, *ds_obj, *is_obj, *out_obj;
+    int graw, draw; Py_ssize_t lo, hi;
+    if (!PyArg_ParseTuple(args, "OOOpOOOOOOOOOpOOOOOOOOOOnnO", &g[0], &g[1], &g[2], &graw, &g[3], &g[4], &g[5], &g[6],
+                          &g[7], &crowd_obj, &d[0], &d[1], &d[2], &draw, &d[3], &d[4], &d[5], &d[6], &d[7],
+                          &go_obj, &do_obj, &gs_obj, &ds_obj, &is_obj, &lo, &hi, &out_obj)) return NULL;
+    static const char *const gt_names[8] = {"gt_buf", "gt_starts", "gt_lengths", "gt_sizes", "gt_status", "gt_areas", "gt_boxes", "gt_totals"};
+    static const char *const dt_names[8] = {"dt_buf", "dt_starts", "dt_lengths", "dt_sizes", "dt_status", "dt_areas", "dt_boxes", "dt_totals"};
+    Held h = {"segm_ious"};
+    Masks gt, dt; Blocks blocks;
+    const uint8_t *crowd; const int64_t *go, *dor; double *out;
+    Py_ssize_t G1, D1, G, D, P;
+    if ((G1 = take_masks(&h, g, gt_names, graw, &gt)) < 0 || (D1 = take_masks(&h, d, dt_names, draw, &dt)) < 0
+        || expect_count(&h, "gt_crowd", take(&h, crowd_obj, "gt_crowd", U8, 0, &crowd), G1, "one per gt mask") < 0
+        || (G = take(&h, go_obj, "gt_order", I64, 0, &go)) < 0 || (D = take(&h, do_obj, "dt_order", I64, 0, &dor)) < 0
+        || take_blocks(&h, gs_obj, ds_obj, is_obj, &blocks) < 0 || (P = take(&h, out_obj, "out", F64, 1, &out)) < 0
+        || expect_range(&h, "block", lo, hi, blocks.n_blocks) < 0
+        || expect_blocks(&h, &blocks, lo, hi, G, D, P) < 0
+        || (hi > lo && expect_indices(&h, "gt_order", go, blocks.gt_start[lo], blocks.gt_start[hi], 0, G1) < 0)
+        || (hi > lo && expect_indices(&h, "dt_order", dor, blocks.dt_start[lo], blocks.dt_start[hi], 0, D1) < 0)) {
+        release(&h); return NULL;
+    }
+    int result;
+    Py_BEGIN_ALLOW_THREADS
+    result = segm_ious(&gt, crowd, &dt, go, dor, &blocks, lo, hi, out);
+    Py_END_ALLOW_THREADS
+    return finish(&h, result);
+}
+
+/* bbox_ious(gt_boxes f64[4G'], gt_crowd u8[G'], dt_boxes f64[4D'], gt_order i64[G], dt_order i64[D],
+ *           gt_start i64[B+1], dt_start i64[B+1], iou_start i64[B], lo, hi, out f64[P])  (evalcore.h: bbox_ious) */
+static PyObject *py_bbox_ious(PyObject *self, PyObject *args) {
+    PyObject *gb_obj, *crowd_obj, *db_obj, *go_obj, *do_obj, *gs_obj, *ds_obj, *is_obj, *out_obj;
+    Py_ssize_t lo, hi;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOnnO", &gb_obj, &crowd_obj, &db_obj, &go_obj, &do_obj, &gs_obj, &ds_obj,
+                          &is_obj, &lo, &hi, &out_obj)) return NULL;
+    Held h = {"bbox_ious"};
+    const double *gb, *db; const uint8_t *crowd; const int64_t *go, *dor; double *out; Blocks blocks;
+    Py_ssize_t G4, D4, G, D, P;
+    if ((G4 = take(&h, gb_obj, "gt_boxes", F64, 0, &gb)) < 0
+        || expect_count(&h, "gt_crowd", take(&h, crowd_obj, "gt_crowd", U8, 0, &crowd), G4 / 4, "one per gt box") < 0
+        || expect_count(&h, "gt_boxes", G4, 4 * (G4 / 4), "4 per box") < 0
+        || (D4 = take(&h, db_obj, "dt_boxes", F64, 0, &db)) < 0 || expect_count(&h, "dt_boxes", D4, 4 * (D4 / 4), "4 per box") < 0
+        || (G = take(&h, go_obj, "gt_order", I64, 0, &go)) < 0 || (D = take(&h, do_obj, "dt_order", I64, 0, &dor)) < 0
+        || take_blocks(&h, gs_obj, ds_obj, is_obj, &blocks) < 0 || (P = take(&h, out_obj, "out", F64, 1, &out)) < 0
+        || expect_range(&h, "block", lo, hi, blocks.n_blocks) < 0
+        || expect_blocks(&h, &blocks, lo, hi, G, D, P) < 0
+        || (hi > lo && expect_indices(&h, "gt_order", go, blocks.gt_start[lo], blocks.gt_start[hi], 0, G4 / 4) < 0)
+        || (hi > lo && expect_indices(&h, "dt_order", dor, blocks.dt_start[lo], blocks.dt_start[hi], 0, D4 / 4) < 0)) {
+        release(&h); return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    bbox_ious(gb, crowd, db, go, dor, &blocks, lo, hi, out);
+    Py_END_ALLOW_THREADS
+    return finish(&h, 0);
+}
+
+/* ------------------------------------------------------------------ OKS */
+/* oks_exponents(dt_kpts f64[D'*3K], gt_kpts f64[G'*3K], gt_boxes f64[4G'], gt_areas f64[G'],
+ *               variances f64[K], dt i64[P], gt i64[P], out f64[P*K])  (evalcore.h: oks_exponents) */
+static PyObject *py_oks_exponents(PyObject *self, PyObject *args) {
+    PyObject *dk_obj, *gk_obj, *gb_obj, *ga_obj, *v_obj, *d_obj, *g_obj, *out_obj;
+    if (!PyArg_ParseTuple(args, "OOOOOOOO", &dk_obj, &gk_obj, &gb_obj, &ga_obj, &v_obj, &d_obj, &g_obj, &out_obj)) return NULL;
+    Held h = {"oks_exponents"};
+    const double *dk, *gk, *gb, *ga, *v; const int64_t *d, *g; double *out;
+    Py_ssize_t DK, G, K, P;
+    if ((DK = take(&h, dk_obj, "dt_kpts", F64, 0, &dk)) < 0 || (G = take(&h, ga_obj, "gt_areas", F64, 0, &ga)) < 0
+        || (K = take(&h, v_obj, "variances", F64, 0, &v)) < 0
+        || expect_count(&h, "gt_kpts", take(&h, gk_obj, "gt_kpts", F64, 0, &gk), 3 * K * G, "3 * len(variances) per gt area") < 0
+        || expect_count(&h, "gt_boxes", take(&h, gb_obj, "gt_boxes", F64, 0, &gb), 4 * G, "4 per gt area") < 0
+        || (K && expect_count(&h, "dt_kpts", DK, 3 * K * (DK / (3 * K)), "3 * len(variances) per detection") < 0)
+        || (P = take(&h, d_obj, "dt", I64, 0, &d)) < 0
+        || expect_count(&h, "gt", take(&h, g_obj, "gt", I64, 0, &g), P, "one per pair: len(dt)") < 0
+        || expect_count(&h, "out", take(&h, out_obj, "out", F64, 1, &out), P * K, "len(dt) * len(variances)") < 0
+        || expect_indices(&h, "gt", g, 0, P, 0, G) < 0
+        || (K && expect_indices(&h, "dt", d, 0, P, 0, DK / (3 * K)) < 0)) {
+        release(&h); return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    oks_exponents(dk, gk, gb, ga, v, K, d, g, P, out);
+    Py_END_ALLOW_THREADS
+    return finish(&h, 0);
+}
+
+/* oks_means(terms f64[P*K], gt_kpts f64[G'*3K], gt i64[P], out f64[P])  (evalcore.h: oks_means) */
+static PyObject *py_oks_means(PyObject *self, PyObject *args) {
+    PyObject *t_obj, *gk_obj, *g_obj, *out_obj;
+    if (!PyArg_ParseTuple(args, "OOOO", &t_obj, &gk_obj, &g_obj, &out_obj)) return NULL;
+    Held h = {"oks_means"};
+    const double *t, *gk; const int64_t *g; double *out;
+    Py_ssize_t TK, GK, P, K;
+    if ((TK = take(&h, t_obj, "terms", F64, 0, &t)) < 0 || (GK = take(&h, gk_obj, "gt_kpts", F64, 0, &gk)) < 0
+        || (P = take(&h, g_obj, "gt", I64, 0, &g)) < 0
+        || expect_count(&h, "out", take(&h, out_obj, "out", F64, 1, &out), P, "one per pair: len(gt)") < 0
+        || (K = P ? TK / P : 0, expect_count(&h, "terms", TK, P * K, "K per pair") < 0)
+        || (K && expect_count(&h, "gt_kpts", GK, 3 * K * (GK / (3 * K)), "3K per gt") < 0)
+        || (K && expect_indices(&h, "gt", g, 0, P, 0, GK / (3 * K)) < 0)) {
+        release(&h); return NULL;
+    }
+    int result;
+    Py_BEGIN_ALLOW_THREADS
+    result = oks_means(t, gk, g, P, K, out);
+    Py_END_ALLOW_THREADS
+    return finish(&h, result);
+}
+
+/* ------------------------------------------------------------------ matching */
+/* match_candidates(ious f64[P], det_start i64[B+1], gt_start i64[B+1], iou_start i64[B], lowest,
+ *                  out i64[dt_start[B] - dt_start[0] or more]) -> their number  (evalcore.h) */
+static PyObject *py_match_candidates(PyObject *self, PyObject *args) {
+    PyObject *iou_obj, *ds_obj, *gs_obj, *is_obj, *out_obj;
+    double lowest;
+    if (!PyArg_ParseTuple(args, "OOOOdO", &iou_obj, &ds_obj, &gs_obj, &is_obj, &lowest, &out_obj)) return NULL;
+    Held h = {"match_candidates"};
+    const double *iou; int64_t *out; Blocks blocks;
+    Py_ssize_t P, n_out;
+    if ((P = take(&h, iou_obj, "ious", F64, 0, &iou)) < 0 || take_blocks(&h, gs_obj, ds_obj, is_obj, &blocks) < 0
+        || (n_out = take(&h, out_obj, "out", I64, 1, &out)) < 0
+        || expect_blocks(&h, &blocks, 0, blocks.n_blocks, INT64_MAX, INT64_MAX, P) < 0) {
+        release(&h); return NULL;
+    }
+    int64_t B = blocks.n_blocks, need = blocks.dt_start[B] - blocks.dt_start[0];
+    if (n_out < need) {
+        fail(&h, PyExc_ValueError, "out holds %zd items, expected at least %lld (the detections)", n_out, (long long)need);
+        release(&h); return NULL;
+    }
+    int64_t n;
+    Py_BEGIN_ALLOW_THREADS
+    n = match_candidates(iou, &blocks, lowest, out);
+    Py_END_ALLOW_THREADS
+    release(&h);
+    return PyLong_FromLongLong(n);
+}
+
+/* match(ious f64[P], det_start i64[B+1], gt_start i64[B+1], iou_start i64[B], gt_state u8[V*G],
+ *       gt_crowd u8[G], thresholds f64[T], candidates i64[C], v_lo, v_hi, out i32[V*T*C])  (evalcore.h: match) */
+static PyObject *py_match(PyObject *self, PyObject *args) {
+    PyObject *iou_obj, *ds_obj, *gs_obj, *is_obj, *st_obj, *crowd_obj, *thr_obj, *cand_obj, *out_obj;
+    Py_ssize_t v_lo, v_hi;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOnnO", &iou_obj, &ds_obj, &gs_obj, &is_obj, &st_obj, &crowd_obj, &thr_obj,
+                          &cand_obj, &v_lo, &v_hi, &out_obj)) return NULL;
+    Held h = {"match"};
+    const double *iou, *thr; const uint8_t *state, *crowd; const int64_t *cand; int32_t *out; Blocks blocks;
+    Py_ssize_t P, VG, G, T, C, n_out;
+    if ((P = take(&h, iou_obj, "ious", F64, 0, &iou)) < 0 || take_blocks(&h, gs_obj, ds_obj, is_obj, &blocks) < 0
+        || (VG = take(&h, st_obj, "gt_state", U8, 0, &state)) < 0 || (G = take(&h, crowd_obj, "gt_crowd", U8, 0, &crowd)) < 0
+        || (T = take(&h, thr_obj, "thresholds", F64, 0, &thr)) < 0 || (C = take(&h, cand_obj, "candidates", I64, 0, &cand)) < 0
+        || (n_out = take(&h, out_obj, "out", I32, 1, &out)) < 0
+        || (G == 0 && fail(&h, PyExc_ValueError, "gt_crowd is empty: no ground truth to match") < 0)
+        || expect_count(&h, "gt_state", VG, G * (VG / G), "one per (variant, gt): a multiple of len(gt_crowd)") < 0
+        || expect_count(&h, "out", n_out, (VG / G) * T * C, "variants x len(thresholds) x len(candidates)") < 0
+        || expect_range(&h, "variant", v_lo, v_hi, VG / G) < 0
+        || expect_blocks(&h, &blocks, 0, blocks.n_blocks, G, INT64_MAX, P) < 0) {
+        release(&h); return NULL;
+    }
+    const int64_t *ds = blocks.dt_start;
+    for (Py_ssize_t c = 0; c < C; c++)
+        if (cand[c] < ds[0] || cand[c] >= ds[blocks.n_blocks] || (c && cand[c] <= cand[c - 1])) {
+            fail(&h, PyExc_ValueError, "candidates must ascend within the detections %lld..%lld (candidates[%zd] = %lld)",
+                 (long long)ds[0], (long long)ds[blocks.n_blocks] - 1, c, (long long)cand[c]);
+            release(&h); return NULL;
+        }
+    for (Py_ssize_t k = v_lo * G; k < v_hi * G; k++)
+        if (state[k] > GT_ABSENT) {
+            fail(&h, PyExc_ValueError, "gt_state[%zd] = %d is not a ground-truth state (0..%d)", k, state[k], GT_ABSENT);
+            release(&h); return NULL;
+        }
+    int result;
+    Py_BEGIN_ALLOW_THREADS
+    result = match(iou, &blocks, state, crowd, G, thr, T, cand, C, v_lo, v_hi, out);
+    Py_END_ALLOW_THREADS
+    return finish(&h, result);
+}
+
+/* ------------------------------------------------------------------ accumulation */
+/* accumulate(*, matches i32 (A, T, C), candidate_of i32[D], gt_state u8[A*G], gt_ids i64[G],
+ *            gt_used u8[G], gt_cat i64[G], order i64[D], dt_used u8[D], dt_cat i64[D],
+ *            dt_rank i64[D], dt_scores f64[D], dt_out u8[A*D], rec_thrs f64[R], max_dets i64[M],
+ *            categories K, area_lo, area_hi, precision f64[T*R*K*A*M], recall f64[T*K*A*M],
+ *            scores f64[T*R*K*A*M])  (evalcore.h: accumulate; keyword arguments only) */
+static PyObject *py_accumulate(PyObject *self, PyObject *args, PyObject *kwargs) {
+    static char *names[] = {"matches", "candidate_of", "gt_state", "gt_ids", "gt_used", "gt_cat", "order", "dt_used",
+                            "dt_cat", "dt_rank", "dt_scores", "dt_out", "rec_thrs", "max_dets", "categories",
+                            "area_lo", "area_hi", "precision", "recall", "scores", NULL};
+    PyObject *o[14], *p_obj, *r_obj, *s_obj;
+    Py_ssize_t K, a_lo, a_hi;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$OOOOOOOOOOOOOOnnnOOO:accumulate", names, &o[0], &o[1], &o[2], &o[3],
+                                     &o[4], &o[5], &o[6], &o[7], &o[8], &o[9], &o[10], &o[11], &o[12], &o[13], &K,
+                                     &a_lo, &a_hi, &p_obj, &r_obj, &s_obj)) return NULL;
+    /* "|$" makes every argument keyword-only; all are required. */
+    Py_ssize_t given = kwargs ? PyDict_Size(kwargs) : 0;
+    if (given != 20) {
+        for (int i = 0; names[i]; i++)
+            if (!kwargs || !PyDict_GetItemString(kwargs, names[i]))
+                return PyErr_Format(PyExc_TypeError, "accumulate() missing required keyword argument '%s'", names[i]);
+    }
+    Held h = {"accumulate"};
+    AccumulateInput in; AccumulateOutput out;
+    Py_ssize_t G, D, R, M, n;
+    if (take(&h, o[0], "matches", I32, 0, &in.matches) < 0) { release(&h); return NULL; }
+    const Py_buffer *mv = &h.views[0];
+    if (mv->ndim != 3) {
+        fail(&h, PyExc_ValueError, "matches must be 3-dimensional (area ranges, thresholds, candidates), not %d-dimensional", mv->ndim);
+        release(&h); return NULL;
+    }
+    in.A = mv->shape[0]; in.T = mv->shape[1]; in.C = mv->shape[2]; in.K = K;
+    if ((G = take(&h, o[3], "gt_ids", I64, 0, &in.gt_ids)) < 0 || (D = take(&h, o[7], "dt_used", U8, 0, &in.dt_used)) < 0
+        || (R = take(&h, o[12], "rec_thrs", F64, 0, &in.rec_thrs)) < 0 || (M = take(&h, o[13], "max_dets", I64, 0, &in.max_dets)) < 0
+        || (K < 0 && fail(&h, PyExc_ValueError, "categories = %zd is negative", K) < 0)
+        || expect_count(&h, "candidate_of", take(&h, o[1], "candidate_of", I32, 0, &in.candidate_of), D, "one per detection: len(dt_used)") < 0
+        || expect_count(&h, "gt_state", take(&h, o[2], "gt_state", U8, 0, &in.gt_state), in.A * G, "area ranges x len(gt_ids)") < 0
+        || expect_count(&h, "gt_used", take(&h, o[4], "gt_used", U8, 0, &in.gt_used), G, "one per gt: len(gt_ids)") < 0
+        || expect_count(&h, "gt_cat", take(&h, o[5], "gt_cat", I64, 0, &in.gt_cat), G, "one per gt: len(gt_ids)") < 0
+        || expect_count(&h, "order", take(&h, o[6], "order", I64, 0, &in.order), D, "one per detection: len(dt_used)") < 0
+        || expect_count(&h, "dt_cat", take(&h, o[8], "dt_cat", I64, 0, &in.dt_cat), D, "one per detection: len(dt_used)") < 0
+        || expect_count(&h, "dt_rank", take(&h, o[9], "dt_rank", I64, 0, &in.dt_rank), D, "one per detection: len(dt_used)") < 0
+        || expect_count(&h, "dt_scores", take(&h, o[10], "dt_scores", F64, 0, &in.dt_scores), D, "one per detection: len(dt_used)") < 0
+        || expect_count(&h, "dt_out", take(&h, o[11], "dt_out", U8, 0, &in.dt_out), in.A * D, "area ranges x len(dt_used)") < 0
+        || (n = in.T * R * K * in.A * M, 0)
+        || expect_count(&h, "precision", take(&h, p_obj, "precision", F64, 1, &out.precision), n, "T x R x K x A x M") < 0
+        || expect_count(&h, "recall", take(&h, r_obj, "recall", F64, 1, &out.recall), in.T * K * in.A * M, "T x K x A x M") < 0
+        || expect_count(&h, "scores", take(&h, s_obj, "scores", F64, 1, &out.scores), n, "T x R x K x A x M") < 0
+        || expect_range(&h, "area", a_lo, a_hi, in.A) < 0
+        || expect_indices(&h, "order", in.order, 0, D, 0, D) < 0) {
+        release(&h); return NULL;
+    }
+    in.G = G; in.D = D; in.R = R; in.M = M;
+    for (Py_ssize_t i = 0; i < D; i++)
+        if (in.candidate_of[i] < -1 || in.candidate_of[i] >= in.C) {
+            fail(&h, PyExc_ValueError, "candidate_of[%zd] = %d is outside -1..%lld", i, in.candidate_of[i], (long long)in.C - 1);
+            release(&h); return NULL;
+        }
+    for (Py_ssize_t i = a_lo * in.T * in.C; i < a_hi * in.T * in.C; i++)  /* the rows the kernel reads */
+        if (in.matches[i] < -1 || in.matches[i] >= G) {
+            fail(&h, PyExc_ValueError, "matches holds %d, outside -1..%zd (the ground truths)", in.matches[i], G - 1);
+            release(&h); return NULL;
+        }
+    int result;
+    Py_BEGIN_ALLOW_THREADS
+    result = accumulate(&in, a_lo, a_hi, &out);
+    Py_END_ALLOW_THREADS
+    return finish(&h, result);
+}
+
+/* ------------------------------------------------------------------ the module */
+static PyMethodDef methods[] = {
+    {"scan_results", py_scan_results, METH_VARARGS, "Columns of a COCO results file, or None (general path)."},
+    {"scan_coco_images", py_scan_coco_images, METH_VARARGS, "Columns of a COCO 'images' list, or None."},
+    {"scan_coco_annotations", py_scan_coco_annotations, METH_VARARGS, "Columns of a COCO 'annotations' list, or None."},
+    {"rle_spans_clean", py_rle_spans_clean, METH_VARARGS, "Whether raw JSON spans are clean RLE counts strings."},
+    {"rle_stats", py_rle_stats, METH_VARARGS, "Areas, pixel totals and boxes of COCO compressed RLE strings."},
+    {"segm_ious", py_segm_ious, METH_VARARGS, "Mask IoU of every (dt, gt) pair of a range of blocks."},
+    {"bbox_ious", py_bbox_ious, METH_VARARGS, "Box IoU of every (dt, gt) pair of a range of blocks."},
+    {"oks_exponents", py_oks_exponents, METH_VARARGS, "The exponents of COCO OKS for (dt, gt) pairs."},
+    {"oks_means", py_oks_means, METH_VARARGS, "COCO OKS from exp(-e), summed as numpy sums."},
+    {"match_candidates", py_match_candidates, METH_VARARGS, "Detections that reach the lowest threshold somewhere."},
+    {"match", py_match, METH_VARARGS, "COCO greedy matching over blocks, variants and thresholds."},
+    {"accumulate", (PyCFunction)(void (*)(void))py_accumulate, METH_VARARGS | METH_KEYWORDS,
+     "COCO precision/recall accumulation for one variant (keyword arguments)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_evalcore", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__evalcore(void) {
+    json_scan_init();
+    rle_init();
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    if (PyModule_AddIntConstant(m, "GT_COUNTED", GT_COUNTED) < 0 || PyModule_AddIntConstant(m, "GT_IGNORED", GT_IGNORED) < 0
+        || PyModule_AddIntConstant(m, "GT_ABSENT", GT_ABSENT) < 0
+        || PyModule_AddIntConstant(m, "MASK_PENDING", MASK_PENDING) < 0 || PyModule_AddIntConstant(m, "MASK_DONE", MASK_DONE) < 0
+        || PyModule_AddIntConstant(m, "MASK_COLUMNS_ONLY", MASK_COLUMNS_ONLY) < 0
+        || PyModule_AddIntConstant(m, "MASK_TRUNCATED", RLE_TRUNCATED) < 0
+        || PyModule_AddIntConstant(m, "MASK_BAD_CHARACTER", RLE_BAD_CHARACTER) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

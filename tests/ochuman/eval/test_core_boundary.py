@@ -1,0 +1,262 @@
+"""The compiled core's Python boundary (ochuman/csrc/module.c): every exported function refuses
+an array of the wrong length, item type or layout, and a read-only output, with a Python error
+naming the argument, before its kernel reads or writes anything; indices it would follow
+outside their arrays are refused the same way.
+
+Each case starts from a small valid call (two (image, category) blocks: gts 0, 1 and dt 0;
+gt 2 and dt 1) that succeeds, then breaks one argument."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+
+from ochuman import _evalcore
+
+H = W = 6
+
+
+def _rle_strings(n: int, seed: int) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    return [mask_utils.encode(np.asfortranarray((rng.random((H, W)) < 0.5).astype(np.uint8)))["counts"]
+            for _ in range(n)]
+
+
+def _table(n: int, seed: int) -> dict:
+    strings = _rle_strings(n, seed)
+    lengths = np.array([len(s) for s in strings], dtype=np.int64)
+    return dict(buf=b"".join(strings), starts=np.cumsum(lengths) - lengths, lengths=lengths,
+                sizes=np.full((n, 2), H, dtype=np.int64), status=np.zeros(n, np.int8),
+                areas=np.zeros(n, np.int64), boxes=np.zeros((n, 4), np.int64), totals=np.zeros(n, np.int64))
+
+
+BLOCKS = dict(gt_start=np.array([0, 2, 3], np.int64), dt_start=np.array([0, 1, 2], np.int64),
+              iou_start=np.array([0, 2], np.int64))
+PAIRS = 3  # block 0: 1 x 2, block 1: 1 x 1
+
+
+def case_rle_stats():
+    t = _table(3, 1)
+    return [("buf", t["buf"], "text"), ("starts", t["starts"], "in"), ("lengths", t["lengths"], "in"),
+            ("raw", 0, None), ("heights", t["sizes"][:, 0].copy(), "in"), ("lo", 0, None), ("hi", 3, None),
+            ("status", t["status"], "out"), ("areas", t["areas"], "out"), ("totals", t["totals"], "out"),
+            ("boxes", t["boxes"], "out")]
+
+
+def case_rle_spans_clean():
+    t = _table(2, 2)
+    return [("buf", t["buf"], "text"), ("spans", np.stack([t["starts"], t["lengths"]], 1), "in")]
+
+
+def _masks(prefix: str, t: dict) -> list:
+    return [(f"{prefix}_buf", t["buf"], "text"), (f"{prefix}_starts", t["starts"], "in"),
+            (f"{prefix}_lengths", t["lengths"], "in"), (f"{prefix}_raw", 0, None),
+            (f"{prefix}_sizes", t["sizes"], "in"), (f"{prefix}_status", t["status"], "out"),
+            (f"{prefix}_areas", t["areas"], "out"), (f"{prefix}_boxes", t["boxes"], "out"),
+            (f"{prefix}_totals", t["totals"], "out")]
+
+
+def _block_args() -> list:
+    return [("gt_order", np.arange(3, dtype=np.int64), "in"), ("dt_order", np.arange(2, dtype=np.int64), "in"),
+            *[(name, value.copy(), "in") for name, value in BLOCKS.items()]]
+
+
+def case_segm_ious():
+    return [*_masks("gt", _table(3, 3)), ("gt_crowd", np.zeros(3, np.uint8), "in"), *_masks("dt", _table(2, 4)),
+            *_block_args(), ("lo", 0, None), ("hi", 2, None), ("out", np.empty(PAIRS), "out")]
+
+
+def case_bbox_ious():
+    boxes = np.random.default_rng(5).random((5, 4)) * 4
+    return [("gt_boxes", boxes[:3].copy(), "in"), ("gt_crowd", np.zeros(3, np.uint8), "in"),
+            ("dt_boxes", boxes[3:].copy(), "in"), *_block_args(), ("lo", 0, None), ("hi", 2, None),
+            ("out", np.empty(PAIRS), "out")]
+
+
+K = 17
+
+
+def case_oks_exponents():
+    rng = np.random.default_rng(6)
+    return [("dt_kpts", rng.random((2, 3 * K)) * 10, "in"), ("gt_kpts", rng.random((3, 3 * K)) * 10, "in"),
+            ("gt_boxes", rng.random((3, 4)) * 10, "in"), ("gt_areas", rng.random(3) * 100, "in"),
+            ("variances", rng.random(K), "in"), ("dt", np.array([0, 1, 1], np.int64), "in"),
+            ("gt", np.array([0, 1, 2], np.int64), "in"), ("out", np.empty((3, K)), "out")]
+
+
+def case_oks_means():
+    rng = np.random.default_rng(7)
+    return [("terms", rng.random((3, K)), "in"), ("gt_kpts", rng.random((3, 3 * K)), "in"),
+            ("gt", np.array([0, 1, 2], np.int64), "in"), ("out", np.empty(3), "out")]
+
+
+IOUS = np.array([0.6, 0.2, 0.9])
+
+
+def case_match_candidates():
+    return [("ious", IOUS.copy(), "in"), ("det_start", BLOCKS["dt_start"].copy(), "in"),
+            ("gt_start", BLOCKS["gt_start"].copy(), "in"), ("iou_start", BLOCKS["iou_start"].copy(), "in"),
+            ("lowest", 0.5, None), ("out", np.empty(2, np.int64), "out")]
+
+
+THRESHOLDS = np.array([0.5, 0.75])
+
+
+def case_match():
+    V = 2
+    return [("ious", IOUS.copy(), "in"), ("det_start", BLOCKS["dt_start"].copy(), "in"),
+            ("gt_start", BLOCKS["gt_start"].copy(), "in"), ("iou_start", BLOCKS["iou_start"].copy(), "in"),
+            ("gt_state", np.array([[0, 1, 0], [2, 0, 1]], np.uint8), "in"), ("gt_crowd", np.zeros(3, np.uint8), "in"),
+            ("thresholds", THRESHOLDS.copy(), "in"), ("candidates", np.array([0, 1], np.int64), "in"),
+            ("v_lo", 0, None), ("v_hi", V, None), ("out", np.empty((V, 2, 2), np.int32), "out")]
+
+
+def case_accumulate():
+    A, T, C, G, D, R, M, K_ = 2, 2, 2, 3, 2, 5, 2, 1
+    return [("matches", np.array([[[0, 2], [-1, 2]], [[1, -1], [-1, -1]]], np.int32), "in"),
+            ("candidate_of", np.array([0, 1], np.int32), "in"), ("gt_state", np.zeros((A, G), np.uint8), "in"),
+            ("gt_ids", np.arange(1, G + 1, dtype=np.int64), "in"), ("gt_used", np.ones(G, np.uint8), "in"),
+            ("gt_cat", np.zeros(G, np.int64), "in"), ("order", np.array([1, 0], np.int64), "in"),
+            ("dt_used", np.ones(D, np.uint8), "in"), ("dt_cat", np.zeros(D, np.int64), "in"),
+            ("dt_rank", np.zeros(D, np.int64), "in"), ("dt_scores", np.array([0.4, 0.9]), "in"),
+            ("dt_out", np.zeros((A, D), np.uint8), "in"), ("rec_thrs", np.linspace(0, 1, R), "in"),
+            ("max_dets", np.array([1, 100], np.int64), "in"), ("categories", K_, None), ("area_lo", 0, None),
+            ("area_hi", A, None), ("precision", -np.ones((T, R, K_, A, M)), "out"),
+            ("recall", -np.ones((T, K_, A, M)), "out"), ("scores", -np.ones((T, R, K_, A, M)), "out")]
+
+
+CASES = {"rle_stats": case_rle_stats, "rle_spans_clean": case_rle_spans_clean, "segm_ious": case_segm_ious,
+         "bbox_ious": case_bbox_ious, "oks_exponents": case_oks_exponents, "oks_means": case_oks_means,
+         "match_candidates": case_match_candidates, "match": case_match, "accumulate": case_accumulate}
+
+
+def call(function: str, args: list):
+    if function == "accumulate":  # keyword arguments only
+        return _evalcore.accumulate(**{name: value for name, value, _ in args})
+    return getattr(_evalcore, function)(*[value for _, value, _ in args])
+
+
+def replaced(args: list, name: str, value) -> list:
+    return [(n, value if n == name else v, role) for n, v, role in args]
+
+
+def arrays(function: str, roles=("in", "out", "text")) -> list:
+    return [(function, name) for name, _, role in CASES[function]() if role in roles]
+
+
+def _shorter(value):
+    if isinstance(value, bytes):
+        return value[:-1]
+    flat = value.reshape(-1)
+    return flat[:-1].copy() if flat.size else np.zeros(1, value.dtype)
+
+
+OTHER_TYPE = {np.dtype(np.float64): np.int64, np.dtype(np.int64): np.float64, np.dtype(np.int32): np.float32,
+              np.dtype(np.uint8): np.int8, np.dtype(np.int8): np.uint8}
+
+
+def _other_type(value):
+    if isinstance(value, bytes):
+        return value.decode("ascii")  # str: not bytes-like
+    return value.astype(OTHER_TYPE[value.dtype])
+
+
+def _strided(value):
+    if isinstance(value, bytes):
+        return memoryview(value * 2)[::2]
+    return np.repeat(value.reshape(-1), 2)[::2].reshape(value.shape)
+
+
+def test_every_exported_function_is_covered():
+    kernels = {name for name in dir(_evalcore) if callable(getattr(_evalcore, name)) and not name.startswith("_")}
+    assert kernels == set(CASES) | {"scan_results", "scan_coco_images", "scan_coco_annotations"}
+
+
+@pytest.mark.parametrize("function", CASES)
+def test_valid_calls_pass(function):
+    call(function, CASES[function]())
+
+
+@pytest.mark.parametrize("function,name", [a for f in CASES for a in arrays(f)])
+def test_wrong_length_is_refused(function, name):
+    args = CASES[function]()
+    value = dict((n, v) for n, v, _ in args)[name]
+    with pytest.raises(ValueError):
+        call(function, replaced(args, name, _shorter(value)))
+
+
+@pytest.mark.parametrize("function,name", [a for f in CASES for a in arrays(f)])
+def test_wrong_item_type_is_refused(function, name):
+    args = CASES[function]()
+    value = dict((n, v) for n, v, _ in args)[name]
+    with pytest.raises(TypeError):
+        call(function, replaced(args, name, _other_type(value)))
+
+
+@pytest.mark.parametrize("function,name", [a for f in CASES for a in arrays(f)])
+def test_non_contiguous_is_refused(function, name):
+    args = CASES[function]()
+    value = dict((n, v) for n, v, _ in args)[name]
+    with pytest.raises(ValueError, match="contiguous"):
+        call(function, replaced(args, name, _strided(value)))
+
+
+@pytest.mark.parametrize("function,name", [a for f in CASES for a in arrays(f, roles=("out",))])
+def test_read_only_output_is_refused(function, name):
+    args = CASES[function]()
+    value = dict((n, v) for n, v, _ in args)[name].copy()
+    value.flags.writeable = False
+    with pytest.raises(ValueError, match=f"{name} is an output"):
+        call(function, replaced(args, name, value))
+
+
+@pytest.mark.parametrize("function,name,value,message", [
+    ("rle_stats", "starts", np.array([0, 5, 10**6], np.int64), r"outside buf"),
+    ("rle_stats", "hi", 4, "not within"),
+    ("rle_spans_clean", "spans", np.array([[0, 2], [-1, 2]], np.int64), r"outside buf"),
+    ("segm_ious", "dt_starts", np.array([0, 10**6], np.int64), r"string 1 \[1000000, \+\d+\) is outside dt_buf"),
+    ("segm_ious", "gt_order", np.array([0, 1, 3], np.int64), r"gt_order\[2\] = 3"),
+    ("segm_ious", "dt_order", np.array([0, -1], np.int64), r"dt_order\[1\] = -1"),
+    ("segm_ious", "iou_start", np.array([0, 3], np.int64), "does not fit"),
+    ("segm_ious", "gt_start", np.array([0, 2, 1], np.int64), "decrease"),
+    ("bbox_ious", "gt_order", np.array([0, 1, 7], np.int64), r"gt_order\[2\] = 7"),
+    ("bbox_ious", "hi", 3, "not within"),
+    ("oks_exponents", "dt", np.array([0, 1, 2], np.int64), r"dt\[2\] = 2"),
+    ("oks_means", "gt", np.array([0, 1, 3], np.int64), r"gt\[2\] = 3"),
+    ("match_candidates", "iou_start", np.array([0, 3], np.int64), "does not fit"),
+    ("match", "candidates", np.array([1, 0], np.int64), "ascend"),
+    ("match", "candidates", np.array([0, 2], np.int64), "ascend"),
+    ("match", "gt_state", np.array([[0, 1, 0], [3, 0, 1]], np.uint8), "not a ground-truth state"),
+    ("match", "v_hi", 3, "not within"),
+    ("accumulate", "matches", np.array([[[0, 3], [-1, 2]], [[1, -1], [-1, -1]]], np.int32), "matches holds 3"),
+    ("accumulate", "candidate_of", np.array([0, 2], np.int32), r"candidate_of\[1\] = 2"),
+    ("accumulate", "order", np.array([1, 2], np.int64), r"order\[1\] = 2"),
+    ("accumulate", "area_hi", 3, "not within"),
+])
+def test_indices_outside_their_arrays_are_refused(function, name, value, message):
+    with pytest.raises(ValueError, match=message):
+        call(function, replaced(CASES[function](), name, value))
+
+
+def test_accumulate_takes_keyword_arguments_only():
+    args = case_accumulate()
+    with pytest.raises(TypeError):
+        _evalcore.accumulate(*[value for _, value, _ in args])
+    with pytest.raises(TypeError, match="missing required keyword argument 'scores'"):
+        _evalcore.accumulate(**{name: value for name, value, _ in args[:-1]})
+
+
+@pytest.mark.parametrize("function,args", [
+    ("scan_results", (b"[]", 0, 2)), ("scan_coco_images", (b"[]",)), ("scan_coco_annotations", (b"[]",))])
+def test_scanners_refuse_text_that_is_not_bytes(function, args):
+    scan = getattr(_evalcore, function)
+    assert scan(*args) is not None
+    with pytest.raises(TypeError):
+        scan("[]", *args[1:])
+    with pytest.raises(ValueError, match="contiguous"):
+        scan(memoryview(b"[ ] ")[::2], *args[1:])
+
+
+def test_scan_results_outside_the_data_is_not_in_the_shape():
+    assert _evalcore.scan_results(b"[]", 0, 3) is None
+    assert _evalcore.scan_results(b"[]", -1, 2) is None
