@@ -3,7 +3,8 @@
     python bench/bench_eval.py [--workloads ochuman persons coco1k val2017] [--scale 1] [--runs 3]
                                [--evaluators ...] [--iou-types ...] [--quick]
 
-Workloads: ``make_workloads.py``'s shapes (generated, seed 0, when their folder is missing):
+Workloads: ``make_workloads.py``'s shapes (generated, seed 0, when their folder is missing or
+from another generator version):
 ``ochuman`` (make_eval_workload.py: RLE ground truth, one field per results file), ``persons``
 (half polygon / half RLE, crowd regions, one results file whose records carry segmentation,
 bbox and keypoints), ``coco1k`` and ``val2017`` (80 categories at val2017 density; bbox and
@@ -348,7 +349,8 @@ def workload_folder(args, shape: str) -> Path:
 def bench_workload(args, shape: str, evaluators: list[str], env: dict) -> dict:
     """Every case of one workload: {"manifest": ..., "cases": {iou_type: {evaluator: {...}}}}."""
     folder = workload_folder(args, shape)
-    if not (folder / "manifest.json").exists():
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.exists() or json.loads(manifest_path.read_text()).get("version") != make_workloads.WORKLOAD_VERSION:
         make_workloads.make(shape, folder, args.seed, args.scale, args.images, log=lambda m: print(m, file=sys.stderr))
     manifest = json.loads((folder / "manifest.json").read_text())
     levels = not args.no_levels and all(s in manifest["files"] for s in SUBSETS)

@@ -30,7 +30,7 @@ densities kept, for smoke tests, and adds ``_i{N}`` to the folder):
 
 ``--scale 10`` multiplies the images (makes sense for ``ochuman``, ``persons`` and ``coco1k``;
 ``val2017`` at 10x holds 3M detections). Every folder gets a ``manifest.json``: ``shape``,
-``seed``, ``scale``, ``iou_types``, ``files`` (``all`` and, where there are range files,
+``version``, ``seed``, ``scale``, ``iou_types``, ``files`` (``all`` and, where there are range files,
 ``moderate`` / ``hard``: ``gt`` and one results file per iou type), ``counts``, ``bytes``.
 """
 from __future__ import annotations
@@ -49,6 +49,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_eval_workload as mew  # noqa: E402  (geometry, persons, detections, writer)
 
 OUT = Path(__file__).resolve().parent / "out"
+# Stored in every manifest; bench_eval.py regenerates a folder whose manifest says otherwise.
+# Bump it when a generator's output changes.
+WORKLOAD_VERSION = 1
 
 # COCO's 80 categories: (id, name, supercategory).
 COCO_CATEGORIES = [
@@ -86,7 +89,7 @@ OBJECTS_PER_IMAGE = 7.36  # val2017: 36781 annotations / 5000 images
 CROWD_FRACTION = 0.012  # of the objects
 COCO_DETS_PER_IMAGE = (20, 101)  # uniform integer range: mean 60
 # sqrt(area) log-normal: ~41% small (< 32^2), ~34% medium, ~24% large (> 96^2), as val2017.
-SIDE_LOG_MEAN, SIDE_LOG_STD = 3.74, 1.17
+SIDE_LOG_MEAN, SIDE_LOG_STD = 3.88, 1.17  # of the box; masks fill ~3/4 of it
 CROWD_ID_BASE = 900100000000  # COCO's crowd annotation ids are this large
 
 
@@ -177,7 +180,7 @@ def write_folder(out: Path, shape: str, seed: int, scale: int, iou_types, parts:
     """Write ``parts`` (file name -> object) and the manifest; returns the manifest."""
     out.mkdir(parents=True, exist_ok=True)
     sizes = {name: mew._write(out / name, obj) for name, obj in parts.items()}
-    manifest = {"shape": shape, "seed": seed, "scale": scale, "iou_types": list(iou_types),
+    manifest = {"shape": shape, "version": WORKLOAD_VERSION, "seed": seed, "scale": scale, "iou_types": list(iou_types),
                 **(extra or {}), "counts": counts, "bytes": sizes,
                 "seconds": {"total": round(time.perf_counter() - start, 2)}}
     mew._write(out / "manifest.json", manifest)
@@ -281,7 +284,7 @@ def make_coco(out: Path, seed: int = 0, scale: int = 1, log=print, images: int =
     obj_image, obj_cat = [], []
     for i in range(n_images):
         scene = rng.choice(len(COCO_CATEGORIES), min(scene_k[i], n_obj[i]) or 1, replace=False, p=CAT_FREQ)
-        p = CAT_FREQ[scene] / CAT_FREQ[scene].sum()
+        p = CAT_FREQ[scene] ** 0.3 / (CAT_FREQ[scene] ** 0.3).sum()  # flatter than the global mix
         obj_cat.append(scene[rng.choice(len(scene), n_obj[i], p=p)])
         obj_image.append(np.full(n_obj[i], i))
     obj_image, obj_cat = np.concatenate(obj_image), np.concatenate(obj_cat)
@@ -390,7 +393,7 @@ def make_coco(out: Path, seed: int = 0, scale: int = 1, log=print, images: int =
 def make_ochuman(out: Path, seed: int = 0, scale: int = 1, log=print, images: int | None = None) -> dict:
     """``make_eval_workload.py``'s workload, with this module's manifest keys added."""
     manifest = mew.make_workload(out, seed, scale, log=log, images=images)
-    manifest.update(shape="ochuman", iou_types=list(mew.IOU_TYPES))
+    manifest.update(shape="ochuman", version=WORKLOAD_VERSION, iou_types=list(mew.IOU_TYPES))
     mew._write(out / "manifest.json", manifest)
     return manifest
 
