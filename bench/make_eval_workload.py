@@ -473,9 +473,11 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale", type=int, choices=(1, 10), default=1,
                         help="1: OCHuman val (2500 images, 4313 persons); 10: ten times that")
+    parser.add_argument("--images", type=int, default=None,
+                        help="images per unit of --scale (default 2500; persons in proportion)")
     args = parser.parse_args(argv)
     out = args.out or Path(__file__).resolve().parent / "out" / f"eval_s{args.scale}"
-    make_workload(out, args.seed, args.scale, log=lambda m: print(m, file=sys.stderr))
+    make_workload(out, args.seed, args.scale, log=lambda m: print(m, file=sys.stderr), images=args.images)
     return 0
 
 
