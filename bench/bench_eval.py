@@ -350,7 +350,9 @@ def bench_workload(args, shape: str, evaluators: list[str], env: dict) -> dict:
     """Every case of one workload: {"manifest": ..., "cases": {iou_type: {evaluator: {...}}}}."""
     folder = workload_folder(args, shape)
     manifest_path = folder / "manifest.json"
-    if not manifest_path.exists() or json.loads(manifest_path.read_text()).get("version") != make_workloads.WORKLOAD_VERSION:
+    stale = args.dir is None and manifest_path.exists() and \
+        json.loads(manifest_path.read_text()).get("version") != make_workloads.WORKLOAD_VERSION
+    if not manifest_path.exists() or stale:  # a folder given with --dir is never rewritten
         make_workloads.make(shape, folder, args.seed, args.scale, args.images, log=lambda m: print(m, file=sys.stderr))
     manifest = json.loads((folder / "manifest.json").read_text())
     levels = not args.no_levels and all(s in manifest["files"] for s in SUBSETS)

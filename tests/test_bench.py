@@ -93,3 +93,13 @@ def test_bench_eval_quick_runs_pycocotools_and_ours_side_by_side(tmp_path):
     command = coco["ochuman eval"]
     assert command["stats_equal"] or (command["status"] == "refused" and command["refused"].startswith("Error: "))
     assert "| ochuman.compat |" in done.stdout and "### Summary" in done.stdout
+
+
+def test_eval_breakdown_runs_on_a_tiny_workload(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "eval_breakdown.py"), "--workloads", "persons", "--images", "4", "--runs", "1",
+         "--root", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for path in ("`ochuman.compat`", "`ochuman eval`"):
+        table = done.stdout.split(path)[1]
+        assert "| segm |" in table and "| keypoints |" in table
