@@ -350,11 +350,19 @@ def result_records(dt: dict, rles: list, image_ids: np.ndarray) -> dict:
     }
 
 
-def restrict(gt_file: dict, results: dict, max_iou: np.ndarray, lo: float, hi: float):
-    """The official range file [lo, hi) and the results remapped to its image ids."""
-    keep = (max_iou >= lo) & (max_iou < hi)
-    anns = [a for a, k in zip(gt_file["annotations"], keep.tolist()) if k]
-    kept_images = {a["image_id"] for a in anns}
+def restrict(gt_file: dict, results: dict, max_iou: np.ndarray, lo: float, hi: float,
+             always: np.ndarray | None = None):
+    """The official range file [lo, hi) and the results remapped to its image ids.
+
+    ``always`` (per annotation, optional): annotations kept in every range file whose image is
+    kept (crowd regions), which do not keep an image by themselves.
+    """
+    in_range = (max_iou >= lo) & (max_iou < hi)
+    if always is not None:
+        in_range &= ~always
+    kept_images = {a["image_id"] for a, k in zip(gt_file["annotations"], in_range.tolist()) if k}
+    keep = in_range if always is None else in_range | always
+    anns = [a for a, k in zip(gt_file["annotations"], keep.tolist()) if k and a["image_id"] in kept_images]
     new_id = {}
     images = []
     for image in gt_file["images"]:
@@ -379,11 +387,17 @@ def _write(path: Path, obj) -> int:
     return len(data)
 
 
-def make_workload(out: Path, seed: int = 0, scale: int = 1, log=print) -> dict:
-    """Generate and write every file of the workload into ``out``; returns the manifest."""
+def make_workload(out: Path, seed: int = 0, scale: int = 1, log=print, images: int | None = None) -> dict:
+    """Generate and write every file of the workload into ``out``; returns the manifest.
+
+    ``images``: images per unit of ``scale`` instead of OCHuman val's 2500 (persons in
+    proportion; small values for smoke tests)."""
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
     n_images, n_persons = N_IMAGES * scale, N_PERSONS * scale
+    if images is not None:
+        n_images = images * scale
+        n_persons = max(n_images * MIN_PERSONS, round(n_images * N_PERSONS / N_IMAGES))
     gt = ground_truth(rng, n_images, n_persons)
     dt = detections(rng, gt)
     image_hw = np.c_[gt["height"], gt["width"]]
@@ -403,7 +417,7 @@ def make_workload(out: Path, seed: int = 0, scale: int = 1, log=print) -> dict:
     t_raster = time.perf_counter()
 
     image_ids = np.arange(1, n_images + 1)
-    natives = np.sort(rng.choice(5081 * scale, n_images, replace=False)) + 1
+    natives = np.sort(rng.choice(max(5081 * scale, n_images), n_images, replace=False)) + 1
     file_names = [f"{k:06d}.jpg" for k in natives.tolist()]
     gt_file = gt_records(gt, gt_rles, image_ids, file_names)
     results = result_records(dt, dt_rles, image_ids)
@@ -459,9 +473,11 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale", type=int, choices=(1, 10), default=1,
                         help="1: OCHuman val (2500 images, 4313 persons); 10: ten times that")
+    parser.add_argument("--images", type=int, default=None,
+                        help="images per unit of --scale (default 2500; persons in proportion)")
     args = parser.parse_args(argv)
     out = args.out or Path(__file__).resolve().parent / "out" / f"eval_s{args.scale}"
-    make_workload(out, args.seed, args.scale, log=lambda m: print(m, file=sys.stderr))
+    make_workload(out, args.seed, args.scale, log=lambda m: print(m, file=sys.stderr), images=args.images)
     return 0
 
 
