@@ -36,13 +36,17 @@ def subset_variant(gt: GroundTruth, blocks: Blocks, base: np.ndarray, rng: MaxIo
         # its converter dropped) and every image of the file, with persons or not, so a COCO
         # ground truth is scored exactly as pycocotools does. A range file holds the images
         # with persons in its range.
-        counted = gt.official[order] & (True if rng is ALL else rng.contains(max_iou, gt.range_rule))
-        state = np.where(counted, base, GtState.ABSENT).astype(np.uint8)
+        # Crowd regions are no persons of any range: a subset keeps those of the images it
+        # keeps, as ignore regions (a range file written with them scores the same).
+        crowd = gt.annotations.iscrowd[order]
+        counted = gt.official[order] & ~crowd & (True if rng is ALL else rng.contains(max_iou, gt.range_rule))
         if rng is ALL:
             images = np.isin(blocks.img_ids, gt.image_ids[gt.file_images])
         else:
             images = np.zeros(len(blocks.img_ids), dtype=bool)
             images[blocks.block_img[blocks.gt_block[counted]]] = True
+        kept = counted | (crowd & gt.official[order] & images[blocks.block_img[blocks.gt_block]])
+        state = np.where(kept, base, GtState.ABSENT).astype(np.uint8)
         return Variant(state, image_included=images), int((counted & (base == GtState.COUNTED)).sum())
     counted = ~gt.extra[order] & rng.contains(max_iou, "closed-top")
     state = np.where(counted, base, GtState.IGNORED).astype(np.uint8)

@@ -122,3 +122,35 @@ def test_official_mode_refuses_detections_on_images_the_official_file_lacks(tmp_
     report = evaluate_results(results, gt=path, iou_type="bbox", mode="ignore", subsets=["hard"])
     assert report.rows()[0]["AP"] > 0
     assert evaluate_results(results[:2], gt=path, iou_type="bbox", subsets=["all"]).rows()[0]["AP"] > 0.99
+
+
+def test_crowd_regions_stay_ignore_regions_in_every_subset_image(tmp_path):
+    """Official mode on a COCO file with crowd regions: a subset keeps the crowd regions of the
+    images it keeps (as a range file written with them does), so a detection on a crowd region
+    is ignored there too instead of becoming a false positive."""
+    boxes = {1: (2, 2, 20, 30), 2: (8, 4, 20, 30), 3: (40, 5, 12, 20)}  # 1, 2 hard; 3 moderate
+    max_iou = {1: 0.8, 2: 0.8, 3: 0.6}
+    annotations = [{"id": k, "image_id": 1, "category_id": 1, "iscrowd": 0, "bbox": list(b),
+                    "area": b[2] * b[3], "segmentation": _rle(*b, height=60, width=80), "max_iou": max_iou[k]}
+                   for k, b in boxes.items()]
+    crowd = _rle(50, 35, 25, 20, height=60, width=80)
+    annotations.append({"id": 4, "image_id": 1, "category_id": 1, "iscrowd": 1, "bbox": [50, 35, 25, 20],
+                        "area": 500, "segmentation": crowd})
+    gt = {"images": [{"id": 1, "file_name": "a.jpg", "height": 60, "width": 80}],
+          "annotations": annotations, "categories": [{"id": 1, "name": "person"}]}
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(gt))
+    results = [{"image_id": 1, "category_id": 1, "score": s, "segmentation": _rle(*box, height=60, width=80)}
+               for s, box in ((0.9, (2, 2, 20, 30)), (0.85, (52, 36, 20, 18)), (0.8, (8, 5, 20, 29)),
+                              (0.7, (41, 5, 12, 20)))]
+    ours = {row["subset"]: row for row in evaluate_results(results, gt=path).rows()}
+    for subset, kept in (("all", {1, 2, 3, 4}), ("moderate", {3, 4}), ("hard", {1, 2, 4})):
+        range_file = dict(gt, annotations=[a for a in annotations if a["id"] in kept])
+        with quietly():
+            coco = COCO()
+            coco.dataset = json.loads(json.dumps(range_file))
+            coco.createIndex()
+            E = COCOeval(coco, coco.loadRes(json.loads(json.dumps(results))), "segm")
+            E.evaluate(); E.accumulate(); E.summarize()
+        for k, name in ((0, "AP"), (1, "AP50"), (8, "AR100")):
+            assert abs(ours[subset][name] - E.stats[k]) < 1e-12, (subset, name, ours[subset][name], E.stats[k])
