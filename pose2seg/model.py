@@ -29,6 +29,7 @@ from pose2seg.align import (
     transform_keypoints,
 )
 from pose2seg.backbone import ResNet50FPN
+from pose2seg.config import ALIGN_MODES
 from pose2seg.segmodule import SegModule
 from pose2seg.skeleton import NUM_SKELETON_CHANNELS, skeleton_features
 from pose2seg.templates import candidates as template_candidates
@@ -36,7 +37,6 @@ from pose2seg.templates import load_templates
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-ALIGN_MODES = ("affine", "gt-box", "keypoint-box")
 FEATURE_STRIDE = 4
 
 
