@@ -559,8 +559,8 @@ class _CocoColumns:
     arrays where a file uses string (or beyond-int64) ids."""
 
     image_id: np.ndarray  # (M,)
-    width: np.ndarray  # (M,) int64
-    height: np.ndarray  # (M,) int64
+    width: np.ndarray  # (M,) int64 (object beyond int64)
+    height: np.ndarray  # (M,) int64 (object beyond int64)
     file_name: Sequence[str]  # (M,)
     ann_id: np.ndarray  # (K,) int64
     ann_image_id: np.ndarray  # (K,)
@@ -582,16 +582,17 @@ class _CocoColumns:
     segmentations: Callable[[np.ndarray], Sequence]  # rows -> their segmentations, as Dataset holds them
 
 
-def _ids(values: list) -> np.ndarray:
-    """int64 when every id is an int64 integer; else an object array (string ids)."""
+def _column(values: list) -> np.ndarray:
+    """int64 when every value is an int64 integer; else an object array (string ids, integers
+    beyond int64)."""
     if all(type(v) is int for v in values):
         try:
             return np.array(values, dtype=np.int64)
         except OverflowError:
             pass
-    ids = np.empty(len(values), dtype=object)
-    ids[:] = values
-    return ids
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    return column
 
 
 def _earlier(values: np.ndarray) -> np.ndarray:
@@ -688,12 +689,12 @@ def _coco_columns_decoded(parts: _Parts) -> _CocoColumns:
                      for s in (segs[k] for k in rows.tolist()))
 
     return _CocoColumns(
-        image_id=_ids([im.id for im in coco_images]),
-        width=np.array([im.width for im in coco_images], dtype=np.int64),
-        height=np.array([im.height for im in coco_images], dtype=np.int64),
+        image_id=_column([im.id for im in coco_images]),
+        width=_column([im.width for im in coco_images]),
+        height=_column([im.height for im in coco_images]),
         file_name=[im.file_name for im in coco_images],
         ann_id=np.array([a.id for a in annotations], dtype=np.int64),
-        ann_image_id=_ids([a.image_id for a in annotations]),
+        ann_image_id=_column([a.image_id for a in annotations]),
         category_id=np.array([a.category_id for a in annotations], dtype=np.int64),
         iscrowd=np.array([a.iscrowd for a in annotations], dtype=np.int64),
         bbox=np.array([a.bbox for a in annotations], dtype=np.float64).reshape(-1, 4),

@@ -337,6 +337,26 @@ def test_bad_coco_values_are_refused_alike_by_both_readers(ochuman_coco_sample, 
     assert str(scanned.value) == str(general.value) and str(scanned.value).startswith("x.json: ")
 
 
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(values=st.lists(st.integers(-3, 3), max_size=12), keys=st.lists(st.integers(-4, 4), max_size=8))
+def test_repeats_and_positions_of_ids_as_a_dict_finds_them(values, keys):
+    """The builder's id lookups: int64 columns (vectorised) and object columns (string ids)
+    agree with a plain dict."""
+    from ochuman import io
+
+    first, expected_earlier = {}, []
+    for k, v in enumerate(values):
+        expected_earlier.append(first.get(v, -1))
+        first.setdefault(v, k)
+    universe = list(dict.fromkeys(values))
+    expected_positions = [universe.index(k) if k in universe else -1 for k in keys]
+    for column in (io._column(values), io._column([str(v) for v in values])):
+        assert io._earlier(column).tolist() == expected_earlier
+    assert io._positions(io._column(keys), io._column(universe)).tolist() == expected_positions
+    assert io._positions(io._column([str(k) for k in keys]), io._column([str(v) for v in universe])).tolist() \
+        == expected_positions
+
+
 @pytest.mark.parametrize("escape", ["newline", "unicode", "slash"])
 def test_escapes_in_mask_strings_read_as_json_says(ochuman_coco_sample, escape, monkeypatch):
     # The scanner leaves mask strings in the file's bytes; any JSON escape in them (no encoder
