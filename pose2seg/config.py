@@ -1,10 +1,11 @@
-"""Training settings without torch: :class:`TrainConfig`, the one source of ``pose2seg train``'s options.
+"""Settings without torch: :class:`ModelConfig` (a Pose2Seg model) and :class:`TrainConfig` (a
+training run, the one source of ``pose2seg train``'s options).
 
 Each field says, in its metadata, what its command-line option shows and accepts (help text,
 metavar, choices, least value): the ``pose2seg train`` command (``cli/pose2seg_cmd.py``) builds
 its options from them, and :meth:`TrainConfig.__post_init__` checks the same rules, so a setting
-made from Python and one made on the command line are refused alike. Importing this module loads no torch: the command
-line lists and parses the options before it needs the model.
+made from Python and one made on the command line are refused alike. Importing this module loads
+no torch: the command line lists and parses the options before it needs the model.
 """
 from __future__ import annotations
 
@@ -16,12 +17,32 @@ from typing import Any, Optional, Sequence
 
 from ochuman.errors import OCHumanError
 
-__all__ = ["ALIGN_MODES", "SAMPLING_MODES", "SCHEDULES", "SCHEDULE_EPOCHS", "TrainConfig", "TrainingError"]
+__all__ = ["ALIGN_MODES", "ModelConfig", "SAMPLING_MODES", "SCHEDULES", "SCHEDULE_EPOCHS", "TrainConfig",
+           "TrainingError"]
 
 ALIGN_MODES = ("affine", "gt-box", "keypoint-box")
 SAMPLING_MODES = ("clean", "faithful")
 SCHEDULES = ("paper", "official-repo", "constant")
 SCHEDULE_EPOCHS = {"paper": 40, "official-repo": 25, "constant": 40}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that defines a Pose2Seg model besides its weights (saved in checkpoints)."""
+
+    input_size: int = 512
+    units: int = 10
+    align: str = "affine"
+    alpha: float = 0.3
+    skeleton: bool = True
+    sampling: str = "clean"
+    official_v1_sign: bool = True
+
+    def __post_init__(self):
+        if self.align not in ALIGN_MODES:
+            raise ValueError(f"align: expected one of {', '.join(ALIGN_MODES)}, got {self.align!r}")
+        if self.input_size % 32:
+            raise ValueError(f"input_size must be a multiple of 32, got {self.input_size}")
 
 
 class TrainingError(OCHumanError):
@@ -110,10 +131,8 @@ class TrainConfig:
         """``epochs``, or the schedule's (paper 40, official-repo 25, constant 40)."""
         return self.epochs if self.epochs is not None else SCHEDULE_EPOCHS[self.schedule]
 
-    def model_config(self):
-        """The :class:`pose2seg.model.ModelConfig` of the run (imports torch)."""
-        from pose2seg.model import ModelConfig
-
+    def model_config(self) -> ModelConfig:
+        """The :class:`ModelConfig` of the run's model."""
         return ModelConfig(input_size=self.input_size, units=self.units, align=self.align, alpha=self.alpha,
                            skeleton=self.skeleton, sampling=self.sampling)
 
