@@ -1,4 +1,5 @@
-"""``ochuman``: dataset statistics and conversion (evaluation and figures follow)."""
+"""``ochuman``: the dataset commands - ``stats`` (Table 1), ``convert`` (native -> official COCO-format
+files), ``eval`` (COCO AP with the Moderate / Hard breakdown, Table 2) and ``show`` (figures)."""
 from __future__ import annotations
 
 import os

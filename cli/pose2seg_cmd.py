@@ -1,9 +1,13 @@
 """``pose2seg``: the Pose2Seg reference model (templates, prediction and training commands)."""
 from __future__ import annotations
 
+import dataclasses
+import typing
+
 import click
 
 from cli.common import Group, OutputFile, verbosity_options
+from pose2seg.config import TrainConfig
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -175,74 +179,47 @@ def predict(checkpoint, model_kind, gt_file, split, images_dir, out_file, keypoi
     click.echo(f"{out_file}: {len(results)} masks for {len(set(r['image_id'] for r in results))} images")
 
 
+def train_options(func):
+    """One option per :class:`~pose2seg.config.TrainConfig` field, made from the field's type,
+    default and metadata (help, metavar, choices, least value): ``--train-ann``, ...; a bool
+    field is a flag, ``--amp`` when off by default, ``--skeleton/--no-skeleton`` when on."""
+    hints = typing.get_type_hints(TrainConfig)
+    for f in reversed(dataclasses.fields(TrainConfig)):  # click lists the last decorator first
+        name, meta = f.name.replace("_", "-"), f.metadata
+        required = f.default is dataclasses.MISSING
+        kind = next((a for a in typing.get_args(hints[f.name]) if a is not type(None)), hints[f.name])
+        if kind is bool:
+            declaration = f"--{name}/--no-{name}" if f.default else f"--{name}"
+            func = click.option(declaration, f.name, is_flag=True, default=f.default, show_default=f.default,
+                                help=meta["help"])(func)
+            continue
+        if meta["choices"] is not None:
+            kind = click.Choice(meta["choices"])
+        elif meta["minimum"] is not None:
+            kind = click.IntRange(min=meta["minimum"])
+        func = click.option(f"--{name}", f.name, type=kind, required=required, metavar=meta["metavar"],
+                            default=None if required else f.default,
+                            show_default=not required and f.default is not None, help=meta["help"])(func)
+    return func
+
+
 @main.command("train")
-@click.option("--train-ann", required=True, metavar="FILE",
-              help="COCO keypoint file to train on (non-crowd persons with keypoints and a mask).")
-@click.option("--train-images", required=True, metavar="DIR", help="Folder of the training images.")
-@click.option("--out", required=True, metavar="RUN_DIR",
-              help="Run folder: last.pt, best.pt, log.jsonl, log.csv, curves.png.")
-@click.option("--val-ann", default=None, metavar="FILE",
-              help="COCO keypoint file scored (segm AP) after each epoch; picks best.pt.")
-@click.option("--val-images", default=None, metavar="DIR", help="Folder of the --val-ann images.")
-@click.option("--ochuman-root", default=None, metavar="DIR",
-              help="OCHuman folder (ochuman.json, images/): also score OCHuman val all/moderate/hard.")
-@click.option("--init-backbone", default=None, metavar="FILE",
-              help="torchvision ResNet-50 ImageNet weights (resnet50-0676ba61.pth) for the backbone.")
-@click.option("--schedule", type=click.Choice(["paper", "official-repo", "constant"]), default="paper",
-              show_default=True,
-              help="paper: x0.1 after epoch 33 of 40; official-repo: 1000-iteration warm-up from lr/3, "
-                   "x0.1 at 15 and 20 of 25 epochs; constant: --lr throughout, 40 epochs.")
-@click.option("--epochs", type=click.IntRange(min=1), default=None,
-              help="Epochs (default: the schedule's: paper 40, official-repo 25, constant 40).")
-@click.option("--lr", type=float, default=2e-4, show_default=True, help="Adam learning rate (weight decay 0).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Images per batch (per process).")
-@click.option("--max-persons", type=click.IntRange(min=1), default=8, show_default=True,
-              help="At most this many persons per batch, sampled at random.")
-@click.option("--workers", type=click.IntRange(min=0), default=4, show_default=True,
-              help="Data-loading worker processes.")
-@click.option("--amp", is_flag=True, help="Mixed precision (float16 + grad scaling on CUDA, bfloat16 on CPU).")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the initialisation, data order, person sampling and augmentation.")
-@click.option("--input-size", type=click.IntRange(min=32), default=512, show_default=True,
-              help="Side of the square input (multiple of 32).")
-@click.option("--units", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Residual units of the SegModule.")
-@click.option("--align", type=click.Choice(["affine", "gt-box", "keypoint-box"]), default="affine",
-              show_default=True, help="Affine-Align (the method) or a box RoI-Align (Table 5 ablations).")
-@click.option("--alpha", type=float, default=0.3, show_default=True, help="Box growth for --align keypoint-box.")
-@click.option("--skeleton/--no-skeleton", default=True, show_default=True,
-              help="Concatenate the 55 skeleton-feature channels.")
-@click.option("--sampling", type=click.Choice(["clean", "faithful"]), default="clean", show_default=True,
-              help="Aligned-feature sampling grid (faithful: the official corner-aligned grid).")
-@click.option("--augment/--no-augment", default=True, show_default=True,
-              help="Per-person aligned-frame augmentation (rotation, scale, shift).")
-@click.option("--log-every", type=click.IntRange(min=1), default=20, show_default=True,
-              help="Log a line to log.jsonl every this many iterations.")
-@click.option("--ckpt-every", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="Write last.pt every this many iterations (and at each epoch end).")
-@click.option("--eval-every-epoch", type=click.IntRange(min=0), default=1, show_default=True,
-              help="Evaluate every this many epochs (0: never).")
-@click.option("--max-iters", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Stop after this many iterations in all, resumable (0: the schedule's end).")
-@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda, cuda:N.")
+@train_options
 @verbosity_options
 def train(**options):
     """Train Pose2Seg (paper recipe: Adam 2e-4, batch 4, at most 8 persons, 40 epochs).
 
     Writes RUN_DIR/last.pt (resumable with --resume; ^C saves it and exits 130, SIGTERM saves it
-    and exits 143), best.pt (best val AP), log.jsonl, log.csv and curves.png. Several GPUs:
-    torchrun --nproc_per_node N -m pose2seg.train with the same options.
+    and exits 143), best.pt (best val AP), log.jsonl, log.csv and curves.png. Several GPUs: this
+    command under torchrun, torchrun --nproc_per_node N --no-python pose2seg train ...; rank 0
+    alone shows progress and prints the summary.
     """
     from cli.common import show_progress
     train_module = _model_module("pose2seg.train")  # torch loads only for this command
 
-    try:
-        summary = train_module.fit(train_module.TrainConfig(**options), progress=show_progress())
-    except train_module.Terminated:
-        click.echo("Terminated (SIGTERM).", err=True)
-        click.get_current_context().exit(train_module.Terminated.exit_code)
+    summary = train_module.fit(TrainConfig(**options), progress=show_progress())
+    if summary["rank"]:
+        return
     best = (f"; best val AP {summary['best_ap']:.4f} in {summary['best']}" if summary["best"] else "")
     click.echo(f"{summary['last']}: {summary['position']}, last loss {summary['last_loss']:.4f}{best}"
                if summary["last_loss"] is not None else f"{summary['last']}: {summary['position']}{best}")

@@ -11,8 +11,12 @@ Two formats, told apart by content:
   category is read).
 
 Parsing is msgspec's typed JSON decoder (native code, validates types while it parses); the
-checks it cannot do (lengths, ranges, duplicates, references) run vectorised afterwards. Every
-problem is raised as :class:`~ochuman.errors.FormatError` naming the file and the record.
+checks it cannot do (lengths, ranges, duplicates, references) run vectorised afterwards. A COCO
+file is read into columns (:class:`_CocoColumns`) by the compiled scanner when it has the shape
+the official tools write (integer ids, compressed RLE masks), else by the typed decoder; one
+builder (:func:`_coco_dataset`) checks the columns and gives them their meaning, whichever
+reader made them. Every problem is raised as :class:`~ochuman.errors.FormatError` naming the
+file and the record.
 """
 from __future__ import annotations
 
@@ -21,8 +25,9 @@ import errno
 import math
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 import msgspec
 import numpy as np
@@ -553,17 +558,85 @@ def _coco_split(parts: _Parts, n_images: int) -> tuple[np.ndarray, Optional[str]
     return np.full(n_images, name["split"], dtype=object), None
 
 
-def _duplicated(values: np.ndarray) -> bool:
-    ordered = np.sort(values)
-    return bool((ordered[1:] == ordered[:-1]).any())
+@dataclass(eq=False)
+class _CocoColumns:
+    """A COCO file's ``images`` (M) and ``annotations`` (K, every category) as read, before any
+    check: which values are refused and what each field means is decided once, by
+    :func:`_coco_dataset`, whichever reader made the columns. Ids are int64 arrays, or object
+    arrays where a file uses string (or beyond-int64) ids."""
+
+    image_id: np.ndarray  # (M,)
+    width: np.ndarray  # (M,) int64 (object beyond int64)
+    height: np.ndarray  # (M,) int64 (object beyond int64)
+    file_name: Sequence[str]  # (M,)
+    ann_id: np.ndarray  # (K,) int64
+    ann_image_id: np.ndarray  # (K,)
+    category_id: np.ndarray  # (K,) int64
+    iscrowd: np.ndarray  # (K,) int64
+    bbox: np.ndarray  # (K, 4) float64 [x, y, w, h]
+    area: np.ndarray  # (K,) float64; NaN where absent (or given as NaN)
+    area_given: np.ndarray  # (K,) bool
+    max_iou: np.ndarray  # (K,) float64; NaN where absent
+    max_iou_given: np.ndarray  # (K,) bool
+    keypoints: np.ndarray  # (K, 51) float64; zeros where absent or not 51 numbers
+    keypoints_length: np.ndarray  # (K,) int64 numbers given; -1 where absent
+    keypoints_zero: np.ndarray  # (K,) bool: given, and every number is 0
+    num_keypoints: np.ndarray  # (K,) float64; NaN where absent
+    is_rle: np.ndarray  # (K,) bool: the segmentation is an RLE object
+    rle_size: np.ndarray  # (K, 2) int64 an RLE's [height, width]
+    rle_pixels: Optional[Sequence[Optional[int]]]  # (K,) sum of uncompressed RLE counts, else None
+    polygons: Optional[Sequence[Optional[list]]]  # (K,) non-empty polygon lists, else None
+    segmentations: Callable[[np.ndarray], Sequence]  # rows -> their segmentations, as Dataset holds them
 
 
-def _scanned_coco(parts: _Parts, category: Optional[_CocoCategory], known_categories: set,
-                  images_dir: Optional[str], prefetched: Optional[PrefetchedAnnotations] = None) -> Optional[Dataset]:
-    """The Dataset of a COCO file in the shape the official tools write (integer ids,
-    compressed RLE masks) read by the compiled scanner (or by ``prefetched``'s); None when the
-    file needs the general path (other shapes, and every file with a problem, which the
-    general path names)."""
+def _column(values: list) -> np.ndarray:
+    """int64 when every value is an int64 integer; else an object array (string ids, integers
+    beyond int64)."""
+    if all(type(v) is int for v in values):
+        try:
+            return np.array(values, dtype=np.int64)
+        except OverflowError:
+            pass
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    return column
+
+
+def _earlier(values: np.ndarray) -> np.ndarray:
+    """(N,) int64: for each value, the position of its first occurrence when that is earlier, else -1."""
+    first = np.full(len(values), -1, dtype=np.int64)
+    if values.dtype == object:
+        seen: dict = {}
+        for k, value in enumerate(values.tolist()):
+            j = seen.setdefault(value, k)
+            if j != k:
+                first[k] = j
+        return first
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.r_[True, ordered[1:] != ordered[:-1]] if len(values) else np.zeros(0, bool)
+    group_first = order[np.flatnonzero(starts)][np.cumsum(starts) - 1]
+    repeated = ~starts
+    first[order[repeated]] = group_first[repeated]
+    return first
+
+
+def _positions(keys: np.ndarray, universe: np.ndarray) -> np.ndarray:
+    """(N,) int64 position of each key in ``universe`` (unique values); -1 where absent."""
+    if keys.dtype == object or universe.dtype == object:
+        index = {value: k for k, value in enumerate(universe.tolist())}
+        return np.array([index.get(key, -1) for key in keys.tolist()], dtype=np.int64)
+    if not len(universe):
+        return np.full(len(keys), -1, dtype=np.int64)
+    order = np.argsort(universe, kind="stable")
+    found = order[np.minimum(np.searchsorted(universe[order], keys), len(universe) - 1)]
+    return np.where(universe[found] == keys, found, -1)
+
+
+def _coco_columns_scanned(parts: _Parts, prefetched: Optional[PrefetchedAnnotations] = None) -> Optional[_CocoColumns]:
+    """The columns of a COCO file in the shape the official tools write (integer ids,
+    compressed RLE masks), read by the compiled scanner (or taken from ``prefetched``'s); None
+    for other shapes, which :func:`_coco_columns_decoded` reads. Masks stay in the file's bytes."""
     if parts.raw is None:
         return None
     if prefetched is not None and prefetched.raw is parts.raw:
@@ -575,175 +648,192 @@ def _scanned_coco(parts: _Parts, category: Optional[_CocoCategory], known_catego
     if scanned_images is None or scanned is None:
         return None
     ids, widths, heights, names = (np.frombuffer(b, dtype=np.int64) for b in scanned_images)
-    if len(ids) and (_duplicated(ids) or (widths <= 0).any() or (heights <= 0).any()):
-        return None
+    images_raw = bytes(parts.raw["images"])
+    file_names = [images_raw[start:start + length].decode("ascii")
+                  for start, length in zip(names[0::2].tolist(), names[1::2].tolist())]
     ann_id, image_id, category_id, crowd = (np.frombuffer(b, dtype=np.int64) for b in scanned[:4])
     bbox, area, max_iou = (np.frombuffer(b, dtype=np.float64) for b in scanned[4:7])
     has_keypoints_field = np.frombuffer(scanned[7], dtype=np.uint8).astype(bool)
-    keypoints, segm = np.frombuffer(scanned[8], dtype=np.float64), np.frombuffer(scanned[9], dtype=np.int64)
-    num_keypoints_field = np.frombuffer(scanned[10], dtype=np.int64)
-    if known_categories and not np.isin(category_id, list(known_categories)).all():
-        return None
-    keep = np.flatnonzero(category_id == category.id) if category is not None else np.arange(len(ann_id))
-    n = len(keep)
-    order = np.argsort(ids, kind="stable")
-    position = np.minimum(np.searchsorted(ids[order], image_id[keep]), max(len(ids) - 1, 0))
-    if n and (not len(ids) or _duplicated(ann_id[keep]) or not (ids[order][position] == image_id[keep]).all()):
-        return None
-    image_index = order[position] if n else np.zeros(0, dtype=np.int64)
-    crowd, bbox_xywh = crowd[keep], bbox.reshape(-1, 4)[keep]
-    area, max_iou = area[keep], max_iou[keep]
-    keypoints = keypoints.reshape(-1, NUM_COCO_KEYPOINTS, 3)[keep]
-    segm = segm.reshape(-1, 4)[keep]
-    if (((crowd != 0) & (crowd != 1)).any() or not np.isfinite(bbox_xywh).all() or (bbox_xywh[:, 2:] < 0).any()
-            or np.isinf(area).any() or not np.isfinite(keypoints).all()
-            or not ((keypoints[..., 2] == 0) | (keypoints[..., 2] == 1) | (keypoints[..., 2] == 2)).all()
-            or ((max_iou < 0) | (max_iou > 1)).any()):
-        return None
-    with_mask = segm[:, 0] >= 0
-    sizes = np.stack([heights, widths], axis=1)[image_index] if n else np.zeros((0, 2), np.int64)
-    if (segm[with_mask, :2] != sizes[with_mask]).any():
-        return None
-    segmentations = FileSegmentations(MaskTable(parts.raw["annotations"], np.where(with_mask, segm[:, 2], -1),
-                                                segm[:, 3], segm[:, :2], raw=True, deferred=True))
-    images_raw = bytes(parts.raw["images"])
-    split, range_rule = _coco_split(parts, len(ids))
-    images = tuple(
-        Image(image_id, images_raw[start:start + length].decode("ascii"), width, height, split[i])
-        for i, (image_id, width, height, start, length)
-        in enumerate(zip(ids.tolist(), widths.tolist(), heights.tolist(), names[0::2].tolist(), names[1::2].tolist()))
+    keypoints = np.frombuffer(scanned[8], dtype=np.float64).reshape(-1, 3 * NUM_COCO_KEYPOINTS)
+    segm = np.frombuffer(scanned[9], dtype=np.int64).reshape(-1, 4)
+    num_keypoints = np.frombuffer(scanned[10], dtype=np.int64)
+    is_rle = segm[:, 2] >= 0  # the counts' offset in the file
+
+    def segmentations(rows: np.ndarray) -> FileSegmentations:
+        return FileSegmentations(MaskTable(parts.raw["annotations"], np.where(is_rle[rows], segm[rows, 2], -1),
+                                           segm[rows, 3], segm[rows, :2], raw=True, deferred=True))
+
+    return _CocoColumns(
+        image_id=ids, width=widths, height=heights, file_name=file_names,
+        ann_id=ann_id, ann_image_id=image_id, category_id=category_id, iscrowd=crowd, bbox=bbox.reshape(-1, 4),
+        area=area, area_given=~np.isnan(area), max_iou=max_iou, max_iou_given=~np.isnan(max_iou),
+        keypoints=keypoints, keypoints_length=np.where(has_keypoints_field, 3 * NUM_COCO_KEYPOINTS, -1),
+        keypoints_zero=has_keypoints_field & ~keypoints.any(axis=1),
+        num_keypoints=np.where(num_keypoints >= 0, num_keypoints, np.nan),
+        is_rle=is_rle, rle_size=segm[:, :2], rle_pixels=None, polygons=None, segmentations=segmentations,
     )
-    keypoints = keypoints.copy()
-    keypoints[~has_keypoints_field[keep]] = 0
-    iscrowd = crowd.astype(bool)
-    persons = ~iscrowd
-    max_iou_box = np.full(n, np.nan)
-    max_iou_box[persons] = max_iou_from_boxes_grouped(xywh_to_xyxy(bbox_xywh[persons]), image_index[persons])
-    return Dataset(
-        source=parts.source, format="coco", images=images, image_index=image_index.astype(np.int64),
-        person_id=ann_id[keep].copy(), bbox_xywh=bbox_xywh.copy(), keypoints=keypoints,
-        has_keypoints=(keypoints[..., 2] > 0).any(axis=1), segmentations=segmentations, iscrowd=iscrowd,
-        area=area.copy(), max_iou=max_iou.copy(), max_iou_box=max_iou_box, images_dir=images_dir,
-        range_rule=range_rule,
-        num_keypoints_field=np.where(num_keypoints_field[keep] >= 0, num_keypoints_field[keep], np.nan),
+
+
+def _coco_columns_decoded(parts: _Parts) -> _CocoColumns:
+    """The columns of any COCO file, decoded by msgspec into typed records (type errors name
+    the record)."""
+    coco_images: list[_CocoImage] = parts.typed("images", list[_CocoImage], _describe_coco("images"))
+    annotations: list[_CocoAnnotation] = parts.typed(
+        "annotations", list[_CocoAnnotation], _describe_coco("annotations"))
+    n = len(annotations)
+    expected = 3 * NUM_COCO_KEYPOINTS
+    keypoints_length = np.array([-1 if a.keypoints is None else len(a.keypoints) for a in annotations],
+                                dtype=np.int64)
+    full = np.flatnonzero(keypoints_length == expected)
+    keypoints = np.zeros((n, expected))
+    if len(full):
+        keypoints[full] = np.array([annotations[k].keypoints for k in full.tolist()], dtype=np.float64)
+    segs = [a.segmentation for a in annotations]
+    is_rle = np.array([isinstance(s, _Rle) for s in segs], dtype=bool)
+
+    def segmentations(rows: np.ndarray) -> tuple:
+        return tuple({"size": list(s.size), "counts": s.counts} if isinstance(s, _Rle) else s or None
+                     for s in (segs[k] for k in rows.tolist()))
+
+    return _CocoColumns(
+        image_id=_column([im.id for im in coco_images]),
+        width=_column([im.width for im in coco_images]),
+        height=_column([im.height for im in coco_images]),
+        file_name=[im.file_name for im in coco_images],
+        ann_id=np.array([a.id for a in annotations], dtype=np.int64),
+        ann_image_id=_column([a.image_id for a in annotations]),
+        category_id=np.array([a.category_id for a in annotations], dtype=np.int64),
+        iscrowd=np.array([a.iscrowd for a in annotations], dtype=np.int64),
+        bbox=np.array([a.bbox for a in annotations], dtype=np.float64).reshape(-1, 4),
+        area=np.array([np.nan if a.area is None else a.area for a in annotations], dtype=np.float64),
+        area_given=np.array([a.area is not None for a in annotations], dtype=bool),
+        max_iou=np.array([np.nan if a.max_iou is None else a.max_iou for a in annotations], dtype=np.float64),
+        max_iou_given=np.array([a.max_iou is not None for a in annotations], dtype=bool),
+        keypoints=keypoints, keypoints_length=keypoints_length,
+        keypoints_zero=np.array([a.keypoints is not None and not any(a.keypoints) for a in annotations], dtype=bool),
+        num_keypoints=np.array([np.nan if a.num_keypoints is None else a.num_keypoints for a in annotations],
+                               dtype=np.float64),
+        is_rle=is_rle,
+        rle_size=np.array([s.size if isinstance(s, _Rle) else (-1, -1) for s in segs], dtype=np.int64).reshape(-1, 2),
+        rle_pixels=[sum(s.counts) if isinstance(s, _Rle) and isinstance(s.counts, list) else None for s in segs],
+        polygons=[s if s and not isinstance(s, _Rle) else None for s in segs],
+        segmentations=segmentations,
     )
 
 
 def _build_coco(parts: _Parts, images_dir: Optional[str], prefetched: Optional[PrefetchedAnnotations] = None) -> Dataset:
-    source = parts.source
     if "images" not in parts.keys():
-        raise FormatError.at(source, "top level", "a COCO file needs 'images' next to 'annotations'")
+        raise FormatError.at(parts.source, "top level", "a COCO file needs 'images' next to 'annotations'")
     category, known_categories = _coco_categories(parts)
-    scanned = _scanned_coco(parts, category, known_categories, images_dir, prefetched)
-    if scanned is not None:
-        return scanned
-    coco_images: list[_CocoImage] = parts.typed("images", list[_CocoImage], _describe_coco("images"))
-    annotations: list[_CocoAnnotation] = parts.typed(
-        "annotations", list[_CocoAnnotation], _describe_coco("annotations"))
+    columns = _coco_columns_scanned(parts, prefetched) or _coco_columns_decoded(parts)
+    return _coco_dataset(parts, columns, category, known_categories, images_dir)
 
-    index_of: dict = {}
-    for i, im in enumerate(coco_images):
-        where = f"images[{i}] (id {im.id!r})"
-        if im.id in index_of:
-            raise FormatError.at(source, where, f"duplicate image id (also images[{index_of[im.id]}])")
-        if im.width <= 0 or im.height <= 0:
-            raise FormatError.at(source, where, f"width and height must be positive, got {im.width}x{im.height}")
-        index_of[im.id] = i
 
-    rows, seen_ids = [], {}
-    for k, ann in enumerate(annotations):
-        where = f"annotations[{k}] (id {ann.id})"
-        if known_categories and ann.category_id not in known_categories:
-            raise FormatError.at(source, where, f"unknown category_id {ann.category_id}")
-        if category is not None and ann.category_id != category.id:
-            continue
-        if ann.id in seen_ids:
-            raise FormatError.at(source, where, f"duplicate annotation id (also annotations[{seen_ids[ann.id]}])")
-        seen_ids[ann.id] = k
-        if ann.image_id not in index_of:
-            raise FormatError.at(source, where, f"unknown image_id {ann.image_id!r}")
-        if ann.iscrowd not in (0, 1):
-            raise FormatError.at(source, where, f"iscrowd must be 0 or 1, got {ann.iscrowd}")
-        rows.append(k)
+def _coco_dataset(parts: _Parts, c: _CocoColumns, category: Optional[_CocoCategory], known_categories: set,
+                  images_dir: Optional[str]) -> Dataset:
+    """The Dataset of a COCO file's columns: the persons of ``category`` (every annotation when
+    the file lists no categories). Each check names the first record in file order that fails it."""
+    source = parts.source
+    image_ids = c.image_id.tolist()
+    repeated = _earlier(c.image_id)
+    bad = _first((repeated >= 0) | (c.width <= 0) | (c.height <= 0))
+    if bad is not None:
+        where = f"images[{bad}] (id {image_ids[bad]!r})"
+        if repeated[bad] >= 0:
+            raise FormatError.at(source, where, f"duplicate image id (also images[{repeated[bad]}])")
+        raise FormatError.at(source, where, f"width and height must be positive, got {c.width[bad]}x{c.height[bad]}")
+
+    n_all = len(c.ann_id)
+    unknown_category = (~np.isin(c.category_id, np.array(sorted(known_categories), dtype=np.int64))
+                        if known_categories else np.zeros(n_all, dtype=bool))
+    person = c.category_id == category.id if category is not None else np.ones(n_all, dtype=bool)
+    rows = np.flatnonzero(person)
+    repeated_id = np.full(n_all, -1, dtype=np.int64)
+    earlier = _earlier(c.ann_id[rows])
+    repeated_id[rows[earlier >= 0]] = rows[earlier[earlier >= 0]]
+    position = np.full(n_all, -1, dtype=np.int64)
+    position[rows] = _positions(c.ann_image_id[rows], c.image_id)
+    bad_crowd = (c.iscrowd != 0) & (c.iscrowd != 1)
+    bad = _first(unknown_category | (person & ((repeated_id >= 0) | (position < 0) | bad_crowd)))
+    if bad is not None:
+        where = f"annotations[{bad}] (id {c.ann_id[bad]})"
+        if unknown_category[bad]:
+            raise FormatError.at(source, where, f"unknown category_id {c.category_id[bad]}")
+        if repeated_id[bad] >= 0:
+            raise FormatError.at(source, where, f"duplicate annotation id (also annotations[{repeated_id[bad]}])")
+        if position[bad] < 0:
+            raise FormatError.at(source, where, f"unknown image_id {c.ann_image_id[bad:bad + 1].tolist()[0]!r}")
+        raise FormatError.at(source, where, f"iscrowd must be 0 or 1, got {c.iscrowd[bad]}")
 
     def where_ann(n: int) -> str:
-        return f"annotations[{rows[n]}] (id {annotations[rows[n]].id})"
+        return f"annotations[{rows[n]}] (id {c.ann_id[rows[n]]})"
 
-    selected = [annotations[k] for k in rows]
-    n_persons = len(selected)
-    image_index = np.array([index_of[a.image_id] for a in selected], dtype=np.int64)
-    bbox_xywh = np.asarray([a.bbox for a in selected], dtype=np.float64).reshape(-1, 4)
+    n_persons = len(rows)
+    image_index = position[rows]
+    iscrowd = c.iscrowd[rows] == 1
+    bbox_xywh = c.bbox[rows]
     bad = _first(~np.isfinite(bbox_xywh).all(axis=1))
     if bad is not None:
         raise FormatError.at(source, where_ann(bad), "bbox: NaN or infinite value")
     bad = _first((bbox_xywh[:, 2] < 0) | (bbox_xywh[:, 3] < 0))
     if bad is not None:
         raise FormatError.at(source, where_ann(bad), f"bbox has a negative width or height: {bbox_xywh[bad].tolist()}")
-    area = np.array([np.nan if a.area is None else a.area for a in selected], dtype=np.float64)
-    bad = _first(~np.isfinite(area) & np.array([a.area is not None for a in selected], dtype=bool))
+    area = c.area[rows]
+    bad = _first(~np.isfinite(area) & c.area_given[rows])
     if bad is not None:
         raise FormatError.at(source, where_ann(bad), "area: NaN or infinite value")
 
-    keypoints = np.zeros((n_persons, NUM_COCO_KEYPOINTS, 3))
+    # keypoints: a crowd region's all-zero list is no keypoints, whatever its length
     expected = 3 * NUM_COCO_KEYPOINTS
-    with_keypoints = []
-    for n, ann in enumerate(selected):
-        if ann.keypoints is None or (ann.iscrowd and not any(ann.keypoints)):
-            continue
-        if len(ann.keypoints) != expected:
-            raise FormatError.at(source, where_ann(n), f"keypoints: expected {expected} numbers (17 x [x, y, v]), got {len(ann.keypoints)}")
-        with_keypoints.append(n)
-    if with_keypoints:
-        keypoints[with_keypoints] = np.array([selected[n].keypoints for n in with_keypoints],
-                                             dtype=np.float64).reshape(-1, NUM_COCO_KEYPOINTS, 3)
+    length = c.keypoints_length[rows]
+    given = (length >= 0) & ~(iscrowd & c.keypoints_zero[rows])
+    bad = _first(given & (length != expected))
+    if bad is not None:
+        raise FormatError.at(source, where_ann(bad), f"keypoints: expected {expected} numbers (17 x [x, y, v]), got {length[bad]}")
+    keypoints = np.where(given[:, None], c.keypoints[rows], 0.0).reshape(-1, NUM_COCO_KEYPOINTS, 3)
     bad = _first(~np.isfinite(keypoints).all(axis=(1, 2)))
     if bad is not None:
         raise FormatError.at(source, where_ann(bad), "keypoints: NaN or infinite value")
     bad = _first(~np.isin(keypoints[..., 2], (0, 1, 2)).all(axis=1))
     if bad is not None:
         raise FormatError.at(source, where_ann(bad), "keypoints: COCO visibility must be 0, 1 or 2")
-    has_keypoints = (keypoints[..., 2] > 0).any(axis=1)
 
-    segmentations = []
-    for n, ann in enumerate(selected):
-        seg = ann.segmentation
-        image = coco_images[image_index[n]]
-        if isinstance(seg, _Rle):
-            if list(seg.size) != [image.height, image.width]:
-                raise FormatError.at(
-                    source, where_ann(n),
-                    f"segmentation size {list(seg.size)} differs from the image's [{image.height}, {image.width}]",
-                )
-            if isinstance(seg.counts, list) and sum(seg.counts) != image.height * image.width:
-                raise FormatError.at(source, where_ann(n), "segmentation: RLE counts do not add up to height x width")
-            segmentations.append({"size": list(seg.size), "counts": seg.counts})
-        elif seg:
-            _check_polygons(seg, where_ann(n), source, parts.numbers_are_finite, "segmentation")
-            segmentations.append(seg)
-        else:
-            segmentations.append(None)
-
-    iscrowd = np.array([bool(a.iscrowd) for a in selected], dtype=bool)
-    stored_max_iou = np.array([np.nan if a.max_iou is None else a.max_iou for a in selected], dtype=np.float64)
-    bad = _first(np.array([a.max_iou is not None for a in selected], dtype=bool) & ~((stored_max_iou >= 0) & (stored_max_iou <= 1)))
+    # segmentations, in file order: an RLE's size and pixels, then a polygon list's coordinates
+    sizes = np.stack([c.height, c.width], axis=1)[image_index] if n_persons else np.zeros((0, 2), np.int64)
+    wrong_size = c.is_rle[rows] & (c.rle_size[rows] != sizes).any(axis=1)
+    wrong_pixels = np.zeros(n_persons, dtype=bool)
+    if c.rle_pixels is not None:
+        pixels = [c.rle_pixels[k] for k in rows.tolist()]
+        wrong_pixels = np.array([p is not None and p != int(h) * int(w) for p, (h, w) in zip(pixels, sizes.tolist())],
+                                dtype=bool).reshape(n_persons)
+    bad = _first(wrong_size | wrong_pixels)
+    if c.polygons is not None:
+        for n, k in enumerate(rows[:n_persons if bad is None else bad].tolist()):
+            if c.polygons[k] is not None:
+                _check_polygons(c.polygons[k], where_ann(n), source, parts.numbers_are_finite, "segmentation")
     if bad is not None:
-        raise FormatError.at(source, where_ann(bad), f"max_iou must be in [0, 1], got {stored_max_iou[bad]}")
+        if wrong_size[bad]:
+            raise FormatError.at(source, where_ann(bad), f"segmentation size {c.rle_size[rows[bad]].tolist()} "
+                                                         f"differs from the image's {sizes[bad].tolist()}")
+        raise FormatError.at(source, where_ann(bad), "segmentation: RLE counts do not add up to height x width")
+
+    max_iou = c.max_iou[rows]
+    bad = _first(c.max_iou_given[rows] & ~((max_iou >= 0) & (max_iou <= 1)))
+    if bad is not None:
+        raise FormatError.at(source, where_ann(bad), f"max_iou must be in [0, 1], got {max_iou[bad]}")
     persons = ~iscrowd
     max_iou_box = np.full(n_persons, np.nan)
     max_iou_box[persons] = max_iou_from_boxes_grouped(xywh_to_xyxy(bbox_xywh[persons]), image_index[persons])
 
-    split, range_rule = _coco_split(parts, len(coco_images))
-    images = tuple(
-        Image(im.id, im.file_name, im.width, im.height, split[i]) for i, im in enumerate(coco_images)
-    )
+    split, range_rule = _coco_split(parts, len(image_ids))
+    images = tuple(Image(image_id, file_name, width, height, split[i]) for i, (image_id, file_name, width, height)
+                   in enumerate(zip(image_ids, c.file_name, c.width.tolist(), c.height.tolist())))
     return Dataset(
-        source=source, format="coco", images=images, image_index=image_index,
-        person_id=np.array([a.id for a in selected], dtype=np.int64), bbox_xywh=bbox_xywh,
-        keypoints=keypoints, has_keypoints=has_keypoints, segmentations=tuple(segmentations),
-        iscrowd=iscrowd, area=area, max_iou=stored_max_iou, max_iou_box=max_iou_box,
-        images_dir=images_dir, range_rule=range_rule,
-        num_keypoints_field=np.array([np.nan if a.num_keypoints is None else a.num_keypoints for a in selected],
-                                     dtype=np.float64),
+        source=source, format="coco", images=images, image_index=image_index, person_id=c.ann_id[rows],
+        bbox_xywh=bbox_xywh, keypoints=keypoints, has_keypoints=(keypoints[..., 2] > 0).any(axis=1),
+        segmentations=c.segmentations(rows), iscrowd=iscrowd, area=area, max_iou=max_iou,
+        max_iou_box=max_iou_box, images_dir=images_dir, range_rule=range_rule,
+        num_keypoints_field=c.num_keypoints[rows],
     )
 
 

@@ -510,18 +510,6 @@ def draw_results(
     return _paint(image_bgr, instances, masks, skeleton, boxes, labels)
 
 
-def _official_image_ids(dataset, split: str) -> dict:
-    """file name -> image id of the official COCO-format file of ``split`` (native files)."""
-    from ochuman.convert import official_selection
-    from ochuman.subsets import ALL
-
-    benchmark, groups = official_selection(dataset, split, ALL, "official")
-    written = [k for k, _ in groups]
-    done = set(written)
-    rest = [k for k in range(len(benchmark.images)) if k not in done]
-    return {benchmark.images[k].file_name: n + 1 for n, k in enumerate(written + rest)}
-
-
 def results_for_image(results: Sequence[dict], dataset, image_index: int) -> list[dict]:
     """The results of one image: those whose ``image_id`` is the image's id, its file name, or,
     for a native file, its id in the official COCO-format file of its split (1, 2, ... as
@@ -529,7 +517,10 @@ def results_for_image(results: Sequence[dict], dataset, image_index: int) -> lis
     image = dataset.images[image_index]
     keys = {image.image_id, image.file_name}
     if dataset.format == "ochuman" and image.split and dataset.keypoints_ochuman is not None:
-        official = _official_image_ids(dataset, image.split).get(image.file_name)
+        from ochuman.eval.ground_truth import ground_truth_from_native  # owns the numbering eval keys by
+
+        gt = ground_truth_from_native(dataset, image.split, masks=False)
+        official = dict(zip(gt.file_names, gt.image_ids.tolist())).get(image.file_name)
         if official is not None:
             keys.add(official)
     return [r for r in results if _hashable(r.get("image_id")) in keys]

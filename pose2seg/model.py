@@ -16,7 +16,7 @@ with the released weights); ``"clean"`` (default) samples at pixel centres.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -29,6 +29,7 @@ from pose2seg.align import (
     transform_keypoints,
 )
 from pose2seg.backbone import ResNet50FPN
+from pose2seg.config import ModelConfig  # noqa: F401 - defined without torch, public here too
 from pose2seg.segmodule import SegModule
 from pose2seg.skeleton import NUM_SKELETON_CHANNELS, skeleton_features
 from pose2seg.templates import candidates as template_candidates
@@ -36,27 +37,7 @@ from pose2seg.templates import load_templates
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-ALIGN_MODES = ("affine", "gt-box", "keypoint-box")
 FEATURE_STRIDE = 4
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Everything that defines a Pose2Seg model besides its weights (saved in checkpoints)."""
-
-    input_size: int = 512
-    units: int = 10
-    align: str = "affine"
-    alpha: float = 0.3
-    skeleton: bool = True
-    sampling: str = "clean"
-    official_v1_sign: bool = True
-
-    def __post_init__(self):
-        if self.align not in ALIGN_MODES:
-            raise ValueError(f"align: expected one of {', '.join(ALIGN_MODES)}, got {self.align!r}")
-        if self.input_size % 32:
-            raise ValueError(f"input_size must be a multiple of 32, got {self.input_size}")
 
 
 def letterbox_matrix(height: int, width: int, size: int) -> np.ndarray:

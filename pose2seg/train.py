@@ -32,18 +32,17 @@ augmentation of iteration ``i`` on rank ``r`` use a ``torch.Generator`` seeded f
 run, a run with data-loading workers and a run without draw the same numbers. ^C (SIGINT) and
 SIGTERM (what a cluster scheduler sends before it kills a job) during an update are deferred until
 the update is complete; either saves a resumable ``last.pt`` and re-raises (SIGTERM as
-:class:`Terminated`, a KeyboardInterrupt; the command-line entry points exit with 143).
+:class:`Terminated`, a KeyboardInterrupt; ``pose2seg train`` exits with 143).
 
-Several processes: ``torchrun --nproc_per_node N -m pose2seg.train ...`` trains with
-DistributedDataParallel (NCCL on CUDA, gloo on CPU). ``batch_size`` and ``max_persons`` are per
-process (as torchvision's references); rank 0 alone logs, checkpoints and evaluates.
+Several processes: ``torchrun --nproc_per_node N --no-python pose2seg train ...`` (the same
+command and options) trains with DistributedDataParallel (NCCL on CUDA, gloo on CPU).
+``batch_size`` and ``max_persons`` are per process (as torchvision's references); rank 0 alone
+logs, checkpoints and evaluates. :class:`TrainConfig` lives in :mod:`pose2seg.config` (no torch).
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
-import dataclasses
 import hashlib
 import io
 import itertools
@@ -53,11 +52,9 @@ import math
 import os
 import random
 import signal
-import sys
 import tempfile
 import threading
 import time
-import typing
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -68,28 +65,25 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from ochuman.errors import OCHumanError
 from ochuman.interrupts import Terminated, raise_terminated, sigterm_as_interrupt
 from ochuman.io import atomic_write
 from pose2seg.align import augmentation_matrices
 from pose2seg.data import Batch, PersonMaskDataset, collate, mask_targets, select_persons
-from pose2seg.model import ALIGN_MODES, ModelConfig, Pose2Seg
+from pose2seg.config import SCHEDULES, TrainConfig, TrainingError
+from pose2seg.model import Pose2Seg
 from pose2seg.weights import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, load_checkpoint
 
 __all__ = [
-    "SCHEDULES", "Terminated", "TrainConfig", "TrainState", "TrainingError", "evaluate", "fit", "get_args_parser",
-    "lr_factor", "main", "train_one_epoch", "train_step",
+    "SCHEDULES", "Terminated", "TrainConfig", "TrainState", "TrainingError", "evaluate", "fit", "lr_factor",
+    "train_one_epoch", "train_step",
 ]
 
 log = logging.getLogger(__name__)
 
-SCHEDULES = ("paper", "official-repo", "constant")
-SCHEDULE_EPOCHS = {"paper": 40, "official-repo": 25, "constant": 40}
 PAPER_DECAY_EPOCH = 33
 REPO_WARMUP_ITERS = 1000
 REPO_WARMUP_FACTOR = 1.0 / 3.0
 REPO_DECAY_EPOCHS = (15, 20)
-SAMPLING_MODES = ("clean", "faithful")
 #: Set to 1 to have every rank write ``rank{r}_images.json`` (image ids seen, parameter checksum).
 DEBUG_ENV = "POSE2SEG_TRAIN_DEBUG"
 #: Fields that define a run: a resumed run must use the same values.
@@ -98,115 +92,6 @@ RUN_FIELDS = ("schedule", "lr", "batch_size", "max_persons", "seed", "input_size
 #: Parameters Pose2Seg never uses (the P2-P4 output convs of the FPN); frozen so DDP needs no
 #: unused-parameter search.
 UNUSED_PARAMETERS = ("backbone.fpn_p2.", "backbone.fpn_p3.", "backbone.fpn_p4.")
-
-
-class TrainingError(OCHumanError):
-    """Training cannot go on (bad configuration, non-finite loss, incompatible resume)."""
-
-
-# ------------------------------------------------------------------------------------ config
-FIELD_HELP = {
-    "train_ann": "COCO keypoint file to train on (persons with keypoints and masks are used).",
-    "train_images": "Folder of the training images.",
-    "out": "Run folder: last.pt, best.pt, log.jsonl, log.csv, curves.png.",
-    "val_ann": "COCO keypoint file to evaluate on after each epoch (segm AP; picks best.pt).",
-    "val_images": "Folder of the --val-ann images.",
-    "ochuman_root": "OCHuman folder (ochuman.json + images/): also report OCHuman val AP all/moderate/hard.",
-    "init_backbone": "torchvision ResNet-50 ImageNet weights (resnet50-0676ba61.pth) to start the backbone from.",
-    "schedule": "paper: x0.1 after epoch 33 of 40; official-repo: 1000-iteration warm-up, x0.1 at 15 and 20 of 25 "
-                "epochs; constant: --lr throughout (fine-tuning, overfitting checks; 40 epochs unless --epochs).",
-    "epochs": "Number of epochs (default: the schedule's: paper 40, official-repo 25, constant 40).",
-    "lr": "Adam learning rate (weight decay 0).",
-    "batch_size": "Images per batch (per process).",
-    "max_persons": "At most this many persons per batch, sampled at random (official 8).",
-    "workers": "Data-loading worker processes.",
-    "amp": "Mixed precision (float16 + grad scaling on CUDA, bfloat16 on CPU).",
-    "resume": "Continue the run in --out from its last.pt.",
-    "seed": "Seed of the initialisation, data order, person sampling and augmentation.",
-    "input_size": "Side of the square letterboxed input (multiple of 32).",
-    "units": "Residual units of the SegModule (paper: 10).",
-    "align": "affine (Affine-Align, the method), gt-box or keypoint-box (Table 5 ablations).",
-    "alpha": "Box growth for --align keypoint-box.",
-    "skeleton": "Concatenate the 55 skeleton-feature channels (--no-skeleton: Table 5 ablation).",
-    "sampling": "Aligned-feature sampling grid: clean, or faithful (the official corner-aligned grid).",
-    "augment": "Per-person aligned-frame augmentation (--no-augment: off, e.g. to check that a model can overfit).",
-    "log_every": "Log (log.jsonl) every this many iterations.",
-    "ckpt_every": "Write last.pt every this many iterations (and at each epoch end).",
-    "eval_every_epoch": "Evaluate every this many epochs (0: never).",
-    "max_iters": "Stop after this many iterations in all, with a resumable last.pt (0: the schedule's end).",
-    "device": "auto (CUDA when available), cpu, cuda or cuda:N.",
-}
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything a training run needs; defaults are the paper's (spec 5.9)."""
-
-    train_ann: str
-    train_images: str
-    out: str
-    val_ann: Optional[str] = None
-    val_images: Optional[str] = None
-    ochuman_root: Optional[str] = None
-    init_backbone: Optional[str] = None
-    schedule: str = "paper"
-    epochs: Optional[int] = None
-    lr: float = 2e-4
-    batch_size: int = 4
-    max_persons: int = 8
-    workers: int = 4
-    amp: bool = False
-    resume: bool = False
-    seed: int = 0
-    input_size: int = 512
-    units: int = 10
-    align: str = "affine"
-    alpha: float = 0.3
-    skeleton: bool = True
-    sampling: str = "clean"
-    augment: bool = True
-    log_every: int = 20
-    ckpt_every: int = 1000
-    eval_every_epoch: int = 1
-    max_iters: int = 0
-    device: str = "auto"
-
-    def __post_init__(self):
-        def bad(name, expected):
-            raise TrainingError(f"{name.replace('_', '-')}: expected {expected}, got {getattr(self, name)!r}")
-
-        for name in ("train_ann", "train_images", "out"):
-            if not isinstance(getattr(self, name), (str, os.PathLike)) or not str(getattr(self, name)):
-                bad(name, "a path")
-        if self.schedule not in SCHEDULES:
-            bad("schedule", " or ".join(SCHEDULES))
-        if self.align not in ALIGN_MODES:
-            bad("align", ", ".join(ALIGN_MODES))
-        if self.sampling not in SAMPLING_MODES:
-            bad("sampling", " or ".join(SAMPLING_MODES))
-        for name in ("batch_size", "max_persons", "units", "log_every", "ckpt_every"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                bad(name, "an integer >= 1")
-        for name in ("workers", "eval_every_epoch", "max_iters"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
-                bad(name, "an integer >= 0")
-        if self.epochs is not None and (not isinstance(self.epochs, int) or self.epochs < 1):
-            bad("epochs", "an integer >= 1")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            bad("lr", "a positive number")
-        if not isinstance(self.input_size, int) or self.input_size < 32 or self.input_size % 32:
-            bad("input_size", "a multiple of 32")
-        if self.val_ann and not self.val_images:
-            raise TrainingError("--val-ann needs --val-images (the folder of its images)")
-
-    @property
-    def num_epochs(self) -> int:
-        """``epochs``, or the schedule's (paper 40, official-repo 25, constant 40)."""
-        return self.epochs if self.epochs is not None else SCHEDULE_EPOCHS[self.schedule]
-
-    def model_config(self) -> ModelConfig:
-        return ModelConfig(input_size=self.input_size, units=self.units, align=self.align, alpha=self.alpha,
-                           skeleton=self.skeleton, sampling=self.sampling)
 
 
 def lr_factor(schedule: str, iteration: int, iters_per_epoch: int) -> float:
@@ -671,7 +556,7 @@ def fit(config: TrainConfig, *, progress: bool = False,
     progress: a tqdm bar on rank 0 (loss, lr, images/s). hooks: called with the
     :class:`TrainState` after every completed iteration (all ranks). Returns a summary dict
     (run folder, last/best checkpoint paths, best AP, completed epochs, iteration, position
-    as :attr:`TrainState.position` words it, missing images).
+    as :attr:`TrainState.position` words it, rank of this process, missing images).
     Raises :class:`~ochuman.errors.OCHumanError` subclasses with one-line messages; on ^C a
     resumable ``last.pt`` is written, then KeyboardInterrupt propagates; on SIGTERM the same, as
     :class:`Terminated` (the SIGTERM handler is installed for the call, then restored; main thread only).
@@ -818,7 +703,7 @@ def _fit(config: TrainConfig, device: torch.device, rank: int, world_size: int, 
     best = run_dir / "best.pt"
     return {"run_dir": str(run_dir), "last": str(last), "best": str(best) if best.is_file() else None,
             "best_ap": state.best_ap, "epoch": state.epoch, "iteration": state.iteration,
-            "position": state.position,
+            "position": state.position, "rank": rank,
             "last_loss": state.last_loss, "images": len(dataset), "persons": dataset.num_persons,
             "missing_images": dataset.missing}
 
@@ -834,60 +719,3 @@ class _SkipSampler(torch.utils.data.Sampler):
 
     def __len__(self) -> int:
         return max(0, len(self.base) - self.skip)
-
-
-# ------------------------------------------------------------------------------------ CLI
-def _field_type(f: dataclasses.Field) -> Any:
-    hint = typing.get_type_hints(TrainConfig)[f.name]
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    return args[0] if args else hint
-
-
-def get_args_parser() -> argparse.ArgumentParser:
-    """One option per :class:`TrainConfig` field (``--train-ann``, ``--no-skeleton``, ...)."""
-    parser = argparse.ArgumentParser(prog="python -m pose2seg.train",
-                                     description="Train Pose2Seg (also under torchrun for several processes).")
-    choices = {"schedule": SCHEDULES, "align": ALIGN_MODES, "sampling": SAMPLING_MODES}
-    for f in dataclasses.fields(TrainConfig):
-        option = "--" + f.name.replace("_", "-")
-        kind = _field_type(f)
-        required = f.default is dataclasses.MISSING
-        if kind is bool:
-            if f.default:
-                parser.add_argument("--no-" + f.name.replace("_", "-"), dest=f.name, action="store_false",
-                                    help=FIELD_HELP[f.name])
-            else:
-                parser.add_argument(option, dest=f.name, action="store_true", help=FIELD_HELP[f.name])
-            continue
-        parser.add_argument(option, dest=f.name, type=kind, required=required, choices=choices.get(f.name),
-                            default=None if required else f.default,
-                            help=FIELD_HELP[f.name] + ("" if required or f.default is None else f" (default {f.default})"))
-    return parser
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``python -m pose2seg.train`` / ``torchrun ... -m pose2seg.train``: 0 done, 1 error, 130 ^C,
-    143 SIGTERM."""
-    args = get_args_parser().parse_args(argv)
-    rank = int(os.environ.get("RANK", "0"))
-    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    try:
-        config = TrainConfig(**vars(args))
-        summary = fit(config, progress=rank == 0 and sys.stderr.isatty())
-    except OCHumanError as err:
-        print(f"Error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)
-        return 1
-    except Terminated:
-        print("Terminated (SIGTERM).", file=sys.stderr)
-        return Terminated.exit_code
-    except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
-        return 130
-    if rank == 0:
-        print(json.dumps(summary))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

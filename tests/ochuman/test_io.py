@@ -176,11 +176,10 @@ def test_atomic_write_gives_the_usual_permissions(tmp_path):
 def _datasets_both_ways(data: bytes, source: str, monkeypatch, scanned_files: list):
     from ochuman import io
 
-    parts = io._Parts(source, data)
-    scanned_files.append(io._scanned_coco(parts, *io._coco_categories(parts), None) is not None)
+    scanned_files.append(io._coco_columns_scanned(io._Parts(source, data)) is not None)
     scanned = io.parse(data, source)
     with monkeypatch.context() as patch:
-        patch.setattr(io, "_scanned_coco", lambda *args: None)
+        patch.setattr(io, "_coco_columns_scanned", lambda *args: None)
         general = io.parse(data, source)
     return scanned, general
 
@@ -201,11 +200,11 @@ def test_scanned_coco_file_equals_the_general_path(ochuman_coco_sample, monkeypa
 
     data = ochuman_coco_sample.read_bytes()
     calls = []
-    original = io._scanned_coco
-    monkeypatch.setattr(io, "_scanned_coco", lambda *args: calls.append(original(*args)) or calls[-1])
+    original = io._coco_columns_scanned
+    monkeypatch.setattr(io, "_coco_columns_scanned", lambda *args: calls.append(original(*args)) or calls[-1])
     scanned = io.parse(data, str(ochuman_coco_sample))
     assert calls and calls[0] is not None, "the official converter's file should take the scanner"
-    monkeypatch.setattr(io, "_scanned_coco", original)
+    monkeypatch.setattr(io, "_coco_columns_scanned", original)
     general = _datasets_both_ways(data, str(ochuman_coco_sample), monkeypatch, [])[1]
     _assert_same_dataset(scanned, general)
     # masks stay in the file's bytes until asked for; selections keep them there
@@ -296,20 +295,66 @@ def test_scanned_coco_equals_the_general_path_on_drawn_files(monkeypatch_module)
 @pytest.mark.parametrize("change", [
     lambda gt: gt["images"][0].update(id="a"),  # string ids
     lambda gt: gt["annotations"][0].update(segmentation=[[0, 0, 5, 0, 5, 5]]),  # polygons
-    lambda gt: gt["annotations"][0].update(iscrowd=2),
-    lambda gt: gt["annotations"][0].update(max_iou=1.5),
-    lambda gt: gt["annotations"][1].update(id=gt["annotations"][0]["id"]),
-    lambda gt: gt["annotations"][0].update(image_id=10**6),
     lambda gt: gt["annotations"][0].update(keypoints=[0] * 50),
 ])
-def test_unusual_or_bad_coco_files_take_the_general_path(ochuman_coco_sample, change, monkeypatch):
+def test_unusual_coco_files_take_the_general_reader(ochuman_coco_sample, change):
     from ochuman import io
 
     gt = json.loads(ochuman_coco_sample.read_bytes())
     change(gt)
-    parts = io._Parts("x.json", json.dumps(gt).encode())
-    category, known = io._coco_categories(parts)
-    assert io._scanned_coco(parts, category, known, None) is None
+    assert io._coco_columns_scanned(io._Parts("x.json", json.dumps(gt).encode())) is None
+
+
+@pytest.mark.parametrize("change", [
+    lambda gt: gt["images"][1].update(id=gt["images"][0]["id"]),
+    lambda gt: gt["images"][0].update(width=0),
+    lambda gt: gt["annotations"][0].update(category_id=7),
+    lambda gt: gt["annotations"][1].update(id=gt["annotations"][0]["id"]),
+    lambda gt: gt["annotations"][0].update(image_id=10**6),
+    lambda gt: gt["annotations"][2].update(iscrowd=2),
+    lambda gt: gt["annotations"][1].update(bbox=[0, 0, -1, 5]),
+    lambda gt: gt["annotations"][0].update(keypoints=[0] * 48 + [1, 1, 3]),
+    lambda gt: gt["annotations"][1]["segmentation"].update(size=[-1, 5]),
+    lambda gt: gt["annotations"][0].update(max_iou=1.5),
+    lambda gt: gt["annotations"][2].update(max_iou=-0.5) or gt["annotations"][1].update(iscrowd=3),
+])
+def test_bad_coco_values_are_refused_alike_by_both_readers(ochuman_coco_sample, change, monkeypatch):
+    """The scanner reads files of its shape with bad values too: one builder checks them, so
+    the message is the general reader's."""
+    from ochuman import io
+    from ochuman.errors import FormatError
+
+    gt = json.loads(ochuman_coco_sample.read_bytes())
+    gt["categories"] = [{"id": 1, "name": "person"}]
+    change(gt)
+    data = json.dumps(gt).encode()
+    assert io._coco_columns_scanned(io._Parts("x.json", data)) is not None
+    with pytest.raises(FormatError) as scanned:
+        io.parse(data, "x.json")
+    monkeypatch.setattr(io, "_coco_columns_scanned", lambda *args: None)
+    with pytest.raises(FormatError) as general:
+        io.parse(data, "x.json")
+    assert str(scanned.value) == str(general.value) and str(scanned.value).startswith("x.json: ")
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(values=st.lists(st.integers(-3, 3), max_size=12), keys=st.lists(st.integers(-4, 4), max_size=8))
+def test_repeats_and_positions_of_ids_as_a_dict_finds_them(values, keys):
+    """The builder's id lookups: int64 columns (vectorised) and object columns (string ids)
+    agree with a plain dict."""
+    from ochuman import io
+
+    first, expected_earlier = {}, []
+    for k, v in enumerate(values):
+        expected_earlier.append(first.get(v, -1))
+        first.setdefault(v, k)
+    universe = list(dict.fromkeys(values))
+    expected_positions = [universe.index(k) if k in universe else -1 for k in keys]
+    for column in (io._column(values), io._column([str(v) for v in values])):
+        assert io._earlier(column).tolist() == expected_earlier
+    assert io._positions(io._column(keys), io._column(universe)).tolist() == expected_positions
+    assert io._positions(io._column([str(k) for k in keys]), io._column([str(v) for v in universe])).tolist() \
+        == expected_positions
 
 
 @pytest.mark.parametrize("escape", ["newline", "unicode", "slash"])

@@ -441,6 +441,28 @@ def test_results_for_image_uses_official_ids_file_names_and_native_ids(sample, p
     assert vis.results_for_image(by_name, sample, 2) == []
 
 
+def test_results_for_image_numbers_images_the_official_file_drops_after_it(tmp_path):
+    """An image whose every person has MaxIoU 1.0 is not in the official file; ``ochuman eval``
+    numbers it after the file's images, and results keyed so are found."""
+    raw = json.loads(SAMPLE_ANNOTATIONS.read_text())
+    dropped = 2
+    for person in raw["images"][dropped]["annotations"]:
+        person["max_iou"] = 1.0
+    path = tmp_path / "ochuman.json"
+    path.write_text(json.dumps(raw))
+    data = ochuman.load(path)
+    written = ochuman.to_coco(data, "val")["images"]
+    assert data.images[dropped].file_name not in {im["file_name"] for im in written}
+    record = {"image_id": len(written) + 1, "category_id": 1, "score": 1.0, "bbox": [0.0, 0.0, 1.0, 1.0]}
+    assert vis.results_for_image([record], data, dropped) == [record]
+    for k, im in enumerate(data.images):
+        official = [n + 1 for n, w in enumerate(written) if w["file_name"] == im.file_name]
+        keyed = [{**record, "image_id": official[0]}] if official else []
+        assert vis.results_for_image(keyed, data, k) == keyed
+        if k != dropped:
+            assert vis.results_for_image([record], data, k) == []
+
+
 def test_side_by_side_shows_ground_truth_left_and_results_right(sample, pixels, perfect_results):
     k = 4
     mine = vis.results_for_image(perfect_results, sample, k)

@@ -6,10 +6,12 @@ other test workers; several threads on a busy machine are far slower than one).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -30,7 +32,7 @@ from pose2seg import train as train_module
 from pose2seg.data import PersonMaskDataset, collate, mask_targets, select_persons, training_selection
 from pose2seg.model import ModelConfig, Pose2Seg, letterbox
 from pose2seg.train import (
-    Terminated, TrainConfig, TrainingError, _defer_interrupt, evaluate, fit, get_args_parser, lr_factor,
+    Terminated, TrainConfig, TrainingError, _defer_interrupt, evaluate, fit, lr_factor,
 )
 from pose2seg.weights import load_checkpoint
 
@@ -339,11 +341,12 @@ def test_sigterm_inside_a_step_saves_a_resumable_checkpoint(coco, tiny, straight
 
 @pytest.mark.slow
 def test_sigterm_to_the_whole_job_exits_143_after_saving(coco, tiny, tmp_path):
-    """`python -m pose2seg.train` with a data-loading worker, SIGTERM sent to its whole process
+    """`pose2seg train` with a data-loading worker, SIGTERM sent to its whole process
     group (as a cluster scheduler does): exit 143, one line, no traceback (the worker stops
     quietly), and a last.pt that resumes."""
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "pose2seg.train", "--train-ann", str(tiny), "--train-images", str(coco["images"]),
+    command = [str(Path(sys.executable).with_name("pose2seg")), "train", "--train-ann", str(tiny),
+               "--train-images", str(coco["images"]),
                "--out", str(out), "--input-size", "64", "--units", "1", "--batch-size", "2", "--max-persons", "2",
                "--workers", "1", "--log-every", "1", "--eval-every-epoch", "0", "--device", "cpu", "--seed", "3"]
     job = subprocess.Popen(command, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
@@ -423,25 +426,25 @@ def _invoke(args):
     return result, result.output.strip().splitlines()
 
 
-def test_cli_options_are_the_config_fields(monkeypatch, coco, tiny, tmp_path):
+def test_cli_runs_fit_with_the_parsed_config(monkeypatch, coco, tiny, tmp_path):
     seen = {}
 
-    def fake_fit(config, progress=False):
+    def fake_fit(config, progress=False, rank=0):
         seen["config"] = config
         return {"last": "x/last.pt", "epoch": 0, "iteration": 0, "position": "epoch 0, iteration 0",
-                "last_loss": None, "best": None}
+                "last_loss": None, "best": None, "rank": rank}
 
     monkeypatch.setattr(train_module, "fit", fake_fit)
     required = ["--train-ann", tiny, "--train-images", coco["images"], "--out", tmp_path / "run"]
-    result, _ = _invoke(required)
+    result, lines = _invoke(required)
     assert result.exit_code == 0, result.output
     assert seen["config"] == TrainConfig(train_ann=str(tiny), train_images=str(coco["images"]),
                                          out=str(tmp_path / "run"))
-    parsed = get_args_parser().parse_args([str(a) for a in required])
-    assert TrainConfig(**vars(parsed)) == seen["config"]
-    command = pose2seg_main.commands["train"]
-    names = {p.name for p in command.params} - {"log_level"}
-    assert names == set(TrainConfig.__dataclass_fields__)
+    assert lines == ["x/last.pt: epoch 0, iteration 0"]
+
+    monkeypatch.setattr(train_module, "fit", lambda config, progress=False: fake_fit(config, rank=1))
+    result, lines = _invoke(required)  # under torchrun, rank 0 alone prints the summary
+    assert result.exit_code == 0 and lines == [], result.output
 
     def interrupted_fit(config, progress=False):
         raise KeyboardInterrupt
@@ -456,6 +459,62 @@ def test_cli_options_are_the_config_fields(monkeypatch, coco, tiny, tmp_path):
     monkeypatch.setattr(train_module, "fit", terminated_fit)
     result, lines = _invoke(required)
     assert result.exit_code == 143 and lines == ["Terminated (SIGTERM)."]
+
+
+def _other_value(f: dataclasses.Field):
+    """A valid value of TrainConfig field ``f`` other than its default."""
+    kind = {"epochs": int}.get(f.name, type(f.default))
+    if f.metadata["choices"]:
+        return f.metadata["choices"][-1] if f.default != f.metadata["choices"][-1] else f.metadata["choices"][0]
+    if kind is bool:
+        return not f.default
+    if kind is int:
+        return (f.default or 0) + 32
+    if kind is float:
+        return f.default * 2
+    return f"other-{f.name}"
+
+
+def test_each_config_field_is_one_option_with_its_default_and_help():
+    """The one source: every TrainConfig field has exactly one option of `pose2seg train`, named
+    after it, with its default, help and choices; setting each option reaches its field."""
+    command = pose2seg_main.commands["train"]
+    options = [p for p in command.params if p.name != "log_level"]
+    fields = dataclasses.fields(TrainConfig)
+    assert [p.name for p in options] == [f.name for f in fields]
+    for p, f in zip(options, fields):
+        assert p.opts == ["--" + f.name.replace("_", "-")] and p.help == f.metadata["help"], f.name
+        assert p.required == (f.default is dataclasses.MISSING), f.name
+        if not p.required:
+            assert p.default == f.default, f.name
+        if f.metadata["choices"]:
+            assert tuple(p.type.choices) == tuple(f.metadata["choices"]), f.name
+    required = {"train_ann": "a.json", "train_images": "img", "out": "run"}
+    args = [a for k, v in required.items() for a in ("--" + k.replace("_", "-"), v)]
+    parsed = command.make_context("train", list(args)).params
+    assert TrainConfig(**parsed) == TrainConfig(**required)
+    changed = {f.name: _other_value(f) for f in fields if f.default is not dataclasses.MISSING}
+    changed["val_images"] = "val-img"  # --val-ann needs it
+    for name, value in changed.items():
+        option = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            args.append(option if value else "--no-" + name.replace("_", "-"))
+        else:
+            args += [option, str(value)]
+    assert TrainConfig(**command.make_context("train", args).params) == TrainConfig(**required, **changed)
+
+
+def test_torchrun_runs_the_same_command(tmp_path):
+    """torchrun's entry point is `pose2seg train` itself (--no-python): it lists every option."""
+    script = str(Path(sys.executable).with_name("pose2seg"))
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
+                           "--no-python", script, "train", "--help"], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    listed = set(re.findall(r"^\s+(--[a-z-]+)", done.stdout, flags=re.M))
+    for f in dataclasses.fields(TrainConfig):
+        assert "--" + f.name.replace("_", "-") in listed, (f.name, done.stdout)
+    assert "torchrun --nproc_per_node N --no-python pose2seg train" in " ".join(train_module.__doc__.split())
 
 
 def test_cli_bad_inputs_are_one_line(coco, tiny, tmp_path):
@@ -505,7 +564,8 @@ def test_torchrun_two_cpu_processes(coco, split, tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "POSE2SEG_TRAIN_DEBUG": "1", "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "pose2seg.train", "--train-ann", str(ann), "--train-images", str(coco["images"]),
+               "--no-python", str(Path(sys.executable).with_name("pose2seg")), "train",
+               "--train-ann", str(ann), "--train-images", str(coco["images"]),
                "--out", str(out), "--input-size", "64", "--units", "1", "--batch-size", "1", "--max-persons", "1",
                "--workers", "0", "--max-iters", "3", "--log-every", "1", "--device", "cpu", "--seed", "5"]
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)

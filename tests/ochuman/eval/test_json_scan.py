@@ -624,7 +624,7 @@ def _read_coco(data: bytes, scanner: bool):
     try:
         if scanner:
             return ochuman_io.parse(data, COCO_SOURCE)
-        with mock.patch.object(ochuman_io, "_scanned_coco", lambda *args, **kwargs: None):
+        with mock.patch.object(ochuman_io, "_coco_columns_scanned", lambda *args, **kwargs: None):
             return ochuman_io.parse(data, COCO_SOURCE)
     except FormatError as err:
         return err
