@@ -2,7 +2,7 @@
 #   make demo         create .venv, install the package, run the main job on the embedded sample
 #   make test         install with all extras (torch, test tools) and run the whole suite (CI)
 # and for development:
-#   make test-fast    the suite without the slow end-to-end and real-scale tiers
+#   make test-fast    unit and reference tests (< 1 min): not the slow, scale, model or differential tiers
 #   make test-latest  the whole suite in .venv-latest with the newest releases setup.cfg admits
 #   make lock         rewrite .ci/constraints.txt from .venv (after a green make test-latest)
 PYTHON ?= python3
@@ -54,7 +54,7 @@ test: $(VENV)/.all
 	$(BIN)/python -m pytest -n 2 tests
 
 test-fast: $(VENV)/.all
-	$(BIN)/python -m pytest -n 2 -m "not slow and not scale" tests
+	$(BIN)/python -m pytest -n 2 -m "not slow and not scale and not model and not differential" tests
 
 # No lock: the newest releases that setup.cfg admits, in a venv of their own.
 LATEST := .venv-latest

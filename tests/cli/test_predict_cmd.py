@@ -13,6 +13,8 @@ from ochuman.data import SAMPLE_ANNOTATIONS, SAMPLE_IMAGES
 from pose2seg.model import ModelConfig, Pose2Seg
 from pose2seg.weights import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
 
+pytestmark = pytest.mark.model  # the full network: make test, not make test-fast
+
 
 def _eval(results):
     out = CliRunner().invoke(ochuman_main, ["eval", "--gt", str(SAMPLE_ANNOTATIONS), "--results", str(results),

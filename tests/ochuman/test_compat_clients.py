@@ -23,6 +23,8 @@ from ochuman.compat import quietly
 from .test_compat import make_results, two_category_gt
 from .test_compat_differential import assert_same_eval_imgs
 
+pytestmark = pytest.mark.differential  # real clients' call sequences against pycocotools: make test, not make test-fast
+
 PYCOCOTOOLS = (PyCOCO, PyCOCOeval)
 OURS = (compat.COCO, compat.COCOeval)
 CROWDPOSE_SIGMAS = np.array([.79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89, .79, .79]) / 10.0

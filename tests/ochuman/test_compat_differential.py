@@ -240,6 +240,7 @@ def assert_same_outcome(ours, oracle, compare_internals=True) -> None:
 COMMON = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
+@pytest.mark.differential
 @COMMON
 @given(data=st.data(), iou_type=st.sampled_from(["segm", "bbox", "keypoints"]))
 def test_evaluation_equals_pycocotools(data, iou_type):
@@ -252,6 +253,7 @@ def test_evaluation_equals_pycocotools(data, iou_type):
     assert_same_outcome(ours, oracle, compare_internals=not pooled)
 
 
+@pytest.mark.differential
 @COMMON
 @given(data=st.data(), iou_type=st.sampled_from(["segm", "bbox", "keypoints"]))
 def test_torchvision_batches_equal_pycocotools(data, iou_type):

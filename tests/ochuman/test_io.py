@@ -270,6 +270,7 @@ def test_prefetched_annotations_report_problems_as_the_path_does(tmp_path, conte
     assert str(prefetched.value) == str(direct.value)
 
 
+@pytest.mark.differential
 def test_scanned_coco_equals_the_general_path_on_drawn_files(monkeypatch_module):
     scanned_files = []
 
@@ -337,6 +338,7 @@ def test_bad_coco_values_are_refused_alike_by_both_readers(ochuman_coco_sample, 
     assert str(scanned.value) == str(general.value) and str(scanned.value).startswith("x.json: ")
 
 
+@pytest.mark.differential
 @settings(max_examples=60, deadline=None, derandomize=True, database=None)
 @given(values=st.lists(st.integers(-3, 3), max_size=12), keys=st.lists(st.integers(-4, 4), max_size=8))
 def test_repeats_and_positions_of_ids_as_a_dict_finds_them(values, keys):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycocotools import mask as mask_utils
@@ -69,6 +70,7 @@ boxes_strategy = st.lists(
 )
 
 
+@pytest.mark.differential
 @settings(max_examples=200, deadline=None)
 @given(boxes=boxes_strategy, groups=st.lists(st.integers(0, 3), min_size=12, max_size=12))
 def test_grouped_equals_per_image_loop(boxes, groups):

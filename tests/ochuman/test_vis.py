@@ -410,6 +410,7 @@ def test_hardest_grid_crops_around_each_person_and_draws_it(sample, pixels):
         assert shown_crop.shape[1] <= min(image.width, int(np.ceil(w * 1.3)) + 2)
 
 
+@pytest.mark.slow
 def test_hardest_grid_takes_every_masked_person_at_most(sample):
     fig = vis.hardest_grid(sample, 100)
     assert len(_first_line_values(fig)) == int((sample.has_mask & ~sample.iscrowd).sum())
@@ -546,6 +547,7 @@ def test_save_image_round_trips_losslessly(sample, pixels, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["d.png"]
 
 
+@pytest.mark.slow
 def test_figures_never_load_torch():
     code = (
         "import sys; import ochuman; from ochuman import vis; from ochuman.data import SAMPLE_ANNOTATIONS as A;"
@@ -597,6 +599,7 @@ def test_cli_draws_one_image_at_its_size(sample, pixels, tmp_path):
     assert result.exit_code == 0 and (tmp_path / "two.png").read_bytes() == out.read_bytes()
 
 
+@pytest.mark.slow
 def test_cli_side_by_side_with_results(perfect_results, tmp_path):
     preds = tmp_path / "preds.json"
     preds.write_text(json.dumps(perfect_results))
@@ -608,6 +611,7 @@ def test_cli_side_by_side_with_results(perfect_results, tmp_path):
     assert image.shape[1] > 1.5 * image.shape[0]  # two panels side by side
 
 
+@pytest.mark.slow
 def test_cli_warns_when_no_result_is_for_the_image(perfect_results, tmp_path):
     preds = tmp_path / "preds.json"
     preds.write_text(json.dumps([{**perfect_results[0], "image_id": 99}]))
@@ -616,6 +620,7 @@ def test_cli_warns_when_no_result_is_for_the_image(perfect_results, tmp_path):
     assert result.stderr.startswith("Warning: ") and "000005.jpg" in result.stderr
 
 
+@pytest.mark.slow
 def test_cli_hardest_grid_and_histogram(tmp_path):
     out = tmp_path / "hard.png"
     result = _invoke([SAMPLE_ANNOTATIONS, "--hardest", "6", "--out", out])

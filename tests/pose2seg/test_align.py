@@ -238,6 +238,7 @@ def test_clean_fallback_samples_every_other_pixel():
         sample_aligned(features, torch.tensor([0]), m, mode="exact")
 
 
+@pytest.mark.differential  # against finite differences
 @pytest.mark.parametrize("mode", ["clean", "faithful"])
 def test_sample_gradcheck(mode):
     rng = np.random.default_rng(2)

@@ -9,6 +9,8 @@ from torch import nn
 
 from pose2seg.backbone import Bottleneck, ResNet50FPN
 
+pytestmark = pytest.mark.model  # the full network: make test, not make test-fast
+
 
 @pytest.fixture(scope="module")
 def backbone() -> ResNet50FPN:

@@ -123,6 +123,7 @@ def test_crops_show_the_image_at_the_aligned_keypoints():
     assert tuple(crop[0, v, u]) == (0, 0, 255)
 
 
+@pytest.mark.slow
 def test_figure_has_the_image_then_one_crop_per_person(sample, tmp_path):
     for k in (1, 8):  # a fallback and a template; two templates
         kp = _persons(sample, k)
@@ -167,6 +168,7 @@ def test_figure_with_no_persons_and_a_fallback_only_person(sample):
         figures.align_windows(image[..., 0], lonely)
 
 
+@pytest.mark.slow
 def test_custom_templates_are_used(sample):
     keep = sample.has_keypoints & ~sample.iscrowd
     learned = cluster_templates(sample.keypoints[keep], sample.bbox_xywh[keep], k=2, seed=0)
@@ -176,6 +178,7 @@ def test_custom_templates_are_used(sample):
     assert windows.candidates.shape == (4, 17, 3)
 
 
+@pytest.mark.slow
 def test_templates_figure():
     official = load_templates()
     fig = figures.templates_figure({"official": official, "again": official})

@@ -13,6 +13,8 @@ from ochuman.data import SAMPLE_ANNOTATIONS, SAMPLE_IMAGES
 from pose2seg.model import FEATURE_STRIDE, ModelConfig, Pose2Seg, letterbox_matrix, paste_masks
 from pose2seg.weights import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, WeightsError, import_official_weights
 
+pytestmark = pytest.mark.model  # the full network: make test, not make test-fast
+
 
 def test_paste_masks_equals_opencv_inverse_warp():
     rng = np.random.default_rng(0)

@@ -10,6 +10,8 @@ from torch import nn
 
 from pose2seg.segmodule import SegModule
 
+pytestmark = pytest.mark.model  # the network's head at full size: make test, not make test-fast
+
 
 @pytest.fixture(scope="module")
 def head() -> SegModule:

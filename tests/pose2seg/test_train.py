@@ -36,6 +36,8 @@ from pose2seg.train import (
 )
 from pose2seg.weights import load_checkpoint
 
+pytestmark = pytest.mark.model  # the full network: make test, not make test-fast
+
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -28,6 +28,8 @@ from pose2seg.weights import (
     official_state_dict_shapes,
 )
 
+pytestmark = pytest.mark.model  # the full network: make test, not make test-fast
+
 NBT = "num_batches_tracked"
 
 

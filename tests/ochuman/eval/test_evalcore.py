@@ -27,6 +27,7 @@ def _bitmaps(h, w, density, seed, fill_from):
     return bitmap
 
 
+@pytest.mark.differential
 @settings(max_examples=300, deadline=None)
 @given(h=st.integers(1, 40), w=st.integers(1, 40), density=st.floats(0, 1), seed=st.integers(0, 2**31 - 1),
        fill_from=st.integers(0, 40))
@@ -148,6 +149,7 @@ _values = st.one_of(st.integers(-15, 15), st.integers(-511, 511), st.integers(-1
                     st.integers(-2**26, 2**26), st.just(0))
 
 
+@pytest.mark.differential
 @settings(max_examples=400, deadline=None)
 @given(values=st.lists(_values, max_size=300), pad=st.integers(0, 40), big=st.booleans())
 def test_decoder_equals_the_reference_on_any_values(values, pad, big):
@@ -245,6 +247,7 @@ def _scan_column(records: list, key: str) -> np.ndarray:
     return np.frombuffer(scanned[index], dtype=np.int64 if key != "score" else np.float64)
 
 
+@pytest.mark.differential
 @settings(max_examples=300, deadline=None)
 @given(value=st.floats(allow_nan=False, allow_infinity=False), digits=st.integers(1, 17),
        style=st.sampled_from(["repr", "g", "e", "f"]))
@@ -324,6 +327,7 @@ def _same_detections(fast, slow) -> None:
             np.testing.assert_array_equal(getattr(fast.masks, name), getattr(slow.masks, name), err_msg=name)
 
 
+@pytest.mark.differential
 @pytest.mark.parametrize("iou_type", ["segm", "bbox", "keypoints"])
 def test_scanned_detections_equal_the_general_path(iou_type):
     seen = []
@@ -371,6 +375,7 @@ def _pycocotools_oks(d: np.ndarray, g: np.ndarray, bb: list, area: float, sigmas
     return np.sum(np.exp(-e)) / e.shape[0]
 
 
+@pytest.mark.differential
 @settings(max_examples=200, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), pairs=st.integers(1, 40))
 def test_oks_is_bit_identical_to_pycocotools(seed, pairs):
@@ -392,6 +397,7 @@ def test_oks_is_bit_identical_to_pycocotools(seed, pairs):
     assert ours.tolist() == expected
 
 
+@pytest.mark.differential
 @settings(max_examples=200, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), n_gt=st.integers(0, 6), n_dt=st.integers(0, 8),
        scale=st.sampled_from([1.0, 0.5, 30.0]))
@@ -427,6 +433,7 @@ def test_block_box_ious_equal_pycocotools(seed, n_gt, n_dt, scale):
             assert block.tolist() == np.asarray(expected).ravel().tolist()
 
 
+@pytest.mark.differential
 @settings(max_examples=300, deadline=None)
 @given(values=st.lists(st.one_of(st.sampled_from([0.0, -0.0, 0.5, 1.0, 0.25, math.nan, math.inf]),
                                  st.floats(allow_nan=True, allow_infinity=True)), max_size=60))
@@ -463,6 +470,7 @@ def test_errors_in_worker_threads_reach_the_caller(monkeypatch):
         parallel.run_chunks(fail, np.ones(10), min_weight=1)
 
 
+@pytest.mark.differential
 @pytest.mark.parametrize("workers, fake_cuts", [(2, False), (3, False), (2, True)])
 def test_large_files_scanned_in_parts_equal_one_scan(monkeypatch, workers, fake_cuts):
     import ochuman.scan as scan

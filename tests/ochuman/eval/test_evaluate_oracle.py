@@ -28,6 +28,8 @@ from ..workloads import (
     run_engine, run_pycocotools, to_annotations,
 )
 
+pytestmark = pytest.mark.differential  # the engine against pycocotools: make test, not make test-fast
+
 IOU_TYPES = ("segm", "bbox", "keypoints")
 EXAMPLES = {"segm": 400, "bbox": 400, "keypoints": 300}
 PARAM_EXAMPLES = 200
@@ -61,6 +63,7 @@ def _run_property(iou_type: str, examples: int) -> int:
     return len(seen)
 
 
+@pytest.mark.differential
 @pytest.mark.parametrize("iou_type", IOU_TYPES)
 def test_engine_equals_pycocotools_on_random_workloads(iou_type):
     ran = _run_property(iou_type, EXAMPLES[iou_type])
@@ -97,6 +100,7 @@ def _params(draw, iou_type: str) -> dict:
     return overrides
 
 
+@pytest.mark.differential
 def test_engine_equals_pycocotools_with_drawn_params():
     seen = []
 

@@ -392,12 +392,14 @@ def check_results_reading(data: bytes, iou_type: str, parts: int) -> None:
         assert_same_detections(general, oracle)
 
 
+@pytest.mark.differential
 @FAST
 @given(data=results_bytes())
 def test_results_scanner_reads_what_json_loads_reads(data):
     check_scanner_columns(data)
 
 
+@pytest.mark.differential
 @FAST
 @given(data=results_bytes(), iou_type=st.sampled_from(["bbox", "segm", "keypoints"]), parts=st.integers(1, 3))
 def test_results_reading_equals_the_general_path(data, iou_type, parts):
@@ -653,12 +655,14 @@ def check_coco_reading(data: bytes) -> None:
         assert_same_dataset(project, general)
 
 
+@pytest.mark.differential
 @FAST
 @given(lists=coco_bytes())
 def test_coco_scanners_read_what_json_loads_reads(lists):
     check_coco_scanners(*lists)
 
 
+@pytest.mark.differential
 @FAST
 @given(lists=coco_bytes())
 def test_coco_reading_equals_the_general_path(lists):
@@ -724,6 +728,7 @@ def _clean(text: bytes) -> bool:
     return b"\\" not in text.replace(b"\\\\", b"")
 
 
+@pytest.mark.differential
 @FAST
 @given(texts=st.lists(st.binary(max_size=12) | st.text("0o\\/\"ab\x01", max_size=12).map(str.encode), max_size=4),
        gap=st.binary(max_size=3))

@@ -426,18 +426,21 @@ def check_ignore(native: dict, results: list, iou_type: str, monkeypatch) -> Non
 # --------------------------------------------------------------------------------------------
 # 1. official mode = pycocotools on the range files
 
+@pytest.mark.differential
 @settings(max_examples=200, **SETTINGS)
 @given(native=native_datasets(), seed=st.integers(0, 2 ** 32 - 1), heavy=st.integers(0, 9))
 def test_official_segm_equals_pycocotools_on_range_files(native, seed, heavy):
     check_official(native, make_results(native, "segm", seed, heavy=heavy == 0), "segm")
 
 
+@pytest.mark.differential
 @settings(max_examples=30, **SETTINGS)
 @given(native=native_datasets(), seed=st.integers(0, 2 ** 32 - 1))
 def test_official_bbox_equals_pycocotools_on_range_files(native, seed):
     check_official(native, make_results(native, "bbox", seed), "bbox")
 
 
+@pytest.mark.differential
 @settings(max_examples=30, **SETTINGS)
 @given(native=native_datasets(), seed=st.integers(0, 2 ** 32 - 1), heavy=st.integers(0, 3))
 def test_official_keypoints_equals_pycocotools_on_range_files(native, seed, heavy):
@@ -473,6 +476,7 @@ def test_boundary_values_fall_where_the_official_converter_puts_them():
 # --------------------------------------------------------------------------------------------
 # 2. ignore mode = pycocotools with _ignore per person (nearest-person rule off)
 
+@pytest.mark.differential
 @settings(max_examples=150, **SETTINGS)
 @given(native=native_datasets(), seed=st.integers(0, 2 ** 32 - 1))
 def test_ignore_segm_equals_pycocotools_with_ignore_flags(native, seed):
@@ -480,6 +484,7 @@ def test_ignore_segm_equals_pycocotools_with_ignore_flags(native, seed):
         check_ignore(native, make_results(native, "segm", seed), "segm", mp)
 
 
+@pytest.mark.differential
 @settings(max_examples=30, **SETTINGS)
 @given(native=native_datasets(), seed=st.integers(0, 2 ** 32 - 1))
 def test_ignore_bbox_equals_pycocotools_with_ignore_flags(native, seed):
@@ -487,6 +492,7 @@ def test_ignore_bbox_equals_pycocotools_with_ignore_flags(native, seed):
         check_ignore(native, make_results(native, "bbox", seed), "bbox", mp)
 
 
+@pytest.mark.differential
 @settings(max_examples=30, **SETTINGS)
 @given(native=native_datasets(), seed=st.integers(0, 2 ** 32 - 1))
 def test_ignore_keypoints_equals_pycocotools_with_ignore_flags(native, seed):
@@ -584,6 +590,7 @@ def _same_acc(a, b) -> None:
     assert a.persons == b.persons
 
 
+@pytest.mark.differential
 @settings(max_examples=25, **SETTINGS)
 @given(native=native_datasets(), seed=st.integers(0, 2 ** 32 - 1),
        iou_type=st.sampled_from(["segm", "bbox", "keypoints"]), mode=st.sampled_from(["official", "ignore"]))
