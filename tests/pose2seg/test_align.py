@@ -383,6 +383,7 @@ def test_augmentation_matches_official_formula():
     assert np.abs(centre).max() <= 6.4 and np.abs(centre).max() > 6.2
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_matches_cpu():
     rng = np.random.default_rng(0)
