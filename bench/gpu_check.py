@@ -17,7 +17,8 @@ says so):
    (input, backbone, align, skeleton, SegModule, AlignReverse = paste-back, RLE).
 
 Untrained weights (speed does not depend on them). Everything runs on the embedded sample
-(``ochuman/data``), so the check needs no ``../shared`` data. The CPU dry run:
+(``ochuman/data``), so the check needs no ``../shared`` data. The CPU dry run (fp32 only, training
+without AMP: bf16 autocast on a CPU without bf16 units is ~20x slower than fp32):
 
     bench/gpu_check.sh --device cpu --quick
 """
@@ -105,9 +106,9 @@ def cuda_tests(budget: Budget, timeout: float) -> dict:
             "seconds": round(time.perf_counter() - start, 1), "output_tail": tail}
 
 
-def inference(device, budget: Budget, batches, precisions, runs: int, min_images: int) -> list[dict]:
+def inference(device, budget: Budget, batches, precisions, runs: int, min_images: int, log=print) -> list[dict]:
     rows = []
-    images, keypoints = workload(max(min_images, 2 * max(batches)))
+    images, keypoints = workload(max(min_images, max(batches)))
     for name in precisions:
         dtype = PRECISIONS[name]
         for layout in ("contiguous", "channels_last"):
@@ -119,7 +120,7 @@ def inference(device, budget: Budget, batches, precisions, runs: int, min_images
                     rows.append({"precision": name, "memory_format": layout, "batch": batch,
                                  "skipped": "time budget"})
                     continue
-                n = max(min_images, 2 * batch)
+                n = max(min_images, batch)
                 persons = sum(len(k) for k in keypoints[:n])
                 run(model, images[:batch], keypoints[:batch], batch, dtype, device)  # warm-up
                 reset_peak(device)
@@ -132,13 +133,15 @@ def inference(device, budget: Budget, batches, precisions, runs: int, min_images
                 rows.append({"precision": name, "memory_format": layout, "batch": batch, "images": n,
                              "persons": persons, "images_per_s": round(n / median, 2),
                              "persons_per_s": round(persons / median, 2), "peak_mib": round(peak_mib(device), 1)})
+                log(f"inference {rows[-1]}")
             del model
             if device.type == "cuda":
                 torch.cuda.empty_cache()
     return rows
 
 
-def training(device, budget: Budget, batches, steps: int, out: Path) -> tuple[list[dict], dict]:
+def training(device, budget: Budget, batches, steps: int, out: Path, amp: bool = True,
+             log=print) -> tuple[list[dict], dict]:
     dataset = PersonMaskDataset(SAMPLE_ANNOTATIONS, SAMPLE_IMAGES, input_size=512)
     start = time.perf_counter()
     items = [dataset[i] for i in range(len(dataset))]
@@ -149,7 +152,7 @@ def training(device, budget: Budget, batches, steps: int, out: Path) -> tuple[li
             rows.append({"batch": batch_size, "skipped": "time budget"})
             continue
         config = TrainConfig(train_ann=str(SAMPLE_ANNOTATIONS), train_images=str(SAMPLE_IMAGES), out=str(out),
-                             amp=True, batch_size=batch_size, max_persons=2 * batch_size, device=str(device))
+                             amp=amp, batch_size=batch_size, max_persons=2 * batch_size, device=str(device))
         torch.manual_seed(0)
         model = Pose2Seg(config.model_config()).to(device).train()
         for name, parameter in model.named_parameters():
@@ -170,7 +173,7 @@ def training(device, budget: Budget, batches, steps: int, out: Path) -> tuple[li
             state.scaler.scale(loss).backward()
             state.scaler.step(optimizer)
             state.scaler.update()
-            return persons, float(loss)
+            return persons, float(loss.detach())
 
         step(prepared[0])  # warm-up
         sync(device)
@@ -184,10 +187,12 @@ def training(device, budget: Budget, batches, steps: int, out: Path) -> tuple[li
             persons.append(n)
             losses.append(loss)
         median = statistics.median(seconds)
-        rows.append({"batch": batch_size, "amp": "fp16 + grad scaling" if device.type == "cuda" else "bf16",
+        precision = ("fp16 + grad scaling" if device.type == "cuda" else "bf16") if amp else "off (fp32)"
+        rows.append({"batch": batch_size, "amp": precision,
                      "steps": steps, "persons_per_step": round(statistics.mean(persons), 1),
                      "s_per_step": round(median, 4), "images_per_s": round(batch_size / median, 2),
                      "peak_mib": round(peak_mib(device), 1), "finite_loss": bool(np.isfinite(losses).all())})
+        log(f"training {rows[-1]}")
         del model, optimizer, state
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -230,14 +235,14 @@ def markdown(report: dict) -> str:
     parts = [f"# GPU check ({report['mode']})", "",
              "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items()), "",
              f"Wall time {report['wall_s']} s (budget {report['budget_s']} s).", "",
-             "## CUDA tests", "", f"`{tests['command']}`: exit {tests['rc']}, {tests['summary']} "
-             f"({tests['seconds']} s)", "",
+             "## CUDA tests", "", f"`{tests.get('command')}`: exit {tests.get('rc')}, {tests.get('summary')} "
+             f"({tests.get('seconds')} s)", "",
              "## Inference at 512x512, ground-truth keypoints, end to end (images/s)", "",
              table(report["inference"], ["precision", "memory_format", "batch", "images", "persons", "images_per_s",
                                          "persons_per_s", "peak_mib"]), "",
-             "## Training step with AMP (Adam, <= 2 persons per image)", "",
+             "## Training step (Adam, <= 2 persons per image; amp column: the precision)", "",
              f"Data loading (read, letterbox, mask decode) outside the timed step: "
-             f"{report['training_data']['data_loading_s_per_image']} s per image, in-process.", "",
+             f"{report['training_data'].get('data_loading_s_per_image')} s per image, in-process.", "",
              table(report["training"], ["batch", "amp", "steps", "persons_per_step", "s_per_step", "images_per_s",
                                         "peak_mib", "finite_loss"]), "",
              "## Where one inference batch's time goes (ms, share)", ""]
@@ -256,21 +261,24 @@ def main():
     parser.add_argument("--quick", action="store_true", help="small batches and few runs (the CPU dry run)")
     parser.add_argument("--out", default=os.environ.get("OUT") or str(ROOT / "bench" / "out" / "gpu_check"))
     parser.add_argument("--budget-s", type=float, default=None,
-                        help="seconds for the whole check (default 420; --quick 400)")
+                        help="seconds after which no new row starts (default 420; --quick 360)")
     args = parser.parse_args()
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         sys.exit(f"Error: --device {args.device}: no CUDA device here (use --device cpu --quick for the dry run)")
-    budget_s = args.budget_s or (400.0 if args.quick else 420.0)
+    budget_s = args.budget_s or (360.0 if args.quick else 420.0)
     budget = Budget(budget_s)
     started = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    precisions = ["fp32", "bf16", "fp16"] if device.type == "cuda" else ["fp32", "bf16"]
+    # bf16 autocast on a CPU without bf16 matrix units runs ~20x slower than fp32 (0.01 images/s
+    # here): the CPU dry run checks the code paths in fp32 and trains without AMP
+    cpu_quick = device.type == "cpu" and args.quick
+    precisions = ["fp32"] if cpu_quick else ["fp32", "bf16", "fp16"] if device.type == "cuda" else ["fp32", "bf16"]
     if args.quick:
-        infer_batches, train_batches, runs, min_images, steps, prof_batch = [1, 2], [2], 1, 2, 1, 2
+        infer_batches, train_batches, runs, min_images, steps, prof_batch = [1, 2], [2], 1, 1, 1, 2
     else:
         infer_batches, train_batches, runs, min_images, steps, prof_batch = [1, 4, 8, 16, 32], [4, 8, 16], 3, 64, 5, 8
 
@@ -280,18 +288,23 @@ def main():
     report = {"mode": ("dry run" if device.type == "cpu" else "GPU") + (", quick" if args.quick else ""),
               "budget_s": budget_s, "environment": environment(device)}
     log(f"environment: {report['environment']}")
+    def save():  # after every section, so that a hard stop keeps what was measured
+        report["wall_s"] = round(time.perf_counter() - started, 1)
+        (out / "gpu_check.json").write_text(json.dumps(report, indent=1))
+        (out / "gpu_check.md").write_text(markdown(report))
+
+    report.update(cuda_tests={}, inference=[], training=[], training_data={}, profile=[])
     report["cuda_tests"] = cuda_tests(budget, timeout=150.0)
     log(f"CUDA tests: exit {report['cuda_tests']['rc']}, {report['cuda_tests']['summary']}")
-    report["inference"] = inference(device, budget, infer_batches, precisions, runs, min_images)
-    log(f"inference: {len(report['inference'])} rows")
+    save()
+    report["inference"] = inference(device, budget, infer_batches, precisions, runs, min_images, log)
+    save()
     report["training"], report["training_data"] = training(device, budget, train_batches, steps,
-                                                           out / "train_run")
-    log(f"training: {len(report['training'])} rows")
+                                                           out / "train_run", not cpu_quick, log)
+    save()
     report["profile"] = profile(device, budget, prof_batch, precisions)
-    report["wall_s"] = round(time.perf_counter() - started, 1)
     log("profile done")
-    (out / "gpu_check.json").write_text(json.dumps(report, indent=1))
-    (out / "gpu_check.md").write_text(markdown(report))
+    save()
     print(markdown(report))
     if report["cuda_tests"]["rc"] not in (0, 5):  # 5: no test selected
         sys.exit(1)
