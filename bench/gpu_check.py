@@ -4,7 +4,8 @@ peak memory and where the time goes, as markdown and JSON tables in one folder.
 Sections (each row says what it measured; a section that runs past the time budget is cut and
 says so):
 
-1. the CUDA tests of the suite (``pytest -m cuda``; without a GPU they skip);
+1. the CUDA tests of the suite (``pytest -m cuda tests/pose2seg``, where they all live; without a
+   GPU they skip);
 2. inference throughput at 512x512 with ground-truth keypoints, end to end as
    ``bench/bench_infer.py`` (letterboxed sample images, ``Pose2Seg.predict``, RLE encoding):
    fp32 / bf16 / fp16 autocast x contiguous / channels_last x batch 1..32, images/s, persons/s
@@ -92,7 +93,7 @@ def environment(device: torch.device) -> dict:
 def cuda_tests(budget: Budget, timeout: float) -> dict:
     """``pytest -m cuda`` in a subprocess: its summary line and exit code."""
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider", "-m", "cuda",
-               "tests"]
+               "tests/pose2seg"]
     start = time.perf_counter()
     try:
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,

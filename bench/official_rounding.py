@@ -37,7 +37,8 @@ from ochuman.benchmark import resolve_ground_truth
 from ochuman.masks import rle_to_bitmap
 from ochuman.records import image_file, read_image_file
 from pose2seg.model import (
-    FEATURE_STRIDE, ModelConfig, Pose2Seg, keypoints_to_input, letterbox, letterbox_matrix, paste_masks, paste_masks_opencv,
+    FEATURE_STRIDE, ModelConfig, Pose2Seg, keypoints_to_input, letterbox, letterbox_matrix, paste_masks,
+    paste_masks_opencv,
 )
 from pose2seg.predict import persons_of_the_official_loop
 from pose2seg.templates import candidates as template_candidates
