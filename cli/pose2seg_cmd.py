@@ -131,10 +131,17 @@ def templates(ann_files, k, out_file, seed, min_points, fmt):
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 @click.option("--score", type=click.Choice(["official", "mask"]), default="official", show_default=True,
               help="official: 1.0 for every mask (as the paper); mask: mean mask probability.")
+@click.option("--protocol", type=click.Choice(["clean", "official"]), default="clean", show_default=True,
+              help="Which ground-truth persons: clean (non-crowd, with keypoints) or official (as the official "
+                   "test.py: every valid annotation, keypoints truncated to integers, an image without one "
+                   "replaced by the next).")
 @verbosity_options
 def predict(checkpoint, model_kind, gt_file, split, images_dir, out_file, keypoints_file, kpt_threshold,
-            batch_size, device, score):
-    """Segment the persons of the ground-truth file (or of a keypoint detector's results)."""
+            batch_size, device, score, protocol):
+    """Segment the persons of the ground-truth file (or of a keypoint detector's results).
+
+    Every results record names the protocol that chose its person ("protocol").
+    """
     import math
 
     from cli.common import show_progress
@@ -146,9 +153,12 @@ def predict(checkpoint, model_kind, gt_file, split, images_dir, out_file, keypoi
 
     if not math.isfinite(kpt_threshold):
         raise OCHumanError(f"--kpt-threshold: expected a finite number, got {kpt_threshold}")
+    if keypoints_file and protocol == "official":
+        raise OCHumanError("--protocol official segments the ground-truth persons (the official test.py); "
+                           "it does not take --keypoints")
     gt = resolve_ground_truth(gt=gt_file, split=split)
     persons = (persons_from_keypoint_results(keypoints_file, gt, kpt_threshold) if keypoints_file
-               else persons_from_ground_truth(gt))
+               else persons_from_ground_truth(gt, protocol))
 
     def progress(iterable, total=None, unit="person"):
         from tqdm import tqdm
@@ -176,7 +186,8 @@ def predict(checkpoint, model_kind, gt_file, split, images_dir, out_file, keypoi
         for warning in caught:
             click.echo(f"Warning: {warning.message}", err=True)
     write_results(out_file, results)
-    click.echo(f"{out_file}: {len(results)} masks for {len(set(r['image_id'] for r in results))} images")
+    click.echo(f"{out_file}: {len(results)} masks for {len(set(r['image_id'] for r in results))} images "
+               f"(protocol {persons.protocol})")
 
 
 def train_options(func):

@@ -23,6 +23,11 @@ take one when its score is strictly greater than the best so far **and** its sca
 than 3 labelled joints always get the fallback. Vectorised here: the first maximum over the
 eligible candidates is exactly what the walk picks.
 
+``fit="official"`` keeps that choice but computes the chosen matrix in the official number
+format: the 2|S & D| x 4 float32 system ``[x, y, 1, 0] -> qx``, ``[y, -x, 0, 1] -> qy`` solved by
+``cv2.solve(DECOMP_SVD)`` in float32, scaled by ``diag(out, out, 1)`` in float32 (up to ~4e-3
+aligned pixels from the exact fit on real persons; ``bench/official_rounding.py``).
+
 Sampling (official ``modeling/affine_align.py``): bilinear, zero padding. ``mode="clean"``
 samples output pixel ``(u, v)`` at ``m^-1 (u, v)``; ``mode="faithful"`` reproduces the official
 grid (torch 1.0 ``align_corners=True`` on a feature-size grid cropped to ``out``):
@@ -43,6 +48,7 @@ from ochuman.keypoints import NUM_COCO_KEYPOINTS
 ALIGN_SIZE = 64
 FEATURE_SIZE = 128
 MODES = ("clean", "faithful")
+FITS = ("exact", "official")
 
 # Aligned-frame augmentation of training (official ``get_aug_matrix`` on 64 -> 64).
 AUG_MAX_ROTATION_DEG = 30.0
@@ -84,13 +90,18 @@ def select_templates(
     candidates: Union[Tensor, np.ndarray],
     out_size: int = ALIGN_SIZE,
     feature_size: int = FEATURE_SIZE,
+    fit: str = "exact",
 ) -> AlignChoice:
     """Affine-Align matrices with the chosen candidate and its score (see the module docstring).
 
     keypoints: (N, 17, 3) in feature-map pixels, COCO order, v > 0 = labelled. candidates:
     (C, 17, 3) unit-square templates, v > 0 = valid. Computed in float64 on keypoints' device;
     matrices come back in keypoints' floating dtype (the default dtype for integer input).
+    fit: "exact" (float64 closed form) or "official" (the chosen matrices refitted as the
+    official float32 ``cv2.solve``, :func:`official_fit`).
     """
+    if fit not in FITS:
+        raise ValueError(f"fit: expected one of {', '.join(FITS)}, got {fit!r}")
     _check_keypoints("keypoints", keypoints)
     device = keypoints.device
     kp = keypoints.detach().to(torch.float64)
@@ -156,8 +167,38 @@ def select_templates(
     ], -2)  # (N, C, 3, 3)
     matrices = torch.where(chosen[:, None, None], per_candidate[rows, best], fallback)
     index = torch.where(chosen, best, torch.full_like(best, -1))
+    if fit == "official":
+        matrices = torch.where(chosen[:, None, None], official_fit(kp, cand, index, out_size).to(matrices), matrices)
     chosen_score = torch.where(chosen, score[rows, best], torch.zeros_like(score[:, 0]))
     return AlignChoice(matrices.to(_float_dtype(keypoints)), index, chosen_score)
+
+
+def official_fit(keypoints: Tensor, candidates: Tensor, index: Tensor, out_size: int = ALIGN_SIZE) -> Tensor:
+    """Each person's matrix for candidate ``index`` as the official code computes it: float32
+    rows ``[x, y, 1, 0] -> qx`` and ``[y, -x, 0, 1] -> qy`` over the joints labelled in both,
+    ``cv2.solve(DECOMP_SVD)`` in float32, then ``diag(out, out, 1)`` times it in float32.
+
+    keypoints: (N, 17, 3) feature pixels; candidates: (C, 17, 3); index: (N,) int64, -1 = none
+    (identity returned there). Returns (N, 3, 3) float32 on keypoints' device.
+    """
+    import cv2
+
+    kp = keypoints.detach().cpu().numpy().astype(np.float32)
+    cand = candidates.detach().cpu().numpy()
+    scale = np.diag([out_size, out_size, 1]).astype(np.float32)
+    out = np.tile(np.eye(3, dtype=np.float32), (len(kp), 1, 1))
+    for i, c in enumerate(index.tolist()):
+        if c < 0:
+            continue
+        both = (kp[i, :, 2] > 0) & (cand[c, :, 2] > 0)
+        p, q = kp[i, both, :2], cand[c, both, :2].astype(np.float32)
+        system = np.zeros((2 * len(p), 4), np.float32)
+        system[0::2, 0], system[0::2, 1], system[0::2, 2] = p[:, 0], p[:, 1], 1
+        system[1::2, 0], system[1::2, 1], system[1::2, 3] = p[:, 1], -p[:, 0], 1
+        target = q.reshape(-1, 1)  # qx, qy interleaved as the rows
+        a, b, tx, ty = cv2.solve(system, target, flags=cv2.DECOMP_SVD)[1][:, 0]
+        out[i] = scale.dot(np.array([[a, b, tx], [-b, a, ty], [0, 0, 1]], np.float32))
+    return torch.from_numpy(out).to(keypoints.device)
 
 
 def affine_align_matrices(
@@ -165,13 +206,15 @@ def affine_align_matrices(
     candidates: Union[Tensor, np.ndarray],
     out_size: int = ALIGN_SIZE,
     feature_size: int = FEATURE_SIZE,
+    fit: str = "exact",
 ) -> Tensor:
     """Affine-Align matrix of each person (official rules, see the module docstring).
 
-    keypoints: (N, 17, 3) feature-map pixels. candidates: (C, 17, 3) unit square. Returns
-    (N, 3, 3) mapping feature pixels to aligned pixels, in keypoints' floating dtype.
+    keypoints: (N, 17, 3) feature-map pixels. candidates: (C, 17, 3) unit square. fit: "exact"
+    or "official" (:func:`select_templates`). Returns (N, 3, 3) mapping feature pixels to
+    aligned pixels, in keypoints' floating dtype.
     """
-    return select_templates(keypoints, candidates, out_size, feature_size).matrices
+    return select_templates(keypoints, candidates, out_size, feature_size, fit).matrices
 
 
 def transform_keypoints(keypoints: Tensor, matrices: Tensor) -> Tensor:
@@ -361,7 +404,7 @@ def augment_matrices(
 
 
 __all__ = [
-    "ALIGN_SIZE", "FEATURE_SIZE", "MODES", "AffineAlign", "AlignChoice", "affine_align_matrices",
+    "ALIGN_SIZE", "FEATURE_SIZE", "FITS", "MODES", "AffineAlign", "AlignChoice", "affine_align_matrices",
     "augment_matrices", "augmentation_matrices", "box_align_matrices", "fallback_matrix",
-    "keypoint_boxes", "sample_aligned", "select_templates", "transform_keypoints",
+    "keypoint_boxes", "official_fit", "sample_aligned", "select_templates", "transform_keypoints",
 ]

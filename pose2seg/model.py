@@ -11,7 +11,8 @@ Options reproducing the paper's Table 5: ``align="affine"`` (templates, the meth
 ``"gt-box"`` (RoI-Align on the ground-truth box) or ``"keypoint-box"`` (RoI-Align on the box
 of the labelled keypoints grown by ``alpha``); ``skeleton=False`` drops the 55 skeleton
 channels. ``sampling="faithful"`` reproduces the official corner-aligned sampling grid (use it
-with the released weights); ``"clean"`` (default) samples at pixel centres.
+with the released weights; prediction then also rounds the geometry as the official code, see
+:meth:`Pose2Seg.predict`); ``"clean"`` (default) samples at pixel centres.
 """
 from __future__ import annotations
 
@@ -40,21 +41,46 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 FEATURE_STRIDE = 4
 
 
-def letterbox_matrix(height: int, width: int, size: int) -> np.ndarray:
-    """m1: origin pixels -> ``size x size`` input, aspect kept, centred. Returns (3, 3) float64."""
+def letterbox_matrix(height: int, width: int, size: int, faithful: bool = False) -> np.ndarray:
+    """m1: origin pixels -> ``size x size`` input, aspect kept, centred. Returns (3, 3) float64.
+
+    faithful: the official matrix's values, a float32 product ``T C RSS C^-1`` whose offset
+    rounds as ``float32(float32(s * -W/2) + size/2)`` (the image it warps differs from the
+    float64 matrix's in ~9% of the pixels, by one grey level)."""
     s = min(size / width, size / height)
+    if faithful:
+        f32 = np.float32
+        s32 = f32(s)
+        tx, ty = f32(s32 * f32(-width / 2)) + f32(size / 2), f32(s32 * f32(-height / 2)) + f32(size / 2)
+        return np.array([[s32, 0, tx], [0, s32, ty], [0, 0, 1]], dtype=f32).astype(np.float64)
     return np.array([[s, 0, size / 2 - s * width / 2], [0, s, size / 2 - s * height / 2], [0, 0, 1]])
 
 
-def letterbox(image_bgr: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+def letterbox(image_bgr: np.ndarray, size: int, faithful: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Warp an image into the ``size x size`` input (bilinear, black border). Returns the
-    warped (size, size, 3) uint8 image and m1 (3, 3)."""
+    warped (size, size, 3) uint8 image and m1 (3, 3); faithful: the official float32 m1."""
     import cv2
 
-    m1 = letterbox_matrix(image_bgr.shape[0], image_bgr.shape[1], size)
+    m1 = letterbox_matrix(image_bgr.shape[0], image_bgr.shape[1], size, faithful)
     warped = cv2.warpAffine(image_bgr, m1[:2], (size, size), flags=cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return warped, m1
+
+
+def keypoints_to_input(keypoints: np.ndarray, m1: np.ndarray, faithful: bool = False) -> np.ndarray:
+    """Keypoints (N, 17, 3) in image pixels -> input pixels through m1; joints with v <= 0 all
+    zero. Returns (N, 17, 3) float64. faithful: as the official code, in float32 (``[x, y, 1]``
+    rows times m1 as one float32 product; the float32 alignment fit amplifies a last-bit
+    difference here to ~3e-3 aligned pixels)."""
+    kp = np.asarray(keypoints, dtype=np.float64).reshape(-1, 17, 3)
+    moved = kp.copy()
+    if faithful:
+        rows = np.concatenate([kp[..., :2], np.ones_like(kp[..., :1])], -1).astype(np.float32).reshape(-1, 3)
+        moved[..., :2] = rows.dot(m1[:2].astype(np.float32).T).reshape(-1, 17, 2)
+    else:
+        moved[..., :2] = kp[..., :2] @ m1[:2, :2].T + m1[:2, 2]
+    moved[kp[..., 2] <= 0] = 0
+    return moved
 
 
 def paste_masks(probabilities: Tensor, mask_matrices: Tensor, height: int, width: int) -> Tensor:
@@ -78,6 +104,21 @@ def paste_masks(probabilities: Tensor, mask_matrices: Tensor, height: int, width
     grid = F.affine_grid(theta, [n, 1, height, width], align_corners=False)
     return F.grid_sample(probabilities[:, None], grid, mode="bilinear", padding_mode="zeros",
                          align_corners=False)[:, 0]
+
+
+def paste_masks_opencv(probabilities: Tensor, mask_matrices: Tensor, height: int, width: int) -> Tensor:
+    """AlignReverse as the official code: ``cv2.warpAffine(WARP_INVERSE_MAP | INTER_LINEAR)``,
+    border 0, with OpenCV's 1/32-pixel coordinate rounding. Same arguments and result as
+    :func:`paste_masks` (computed on the CPU, returned on the probabilities' device)."""
+    import cv2
+
+    probs = probabilities.detach().float().cpu().numpy()
+    matrices = mask_matrices.detach().cpu().numpy().astype(np.float64)
+    out = np.zeros((len(probs), height, width), dtype=np.float32)
+    for k, (prob, matrix) in enumerate(zip(probs, matrices)):
+        out[k] = cv2.warpAffine(prob, matrix[:2], (width, height), borderMode=cv2.BORDER_CONSTANT, borderValue=0,
+                                flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR)
+    return torch.from_numpy(out).to(probabilities.device)
 
 
 class Pose2Seg(nn.Module):
@@ -108,8 +149,9 @@ class Pose2Seg(nn.Module):
         kp_features[..., :2] = kp_features[..., :2] / FEATURE_STRIDE
         kp_features = torch.where(keypoints[..., 2:] > 0, kp_features, torch.zeros_like(kp_features))
         if self.config.align == "affine":
+            fit = "official" if self.config.sampling == "faithful" else "exact"
             return affine_align_matrices(kp_features, self.candidates.to(kp_features.device),
-                                         ALIGN_SIZE, feature_size)
+                                         ALIGN_SIZE, feature_size, fit)
         if self.config.align == "gt-box":
             if boxes_xyxy is None:
                 raise ValueError("align='gt-box' needs the ground-truth boxes")
@@ -152,9 +194,12 @@ class Pose2Seg(nn.Module):
         image pixels (v > 0 labelled), or one such array per image. Returns ``(masks (N, H, W)
         uint8, scores (N,))`` for one image, a list of those for a batch. score: "official"
         (1.0 for every mask, as the paper's evaluation) or "mask" (mean foreground probability
-        inside the mask).
+        inside the mask). With ``sampling="faithful"`` the geometry is the official one in its
+        number formats: the float32 letterbox matrix, the float32 alignment fit, the mask
+        matrices composed in float32 and AlignReverse by ``cv2.warpAffine``.
         """
         single = isinstance(images, np.ndarray)
+        faithful = self.config.sampling == "faithful"
         images = [images] if single else list(images)
         keypoints = [keypoints] if single else list(keypoints)
         if len(images) != len(keypoints):
@@ -163,15 +208,12 @@ class Pose2Seg(nn.Module):
         size = self.config.input_size
         warped, m1s, kps, index, boxes = [], [], [], [], []
         for b, (image, kp) in enumerate(zip(images, keypoints)):
-            w_img, m1 = letterbox(image, size)
+            w_img, m1 = letterbox(image, size, faithful)
             warped.append(torch.from_numpy(w_img))
             m1s.append(m1)
-            kp = np.asarray(kp, dtype=np.float64).reshape(-1, 17, 3)
-            moved = kp.copy()
-            moved[..., :2] = kp[..., :2] @ m1[:2, :2].T + m1[:2, 2]
-            moved[kp[..., 2] <= 0] = 0
+            moved = keypoints_to_input(kp, m1, faithful)
             kps.append(moved)
-            index += [b] * len(kp)
+            index += [b] * len(moved)
             if boxes_xyxy is not None:
                 box = np.asarray(boxes_xyxy[b], dtype=np.float64).reshape(-1, 4)
                 corners = box.reshape(-1, 2, 2) @ m1[:2, :2].T + m1[:2, 2]
@@ -187,8 +229,13 @@ class Pose2Seg(nn.Module):
         for b, (image, m1) in enumerate(zip(images, m1s)):
             n = int((idx_t == b).sum())
             h, w = image.shape[:2]
-            matrices = input_to_output[start:start + n].double() @ torch.as_tensor(m1, device=device)
-            pasted = paste_masks(probs[start:start + n], matrices.float(), h, w)
+            if faithful:  # float32 throughout, as the official m4 m3 m2 m1
+                matrices = input_to_output[start:start + n].float() @ torch.as_tensor(m1, dtype=torch.float32,
+                                                                                     device=device)
+                pasted = paste_masks_opencv(probs[start:start + n], matrices, h, w)
+            else:
+                matrices = input_to_output[start:start + n].double() @ torch.as_tensor(m1, device=device)
+                pasted = paste_masks(probs[start:start + n], matrices.float(), h, w)
             masks = (pasted > threshold)
             if score == "mask":
                 area = masks.sum(dim=(1, 2)).clamp(min=1)

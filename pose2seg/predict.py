@@ -1,10 +1,23 @@
 """Prediction inputs and outputs: which persons to segment, and COCO results files.
 
 Pose2Seg segments the persons it is given keypoints for. They come either from the ground truth
-(the official protocol: the keypoints of every person of the evaluation file) or from a keypoint
-detector's COCO results (``--keypoints``), whose per-joint confidences are mapped to visibility
-explicitly (the official code cast them to int, turning every confidence below 1 into
-"missing"). Results are COCO segm results keyed by the evaluation file's image ids, ready for
+or from a keypoint detector's COCO results (``--keypoints``), whose per-joint confidences are
+mapped to visibility explicitly (the official code cast them to int, turning every confidence
+below 1 into "missing").
+
+Two protocols choose the ground-truth persons (:data:`PROTOCOLS`):
+
+- ``"clean"``: every non-crowd person of the evaluation file with labelled keypoints, keypoints
+  as the file gives them, one prediction per person;
+- ``"official"``: what the official ``test.py`` loop segments (spec 5.10), in its order: the
+  images that hold a person annotation, by image id; in each, every *valid* annotation (area > 0
+  and a box wider and taller than one pixel once clipped to the image, crowd regions and persons
+  without keypoints included: those get the whole-image alignment) in file order, keypoints
+  truncated to integers as its dataset loader stores them (int32); an image without a valid
+  annotation is replaced by the next image, which is then segmented twice.
+
+Each results record says which protocol made it (``"protocol"``; pycocotools and ``ochuman
+eval`` ignore the field). Results are COCO segm results keyed by the evaluation file's image ids, ready for
 ``ochuman eval`` and pycocotools. With a native ``ochuman.json`` the evaluation file is the
 official one of the split (:func:`ochuman.convert.official_selection`): persons it leaves out
 (MaxIoU 1.0) get no prediction, and neither do the images it drops, whose ids it lacks.
@@ -29,22 +42,76 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, eq=False)
 class PersonInputs:
     """Persons to segment: image_index (N,) into the ground truth's images, keypoints (N, 17, 3)
-    with visibility 0 (missing) / 1 / 2, score (N,) of each person."""
+    with visibility 0 (missing) / 1 / 2, score (N,) of each person; protocol: the one that
+    chose them (recorded in every results record)."""
 
     image_index: np.ndarray
     keypoints: np.ndarray
     score: np.ndarray
+    protocol: str = "clean"
 
     def __len__(self) -> int:
         return len(self.score)
 
 
-def persons_from_ground_truth(gt: GroundTruth) -> PersonInputs:
-    """Every person of the evaluation file that has labelled keypoints (the official protocol)."""
+PROTOCOLS = ("clean", "official")
+
+
+def persons_from_ground_truth(gt: GroundTruth, protocol: str = "clean") -> PersonInputs:
+    """The ground-truth persons to segment under ``protocol`` (module docstring)."""
+    if protocol == "official":
+        return persons_of_the_official_loop(gt)
+    if protocol != "clean":
+        raise ValueError(f"protocol: expected one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     a = gt.annotations
     keep = ~a.iscrowd & gt.official & (a.num_keypoints > 0)
     return PersonInputs(image_index=_image_index(gt, a.image_id[keep]),
                         keypoints=a.keypoints[keep].reshape(-1, 17, 3).copy(), score=np.ones(int(keep.sum())))
+
+
+def valid_for_the_official_loop(gt: GroundTruth) -> np.ndarray:
+    """(N,) bool: the annotations the official dataset loader keeps: in the evaluation file,
+    area > 0 and a proper box: ``[x, y, x + w - 1, y + h - 1]`` clipped to the image has
+    x2 > x1 and y2 > y1."""
+    a = gt.annotations
+    height, width = (gt.image_sizes[_image_index(gt, a.image_id)].astype(np.float64) - 1).T
+    x1 = np.clip(a.bbox[:, 0], 0, width)
+    y1 = np.clip(a.bbox[:, 1], 0, height)
+    x2 = np.clip(a.bbox[:, 0] + a.bbox[:, 2] - 1, 0, width)
+    y2 = np.clip(a.bbox[:, 1] + a.bbox[:, 3] - 1, 0, height)
+    return gt.official & (a.area > 0) & (x2 > x1) & (y2 > y1)
+
+
+def persons_of_the_official_loop(gt: GroundTruth) -> PersonInputs:
+    """The persons the official ``test.py`` segments, in its order (module docstring).
+
+    Images with no valid annotation from the last one on have no next image: the official loop
+    fails there (IndexError); here they contribute nothing, with a warning.
+    """
+    a = gt.annotations
+    position = _image_index(gt, a.image_id)
+    listed = np.unique(position[gt.official])  # images holding a person of the file
+    listed = listed[np.argsort(gt.image_ids[listed], kind="stable")]
+    valid = valid_for_the_official_loop(gt)
+    has_valid = np.bincount(position[valid], minlength=len(gt.image_ids))[listed] > 0
+    # the image segmented at each step: the first one at or after it with a valid annotation
+    following = np.full(len(listed), -1, dtype=np.int64)
+    nxt = -1
+    for step in range(len(listed) - 1, -1, -1):
+        nxt = listed[step] if has_valid[step] else nxt
+        following[step] = nxt
+    if len(listed) and following[-1] < 0:
+        stranded = int((following < 0).sum())
+        log.warning("%s: the last %d image(s) of the official loop have no valid annotation and no next image "
+                    "(the official test.py fails there): nothing predicted for them", gt.source, stranded)
+    valid_idx = np.flatnonzero(valid)
+    by_image = valid_idx[np.argsort(position[valid_idx], kind="stable")]
+    starts = np.searchsorted(position[by_image], following[following >= 0])
+    ends = np.searchsorted(position[by_image], following[following >= 0], side="right")
+    chosen = np.concatenate([by_image[s:e] for s, e in zip(starts, ends)]) if len(starts) else valid_idx[:0]
+    keypoints = np.trunc(a.keypoints[chosen].reshape(-1, 17, 3))  # the loader's int32 arrays
+    return PersonInputs(image_index=position[chosen], keypoints=keypoints, score=np.ones(len(chosen)),
+                        protocol="official")
 
 
 def images_of_the_evaluation_file(gt: GroundTruth) -> np.ndarray:
@@ -86,13 +153,15 @@ def persons_from_keypoint_results(path: Union[str, os.PathLike], gt: GroundTruth
 
 def results_from_masks(gt: GroundTruth, persons: PersonInputs,
                        masks: Iterable[np.ndarray], scores: Optional[np.ndarray] = None) -> list[dict]:
-    """COCO segm results: one record per person, masks (H, W) in the person's image."""
+    """COCO segm results: one record per person, masks (H, W) in the person's image, each
+    naming the protocol that chose the persons."""
     scores = persons.score if scores is None else scores
     results = []
     for k, mask in enumerate(masks):
         image_id = gt.image_ids[persons.image_index[k]]
         results.append({"image_id": image_id.item() if hasattr(image_id, "item") else image_id,
-                        "category_id": 1, "score": float(scores[k]), "segmentation": bitmap_to_rle(mask)})
+                        "category_id": 1, "score": float(scores[k]), "segmentation": bitmap_to_rle(mask),
+                        "protocol": persons.protocol})
     return results
 
 

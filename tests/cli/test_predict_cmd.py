@@ -236,3 +236,46 @@ def test_commands_that_need_torch_name_the_model_extra_when_it_is_missing(tmp_pa
     done = subprocess.run([script, "predict", "--model", "skeleton-prior", "--gt", str(SAMPLE_ANNOTATIONS), "--out",
                            str(tmp_path / "floor.json")], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and (tmp_path / "floor.json").is_file(), done.stderr
+
+
+def test_protocols_choose_the_persons_and_each_record_names_its_protocol(tmp_path, coco_sample):
+    counts = {}
+    for protocol in ("clean", "official"):
+        out = tmp_path / f"{protocol}.json"
+        result = CliRunner().invoke(main, ["predict", "--model", "skeleton-prior", "--gt", str(coco_sample),
+                                           "--protocol", protocol, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert result.output.strip().endswith(f"images (protocol {protocol})")
+        records = json.loads(out.read_text())
+        assert {r["protocol"] for r in records} == {protocol}
+        counts[protocol] = len(records)
+        rows = CliRunner().invoke(ochuman_main, ["eval", "--gt", str(coco_sample), "--results", str(out),
+                                                 "--format", "json", "--subset", "all"])
+        assert rows.exit_code == 0, rows.output
+    assert counts == {"clean": 12, "official": 14}
+    refused = CliRunner().invoke(main, ["predict", "--model", "skeleton-prior", "--gt", str(coco_sample),
+                                        "--protocol", "official", "--keypoints", str(out), "--out",
+                                        str(tmp_path / "x.json")])
+    assert refused.exit_code == 1 and refused.output.splitlines() == [
+        "Error: --protocol official segments the ground-truth persons (the official test.py); "
+        "it does not take --keypoints"]
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_official_protocol_with_a_checkpoint_segments_the_next_image_twice(tmp_path, checkpoint, coco_sample):
+    """An image without a valid annotation: the official loop segments the next image in its place,
+    so that image's masks come twice, identical, in the loop's order."""
+    data = json.loads(coco_sample.read_text())
+    for ann in data["annotations"]:
+        if ann["image_id"] == 40083:
+            ann["area"] = 0
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(data))
+    out = tmp_path / "preds.json"
+    result = CliRunner().invoke(main, ["predict", "--checkpoint", str(checkpoint), "--gt", str(gt), "--images",
+                                       str(coco_sample.parent / "images"), "--protocol", "official",
+                                       "--batch-size", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    records = json.loads(out.read_text())
+    assert [r["image_id"] for r in records] == [785] + [196141] * 10 + [197388] * 5
+    assert [r["segmentation"] for r in records[1:6]] == [r["segmentation"] for r in records[6:11]]

@@ -384,6 +384,7 @@ def test_augmentation_matches_official_formula():
     assert np.abs(centre).max() <= 6.4 and np.abs(centre).max() > 6.2
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_matches_cpu():
     rng = np.random.default_rng(0)
@@ -398,3 +399,52 @@ def test_cuda_matches_cpu():
         torch.testing.assert_close(
             sample_aligned(features.cuda(), index.cuda(), cpu.matrices.cuda(), mode=mode).cpu(),
             sample_aligned(features, index, cpu.matrices, mode=mode))
+
+
+def _feature_keypoints_of_real_persons(path):
+    """Every person of a COCO file in the 128x128 feature frame of its letterboxed image."""
+    import ochuman
+    from pose2seg.model import keypoints_to_input, letterbox_matrix
+
+    data = ochuman.load(path)
+    out = []
+    for i in range(len(data)):
+        image = data.images[data.image_index[i]]
+        moved = keypoints_to_input(np.trunc(data.keypoints[i]), letterbox_matrix(image.height, image.width, 512, True),
+                                   faithful=True)
+        out.append(moved[0] / 4)
+    return torch.tensor(np.array(out), dtype=torch.float32)
+
+
+@pytest.mark.parametrize("sample", ["coco_sample", "ochuman_coco_sample"])
+def test_official_fit_is_the_float32_svd_solve_of_the_chosen_template(sample, request):
+    """fit="official" keeps the exact fit's choice and computes the chosen matrix as the official
+    code: the interleaved float32 system solved by cv2.solve(DECOMP_SVD), times diag(64, 64, 1) in
+    float32. Real persons: that differs from the float64 closed form by up to a few 1e-3."""
+    import cv2
+
+    kp = _feature_keypoints_of_real_persons(request.getfixturevalue(sample))
+    exact = select_templates(kp, OFFICIAL)
+    official = select_templates(kp, OFFICIAL, fit="official")
+    torch.testing.assert_close(official.index, exact.index, rtol=0, atol=0)
+    assert (exact.index >= 0).sum() >= 2
+    for i, c in enumerate(exact.index.tolist()):
+        if c < 0:
+            torch.testing.assert_close(official.matrices[i], exact.matrices[i], rtol=0, atol=0)
+            continue
+        rows, rhs = [], []
+        for j in range(17):
+            if kp[i, j, 2] > 0 and OFFICIAL[c, j, 2] > 0:
+                x, y = float(kp[i, j, 0]), float(kp[i, j, 1])
+                rows += [[x, y, 1, 0], [y, -x, 0, 1]]
+                rhs += [[OFFICIAL[c, j, 0]], [OFFICIAL[c, j, 1]]]
+        sol = cv2.solve(np.array(rows, np.float32), np.array(rhs, np.float32), flags=cv2.DECOMP_SVD)[1][:, 0]
+        expected = np.float32(64) * np.array([[sol[0], sol[1], sol[2]], [-sol[1], sol[0], sol[3]]], np.float32)
+        np.testing.assert_array_equal(official.matrices[i, :2].numpy(), expected)
+    difference = (official.matrices - exact.matrices).abs().max().item()
+    assert 0 < difference < 1e-2
+
+
+def test_unknown_fit_is_refused():
+    with pytest.raises(ValueError, match="fit: expected one of exact, official"):
+        select_templates(torch.zeros((1, 17, 3)), OFFICIAL, fit="float32")

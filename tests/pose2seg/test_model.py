@@ -10,7 +10,7 @@ from click.testing import CliRunner
 import ochuman
 from cli.pose2seg_cmd import main as pose2seg_main
 from ochuman.data import SAMPLE_ANNOTATIONS, SAMPLE_IMAGES
-from pose2seg.model import FEATURE_STRIDE, ModelConfig, Pose2Seg, letterbox_matrix, paste_masks
+from pose2seg.model import FEATURE_STRIDE, ModelConfig, Pose2Seg, letterbox, letterbox_matrix, paste_masks
 from pose2seg.weights import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, WeightsError, import_official_weights
 
 pytestmark = pytest.mark.model  # the full network: make test, not make test-fast
@@ -149,3 +149,40 @@ def test_a_checkpoint_that_does_not_fit_is_one_line(tmp_path, case, fragment):
     lines = result.output.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"Error: {ckpt}: ") and fragment in lines[0], lines
     assert not out.exists()
+
+
+@pytest.mark.parametrize("height, width", [(425, 640), (333, 500), (864, 900), (1000, 665), (7, 3001), (511, 512)])
+def test_faithful_letterbox_matrix_is_the_official_float32_product(height, width):
+    """T C RSS C^-1 with angle 0 built from float32 matrices, as the official get_affine_matrix."""
+    s = min(512 / width, 512 / height)
+    t = np.array([[1, 0, (512 - width) / 2], [0, 1, (512 - height) / 2], [0, 0, 1]], dtype=np.float32)
+    c = np.array([[1, 0, width / 2], [0, 1, height / 2], [0, 0, 1]], dtype=np.float32)
+    rss = np.array([[s, 0, 0], [0, s, 0], [0, 0, 1]], dtype=np.float32)
+    expected = t.dot(c).dot(rss).dot(np.linalg.inv(c))
+    np.testing.assert_array_equal(letterbox_matrix(height, width, 512, faithful=True), expected.astype(np.float64))
+    np.testing.assert_allclose(letterbox_matrix(height, width, 512), expected, rtol=1e-6, atol=1e-4)
+
+
+def test_faithful_prediction_pastes_with_opencv_in_float32(coco_sample):
+    """sampling="faithful": float32 letterbox and keypoints, mask matrices composed in float32,
+    AlignReverse by cv2.warpAffine(WARP_INVERSE_MAP | INTER_LINEAR) thresholded at 0.5."""
+    from pose2seg.model import keypoints_to_input
+
+    data = ochuman.load(coco_sample)
+    image = cv2.imread(str(coco_sample.parent / "images" / data.images[1].file_name))
+    keypoints = np.trunc(data.keypoints[data.image_index == 1])
+    torch.manual_seed(0)
+    model = Pose2Seg(ModelConfig(units=1, sampling="faithful")).eval()
+    masks, _ = model.predict(image, keypoints)
+
+    warped, m1 = letterbox(image, 512, faithful=True)
+    kp = torch.as_tensor(keypoints_to_input(keypoints, m1, faithful=True), dtype=torch.float32)
+    with torch.no_grad():
+        logits, input_to_output = model(model.normalise(torch.from_numpy(warped[None])), kp,
+                                        torch.zeros(len(kp), dtype=torch.int64))
+    probs = logits.softmax(1)[:, 1].numpy()
+    matrices = (input_to_output @ torch.as_tensor(m1, dtype=torch.float32)).numpy()
+    for k in range(len(kp)):
+        expected = cv2.warpAffine(probs[k], matrices[k][:2].astype(np.float64), (image.shape[1], image.shape[0]),
+                                  flags=cv2.WARP_INVERSE_MAP + cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT) > 0.5
+        np.testing.assert_array_equal(masks[k], expected.astype(np.uint8))

@@ -112,6 +112,7 @@ def test_channel_layout_and_signs():
     assert positive[7, 40, 20] == 1.0
 
 
+@pytest.mark.cuda
 def test_missing_and_empty_and_devices():
     kp = torch.zeros((3, 17, 3))
     assert not skeleton_features(kp).any()
