@@ -218,3 +218,7 @@ def test_cli_per_category_rows_and_by_max_iou(tmp_path):
                                     "--category", "dog", "--subset", "all", "--format", "json"])
     assert one.exit_code == 0, one.output
     assert json.loads(one.stdout)[0]["AP"] == rows[2]["AP"]
+    by_id = CliRunner().invoke(main, ["eval", "--gt", str(path), "--results", str(results), "--iou-type", "bbox",
+                                      "--category", "2", "--subset", "all", "--format", "json"])
+    assert by_id.exit_code == 0, by_id.output
+    assert json.loads(by_id.stdout) == json.loads(one.stdout)
