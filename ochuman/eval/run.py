@@ -132,7 +132,8 @@ def evaluate_results(
                         max_iou_source=ground.max_iou_source,
                         range_rule=ground.range_rule if mode == "official" else "closed-top",
                         params=params, paper=paper,
-                        categories=[chosen[k] for k in sorted(chosen)] if per_category or category is not None else None,
+                        categories=([chosen[k] for k in sorted(chosen)]
+                                    if per_category or category is not None else None),
                         per_category=per_category)
     for name, source in zip(names, results):
         if isinstance(source, list):
@@ -194,7 +195,8 @@ def _warn_if_unlisted_categories(ground: GroundTruth, detections: Annotations, l
     unlisted = ~np.isin(detections.category_id, np.array([k for k, _ in ground.categories], dtype=np.int64))
     if unlisted.any():
         i = int(np.flatnonzero(unlisted)[0])
-        others = f" and {int(unlisted.sum()) - 1} other records have categories" if unlisted.sum() > 1 else " has a category"
+        others = (f" and {int(unlisted.sum()) - 1} other records have categories" if unlisted.sum() > 1
+                  else " has a category")
         warnings.warn(
             f"{label}: record {i} (image_id {detections.image_id[i].item()!r}, category_id "
             f"{int(detections.category_id[i])}){others} the ground truth does not list: not scored, as in pycocotools",

@@ -216,7 +216,7 @@ def build_workload(iou_type: str, seed: int, **config) -> dict:
         for _ in range(n_gt):
             if own and rng.random() < c["dup_p"]:  # the same shape again: IoU ties between gts
                 m = masks[id(own[int(rng.integers(len(own)))])]
-            elif own and c["occluding_p"] and rng.random() < c["occluding_p"]:  # overlapping an earlier one: MaxIoU 0.3..1
+            elif own and c["occluding_p"] and rng.random() < c["occluding_p"]:  # overlaps an earlier gt
                 m = _perturbed_mask(rng, masks[id(own[int(rng.integers(len(own)))])])
                 if not m.any():
                     m = _random_mask(rng, h, w)

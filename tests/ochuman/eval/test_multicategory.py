@@ -72,7 +72,8 @@ def _oracle_max_iou(gt: dict) -> dict:
 def _range_file(gt: dict, results: list, rng: MaxIoURange) -> tuple[dict, list]:
     """The range file of ``rng`` (official rule) and the results on its images."""
     max_iou = _oracle_max_iou(gt)
-    kept = [a for a in gt["annotations"] if not a["iscrowd"] and rng.contains(np.array([max_iou[a["id"]]]), "official")[0]]
+    kept = [a for a in gt["annotations"]
+            if not a["iscrowd"] and rng.contains(np.array([max_iou[a["id"]]]), "official")[0]]
     images = {a["image_id"] for a in kept}
     kept += [a for a in gt["annotations"] if a["iscrowd"] and a["image_id"] in images]
     range_file = dict(gt, images=[im for im in gt["images"] if im["id"] in images], annotations=kept)
@@ -104,8 +105,8 @@ def _check_multicategory(workload: dict, folder) -> None:
         overrides = None if category == "all" or len(names) == 1 else {"catIds": [names[category]]}
         oracle = run_pycocotools(source, scored, iou_type, overrides)[0]
         diff = np.abs(_stats(row, report.stat_names) - oracle)
-        assert (diff < 1e-12).all(), (f"{describe(workload)}; {subset} {category}\n ours {_stats(row, report.stat_names)}"
-                                      f"\n pycocotools {oracle}")
+        assert (diff < 1e-12).all(), (f"{describe(workload)}; {subset} {category}\n"
+                                      f" ours {_stats(row, report.stat_names)}\n pycocotools {oracle}")
 
 
 @pytest.mark.differential
