@@ -23,8 +23,7 @@ class GroundTruth:
     """Ground truth of one evaluation: annotations plus per-annotation occlusion facts.
 
     annotations: persons (a COCO file's objects of every category) in evaluation order;
-    image_ids / file_names / image_sizes (M,): the
-    images (ids as results must use them); max_iou (N,); official (N,) True for persons of the
+    image_ids / file_names / image_sizes (M,): the images (ids as results must use them); max_iou (N,); official (N,) True for persons of the
     official file; extra (N,) True for persons without keypoints and mask (ignore mode only);
     source, split, max_iou_source ("stored" or "box"); range_rule: how official-mode subsets
     cut MaxIoU ranges: the rule the file itself was cut with ("closed-top" for a file written by
