@@ -16,8 +16,9 @@ imports included):
   ``COCO(gt)``, ``gt.loadRes(results)``, ``COCOeval(gt, dt, iou_type)``, ``evaluate()``,
   ``accumulate()``, ``summarize()`` in ``python -c``;
 - ``ochuman eval`` (ours, the command): ``ochuman eval --gt GT --results RES --iou-type T
-  --subset all --format json``. Where it refuses the ground truth (today: any file without a
-  single person category) the row says ``refused`` with its one-line error, and the run goes on.
+  --subset all --format json``. Where it refuses the ground truth (a file it cannot read; files
+  of every category are taken since issue 16) the row says ``refused`` with its one-line
+  error, and the run goes on.
 
 Every command of a (workload, iou type) runs once as a warm-up, then ``--runs`` rounds that run
 each once, in order (round-robin: the machine's drift reaches all alike). Reported: min and

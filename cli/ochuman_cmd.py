@@ -122,6 +122,11 @@ def convert(file, out_dir, splits, ranges, range_rule, area, image_ids, with_max
 @click.option("--paper", is_flag=True, help="Add the paper's reported Table-2 rows (segm AP of val or test; "
                                              "a warning says when there are none).")
 @click.option("--by-max-iou", is_flag=True, help="Also print AP per MaxIoU bin of 0.05.")
+@click.option("--category", "categories", multiple=True, metavar="NAME|ID",
+              help="Evaluate this category of the ground truth only (as pycocotools with params.catIds); "
+                   "repeatable. Default: every category of the file (useCats=1).")
+@click.option("--per-category", is_flag=True,
+              help="Also one row per category after each row over the categories (rows gain 'category').")
 @click.option("--persons", "persons_file", default=None, metavar="FILE.csv", type=OutputFile(),
               help="Write the per-person table (MaxIoU, best IoU, matched at .5/.75, score).")
 @format_option
@@ -130,8 +135,8 @@ def convert(file, out_dir, splits, ranges, range_rule, area, image_ids, with_max
 @click.option("--plot", "plot_file", default=None, metavar="FILE.png", type=OutputFile(),
               help="Precision/recall per subset (and AP vs MaxIoU with --by-max-iou).")
 @verbosity_options
-def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, by_max_iou,
-          persons_file, fmt, out_file, plot_file):
+def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, by_max_iou, categories,
+          per_category, persons_file, fmt, out_file, plot_file):
     """COCO AP of results files on OCHuman, with the Moderate / Hard breakdown (Table 2)."""
     import warnings
 
@@ -158,7 +163,7 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
         report = evaluate_results([first, *results[1:]], row_names, root=root, gt=gt_source, split=split,
                                   iou_type=iou_type, subsets=chosen, mode=mode,
                                   by_max_iou=by_max_iou, per_person=persons_file is not None,
-                                  paper=paper)
+                                  paper=paper, category=list(categories) or None, per_category=per_category)
     for warning in (w for w in caught if issubclass(w.category, OCHumanWarning)):
         click.echo(f"Warning: {warning.message}", err=True)
     rows = report.rows()

@@ -8,7 +8,8 @@ Two formats, told apart by content:
   "inner", "height", "width"} | null}``;
 - COCO: ``{"images", "annotations", "categories"}`` (the official OCHuman conversion output,
   COCO person keypoint files with crowd regions, any COCO instances file: only the person
-  category is read).
+  category is read, or every category with ``all_categories=True``, as ``ochuman eval`` reads
+  its ground truth).
 
 Parsing is msgspec's typed JSON decoder (native code, validates types while it parses); the
 checks it cannot do (lengths, ranges, duplicates, references) run vectorised afterwards. A COCO
@@ -307,6 +308,7 @@ def load(
     path: Union[str, os.PathLike, PrefetchedAnnotations],
     filter: Optional[str] = None,
     images_dir: Union[str, os.PathLike, None] = None,
+    all_categories: bool = False,
 ) -> Dataset:
     """Read a native ``ochuman.json`` or a COCO-format file (told apart by content).
 
@@ -314,7 +316,9 @@ def load(
     under way in a background thread). filter: an OCHumanApi filter ("kpt", "segm",
     "kpt&segm", "kpt|segm"); None keeps every person and image. images_dir: where
     :meth:`Dataset.read_image` looks; by default an ``images`` folder beside the file or beside
-    its parent folder, if one exists.
+    its parent folder, if one exists. all_categories: a COCO file's annotations of every
+    category (else only its person category's, or its one category's; a file with several
+    and none named ``person`` is refused).
     """
     prefetched = path.get() if isinstance(path, PrefetchedAnnotations) else None
     path = Path(prefetched.path if prefetched else path)
@@ -323,7 +327,7 @@ def load(
         data = read_file(path)
     # source names the file in messages and figures: undecodable bytes of its name as \xNN
     dataset = parse(data, source=printable(str(path)), images_dir=images_dir or _guess_images_dir(path),
-                    prefetched=prefetched)
+                    prefetched=prefetched, all_categories=all_categories)
     return dataset.filter_persons(filter)
 
 
@@ -336,9 +340,9 @@ def read_file(path: Union[str, os.PathLike]) -> bytes:
 
 
 def parse(data: Union[bytes, dict], source: str = "<memory>", images_dir=None,
-          prefetched: Optional[PrefetchedAnnotations] = None) -> Dataset:
+          prefetched: Optional[PrefetchedAnnotations] = None, all_categories: bool = False) -> Dataset:
     """Build a Dataset from JSON bytes or an already-parsed dict (native or COCO). prefetched:
-    what a background read of these bytes already did."""
+    what a background read of these bytes already did; all_categories: as :func:`load`."""
     if not isinstance(data, (bytes, bytearray)):
         import json  # NaN stays a NaN literal (msgspec would write null)
 
@@ -348,7 +352,7 @@ def parse(data: Union[bytes, dict], source: str = "<memory>", images_dir=None,
     keys = parts.keys()
     folder = None if images_dir is None else os.fspath(images_dir)
     if "annotations" in keys:
-        return _build_coco(parts, folder, prefetched)
+        return _build_coco(parts, folder, prefetched, all_categories)
     if "images" in keys:
         return _build_native(parts, folder)
     raise FormatError.at(
@@ -514,23 +518,25 @@ def _person_category(categories: list[_CocoCategory], source: str) -> Optional[_
     raise FormatError.at(source, "categories", "no single category named 'person'")
 
 
-def _coco_categories(parts: _Parts) -> tuple[Optional[_CocoCategory], set]:
-    """The person category (None when the file lists no categories) and every category id."""
+def _coco_categories(parts: _Parts, all_categories: bool) -> tuple[Optional[_CocoCategory], list[_CocoCategory]]:
+    """(the person category, None when the file lists no categories or ``all_categories``;
+    every category of the file, in file order)."""
     source = parts.source
     categories: list[_CocoCategory] = (
         parts.typed("categories", list[_CocoCategory], _describe_coco("categories"))
         if "categories" in parts.keys() else []
     )
-    category = _person_category(categories, source)
+    category = None if all_categories else _person_category(categories, source)
     # Only the count matters (as in pycocotools, whose OKS sigmas go by position): 17 names other
     # than COCO's are read as COCO's 17 joints.
-    if category is not None and category.keypoints is not None and len(category.keypoints) != NUM_COCO_KEYPOINTS:
-        raise FormatError.at(
-            source, f"categories (id {category.id})",
-            f"keypoints must be {NUM_COCO_KEYPOINTS} joints (COCO's; pycocotools' OKS sigmas are for 17), "
-            f"got {len(category.keypoints)} names",
-        )
-    return category, {c.id for c in categories}
+    for checked in categories if all_categories else [category] if category is not None else []:
+        if checked.keypoints is not None and len(checked.keypoints) != NUM_COCO_KEYPOINTS:
+            raise FormatError.at(
+                source, f"categories (id {checked.id})",
+                f"keypoints must be {NUM_COCO_KEYPOINTS} joints (COCO's; pycocotools' OKS sigmas are for 17), "
+                f"got {len(checked.keypoints)} names",
+            )
+    return category, categories
 
 
 def split_in_file_name(source: str) -> Optional[str]:
@@ -721,18 +727,20 @@ def _coco_columns_decoded(parts: _Parts) -> _CocoColumns:
     )
 
 
-def _build_coco(parts: _Parts, images_dir: Optional[str], prefetched: Optional[PrefetchedAnnotations] = None) -> Dataset:
+def _build_coco(parts: _Parts, images_dir: Optional[str], prefetched: Optional[PrefetchedAnnotations] = None,
+                all_categories: bool = False) -> Dataset:
     if "images" not in parts.keys():
         raise FormatError.at(parts.source, "top level", "a COCO file needs 'images' next to 'annotations'")
-    category, known_categories = _coco_categories(parts)
+    category, categories = _coco_categories(parts, all_categories)
     columns = _coco_columns_scanned(parts, prefetched) or _coco_columns_decoded(parts)
-    return _coco_dataset(parts, columns, category, known_categories, images_dir)
+    return _coco_dataset(parts, columns, category, categories, images_dir)
 
 
-def _coco_dataset(parts: _Parts, c: _CocoColumns, category: Optional[_CocoCategory], known_categories: set,
-                  images_dir: Optional[str]) -> Dataset:
+def _coco_dataset(parts: _Parts, c: _CocoColumns, category: Optional[_CocoCategory],
+                  categories: list[_CocoCategory], images_dir: Optional[str]) -> Dataset:
     """The Dataset of a COCO file's columns: the persons of ``category`` (every annotation when
-    the file lists no categories). Each check names the first record in file order that fails it."""
+    None: the file lists no categories, or every category is read). Each check names the first
+    record in file order that fails it."""
     source = parts.source
     image_ids = c.image_id.tolist()
     repeated = _earlier(c.image_id)
@@ -744,8 +752,8 @@ def _coco_dataset(parts: _Parts, c: _CocoColumns, category: Optional[_CocoCatego
         raise FormatError.at(source, where, f"width and height must be positive, got {c.width[bad]}x{c.height[bad]}")
 
     n_all = len(c.ann_id)
-    unknown_category = (~np.isin(c.category_id, np.array(sorted(known_categories), dtype=np.int64))
-                        if known_categories else np.zeros(n_all, dtype=bool))
+    unknown_category = (~np.isin(c.category_id, np.array(sorted({k.id for k in categories}), dtype=np.int64))
+                        if categories else np.zeros(n_all, dtype=bool))
     person = c.category_id == category.id if category is not None else np.ones(n_all, dtype=bool)
     rows = np.flatnonzero(person)
     repeated_id = np.full(n_all, -1, dtype=np.int64)
@@ -821,9 +829,19 @@ def _coco_dataset(parts: _Parts, c: _CocoColumns, category: Optional[_CocoCatego
     bad = _first(c.max_iou_given[rows] & ~((max_iou >= 0) & (max_iou <= 1)))
     if bad is not None:
         raise FormatError.at(source, where_ann(bad), f"max_iou must be in [0, 1], got {max_iou[bad]}")
+    # MaxIoU among the objects of the same category of an image; crowd regions are no objects
+    category_id = c.category_id[rows]
     persons = ~iscrowd
     max_iou_box = np.full(n_persons, np.nan)
-    max_iou_box[persons] = max_iou_from_boxes_grouped(xywh_to_xyxy(bbox_xywh[persons]), image_index[persons])
+    category_index = np.searchsorted(np.sort(category_id), category_id) if n_persons else category_id
+    max_iou_box[persons] = max_iou_from_boxes_grouped(
+        xywh_to_xyxy(bbox_xywh[persons]), (image_index * max(n_persons, 1) + category_index)[persons])
+    if categories:
+        listed = tuple((k.id, k.name) for k in categories)
+    else:  # no list: the annotated ids, unnamed (a person file: its one category)
+        listed = tuple((int(k), "") for k in np.unique(category_id)) if n_persons else ((1, "person"),)
+    if category is not None:
+        listed = ((category.id, category.name),)
 
     split, range_rule = _coco_split(parts, len(image_ids))
     images = tuple(Image(image_id, file_name, width, height, split[i]) for i, (image_id, file_name, width, height)
@@ -833,7 +851,7 @@ def _coco_dataset(parts: _Parts, c: _CocoColumns, category: Optional[_CocoCatego
         bbox_xywh=bbox_xywh, keypoints=keypoints, has_keypoints=(keypoints[..., 2] > 0).any(axis=1),
         segmentations=c.segmentations(rows), iscrowd=iscrowd, area=area, max_iou=max_iou,
         max_iou_box=max_iou_box, images_dir=images_dir, range_rule=range_rule,
-        num_keypoints_field=c.num_keypoints[rows],
+        num_keypoints_field=c.num_keypoints[rows], category_id=category_id, categories=listed,
     )
 
 

@@ -1,4 +1,5 @@
-"""MaxIoU: how much a person is covered by another person of the same image.
+"""MaxIoU: how much a person is covered by another person of the same image (for a file of
+several categories: an object by another object of its category, the same definition).
 
 Official convention (reproduces every ``max_iou`` stored in ``ochuman.json``): boxes are the
 native integer corners ``[x1, y1, x2, y2]`` taken as *inclusive* pixel ranges, so

@@ -10,7 +10,8 @@ One internal convention whatever the file format (converted by :mod:`ochuman.io`
   (COCO files read by the compiled scanner keep their RLE strings in the file's bytes,
   :class:`ochuman.rle.FileSegmentations`, and build each dict on access);
 - ``max_iou``: the value stored by the dataset authors (NaN where the file has none) and
-  ``max_iou_box``: recomputed from the boxes with the official convention (:mod:`ochuman.maxiou`).
+  ``max_iou_box``: recomputed from the boxes with the official convention (:mod:`ochuman.maxiou`),
+  among the objects of the same category of an image (a COCO file read with every category).
 
 A :class:`Dataset` keeps persons as parallel arrays (fast to filter and count) and hands out
 :class:`Person` records on request.
@@ -98,6 +99,8 @@ class Dataset:
     images_dir: Optional[str] = None  # default folder for read_image
     range_rule: Optional[str] = None  # how a converted file's MaxIoU range was cut (its info); None: unknown
     num_keypoints_field: Optional[np.ndarray] = None  # (N,) float64 a COCO file's num_keypoints; NaN where absent
+    category_id: Optional[np.ndarray] = None  # (N,) int64 each annotation's COCO category; None: persons (id 1)
+    categories: tuple[tuple[int, str], ...] = ((1, "person"),)  # (id, name) of the file's categories, file order
 
     def __len__(self) -> int:
         return len(self.person_id)
@@ -225,6 +228,7 @@ class Dataset:
             keypoints_ochuman=None if self.keypoints_ochuman is None else self.keypoints_ochuman[idx],
             filter=self.filter, images_dir=self.images_dir, range_rule=self.range_rule,
             num_keypoints_field=None if self.num_keypoints_field is None else self.num_keypoints_field[idx],
+            category_id=None if self.category_id is None else self.category_id[idx], categories=self.categories,
         )
         fields.update(changes)
         return Dataset(**fields)

@@ -22,12 +22,14 @@ from ochuman.subsets import ALL
 class GroundTruth:
     """Ground truth of one evaluation: annotations plus per-annotation occlusion facts.
 
-    annotations: persons in evaluation order; image_ids / file_names / image_sizes (M,): the
-    images (ids as results must use them); max_iou (N,); official (N,) True for persons of the
+    annotations: persons (a COCO file's objects of every category) in evaluation order;
+    image_ids / file_names / image_sizes (M,): the images (ids as results must use them); max_iou (N,); official (N,) True for persons of the
     official file; extra (N,) True for persons without keypoints and mask (ignore mode only);
     source, split, max_iou_source ("stored" or "box"); range_rule: how official-mode subsets
     cut MaxIoU ranges: the rule the file itself was cut with ("closed-top" for a file written by
-    ``ochuman convert --range-rule closed-top``, which records it in its ``info``).
+    ``ochuman convert --range-rule closed-top``, which records it in its ``info``); categories:
+    (id, name) of every category of the file (pycocotools' ``getCatIds``), person (1) for a
+    native file. MaxIoU compares an object with the objects of its own category only.
 
     The ground-truth *file* is the official COCO-format file of the split (native ground
     truth) or the COCO file itself: :attr:`file_images` says which images it holds.
@@ -44,6 +46,7 @@ class GroundTruth:
     split: str
     max_iou_source: str
     range_rule: str = "official"
+    categories: tuple[tuple[int, str], ...] = ((1, "person"),)
 
     @property
     def file_images(self) -> np.ndarray:
@@ -121,8 +124,9 @@ def ground_truth_from_native(dataset: Dataset, split: str = "val", masks: bool =
 
 
 def ground_truth_from_coco(dataset: Dataset, masks: bool = True) -> GroundTruth:
-    """A COCO-format file as it is (crowd regions included). MaxIoU: the file's ``max_iou``
-    fields when every person has one, else recomputed from its boxes."""
+    """A COCO-format file as it is (crowd regions included; every category when ``dataset``
+    was read with ``all_categories``). MaxIoU: the file's ``max_iou`` fields when every
+    non-crowd annotation has one, else recomputed from its boxes (within each category)."""
 
     n = len(dataset)
     missing = np.flatnonzero(np.isnan(dataset.area) & ~dataset.iscrowd)
@@ -158,7 +162,8 @@ def ground_truth_from_coco(dataset: Dataset, masks: bool = True) -> GroundTruth:
         given = ~np.isnan(dataset.num_keypoints_field)
         num_keypoints[given] = dataset.num_keypoints_field[given]
     annotations = Annotations(
-        image_id=ids[dataset.image_index] if n else ids[:0], category_id=np.ones(n, dtype=np.int64),
+        image_id=ids[dataset.image_index] if n else ids[:0],
+        category_id=np.ones(n, dtype=np.int64) if dataset.category_id is None else dataset.category_id.copy(),
         ann_id=dataset.person_id.copy(), bbox=dataset.bbox_xywh.copy(), area=dataset.area.copy(),
         iscrowd=dataset.iscrowd.copy(), score=np.ones(n), counts=table if table is not None else counts,
         mask_size=mask_sizes, keypoints=dataset.keypoints.reshape(n, 3 * dataset.keypoints.shape[1]),
@@ -170,6 +175,7 @@ def ground_truth_from_coco(dataset: Dataset, masks: bool = True) -> GroundTruth:
         image_sizes=sizes, max_iou=dataset.occlusion.copy(), official=np.ones(n, dtype=bool),
         extra=np.zeros(n, dtype=bool), source=dataset.source, split="all",
         max_iou_source=dataset.max_iou_source, range_rule=dataset.range_rule or "official",
+        categories=dataset.categories,
     )
 
 

@@ -3,6 +3,7 @@ per MaxIoU bin, curves, the paper's Table-2 rows) and the per-person rows for er
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 
@@ -12,6 +13,7 @@ from ochuman.eval.ground_truth import GroundTruth
 from ochuman.eval.matching import match
 from ochuman.eval.params import STAT_NAMES, EvalParams
 from ochuman.eval.states import GtState
+from ochuman.eval.summary import summarize
 from ochuman.subsets import occlusion_level
 
 
@@ -43,7 +45,13 @@ class ResultsEvaluation:
 
 @dataclass
 class EvalReport:
-    """The report of :func:`~ochuman.eval.run.evaluate_results`: one row per (results file, subset)."""
+    """The report of :func:`~ochuman.eval.run.evaluate_results`: one row per (results file, subset).
+
+    categories: names of the evaluated categories in id order (the K axis of the arrays) when
+    rows name their category (a category chosen, or ``per_category``), else None;
+    per_category: each row over the categories is followed by one row per category (its
+    summary numbers from that category's precision and recall: pycocotools with
+    ``params.catIds`` set to it)."""
 
     iou_type: str
     mode: str
@@ -54,6 +62,8 @@ class EvalReport:
     params: EvalParams
     evaluations: list = field(default_factory=list)
     paper: bool = False
+    categories: Optional[list] = None
+    per_category: bool = False
 
     @property
     def stat_names(self) -> tuple[str, ...]:
@@ -62,20 +72,28 @@ class EvalReport:
     def rows(self) -> list[dict]:
         """One flat dict per (results, subset), then the paper's rows if asked for."""
         rows = []
+        names = self.categories
         for ev in self.evaluations:
             for subset, acc in ev.subsets.items():
-                rows.append({
-                    "results": ev.name, "subset": subset, "iou_type": self.iou_type, "mode": self.mode,
-                    **{k: float(v) for k, v in zip(self.stat_names, acc.stats)},
-                    "max_iou_source": self.max_iou_source, "range_rule": self.range_rule,
-                    "reported": False,
-                })
+                stats = [(None if names is None else names[0] if len(names) == 1 else "all", acc.stats)]
+                if self.per_category and len(names) > 1:
+                    stats += [(name, summarize(acc.precision[:, :, k:k + 1], acc.recall[:, k:k + 1], self.params))
+                              for k, name in enumerate(names)]
+                for category, values in stats:
+                    rows.append({
+                        "results": ev.name, "subset": subset, **({} if names is None else {"category": category}),
+                        "iou_type": self.iou_type, "mode": self.mode,
+                        **{k: float(v) for k, v in zip(self.stat_names, values)},
+                        "max_iou_source": self.max_iou_source, "range_rule": self.range_rule,
+                        "reported": False,
+                    })
         if self.paper and self.iou_type == "segm" and self.split in PAPER_TABLE2:
             subsets = {ev_subset for ev in self.evaluations for ev_subset in ev.subsets} or {"all", "moderate", "hard"}
             for method, values in PAPER_TABLE2[self.split].items():
                 for subset, value in zip(("all", "moderate", "hard"), values):
                     if subset in subsets:
-                        rows.append({"results": f"{method} (paper)", "subset": subset, "iou_type": "segm",
+                        rows.append({"results": f"{method} (paper)", "subset": subset,
+                                     **({} if names is None else {"category": "person"}), "iou_type": "segm",
                                      "mode": "official", **{k: (value if k == "AP" else None) for k in self.stat_names},
                                      "max_iou_source": "stored", "range_rule": "official", "reported": True})
         return rows

@@ -158,7 +158,7 @@ def detections_from_records(
     source: str,
     image_ids: np.ndarray,
     image_sizes: np.ndarray,
-    category_ids: Sequence[int],
+    category_ids: Optional[Sequence[int]],
     iou_type: str,
     file_names: Optional[Sequence[str]] = None,
     strict: bool = False,
@@ -166,14 +166,16 @@ def detections_from_records(
     """Validate records against the ground truth and derive what pycocotools ``loadRes`` does.
 
     image_ids (M,): ids of the ground-truth images; image_sizes (M, 2) [height, width];
-    file_names (M,): accepted in place of ids; strict: warn about and refuse mixed fields as the
+    file_names (M,): accepted in place of ids; category_ids: the categories a record may name
+    (others are refused), None: any (as pycocotools ``loadRes``; ids beyond int64 are refused,
+    no ground truth has them); strict: warn about and refuse mixed fields as the
     module doc says (records from ``parse_results(..., strict=True)`` tell null from absent).
     Returns detection Annotations with ids 1..N.
     """
     n = len(records)
     by_id = {key: k for k, key in enumerate(image_ids.tolist())}
     by_name = {name: k for k, name in enumerate(file_names)} if file_names is not None else {}
-    known_categories = set(int(c) for c in category_ids)
+    known_categories = None if category_ids is None else set(int(c) for c in category_ids)
     keys = [r.image_id for r in records]
     image_index = np.array([by_id.get(key, -1) for key in keys], dtype=np.int64)
     for i in np.flatnonzero(image_index < 0):  # file names, or unknown ids
@@ -186,9 +188,11 @@ def detections_from_records(
     try:
         category = np.array([r.category_id for r in records], dtype=np.int64)
     except OverflowError:  # an id beyond int64 is unknown anyway
-        i = next(i for i, r in enumerate(records) if r.category_id not in known_categories)
+        i = next(i for i, r in enumerate(records) if r.category_id not in known_categories) \
+            if known_categories is not None else next(i for i, r in enumerate(records)
+                                                      if not -2 ** 63 <= r.category_id < 2 ** 63)
         raise ResultsError.at(source, f"record {i} (image_id {keys[i]!r})", f"unknown category_id {records[i].category_id}") from None
-    bad = np.flatnonzero(~np.isin(category, list(known_categories)))
+    bad = np.flatnonzero(~np.isin(category, list(known_categories))) if known_categories is not None else []
     if len(bad):
         i = bad[0]
         raise ResultsError.at(source, f"record {i} (image_id {keys[i]!r})", f"unknown category_id {category[i]}")
@@ -373,7 +377,7 @@ def detections_from_bytes(
     source: str,
     image_ids: np.ndarray,
     image_sizes: np.ndarray,
-    category_ids: Sequence[int],
+    category_ids: Optional[Sequence[int]],
     iou_type: str,
     file_names: Optional[Sequence[str]] = None,
     defer_mask_checks: bool = False,
@@ -415,7 +419,7 @@ def _valid_masks(masks: MaskTable) -> bool:
 
 
 def _scanned_detections(data: bytes, scanned: Optional[tuple], image_ids: np.ndarray, image_sizes: np.ndarray,
-                        category_ids: Sequence[int], iou_type: str,
+                        category_ids: Optional[Sequence[int]], iou_type: str,
                         defer_mask_checks: bool = False) -> Optional[Annotations]:
     """Detections from the compiled scanner's columns of ``data``, or None when the file needs
     the general path."""
@@ -437,7 +441,8 @@ def _scanned_detections(data: bytes, scanned: Optional[tuple], image_ids: np.nda
     category = np.frombuffer(category, dtype=np.int64)
     score = np.frombuffer(score, dtype=np.float64)
     flags = np.frombuffer(flags, dtype=np.uint8)
-    if not np.isin(category, np.asarray(list(category_ids), dtype=np.int64)).all() or not np.isfinite(score).all():
+    if (category_ids is not None and not np.isin(category, np.asarray(list(category_ids), dtype=np.int64)).all()) \
+            or not np.isfinite(score).all():
         return None
     sizes = image_sizes[image_index]
     by_box = bool(flags[0] & 1)

@@ -12,6 +12,17 @@ Ground truth
     (``gt=``); a COCO file carries no MaxIoU, so it is recomputed from its boxes (and reads
     lower: the box-only persons of ``ochuman.json`` are missing), and the report says so.
 
+Categories
+    A COCO file is evaluated with every category it lists, as pycocotools with ``useCats=1``
+    (``category=`` chooses some: pycocotools with ``params.catIds`` set to them;
+    ``per_category``: one more row per category, each row naming its ``category``). MaxIoU is
+    the paper's definition within a category: an object's largest box IoU with another object
+    of its category in its image (crowd regions are no objects), so every subset works for
+    any dataset. A subset of a range keeps the objects of every category in the range and the
+    images holding one (its range file), scored per chosen category. Detections of a category
+    the ground truth does not list are not scored (pycocotools' ``evaluate`` never looks at
+    them), with a warning.
+
 Subsets, two modes
     ``official``: as pycocotools on the official range file (``ochuman convert --range``):
     persons outside the range are dropped, images left without persons are not evaluated,
@@ -73,6 +84,8 @@ def evaluate_results(
     by_max_iou: bool = False,
     per_person: bool = False,
     paper: bool = False,
+    category: Union[None, int, str, Sequence[Union[int, str]]] = None,
+    per_category: bool = False,
 ) -> EvalReport:
     """Evaluate one or more results files on OCHuman (or any ground truth) with subsets.
 
@@ -82,6 +95,8 @@ def evaluate_results(
     is: a split given with it must be the one its official name says
     (``ochuman_coco_format_val_range_...``), else :class:`OCHumanError`.
     paper: add the paper's Table-2 rows (segm AP of val or test; a warning says when there are none).
+    category: a category of the ground truth (id or name), or several; None: every category.
+    per_category: a row per category after each row over the categories (see the module doc).
     Returns an :class:`EvalReport` (``rows()``, ``to_frame()``, ``ap_by_max_iou()``, ...).
     """
     if mode not in MODES:
@@ -110,16 +125,21 @@ def evaluate_results(
         where = f" in the {ground.split} split" if ground.split != "all" else ""
         warnings.warn(f"{ground.source}: no ground-truth persons{where}: every AP and AR is -1, as in pycocotools",
                       OCHumanWarning, stacklevel=2)
-    params = EvalParams(iou_type=iou_type, cat_ids=[1])  # the person category, annotated or not
+    chosen = chosen_categories(ground, category)
+    # the categories listed, annotated or not (pycocotools' getCatIds), in id order
+    params = EvalParams(iou_type=iou_type, cat_ids=sorted(chosen))
     report = EvalReport(iou_type=iou_type, mode=mode, split=evaluated_split, gt_source=ground.source,
                         max_iou_source=ground.max_iou_source,
                         range_rule=ground.range_rule if mode == "official" else "closed-top",
-                        params=params, paper=paper)
+                        params=params, paper=paper,
+                        categories=([chosen[k] for k in sorted(chosen)]
+                                    if per_category or category is not None else None),
+                        per_category=per_category)
     for name, source in zip(names, results):
         if isinstance(source, list):
             label = name
             detections = detections_from_records(parse_results(source, name, strict=True), label, ground.image_ids,
-                                                 ground.image_sizes, [1], iou_type, ground.file_names, strict=True)
+                                                 ground.image_sizes, None, iou_type, ground.file_names, strict=True)
         else:
             if isinstance(source, PrefetchedResults):
                 label, (data, scanned) = str(source.path), source.get()
@@ -128,7 +148,7 @@ def evaluate_results(
                 scanned = scan_results(data)
             # Masks are checked as the IoU pass decodes them; a file the scanner should not
             # have taken is read again the general way, which names its problem.
-            detections = detections_from_bytes(data, label, ground.image_ids, ground.image_sizes, [1],
+            detections = detections_from_bytes(data, label, ground.image_ids, ground.image_sizes, None,
                                                iou_type, ground.file_names, defer_mask_checks=True,
                                                scanned=scanned, strict=True)
         if len(detections) == 0:
@@ -137,13 +157,50 @@ def evaluate_results(
         if mode == "official":
             _refuse_images_outside_file(ground, detections, label)
         _warn_if_outside_images(ground, detections, label)
+        _warn_if_unlisted_categories(ground, detections, label)
         evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person)
         if not masks_are_valid(detections):  # (its fields were checked by the first reading)
             detections = detections_from_records(parse_results(bytes(data), label), label, ground.image_ids,
-                                                 ground.image_sizes, [1], iou_type, ground.file_names)
+                                                 ground.image_sizes, None, iou_type, ground.file_names)
             evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person)
         report.evaluations.append(evaluation)
     return report
+
+
+def chosen_categories(ground: GroundTruth, category) -> dict:
+    """{id: name} of the categories to evaluate: ``category`` (an id or name of the ground
+    truth's, or a sequence of them) or, None, every category of the ground truth. A name
+    that is all digits is taken as an id when no category has that name."""
+    listed = {cat_id: name or str(cat_id) for cat_id, name in ground.categories}
+    if category is None:
+        return listed
+    wanted = [category] if isinstance(category, (int, str)) else list(category)
+    by_name = {name: cat_id for cat_id, name in ground.categories if name}
+    chosen = {}
+    for value in wanted:
+        cat_id = by_name.get(value) if isinstance(value, str) else None
+        if cat_id is None and (isinstance(value, int) or str(value).lstrip("-").isdigit()):
+            cat_id = int(value)
+        if cat_id not in listed:
+            shown = ", ".join(f"{k} ({listed[k]})" for k in sorted(listed)[:10]) + (", ..." if len(listed) > 10 else "")
+            raise OCHumanError(f"{ground.source}: category {value!r}: not a category of the ground truth "
+                               f"(its categories: {shown or 'none'})")
+        chosen[cat_id] = listed[cat_id]
+    return chosen
+
+
+def _warn_if_unlisted_categories(ground: GroundTruth, detections: Annotations, label: str) -> None:
+    """Detections of a category the ground truth does not list are never scored by pycocotools
+    (it evaluates the ground truth's categories): they are not scored here either; say so."""
+    unlisted = ~np.isin(detections.category_id, np.array([k for k, _ in ground.categories], dtype=np.int64))
+    if unlisted.any():
+        i = int(np.flatnonzero(unlisted)[0])
+        others = (f" and {int(unlisted.sum()) - 1} other records have categories" if unlisted.sum() > 1
+                  else " has a category")
+        warnings.warn(
+            f"{label}: record {i} (image_id {detections.image_id[i].item()!r}, category_id "
+            f"{int(detections.category_id[i])}){others} the ground truth does not list: not scored, as in pycocotools",
+            OCHumanWarning, stacklevel=3)
 
 
 def _check_split_of_coco_file(ground: GroundTruth, split: str) -> None:

@@ -186,6 +186,7 @@ DEFAULT_CONFIG = {
     "zero_num_kp_p": 0.0,  # share of persons with labelled keypoints but "num_keypoints": 0
     "category_name": None,  # name of every category (default c<id>)
     "large_p": 0.15,  # share of 100..120 px images (20..60 px otherwise)
+    "occluding_p": 0.0,  # share of ground truths drawn as a shifted / perturbed copy of an earlier one of the image
 }
 
 
@@ -215,6 +216,10 @@ def build_workload(iou_type: str, seed: int, **config) -> dict:
         for _ in range(n_gt):
             if own and rng.random() < c["dup_p"]:  # the same shape again: IoU ties between gts
                 m = masks[id(own[int(rng.integers(len(own)))])]
+            elif own and c["occluding_p"] and rng.random() < c["occluding_p"]:  # overlaps an earlier gt
+                m = _perturbed_mask(rng, masks[id(own[int(rng.integers(len(own)))])])
+                if not m.any():
+                    m = _random_mask(rng, h, w)
             else:
                 m = _random_mask(rng, h, w)
             crowd = int(rng.random() < c["crowd_p"])
@@ -297,12 +302,14 @@ def build_workload(iou_type: str, seed: int, **config) -> dict:
 
 @st.composite
 def coco_workloads(draw, iou_type: str, max_images: int = 8, heavy: Optional[bool] = None,
-                   person_file: bool = False):
+                   person_file: bool = False, occluded: bool = False):
     """Workloads for ``iou_type`` (see :func:`build_workload`): structure (counts, flags,
     conventions) drawn by hypothesis, geometry from a drawn seed. ``heavy``: force (True) or
     forbid (False) an image with more detections than ``maxDets``; None: sometimes.
     ``person_file``: a person file as ``ochuman eval --gt`` takes (one category, id 1, named
-    ``person``) with the mask formats and result shapes users bring (see the module doc)."""
+    ``person``) with the mask formats and result shapes users bring (see the module doc).
+    ``occluded``: many ground truths overlap an earlier one of their image (MaxIoU in every
+    occlusion subset)."""
     n_images = draw(st.integers(1, max_images))
     two_cats = not person_file and draw(st.booleans())
     config = {
@@ -322,6 +329,8 @@ def coco_workloads(draw, iou_type: str, max_images: int = 8, heavy: Optional[boo
         "large_p": draw(st.sampled_from([0.0, 0.15, 0.5])),
     }
     config["extra_category"] = not person_file and len(config["cat_ids"]) == 1 and draw(st.booleans())
+    if occluded:
+        config["occluding_p"] = draw(st.sampled_from([0.3, 0.6]))
     if person_file:
         config["cat_ids"], config["category_name"] = (1,), "person"
         config["polygon_p"] = draw(st.sampled_from([0.0, 0.3, 1.0]))
