@@ -126,12 +126,16 @@ class EvalReport:
         }
 
     def curves(self) -> dict:
-        """(results, subset) -> (recall points (R,), precision (R,) at IoU .5, .75 and mean)."""
+        """(results, subset) -> (recall points (R,), precision (T, R)): area all, the largest
+        maxDets, the mean over the categories that have ground truth (-1 where none has)."""
         out = {}
         for ev in self.evaluations:
             for subset, acc in ev.subsets.items():
-                p = acc.precision[:, :, 0, 0, -1]  # (T, R), category 0, area all, max dets
-                out[(ev.name, subset)] = (self.params.rec_thrs, p)
+                p = acc.precision[:, :, :, 0, -1]  # (T, R, K)
+                counted = p > -1
+                n = counted.sum(axis=2)
+                mean = np.where(n > 0, np.where(counted, p, 0).sum(axis=2) / np.maximum(n, 1), -1.0)
+                out[(ev.name, subset)] = (self.params.rec_thrs, mean)
         return out
 
 

@@ -223,3 +223,19 @@ def test_cli_per_category_rows_and_by_max_iou(tmp_path):
                                       "--category", "2", "--subset", "all", "--format", "json"])
     assert by_id.exit_code == 0, by_id.output
     assert json.loads(by_id.stdout) == json.loads(one.stdout)
+
+
+def test_curves_average_the_categories_as_the_summary_does(tmp_path):
+    """The plotted precision of a file of several categories is the mean over the categories
+    with ground truth of pycocotools' precision (area all, maxDets 100), not one category's."""
+    gt, path = _two_category_file(tmp_path)
+    results = [{"image_id": 1, "category_id": 1, "score": 0.9, "bbox": [2, 2, 20, 30]},
+               {"image_id": 1, "category_id": 1, "score": 0.7, "bbox": [30, 30, 10, 10]},
+               {"image_id": 2, "category_id": 2, "score": 0.8, "bbox": [5, 5, 20, 20]},
+               {"image_id": 2, "category_id": 2, "score": 0.95, "bbox": [60, 2, 10, 10]}]
+    report = evaluate_results(results, gt=path, iou_type="bbox", subsets=["all"])
+    recall_points, precision = report.curves()[(report.evaluations[0].name, "all")]
+    oracle = run_pycocotools(gt, copy.deepcopy(results), "bbox")[1][:, :, :, 0, -1]  # (T, R, K)
+    assert np.all(oracle > -1)
+    assert precision == pytest.approx(oracle.mean(axis=2), abs=1e-12)
+    assert not np.allclose(oracle[..., 0], oracle[..., 1])  # the categories differ: a real mean
