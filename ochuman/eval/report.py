@@ -171,7 +171,8 @@ def person_rows(name: str, ground: GroundTruth, detections: Annotations, blocks:
         image_id = blocks.img_ids[blocks.block_img[blocks.gt_block[g]]].item()
         rows.append({
             "results": name, "image_id": image_id, "file_name": ground.file_names[file_position[image_id]],
-            "person_id": int(ground.annotations.ann_id[i]), "max_iou": float(ground.max_iou[i]),
+            "person_id": int(ground.annotations.ann_id[i]), "category_id": int(ground.annotations.category_id[i]),
+            "max_iou": float(ground.max_iou[i]),
             "subset": level[g], "best_iou": float(best[g]),
             "matched_50": bool(matched_by[0, g] >= 0), "matched_75": bool(matched_by[1, g] >= 0),
             "score_50": float(scores[matched_by[0, g]]) if matched_by[0, g] >= 0 else None,

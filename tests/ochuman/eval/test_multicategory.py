@@ -239,3 +239,11 @@ def test_curves_average_the_categories_as_the_summary_does(tmp_path):
     assert np.all(oracle > -1)
     assert precision == pytest.approx(oracle.mean(axis=2), abs=1e-12)
     assert not np.allclose(oracle[..., 0], oracle[..., 1])  # the categories differ: a real mean
+
+
+def test_person_rows_name_their_category(tmp_path):
+    gt, path = _two_category_file(tmp_path)
+    results = [{"image_id": 1, "category_id": 2, "score": 0.9, "bbox": [3, 3, 19, 29]}]
+    rows = evaluate_results(results, gt=path, iou_type="bbox", per_person=True).persons()
+    assert {row["person_id"]: row["category_id"] for row in rows} == {a["id"]: a["category_id"] for a in gt["annotations"]}
+    assert [row["matched_50"] for row in rows if row["person_id"] == 3] == [True]
