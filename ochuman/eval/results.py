@@ -115,6 +115,7 @@ def parse_results(data: Union[bytes, list], source: str, strict: bool = False) -
     record_type = _StrictResult if strict else _Result
     try:
         if isinstance(data, (bytes, bytearray)):
+            _check_utf8(data, source)  # msgspec skips unknown fields' strings unchecked
             try:
                 return msgspec.json.decode(data, type=list[record_type])
             except msgspec.DecodeError:
@@ -138,6 +139,17 @@ def parse_results(data: Union[bytes, list], source: str, strict: bool = False) -
         raise ResultsError.at(source, "", "not valid JSON (bad UTF-8 or nested too deeply)") from None
     except UnicodeEncodeError:  # json.loads reads the escape, msgspec cannot convert the key
         raise ResultsError.at(source, "", LONE_SURROGATE_KEY) from None
+
+
+def _check_utf8(data: bytes, source: str) -> None:
+    """Refuse what json.loads refuses as text: bytes that are not UTF-8 (surrogates pass, as
+    json.loads decodes bytes with ``surrogatepass``)."""
+    try:
+        bytes(data).decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise ResultsError.at(source, f"line {line} column {column}", f"not valid UTF-8 (byte 0x{data[err.start]:02x})") from None
 
 
 def _python_json(data: bytes, source: str):

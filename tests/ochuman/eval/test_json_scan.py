@@ -35,7 +35,7 @@ from ochuman.scan import scan_results
 
 SOURCE = "results.json"
 COCO_SOURCE = "gt.json"
-FAST = settings(max_examples=150, deadline=None, database=None,
+FAST = settings(max_examples=150, deadline=None, database=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 MANY = settings(FAST, max_examples=3000)
 
