@@ -67,6 +67,22 @@ static int polygon_runs(const double *xy, int64_t k, uint64_t h, uint64_t w, Cou
         if (flip) { t = xs; xs = xe; xe = t; t = ys; ys = ye; ye = t; }
         double s = dx >= dy ? (double)(ye - ys) / dx : (double)(xe - xs) / dy;
         int major = dx >= dy ? dx : dy;
+        if (dx >= dy && dx > 0) {
+            /* along x every step changes column: only columns c = min(u, previous u) = 5 k + 2
+             * can give a boundary point, so only those steps are computed */
+            int u = flip ? xs + dx : xs, v = (int)(ys + s * (flip ? dx : 0) + .5);
+            if (!first && u != up && boundary_point(u, v, up, vp, h, w, points) < 0) return EC_NO_MEMORY;
+            int c = xs > 2 ? xs : 2;
+            c += ((2 - c) % 5 + 5) % 5;
+            for (; c <= xs + dx - 1; c += 5) {
+                int d = flip ? xs + dx - c : c - xs + 1;  /* step d goes from column u(d - 1) to u(d) */
+                int t0 = flip ? dx - (d - 1) : d - 1, t1 = flip ? dx - d : d;
+                int v0 = (int)(ys + s * t0 + .5), v1 = (int)(ys + s * t1 + .5);
+                if (boundary_point(t1 + xs, v1, t0 + xs, v0, h, w, points) < 0) return EC_NO_MEMORY;
+            }
+            first = 0; up = flip ? xs : xs + dx; vp = (int)(ys + s * (flip ? 0 : dx) + .5);
+            continue;
+        }
         for (int d = 0; d <= major; d++) {
             int u, v;
             t = flip ? major - d : d;
