@@ -63,7 +63,7 @@ PHASES = {
     "command": {
         "read GT (prefetch thread)": ["PrefetchedAnnotations._background"],
         "load GT": ["resolve_ground_truth"],
-        "polygon rasterisation": ["polygons_to_rle", "holed_polygons_to_rle", "frPyObjects"],
+        "polygon rasterisation": ["polygon_masks", "polygons_to_rle", "holed_polygons_to_rle", "frPyObjects"],
         "read results (prefetch thread)": ["PrefetchedResults._read"],
         "results scan": ["detections_from_bytes", "detections_from_records", "scan_results"],
         "IoU / OKS (blocks)": ["make_blocks"],

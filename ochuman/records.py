@@ -29,7 +29,7 @@ import numpy as np
 
 from ochuman.errors import FormatError, ImageNotFoundError, OCHumanError, OCHumanWarning
 from ochuman.keypoints import num_labelled
-from ochuman.masks import Segmentation, rle_area, segmentation_to_rle
+from ochuman.masks import Segmentation, polygon_masks, rle_area, segmentation_to_rle
 from ochuman.maxiou import max_iou_from_masks
 from ochuman.rle import FileSegmentations
 from ochuman.subsets import (
@@ -155,8 +155,18 @@ class Dataset:
 
     @cached_property
     def rles(self) -> tuple[Optional[dict], ...]:
-        """(N,) compressed RLEs, None where a person has no mask (rasterised once)."""
-        return tuple(self.rle(i) for i in range(len(self)))
+        """(N,) compressed RLEs, None where a person has no mask (rasterised once; the COCO
+        polygon lists all in one call of :func:`ochuman.masks.polygon_masks`)."""
+        segmentations = tuple(self.segmentations)
+        listed = [i for i, seg in enumerate(segmentations) if type(seg) is list]
+        sizes = np.array([[self.images[self.image_index[i]].height, self.images[self.image_index[i]].width]
+                          for i in listed], dtype=np.int64).reshape(-1, 2)
+        table = polygon_masks([segmentations[i] for i in listed], sizes)
+        rles = [None if seg is None else self.rle(i) if type(seg) is not list else None
+                for i, seg in enumerate(segmentations)]
+        for k, i in enumerate(listed):
+            rles[i] = {"size": [int(sizes[k, 0]), int(sizes[k, 1])], "counts": table[k]}
+        return tuple(rles)
 
     @cached_property
     def mask_area(self) -> np.ndarray:

@@ -67,6 +67,16 @@ int64_t rle_clean_copy(const unsigned char *s, int64_t len, int raw, unsigned ch
 int rle_spans_clean(const unsigned char *buf, const int64_t *spans, int64_t n);             /* 1 when every [offset, length] span is clean raw RLE content (rle_clean_copy), 0 if not; or EC_NO_MEMORY */
 int rle_stats(const RleTable *t, const int64_t *heights, int64_t lo, int64_t hi, int8_t *status, int64_t *areas, int64_t *totals, int64_t *boxes);  /* area, pixel total, inclusive box [x0, y0, x1, y1] of strings lo..hi-1 whose status is MASK_PENDING; status -> MASK_DONE or RLE_*; 0 or EC_NO_MEMORY */
 
+/* ------------------------------------------------------------------ polygons (poly.c) */
+/* Coordinates the polygon kernel takes: finite, |c| <= this (5 c and the edges' extents fit an int). */
+#define POLYGON_COORDINATE_LIMIT 134217728.0
+/* Objects lo..hi-1 as compressed RLE strings appended to *out (grown with realloc), their
+ * lengths into lengths[i]: object i (h x w = sizes[2i], sizes[2i+1], h, w >= 1, h w < 2^31 - 1) is the union
+ * of polygons polygon_start[i]..polygon_start[i+1]-1 (none: the empty mask), polygon p the
+ * points point_start[p]..point_start[p+1]-1 of xy ([x, y] f64 pairs). pycocotools'
+ * frPyObjects (rleFrPoly) + merge + rleToString, byte for byte; 0 or EC_NO_MEMORY. */
+int polygon_rle_strings(const double *xy, const int64_t *point_start, const int64_t *polygon_start, const int64_t *sizes, int64_t lo, int64_t hi, Vec *out, int64_t *lengths);
+
 /* ------------------------------------------------------------------ IoU (iou.c) */
 /* B (image, category) blocks; block b holds ground truths gt_start[b]..gt_start[b+1]-1 and
  * detections dt_start[b]..dt_start[b+1]-1 (block order) and its IoU matrix D_b x G_b,

@@ -8,6 +8,7 @@
  * preallocated by the caller. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include "evalcore.h"
 
 /* ------------------------------------------------------------------ checked buffers */
@@ -308,6 +309,64 @@ static PyObject *py_rle_stats(PyObject *self, PyObject *args) {
     return finish(&h, result);
 }
 
+/* ------------------------------------------------------------------ polygons */
+/* a[first..stop-1] non-decreasing within low..high. */
+static int expect_offsets(Held *h, const char *name, const int64_t *a, int64_t first, int64_t stop, int64_t low, int64_t high) {
+    for (int64_t i = first; i < stop; i++)
+        if (a[i] < low || a[i] > high || (i > first && a[i] < a[i - 1]))
+            return fail(h, PyExc_ValueError, "%s[%lld] = %lld is not within %lld..%lld or decreases", name, (long long)i,
+                        (long long)a[i], (long long)low, (long long)high);
+    return 0;
+}
+
+/* polygon_rle_strings(xy f64[2P], point_start i64[Q+1], polygon_start i64[N+1], sizes i64[2N],
+ *                     lo, hi, lengths i64[N] out) -> bytes: the strings of objects lo..hi-1. */
+static PyObject *py_polygon_rle_strings(PyObject *self, PyObject *args) {
+    PyObject *xy_obj, *ps_obj, *gs_obj, *sizes_obj, *lengths_obj;
+    Py_ssize_t lo, hi;
+    if (!PyArg_ParseTuple(args, "OOOOnnO", &xy_obj, &ps_obj, &gs_obj, &sizes_obj, &lo, &hi, &lengths_obj)) return NULL;
+    Held h = {"polygon_rle_strings"};
+    const double *xy; const int64_t *point_start, *polygon_start, *sizes; int64_t *lengths;
+    Py_ssize_t nxy = take(&h, xy_obj, "xy", F64, 0, &xy);
+    Py_ssize_t nps = take(&h, ps_obj, "point_start", I64, 0, &point_start);
+    Py_ssize_t ngs = take(&h, gs_obj, "polygon_start", I64, 0, &polygon_start);
+    if (nxy < 0 || nps < 0 || ngs < 0) { release(&h); return NULL; }
+    Py_ssize_t n = ngs - 1;
+    if ((nxy % 2 && fail(&h, PyExc_ValueError, "xy holds %zd items, expected [x, y] pairs", nxy) < 0)
+        || (nps < 1 && fail(&h, PyExc_ValueError, "point_start is empty, expected polygons + 1 items") < 0)
+        || (ngs < 1 && fail(&h, PyExc_ValueError, "polygon_start is empty, expected objects + 1 items") < 0)
+        || expect_count(&h, "sizes", take(&h, sizes_obj, "sizes", I64, 0, &sizes), 2 * n, "[h, w] per object") < 0
+        || expect_count(&h, "lengths", take(&h, lengths_obj, "lengths", I64, 1, &lengths), n, "one per object") < 0
+        || expect_range(&h, "object", lo, hi, n) < 0
+        || (hi > lo && expect_offsets(&h, "polygon_start", polygon_start, lo, hi + 1, 0, nps - 1) < 0)) {
+        release(&h); return NULL;
+    }
+    for (int64_t i = lo; i < hi; i++) {
+        int64_t height = sizes[2 * i], width = sizes[2 * i + 1];
+        if (height < 1 || width < 1 || height > (INT32_MAX - 1) / width) {
+            fail(&h, PyExc_ValueError, "sizes[%lld] = [%lld, %lld]: a size needs 1 <= h, w and h w < 2^31 - 1", (long long)i,
+                 (long long)height, (long long)width);
+            release(&h); return NULL;
+        }
+        int64_t p_lo = polygon_start[i], p_hi = polygon_start[i + 1];
+        if (p_hi > p_lo && expect_offsets(&h, "point_start", point_start, p_lo, p_hi + 1, 0, nxy / 2) < 0) { release(&h); return NULL; }
+        for (int64_t c = p_hi > p_lo ? 2 * point_start[p_lo] : 0; c < (p_hi > p_lo ? 2 * point_start[p_hi] : 0); c++)
+            if (!(fabs(xy[c]) <= POLYGON_COORDINATE_LIMIT)) {
+                fail(&h, PyExc_ValueError, "xy[%lld] = %g is not finite within +-%g", (long long)c, xy[c], POLYGON_COORDINATE_LIMIT);
+                release(&h); return NULL;
+            }
+    }
+    Vec out = {0};
+    int result;
+    Py_BEGIN_ALLOW_THREADS
+    result = polygon_rle_strings(xy, point_start, polygon_start, sizes, lo, hi, &out, lengths);
+    Py_END_ALLOW_THREADS
+    release(&h);
+    PyObject *strings = result == EC_NO_MEMORY ? PyErr_NoMemory() : bytes_of(&out);
+    free(out.data);
+    return strings;
+}
+
 /* ------------------------------------------------------------------ IoU */
 /* A mask table with its statistics (evalcore.h: Masks), arguments o[0..7] named names[0..7]
  * (buf, starts, lengths, sizes, status, areas, boxes, totals): n, or -1. */
@@ -580,6 +639,7 @@ static PyMethodDef methods[] = {
     {"scan_coco_annotations", py_scan_coco_annotations, METH_VARARGS, "Columns of a COCO 'annotations' list, or None."},
     {"rle_spans_clean", py_rle_spans_clean, METH_VARARGS, "Whether raw JSON spans are clean RLE counts strings."},
     {"rle_stats", py_rle_stats, METH_VARARGS, "Areas, pixel totals and boxes of COCO compressed RLE strings."},
+    {"polygon_rle_strings", py_polygon_rle_strings, METH_VARARGS, "COCO compressed RLE strings of unions of polygons."},
     {"segm_ious", py_segm_ious, METH_VARARGS, "Mask IoU of every (dt, gt) pair of a range of blocks."},
     {"bbox_ious", py_bbox_ious, METH_VARARGS, "Box IoU of every (dt, gt) pair of a range of blocks."},
     {"oks_exponents", py_oks_exponents, METH_VARARGS, "The exponents of COCO OKS for (dt, gt) pairs."},

@@ -73,6 +73,14 @@ def case_bbox_ious():
             ("out", np.empty(PAIRS), "out")]
 
 
+def case_polygon_rle_strings():
+    # object 0: two triangles, object 1: none (empty), object 2: one quadrilateral
+    xy = np.array([1, 1, 5, 1, 3, 4, 0, 0, 2, 0, 1, 2, 0, 0, 5, 0, 5, 5, 0, 5], np.float64)
+    return [("xy", xy, "in"), ("point_start", np.array([0, 3, 6, 10], np.int64), "in"),
+            ("polygon_start", np.array([0, 2, 2, 3], np.int64), "in"), ("sizes", np.full((3, 2), H, np.int64), "in"),
+            ("lo", 0, None), ("hi", 3, None), ("lengths", np.zeros(3, np.int64), "out")]
+
+
 K = 17
 
 
@@ -127,7 +135,8 @@ def case_accumulate():
 
 CASES = {"rle_stats": case_rle_stats, "rle_spans_clean": case_rle_spans_clean, "segm_ious": case_segm_ious,
          "bbox_ious": case_bbox_ious, "oks_exponents": case_oks_exponents, "oks_means": case_oks_means,
-         "match_candidates": case_match_candidates, "match": case_match, "accumulate": case_accumulate}
+         "match_candidates": case_match_candidates, "match": case_match, "accumulate": case_accumulate,
+         "polygon_rle_strings": case_polygon_rle_strings}
 
 
 def call(function: str, args: list):
@@ -232,6 +241,16 @@ def test_read_only_output_is_refused(function, name):
     ("accumulate", "candidate_of", np.array([0, 2], np.int32), r"candidate_of\[1\] = 2"),
     ("accumulate", "order", np.array([1, 2], np.int64), r"order\[1\] = 2"),
     ("accumulate", "area_hi", 3, "not within"),
+    ("polygon_rle_strings", "point_start", np.array([0, 3, 11, 10], np.int64), r"point_start\[2\] = 11"),
+    ("polygon_rle_strings", "point_start", np.array([0, 6, 3, 10], np.int64), "decreases"),
+    ("polygon_rle_strings", "polygon_start", np.array([0, 2, 1, 3], np.int64), "decreases"),
+    ("polygon_rle_strings", "polygon_start", np.array([0, 2, 2, 4], np.int64), r"polygon_start\[3\] = 4"),
+    ("polygon_rle_strings", "sizes", np.array([[6, 6], [-1, 6], [6, 6]], np.int64), "a size needs"),
+    ("polygon_rle_strings", "sizes", np.array([[6, 6], [6, 6], [6, 0]], np.int64), "a size needs"),
+    ("polygon_rle_strings", "sizes", np.array([[6, 6], [6, 6], [2**16, 2**15]], np.int64), "a size needs"),
+    ("polygon_rle_strings", "xy", np.r_[np.zeros(19), np.nan], r"xy\[19\] = nan is not finite"),
+    ("polygon_rle_strings", "xy", np.r_[np.zeros(19), 2.0**28], r"xy\[19\] = .* is not finite"),
+    ("polygon_rle_strings", "hi", 4, "not within"),
 ])
 def test_indices_outside_their_arrays_are_refused(function, name, value, message):
     with pytest.raises(ValueError, match=message):

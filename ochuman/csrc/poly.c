@@ -1,0 +1,179 @@
+/* Polygons -> COCO compressed RLE strings, bit for bit as pycocotools: rleFrPoly of each
+ * polygon, their union by rleMerge (in list order), rleToString of the result.
+ *
+ * rleFrPoly's rule: points upsampled by 5 and rounded (int)(5 x + .5); each edge (the last one
+ * closing the ring) walked one unit at a time along its major axis, the minor coordinate
+ * rounded (int)(start + slope t + .5); wherever the walk changes column, a boundary point of
+ * the downsampled grid whose column is a whole pixel inside the image, its row clamped to
+ * 0..h and rounded up; the sorted positions x h + y (plus h w) become runs, a zero run folding
+ * two runs into one. The walk is streamed: no array of the dense points. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "evalcore.h"
+
+typedef struct { uint32_t *data; size_t len, cap; } Counts;
+
+static int counts_reserve(Counts *c, size_t extra) {
+    if (c->len + extra <= c->cap) return 0;
+    size_t cap = c->cap ? c->cap : 64;
+    while (cap < c->len + extra) cap *= 2;
+    uint32_t *data = realloc(c->data, cap * sizeof *data);
+    if (!data) return EC_NO_MEMORY;
+    c->data = data; c->cap = cap;
+    return 0;
+}
+
+static int counts_push(Counts *c, uint32_t value) {
+    if (counts_reserve(c, 1) < 0) return EC_NO_MEMORY;
+    c->data[c->len++] = value;
+    return 0;
+}
+
+static int compare_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x > y ? 1 : x < y ? -1 : 0;
+}
+
+/* A boundary point between dense points (up, vp) and (u, v) of different columns, as rleFrPoly
+ * keeps it: pushed as x h + y, or nothing. */
+static int boundary_point(int u, int v, int up, int vp, uint64_t h, uint64_t w, Counts *points) {
+    const double scale = 5;
+    int column = u < up ? u : u - 1;
+    /* (column + .5) / 5 - .5 is a whole number >= 0 exactly when column = 5 k + 2, k >= 0 (the
+     * coordinate limit keeps these doubles exact): the test below, without the divisions */
+    if (column < 2 || (column - 2) % 5) return 0;
+    double xd = (double)column;
+    xd = (xd + .5) / scale - .5;
+    if (floor(xd) != xd || xd < 0 || xd > (double)(uint64_t)(w - 1)) return 0;
+    double yd = (double)(v < vp ? v : vp);
+    yd = (yd + .5) / scale - .5;
+    if (yd < 0) yd = 0; else if (yd > (double)h) yd = h;
+    yd = ceil(yd);
+    return counts_push(points, (uint32_t)((int)xd * (int)h + (int)yd));
+}
+
+/* rleFrPoly of the k points xy[2k] at h x w: its runs into *runs (replaced). */
+static int polygon_runs(const double *xy, int64_t k, uint64_t h, uint64_t w, Counts *points, Counts *runs) {
+    const double scale = 5;
+    int first = 1, up = 0, vp = 0;
+    points->len = 0;
+    for (int64_t j = 0; j < k; j++) {
+        int64_t next = j + 1 < k ? j + 1 : 0;
+        int xs = (int)(scale * xy[2 * j] + .5), xe = (int)(scale * xy[2 * next] + .5);
+        int ys = (int)(scale * xy[2 * j + 1] + .5), ye = (int)(scale * xy[2 * next + 1] + .5);
+        int dx = abs(xe - xs), dy = abs(ys - ye), t;
+        int flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
+        if (flip) { t = xs; xs = xe; xe = t; t = ys; ys = ye; ye = t; }
+        double s = dx >= dy ? (double)(ye - ys) / dx : (double)(xe - xs) / dy;
+        int major = dx >= dy ? dx : dy;
+        if (dx >= dy && dx > 0) {
+            /* along x every step changes column: only columns c = min(u, previous u) = 5 k + 2
+             * can give a boundary point, so only those steps are computed */
+            int u = flip ? xs + dx : xs, v = (int)(ys + s * (flip ? dx : 0) + .5);
+            if (!first && u != up && boundary_point(u, v, up, vp, h, w, points) < 0) return EC_NO_MEMORY;
+            int c = xs > 2 ? xs : 2;
+            c += ((2 - c) % 5 + 5) % 5;
+            for (; c <= xs + dx - 1; c += 5) {
+                int d = flip ? xs + dx - c : c - xs + 1;  /* step d goes from column u(d - 1) to u(d) */
+                int t0 = flip ? dx - (d - 1) : d - 1, t1 = flip ? dx - d : d;
+                int v0 = (int)(ys + s * t0 + .5), v1 = (int)(ys + s * t1 + .5);
+                if (boundary_point(t1 + xs, v1, t0 + xs, v0, h, w, points) < 0) return EC_NO_MEMORY;
+            }
+            first = 0; up = flip ? xs : xs + dx; vp = (int)(ys + s * (flip ? 0 : dx) + .5);
+            continue;
+        }
+        for (int d = 0; d <= major; d++) {
+            int u, v;
+            t = flip ? major - d : d;
+            if (dx >= dy) { u = t + xs; v = (int)(ys + s * t + .5); }
+            else { v = t + ys; u = (int)(xs + s * t + .5); }
+            if (!first && u != up && boundary_point(u, v, up, vp, h, w, points) < 0) return EC_NO_MEMORY;
+            first = 0; up = u; vp = v;
+        }
+    }
+    if (counts_push(points, (uint32_t)(h * w)) < 0) return EC_NO_MEMORY;
+    uint32_t *a = points->data;
+    size_t n = points->len;
+    qsort(a, n, sizeof *a, compare_u32);
+    uint32_t previous = 0;
+    for (size_t j = 0; j < n; j++) { uint32_t position = a[j]; a[j] -= previous; previous = position; }
+    runs->len = 0;
+    if (counts_reserve(runs, n) < 0) return EC_NO_MEMORY;
+    uint32_t *b = runs->data;
+    size_t j = 0, m = 0;
+    b[m++] = a[j++];
+    while (j < n) {
+        if (a[j] > 0) b[m++] = a[j++];
+        else { j++; if (j < n) b[m - 1] += a[j++]; }
+    }
+    runs->len = m;
+    return 0;
+}
+
+/* rleMerge (union) of runs a and b into *out (replaced). */
+static int merge_runs(const Counts *A, const Counts *B, Counts *out) {
+    out->len = 0;
+    if (counts_reserve(out, A->len + B->len + 1) < 0) return EC_NO_MEMORY;
+    uint32_t *cnts = out->data, c, ca = A->data[0], cb = B->data[0], cc = 0, ct = 1;
+    int v = 0, va = 0, vb = 0, vp;
+    size_t a = 1, b = 1, m = 0;
+    while (ct > 0) {
+        c = ca < cb ? ca : cb; cc += c; ct = 0;
+        ca -= c; if (!ca && a < A->len) { ca = A->data[a++]; va = !va; } ct += ca;
+        cb -= c; if (!cb && b < B->len) { cb = B->data[b++]; vb = !vb; } ct += cb;
+        vp = v; v = va || vb;
+        if (v != vp || ct == 0) { cnts[m++] = cc; cc = 0; }
+    }
+    out->len = m;
+    return 0;
+}
+
+/* rleToString of runs, appended to out. */
+static int append_string(const Counts *runs, Vec *out) {
+    size_t need = out->len + 7 * runs->len + 1;
+    if (need > out->cap) {
+        size_t cap = out->cap ? out->cap : 256;
+        while (cap < need) cap *= 2;
+        char *data = realloc(out->data, cap);
+        if (!data) return EC_NO_MEMORY;
+        out->data = data; out->cap = cap;
+    }
+    for (size_t i = 0; i < runs->len; i++) {
+        int64_t x = (int64_t)runs->data[i];
+        if (i > 2) x -= (int64_t)runs->data[i - 2];
+        int more = 1;
+        while (more) {
+            char c = x & 0x1f;
+            x >>= 5;
+            more = (c & 0x10) ? x != -1 : x != 0;
+            if (more) c |= 0x20;
+            out->data[out->len++] = (char)(c + 48);
+        }
+    }
+    return 0;
+}
+
+int polygon_rle_strings(const double *xy, const int64_t *point_start, const int64_t *polygon_start,
+                        const int64_t *sizes, int64_t lo, int64_t hi, Vec *out, int64_t *lengths) {
+    Counts points = {0}, runs = {0}, merged = {0}, scratch = {0};
+    int result = 0;
+    for (int64_t i = lo; i < hi && result == 0; i++) {
+        uint64_t h = (uint64_t)sizes[2 * i], w = (uint64_t)sizes[2 * i + 1];
+        size_t before = out->len;
+        merged.len = 0;
+        if (polygon_start[i] == polygon_start[i + 1]) result = counts_push(&merged, (uint32_t)(h * w));  /* no polygon: empty */
+        for (int64_t p = polygon_start[i]; p < polygon_start[i + 1] && result == 0; p++) {
+            Counts *target = p == polygon_start[i] ? &merged : &runs;
+            result = polygon_runs(xy + 2 * point_start[p], point_start[p + 1] - point_start[p], h, w, &points, target);
+            if (result == 0 && target == &runs) {
+                result = merge_runs(&merged, &runs, &scratch);
+                Counts swap = merged; merged = scratch; scratch = swap;
+            }
+        }
+        if (result == 0) result = append_string(&merged, out);
+        lengths[i] = (int64_t)(out->len - before);
+    }
+    free(points.data); free(runs.data); free(merged.data); free(scratch.data);
+    return result;
+}
