@@ -25,6 +25,12 @@ PARTS_FROM_BYTES = 4_000_000
 BACKGROUND_PARTS_FROM_BYTES = 64_000_000
 _RECORD_BOUNDARY = re.compile(rb"\}[ \t\n\r]*,[ \t\n\r]*\{")  # JSON whitespace only: \s also takes \v, \f
 
+# The compiled scanner's skip bits (evalcore.h SCAN_SKIP_*): fields checked as JSON, not kept.
+SKIP_SEGMENTATION, SKIP_KEYPOINTS = 1, 2
+# What an evaluation of each IoU type leaves unread when record 0 has a bbox (pycocotools'
+# loadRes then takes every box as given: the masks are read for segm only, keypoints for OKS only).
+_SKIPPED = {"bbox": SKIP_SEGMENTATION | SKIP_KEYPOINTS, "segm": SKIP_KEYPOINTS, "keypoints": SKIP_SEGMENTATION}
+
 
 def map_file(path: Union[str, Path]) -> Union[mmap.mmap, bytes]:
     """A results file's content, memory-mapped read-only (no copy of a large file; the mapping
@@ -42,11 +48,22 @@ def map_file(path: Union[str, Path]) -> Union[mmap.mmap, bytes]:
         raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
 
 
-def scan_results(data: Union[bytes, mmap.mmap], parts: Optional[int] = None) -> Optional[tuple[bytes, ...]]:
+def scan_results(data: Union[bytes, mmap.mmap], parts: Optional[int] = None,
+                 iou_type: Optional[str] = None) -> Optional[tuple[bytes, ...]]:
     """The compiled scanner's columns of a results file (see ``_evalcore.scan_results``), or
     None when the file is not in its shape. Large files are cut at record boundaries and the
     parts scanned in threads; a cut that lands inside a string (a part then fails) is retried
-    as one part."""
+    as one part. iou_type: only the fields an evaluation of that type reads are kept (the others
+    are still checked as JSON, their columns left empty); every field when record 0 has no bbox
+    (its masks or keypoints then give the boxes) or iou_type is None."""
+    skip = _SKIPPED.get(iou_type, 0)
+    scanned = _scan_in_parts(data, parts, skip)
+    if skip and scanned is not None and scanned[3][:1] and not scanned[3][0] & 1:  # RESULT_HAS_BBOX
+        scanned = _scan_in_parts(data, parts, 0)
+    return scanned
+
+
+def _scan_in_parts(data: Union[bytes, mmap.mmap], parts: Optional[int], skip: int) -> Optional[tuple[bytes, ...]]:
     size = len(data)
     if parts is None:
         parts = worker_count() if size >= PARTS_FROM_BYTES else 1
@@ -58,12 +75,12 @@ def scan_results(data: Union[bytes, mmap.mmap], parts: Optional[int] = None) -> 
         comma = found.start() + found.group().index(b",")
         cuts.append((comma, found.end() - 1))  # this part ends at the comma, the next starts at "{"
     if not cuts:
-        return _evalcore.scan_results(data, 0, size)
+        return _evalcore.scan_results(data, 0, size, skip)
     spans = [(0, cuts[0][0]), *[(a[1], b[0]) for a, b in zip(cuts, cuts[1:])], (cuts[-1][1], size)]
     outputs: list = [None] * len(spans)
 
     def scan(i: int) -> None:
-        outputs[i] = _evalcore.scan_results(data, *spans[i])
+        outputs[i] = _evalcore.scan_results(data, *spans[i], skip)
 
     threads = [threading.Thread(target=scan, args=(i,)) for i in range(1, len(spans))]
     for thread in threads:
@@ -72,7 +89,7 @@ def scan_results(data: Union[bytes, mmap.mmap], parts: Optional[int] = None) -> 
     for thread in threads:
         thread.join()
     if any(out is None for out in outputs):
-        return _evalcore.scan_results(data, 0, size)
+        return _evalcore.scan_results(data, 0, size, skip)
     return tuple(b"".join(column) for column in zip(*outputs))
 
 
@@ -81,10 +98,12 @@ class PrefetchedResults:
     e.g. while the caller imports the evaluator and reads its ground truth (one part, so one
     thread, below ``BACKGROUND_PARTS_FROM_BYTES``: the caller's thread has the other CPU).
     :meth:`get` waits and returns (data, the scanner's columns or None), or raises what reading
-    raised (``map_file``'s one-line error). ``path``: the file."""
+    raised (``map_file``'s one-line error). ``path``: the file; ``iou_type``: as
+    :func:`scan_results` (None: every field)."""
 
-    def __init__(self, path: Union[str, os.PathLike]):
+    def __init__(self, path: Union[str, os.PathLike], iou_type: Optional[str] = None):
         self.path = path
+        self.iou_type = iou_type
         self._value: Optional[tuple] = None
         self._error: Optional[BaseException] = None
         self._thread = threading.Thread(target=self._read, daemon=True)
@@ -93,7 +112,8 @@ class PrefetchedResults:
     def _read(self) -> None:
         try:
             data = map_file(self.path)
-            self._value = (data, scan_results(data, 1 if len(data) < BACKGROUND_PARTS_FROM_BYTES else None))
+            self._value = (data, scan_results(data, 1 if len(data) < BACKGROUND_PARTS_FROM_BYTES else None,
+                                              self.iou_type))
         except BaseException as err:  # noqa: BLE001 - handed to the caller by get()
             self._error = err
 

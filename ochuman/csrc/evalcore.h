@@ -43,6 +43,9 @@ typedef struct { NumberFallback convert; void *context; } SlowNumbers;
  * offset in data, counts length] of the s records with a mask); keypoints f64[51k]. */
 typedef struct { Vec image_id, category_id, score, flags, bbox, segm, keypoints; } ResultColumns;
 enum { RESULT_HAS_BBOX = 1, RESULT_HAS_SEGM = 2, RESULT_HAS_KEYPOINTS = 4 };
+/* Fields scan_results checks as JSON (in the shapes the general path takes: a mask or polygons,
+ * a list of numbers) but neither converts nor keeps: their column stays empty, the flag is set. */
+enum { SCAN_SKIP_SEGM = 1, SCAN_SKIP_KEYPOINTS = 2 };
 /* id, width, height i64[n]; name i64[2n] ([offset, length] of file_name in data). */
 typedef struct { Vec id, width, height, name; } ImageColumns;
 /* id, image_id, category_id, iscrowd i64[n]; bbox f64[4n]; area, max_iou f64[n] (NaN: absent);
@@ -50,7 +53,7 @@ typedef struct { Vec id, width, height, name; } ImageColumns;
 typedef struct { Vec id, image_id, category_id, iscrowd, bbox, area, max_iou, has_keypoints, keypoints, segm, num_keypoints; } AnnotationColumns;
 
 void json_scan_init(void);                                                         /* once, before any scan: the "C" locale for strtod_l */
-int scan_results(const char *data, size_t size, size_t start, size_t stop, SlowNumbers *slow, ResultColumns *out);  /* records of data[start:stop] (a whole file: 0, size; else a part between records); 0, or -1: not in the shape */
+int scan_results(const char *data, size_t size, size_t start, size_t stop, unsigned skip, SlowNumbers *slow, ResultColumns *out);  /* records of data[start:stop] (a whole file: 0, size; else a part between records), skip: SCAN_SKIP_*; 0, or -1: not in the shape */
 int scan_coco_images(const char *data, size_t size, SlowNumbers *slow, ImageColumns *out);           /* a COCO "images" list; 0, or -1 */
 int scan_coco_annotations(const char *data, size_t size, SlowNumbers *slow, AnnotationColumns *out); /* a COCO "annotations" list; 0, or -1 */
 void result_columns_free(ResultColumns *c);

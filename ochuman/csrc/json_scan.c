@@ -8,6 +8,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #if !defined(_WIN32)
 #include <locale.h>
 #if defined(__APPLE__)
@@ -47,10 +50,11 @@ static int vec_push(Vec *v, const void *item, size_t size) {
  * image_id / category_id, a number score, bbox (4 numbers), segmentation ({"size": [h, w],
  * "counts": "..."}) and keypoints (51 numbers); other keys are skipped. Anything else (file
  * names as image ids, polygons, uncompressed RLE, null, escapes other than a doubled backslash,
- * broken JSON, ...) makes the scanner give up, and the caller takes the general path, which
+ * broken JSON, ...) makes the scanner give up (fields skipped, SCAN_SKIP_*, are only checked as
+ * JSON in the shapes the general path takes: a mask or polygons, any count of numbers), and the caller takes the general path, which
  * accepts or refuses the file with a precise message. Numbers are converted exactly as
  * Python's float() does (correctly rounded); one beyond float64 (1e400) is refused. */
-typedef struct { const char *p, *end; SlowNumbers *slow; } Cursor;
+typedef struct { const char *p, *end; SlowNumbers *slow; unsigned skip; } Cursor;  /* skip: SCAN_SKIP_* (results records) */
 
 #define NUM_KEYPOINT_VALUES 51
 
@@ -238,6 +242,46 @@ static int skip_value(Cursor *c, int depth) {
     return scan_number(c, &v, &i, &is_int);
 }
 
+/* [n1, n2, ...]: any count of numbers passed over, their syntax checked; converted (scan_number)
+ * only where one could be beyond float64 (an exponent, more than 19 digits), to give up as
+ * reading it would. */
+static int skip_numbers(Cursor *c) {
+    if (expect(c, '[') < 0) return -1;
+    skip_ws(c);
+    if (c->p < c->end && *c->p == ']') { c->p++; return 0; }
+    const char *p = c->p, *end = c->end;
+    for (;;) {
+        const char *number = p;
+        p += p < end && *p == '-';
+        const char *first = p;
+        while (p < end && (unsigned)(*p - '0') < 10) p++;
+        ptrdiff_t digits = p - first;
+        if (digits == 0 || (digits > 1 && *first == '0')) return -1;
+        if (p < end && *p == '.') {
+            const char *fraction = ++p;
+            while (p < end && (unsigned)(*p - '0') < 10) p++;
+            if (p == fraction) return -1;
+            digits += p - fraction;
+        }
+        if (digits > 19 || (p < end && (*p == 'e' || *p == 'E'))) {
+            double v; int64_t i; int is_int;
+            c->p = number;
+            if (scan_number(c, &v, &i, &is_int) < 0) return -1;
+            p = c->p;
+        }
+        if (p < end && *p == ',') { p++; }
+        else if (p < end && *p == ']') { c->p = p + 1; return 0; }
+        else {
+            c->p = p;
+            skip_ws(c);
+            if (c->p < c->end && *c->p == ']') { c->p++; return 0; }
+            if (expect(c, ',') < 0) return -1;
+            p = c->p;
+        }
+        if (p < end && (unsigned char)*p <= ' ') { c->p = p; skip_ws(c); p = c->p; }
+    }
+}
+
 /* [n1, n2, ...] of exactly `count` numbers into out. */
 static int scan_numbers(Cursor *c, double *out, int count) {
     if (expect(c, '[') < 0) return -1;
@@ -273,32 +317,55 @@ static int end_member(Cursor *c) {
 }
 
 
-/* {"size": [h, w], "counts": "..."}: pushes h, w, counts start (offset in data), length. */
-/* Whether raw string content s[0, len) (no quote in it) is JSON that the scanners take as it
- * is: printable ASCII (no control character, no byte >= 0x80) and valid escapes (\\ \/ \b \f
- * \n \r \t \uXXXX); anything else is left to the general path. */
-static int plain_json_content(const char *s, size_t len) {
-    unsigned outside = 0;  /* a loop the compiler vectorises: bytes outside 0x20..0x7f */
-    for (size_t p = 0; p < len; p++) outside |= (unsigned)((unsigned char)s[p] - 0x20) >= 0x60u;
-    if (outside) return 0;
-    const char *q = memchr(s, '\\', len), *end = s + len;
-    while (q) {
-        char e = q + 1 < end ? q[1] : 0;
+/* The closing quote of a JSON string whose content starts at p, when that content is JSON the
+ * scanners take as it is: printable ASCII (no control character, no byte >= 0x80) and valid
+ * escapes (\\ \/ \b \f \n \r \t \uXXXX); NULL for anything else (left to the general path).
+ * 16 bytes at a time where SSE2 is there (x86-64): RLE strings are most of a results file. */
+static const char *plain_string_end(const char *p, const char *end) {
+    for (;;) {
+#if defined(__SSE2__)
+        while (end - p >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)p);
+            unsigned stop = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+                _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),  /* signed: bytes >= 0x80 too */
+                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')))));
+            if (stop) { p += __builtin_ctz(stop); break; }
+            p += 16;
+        }
+#endif
+        while (p < end && (unsigned)((unsigned char)*p - 0x20) < 0x60u && *p != '"' && *p != '\\') p++;
+        if (p >= end) return NULL;
+        if (*p == '"') return p;
+        if (*p != '\\') return NULL;  /* a control character or a byte >= 0x80 */
+        char e = p + 1 < end ? p[1] : 0;
         if (e == 'u') {  /* \uXXXX: four hex digits */
-            if (end - q < 6) return 0;
-            for (int k = 2; k < 6; k++) if (!strchr("0123456789abcdefABCDEF", q[k])) return 0;
-            q += 4;
-        } else if (e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' && e != 'r' && e != 't') return 0;
-        q += 2;
-        q = q < end ? memchr(q, '\\', (size_t)(end - q)) : NULL;
+            if (end - p < 6) return NULL;
+            for (int k = 2; k < 6; k++) if (!p[k] || !strchr("0123456789abcdefABCDEF", p[k])) return NULL;
+            p += 6;
+        } else if (e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') p += 2;
+        else return NULL;
     }
-    return 1;
 }
 
+/* A mask: {"size": [h, w], "counts": "..."} -> pushes [h, w, counts offset in data, length]
+ * to out; out NULL: passed over (checked as JSON in the same shape, nothing kept), and a
+ * polygon list [[x, y, ...], ...] passed over too. */
 static int scan_segmentation(Cursor *c, const char *data, Vec *out) {
     int64_t fields[4] = {-1, -1, -1, -1};
     int seen_size = 0, seen_counts = 0;
     int more;
+    skip_ws(c);
+    if (!out && c->p < c->end && *c->p == '[') {  /* polygons */
+        c->p++;
+        skip_ws(c);
+        if (c->p < c->end && *c->p == ']') { c->p++; return 0; }
+        for (;;) {
+            if (skip_numbers(c) < 0) return -1;
+            skip_ws(c);
+            if (c->p < c->end && *c->p == ',') { c->p++; continue; }
+            return expect(c, ']');
+        }
+    }
     if (open_object(c) < 0) return -1;
     do {
         const char *key; ptrdiff_t key_len;
@@ -311,19 +378,15 @@ static int scan_segmentation(Cursor *c, const char *data, Vec *out) {
              * the RLE alphabet later, but only where the masks are read). */
             skip_ws(c);
             if (seen_counts++ || c->p >= c->end || *c->p != '"') return -1;
-            const char *start = ++c->p, *close = memchr(start, '"', (size_t)(c->end - start));
+            const char *start = ++c->p, *close = plain_string_end(start, c->end);
             if (!close) return -1;
-            const char *q = close;
-            while (q > start && q[-1] == '\\') q--;
-            if ((close - q) & 1) return -1;  /* an escaped quote: not an RLE string */
-            if (!plain_json_content(start, (size_t)(close - start))) return -1;
             fields[2] = start - data; fields[3] = close - start;
             c->p = close + 1;
         } else if (skip_value(c, 1) < 0) return -1;
     } while ((more = end_member(c)) > 0);
     if (more < 0) return -1;
     if (!seen_size || !seen_counts) return -1;
-    return vec_push(out, fields, sizeof fields);
+    return out ? vec_push(out, fields, sizeof fields) : 0;
 }
 
 static int scan_record(Cursor *c, const char *data, ResultColumns *out) {
@@ -340,11 +403,16 @@ static int scan_record(Cursor *c, const char *data, ResultColumns *out) {
         else if (key_is(key, key_len, "category_id")) { bit = 2; status = scan_integer(c, &category_id); }
         else if (key_is(key, key_len, "score")) { bit = 4; status = scan_double(c, &score); }
         else if (key_is(key, key_len, "bbox")) { bit = 8; flags |= RESULT_HAS_BBOX; status = scan_numbers(c, bbox, 4); }
-        else if (key_is(key, key_len, "segmentation")) { bit = 16; flags |= RESULT_HAS_SEGM; status = scan_segmentation(c, data, &out->segm); }
-        else if (key_is(key, key_len, "keypoints")) {
+        else if (key_is(key, key_len, "segmentation")) {
+            bit = 16; flags |= RESULT_HAS_SEGM;
+            status = scan_segmentation(c, data, c->skip & SCAN_SKIP_SEGM ? NULL : &out->segm);
+        } else if (key_is(key, key_len, "keypoints")) {
             bit = 32; flags |= RESULT_HAS_KEYPOINTS;
-            status = scan_numbers(c, keypoints, NUM_KEYPOINT_VALUES);
-            if (status == 0) status = vec_push(&out->keypoints, keypoints, sizeof keypoints);
+            if (c->skip & SCAN_SKIP_KEYPOINTS) status = skip_numbers(c);
+            else {
+                status = scan_numbers(c, keypoints, NUM_KEYPOINT_VALUES);
+                if (status == 0) status = vec_push(&out->keypoints, keypoints, sizeof keypoints);
+            }
         } else status = skip_value(c, 1);
         if (status < 0 || (seen & bit)) return -1;
         seen |= bit;
@@ -467,11 +535,11 @@ static int annotation_record(Cursor *c, const char *data, void *out) { return sc
 
 /* The records of data[start:stop]: start is 0 (the list opens there) or the first byte of a
  * record; stop is size (the list closes there) or the comma before the next part's first record. */
-int scan_results(const char *data, size_t size, size_t start, size_t stop, SlowNumbers *slow, ResultColumns *out) {
+int scan_results(const char *data, size_t size, size_t start, size_t stop, unsigned skip, SlowNumbers *slow, ResultColumns *out) {
     memset(out, 0, sizeof *out);
     if (start > stop || stop > size) return -1;
     int first = start == 0, last = stop == size;
-    Cursor c = {data + start, data + stop, slow};
+    Cursor c = {data + start, data + stop, slow, skip};
     if (first && expect(&c, '[') < 0) return -1;
     skip_ws(&c);
     if (first && last && c.p < c.end && *c.p == ']') c.p++;  /* [] */

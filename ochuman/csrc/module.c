@@ -176,13 +176,14 @@ static int python_number(void *context, const char *text, double *out) {
     return ok ? 0 : -1;
 }
 
-/* scan_results(data, start, end) -> (image_id, category_id, score, flags, bbox, segm,
+/* scan_results(data, start, end, skip=0) -> (image_id, category_id, score, flags, bbox, segm,
  * keypoints) as bytes (evalcore.h: ResultColumns), or None (not in the shape: the general path
- * reads the file), for the records in data[start:end] (the whole file: 0, len(data)). Parts may
- * be scanned in threads. */
+ * reads the file), for the records in data[start:end] (the whole file: 0, len(data)); skip:
+ * SCAN_SKIP_* bits (1: segmentation, 2: keypoints; their columns empty). Parts may be scanned
+ * in threads. */
 static PyObject *py_scan_results(PyObject *self, PyObject *args) {
-    PyObject *data_obj; Py_ssize_t start, stop;
-    if (!PyArg_ParseTuple(args, "Onn", &data_obj, &start, &stop)) return NULL;
+    PyObject *data_obj; Py_ssize_t start, stop; unsigned int skip = 0;
+    if (!PyArg_ParseTuple(args, "Onn|I", &data_obj, &start, &stop, &skip)) return NULL;
     Held h = {"scan_results"};
     const char *data;
     Py_ssize_t size = take_text(&h, data_obj, "data", &data);
@@ -192,7 +193,7 @@ static PyObject *py_scan_results(PyObject *self, PyObject *args) {
     if (start >= 0 && start <= stop && stop <= size) {
         PyThreadState *state = PyEval_SaveThread();
         SlowNumbers slow = {python_number, &state};
-        scanned = scan_results(data, (size_t)size, (size_t)start, (size_t)stop, &slow, &out);
+        scanned = scan_results(data, (size_t)size, (size_t)start, (size_t)stop, skip, &slow, &out);
         PyEval_RestoreThread(state);
     } else memset(&out, 0, sizeof out);
     PyObject *result = scanned == 0

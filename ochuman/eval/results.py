@@ -468,7 +468,7 @@ def _scanned_detections(data: bytes, scanned: Optional[tuple], image_ids: np.nda
         return None
     masks = None
     if iou_type == "segm" or by_mask:
-        if not (flags & 2).all():
+        if not (flags & 2).all() or len(segm) != 32 * n:  # (a scan that passed over the masks)
             return None
         segm = np.frombuffer(segm, dtype=np.int64).reshape(n, 4)
         if (segm[:, :2] != sizes).any():
@@ -479,7 +479,7 @@ def _scanned_detections(data: bytes, scanned: Optional[tuple], image_ids: np.nda
             return None
     kpts = None
     if iou_type == "keypoints" or (not by_box and not by_mask):
-        if not (flags & 4).all():
+        if not (flags & 4).all() or len(keypoints) != 8 * NUM_KEYPOINT_VALUES * n:
             return None
         kpts = np.frombuffer(keypoints, dtype=np.float64).reshape(n, NUM_KEYPOINT_VALUES)
         if not np.isfinite(kpts).all():

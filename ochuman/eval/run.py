@@ -109,7 +109,7 @@ def evaluate_results(
         raise OCHumanError(f"{len(names)} names for {len(results)} results files")
     results = list(results)
     if isinstance(results[0], (str, os.PathLike)):  # read it in a thread while the ground truth loads
-        results[0] = PrefetchedResults(results[0])
+        results[0] = PrefetchedResults(results[0], iou_type)
     ground = gt if isinstance(gt, GroundTruth) else resolve_ground_truth(root, gt, split or "val", masks=iou_type == "segm")
     evaluated_split = ground.split
     if split is not None and ground.split == "all":  # a COCO file: its own split, or refused
@@ -145,7 +145,7 @@ def evaluate_results(
                 label, (data, scanned) = str(source.path), source.get()
             else:
                 label, data = str(source), map_file(source)
-                scanned = scan_results(data)
+                scanned = scan_results(data, iou_type=iou_type)
             # Masks are checked as the IoU pass decodes them; a file the scanner should not
             # have taken is read again the general way, which names its problem.
             detections = detections_from_bytes(data, label, ground.image_ids, ground.image_sizes, None,
