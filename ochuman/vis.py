@@ -420,10 +420,12 @@ def _result_bitmap(result: dict, height: int, width: int, where: str) -> Optiona
         else:
             rle = {"size": size, "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
     else:
+        from ochuman.masks import polygon_masks
+
         polygons = [list(map(float, p)) for p in seg if len(p) >= 6]
         if not polygons:
             return None
-        rle = mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
+        rle = {"size": [height, width], "counts": polygon_masks([polygons], np.array([[height, width]]))[0].encode("ascii")}
     return mask_utils.decode(rle)
 
 

@@ -37,7 +37,7 @@ from pycocotools import mask as mask_utils
 from ochuman.errors import OCHumanError, OCHumanWarning, ResultsError
 from ochuman.eval.annotations import Annotations, MaskTable
 from ochuman.io import LONE_SURROGATE_KEY, python_json
-from ochuman.masks import box_polygon
+from ochuman.masks import box_polygon, polygon_masks
 from ochuman.scan import scan_results
 
 NUM_KEYPOINT_VALUES = 51
@@ -260,6 +260,7 @@ def detections_from_records(
                 i = bad[0]
                 raise ResultsError.at(source, where(i), f"segmentation size {seg_sizes[i].tolist()} differs from the image's {sizes[i].tolist()}{_OTHER_IMAGES}")
         counts = compressed if n and None not in compressed else []
+        polygons = {}  # record -> its polygons, rasterised together after the loop
         for i, seg in enumerate(segmentations if not counts else ()):
             h, w = (int(v) for v in sizes[i])
             if seg is None:
@@ -290,8 +291,14 @@ def detections_from_records(
                         bad_value = next((v for v in p if not math.isfinite(v)), None)
                         raise ResultsError.at(source, where(i), "segmentation: NaN or infinite polygon coordinate" if bad_value is not None
                                               else f"segmentation: polygon coordinates lie far outside the {w} x {h} image")
-                rle = mask_utils.merge(mask_utils.frPyObjects([list(p) for p in seg], h, w))
+                polygons[i] = seg
+                counts.append("")
+                continue
             counts.append(rle["counts"].decode("ascii"))
+        if polygons:  # as pycocotools' annToRLE: frPyObjects + merge at the image's size
+            drawn = polygon_masks(list(polygons.values()), sizes[list(polygons)])
+            for i, string in zip(polygons, drawn):
+                counts[i] = string
         masks = MaskTable.from_strings(counts, sizes)
         if masks.bad is not None:
             raise ResultsError.at(source, where(masks.bad[0]), "segmentation: corrupt RLE counts string (it ends inside a number: truncated?)")

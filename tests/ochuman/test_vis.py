@@ -736,3 +736,14 @@ def test_cli_nan_score_threshold_is_refused(perfect_results, tmp_path):
                       "--out", tmp_path / "x.png"])
     _assert_one_line_error(result, "--score-threshold: expected a finite number, got nan")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_result_polygons_are_rasterised_as_pycocotools():
+    """``show --results``: a polygon segmentation is the mask pycocotools' annToRLE makes."""
+    from pycocotools import mask as mask_utils
+
+    from ochuman.vis import _result_bitmap
+
+    polygons = [[3.5, 2, 40.25, 5, 30, 33.75, 1, 20], [20, 20, 25, 21, 22.5, 28]]
+    expected = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(polygons, 36, 45)))
+    assert np.array_equal(_result_bitmap({"segmentation": polygons}, 36, 45, "r.json: record 0"), expected)

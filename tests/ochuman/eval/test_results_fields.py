@@ -1,0 +1,84 @@
+"""Results and ground truth beyond the detector's usual shape, against pycocotools: polygon
+masks in results files (segm), keypoint counts other than 17 (with ``kpt_sigmas``),
+annotations of categories the file does not list."""
+from __future__ import annotations
+
+import json
+import random
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pycocotools import mask as mask_utils
+
+from ochuman.errors import OCHumanWarning
+from ochuman.eval.run import evaluate_results
+
+from ..workloads import run_pycocotools
+
+FEW = settings(max_examples=8, deadline=None, database=None, derandomize=True,
+               suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+
+def _ours(gt_path, results, iou_type: str, **options) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OCHumanWarning)
+        report = evaluate_results(results, gt=gt_path, iou_type=iou_type, subsets=["all"], **options)
+    row = report.rows()[0]
+    return np.array([row[k] for k in report.stat_names])
+
+
+def _polygon_results(gt: dict, seed: int, with_bbox: bool) -> list:
+    """Detections whose masks are polygons: the ground truth's moved by a few pixels (some split
+    in two, some far off), scores drawn; bboxes the polygons' extent when ``with_bbox``."""
+    rnd = random.Random(seed)
+    results = []
+    for a in gt["annotations"]:
+        if not isinstance(a["segmentation"], list) or rnd.random() < 0.2:
+            continue
+        dx, dy = rnd.uniform(-8, 8), rnd.uniform(-8, 8)
+        polygons = [[v + (dx if k % 2 == 0 else dy) + rnd.uniform(-2, 2) for k, v in enumerate(p)]
+                    for p in a["segmentation"]]
+        if rnd.random() < 0.3:
+            polygons.append([10, 10, 30.5, 12, 20, 40.25])
+        record = {"image_id": a["image_id"], "category_id": a["category_id"], "score": rnd.random(),
+                  "segmentation": polygons}
+        if with_bbox:
+            xs = [v for p in polygons for v in p[0::2]]
+            ys = [v for p in polygons for v in p[1::2]]
+            record["bbox"] = [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
+        results.append(record)
+    return results
+
+
+@pytest.mark.differential
+@FEW
+@given(seed=st.integers(0, 2 ** 16))
+def test_polygon_results_are_scored_as_pycocotools(coco_sample, tmp_path, seed):
+    """segm evaluation of polygon results equals pycocotools loadRes + COCOeval (it rasterises
+    each record's polygons at its image's size, annToRLE); bbox evaluation of the same file too."""
+    gt = json.loads(coco_sample.read_text())
+    results = _polygon_results(gt, seed, with_bbox=True)
+    path = tmp_path / "polygons.json"
+    path.write_text(json.dumps(results))
+    for iou_type in ("segm", "bbox"):
+        oracle = run_pycocotools(gt, json.loads(path.read_text()), iou_type)[0]
+        assert np.abs(_ours(coco_sample, str(path), iou_type) - oracle).max() < 1e-12, iou_type
+
+
+def test_polygon_results_without_bbox_take_the_masks_area_and_box(coco_sample, tmp_path):
+    """Without a bbox pycocotools' loadRes fails on polygons (maskUtils.area takes RLEs only);
+    ours scores them as it scores RLE masks: area and box of the rasterised mask."""
+    gt = json.loads(coco_sample.read_text())
+    polygons = _polygon_results(gt, 3, with_bbox=False)
+    sizes = {im["id"]: (im["height"], im["width"]) for im in gt["images"]}
+    as_rle = []
+    for r in polygons:
+        rle = mask_utils.merge(mask_utils.frPyObjects(r["segmentation"], *sizes[r["image_id"]]))
+        as_rle.append(dict(r, segmentation={"size": rle["size"], "counts": rle["counts"].decode()}))
+    path = tmp_path / "polygons.json"
+    path.write_text(json.dumps(polygons))
+    for iou_type in ("segm", "bbox"):
+        assert _ours(coco_sample, str(path), iou_type).tolist() == run_pycocotools(gt, as_rle, iou_type)[0].tolist()
