@@ -26,6 +26,7 @@ import errno
 import math
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence, Union
@@ -35,7 +36,7 @@ import numpy as np
 
 from ochuman import _evalcore
 from ochuman.convert import recorded_file_facts
-from ochuman.errors import ESCAPE_UNDECODABLE, FormatError, OCHumanError, printable
+from ochuman.errors import ESCAPE_UNDECODABLE, FormatError, OCHumanError, OCHumanWarning, printable
 from ochuman.keypoints import (
     NUM_COCO_KEYPOINTS, NUM_OCHUMAN_KEYPOINTS, OCHUMAN_KEYPOINT_NAMES,
     ochuman_to_coco,
@@ -754,7 +755,13 @@ def _coco_dataset(parts: _Parts, c: _CocoColumns, category: Optional[_CocoCatego
     n_all = len(c.ann_id)
     unknown_category = (~np.isin(c.category_id, np.array(sorted({k.id for k in categories}), dtype=np.int64))
                         if categories else np.zeros(n_all, dtype=bool))
-    person = c.category_id == category.id if category is not None else np.ones(n_all, dtype=bool)
+    if unknown_category.any():  # pycocotools loads them; COCOeval never looks at them (getCatIds)
+        unlisted = np.unique(c.category_id[unknown_category])
+        ids = ", ".join(map(str, unlisted[:5].tolist())) + (", ..." if len(unlisted) > 5 else "")
+        warnings.warn(f"{source}: {int(unknown_category.sum())} annotations of categories the file does not list "
+                      f"(category_id {ids}) are left out, as pycocotools' COCOeval leaves them out",
+                      OCHumanWarning, stacklevel=2)
+    person = (c.category_id == category.id if category is not None else np.ones(n_all, dtype=bool)) & ~unknown_category
     rows = np.flatnonzero(person)
     repeated_id = np.full(n_all, -1, dtype=np.int64)
     earlier = _earlier(c.ann_id[rows])
@@ -762,11 +769,9 @@ def _coco_dataset(parts: _Parts, c: _CocoColumns, category: Optional[_CocoCatego
     position = np.full(n_all, -1, dtype=np.int64)
     position[rows] = _positions(c.ann_image_id[rows], c.image_id)
     bad_crowd = (c.iscrowd != 0) & (c.iscrowd != 1)
-    bad = _first(unknown_category | (person & ((repeated_id >= 0) | (position < 0) | bad_crowd)))
+    bad = _first(person & ((repeated_id >= 0) | (position < 0) | bad_crowd))
     if bad is not None:
         where = f"annotations[{bad}] (id {c.ann_id[bad]})"
-        if unknown_category[bad]:
-            raise FormatError.at(source, where, f"unknown category_id {c.category_id[bad]}")
         if repeated_id[bad] >= 0:
             raise FormatError.at(source, where, f"duplicate annotation id (also annotations[{repeated_id[bad]}])")
         if position[bad] < 0:

@@ -309,7 +309,6 @@ def test_unusual_coco_files_take_the_general_reader(ochuman_coco_sample, change)
 @pytest.mark.parametrize("change", [
     lambda gt: gt["images"][1].update(id=gt["images"][0]["id"]),
     lambda gt: gt["images"][0].update(width=0),
-    lambda gt: gt["annotations"][0].update(category_id=7),
     lambda gt: gt["annotations"][1].update(id=gt["annotations"][0]["id"]),
     lambda gt: gt["annotations"][0].update(image_id=10**6),
     lambda gt: gt["annotations"][2].update(iscrowd=2),

@@ -82,3 +82,51 @@ def test_polygon_results_without_bbox_take_the_masks_area_and_box(coco_sample, t
     path.write_text(json.dumps(polygons))
     for iou_type in ("segm", "bbox"):
         assert _ours(coco_sample, str(path), iou_type).tolist() == run_pycocotools(gt, as_rle, iou_type)[0].tolist()
+
+
+def _with_unlisted_category(gt: dict) -> dict:
+    """``gt`` plus a copy of every third annotation under category 99, which it does not list
+    (moved a little, so that they would match detections if they were evaluated)."""
+    extra = [dict(a, id=10_000 + k, category_id=99, bbox=[a["bbox"][0] + 3, *a["bbox"][1:]])
+             for k, a in enumerate(gt["annotations"][::3])]
+    return dict(gt, annotations=gt["annotations"] + extra)
+
+
+def _detections(gt: dict, seed: int) -> list:
+    rnd = random.Random(seed)
+    return [{"image_id": a["image_id"], "category_id": 1, "score": rnd.random(),
+             "bbox": [v + rnd.uniform(-4, 4) for v in a["bbox"]]} for a in gt["annotations"]]
+
+
+@pytest.mark.differential
+@pytest.mark.parametrize("iou_type", ["bbox", "segm", "keypoints"])
+def test_annotations_of_unlisted_categories_are_left_out_as_pycocotools(coco_sample, tmp_path, iou_type):
+    """pycocotools loads annotations whose category the file does not list, and COCOeval never
+    evaluates them (its catIds are getCatIds()'s); ours leaves them out with a warning naming
+    the file and the count."""
+    gt = _with_unlisted_category(json.loads(coco_sample.read_text()))
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(gt))
+    results = _detections(gt, 1)
+    if iou_type == "keypoints":
+        results = [dict(r, keypoints=a["keypoints"]) for r, a in zip(results, gt["annotations"])]
+    oracle = run_pycocotools(gt, json.loads(json.dumps(results)), iou_type)[0]
+    with pytest.warns(OCHumanWarning, match=r"gt\.json: 5 annotations of categories the file does not list "
+                                            r"\(category_id 99\) are left out"):
+        report = evaluate_results(results, gt=path, iou_type=iou_type, subsets=["all"])
+    row = report.rows()[0]
+    assert np.abs(np.array([row[k] for k in report.stat_names]) - oracle).max() < 1e-12
+
+
+def test_cli_warns_about_unlisted_categories(coco_sample, tmp_path):
+    from click.testing import CliRunner
+
+    from cli.ochuman_cmd import main
+
+    gt = _with_unlisted_category(json.loads(coco_sample.read_text()))
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "res.json").write_text(json.dumps(_detections(gt, 2)))
+    outcome = CliRunner().invoke(main, ["eval", "--gt", str(tmp_path / "gt.json"), "--results",
+                                        str(tmp_path / "res.json"), "--iou-type", "bbox", "--format", "json"])
+    assert outcome.exit_code == 0, outcome.output
+    assert "annotations of categories the file does not list (category_id 99)" in outcome.output
