@@ -127,6 +127,9 @@ def convert(file, out_dir, splits, ranges, range_rule, area, image_ids, with_max
                    "repeatable. Default: every category of the file (useCats=1).")
 @click.option("--per-category", is_flag=True,
               help="Also one row per category after each row over the categories (rows gain 'category').")
+@click.option("--kpt-sigmas", "kpt_sigmas", default=None, metavar="FILE|LIST",
+              help="OKS sigmas of the keypoints evaluation, one per joint: a comma-separated list or a file "
+                   "(JSON list or numbers). Default: COCO's 17; needed for files with another keypoint count.")
 @click.option("--persons", "persons_file", default=None, metavar="FILE.csv", type=OutputFile(),
               help="Write the per-person table (MaxIoU, best IoU, matched at .5/.75, score).")
 @format_option
@@ -136,7 +139,7 @@ def convert(file, out_dir, splits, ranges, range_rule, area, image_ids, with_max
               help="Precision/recall per subset (and AP vs MaxIoU with --by-max-iou).")
 @verbosity_options
 def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, by_max_iou, categories,
-          per_category, persons_file, fmt, out_file, plot_file):
+          per_category, kpt_sigmas, persons_file, fmt, out_file, plot_file):
     """COCO AP of results files on OCHuman, with the Moderate / Hard breakdown (Table 2)."""
     import warnings
 
@@ -149,6 +152,7 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
     from ochuman.eval.run import evaluate_results
     from ochuman.errors import OCHumanError, OCHumanWarning, printable
     from ochuman.io import atomic_write, write_json
+    from ochuman.keypoints import read_oks_sigmas
     from ochuman.report import render
 
     if names and len(names) != len(results):
@@ -163,7 +167,8 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
         report = evaluate_results([first, *results[1:]], row_names, root=root, gt=gt_source, split=split,
                                   iou_type=iou_type, subsets=chosen, mode=mode,
                                   by_max_iou=by_max_iou, per_person=persons_file is not None,
-                                  paper=paper, category=list(categories) or None, per_category=per_category)
+                                  paper=paper, category=list(categories) or None, per_category=per_category,
+                                  kpt_sigmas=read_oks_sigmas(kpt_sigmas) if kpt_sigmas is not None else None)
     for warning in (w for w in caught if issubclass(w.category, OCHumanWarning)):
         click.echo(f"Warning: {warning.message}", err=True)
     rows = report.rows()

@@ -528,16 +528,20 @@ def _coco_categories(parts: _Parts, all_categories: bool) -> tuple[Optional[_Coc
         if "categories" in parts.keys() else []
     )
     category = None if all_categories else _person_category(categories, source)
-    # Only the count matters (as in pycocotools, whose OKS sigmas go by position): 17 names other
-    # than COCO's are read as COCO's 17 joints.
-    for checked in categories if all_categories else [category] if category is not None else []:
-        if checked.keypoints is not None and len(checked.keypoints) != NUM_COCO_KEYPOINTS:
-            raise FormatError.at(
-                source, f"categories (id {checked.id})",
-                f"keypoints must be {NUM_COCO_KEYPOINTS} joints (COCO's; pycocotools' OKS sigmas are for 17), "
-                f"got {len(checked.keypoints)} names",
-            )
+    _keypoint_count(categories if all_categories else [category] if category is not None else [], source)
     return category, categories
+
+
+def _keypoint_count(categories: Sequence[_CocoCategory], source: str) -> int:
+    """K, the joints each annotation's keypoints hold: the length of the categories' keypoints
+    lists (they must agree; as in pycocotools only the count matters: its OKS sigmas go by
+    position), COCO's 17 where none lists them. K != 17 needs OKS sigmas of its own."""
+    counts = {len(k.keypoints) for k in categories if k.keypoints is not None}
+    if len(counts) > 1:
+        ids = ", ".join(f"{k.id}: {len(k.keypoints)}" for k in categories if k.keypoints is not None)
+        raise FormatError.at(source, "categories", f"keypoints lists of different lengths ({ids}): one set of OKS "
+                                                   "sigmas cannot score them all")
+    return counts.pop() if counts else NUM_COCO_KEYPOINTS
 
 
 def split_in_file_name(source: str) -> Optional[str]:
@@ -681,14 +685,14 @@ def _coco_columns_scanned(parts: _Parts, prefetched: Optional[PrefetchedAnnotati
     )
 
 
-def _coco_columns_decoded(parts: _Parts) -> _CocoColumns:
+def _coco_columns_decoded(parts: _Parts, keypoint_count: int = NUM_COCO_KEYPOINTS) -> _CocoColumns:
     """The columns of any COCO file, decoded by msgspec into typed records (type errors name
-    the record)."""
+    the record); keypoint_count: K joints per annotation."""
     coco_images: list[_CocoImage] = parts.typed("images", list[_CocoImage], _describe_coco("images"))
     annotations: list[_CocoAnnotation] = parts.typed(
         "annotations", list[_CocoAnnotation], _describe_coco("annotations"))
     n = len(annotations)
-    expected = 3 * NUM_COCO_KEYPOINTS
+    expected = 3 * keypoint_count
     keypoints_length = np.array([-1 if a.keypoints is None else len(a.keypoints) for a in annotations],
                                 dtype=np.int64)
     full = np.flatnonzero(keypoints_length == expected)
@@ -733,15 +737,19 @@ def _build_coco(parts: _Parts, images_dir: Optional[str], prefetched: Optional[P
     if "images" not in parts.keys():
         raise FormatError.at(parts.source, "top level", "a COCO file needs 'images' next to 'annotations'")
     category, categories = _coco_categories(parts, all_categories)
-    columns = _coco_columns_scanned(parts, prefetched) or _coco_columns_decoded(parts)
-    return _coco_dataset(parts, columns, category, categories, images_dir)
+    keypoint_count = _keypoint_count(categories if category is None else [category], parts.source)
+    # the scanner reads COCO's 51 keypoint numbers only
+    columns = ((_coco_columns_scanned(parts, prefetched) if keypoint_count == NUM_COCO_KEYPOINTS else None)
+               or _coco_columns_decoded(parts, keypoint_count))
+    return _coco_dataset(parts, columns, category, categories, images_dir, keypoint_count)
 
 
 def _coco_dataset(parts: _Parts, c: _CocoColumns, category: Optional[_CocoCategory],
-                  categories: list[_CocoCategory], images_dir: Optional[str]) -> Dataset:
+                  categories: list[_CocoCategory], images_dir: Optional[str],
+                  keypoint_count: int = NUM_COCO_KEYPOINTS) -> Dataset:
     """The Dataset of a COCO file's columns: the persons of ``category`` (every annotation when
-    None: the file lists no categories, or every category is read). Each check names the first
-    record in file order that fails it."""
+    None: the file lists no categories, or every category is read), keypoints (N, K, 3) with K =
+    keypoint_count. Each check names the first record in file order that fails it."""
     source = parts.source
     image_ids = c.image_id.tolist()
     repeated = _earlier(c.image_id)
@@ -797,13 +805,14 @@ def _coco_dataset(parts: _Parts, c: _CocoColumns, category: Optional[_CocoCatego
         raise FormatError.at(source, where_ann(bad), "area: NaN or infinite value")
 
     # keypoints: a crowd region's all-zero list is no keypoints, whatever its length
-    expected = 3 * NUM_COCO_KEYPOINTS
+    expected = 3 * keypoint_count
     length = c.keypoints_length[rows]
     given = (length >= 0) & ~(iscrowd & c.keypoints_zero[rows])
     bad = _first(given & (length != expected))
     if bad is not None:
-        raise FormatError.at(source, where_ann(bad), f"keypoints: expected {expected} numbers (17 x [x, y, v]), got {length[bad]}")
-    keypoints = np.where(given[:, None], c.keypoints[rows], 0.0).reshape(-1, NUM_COCO_KEYPOINTS, 3)
+        raise FormatError.at(source, where_ann(bad), f"keypoints: expected {expected} numbers "
+                                                     f"({keypoint_count} x [x, y, v]), got {length[bad]}")
+    keypoints = np.where(given[:, None], c.keypoints[rows], 0.0).reshape(-1, keypoint_count, 3)
     bad = _first(~np.isfinite(keypoints).all(axis=(1, 2)))
     if bad is not None:
         raise FormatError.at(source, where_ann(bad), "keypoints: NaN or infinite value")

@@ -98,3 +98,32 @@ def num_labelled(keypoints: np.ndarray) -> np.ndarray:
     """
     return np.count_nonzero(np.asarray(keypoints)[..., 2] > 0, axis=-1)
 
+
+
+def read_oks_sigmas(text: str) -> np.ndarray:
+    """OKS sigmas for ``--kpt-sigmas``: a comma-separated list (``0.26,0.25,...``) or a file
+    holding a JSON list or numbers separated by commas or whitespace. (K,) float64, each finite
+    and positive; an :class:`~ochuman.errors.OCHumanError` naming the file (or the list) otherwise."""
+    import json
+    import os
+    import re
+
+    from ochuman.errors import OCHumanError
+
+    source, content = "--kpt-sigmas", text
+    if os.path.exists(text) or not re.fullmatch(r"[0-9.,eE+\- \t]+", text):
+        source = text
+        try:
+            with open(text, encoding="utf-8") as handle:
+                content = handle.read()
+        except (OSError, UnicodeDecodeError) as err:
+            raise OCHumanError(f"{text}: cannot read OKS sigmas: {getattr(err, 'strerror', None) or err}") from None
+    try:
+        values = json.loads(content) if content.lstrip().startswith("[") else \
+            [float(v) for v in content.replace(",", " ").split()]
+        sigmas = np.asarray(values, dtype=np.float64).reshape(-1)
+    except (ValueError, TypeError):
+        raise OCHumanError(f"{source}: OKS sigmas must be numbers (a JSON list, or separated by commas)") from None
+    if len(sigmas) == 0 or not (np.isfinite(sigmas) & (sigmas > 0)).all():
+        raise OCHumanError(f"{source}: OKS sigmas must be finite positive numbers, one per keypoint, got {values!r}"[:300])
+    return sigmas

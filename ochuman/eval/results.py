@@ -37,10 +37,11 @@ from pycocotools import mask as mask_utils
 from ochuman.errors import OCHumanError, OCHumanWarning, ResultsError
 from ochuman.eval.annotations import Annotations, MaskTable
 from ochuman.io import LONE_SURROGATE_KEY, python_json
+from ochuman.keypoints import NUM_COCO_KEYPOINTS
 from ochuman.masks import box_polygon, polygon_masks
 from ochuman.scan import scan_results
 
-NUM_KEYPOINT_VALUES = 51
+NUM_KEYPOINT_VALUES = 3 * NUM_COCO_KEYPOINTS  # what the compiled scanner reads
 
 
 class _Rle(msgspec.Struct):
@@ -174,6 +175,7 @@ def detections_from_records(
     iou_type: str,
     file_names: Optional[Sequence[str]] = None,
     strict: bool = False,
+    keypoint_count: int = NUM_COCO_KEYPOINTS,
 ) -> Annotations:
     """Validate records against the ground truth and derive what pycocotools ``loadRes`` does.
 
@@ -182,6 +184,7 @@ def detections_from_records(
     (others are refused), None: any (as pycocotools ``loadRes``; ids beyond int64 are refused,
     no ground truth has them); strict: warn about and refuse mixed fields as the
     module doc says (records from ``parse_results(..., strict=True)`` tell null from absent).
+    keypoint_count: K, the ground truth's joints (keypoints hold 3K numbers).
     Returns detection Annotations with ids 1..N.
     """
     n = len(records)
@@ -315,12 +318,13 @@ def detections_from_records(
 
     keypoints = None
     if iou_type == "keypoints" or (not by_box and not by_mask):
+        values = 3 * keypoint_count
         for i, r in enumerate(records):
             if r.keypoints is None:
-                raise ResultsError.at(source, where(i), "keypoints missing (keypoints evaluation needs 17 x [x, y, score])")
-            if len(r.keypoints) != NUM_KEYPOINT_VALUES:
-                raise ResultsError.at(source, where(i), f"keypoints: expected {NUM_KEYPOINT_VALUES} numbers, got {len(r.keypoints)}")
-        keypoints = np.array([r.keypoints for r in records], dtype=np.float64).reshape(n, NUM_KEYPOINT_VALUES)
+                raise ResultsError.at(source, where(i), f"keypoints missing (keypoints evaluation needs {keypoint_count} x [x, y, score])")
+            if len(r.keypoints) != values:
+                raise ResultsError.at(source, where(i), f"keypoints: expected {values} numbers, got {len(r.keypoints)}")
+        keypoints = np.array([r.keypoints for r in records], dtype=np.float64).reshape(n, values)
         bad = np.flatnonzero(~np.isfinite(keypoints).all(axis=1))
         if len(bad):
             raise ResultsError.at(source, where(bad[0]), "keypoints: NaN or infinite value")
@@ -402,6 +406,7 @@ def detections_from_bytes(
     defer_mask_checks: bool = False,
     scanned=_NOT_SCANNED,
     strict: bool = False,
+    keypoint_count: int = NUM_COCO_KEYPOINTS,
 ) -> Annotations:
     """A results file's bytes (or memory map) -> detection Annotations, as
     :func:`detections_from_records`.
@@ -413,11 +418,13 @@ def detections_from_bytes(
     anyway); the caller must then confirm :func:`masks_are_valid` afterwards and, if not, take
     the general path (:func:`detections_from_records`), which names the problem. scanned:
     what :func:`scan_results` returned for ``data`` when already called (see
-    :class:`ochuman.scan.PrefetchedResults`). strict: as :func:`detections_from_records`.
+    :class:`ochuman.scan.PrefetchedResults`). strict, keypoint_count: as
+    :func:`detections_from_records`.
     """
     if scanned is _NOT_SCANNED:
         scanned = scan_results(data)
-    fast = _scanned_detections(data, scanned, image_ids, image_sizes, category_ids, iou_type, defer_mask_checks)
+    fast = _scanned_detections(data, scanned, image_ids, image_sizes, category_ids, iou_type, defer_mask_checks,
+                               keypoint_count)
     if fast is not None:
         if strict:
             keys = np.frombuffer(scanned[0], dtype=np.int64)
@@ -425,7 +432,7 @@ def detections_from_bytes(
                          lambda i: f"record {i} (image_id {int(keys[i])})")
         return fast
     return detections_from_records(parse_results(bytes(data), source, strict), source, image_ids, image_sizes,
-                                   category_ids, iou_type, file_names, strict)
+                                   category_ids, iou_type, file_names, strict, keypoint_count)
 
 
 def masks_are_valid(detections: Annotations) -> bool:
@@ -439,9 +446,10 @@ def _valid_masks(masks: MaskTable) -> bool:
 
 def _scanned_detections(data: bytes, scanned: Optional[tuple], image_ids: np.ndarray, image_sizes: np.ndarray,
                         category_ids: Optional[Sequence[int]], iou_type: str,
-                        defer_mask_checks: bool = False) -> Optional[Annotations]:
+                        defer_mask_checks: bool = False,
+                        keypoint_count: int = NUM_COCO_KEYPOINTS) -> Optional[Annotations]:
     """Detections from the compiled scanner's columns of ``data``, or None when the file needs
-    the general path."""
+    the general path (the scanner reads 17 keypoints only)."""
     if scanned is None:
         return None
     keys, category, score, flags, bbox, segm, keypoints = scanned
@@ -486,7 +494,8 @@ def _scanned_detections(data: bytes, scanned: Optional[tuple], image_ids: np.nda
             return None
     kpts = None
     if iou_type == "keypoints" or (not by_box and not by_mask):
-        if not (flags & 4).all() or len(keypoints) != 8 * NUM_KEYPOINT_VALUES * n:
+        if (not (flags & 4).all() or keypoint_count * 3 != NUM_KEYPOINT_VALUES
+                or len(keypoints) != 8 * NUM_KEYPOINT_VALUES * n):
             return None
         kpts = np.frombuffer(keypoints, dtype=np.float64).reshape(n, NUM_KEYPOINT_VALUES)
         if not np.isfinite(kpts).all():

@@ -62,6 +62,7 @@ from ochuman.eval.resolve import resolve_ground_truth
 from ochuman.eval.results import detections_from_bytes, detections_from_records, masks_are_valid, parse_results
 from ochuman.eval.subsets import MAX_IOU_BINS, MODES, nearest_gt, subset_variant
 from ochuman.io import split_in_file_name
+from ochuman.keypoints import NUM_COCO_KEYPOINTS
 from ochuman.records import Dataset
 from ochuman.scan import PrefetchedAnnotations, PrefetchedResults, map_file, scan_results
 from ochuman.subsets import MaxIoURange, parse_range
@@ -86,6 +87,7 @@ def evaluate_results(
     paper: bool = False,
     category: Union[None, int, str, Sequence[Union[int, str]]] = None,
     per_category: bool = False,
+    kpt_sigmas: Optional[Sequence[float]] = None,
 ) -> EvalReport:
     """Evaluate one or more results files on OCHuman (or any ground truth) with subsets.
 
@@ -97,6 +99,8 @@ def evaluate_results(
     paper: add the paper's Table-2 rows (segm AP of val or test; a warning says when there are none).
     category: a category of the ground truth (id or name), or several; None: every category.
     per_category: a row per category after each row over the categories (see the module doc).
+    kpt_sigmas: OKS sigmas, one per joint of the ground truth (None: COCO's 17); keypoints
+    evaluation of a file whose keypoints have K != 17 joints needs K of them.
     Returns an :class:`EvalReport` (``rows()``, ``to_frame()``, ``ap_by_max_iou()``, ...).
     """
     if mode not in MODES:
@@ -128,6 +132,7 @@ def evaluate_results(
     chosen = chosen_categories(ground, category)
     # the categories listed, annotated or not (pycocotools' getCatIds), in id order
     params = EvalParams(iou_type=iou_type, cat_ids=sorted(chosen))
+    keypoint_count = oks_keypoint_count(ground, params, iou_type, kpt_sigmas)
     report = EvalReport(iou_type=iou_type, mode=mode, split=evaluated_split, gt_source=ground.source,
                         max_iou_source=ground.max_iou_source,
                         range_rule=ground.range_rule if mode == "official" else "closed-top",
@@ -139,7 +144,8 @@ def evaluate_results(
         if isinstance(source, list):
             label = name
             detections = detections_from_records(parse_results(source, name, strict=True), label, ground.image_ids,
-                                                 ground.image_sizes, None, iou_type, ground.file_names, strict=True)
+                                                 ground.image_sizes, None, iou_type, ground.file_names, strict=True,
+                                                 keypoint_count=keypoint_count)
         else:
             if isinstance(source, PrefetchedResults):
                 label, (data, scanned) = str(source.path), source.get()
@@ -150,7 +156,7 @@ def evaluate_results(
             # have taken is read again the general way, which names its problem.
             detections = detections_from_bytes(data, label, ground.image_ids, ground.image_sizes, None,
                                                iou_type, ground.file_names, defer_mask_checks=True,
-                                               scanned=scanned, strict=True)
+                                               scanned=scanned, strict=True, keypoint_count=keypoint_count)
         if len(detections) == 0:
             warnings.warn(f"{label}: empty results list" + (": every AP and AR is 0" if len(ground.annotations) else ""),
                           OCHumanWarning, stacklevel=2)
@@ -161,10 +167,30 @@ def evaluate_results(
         evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person)
         if not masks_are_valid(detections):  # (its fields were checked by the first reading)
             detections = detections_from_records(parse_results(bytes(data), label), label, ground.image_ids,
-                                                 ground.image_sizes, None, iou_type, ground.file_names)
+                                                 ground.image_sizes, None, iou_type, ground.file_names,
+                                                 keypoint_count=keypoint_count)
             evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person)
         report.evaluations.append(evaluation)
     return report
+
+
+def oks_keypoint_count(ground: GroundTruth, params: EvalParams, iou_type: str,
+                       kpt_sigmas: Optional[Sequence[float]]) -> int:
+    """K, the joints of the ground truth's keypoints; for keypoints evaluation sets
+    ``params.kpt_oks_sigmas`` to ``kpt_sigmas`` (as a pycocotools user sets
+    ``params.kpt_oks_sigmas``), which must hold K values (COCO's 17 when None)."""
+    keypoints = ground.annotations.keypoints
+    count = keypoints.shape[1] // 3 if keypoints is not None else NUM_COCO_KEYPOINTS
+    if iou_type != "keypoints":
+        return count
+    if kpt_sigmas is not None:
+        params.kpt_oks_sigmas = np.asarray(kpt_sigmas, dtype=np.float64).reshape(-1)
+    given = len(params.kpt_oks_sigmas)
+    if given != count:
+        raise OCHumanError(f"{ground.source}: its keypoints have {count} joints, but " + (
+            f"{given} OKS sigmas were given (--kpt-sigmas needs {count})" if kpt_sigmas is not None else
+            f"COCO's OKS sigmas are for {given}: pass --kpt-sigmas with {count} values"))
+    return count
 
 
 def chosen_categories(ground: GroundTruth, category) -> dict:

@@ -130,3 +130,88 @@ def test_cli_warns_about_unlisted_categories(coco_sample, tmp_path):
                                         str(tmp_path / "res.json"), "--iou-type", "bbox", "--format", "json"])
     assert outcome.exit_code == 0, outcome.output
     assert "annotations of categories the file does not list (category_id 99)" in outcome.output
+
+
+def _k_joint_file(gt: dict, k: int) -> dict:
+    """``gt`` with K joints per person: COCO's first K (K <= 17) or COCO's 17 and copies of the
+    first joints moved by 5 px (K > 17); the category lists K names."""
+    def joints(values: list) -> list:
+        points = [values[3 * j:3 * j + 3] for j in range(17)]
+        points = points[:k] + [[x + 5, y + 5, v] for x, y, v in points[:max(k - 17, 0)]]
+        return [v for p in points for v in p]
+    categories = [dict(c, keypoints=[f"joint{j}" for j in range(k)]) for c in gt["categories"]]
+    annotations = [dict(a, keypoints=joints(a["keypoints"]),
+                        num_keypoints=sum(1 for v in joints(a["keypoints"])[2::3] if v > 0)) for a in gt["annotations"]]
+    return dict(gt, categories=categories, annotations=annotations)
+
+
+def _keypoint_results(gt: dict, seed: int) -> list:
+    rnd = random.Random(seed)
+    out = []
+    for a in gt["annotations"]:
+        values = a["keypoints"]
+        moved = [v + rnd.gauss(0, 6) if j % 3 < 2 else rnd.random() for j, v in enumerate(values)]
+        out.append({"image_id": a["image_id"], "category_id": a["category_id"], "score": rnd.random(),
+                    "bbox": a["bbox"], "keypoints": moved})
+    return out
+
+
+@pytest.mark.differential
+@FEW
+@given(k=st.sampled_from([1, 5, 16, 19, 24]), seed=st.integers(0, 2 ** 16))
+def test_other_keypoint_counts_are_scored_as_pycocotools_with_their_sigmas(coco_sample, tmp_path, k, seed):
+    """A file whose persons have K != 17 joints: keypoints evaluation with K sigmas equals
+    pycocotools with ``params.kpt_oks_sigmas`` set to them; bbox needs no sigmas."""
+    gt = _k_joint_file(json.loads(coco_sample.read_text()), k)
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(gt))
+    sigmas = [round(random.Random(seed).uniform(0.02, 0.12), 3) for _ in range(k)]
+    results = _keypoint_results(gt, seed)
+    oracle = run_pycocotools(gt, json.loads(json.dumps(results)), "keypoints", {"kpt_oks_sigmas": np.array(sigmas)})[0]
+    assert np.abs(_ours(path, results, "keypoints", kpt_sigmas=sigmas) - oracle).max() < 1e-12
+    results_file = tmp_path / "results.json"
+    results_file.write_text(json.dumps(results))
+    assert np.abs(_ours(path, str(results_file), "keypoints", kpt_sigmas=sigmas) - oracle).max() < 1e-12
+    oracle = run_pycocotools(gt, json.loads(json.dumps(results)), "bbox")[0]
+    assert np.abs(_ours(path, results, "bbox") - oracle).max() < 1e-12
+
+
+def test_other_keypoint_counts_need_as_many_sigmas(coco_sample, tmp_path):
+    from ochuman.errors import OCHumanError
+
+    gt = _k_joint_file(json.loads(coco_sample.read_text()), 5)
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(gt))
+    results = _keypoint_results(gt, 0)
+    with pytest.raises(OCHumanError, match=r"gt\.json: its keypoints have 5 joints, but COCO's OKS sigmas are for 17: "
+                                           r"pass --kpt-sigmas with 5 values$"):
+        _ours(path, results, "keypoints")
+    with pytest.raises(OCHumanError, match=r"gt\.json: its keypoints have 5 joints, but 4 OKS sigmas were given"):
+        _ours(path, results, "keypoints", kpt_sigmas=[0.1] * 4)
+    bad = [dict(r, keypoints=r["keypoints"] + [1, 1, 1]) for r in results]
+    with pytest.raises(Exception, match=r"record 0 \(image_id \d+\): keypoints: expected 15 numbers, got 18"):
+        _ours(path, bad, "keypoints", kpt_sigmas=[0.1] * 5)
+
+
+def test_cli_kpt_sigmas_as_a_list_and_as_a_file(coco_sample, tmp_path):
+    from click.testing import CliRunner
+
+    from cli.ochuman_cmd import main
+
+    gt = _k_joint_file(json.loads(coco_sample.read_text()), 3)
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "res.json").write_text(json.dumps(_keypoint_results(gt, 4)))
+    (tmp_path / "sigmas.json").write_text("[0.026, 0.025, 0.025]")
+    base = ["eval", "--gt", str(tmp_path / "gt.json"), "--results", str(tmp_path / "res.json"),
+            "--iou-type", "keypoints", "--format", "json"]
+    as_list = CliRunner().invoke(main, base + ["--kpt-sigmas", "0.026,0.025,0.025"])
+    as_file = CliRunner().invoke(main, base + ["--kpt-sigmas", str(tmp_path / "sigmas.json")])
+    assert as_list.exit_code == 0 and as_file.exit_code == 0, (as_list.output, as_file.output)
+    assert as_list.stdout == as_file.stdout
+    refused = CliRunner().invoke(main, base)
+    assert refused.exit_code == 1
+    assert refused.output.strip().splitlines() == [
+        f"Error: {tmp_path / 'gt.json'}: its keypoints have 3 joints, but COCO's OKS sigmas are for 17: "
+        "pass --kpt-sigmas with 3 values"]
+    missing = CliRunner().invoke(main, base + ["--kpt-sigmas", str(tmp_path / "nope.txt")])
+    assert missing.exit_code == 1 and "nope.txt: cannot read OKS sigmas" in missing.output
