@@ -118,11 +118,12 @@ def _json_kind(value: Any) -> str:
             type(None): "null"}.get(type(value), "number")
 
 
-def _utf8_error(source: str, data: bytes) -> FormatError:
-    """Where the first byte that is not UTF-8 lies, as ``line L column C`` (columns in bytes)."""
+def _utf8_error(source: str, data: bytes, errors: str = "strict") -> FormatError:
+    """Where the first byte that is not UTF-8 lies, as ``line L column C`` (columns in bytes);
+    errors: the decoding's error handler ("surrogatepass": as json.loads reads bytes)."""
     data = bytes(data)
     try:
-        data.decode("utf-8")
+        data.decode("utf-8", errors)
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
         column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
@@ -131,9 +132,9 @@ def _utf8_error(source: str, data: bytes) -> FormatError:
     return FormatError.at(source, "", "not valid UTF-8")
 
 
-def _is_utf8(data: bytes) -> bool:
+def _is_utf8(data: bytes, errors: str = "strict") -> bool:
     try:
-        bytes(data).decode("utf-8")
+        bytes(data).decode("utf-8", errors)
     except UnicodeDecodeError:
         return False
     return True
@@ -184,6 +185,9 @@ class _Parts:
         self.data = data
         self.raw: Optional[dict] = raw
         self.obj: Optional[dict] = None
+        # msgspec skips the top-level values it keeps raw unchecked; json.loads refuses bad UTF-8 anywhere
+        if not data.isascii() and not _is_utf8(data, "surrogatepass"):
+            raise _utf8_error(source, data, "surrogatepass")
         if raw is not None:
             return
         with self._unreadable():

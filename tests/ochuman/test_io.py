@@ -445,3 +445,28 @@ def test_unfinished_writes_are_removed_at_the_end_of_a_command(tmp_path):
     assert list(tmp_path.iterdir()) == []
     assert writer.__exit__(KeyboardInterrupt, KeyboardInterrupt(), None) is False  # its own clean-up, late
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("key", ["licenses", "extra"])
+@pytest.mark.parametrize("bad", [b"\xff", b"\xc3", b"\xc0\xaf"])
+def test_bad_utf8_in_a_top_level_value_never_decoded_is_refused(ochuman_coco_sample, key, bad):
+    """json.loads refuses the whole file; so does the loader, though it never decodes that value
+    (as results files and the values it decodes): one line naming the byte's position."""
+    from ochuman import io
+    from ochuman.errors import FormatError
+
+    gt = json.loads(ochuman_coco_sample.read_bytes())
+    data = json.dumps(dict(gt, **{key: ["BAD"]})).encode().replace(b"BAD", b"a" + bad + b"b")
+    with pytest.raises(ValueError):
+        json.loads(data)
+    with pytest.raises(FormatError, match=r"^x\.json: line 1 column \d+: not valid UTF-8 \(byte 0x[0-9a-f]{2}\)$"):
+        io.parse(data, "x.json")
+
+
+def test_an_encoded_surrogate_in_a_value_never_decoded_is_read_as_json_loads_reads_it(ochuman_coco_sample):
+    from ochuman import io
+
+    gt = json.loads(ochuman_coco_sample.read_bytes())
+    data = json.dumps(dict(gt, licenses=["BAD"])).encode().replace(b"BAD", b"a\xed\xa0\x80b")
+    assert json.loads(data)["licenses"] == ["a\ud800b"]
+    assert len(io.parse(data, "x.json").person_id) == len(gt["annotations"])
