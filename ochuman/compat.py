@@ -54,8 +54,12 @@ from ochuman.eval.annotations import Annotations, MaskTable
 from ochuman.eval.blocks import make_blocks
 from ochuman.eval.matching import Variant, base_state, match, variant_states
 from ochuman.eval.params import EvalParams
+from ochuman.eval.results import (HAS_BBOX, HAS_KEYPOINTS, HAS_SEGMENTATION, NUM_KEYPOINT_VALUES,
+                                   masks_are_valid)
+from ochuman.eval.results import _scanned_detections as scanned_detections
 from ochuman.eval.states import GtState
 from ochuman.eval.summary import summarize as _summarize_arrays
+from ochuman.scan import map_file, scan_results
 
 __all__ = ["COCO", "COCOeval", "Params", "MissingFieldError", "FieldTypeError", "UnknownImageError",
            "NotAListError", "EmptyResultsError", "KeypointCountError"]
@@ -95,11 +99,16 @@ def _read(path) -> object:
             data = handle.read()
     except OSError as err:
         raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
+    return _decode(data, path)
+
+
+def _decode(data, path) -> object:
+    """JSON bytes (or a memory map) of the file ``path`` -> Python objects."""
     try:
         return msgspec.json.decode(data)
     except msgspec.DecodeError:
         try:
-            return json.loads(data)
+            return json.loads(bytes(data))
         except (ValueError, RecursionError) as err:
             raise OCHumanError(f"{path}: not valid JSON ({err})") from None
 
@@ -112,10 +121,36 @@ def quietly():
         yield
 
 
+_INDEX = ("dataset", "anns", "cats", "imgs", "imgToAnns", "catToImgs")
+
+
+def _index_attribute(name: str) -> property:
+    """One of pycocotools' index attributes, built on first read (or write) of any of them."""
+    key = "_index_" + name
+
+    def get(self):
+        if self.__dict__.get("_pending") is not None:
+            self._materialise()
+        return self.__dict__[key]
+
+    def set(self, value):
+        if self.__dict__.get("_pending") is not None:
+            self._materialise()
+        self.__dict__[key] = value
+
+    return property(get, set, doc=f"pycocotools' ``{name}``")
+
+
 class COCO(_PycocotoolsCOCO):
-    """pycocotools ``COCO`` (same index and methods), with a native JSON reader."""
+    """pycocotools ``COCO`` (same index and methods), with a native JSON reader. Results read
+    by :meth:`loadRes` from a file build their index (``dataset``, ``anns``, ...) when first
+    read; until then ``COCOeval`` evaluates the compiled scanner's columns of the file."""
+
+    dataset, anns, cats, imgs, imgToAnns, catToImgs = (_index_attribute(name) for name in _INDEX)
 
     def __init__(self, annotation_file=None):
+        self._pending: Optional[Callable] = None  # fills the index when first read
+        self._scanned: Optional[_ScannedResults] = None  # the columns evaluated while pending
         self.dataset, self.anns, self.cats, self.imgs = {}, {}, {}, {}
         self.imgToAnns, self.catToImgs = {}, {}
         self._source = str(annotation_file) if annotation_file is not None else "<annotations>"
@@ -126,55 +161,143 @@ class COCO(_PycocotoolsCOCO):
             self.dataset = dataset
             self.createIndex()
 
+    def _materialise(self) -> None:
+        pending, self._pending, self._scanned = self._pending, None, None
+        pending(self)
+
+    def __getstate__(self):  # copy.deepcopy, pickle: the index built, no file mapping
+        if self._pending is not None:
+            self._materialise()
+        return self.__dict__
+
     def createIndex(self):  # noqa: N802 (pycocotools name)
         with quietly():
             super().createIndex()
 
     def loadRes(self, resFile):  # noqa: N802,N803
         """Results (path, list of dicts, or pycocotools' 7-column numpy array) -> a COCO object,
-        with pycocotools' derived fields; the caller's records are left unchanged."""
+        with pycocotools' derived fields; the caller's records are left unchanged. A file the
+        compiled scanner reads (and pycocotools would load without error) is kept as columns
+        until its index is read."""
         if isinstance(resFile, (str, os.PathLike)):
+            lazy = _lazy_results(self, resFile)
+            if lazy is not None:
+                return lazy
             source, anns = str(resFile), _read(resFile)
         elif isinstance(resFile, np.ndarray):
             source, anns = "<results>", self.loadNumpyAnnotations(resFile)
         else:
             source, anns = "<results>", resFile
-        if type(anns) is not list:
-            raise NotAListError(f"{source}: top level: results are not a list of objects "
-                                    f"(expected a list, got {type(anns).__name__})")
-        anns = [_record_copy(ann, source, i) for i, ann in enumerate(anns)]
-        known = set(self.getImgIds())
-        for i, ann in enumerate(anns):
-            if ann["image_id"] not in known:
-                raise UnknownImageError(f"{source}: record {i} (image_id {ann['image_id']!r}): unknown image_id: "
-                                        "results do not correspond to the ground truth's images")
-        if not anns:
-            raise EmptyResultsError(f"{source}: top level: no results (pycocotools' loadRes needs at least one record)")
         res = COCO()
-        res._source = source
-        res.dataset["info"] = copy.deepcopy(self.dataset.get("info", {}))
-        res.dataset["images"] = list(self.dataset["images"])
-        first = anns[0]
-        if "caption" in first:
-            with_results = {ann["image_id"] for ann in anns}
-            res.dataset["images"] = [img for img in res.dataset["images"] if img["id"] in with_results]
-            for i, ann in enumerate(anns):
-                ann["id"] = i + 1
-        elif "bbox" in first and first["bbox"] != []:
-            res.dataset["categories"] = copy.deepcopy(self.dataset["categories"])
-            _derive_from_boxes(anns, source)
-        elif "segmentation" in first:
-            res.dataset["categories"] = copy.deepcopy(self.dataset["categories"])
-            _derive_from_masks(anns, source)
-        elif "keypoints" in first:
-            res.dataset["categories"] = copy.deepcopy(self.dataset["categories"])
-            _derive_from_keypoints(anns, source)
-        else:
-            raise MissingFieldError(f"{source}: record 0: none of bbox, segmentation, keypoints or caption "
-                                    "(pycocotools' loadRes decides by the first record what the results are)")
-        res.dataset["annotations"] = anns
-        res.createIndex()
+        _load_results(res, anns, source, set(self.getImgIds()), self.dataset)
         return res
+
+
+def _load_results(res: COCO, anns, source: str, known: set, gt_dataset: dict) -> None:
+    """pycocotools' ``loadRes`` of the records ``anns`` into ``res``; known: the ground truth's
+    image ids; gt_dataset: its ``dataset`` (info, images and categories are copied)."""
+    if type(anns) is not list:
+        raise NotAListError(f"{source}: top level: results are not a list of objects "
+                            f"(expected a list, got {type(anns).__name__})")
+    anns = [_record_copy(ann, source, i) for i, ann in enumerate(anns)]
+    for i, ann in enumerate(anns):
+        if ann["image_id"] not in known:
+            raise UnknownImageError(f"{source}: record {i} (image_id {ann['image_id']!r}): unknown image_id: "
+                                    "results do not correspond to the ground truth's images")
+    if not anns:
+        raise EmptyResultsError(f"{source}: top level: no results (pycocotools' loadRes needs at least one record)")
+    res._source = source
+    res.dataset["info"] = copy.deepcopy(gt_dataset.get("info", {}))
+    res.dataset["images"] = list(gt_dataset["images"])
+    first = anns[0]
+    if "caption" in first:
+        with_results = {ann["image_id"] for ann in anns}
+        res.dataset["images"] = [img for img in res.dataset["images"] if img["id"] in with_results]
+        for i, ann in enumerate(anns):
+            ann["id"] = i + 1
+    elif "bbox" in first and first["bbox"] != []:
+        res.dataset["categories"] = copy.deepcopy(gt_dataset["categories"])
+        _derive_from_boxes(anns, source)
+    elif "segmentation" in first:
+        res.dataset["categories"] = copy.deepcopy(gt_dataset["categories"])
+        _derive_from_masks(anns, source)
+    elif "keypoints" in first:
+        res.dataset["categories"] = copy.deepcopy(gt_dataset["categories"])
+        _derive_from_keypoints(anns, source)
+    else:
+        raise MissingFieldError(f"{source}: record 0: none of bbox, segmentation, keypoints or caption "
+                                "(pycocotools' loadRes decides by the first record what the results are)")
+    res.dataset["annotations"] = anns
+    res.createIndex()
+
+
+class _ScannedResults:
+    """A results file as the compiled scanner read it (:func:`ochuman.scan.scan_results`), and
+    the ground truth's images at ``loadRes`` (the results' own ``images``, as pycocotools copies
+    them)."""
+
+    def __init__(self, data, scanned: tuple, images: list):
+        self.data, self.scanned, self.images = data, scanned, images
+
+    def detections(self, iou_type: str, n_joints: int) -> Optional[Annotations]:
+        """Detection columns with pycocotools' derived fields, or None where the records need
+        the general path (fields the evaluation reads missing, masks sized for other images, ...)."""
+        if iou_type == "keypoints" and n_joints * 3 != NUM_KEYPOINT_VALUES:
+            return None
+        by_id = {}
+        for img in self.images:
+            by_id[img["id"]] = img
+        try:
+            ids = np.fromiter(by_id, dtype=np.int64, count=len(by_id))
+            sizes = (np.array([[img["height"], img["width"]] for img in by_id.values()], dtype=np.int64).reshape(-1, 2)
+                     if iou_type == "segm" else np.zeros((len(ids), 2), dtype=np.int64))
+        except (KeyError, TypeError, ValueError, OverflowError):
+            return None
+        return scanned_detections(self.data, self.scanned, ids, sizes, None, iou_type, defer_mask_checks=True)
+
+
+def _lazy_results(gt: COCO, path) -> Optional[COCO]:
+    """``gt.loadRes(path)`` as columns (:class:`_ScannedResults`), its index built when first read;
+    None when the file needs the general path: not in the scanner's shape, or records
+    pycocotools would refuse or read differently (it then names the problem)."""
+    source = str(path)
+    data = map_file(path)
+    scanned = scan_results(data)
+    if scanned is None or "categories" not in gt.dataset:
+        return None
+    keys = np.frombuffer(scanned[0], dtype=np.int64)
+    flags = np.frombuffer(scanned[3], dtype=np.uint8)
+    known = list(gt.imgs)
+    if len(keys) == 0 or not all(type(k) is int for k in known):
+        return None
+    if not np.isin(keys, np.fromiter(known, dtype=np.int64, count=len(known))).all():
+        return None
+    first = int(flags[0])
+    if first & HAS_BBOX:
+        needed = HAS_BBOX
+    elif first & HAS_SEGMENTATION:
+        needed = HAS_SEGMENTATION  # every record a compressed RLE; its area is read now
+    elif first & HAS_KEYPOINTS:
+        needed = HAS_KEYPOINTS
+    else:
+        return None
+    if not ((flags & needed) != 0).all():
+        return None
+    images = list(gt.dataset["images"])
+    lazy = _ScannedResults(data, scanned, images)
+    if needed != HAS_BBOX:  # area and box derived from the masks or keypoints: check them now
+        if lazy.detections("segm" if needed == HAS_SEGMENTATION else "keypoints", len(COCO_OKS_SIGMAS)) is None:
+            return None
+    info, categories = copy.deepcopy(gt.dataset.get("info", {})), copy.deepcopy(gt.dataset["categories"])
+    res = COCO()
+    res._source = source
+
+    def build(coco: COCO) -> None:
+        coco.dataset, coco.anns, coco.cats, coco.imgs, coco.imgToAnns, coco.catToImgs = {}, {}, {}, {}, {}, {}
+        _load_results(coco, _decode(data, path), source, set(known), {"info": info, "images": images, "categories": categories})
+
+    res._pending, res._scanned = build, lazy
+    return res
 
 
 def _where(source: str, i: int, ann: dict) -> str:
@@ -320,6 +443,25 @@ def _columns(anns: list, coco, iou_type: str, is_gt: bool, n_joints: int) -> tup
         counts=counts, mask_size=sizes, keypoints=keypoints, num_keypoints=num_keypoints, masks=counts,
     )
     return columns, deferred
+
+
+def _select(columns: Annotations, img_ids: list, cat_lists: list, use_cats) -> Annotations:
+    """The annotations pycocotools' ``evaluate`` gathers with ``getAnnIds``: those of ``img_ids``
+    and of the categories of ``cat_lists`` (one list with ``useCats``, else one list per
+    category, gathered category by category: the order inside an image breaks score ties).
+    With ``useCats`` every annotation is kept (the blocks leave out other images and categories)."""
+    if use_cats:
+        return columns
+    in_images = np.isin(columns.image_id, np.asarray(img_ids))
+    chosen = [np.flatnonzero(in_images & (columns.category_id == cats[0])) for cats in cat_lists]
+    idx = np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
+    masks = columns.masks.take(idx) if columns.masks is not None else None
+    return Annotations(
+        image_id=columns.image_id[idx], category_id=columns.category_id[idx], ann_id=columns.ann_id[idx],
+        bbox=columns.bbox[idx], area=columns.area[idx], iscrowd=columns.iscrowd[idx], score=columns.score[idx],
+        counts=masks, mask_size=columns.mask_size[idx] if columns.mask_size is not None else None,
+        keypoints=columns.keypoints[idx] if columns.keypoints is not None else None, masks=masks,
+    )
 
 
 def _pair_rows(anns: list, name: str, width: int, source: str, is_gt: bool, deferred: dict) -> np.ndarray:
@@ -584,14 +726,21 @@ class COCOeval(_PycocotoolsCOCOeval):
         # category in catIds order (unlisted categories take no part; the order breaks ties).
         # (getAnnIds(catIds=[]) would mean every category; pycocotools evaluates none then.)
         cat_lists = ([list(p.catIds)] if p.catIds else []) if p.useCats else [[c] for c in p.catIds]
-        gt_anns = [a for cats in cat_lists for a in self.cocoGt.loadAnns(self.cocoGt.getAnnIds(imgIds=img_ids, catIds=cats))]
-        dt_anns = [a for cats in cat_lists for a in self.cocoDt.loadAnns(self.cocoDt.getAnnIds(imgIds=img_ids, catIds=cats))]
-        for coco, anns, is_gt in ((self.cocoGt, gt_anns, True), (self.cocoDt, dt_anns, False)):
+        scanned = getattr(self.cocoDt, "_scanned", None) if getattr(self.cocoDt, "_pending", None) else None
+        dt = scanned.detections(p.iouType, len(sigmas)) if scanned is not None else None
+        if dt is not None:
+            dt = _select(dt, img_ids, cat_lists, p.useCats)
+            dt_deferred: dict = {}
+        sources = [(self.cocoGt, True)] + ([(self.cocoDt, False)] if dt is None else [])
+        for coco, is_gt in sources:
+            anns = [a for cats in cat_lists for a in coco.loadAnns(coco.getAnnIds(imgIds=img_ids, catIds=cats))]
             prepared = coco.getAnnIds(imgIds=img_ids, catIds=p.catIds) if p.useCats else coco.getAnnIds(imgIds=img_ids)
             evaluated = {ann["id"] for ann in anns}
             _check_prepared(coco.loadAnns([i for i in prepared if i not in evaluated]), coco, p.iouType, is_gt)
-        gt, gt_deferred = _columns(gt_anns, self.cocoGt, p.iouType, True, len(sigmas))
-        dt, dt_deferred = _columns(dt_anns, self.cocoDt, p.iouType, False, len(sigmas))
+            if is_gt:
+                gt, gt_deferred = _columns(anns, coco, p.iouType, True, len(sigmas))
+            else:
+                dt, dt_deferred = _columns(anns, coco, p.iouType, False, len(sigmas))
         _raise_deferred(gt, gt_deferred, dt, dt_deferred, p.useCats)
         gt = dataclasses.replace(gt, file_image_ids=np.asarray(img_ids))
         if not params.use_cats:
@@ -599,6 +748,9 @@ class COCOeval(_PycocotoolsCOCOeval):
             gt = dataclasses.replace(gt, category_id=np.full(len(gt), -1))
             dt = dataclasses.replace(dt, category_id=np.full(len(dt), -1))
         blocks = make_blocks(gt, dt, params)
+        if scanned is not None and not masks_are_valid(dt):  # the general path names the bad mask
+            self.cocoDt._materialise()
+            return self.evaluate()
         states = variant_states(Variant(base_state(gt, blocks, params)), gt, blocks, params)
         matches = match(blocks, states, gt.iscrowd[blocks.gt_order], params)
         self._paramsEval = copy.deepcopy(p)
