@@ -49,6 +49,7 @@ from pycocotools.cocoeval import Params
 
 from ochuman.errors import OCHumanError, ResultsError
 from ochuman.keypoints import COCO_OKS_SIGMAS
+from ochuman.masks import polygon_masks
 from ochuman.eval.accumulation import accumulate as _accumulate
 from ochuman.eval.annotations import Annotations, MaskTable
 from ochuman.eval.blocks import make_blocks
@@ -565,16 +566,36 @@ def _rle(ann: dict, coco, source: str, is_gt: bool) -> dict:
 
 def _rles(anns: list, coco, source: str, is_gt: bool):
     """Compressed RLE strings (a MaskTable) and sizes (N, 2) as pycocotools' ``annToRLE``
-    gives them, checked against the image sizes."""
-    counts, sizes = [], np.zeros((len(anns), 2), dtype=np.int64)
+    gives them, checked against the image sizes. Polygons are rasterised together by the
+    compiled core (:func:`ochuman.masks.polygon_masks`, pycocotools' ``frPyObjects`` + ``merge``)."""
+    counts, sizes = [None] * len(anns), np.zeros((len(anns), 2), dtype=np.int64)
+    imgs = coco.imgs
+    polygons, polygon_index = [], []
     for i, ann in enumerate(anns):
-        rle = _rle(ann, coco, source, is_gt)
-        counts.append(rle["counts"])
-        sizes[i] = rle["size"]
-        image = coco.imgs.get(ann["image_id"], {})
+        seg = ann.get("segmentation")
+        if type(seg) is dict and type(seg.get("counts")) is str:  # annToRLE returns it as it is
+            counts[i], sizes[i] = seg["counts"], seg["size"]
+        else:
+            image = imgs.get(ann["image_id"])
+            if (type(seg) is list and seg and all(type(p) is list for p in seg) and len(seg[0]) > 4
+                    and type(image) is dict and type(image.get("height")) is int and type(image.get("width")) is int):
+                polygons.append(seg)
+                polygon_index.append(i)
+                sizes[i] = image["height"], image["width"]
+                continue
+            rle = _rle(ann, coco, source, is_gt)
+            counts[i], sizes[i] = rle["counts"], rle["size"]
+        image = imgs.get(ann["image_id"], {})
         if list(sizes[i]) != [image.get("height"), image.get("width")]:
             raise ResultsError(f"{source}: {_name(ann, is_gt)}: segmentation size {sizes[i].tolist()} differs from "
                                f"the image's {[image.get('height'), image.get('width')]}")
+    if polygons:
+        try:
+            table = polygon_masks(polygons, sizes[polygon_index])
+        except (TypeError, ValueError, OverflowError):  # one at a time, naming the annotation
+            table = [_rle(anns[i], coco, source, is_gt)["counts"] for i in polygon_index]
+        for i, value in zip(polygon_index, table):
+            counts[i] = value
     masks = MaskTable.from_strings(counts, sizes)
     bad = masks.bad[0] if masks.bad is not None else next(iter(np.flatnonzero(masks.totals != sizes[:, 0] * sizes[:, 1])), None)
     if bad is not None:
