@@ -38,7 +38,7 @@ import io
 import json
 import os
 from collections import defaultdict
-from typing import Callable, Optional
+from typing import Callable, Optional, TypedDict, Union
 
 import msgspec
 import numpy as np
@@ -52,7 +52,7 @@ from ochuman.keypoints import COCO_OKS_SIGMAS
 from ochuman.masks import polygon_masks
 from ochuman.eval.accumulation import accumulate as _accumulate
 from ochuman.eval.annotations import Annotations, MaskTable
-from ochuman.eval.blocks import make_blocks
+from ochuman.eval.blocks import _sorted_unique, make_blocks
 from ochuman.eval.matching import Variant, base_state, match, variant_states
 from ochuman.eval.params import EvalParams
 from ochuman.eval.results import (HAS_BBOX, HAS_KEYPOINTS, HAS_SEGMENTATION, NUM_KEYPOINT_VALUES,
@@ -95,12 +95,15 @@ class KeypointCountError(ResultsError):
 
 def _read(path) -> object:
     """A JSON file (NaN and Infinity literals accepted, as Python's json reads them)."""
+    return _decode(_read_bytes(path), path)
+
+
+def _read_bytes(path) -> bytes:
     try:
         with open(path, "rb") as handle:
-            data = handle.read()
+            return handle.read()
     except OSError as err:
         raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
-    return _decode(data, path)
 
 
 def _decode(data, path) -> object:
@@ -126,16 +129,17 @@ _INDEX = ("dataset", "anns", "cats", "imgs", "imgToAnns", "catToImgs")
 
 
 def _index_attribute(name: str) -> property:
-    """One of pycocotools' index attributes, built on first read (or write) of any of them."""
+    """One of pycocotools' index attributes, built on the first read (or write) of one that is
+    still pending (``_pending_names``)."""
     key = "_index_" + name
 
     def get(self):
-        if self.__dict__.get("_pending") is not None:
+        if self.__dict__.get("_pending") is not None and name in self._pending_names:
             self._materialise()
         return self.__dict__[key]
 
     def set(self, value):
-        if self.__dict__.get("_pending") is not None:
+        if self.__dict__.get("_pending") is not None and name in self._pending_names:
             self._materialise()
         self.__dict__[key] = value
 
@@ -143,28 +147,50 @@ def _index_attribute(name: str) -> property:
 
 
 class COCO(_PycocotoolsCOCO):
-    """pycocotools ``COCO`` (same index and methods), with a native JSON reader. Results read
-    by :meth:`loadRes` from a file build their index (``dataset``, ``anns``, ...) when first
+    """pycocotools ``COCO`` (same index and methods), with a native JSON reader.
+
+    An annotation file builds ``imgs`` and ``cats`` at once and ``dataset``, ``anns``,
+    ``imgToAnns`` and ``catToImgs`` when one of them is first read (pycocotools' ``createIndex``
+    would not fail on it: checked at load); until then ``COCOeval`` decodes only the fields it
+    evaluates. Results read by :meth:`loadRes` from a file build their whole index when first
     read; until then ``COCOeval`` evaluates the compiled scanner's columns of the file."""
 
     dataset, anns, cats, imgs, imgToAnns, catToImgs = (_index_attribute(name) for name in _INDEX)
 
     def __init__(self, annotation_file=None):
-        self._pending: Optional[Callable] = None  # fills the index when first read
-        self._scanned: Optional[_ScannedResults] = None  # the columns evaluated while pending
+        self._pending: Optional[Callable] = None  # fills the pending index attributes when first read
+        self._pending_names: tuple = ()
+        self._scanned: Optional[_ScannedResults] = None  # results columns evaluated while pending
+        self._file: Optional[_AnnotationFile] = None  # ground-truth parts evaluated while pending
         self.dataset, self.anns, self.cats, self.imgs = {}, {}, {}, {}
         self.imgToAnns, self.catToImgs = {}, {}
         self._source = str(annotation_file) if annotation_file is not None else "<annotations>"
         if annotation_file is not None:
-            dataset = _read(annotation_file)
+            data = _read_bytes(annotation_file)
+            if _AnnotationFile.open(self, data):
+                return
+            dataset = _decode(data, annotation_file)
             if not isinstance(dataset, dict):
                 raise OCHumanError(f"{annotation_file}: annotation file format {type(dataset).__name__} not supported")
             self.dataset = dataset
             self.createIndex()
 
     def _materialise(self) -> None:
-        pending, self._pending, self._scanned = self._pending, None, None
+        pending, self._pending, self._scanned, self._file = self._pending, None, None, None
         pending(self)
+
+    def _top(self, key: str, *default):
+        """``self.dataset[key]`` (or ``.get(key, default)``), without building a pending index."""
+        if self._file is not None and self._pending is not None:
+            return self._file.value(key, *default)
+        return self.dataset.get(key, *default) if default else self.dataset[key]
+
+    def getCatIds(self, catNms=[], supNms=[], catIds=[]):  # noqa: N802,N803,B006 (pycocotools' signature)
+        if self._file is not None and self._pending is not None and "categories" in self._file.raw:
+            # pycocotools reads only dataset["categories"]: the decoded list, no index built
+            view = _CategoriesView(self._file.value("categories"))
+            return _PycocotoolsCOCO.getCatIds(view, catNms, supNms, catIds)
+        return super().getCatIds(catNms, supNms, catIds)
 
     def __getstate__(self):  # copy.deepcopy, pickle: the index built, no file mapping
         if self._pending is not None:
@@ -190,8 +216,142 @@ class COCO(_PycocotoolsCOCO):
         else:
             source, anns = "<results>", resFile
         res = COCO()
-        _load_results(res, anns, source, set(self.getImgIds()), self.dataset)
+        gt_parts = {key: self._top(key) for key in ("info", "images", "categories") if self._top(key, _UNSET) is not _UNSET}
+        _load_results(res, anns, source, set(self.getImgIds()), gt_parts)
         return res
+
+
+def _membership(values: list):
+    """``values`` as a set where its items hash (``in`` answers as on the list), else the list."""
+    try:
+        return set(values)
+    except TypeError:
+        return values
+
+
+class _CategoriesView:
+    """Stands in for a COCO in pycocotools' ``getCatIds``, which reads ``dataset["categories"]``."""
+
+    def __init__(self, categories):
+        self.dataset = {"categories": categories}
+
+
+class _AnnotationFile:
+    """An annotation file split into its top-level values (``msgspec.Raw``), each decoded once,
+    when first needed (the same objects end in ``dataset``)."""
+
+    def __init__(self, path: str, raw: dict):
+        self.path, self.raw, self.values = path, raw, {}
+
+    def value(self, key: str, *default):
+        if key not in self.raw:
+            if default:
+                return default[0]
+            raise KeyError(key)
+        if key not in self.values:
+            self.values[key] = msgspec.json.decode(self.raw[key])
+        return self.values[key]
+
+    @classmethod
+    def open(cls, coco: COCO, data: bytes) -> bool:
+        """Set up ``coco`` from the file's bytes with its annotation index pending; False (nothing
+        done) where the file is not plain JSON of the usual shape or pycocotools' ``createIndex``
+        could fail on it (the caller then loads it eagerly, raising what pycocotools raises)."""
+        try:
+            raw = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
+            if "annotations" not in raw:
+                return False
+            msgspec.json.decode(raw["annotations"], type=list[_AnnotationKeys])  # createIndex's keys
+            file = cls(coco._source, raw)
+            imgs = {img["id"]: img for img in file.value("images")} if "images" in raw else {}
+            cats = {cat["id"]: cat for cat in file.value("categories")} if "categories" in raw else {}
+        except (msgspec.DecodeError, KeyError, TypeError, IndexError):
+            return False
+        coco.imgs, coco.cats = imgs, cats
+        coco._file, coco._pending, coco._pending_names = file, file.build_index, ("dataset", "anns", "imgToAnns", "catToImgs")
+        return True
+
+    def build_index(self, coco: COCO) -> None:
+        """pycocotools' ``createIndex`` for the annotations (``imgs`` and ``cats`` were built at load)."""
+        dataset = {key: self.value(key) for key in self.raw}
+        anns, img_to_anns, cat_to_imgs = {}, defaultdict(list), defaultdict(list)
+        for ann in dataset["annotations"]:
+            img_to_anns[ann["image_id"]].append(ann)
+            anns[ann["id"]] = ann
+        if "categories" in dataset:
+            for ann in dataset["annotations"]:
+                cat_to_imgs[ann["category_id"]].append(ann["image_id"])
+        coco.dataset, coco.anns, coco.imgToAnns, coco.catToImgs = dataset, anns, img_to_anns, cat_to_imgs
+
+    def evaluated(self, coco: COCO, iou_type: str, img_ids: list, cat_lists: list, use_cats) -> Optional[tuple[list, list]]:
+        """(annotations evaluated, annotations ``_prepare`` reads besides) as pycocotools'
+        ``evaluate`` gathers them with ``getAnnIds`` / ``loadAnns``: dicts of only the fields
+        the evaluation reads, decoded typed; None where one of them lacks or mistypes one (the
+        caller then builds the index and reads it as pycocotools does) or ids repeat."""
+        try:
+            anns = msgspec.json.decode(self.raw["annotations"], type=list[_EVALUATED_FIELDS[iou_type]])
+        except msgspec.DecodeError:
+            return None
+        if len({ann["id"] for ann in anns}) != len(anns):
+            return None
+        if not len(img_ids):
+            gathered = list(range(len(anns)))
+        else:
+            by_image = defaultdict(list)
+            for i, ann in enumerate(anns):
+                by_image[ann["image_id"]].append(i)
+            gathered = [i for img in img_ids for i in by_image.get(img, ())]
+        evaluated = [anns[i] for cats in cat_lists for wanted in [_membership(cats)]
+                     for i in gathered if anns[i]["category_id"] in wanted]
+        if use_cats:
+            return evaluated, []
+        chosen = {ann["id"] for ann in evaluated}
+        return evaluated, [anns[i] for i in gathered if anns[i]["id"] not in chosen]
+
+
+class _AnnotationKeys(msgspec.Struct):
+    """What pycocotools' ``createIndex`` reads of every annotation."""
+
+    id: int
+    image_id: int
+    category_id: int
+
+
+class _Rle(TypedDict):
+    size: list
+    counts: Union[str, list]
+
+
+class _BoxFields(TypedDict):
+    id: int
+    image_id: int
+    category_id: int
+    area: float
+    iscrowd: float
+    bbox: list[float]
+
+
+class _MaskFields(TypedDict):
+    id: int
+    image_id: int
+    category_id: int
+    area: float
+    iscrowd: float
+    segmentation: Union[list[list[float]], _Rle]
+
+
+class _KeypointFields(TypedDict):
+    id: int
+    image_id: int
+    category_id: int
+    area: float
+    iscrowd: float
+    bbox: list[float]
+    keypoints: list[float]
+    num_keypoints: int
+
+
+_EVALUATED_FIELDS = {"bbox": _BoxFields, "segm": _MaskFields, "keypoints": _KeypointFields}
 
 
 def _load_results(res: COCO, anns, source: str, known: set, gt_dataset: dict) -> None:
@@ -254,7 +414,8 @@ class _ScannedResults:
                      if iou_type == "segm" else np.zeros((len(ids), 2), dtype=np.int64))
         except (KeyError, TypeError, ValueError, OverflowError):
             return None
-        return scanned_detections(self.data, self.scanned, ids, sizes, None, iou_type, defer_mask_checks=True)
+        with np.errstate(over="ignore"):  # w * h past float64 is inf, silently, as in pycocotools
+            return scanned_detections(self.data, self.scanned, ids, sizes, None, iou_type, defer_mask_checks=True)
 
 
 def _lazy_results(gt: COCO, path) -> Optional[COCO]:
@@ -264,14 +425,15 @@ def _lazy_results(gt: COCO, path) -> Optional[COCO]:
     source = str(path)
     data = map_file(path)
     scanned = scan_results(data)
-    if scanned is None or "categories" not in gt.dataset:
+    if scanned is None or gt._top("categories", _UNSET) is _UNSET:
         return None
     keys = np.frombuffer(scanned[0], dtype=np.int64)
     flags = np.frombuffer(scanned[3], dtype=np.uint8)
     known = list(gt.imgs)
     if len(keys) == 0 or not all(type(k) is int for k in known):
         return None
-    if not np.isin(keys, np.fromiter(known, dtype=np.int64, count=len(known))).all():
+    universe = np.sort(np.fromiter(known, dtype=np.int64, count=len(known)))
+    if not len(universe) or not (universe[np.minimum(np.searchsorted(universe, keys), len(universe) - 1)] == keys).all():
         return None
     first = int(flags[0])
     if first & HAS_BBOX:
@@ -284,12 +446,12 @@ def _lazy_results(gt: COCO, path) -> Optional[COCO]:
         return None
     if not ((flags & needed) != 0).all():
         return None
-    images = list(gt.dataset["images"])
+    images = list(gt._top("images"))
     lazy = _ScannedResults(data, scanned, images)
     if needed != HAS_BBOX:  # area and box derived from the masks or keypoints: check them now
         if lazy.detections("segm" if needed == HAS_SEGMENTATION else "keypoints", len(COCO_OKS_SIGMAS)) is None:
             return None
-    info, categories = copy.deepcopy(gt.dataset.get("info", {})), copy.deepcopy(gt.dataset["categories"])
+    info, categories = copy.deepcopy(gt._top("info", {})), copy.deepcopy(gt._top("categories"))
     res = COCO()
     res._source = source
 
@@ -297,7 +459,7 @@ def _lazy_results(gt: COCO, path) -> Optional[COCO]:
         coco.dataset, coco.anns, coco.cats, coco.imgs, coco.imgToAnns, coco.catToImgs = {}, {}, {}, {}, {}, {}
         _load_results(coco, _decode(data, path), source, set(known), {"info": info, "images": images, "categories": categories})
 
-    res._pending, res._scanned = build, lazy
+    res._pending, res._scanned, res._pending_names = build, lazy, _INDEX
     return res
 
 
@@ -444,6 +606,12 @@ def _columns(anns: list, coco, iou_type: str, is_gt: bool, n_joints: int) -> tup
         counts=counts, mask_size=sizes, keypoints=keypoints, num_keypoints=num_keypoints, masks=counts,
     )
     return columns, deferred
+
+
+def _unique(values) -> np.ndarray:
+    """``np.unique(values)`` (integers sorted without it: it imports numpy.ma, 30 ms, on first use)."""
+    array = np.asarray(values if isinstance(values, np.ndarray) else list(values))
+    return _sorted_unique(array) if array.dtype.kind in "iu" else np.unique(array)
 
 
 def _select(columns: Annotations, img_ids: list, cat_lists: list, use_cats) -> Annotations:
@@ -730,9 +898,9 @@ class COCOeval(_PycocotoolsCOCOeval):
             p.iouType = "segm" if p.useSegm == 1 else "bbox"
         if p.iouType not in ("segm", "bbox", "keypoints"):
             raise OCHumanError(f"unknown iouType {p.iouType!r}: expected segm, bbox or keypoints")
-        p.imgIds = list(np.unique(p.imgIds))
+        p.imgIds = list(_unique(p.imgIds))
         if p.useCats:
-            p.catIds = list(np.unique(p.catIds))
+            p.catIds = list(_unique(p.catIds))
         p.maxDets = sorted(p.maxDets)
         sigmas = np.asarray(getattr(p, "kpt_oks_sigmas", COCO_OKS_SIGMAS), dtype=np.float64).ravel()
         params = EvalParams(
@@ -752,7 +920,14 @@ class COCOeval(_PycocotoolsCOCOeval):
         if dt is not None:
             dt = _select(dt, img_ids, cat_lists, p.useCats)
             dt_deferred: dict = {}
-        sources = [(self.cocoGt, True)] + ([(self.cocoDt, False)] if dt is None else [])
+        sources = [(self.cocoDt, False)] if dt is None else []
+        file = self.cocoGt._file if isinstance(self.cocoGt, COCO) and self.cocoGt._pending is not None else None
+        gathered = file.evaluated(self.cocoGt, p.iouType, img_ids, cat_lists, p.useCats) if file is not None else None
+        if gathered is None:
+            sources.insert(0, (self.cocoGt, True))
+        else:
+            _check_prepared(gathered[1], self.cocoGt, p.iouType, True)
+            gt, gt_deferred = _columns(gathered[0], self.cocoGt, p.iouType, True, len(sigmas))
         for coco, is_gt in sources:
             anns = [a for cats in cat_lists for a in coco.loadAnns(coco.getAnnIds(imgIds=img_ids, catIds=cats))]
             prepared = coco.getAnnIds(imgIds=img_ids, catIds=p.catIds) if p.useCats else coco.getAnnIds(imgIds=img_ids)
