@@ -10,9 +10,17 @@
     E.stats, E.eval["precision"]                   # same numbers, same shapes
 
 ``COCO`` and ``COCOeval`` subclass pycocotools' classes and keep their attributes and
-methods. ``evaluate()`` does the IoU and matching work in the compiled core; ``evalImgs``
-(pycocotools' per-image dicts, layout (catIds, areaRng, imgIds)), ``ious``, ``_gts`` and
-``_dts`` are filled from it when first read. ``accumulate()`` reads ``evalImgs``,
+methods. The usual script takes the compiled paths of ``ochuman eval``: ``COCO(path)`` splits
+the file into its top-level values and builds ``imgs`` and ``cats`` at once, ``dataset``,
+``anns``, ``imgToAnns`` and ``catToImgs`` when one of them is first read; ``loadRes(path)``
+keeps the compiled scanner's columns of a results file (:func:`ochuman.scan.scan_results`,
+pycocotools' derived fields as ``ochuman eval`` derives them) and builds the results' index
+only when it is read; ``evaluate()`` takes its columns from there (ground truth: a typed
+decode of just the fields it evaluates, polygons rasterised by the compiled core), or from the
+index dicts once a script has read them, or for inputs outside those shapes (the general
+path, with its one-line errors). ``evaluate()`` does the IoU and matching work in the compiled
+core; ``evalImgs`` (pycocotools' per-image dicts, layout (catIds, areaRng, imgIds)), ``ious``,
+``_gts`` and ``_dts`` are filled from it when first read. ``accumulate()`` reads ``evalImgs``,
 ``params`` and ``_paramsEval`` as pycocotools does, so that clients that merge ``evalImgs``
 of several ``evaluate()`` calls (torchvision's ``CocoEvaluator``) get pycocotools' numbers;
 it takes the compiled path when nothing was read or changed since ``evaluate()``.
