@@ -10,9 +10,17 @@
     E.stats, E.eval["precision"]                   # same numbers, same shapes
 
 ``COCO`` and ``COCOeval`` subclass pycocotools' classes and keep their attributes and
-methods. ``evaluate()`` does the IoU and matching work in the compiled core; ``evalImgs``
-(pycocotools' per-image dicts, layout (catIds, areaRng, imgIds)), ``ious``, ``_gts`` and
-``_dts`` are filled from it when first read. ``accumulate()`` reads ``evalImgs``,
+methods. The usual script takes the compiled paths of ``ochuman eval``: ``COCO(path)`` splits
+the file into its top-level values and builds ``imgs`` and ``cats`` at once, ``dataset``,
+``anns``, ``imgToAnns`` and ``catToImgs`` when one of them is first read; ``loadRes(path)``
+keeps the compiled scanner's columns of a results file (:func:`ochuman.scan.scan_results`,
+pycocotools' derived fields as ``ochuman eval`` derives them) and builds the results' index
+only when it is read; ``evaluate()`` takes its columns from there (ground truth: a typed
+decode of just the fields it evaluates, polygons rasterised by the compiled core), or from the
+index dicts once a script has read them, or for inputs outside those shapes (the general
+path, with its one-line errors). ``evaluate()`` does the IoU and matching work in the compiled
+core; ``evalImgs`` (pycocotools' per-image dicts, layout (catIds, areaRng, imgIds)), ``ious``,
+``_gts`` and ``_dts`` are filled from it when first read. ``accumulate()`` reads ``evalImgs``,
 ``params`` and ``_paramsEval`` as pycocotools does, so that clients that merge ``evalImgs``
 of several ``evaluate()`` calls (torchvision's ``CocoEvaluator``) get pycocotools' numbers;
 it takes the compiled path when nothing was read or changed since ``evaluate()``.
@@ -38,7 +46,7 @@ import io
 import json
 import os
 from collections import defaultdict
-from typing import Callable, Optional
+from typing import Callable, Optional, TypedDict, Union
 
 import msgspec
 import numpy as np
@@ -49,13 +57,18 @@ from pycocotools.cocoeval import Params
 
 from ochuman.errors import OCHumanError, ResultsError
 from ochuman.keypoints import COCO_OKS_SIGMAS
+from ochuman.masks import polygon_masks
 from ochuman.eval.accumulation import accumulate as _accumulate
 from ochuman.eval.annotations import Annotations, MaskTable
-from ochuman.eval.blocks import make_blocks
+from ochuman.eval.blocks import _sorted_unique, make_blocks
 from ochuman.eval.matching import Variant, base_state, match, variant_states
 from ochuman.eval.params import EvalParams
+from ochuman.eval.results import (HAS_BBOX, HAS_KEYPOINTS, HAS_SEGMENTATION, NUM_KEYPOINT_VALUES,
+                                   masks_are_valid)
+from ochuman.eval.results import _scanned_detections as scanned_detections
 from ochuman.eval.states import GtState
 from ochuman.eval.summary import summarize as _summarize_arrays
+from ochuman.scan import map_file, scan_results
 
 __all__ = ["COCO", "COCOeval", "Params", "MissingFieldError", "FieldTypeError", "UnknownImageError",
            "NotAListError", "EmptyResultsError", "KeypointCountError"]
@@ -90,16 +103,24 @@ class KeypointCountError(ResultsError):
 
 def _read(path) -> object:
     """A JSON file (NaN and Infinity literals accepted, as Python's json reads them)."""
+    return _decode(_read_bytes(path), path)
+
+
+def _read_bytes(path) -> bytes:
     try:
         with open(path, "rb") as handle:
-            data = handle.read()
+            return handle.read()
     except OSError as err:
         raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
+
+
+def _decode(data, path) -> object:
+    """JSON bytes (or a memory map) of the file ``path`` -> Python objects."""
     try:
         return msgspec.json.decode(data)
     except msgspec.DecodeError:
         try:
-            return json.loads(data)
+            return json.loads(bytes(data))
         except (ValueError, RecursionError) as err:
             raise OCHumanError(f"{path}: not valid JSON ({err})") from None
 
@@ -112,19 +133,77 @@ def quietly():
         yield
 
 
+_INDEX = ("dataset", "anns", "cats", "imgs", "imgToAnns", "catToImgs")
+
+
+def _index_attribute(name: str) -> property:
+    """One of pycocotools' index attributes, built on the first read (or write) of one that is
+    still pending (``_pending_names``)."""
+    key = "_index_" + name
+
+    def get(self):
+        if self.__dict__.get("_pending") is not None and name in self._pending_names:
+            self._materialise()
+        return self.__dict__[key]
+
+    def set(self, value):
+        if self.__dict__.get("_pending") is not None and name in self._pending_names:
+            self._materialise()
+        self.__dict__[key] = value
+
+    return property(get, set, doc=f"pycocotools' ``{name}``")
+
+
 class COCO(_PycocotoolsCOCO):
-    """pycocotools ``COCO`` (same index and methods), with a native JSON reader."""
+    """pycocotools ``COCO`` (same index and methods), with a native JSON reader.
+
+    An annotation file builds ``imgs`` and ``cats`` at once and ``dataset``, ``anns``,
+    ``imgToAnns`` and ``catToImgs`` when one of them is first read (pycocotools' ``createIndex``
+    would not fail on it: checked at load); until then ``COCOeval`` decodes only the fields it
+    evaluates. Results read by :meth:`loadRes` from a file build their whole index when first
+    read; until then ``COCOeval`` evaluates the compiled scanner's columns of the file."""
+
+    dataset, anns, cats, imgs, imgToAnns, catToImgs = (_index_attribute(name) for name in _INDEX)
 
     def __init__(self, annotation_file=None):
+        self._pending: Optional[Callable] = None  # fills the pending index attributes when first read
+        self._pending_names: tuple = ()
+        self._scanned: Optional[_ScannedResults] = None  # results columns evaluated while pending
+        self._file: Optional[_AnnotationFile] = None  # ground-truth parts evaluated while pending
         self.dataset, self.anns, self.cats, self.imgs = {}, {}, {}, {}
         self.imgToAnns, self.catToImgs = {}, {}
         self._source = str(annotation_file) if annotation_file is not None else "<annotations>"
         if annotation_file is not None:
-            dataset = _read(annotation_file)
+            data = _read_bytes(annotation_file)
+            if _AnnotationFile.open(self, data):
+                return
+            dataset = _decode(data, annotation_file)
             if not isinstance(dataset, dict):
                 raise OCHumanError(f"{annotation_file}: annotation file format {type(dataset).__name__} not supported")
             self.dataset = dataset
             self.createIndex()
+
+    def _materialise(self) -> None:
+        pending, self._pending, self._scanned, self._file = self._pending, None, None, None
+        pending(self)
+
+    def _top(self, key: str, *default):
+        """``self.dataset[key]`` (or ``.get(key, default)``), without building a pending index."""
+        if self._file is not None and self._pending is not None:
+            return self._file.value(key, *default)
+        return self.dataset.get(key, *default) if default else self.dataset[key]
+
+    def getCatIds(self, catNms=[], supNms=[], catIds=[]):  # noqa: N802,N803,B006 (pycocotools' signature)
+        if self._file is not None and self._pending is not None and "categories" in self._file.raw:
+            # pycocotools reads only dataset["categories"]: the decoded list, no index built
+            view = _CategoriesView(self._file.value("categories"))
+            return _PycocotoolsCOCO.getCatIds(view, catNms, supNms, catIds)
+        return super().getCatIds(catNms, supNms, catIds)
+
+    def __getstate__(self):  # copy.deepcopy, pickle: the index built, no file mapping
+        if self._pending is not None:
+            self._materialise()
+        return self.__dict__
 
     def createIndex(self):  # noqa: N802 (pycocotools name)
         with quietly():
@@ -132,49 +211,264 @@ class COCO(_PycocotoolsCOCO):
 
     def loadRes(self, resFile):  # noqa: N802,N803
         """Results (path, list of dicts, or pycocotools' 7-column numpy array) -> a COCO object,
-        with pycocotools' derived fields; the caller's records are left unchanged."""
+        with pycocotools' derived fields; the caller's records are left unchanged. A file the
+        compiled scanner reads (and pycocotools would load without error) is kept as columns
+        until its index is read."""
         if isinstance(resFile, (str, os.PathLike)):
+            lazy = _lazy_results(self, resFile)
+            if lazy is not None:
+                return lazy
             source, anns = str(resFile), _read(resFile)
         elif isinstance(resFile, np.ndarray):
             source, anns = "<results>", self.loadNumpyAnnotations(resFile)
         else:
             source, anns = "<results>", resFile
-        if type(anns) is not list:
-            raise NotAListError(f"{source}: top level: results are not a list of objects "
-                                    f"(expected a list, got {type(anns).__name__})")
-        anns = [_record_copy(ann, source, i) for i, ann in enumerate(anns)]
-        known = set(self.getImgIds())
-        for i, ann in enumerate(anns):
-            if ann["image_id"] not in known:
-                raise UnknownImageError(f"{source}: record {i} (image_id {ann['image_id']!r}): unknown image_id: "
-                                        "results do not correspond to the ground truth's images")
-        if not anns:
-            raise EmptyResultsError(f"{source}: top level: no results (pycocotools' loadRes needs at least one record)")
         res = COCO()
-        res._source = source
-        res.dataset["info"] = copy.deepcopy(self.dataset.get("info", {}))
-        res.dataset["images"] = list(self.dataset["images"])
-        first = anns[0]
-        if "caption" in first:
-            with_results = {ann["image_id"] for ann in anns}
-            res.dataset["images"] = [img for img in res.dataset["images"] if img["id"] in with_results]
-            for i, ann in enumerate(anns):
-                ann["id"] = i + 1
-        elif "bbox" in first and first["bbox"] != []:
-            res.dataset["categories"] = copy.deepcopy(self.dataset["categories"])
-            _derive_from_boxes(anns, source)
-        elif "segmentation" in first:
-            res.dataset["categories"] = copy.deepcopy(self.dataset["categories"])
-            _derive_from_masks(anns, source)
-        elif "keypoints" in first:
-            res.dataset["categories"] = copy.deepcopy(self.dataset["categories"])
-            _derive_from_keypoints(anns, source)
-        else:
-            raise MissingFieldError(f"{source}: record 0: none of bbox, segmentation, keypoints or caption "
-                                    "(pycocotools' loadRes decides by the first record what the results are)")
-        res.dataset["annotations"] = anns
-        res.createIndex()
+        gt_parts = {key: self._top(key) for key in ("info", "images", "categories") if self._top(key, _UNSET) is not _UNSET}
+        _load_results(res, anns, source, set(self.getImgIds()), gt_parts)
         return res
+
+
+def _membership(values: list):
+    """``values`` as a set where its items hash (``in`` answers as on the list), else the list."""
+    try:
+        return set(values)
+    except TypeError:
+        return values
+
+
+class _CategoriesView:
+    """Stands in for a COCO in pycocotools' ``getCatIds``, which reads ``dataset["categories"]``."""
+
+    def __init__(self, categories):
+        self.dataset = {"categories": categories}
+
+
+class _AnnotationFile:
+    """An annotation file split into its top-level values (``msgspec.Raw``), each decoded once,
+    when first needed (the same objects end in ``dataset``)."""
+
+    def __init__(self, path: str, raw: dict):
+        self.path, self.raw, self.values = path, raw, {}
+
+    def value(self, key: str, *default):
+        if key not in self.raw:
+            if default:
+                return default[0]
+            raise KeyError(key)
+        if key not in self.values:
+            self.values[key] = msgspec.json.decode(self.raw[key])
+        return self.values[key]
+
+    @classmethod
+    def open(cls, coco: COCO, data: bytes) -> bool:
+        """Set up ``coco`` from the file's bytes with its annotation index pending; False (nothing
+        done) where the file is not plain JSON of the usual shape or pycocotools' ``createIndex``
+        could fail on it (the caller then loads it eagerly, raising what pycocotools raises)."""
+        try:
+            raw = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
+            if "annotations" not in raw:
+                return False
+            msgspec.json.decode(raw["annotations"], type=list[_AnnotationKeys])  # createIndex's keys
+            file = cls(coco._source, raw)
+            imgs = {img["id"]: img for img in file.value("images")} if "images" in raw else {}
+            cats = {cat["id"]: cat for cat in file.value("categories")} if "categories" in raw else {}
+        except (msgspec.DecodeError, KeyError, TypeError, IndexError):
+            return False
+        coco.imgs, coco.cats = imgs, cats
+        coco._file, coco._pending, coco._pending_names = file, file.build_index, ("dataset", "anns", "imgToAnns", "catToImgs")
+        return True
+
+    def build_index(self, coco: COCO) -> None:
+        """pycocotools' ``createIndex`` for the annotations (``imgs`` and ``cats`` were built at load)."""
+        dataset = {key: self.value(key) for key in self.raw}
+        anns, img_to_anns, cat_to_imgs = {}, defaultdict(list), defaultdict(list)
+        for ann in dataset["annotations"]:
+            img_to_anns[ann["image_id"]].append(ann)
+            anns[ann["id"]] = ann
+        if "categories" in dataset:
+            for ann in dataset["annotations"]:
+                cat_to_imgs[ann["category_id"]].append(ann["image_id"])
+        coco.dataset, coco.anns, coco.imgToAnns, coco.catToImgs = dataset, anns, img_to_anns, cat_to_imgs
+
+    def evaluated(self, coco: COCO, iou_type: str, img_ids: list, cat_lists: list, use_cats) -> Optional[tuple[list, list]]:
+        """(annotations evaluated, annotations ``_prepare`` reads besides) as pycocotools'
+        ``evaluate`` gathers them with ``getAnnIds`` / ``loadAnns``: dicts of only the fields
+        the evaluation reads, decoded typed; None where one of them lacks or mistypes one (the
+        caller then builds the index and reads it as pycocotools does) or ids repeat."""
+        try:
+            anns = msgspec.json.decode(self.raw["annotations"], type=list[_EVALUATED_FIELDS[iou_type]])
+        except msgspec.DecodeError:
+            return None
+        if len({ann["id"] for ann in anns}) != len(anns):
+            return None
+        if not len(img_ids):
+            gathered = list(range(len(anns)))
+        else:
+            by_image = defaultdict(list)
+            for i, ann in enumerate(anns):
+                by_image[ann["image_id"]].append(i)
+            gathered = [i for img in img_ids for i in by_image.get(img, ())]
+        evaluated = [anns[i] for cats in cat_lists for wanted in [_membership(cats)]
+                     for i in gathered if anns[i]["category_id"] in wanted]
+        if use_cats:
+            return evaluated, []
+        chosen = {ann["id"] for ann in evaluated}
+        return evaluated, [anns[i] for i in gathered if anns[i]["id"] not in chosen]
+
+
+class _AnnotationKeys(msgspec.Struct):
+    """What pycocotools' ``createIndex`` reads of every annotation."""
+
+    id: int
+    image_id: int
+    category_id: int
+
+
+class _Rle(TypedDict):
+    size: list
+    counts: Union[str, list]
+
+
+class _BoxFields(TypedDict):
+    id: int
+    image_id: int
+    category_id: int
+    area: float
+    iscrowd: float
+    bbox: list[float]
+
+
+class _MaskFields(TypedDict):
+    id: int
+    image_id: int
+    category_id: int
+    area: float
+    iscrowd: float
+    segmentation: Union[list[list[float]], _Rle]
+
+
+class _KeypointFields(TypedDict):
+    id: int
+    image_id: int
+    category_id: int
+    area: float
+    iscrowd: float
+    bbox: list[float]
+    keypoints: list[float]
+    num_keypoints: int
+
+
+_EVALUATED_FIELDS = {"bbox": _BoxFields, "segm": _MaskFields, "keypoints": _KeypointFields}
+
+
+def _load_results(res: COCO, anns, source: str, known: set, gt_dataset: dict) -> None:
+    """pycocotools' ``loadRes`` of the records ``anns`` into ``res``; known: the ground truth's
+    image ids; gt_dataset: its ``dataset`` (info, images and categories are copied)."""
+    if type(anns) is not list:
+        raise NotAListError(f"{source}: top level: results are not a list of objects "
+                            f"(expected a list, got {type(anns).__name__})")
+    anns = [_record_copy(ann, source, i) for i, ann in enumerate(anns)]
+    for i, ann in enumerate(anns):
+        if ann["image_id"] not in known:
+            raise UnknownImageError(f"{source}: record {i} (image_id {ann['image_id']!r}): unknown image_id: "
+                                    "results do not correspond to the ground truth's images")
+    if not anns:
+        raise EmptyResultsError(f"{source}: top level: no results (pycocotools' loadRes needs at least one record)")
+    res._source = source
+    res.dataset["info"] = copy.deepcopy(gt_dataset.get("info", {}))
+    res.dataset["images"] = list(gt_dataset["images"])
+    first = anns[0]
+    if "caption" in first:
+        with_results = {ann["image_id"] for ann in anns}
+        res.dataset["images"] = [img for img in res.dataset["images"] if img["id"] in with_results]
+        for i, ann in enumerate(anns):
+            ann["id"] = i + 1
+    elif "bbox" in first and first["bbox"] != []:
+        res.dataset["categories"] = copy.deepcopy(gt_dataset["categories"])
+        _derive_from_boxes(anns, source)
+    elif "segmentation" in first:
+        res.dataset["categories"] = copy.deepcopy(gt_dataset["categories"])
+        _derive_from_masks(anns, source)
+    elif "keypoints" in first:
+        res.dataset["categories"] = copy.deepcopy(gt_dataset["categories"])
+        _derive_from_keypoints(anns, source)
+    else:
+        raise MissingFieldError(f"{source}: record 0: none of bbox, segmentation, keypoints or caption "
+                                "(pycocotools' loadRes decides by the first record what the results are)")
+    res.dataset["annotations"] = anns
+    res.createIndex()
+
+
+class _ScannedResults:
+    """A results file as the compiled scanner read it (:func:`ochuman.scan.scan_results`), and
+    the ground truth's images at ``loadRes`` (the results' own ``images``, as pycocotools copies
+    them)."""
+
+    def __init__(self, data, scanned: tuple, images: list):
+        self.data, self.scanned, self.images = data, scanned, images
+
+    def detections(self, iou_type: str, n_joints: int) -> Optional[Annotations]:
+        """Detection columns with pycocotools' derived fields, or None where the records need
+        the general path (fields the evaluation reads missing, masks sized for other images, ...)."""
+        if iou_type == "keypoints" and n_joints * 3 != NUM_KEYPOINT_VALUES:
+            return None
+        by_id = {}
+        for img in self.images:
+            by_id[img["id"]] = img
+        try:
+            ids = np.fromiter(by_id, dtype=np.int64, count=len(by_id))
+            sizes = (np.array([[img["height"], img["width"]] for img in by_id.values()], dtype=np.int64).reshape(-1, 2)
+                     if iou_type == "segm" else np.zeros((len(ids), 2), dtype=np.int64))
+        except (KeyError, TypeError, ValueError, OverflowError):
+            return None
+        with np.errstate(over="ignore"):  # w * h past float64 is inf, silently, as in pycocotools
+            return scanned_detections(self.data, self.scanned, ids, sizes, None, iou_type, defer_mask_checks=True)
+
+
+def _lazy_results(gt: COCO, path) -> Optional[COCO]:
+    """``gt.loadRes(path)`` as columns (:class:`_ScannedResults`), its index built when first read;
+    None when the file needs the general path: not in the scanner's shape, or records
+    pycocotools would refuse or read differently (it then names the problem)."""
+    source = str(path)
+    data = map_file(path)
+    scanned = scan_results(data)
+    if scanned is None or gt._top("categories", _UNSET) is _UNSET:
+        return None
+    keys = np.frombuffer(scanned[0], dtype=np.int64)
+    flags = np.frombuffer(scanned[3], dtype=np.uint8)
+    known = list(gt.imgs)
+    if len(keys) == 0 or not all(type(k) is int for k in known):
+        return None
+    universe = np.sort(np.fromiter(known, dtype=np.int64, count=len(known)))
+    if not len(universe) or not (universe[np.minimum(np.searchsorted(universe, keys), len(universe) - 1)] == keys).all():
+        return None
+    first = int(flags[0])
+    if first & HAS_BBOX:
+        needed = HAS_BBOX
+    elif first & HAS_SEGMENTATION:
+        needed = HAS_SEGMENTATION  # every record a compressed RLE; its area is read now
+    elif first & HAS_KEYPOINTS:
+        needed = HAS_KEYPOINTS
+    else:
+        return None
+    if not ((flags & needed) != 0).all():
+        return None
+    images = list(gt._top("images"))
+    lazy = _ScannedResults(data, scanned, images)
+    if needed != HAS_BBOX:  # area and box derived from the masks or keypoints: check them now
+        if lazy.detections("segm" if needed == HAS_SEGMENTATION else "keypoints", len(COCO_OKS_SIGMAS)) is None:
+            return None
+    info, categories = copy.deepcopy(gt._top("info", {})), copy.deepcopy(gt._top("categories"))
+    res = COCO()
+    res._source = source
+
+    def build(coco: COCO) -> None:
+        coco.dataset, coco.anns, coco.cats, coco.imgs, coco.imgToAnns, coco.catToImgs = {}, {}, {}, {}, {}, {}
+        _load_results(coco, _decode(data, path), source, set(known), {"info": info, "images": images, "categories": categories})
+
+    res._pending, res._scanned, res._pending_names = build, lazy, _INDEX
+    return res
 
 
 def _where(source: str, i: int, ann: dict) -> str:
@@ -322,6 +616,31 @@ def _columns(anns: list, coco, iou_type: str, is_gt: bool, n_joints: int) -> tup
     return columns, deferred
 
 
+def _unique(values) -> np.ndarray:
+    """``np.unique(values)`` (integers sorted without it: it imports numpy.ma, 30 ms, on first use)."""
+    array = np.asarray(values if isinstance(values, np.ndarray) else list(values))
+    return _sorted_unique(array) if array.dtype.kind in "iu" else np.unique(array)
+
+
+def _select(columns: Annotations, img_ids: list, cat_lists: list, use_cats) -> Annotations:
+    """The annotations pycocotools' ``evaluate`` gathers with ``getAnnIds``: those of ``img_ids``
+    and of the categories of ``cat_lists`` (one list with ``useCats``, else one list per
+    category, gathered category by category: the order inside an image breaks score ties).
+    With ``useCats`` every annotation is kept (the blocks leave out other images and categories)."""
+    if use_cats:
+        return columns
+    in_images = np.isin(columns.image_id, np.asarray(img_ids))
+    chosen = [np.flatnonzero(in_images & (columns.category_id == cats[0])) for cats in cat_lists]
+    idx = np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
+    masks = columns.masks.take(idx) if columns.masks is not None else None
+    return Annotations(
+        image_id=columns.image_id[idx], category_id=columns.category_id[idx], ann_id=columns.ann_id[idx],
+        bbox=columns.bbox[idx], area=columns.area[idx], iscrowd=columns.iscrowd[idx], score=columns.score[idx],
+        counts=masks, mask_size=columns.mask_size[idx] if columns.mask_size is not None else None,
+        keypoints=columns.keypoints[idx] if columns.keypoints is not None else None, masks=masks,
+    )
+
+
 def _pair_rows(anns: list, name: str, width: int, source: str, is_gt: bool, deferred: dict) -> np.ndarray:
     """(N, width) rows of a field read only for OKS pairs: a missing or other-length row is
     zeros, its error kept in ``deferred`` under its index."""
@@ -423,16 +742,36 @@ def _rle(ann: dict, coco, source: str, is_gt: bool) -> dict:
 
 def _rles(anns: list, coco, source: str, is_gt: bool):
     """Compressed RLE strings (a MaskTable) and sizes (N, 2) as pycocotools' ``annToRLE``
-    gives them, checked against the image sizes."""
-    counts, sizes = [], np.zeros((len(anns), 2), dtype=np.int64)
+    gives them, checked against the image sizes. Polygons are rasterised together by the
+    compiled core (:func:`ochuman.masks.polygon_masks`, pycocotools' ``frPyObjects`` + ``merge``)."""
+    counts, sizes = [None] * len(anns), np.zeros((len(anns), 2), dtype=np.int64)
+    imgs = coco.imgs
+    polygons, polygon_index = [], []
     for i, ann in enumerate(anns):
-        rle = _rle(ann, coco, source, is_gt)
-        counts.append(rle["counts"])
-        sizes[i] = rle["size"]
-        image = coco.imgs.get(ann["image_id"], {})
+        seg = ann.get("segmentation")
+        if type(seg) is dict and type(seg.get("counts")) is str:  # annToRLE returns it as it is
+            counts[i], sizes[i] = seg["counts"], seg["size"]
+        else:
+            image = imgs.get(ann["image_id"])
+            if (type(seg) is list and seg and all(type(p) is list for p in seg) and len(seg[0]) > 4
+                    and type(image) is dict and type(image.get("height")) is int and type(image.get("width")) is int):
+                polygons.append(seg)
+                polygon_index.append(i)
+                sizes[i] = image["height"], image["width"]
+                continue
+            rle = _rle(ann, coco, source, is_gt)
+            counts[i], sizes[i] = rle["counts"], rle["size"]
+        image = imgs.get(ann["image_id"], {})
         if list(sizes[i]) != [image.get("height"), image.get("width")]:
             raise ResultsError(f"{source}: {_name(ann, is_gt)}: segmentation size {sizes[i].tolist()} differs from "
                                f"the image's {[image.get('height'), image.get('width')]}")
+    if polygons:
+        try:
+            table = polygon_masks(polygons, sizes[polygon_index])
+        except (TypeError, ValueError, OverflowError):  # one at a time, naming the annotation
+            table = [_rle(anns[i], coco, source, is_gt)["counts"] for i in polygon_index]
+        for i, value in zip(polygon_index, table):
+            counts[i] = value
     masks = MaskTable.from_strings(counts, sizes)
     bad = masks.bad[0] if masks.bad is not None else next(iter(np.flatnonzero(masks.totals != sizes[:, 0] * sizes[:, 1])), None)
     if bad is not None:
@@ -567,9 +906,9 @@ class COCOeval(_PycocotoolsCOCOeval):
             p.iouType = "segm" if p.useSegm == 1 else "bbox"
         if p.iouType not in ("segm", "bbox", "keypoints"):
             raise OCHumanError(f"unknown iouType {p.iouType!r}: expected segm, bbox or keypoints")
-        p.imgIds = list(np.unique(p.imgIds))
+        p.imgIds = list(_unique(p.imgIds))
         if p.useCats:
-            p.catIds = list(np.unique(p.catIds))
+            p.catIds = list(_unique(p.catIds))
         p.maxDets = sorted(p.maxDets)
         sigmas = np.asarray(getattr(p, "kpt_oks_sigmas", COCO_OKS_SIGMAS), dtype=np.float64).ravel()
         params = EvalParams(
@@ -584,14 +923,28 @@ class COCOeval(_PycocotoolsCOCOeval):
         # category in catIds order (unlisted categories take no part; the order breaks ties).
         # (getAnnIds(catIds=[]) would mean every category; pycocotools evaluates none then.)
         cat_lists = ([list(p.catIds)] if p.catIds else []) if p.useCats else [[c] for c in p.catIds]
-        gt_anns = [a for cats in cat_lists for a in self.cocoGt.loadAnns(self.cocoGt.getAnnIds(imgIds=img_ids, catIds=cats))]
-        dt_anns = [a for cats in cat_lists for a in self.cocoDt.loadAnns(self.cocoDt.getAnnIds(imgIds=img_ids, catIds=cats))]
-        for coco, anns, is_gt in ((self.cocoGt, gt_anns, True), (self.cocoDt, dt_anns, False)):
+        scanned = getattr(self.cocoDt, "_scanned", None) if getattr(self.cocoDt, "_pending", None) else None
+        dt = scanned.detections(p.iouType, len(sigmas)) if scanned is not None else None
+        if dt is not None:
+            dt = _select(dt, img_ids, cat_lists, p.useCats)
+            dt_deferred: dict = {}
+        sources = [(self.cocoDt, False)] if dt is None else []
+        file = self.cocoGt._file if isinstance(self.cocoGt, COCO) and self.cocoGt._pending is not None else None
+        gathered = file.evaluated(self.cocoGt, p.iouType, img_ids, cat_lists, p.useCats) if file is not None else None
+        if gathered is None:
+            sources.insert(0, (self.cocoGt, True))
+        else:
+            _check_prepared(gathered[1], self.cocoGt, p.iouType, True)
+            gt, gt_deferred = _columns(gathered[0], self.cocoGt, p.iouType, True, len(sigmas))
+        for coco, is_gt in sources:
+            anns = [a for cats in cat_lists for a in coco.loadAnns(coco.getAnnIds(imgIds=img_ids, catIds=cats))]
             prepared = coco.getAnnIds(imgIds=img_ids, catIds=p.catIds) if p.useCats else coco.getAnnIds(imgIds=img_ids)
             evaluated = {ann["id"] for ann in anns}
             _check_prepared(coco.loadAnns([i for i in prepared if i not in evaluated]), coco, p.iouType, is_gt)
-        gt, gt_deferred = _columns(gt_anns, self.cocoGt, p.iouType, True, len(sigmas))
-        dt, dt_deferred = _columns(dt_anns, self.cocoDt, p.iouType, False, len(sigmas))
+            if is_gt:
+                gt, gt_deferred = _columns(anns, coco, p.iouType, True, len(sigmas))
+            else:
+                dt, dt_deferred = _columns(anns, coco, p.iouType, False, len(sigmas))
         _raise_deferred(gt, gt_deferred, dt, dt_deferred, p.useCats)
         gt = dataclasses.replace(gt, file_image_ids=np.asarray(img_ids))
         if not params.use_cats:
@@ -599,6 +952,9 @@ class COCOeval(_PycocotoolsCOCOeval):
             gt = dataclasses.replace(gt, category_id=np.full(len(gt), -1))
             dt = dataclasses.replace(dt, category_id=np.full(len(dt), -1))
         blocks = make_blocks(gt, dt, params)
+        if scanned is not None and not masks_are_valid(dt):  # the general path names the bad mask
+            self.cocoDt._materialise()
+            return self.evaluate()
         states = variant_states(Variant(base_state(gt, blocks, params)), gt, blocks, params)
         matches = match(blocks, states, gt.iscrowd[blocks.gt_order], params)
         self._paramsEval = copy.deepcopy(p)

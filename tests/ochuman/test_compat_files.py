@@ -1,0 +1,206 @@
+"""``ochuman.compat`` reading files: ``COCO(path)`` builds its annotation index when first read
+and ``loadRes(path)`` keeps the compiled scanner's columns until its index is read; the index,
+when read, equals pycocotools' and the numbers equal pycocotools' whether the script reads the
+index or not (hypothesis, the scenes of test_compat_differential written to files)."""
+from __future__ import annotations
+
+import copy
+import json
+import pickle
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pycocotools.coco import COCO as PyCOCO
+
+from ochuman import compat
+from ochuman.compat import quietly
+
+from .test_compat import make_results
+from .test_compat_differential import (COMMON, OURS, PYCOCOTOOLS, _pooled_oks, assert_same_outcome, param_changes,
+                                       scenes)
+
+
+def _plain(value):
+    """JSON-ready: numpy integers (as a numpy pipeline leaves them in records) as ints."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return int(value) if isinstance(value, np.integer) else value
+
+
+def _write(folder: Path, gt: dict, results: list) -> tuple[str, str]:
+    gt_path, res_path = folder / "gt.json", folder / "results.json"
+    gt_path.write_text(json.dumps(gt))
+    res_path.write_text(json.dumps(_plain(results)))
+    return str(gt_path), str(res_path)
+
+
+def _file_evaluation(lib, gt_path, res_path, iou_type, sigmas, params, read_index=False):
+    """The pycocotools script on files -> (step, exception) if a step raised, else the COCOeval
+    after summarize(); read_index: the script reads both indexes before evaluating."""
+    coco_cls, eval_cls = lib
+    step = "load"
+    try:
+        with quietly():
+            gt = coco_cls(gt_path)
+            step = "loadRes"
+            dt = gt.loadRes(res_path)
+            if read_index:
+                assert gt.anns is not None and dt.anns is not None
+            step = "evaluate"
+            E = eval_cls(gt, dt, iou_type)
+            if lib is PYCOCOTOOLS:
+                _pooled_oks(E)
+            if iou_type == "keypoints" and sigmas is not None:
+                E.params.kpt_oks_sigmas = sigmas
+            for name, value in params.items():
+                setattr(E.params, name, copy.deepcopy(value))
+            E.evaluate()
+            step = "accumulate"
+            E.accumulate()
+            step = "summarize"
+            E.summarize()
+        return E
+    except Exception as err:  # noqa: BLE001 - compared with the other library's outcome
+        return step, err
+
+
+def _same(a, b) -> bool:
+    """Equal values of the same types (numpy arrays: dtype, shape and values)."""
+    if isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and a.dtype == b.dtype and np.array_equal(a, b)
+    if isinstance(b, dict):
+        return isinstance(a, dict) and list(a) == list(b) and all(_same(a[k], b[k]) for k in b)
+    if isinstance(b, list):
+        return isinstance(a, list) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
+def assert_same_index(ours, theirs) -> None:
+    """Every pycocotools index attribute equal, with pycocotools' sharing: ``anns``,
+    ``imgToAnns`` and ``dataset["annotations"]`` hold the same dicts (so do ``imgs`` and
+    ``dataset["images"]``)."""
+    assert _same(ours.dataset, theirs.dataset)
+    for name in ("anns", "imgs", "cats", "imgToAnns", "catToImgs"):
+        mine, oracle = getattr(ours, name), getattr(theirs, name)
+        assert type(mine) is type(oracle) and list(mine) == list(oracle), name
+        assert all(_same(mine[k], oracle[k]) for k in oracle), name
+    anns = {id(ann) for ann in ours.dataset.get("annotations", [])}
+    assert all(id(ann) in anns for ann in ours.anns.values())
+    assert all(id(ann) in anns for group in ours.imgToAnns.values() for ann in group)
+    images = {id(img) for img in ours.dataset.get("images", [])}
+    assert all(id(img) in images for img in ours.imgs.values())
+
+
+@pytest.mark.differential
+@COMMON
+@given(data=st.data(), iou_type=st.sampled_from(["segm", "bbox", "keypoints"]), read_index=st.booleans())
+def test_files_evaluate_as_pycocotools(data, iou_type, read_index):
+    """Same outcome as pycocotools on the same files; a script that does not read the indexes
+    leaves them unbuilt (the compiled path: columns from the files)."""
+    gt, results, sigmas = data.draw(scenes())
+    params = data.draw(param_changes(gt, iou_type))
+    with tempfile.TemporaryDirectory() as folder:
+        gt_path, res_path = _write(Path(folder), gt, results)
+        ours = _file_evaluation(OURS, gt_path, res_path, iou_type, sigmas, params, read_index)
+        oracle = _file_evaluation(PYCOCOTOOLS, gt_path, res_path, iou_type, sigmas, params, read_index)
+    pooled = iou_type == "keypoints" and params.get("useCats") == 0
+    assert_same_outcome(ours, oracle, compare_internals=not pooled)
+    if not read_index and not isinstance(ours, tuple):
+        assert ours.cocoGt._pending is not None  # the ground truth's annotations were never made dicts
+
+
+@pytest.mark.differential
+@COMMON
+@given(data=st.data())
+def test_index_of_a_file_equals_pycocotools(data):
+    """COCO(path): getImgIds / getCatIds / loadImgs / loadCats before the index is built, then
+    the index itself, equal pycocotools'."""
+    gt, _, _ = data.draw(scenes())
+    cat_ids = [c["id"] for c in gt["categories"]]
+    with tempfile.TemporaryDirectory() as folder:
+        gt_path, _ = _write(Path(folder), gt, [])
+        with quietly():
+            ours, theirs = compat.COCO(gt_path), PyCOCO(gt_path)
+    assert ours._pending is not None
+    assert ours.getImgIds() == theirs.getImgIds()
+    assert ours.getCatIds() == theirs.getCatIds()
+    chosen = data.draw(st.lists(st.sampled_from(cat_ids), max_size=2))
+    assert ours.getCatIds(catIds=chosen) == theirs.getCatIds(catIds=chosen)
+    assert ours.getCatIds(catNms=[f"c{c}" for c in chosen]) == theirs.getCatIds(catNms=[f"c{c}" for c in chosen])
+    assert ours.loadImgs(ours.getImgIds()) == theirs.loadImgs(theirs.getImgIds())
+    assert ours.loadCats(cat_ids) == theirs.loadCats(cat_ids)
+    assert ours._pending is not None
+    assert_same_index(ours, theirs)
+    assert ours._pending is None
+    assert ours.getAnnIds(catIds=chosen) == theirs.getAnnIds(catIds=chosen)
+
+
+@pytest.mark.differential
+@COMMON
+@given(data=st.data())
+def test_load_res_of_a_file_equals_pycocotools(data):
+    """loadRes(path): the results' index, when read, equals pycocotools' field by field
+    (derived area, bbox, id, iscrowd and box polygons; masks, keypoints, ids as written)."""
+    gt, results, _ = data.draw(scenes())
+    with tempfile.TemporaryDirectory() as folder:
+        gt_path, res_path = _write(Path(folder), gt, results)
+        with quietly():
+            try:
+                theirs = PyCOCO(gt_path).loadRes(res_path)
+            except Exception as err:  # noqa: BLE001
+                with pytest.raises(type(err)):
+                    compat.COCO(gt_path).loadRes(res_path)
+                return
+            ours = compat.COCO(gt_path).loadRes(res_path)
+            assert_same_index(ours, theirs)
+
+
+@pytest.mark.parametrize("iou_type", ["segm", "bbox", "keypoints"])
+def test_standard_script_on_files_takes_the_compiled_path(coco_mini, tmp_path, iou_type):
+    """The usual script (COCO(file), loadRes(file), evaluate, accumulate, summarize) builds
+    neither index, and gives pycocotools' numbers."""
+    results = make_results(coco_mini, iou_type, seed=5)
+    res_path = tmp_path / "results.json"
+    res_path.write_text(json.dumps(results))
+    ours = _file_evaluation(OURS, str(coco_mini), str(res_path), iou_type, None, {})
+    oracle = _file_evaluation(PYCOCOTOOLS, str(coco_mini), str(res_path), iou_type, None, {})
+    assert_same_outcome(ours, oracle)
+    assert ours.cocoGt._pending is not None and ours.cocoDt._pending is not None
+
+
+def test_copies_of_unbuilt_indexes(coco_mini, tmp_path):
+    """deepcopy and pickle (torchvision deep-copies the ground truth) build the index first."""
+    results = make_results(coco_mini, "bbox", seed=6)
+    res_path = tmp_path / "results.json"
+    res_path.write_text(json.dumps(results))
+    with quietly():
+        gt, theirs = compat.COCO(str(coco_mini)), PyCOCO(str(coco_mini))
+        dt, dt_theirs = gt.loadRes(str(res_path)), theirs.loadRes(str(res_path))
+    for copied in (copy.deepcopy(gt), pickle.loads(pickle.dumps(gt))):
+        assert_same_index(copied, theirs)
+    for copied in (copy.deepcopy(dt), pickle.loads(pickle.dumps(dt))):
+        assert_same_index(copied, dt_theirs)
+
+
+def test_results_file_errors_stay_one_line(coco_mini, tmp_path):
+    """Files the scanner reads but pycocotools refuses, or the facade refuses, still name the record."""
+    results = make_results(coco_mini, "segm", seed=7)
+    unknown = [*results[:3], {**results[3], "image_id": 10 ** 9}]
+    (tmp_path / "unknown.json").write_text(json.dumps(unknown))
+    with quietly():
+        gt = compat.COCO(str(coco_mini))
+    with pytest.raises(compat.UnknownImageError, match=r"record 3 \(image_id 1000000000\)"):
+        gt.loadRes(str(tmp_path / "unknown.json"))
+    boxed = [{**r, "bbox": [1.0, 2.0, 3.0, 4.0]} for r in results]
+    boxed[2]["segmentation"] = {**boxed[2]["segmentation"], "counts": boxed[2]["segmentation"]["counts"][:3]}
+    (tmp_path / "truncated.json").write_text(json.dumps(boxed))
+    E = compat.COCOeval(gt, gt.loadRes(str(tmp_path / "truncated.json")), "segm")
+    with pytest.raises(compat.ResultsError, match="record 2 .*corrupt RLE") as caught:
+        E.evaluate()
+    assert "\n" not in str(caught.value)
