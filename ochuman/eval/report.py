@@ -41,6 +41,7 @@ class ResultsEvaluation:
     bins: dict  # MaxIoURange -> Accumulated (AP vs MaxIoU), if asked
     persons: list  # per-person rows, if asked
     detections: int
+    keys: dict = field(default_factory=dict)  # its rows' image_set / visibility (ochuman.eval.breakdown), if asked
 
 
 @dataclass
@@ -82,6 +83,7 @@ class EvalReport:
                 for category, values in stats:
                     rows.append({
                         "results": ev.name, "subset": subset, **({} if names is None else {"category": category}),
+                        **ev.keys,
                         "iou_type": self.iou_type, "mode": self.mode,
                         **{k: float(v) for k, v in zip(self.stat_names, values)},
                         "max_iou_source": self.max_iou_source, "range_rule": self.range_rule,
@@ -103,14 +105,14 @@ class EvalReport:
         rows = []
         for ev in self.evaluations:
             for rng, acc in ev.bins.items():
-                rows.append({"results": ev.name, "max_iou_lo": rng.lo, "max_iou_hi": rng.hi,
+                rows.append({"results": ev.name, **ev.keys, "max_iou_lo": rng.lo, "max_iou_hi": rng.hi,
                              "persons": acc.persons, "AP": float(acc.stats[0]),
                              "AP50": float(acc.stats[1]), "AP75": float(acc.stats[2])})
         return rows
 
     def persons(self) -> list[dict]:
         """Per-person rows for error analysis (all subsets, area all)."""
-        return [row for ev in self.evaluations for row in ev.persons]
+        return [{**row, **ev.keys} for ev in self.evaluations for row in ev.persons]
 
     def to_frame(self):
         """The rows as a pandas DataFrame."""
@@ -135,7 +137,8 @@ class EvalReport:
                 counted = p > -1
                 n = counted.sum(axis=2)
                 mean = np.where(n > 0, np.where(counted, p, 0).sum(axis=2) / np.maximum(n, 1), -1.0)
-                out[(ev.name, subset)] = (self.params.rec_thrs, mean)
+                label = ev.name + (f" ({', '.join(ev.keys.values())})" if ev.keys else "")
+                out[(label, subset)] = (self.params.rec_thrs, mean)
         return out
 
 

@@ -54,6 +54,7 @@ from ochuman.errors import OCHumanError, OCHumanWarning, ResultsError
 from ochuman.eval.accumulation import evaluate_variants
 from ochuman.eval.annotations import Annotations
 from ochuman.eval.blocks import make_blocks
+from ochuman.eval.breakdown import Breakdown
 from ochuman.eval.ground_truth import GroundTruth, index_of
 from ochuman.eval.matching import base_state
 from ochuman.eval.params import EvalParams
@@ -86,6 +87,8 @@ def evaluate_results(
     paper: bool = False,
     category: Union[None, int, str, Sequence[Union[int, str]]] = None,
     per_category: bool = False,
+    image_set: Union[None, str, Sequence[str]] = None,
+    by_visibility: bool = False,
 ) -> EvalReport:
     """Evaluate one or more results files on OCHuman (or any ground truth) with subsets.
 
@@ -97,6 +100,10 @@ def evaluate_results(
     paper: add the paper's Table-2 rows (segm AP of val or test; a warning says when there are none).
     category: a category of the ground truth (id or name), or several; None: every category.
     per_category: a row per category after each row over the categories (see the module doc).
+    image_set: "all" and / or "fully-labelled" (:mod:`ochuman.eval.image_sets`; native ground
+    truth only): one evaluation per set, rows gain ``image_set``; None: every image, no key.
+    by_visibility: keypoints only: also OKS AP over the joints of each visibility class
+    (:mod:`ochuman.eval.visibility`), rows gain ``visibility``.
     Returns an :class:`EvalReport` (``rows()``, ``to_frame()``, ``ap_by_max_iou()``, ...).
     """
     if mode not in MODES:
@@ -128,6 +135,7 @@ def evaluate_results(
     chosen = chosen_categories(ground, category)
     # the categories listed, annotated or not (pycocotools' getCatIds), in id order
     params = EvalParams(iou_type=iou_type, cat_ids=sorted(chosen))
+    breakdown = Breakdown.plan(ground, params, image_set, by_visibility)
     report = EvalReport(iou_type=iou_type, mode=mode, split=evaluated_split, gt_source=ground.source,
                         max_iou_source=ground.max_iou_source,
                         range_rule=ground.range_rule if mode == "official" else "closed-top",
@@ -163,7 +171,8 @@ def evaluate_results(
             detections = detections_from_records(parse_results(bytes(data), label), label, ground.image_ids,
                                                  ground.image_sizes, None, iou_type, ground.file_names)
             evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person)
-        report.evaluations.append(evaluation)
+        report.evaluations += [evaluation] if breakdown is None else breakdown.evaluations(
+            evaluation, lambda g, p: _evaluate_one(name, g, detections, p, ranges, mode, by_max_iou, per_person))
     return report
 
 
