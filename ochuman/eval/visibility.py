@@ -49,7 +49,7 @@ ALL_JOINTS = "all"
 def check_by_visibility(iou_type: str) -> None:
     """AP by visibility is keypoint AP: refuse another iou type."""
     if iou_type != "keypoints":
-        raise OCHumanError(f"by visibility needs iou type keypoints (OKS over the joints of a class), not {iou_type}")
+        raise OCHumanError(f"--by-visibility needs --iou-type keypoints (OKS over the joints of one class), not {iou_type}")
 
 
 def visibility_classes(ground: GroundTruth) -> tuple[tuple[str, int], ...]:
