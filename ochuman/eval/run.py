@@ -39,6 +39,12 @@ Subsets, two modes
     of other sizes); one that overlaps nobody is a false positive everywhere. Ranges ending at
     1.0 include 1.0.
 
+Image sets and visibility (asked for)
+    ``image_set``: the fully-labelled images (:mod:`ochuman.eval.image_sets`, pycocotools'
+    ``imgIds`` set to them) beside or instead of all; ``by_visibility``: keypoint AP over the
+    joints of one visibility class at a time (:mod:`ochuman.eval.visibility`). Each is one more
+    evaluation of a results file (:mod:`ochuman.eval.breakdown`), its rows keyed by it.
+
 All subsets share one IoU computation and one matching call.
 """
 from __future__ import annotations

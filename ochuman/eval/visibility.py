@@ -21,7 +21,10 @@ region, ``num_keypoints`` 0) is an ignore region for that class, as pycocotools 
 person whose ``num_keypoints`` is 0: a detection matched to it (through the box-based OKS
 pycocotools uses for a person without labelled joints) is neither a true nor a false positive,
 and the person does not count in recall. Everything else (subsets, modes, area ranges, image
-sets) is unchanged.
+sets) is unchanged. A consequence of pycocotools' rule that a detection takes a counted person
+before an ignored one: the detection of a person without joints of class c may match another,
+heavily overlapping person whose class-c joints lie on its own, so even perfect detections can
+score below 1 on a class (AP over every joint is unaffected).
 
 That is exactly pycocotools' ``computeOks`` and matching on a rewritten ground truth whose
 joints of the other classes have v = 0 and whose ``num_keypoints`` is |J_c(g)| (0 where it was

@@ -239,3 +239,26 @@ def test_rows_and_refusals(native_sample):
     assert [{k: v for k, v in r.items() if k not in ("image_set", "visibility")} for r in rows[12:15]] == plain
     with pytest.raises(OCHumanError, match="--by-visibility needs --iou-type keypoints"):
         evaluate_results(results, gt=native_sample, iou_type="bbox", by_visibility=True)
+
+
+def test_perfect_detections_can_score_below_one_on_a_class(tmp_path):
+    """The documented consequence of pycocotools' rules on the restricted ground truth: X has no
+    v=1 joint, so for v=1 it is an ignore region and the detection of X (scored highest) may
+    match Y, whose only v=1 joint lies on X's; Y's own detection then finds neither Y (taken) nor
+    X (its box OKS is low) and is a false positive before Z's true positive. Exactly what
+    pycocotools scores on the rewritten file; every joint together scores 1."""
+    x = _grid(100, 100) * 0.2 + 80
+    y = np.c_[60 + 12 * np.arange(17), 60 + 18 * np.arange(17)].astype(float)
+    y[0] = x[0] + 1
+    z = _grid(300, 60)
+    y_vis = np.full(17, 2)
+    y_vis[0] = 1
+    gt = _coco_file(tmp_path, [([96, 96, 20, 20], np.full(17, 2), x), ([55, 55, 210, 310], y_vis, y),
+                               ([290, 50, 60, 80], np.where(np.arange(17) % 2, 1, 2), z)])
+    results = [_detection(x, 0.9), _detection(y, 0.8), _detection(z, 0.7)]
+    report = evaluate_results(results, gt=gt, iou_type="keypoints", subsets=["all"], by_visibility=True)
+    ap = _ap(report)
+    assert ap["all"] == pytest.approx(1.0) and ap["v=2"] == pytest.approx(1.0) and ap["v=1"] < 0.9
+    doc = json.loads(open(gt).read())
+    oracle = run_pycocotools(_rewritten(doc, lambda ann: ann["keypoints"][2::3], 1), results, "keypoints")
+    assert_matches_oracle(report.evaluations[2].subsets["all"], oracle, "v=1")
