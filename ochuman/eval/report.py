@@ -95,7 +95,10 @@ class EvalReport:
                 for subset, value in zip(("all", "moderate", "hard"), values):
                     if subset in subsets:
                         rows.append({"results": f"{method} (paper)", "subset": subset,
-                                     **({} if names is None else {"category": "person"}), "iou_type": "segm",
+                                     **({} if names is None else {"category": "person"}),
+                                     **({"image_set": "all"} if any("image_set" in ev.keys for ev in self.evaluations)
+                                        else {}),  # the paper scored every image of the official files
+                                     "iou_type": "segm",
                                      "mode": "official", **{k: (value if k == "AP" else None) for k in self.stat_names},
                                      "max_iou_source": "stored", "range_rule": "official", "reported": True})
         return rows

@@ -102,3 +102,10 @@ def test_stats_image_sets(native_sample, filter_args):
 def test_stats_refuses_a_coco_file(ochuman_coco_sample):
     result = _invoke("stats", ochuman_coco_sample, "--image-set", "fully-labelled")
     assert_one_line_error(result, result.stdout, result.stderr, ochuman_coco_sample, "cannot say which images")
+
+
+def test_paper_rows_are_of_every_image(native_sample, keypoint_results):
+    rows = _json("eval", "--gt", native_sample, "--results", keypoint_results, "--image-set", "fully-labelled",
+                 "--paper")
+    assert [r["image_set"] for r in rows if r["reported"]] == ["all"] * 9
+    assert all(list(r) == list(rows[0]) for r in rows)  # one set of columns: the table stays aligned
