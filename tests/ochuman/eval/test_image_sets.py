@@ -171,3 +171,16 @@ def test_a_filtered_dataset_and_an_unknown_set_are_refused(native_sample):
         fully_labelled_images(ochuman.load(native_sample, filter="kpt&segm"))
     with pytest.raises(OCHumanError, match="unknown image set 'labelled'"):
         evaluate_results([], gt=native_sample, iou_type="bbox", image_set="labelled")
+
+
+def test_curves_and_bins_of_each_image_set_stay_apart(native_sample, tmp_path):
+    from ochuman.vis import _bin_label, plot_report
+
+    official = ochuman.to_coco(ochuman.load(native_sample), "val")
+    results = _results(official, json.loads(native_sample.read_text()), seed=3)
+    report = evaluate_results(results, ["det"], gt=native_sample, iou_type="bbox", subsets=["all"], by_max_iou=True,
+                              image_set=["all", "fully-labelled"])
+    assert list(report.curves()) == [("det (all)", "all"), ("det (fully-labelled)", "all")]
+    assert list(dict.fromkeys(_bin_label(row) for row in report.ap_by_max_iou())) == ["det (all)", "det (fully-labelled)"]
+    plot_report(report, tmp_path / "pr.png")
+    assert (tmp_path / "pr.png").stat().st_size > 0
