@@ -93,6 +93,7 @@ def _rewritten(gt: dict, codes_of, code) -> dict:
     return out
 
 
+@pytest.mark.differential  # drawn workloads against pycocotools: make test, not make test-fast
 @settings(max_examples=60, **SETTINGS)
 @given(workload=coco_workloads("keypoints", max_images=6, person_file=True))
 def test_coco_file_classes_equal_pycocotools_on_the_rewritten_file(tmp_path_factory, workload):
