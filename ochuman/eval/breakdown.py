@@ -7,9 +7,11 @@ Order: image sets as asked, and in each the ordinary evaluation (visibility ``al
 per class. The evaluation of every image (``all``) and every joint is the plain one, reused."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 from typing import Callable, Optional, Sequence, Union
 
+from ochuman.errors import OCHumanWarning
 from ochuman.eval.ground_truth import GroundTruth
 from ochuman.eval.image_sets import image_set_ids, image_set_names
 from ochuman.eval.params import EvalParams
@@ -39,6 +41,10 @@ class Breakdown:
         groups, plain = [], None
         for name in image_set_names(image_set) if image_set is not None else [None]:
             ids = image_set_ids(ground, name) if name is not None else None
+            if ids is not None and len(ids) == 0 and len(ground.annotations):
+                where = f" of the {ground.split} split" if ground.split != "all" else ""
+                warnings.warn(f"{ground.source}: no image{where} is {name}: its every AP and AR is -1, as in "
+                              "pycocotools", OCHumanWarning, stacklevel=3)
             chosen = params if ids is None else replace(params, img_ids=ids.tolist())
             for visibility, restricted in graded:
                 keys = {**({} if name is None else {"image_set": name}),

@@ -184,3 +184,17 @@ def test_curves_and_bins_of_each_image_set_stay_apart(native_sample, tmp_path):
     assert list(dict.fromkeys(_bin_label(row) for row in report.ap_by_max_iou())) == ["det (all)", "det (fully-labelled)"]
     plot_report(report, tmp_path / "pr.png")
     assert (tmp_path / "pr.png").stat().st_size > 0
+
+
+def test_no_fully_labelled_image_is_said(native_sample, tmp_path):
+    doc = json.loads(native_sample.read_text())
+    for image in doc["images"]:
+        image["annotations"][0]["segms"] = None  # a keypoint-only person in every image
+    path = tmp_path / "ochuman.json"
+    path.write_text(json.dumps(doc))
+    assert not _fully_labelled_from_json(doc)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", OCHumanWarning)
+        rows = evaluate_results([], gt=path, iou_type="bbox", image_set="fully-labelled").rows()
+    assert any("no image of the val split is fully-labelled" in str(w.message) for w in caught)
+    assert {r["AP"] for r in rows} == {-1.0}
