@@ -135,12 +135,6 @@ def convert(file, out_dir, splits, ranges, range_rule, area, image_ids, with_max
                    "repeatable. Default: every category of the file (useCats=1).")
 @click.option("--per-category", is_flag=True,
               help="Also one row per category after each row over the categories (rows gain 'category').")
-@click.option("--image-set", "image_sets", multiple=True, type=click.Choice(["all", "fully-labelled"]),
-              help="Images: all (the default), or fully-labelled (every boxed person has keypoints and a "
-                   "mask; native ground truth only, a COCO file is refused); repeatable, rows gain 'image_set'.")
-@click.option("--by-visibility", is_flag=True,
-              help="Keypoints: also OKS AP over the joints of each visibility class (native: visible, "
-                   "self-occluded, occluded-by-other; COCO: v=2, v=1); rows gain 'visibility'.")
 @click.option("--persons", "persons_file", default=None, metavar="FILE.csv", type=OutputFile(),
               help="Write the per-person table (MaxIoU, best IoU, matched at .5/.75, score).")
 @format_option
@@ -148,9 +142,15 @@ def convert(file, out_dir, splits, ranges, range_rule, area, image_ids, with_max
               help="Write the report as JSON (atomic).")
 @click.option("--plot", "plot_file", default=None, metavar="FILE.png", type=OutputFile(),
               help="Precision/recall per subset (and AP vs MaxIoU with --by-max-iou).")
+@click.option("--image-set", "image_sets", multiple=True, type=click.Choice(["all", "fully-labelled"]),
+              help="Images: all (the default), or fully-labelled (every boxed person has keypoints and a "
+                   "mask; native ground truth only, a COCO file is refused); repeatable, rows gain 'image_set'.")
+@click.option("--by-visibility", is_flag=True,
+              help="Keypoints: also OKS AP over the joints of each visibility class (native: visible, "
+                   "self-occluded, occluded-by-other; COCO: v=2, v=1); rows gain 'visibility'.")
 @verbosity_options
 def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, by_max_iou, categories,
-          per_category, image_sets, by_visibility, persons_file, fmt, out_file, plot_file):
+          per_category, persons_file, fmt, out_file, plot_file, image_sets, by_visibility):
     """COCO AP of results files on OCHuman, with the Moderate / Hard breakdown (Table 2)."""
     import warnings
 
