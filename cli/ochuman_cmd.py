@@ -35,27 +35,35 @@ def main():
                    "Default: kpt&segm for a native file (the benchmark set, as Table 1), none for COCO.")
 @click.option("--range-rule", type=click.Choice(["closed-top", "official"]), default="closed-top",
               show_default=True, help="Hard = [0.75, 1.0] (closed-top) or [0.75, 1.0) (official).")
+@click.option("--image-set", "image_sets", multiple=True, type=click.Choice(["all", "fully-labelled"]),
+              help="Images: all (the default), or fully-labelled (every boxed person has keypoints and a "
+                   "mask; native ochuman.json only); repeatable, rows gain 'image_set'.")
 @format_option
 @verbosity_options
-def stats(file, split, by, filter_name, range_rule, fmt):
+def stats(file, split, by, filter_name, range_rule, fmt, image_sets):
     """Table-1 statistics of a native ochuman.json or a COCO-format FILE."""
+    from ochuman.eval.image_sets import image_set_names, select_image_set
     from ochuman.io import load
     from ochuman.report import render
     from ochuman.stats import dataset_stats, stats_by_split
     from ochuman.subsets import normalise_filter
 
     chosen = normalise_filter(filter_name)  # fails early, one line, on an unknown filter
-    dataset = load(file)
-    if filter_name is None and dataset.format == "ochuman":
+    loaded = load(file)
+    if filter_name is None and loaded.format == "ochuman":
         chosen = "kpt&segm"
-    dataset = dataset.filter_persons(chosen)
-    if by == "split":
-        rows = stats_by_split(dataset, range_rule)
-    else:
-        rows = [{"split": split, **dataset_stats(dataset.select_split(split), range_rule)}]
+    rows = []
+    for image_set in image_set_names(image_sets) if image_sets else [None]:
+        dataset = (loaded if image_set is None else select_image_set(loaded, image_set)).filter_persons(chosen)
+        if by == "split":
+            part = stats_by_split(dataset, range_rule)
+        else:
+            part = [{"split": split, **dataset_stats(dataset.select_split(split), range_rule)}]
+        rows += [row if image_set is None else {"split": row.pop("split"), "image_set": image_set, **row}
+                 for row in part]
     head = {"file": file, "filter": chosen or "none"}
     if fmt in ("json", "csv"):
-        click.echo(render([{**head, **row} for row in rows], fmt, single=by is None))
+        click.echo(render([{**head, **row} for row in rows], fmt, single=len(rows) == 1 and by is None))
     else:
         click.echo(f"{file} (filter {head['filter']})")
         click.echo(render(rows, fmt, transpose_by="split"))
@@ -137,9 +145,15 @@ def convert(file, out_dir, splits, ranges, range_rule, area, image_ids, with_max
               help="Write the report as JSON (atomic).")
 @click.option("--plot", "plot_file", default=None, metavar="FILE.png", type=OutputFile(),
               help="Precision/recall per subset (and AP vs MaxIoU with --by-max-iou).")
+@click.option("--image-set", "image_sets", multiple=True, type=click.Choice(["all", "fully-labelled"]),
+              help="Images: all (the default), or fully-labelled (every boxed person has keypoints and a "
+                   "mask; native ground truth only, a COCO file is refused); repeatable, rows gain 'image_set'.")
+@click.option("--by-visibility", is_flag=True,
+              help="Keypoints: also OKS AP over the joints of each visibility class (native: visible, "
+                   "self-occluded, occluded-by-other; COCO: v=2, v=1); rows gain 'visibility'.")
 @verbosity_options
 def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, by_max_iou, categories,
-          per_category, kpt_sigmas, persons_file, fmt, out_file, plot_file):
+          per_category, kpt_sigmas, persons_file, fmt, out_file, plot_file, image_sets, by_visibility):
     """COCO AP of results files on OCHuman, with the Moderate / Hard breakdown (Table 2)."""
     import warnings
 
@@ -168,7 +182,8 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
                                   iou_type=iou_type, subsets=chosen, mode=mode,
                                   by_max_iou=by_max_iou, per_person=persons_file is not None,
                                   paper=paper, category=list(categories) or None, per_category=per_category,
-                                  kpt_sigmas=read_oks_sigmas(kpt_sigmas) if kpt_sigmas is not None else None)
+                                  kpt_sigmas=read_oks_sigmas(kpt_sigmas) if kpt_sigmas is not None else None,
+                                  image_set=list(image_sets) or None, by_visibility=by_visibility)
     for warning in (w for w in caught if issubclass(w.category, OCHumanWarning)):
         click.echo(f"Warning: {warning.message}", err=True)
     rows = report.rows()

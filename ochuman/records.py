@@ -276,6 +276,10 @@ class Dataset:
         keep_images = self.image_split == split
         return self._take(np.ones(len(self), dtype=bool), keep_images)
 
+    def select_images(self, keep: np.ndarray) -> "Dataset":
+        """The images where ``keep`` (M,) bool holds, each with all its persons."""
+        return self._take(np.ones(len(self), dtype=bool), np.asarray(keep, dtype=bool))
+
     def select_range(self, max_iou_range: MaxIoURange, rule: str = DEFAULT_RANGE_RULE) -> "Dataset":
         """Persons whose MaxIoU (:attr:`occlusion`) falls in the range; emptied images dropped."""
         keep = max_iou_range.contains(self.occlusion, rule) & ~self.iscrowd

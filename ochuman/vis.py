@@ -767,6 +767,13 @@ def save_image(image_bgr: np.ndarray, path: PathLike) -> None:
         handle.write(data.tobytes())
 
 
+def _bin_label(row: dict) -> str:
+    """A line of AP vs MaxIoU: the results' name, with its image set and visibility class when
+    the rows carry them (as :meth:`EvalReport.curves` labels the curves)."""
+    keys = [str(row[k]) for k in ("image_set", "visibility") if k in row]
+    return row["results"] + (f" ({', '.join(keys)})" if keys else "")
+
+
 def plot_report(report, path: PathLike) -> None:
     """Precision/recall curves (IoU 0.5, 0.75 and the mean over 0.5:0.95) per subset and results
     file; with AP-vs-MaxIoU data, a second panel of AP per MaxIoU bin. Written atomically."""
@@ -791,8 +798,8 @@ def plot_report(report, path: PathLike) -> None:
         axes[0][0].legend(fontsize=7, loc="lower left")
         if bins:
             ax = axes[0][-1]
-            for name in dict.fromkeys(row["results"] for row in bins):
-                rows = [r for r in bins if r["results"] == name and r["AP"] >= 0]
+            for name in dict.fromkeys(_bin_label(row) for row in bins):
+                rows = [r for r in bins if _bin_label(r) == name and r["AP"] >= 0]
                 ax.plot([(r["max_iou_lo"] + r["max_iou_hi"]) / 2 for r in rows], [r["AP"] for r in rows], marker="o", label=name)
             ax.axvspan(0.5, 0.75, color="tab:orange", alpha=0.08, label="moderate")
             ax.axvspan(0.75, 1.0, color="tab:red", alpha=0.08, label="hard")

@@ -15,6 +15,9 @@ evaluated in one pass. One module per step of one ``ochuman eval``:
     summary        the 12 (10) numbers of pycocotools' summarize
     subsets        occlusion subsets as variants, both modes; the nearest-person rule
     report         EvalReport (rows, AP per MaxIoU bin, curves, paper rows), per-person rows
+    image_sets     image sets (all, fully-labelled) of the ground truth and of a dataset
+    visibility     keypoint visibility classes; OKS restricted to the joints of one class
+    breakdown      one evaluation per (image set, visibility class), rows keyed by them
     run            evaluate_results: results files + ground truth -> EvalReport
 
 A variant says, per ground-truth annotation, whether it counts (0), is an ignore region (1) or

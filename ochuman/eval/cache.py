@@ -42,7 +42,7 @@ from ochuman.eval.annotations import Annotations, MaskTable
 from ochuman.eval.ground_truth import GroundTruth
 from ochuman.io import atomic_write
 
-FORMAT = 2  # bump when the stored layout or the ground-truth rules change
+FORMAT = 3  # bump when the stored layout or the ground-truth rules change
 
 
 def cache_dir() -> Optional[Path]:
@@ -171,7 +171,7 @@ def _write(entry: Path, key: str, signature: str, ground: GroundTruth) -> None:
         "area": ann.area, "iscrowd": ann.iscrowd, "score": ann.score, "keypoints": ann.keypoints,
         "num_keypoints": ann.num_keypoints, "file_image_ids": ann.file_image_ids, "image_ids": ground.image_ids,
         "image_sizes": ground.image_sizes, "max_iou": ground.max_iou, "official": ground.official,
-        "extra": ground.extra, "mask_size": ann.mask_size,
+        "extra": ground.extra, "mask_size": ann.mask_size, "keypoint_codes": ground.keypoint_codes,
         "text": np.array([ground.source, ground.split, ground.max_iou_source]),
     }
     arrays["names"], arrays["name_lengths"] = _joined(ground.file_names)
@@ -190,6 +190,7 @@ _LAYOUT = {
     "file_image_ids": (np.int64, ("M",)), "image_ids": (np.int64, ("M",)), "image_sizes": (np.int64, ("M", 2)),
     "max_iou": (np.float64, ("N",)), "official": (np.bool_, ("N",)), "extra": (np.bool_, ("N",)),
     "mask_size": (np.int64, ("N", 2)), "names": (np.uint8, ("B",)), "name_lengths": (np.int64, ("M",)),
+    "keypoint_codes": (np.int8, ("N", 17)),
 }
 _MASK_LAYOUT = {"counts": (np.uint8, ("C",)), "count_lengths": (np.int64, ("N",))}
 
@@ -232,5 +233,5 @@ def _ground_truth(stored, masks: bool) -> Optional[GroundTruth]:
     return GroundTruth(
         annotations=annotations, image_ids=a["image_ids"], file_names=tuple(_split(a["names"], a["name_lengths"])),
         image_sizes=a["image_sizes"], max_iou=a["max_iou"], official=a["official"], extra=a["extra"],
-        source=source, split=split, max_iou_source=max_iou_source,
+        source=source, split=split, max_iou_source=max_iou_source, keypoint_codes=a["keypoint_codes"],
     )

@@ -5,6 +5,7 @@ split, rebuilt) or from a COCO file as it is. Reading files, the dataset root an
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -12,6 +13,7 @@ from ochuman import _evalcore
 from ochuman.convert import official_selection
 from ochuman.errors import OCHumanError
 from ochuman.eval.annotations import Annotations, MaskTable
+from ochuman.keypoints import OCHUMAN_TO_COCO_INDEX
 from ochuman.masks import box_polygon, polygons_to_rle
 from ochuman.records import Dataset
 from ochuman.rle import FileSegmentations
@@ -30,6 +32,9 @@ class GroundTruth:
     ``ochuman convert --range-rule closed-top``, which records it in its ``info``); categories:
     (id, name) of every category of the file (pycocotools' ``getCatIds``), person (1) for a
     native file. MaxIoU compares an object with the objects of its own category only.
+    keypoint_codes (N, 17) int8: the native OCHuman visibility code of each COCO joint (0
+    missing, 1 visible, 2 self-occluded, 3 occluded by another person) of a ground truth built
+    from a native file; None for a COCO file (which holds only COCO's 0/1/2).
 
     The ground-truth *file* is the official COCO-format file of the split (native ground
     truth) or the COCO file itself: :attr:`file_images` says which images it holds.
@@ -47,6 +52,7 @@ class GroundTruth:
     max_iou_source: str
     range_rule: str = "official"
     categories: tuple[tuple[int, str], ...] = ((1, "person"),)
+    keypoint_codes: Optional[np.ndarray] = None
 
     @property
     def file_images(self) -> np.ndarray:
@@ -120,6 +126,8 @@ def ground_truth_from_native(dataset: Dataset, split: str = "val", masks: bool =
         file_names=tuple(im.file_name for im in benchmark.images), image_sizes=sizes,
         max_iou=np.array([d.max_iou[i] for d, i in sources], dtype=np.float64).reshape(n),
         official=official, extra=extra, source=dataset.source, split=split, max_iou_source="stored",
+        keypoint_codes=np.array([d.keypoints_ochuman[i][OCHUMAN_TO_COCO_INDEX, 2] for d, i in sources],
+                                dtype=np.int8).reshape(n, len(OCHUMAN_TO_COCO_INDEX)),
     )
 
 

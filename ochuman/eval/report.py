@@ -41,6 +41,7 @@ class ResultsEvaluation:
     bins: dict  # MaxIoURange -> Accumulated (AP vs MaxIoU), if asked
     persons: list  # per-person rows, if asked
     detections: int
+    keys: dict = field(default_factory=dict)  # its rows' image_set / visibility (ochuman.eval.breakdown), if asked
 
 
 @dataclass
@@ -82,6 +83,7 @@ class EvalReport:
                 for category, values in stats:
                     rows.append({
                         "results": ev.name, "subset": subset, **({} if names is None else {"category": category}),
+                        **ev.keys,
                         "iou_type": self.iou_type, "mode": self.mode,
                         **{k: float(v) for k, v in zip(self.stat_names, values)},
                         "max_iou_source": self.max_iou_source, "range_rule": self.range_rule,
@@ -93,7 +95,10 @@ class EvalReport:
                 for subset, value in zip(("all", "moderate", "hard"), values):
                     if subset in subsets:
                         rows.append({"results": f"{method} (paper)", "subset": subset,
-                                     **({} if names is None else {"category": "person"}), "iou_type": "segm",
+                                     **({} if names is None else {"category": "person"}),
+                                     **({"image_set": "all"} if any("image_set" in ev.keys for ev in self.evaluations)
+                                        else {}),  # the paper scored every image of the official files
+                                     "iou_type": "segm",
                                      "mode": "official", **{k: (value if k == "AP" else None) for k in self.stat_names},
                                      "max_iou_source": "stored", "range_rule": "official", "reported": True})
         return rows
@@ -103,14 +108,14 @@ class EvalReport:
         rows = []
         for ev in self.evaluations:
             for rng, acc in ev.bins.items():
-                rows.append({"results": ev.name, "max_iou_lo": rng.lo, "max_iou_hi": rng.hi,
+                rows.append({"results": ev.name, **ev.keys, "max_iou_lo": rng.lo, "max_iou_hi": rng.hi,
                              "persons": acc.persons, "AP": float(acc.stats[0]),
                              "AP50": float(acc.stats[1]), "AP75": float(acc.stats[2])})
         return rows
 
     def persons(self) -> list[dict]:
         """Per-person rows for error analysis (all subsets, area all)."""
-        return [row for ev in self.evaluations for row in ev.persons]
+        return [{**row, **ev.keys} for ev in self.evaluations for row in ev.persons]
 
     def to_frame(self):
         """The rows as a pandas DataFrame."""
@@ -135,7 +140,8 @@ class EvalReport:
                 counted = p > -1
                 n = counted.sum(axis=2)
                 mean = np.where(n > 0, np.where(counted, p, 0).sum(axis=2) / np.maximum(n, 1), -1.0)
-                out[(ev.name, subset)] = (self.params.rec_thrs, mean)
+                label = ev.name + (f" ({', '.join(ev.keys.values())})" if ev.keys else "")
+                out[(label, subset)] = (self.params.rec_thrs, mean)
         return out
 
 

@@ -39,6 +39,12 @@ Subsets, two modes
     of other sizes); one that overlaps nobody is a false positive everywhere. Ranges ending at
     1.0 include 1.0.
 
+Image sets and visibility (asked for)
+    ``image_set``: the fully-labelled images (:mod:`ochuman.eval.image_sets`, pycocotools'
+    ``imgIds`` set to them) beside or instead of all; ``by_visibility``: keypoint AP over the
+    joints of one visibility class at a time (:mod:`ochuman.eval.visibility`). Each is one more
+    evaluation of a results file (:mod:`ochuman.eval.breakdown`), its rows keyed by it.
+
 All subsets share one IoU computation and one matching call.
 """
 from __future__ import annotations
@@ -54,6 +60,7 @@ from ochuman.errors import OCHumanError, OCHumanWarning, ResultsError
 from ochuman.eval.accumulation import evaluate_variants
 from ochuman.eval.annotations import Annotations
 from ochuman.eval.blocks import make_blocks
+from ochuman.eval.breakdown import Breakdown
 from ochuman.eval.ground_truth import GroundTruth, index_of
 from ochuman.eval.matching import base_state
 from ochuman.eval.params import EvalParams
@@ -88,6 +95,8 @@ def evaluate_results(
     category: Union[None, int, str, Sequence[Union[int, str]]] = None,
     per_category: bool = False,
     kpt_sigmas: Optional[Sequence[float]] = None,
+    image_set: Union[None, str, Sequence[str]] = None,
+    by_visibility: bool = False,
 ) -> EvalReport:
     """Evaluate one or more results files on OCHuman (or any ground truth) with subsets.
 
@@ -101,6 +110,10 @@ def evaluate_results(
     per_category: a row per category after each row over the categories (see the module doc).
     kpt_sigmas: OKS sigmas, one per joint of the ground truth (None: COCO's 17); keypoints
     evaluation of a file whose keypoints have K != 17 joints needs K of them.
+    image_set: "all" and / or "fully-labelled" (:mod:`ochuman.eval.image_sets`; native ground
+    truth only): one evaluation per set, rows gain ``image_set``; None: every image, no key.
+    by_visibility: keypoints only: also OKS AP over the joints of each visibility class
+    (:mod:`ochuman.eval.visibility`), rows gain ``visibility``.
     Returns an :class:`EvalReport` (``rows()``, ``to_frame()``, ``ap_by_max_iou()``, ...).
     """
     if mode not in MODES:
@@ -133,6 +146,7 @@ def evaluate_results(
     # the categories listed, annotated or not (pycocotools' getCatIds), in id order
     params = EvalParams(iou_type=iou_type, cat_ids=sorted(chosen))
     keypoint_count = oks_keypoint_count(ground, params, iou_type, kpt_sigmas)
+    breakdown = Breakdown.plan(ground, params, image_set, by_visibility)
     report = EvalReport(iou_type=iou_type, mode=mode, split=evaluated_split, gt_source=ground.source,
                         max_iou_source=ground.max_iou_source,
                         range_rule=ground.range_rule if mode == "official" else "closed-top",
@@ -170,7 +184,8 @@ def evaluate_results(
                                                  ground.image_sizes, None, iou_type, ground.file_names,
                                                  keypoint_count=keypoint_count)
             evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person)
-        report.evaluations.append(evaluation)
+        report.evaluations += [evaluation] if breakdown is None else breakdown.evaluations(
+            evaluation, lambda g, p: _evaluate_one(name, g, detections, p, ranges, mode, by_max_iou, per_person))
     return report
 
 

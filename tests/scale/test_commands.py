@@ -299,3 +299,18 @@ def test_skeleton_prior_results_go_into_eval(native, coco_dir, skeleton_prior, o
     records = json.loads(skeleton_prior.read_text())
     assert all(r["image_id"] in size and r["segmentation"]["size"] == size[r["image_id"]] for r in records)
     ochuman_cli("eval", "--gt", coco_dir / VAL_FILE, "--results", skeleton_prior, "--subset", "all")
+
+
+def test_stats_beside_the_fully_labelled_images(native, ochuman_cli):
+    out, _ = ochuman_cli("stats", native.path, "--image-set", "all", "--image-set", "fully-labelled",
+                         "--format", "json")
+    rows = json.loads(out)
+    assert [r["image_set"] for r in rows] == ["all", "fully-labelled"]
+    _assert_stats(rows[0], _benchmark_stats(native.facts))
+    facts = native.facts
+    M = len(facts.file_name)
+    full = (np.bincount(facts.image_of, minlength=M) > 0) & (np.bincount(facts.image_of[facts.category < 2],
+                                                                        minlength=M) == 0)
+    persons = np.flatnonzero(full[facts.image_of])
+    assert 0 < full.sum() < len(np.unique(facts.image_of[facts.masked]))
+    _assert_stats(rows[1], facts.stats(persons, int(full.sum())))

@@ -99,3 +99,29 @@ def test_evaluate_results_and_compat_equal_pycocotools(native, coco_dir, results
     evaluation.accumulate()
     evaluation.summarize()
     np.testing.assert_allclose(evaluation.stats, pycocotools_stats, rtol=0, atol=1e-12)
+
+
+def test_evaluate_results_by_image_set_and_visibility(native, results):
+    """README's call: perfect keypoints score 1.0 over every joint, in both image sets; the
+    persons each (image set, class) counts are the numpy oracle's (official val persons of the
+    set with a joint of the class). (A class's AP may be below 1 even here: see the module doc of
+    ochuman.eval.visibility on detections of persons without a joint of the class.)"""
+    from .oracle import COCO_FROM_OCHUMAN
+
+    report = evaluate_results(str(results.perfect), root=str(native.root), iou_type="keypoints",
+                              by_visibility=True, image_set=["all", "fully-labelled"])
+    facts = native.facts
+    M = len(facts.file_name)
+    full = (np.bincount(facts.image_of, minlength=M) > 0) & (np.bincount(facts.image_of[facts.category < 2],
+                                                                        minlength=M) == 0)
+    persons = facts.official("val")[1]
+    codes = facts.keypoints[persons][:, list(COCO_FROM_OCHUMAN), 2]
+    frame = report.to_frame()
+    assert set(frame.loc[(frame["subset"] == "all") & (frame["visibility"] == "all"), "AP"]) == {1.0}
+    counted = {}
+    for image_set, in_set in (("all", np.ones(len(persons), bool)), ("fully-labelled", full[facts.image_of[persons]])):
+        for visibility, has in (("all", (codes > 0).any(1)), ("visible", (codes == 1).any(1)),
+                                ("self-occluded", (codes == 2).any(1)), ("occluded-by-other", (codes == 3).any(1))):
+            counted[image_set, visibility] = int((in_set & has).sum())
+    assert {(ev.keys["image_set"], ev.keys["visibility"]): ev.subsets["all"].persons
+            for ev in report.evaluations} == counted

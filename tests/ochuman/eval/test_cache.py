@@ -23,7 +23,7 @@ def _assert_same(a: GroundTruth, b: GroundTruth) -> None:
     if a.annotations.counts is not None:
         assert list(a.annotations.counts) == list(b.annotations.counts)
         np.testing.assert_array_equal(a.annotations.masks.areas, b.annotations.masks.areas)
-    for name in ("image_ids", "image_sizes", "max_iou", "official", "extra"):
+    for name in ("image_ids", "image_sizes", "max_iou", "official", "extra", "keypoint_codes"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
     assert (a.file_names, a.source, a.split, a.max_iou_source) == (b.file_names, b.source, b.split, b.max_iou_source)
 
