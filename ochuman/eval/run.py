@@ -86,6 +86,8 @@ def evaluate_results(
     paper: bool = False,
     category: Union[None, int, str, Sequence[Union[int, str]]] = None,
     per_category: bool = False,
+    errors: bool = False,
+    errors_iou: float = 0.5,
 ) -> EvalReport:
     """Evaluate one or more results files on OCHuman (or any ground truth) with subsets.
 
@@ -97,10 +99,14 @@ def evaluate_results(
     paper: add the paper's Table-2 rows (segm AP of val or test; a warning says when there are none).
     category: a category of the ground truth (id or name), or several; None: every category.
     per_category: a row per category after each row over the categories (see the module doc).
+    errors: classify the errors at IoU ``errors_iou`` (:mod:`ochuman.eval.errors`): rows gain
+    ``errors``, ``report.errors_frame()``.
     Returns an :class:`EvalReport` (``rows()``, ``to_frame()``, ``ap_by_max_iou()``, ...).
     """
     if mode not in MODES:
         raise OCHumanError(f"unknown mode {mode!r}: expected official or ignore")
+    if errors and not 0 < errors_iou <= 1:
+        raise OCHumanError(f"errors IoU threshold {errors_iou}: expected a number in (0, 1]")
     single = isinstance(results, (str, os.PathLike, PrefetchedResults))
     if single or (isinstance(results, list) and (not results or isinstance(results[0], dict))):
         results = [results]
@@ -134,7 +140,7 @@ def evaluate_results(
                         params=params, paper=paper,
                         categories=([chosen[k] for k in sorted(chosen)]
                                     if per_category or category is not None else None),
-                        per_category=per_category)
+                        per_category=per_category, errors_iou=errors_iou if errors else None)
     for name, source in zip(names, results):
         if isinstance(source, list):
             label = name
@@ -158,11 +164,13 @@ def evaluate_results(
             _refuse_images_outside_file(ground, detections, label)
         _warn_if_outside_images(ground, detections, label)
         _warn_if_unlisted_categories(ground, detections, label)
-        evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person)
+        evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person,
+                                       report.errors_iou)
         if not masks_are_valid(detections):  # (its fields were checked by the first reading)
             detections = detections_from_records(parse_results(bytes(data), label), label, ground.image_ids,
                                                  ground.image_sizes, None, iou_type, ground.file_names)
-            evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person)
+            evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person,
+                                       report.errors_iou)
         report.evaluations.append(evaluation)
     return report
 
@@ -261,9 +269,10 @@ def _default_name(source, k: int) -> str:
 
 
 def _evaluate_one(name, ground: GroundTruth, detections: Annotations, params: EvalParams,
-                  ranges, mode, by_max_iou, per_person) -> ResultsEvaluation:
+                  ranges, mode, by_max_iou, per_person, errors_iou=None) -> ResultsEvaluation:
     """One results file: blocks and IoUs once, every subset (and MaxIoU bin) a variant of one
-    matching and accumulation pass, per-person rows if asked."""
+    matching and accumulation pass, per-person rows if asked, the errors at ``errors_iou`` if
+    not None."""
     blocks = make_blocks(ground.annotations, detections, params)
     base = base_state(ground.annotations, blocks, params)
     nearest = nearest_gt(blocks) if mode == "ignore" else None
@@ -275,4 +284,11 @@ def _evaluate_one(name, ground: GroundTruth, detections: Annotations, params: Ev
     subsets = {rng.name: acc for rng, acc in zip(ranges, accumulated[:len(ranges)])}
     bins = dict(zip(MAX_IOU_BINS, accumulated[len(ranges):])) if by_max_iou else {}
     persons = person_rows(name, ground, detections, blocks, params, base) if per_person else []
-    return ResultsEvaluation(name=name, subsets=subsets, bins=bins, persons=persons, detections=len(detections))
+    evaluation = ResultsEvaluation(name=name, subsets=subsets, bins=bins, persons=persons, detections=len(detections))
+    if errors_iou is not None:
+        from ochuman.eval.errors import analyse_errors
+
+        found = analyse_errors(ground.annotations, detections, blocks, params, [v for v, _ in built], errors_iou)
+        evaluation.errors = {rng.name: e for rng, e in zip(ranges, found)}
+        evaluation.bin_errors = dict(zip(MAX_IOU_BINS, found[len(ranges):])) if by_max_iou else {}
+    return evaluation
