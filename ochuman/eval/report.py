@@ -81,8 +81,8 @@ class EvalReport:
             for subset, acc in ev.subsets.items():
                 stats = [(None if names is None else names[0] if len(names) == 1 else "all", acc.stats, None)]
                 if self.per_category and len(names) > 1:
-                    stats += [(name, summarize(acc.precision[:, :, k:k + 1], acc.recall[:, k:k + 1], self.params), index)
-                              for index, name in enumerate(names)]
+                    stats += [(name, summarize(acc.precision[:, :, k:k + 1], acc.recall[:, k:k + 1], self.params), k)
+                              for k, name in enumerate(names)]
                 for category, values, index in stats:
                     rows.append({
                         "results": ev.name, "subset": subset, **({} if names is None else {"category": category}),

@@ -400,3 +400,19 @@ def test_errors_iou_out_of_range_is_refused(tmp_path):
     _, path, results = _hand_built(tmp_path)
     with pytest.raises(OCHumanError, match="errors IoU threshold"):
         evaluate_results(results, gt=path, errors=True, errors_iou=1.5)
+
+
+def test_per_category_rows_are_the_reference_on_each_category(tmp_path):
+    workload = _workload("segm", 3)  # two categories
+    gt, results = workload["gt"], workload["results"]
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(gt))
+    report = evaluate_results(results, gt=path, subsets=["all"], per_category=True, errors=True, errors_iou=0.75)
+    rows = {row["category"]: row["errors"] for row in report.rows()}
+    assert set(rows) == {"all", "c1", "c2"}
+    for cat_id in (1, 2):
+        only = {**gt, "annotations": [a for a in gt["annotations"] if a["category_id"] == cat_id]}
+        _assert_close(rows[f"c{cat_id}"], _reference(only, [r for r in results if r["category_id"] == cat_id],
+                                                     "segm", 0.75), f"category {cat_id}")
+    for name in ERROR_CLASSES:
+        assert rows["all"][name]["count"] == rows["c1"][name]["count"] + rows["c2"][name]["count"]
