@@ -349,10 +349,24 @@ def error_frame_rows(report) -> list[dict]:
     return rows
 
 
-def compact_errors(errors: Optional[dict]) -> dict:
-    """A row's ``errors`` as one text cell per class, ``count dAP`` (``12 +0.031``), for tables."""
-    if errors is None:
-        return {}
+def error_table(report) -> list[dict]:
+    """The errors of a report's rows (then of its MaxIoU bins) for a table: results, subset
+    (a bin as ``MaxIoU lo:hi``), category when rows name one, and one cell per class,
+    ``count dAP`` (``12 +0.031``)."""
+    named = report.categories is not None
+    table = []
+    for row in report.rows():
+        if row.get("errors") is not None:
+            table.append({"results": row["results"], "subset": row["subset"],
+                          **({"category": row["category"]} if named else {}), **_cells(row["errors"])})
+    for row in report.ap_by_max_iou():
+        table.append({"results": row["results"], "subset": f"MaxIoU {row['max_iou_lo']:g}:{row['max_iou_hi']:g}",
+                      **({"category": report.categories[0] if len(report.categories) == 1 else "all"} if named else {}),
+                      **_cells(row["errors"])})
+    return table
+
+
+def _cells(errors: dict) -> dict:
     return {name: f"{value['count']} {value['dAP']:+.3f}" for name, value in errors.items()}
 
 
