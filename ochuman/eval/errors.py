@@ -113,7 +113,7 @@ def analyse_errors(gt: Annotations, dt: Annotations, blocks: Blocks, params: Eva
                    variants: Sequence[Variant], threshold: float) -> list[ErrorAnalysis]:
     """The :class:`ErrorAnalysis` of each variant at IoU ``threshold`` (see the module doc)."""
     at = threshold_params(params, threshold)
-    D, G = len(blocks.dt_order), len(blocks.gt_order)
+    D = len(blocks.dt_order)
     states = [variant_states(v, gt, blocks, at) for v in variants]  # each (1, G): area "all"
     matched = np.full((len(variants), D), -1, dtype=np.int32)
     if states:

@@ -8,10 +8,25 @@ import json
 
 import pytest
 
+import ochuman
+from ochuman.data import SAMPLE_ANNOTATIONS
 from ochuman.eval.errors import ERROR_CLASSES, KEYPOINT_ERROR_CLASSES
 
 from ..ochuman.eval.test_errors import _assert_close, _reference
-from .test_eval_cmd import _rows, _run, files, official_val  # noqa: F401 (fixtures)
+from .test_eval_cmd import _jittered, _perfect, _rows, _run, _write
+
+
+@pytest.fixture(scope="module")
+def official_val() -> dict:
+    """The official COCO-format val file rebuilt from the sample."""
+    return ochuman.to_coco(ochuman.load(SAMPLE_ANNOTATIONS), "val")
+
+
+@pytest.fixture(scope="module")
+def files(official_val, tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("errors")
+    return {"perfect": _write(folder / "perfect.json", _perfect(official_val)),
+            "jittered": _write(folder / "jittered.json", _jittered(official_val))}
 
 
 @pytest.mark.parametrize("iou_type, classes", [("segm", ERROR_CLASSES), ("bbox", ERROR_CLASSES),
