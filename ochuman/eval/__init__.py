@@ -15,6 +15,7 @@ evaluated in one pass. One module per step of one ``ochuman eval``:
     summary        the 12 (10) numbers of pycocotools' summarize
     subsets        occlusion subsets as variants, both modes; the nearest-person rule
     report         EvalReport (rows, AP per MaxIoU bin, curves, paper rows), per-person rows
+    errors         error classes at one IoU threshold and their dAP (TIDE's oracle fixes)
     run            evaluate_results: results files + ground truth -> EvalReport
 
 A variant says, per ground-truth annotation, whether it counts (0), is an ignore region (1) or

@@ -146,10 +146,11 @@ class _PairGeometry:
         self.gt, self.dt, self.blocks, self.iou_type = gt, dt, blocks, iou_type
         self.per_row = np.diff(blocks.gt_start)[blocks.dt_block]  # (D,) persons in each detection's block
         self.pair_dt = np.repeat(np.arange(len(self.per_row)), self.per_row)
-        row_start = np.cumsum(self.per_row) - self.per_row
-        within = np.arange(len(self.pair_dt)) - row_start[self.pair_dt]
+        self.row_start = np.cumsum(self.per_row) - self.per_row  # (D,) each detection's first pair
+        within = np.arange(len(self.pair_dt)) - self.row_start[self.pair_dt]
         self.pair_gt = blocks.gt_start[blocks.dt_block[self.pair_dt]] + within
         self.shapes = iou_type != "keypoints"
+        self._union_ious = {}
         if not self.shapes:
             return
         if iou_type == "segm":
@@ -164,7 +165,14 @@ class _PairGeometry:
             self.inter = _box_intersection(d[self.pair_dt], g[self.pair_gt])
 
     def union_iou(self, d: int, persons: np.ndarray) -> float:
-        """IoU of detection d with the union of the persons (block-order indices)."""
+        """IoU of detection d with the union of the persons (block-order indices); kept, as
+        the variants ask again for the same detection and persons."""
+        key = (d, tuple(persons.tolist()))
+        if key not in self._union_ious:
+            self._union_ious[key] = self._union_iou(d, persons)
+        return self._union_ious[key]
+
+    def _union_iou(self, d: int, persons: np.ndarray) -> float:
         if self.iou_type == "segm":
             from pycocotools import mask as mask_utils
 
@@ -201,10 +209,8 @@ def _box_overlaps(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 def _union_area(boxes: np.ndarray) -> float:
     """Area of the union of a few [x, y, w, h] boxes (N, 4): the cells of their corner grid
     that some box covers."""
-    xs = np.unique(np.r_[boxes[:, 0], boxes[:, 0] + boxes[:, 2]])
-    ys = np.unique(np.r_[boxes[:, 1], boxes[:, 1] + boxes[:, 3]])
-    if len(xs) < 2 or len(ys) < 2:
-        return 0.0
+    xs = np.sort(np.concatenate([boxes[:, 0], boxes[:, 0] + boxes[:, 2]]))  # repeated edges: cells of width 0
+    ys = np.sort(np.concatenate([boxes[:, 1], boxes[:, 1] + boxes[:, 3]]))
     cx, cy = (xs[:-1] + xs[1:]) / 2, (ys[:-1] + ys[1:]) / 2
     inside_x = (boxes[:, 0, None] <= cx) & (cx <= boxes[:, 0, None] + boxes[:, 2, None])  # (N, X)
     inside_y = (boxes[:, 1, None] <= cy) & (cy <= boxes[:, 1, None] + boxes[:, 3, None])  # (N, Y)
@@ -251,7 +257,8 @@ def classify(blocks: Blocks, geometry: "_PairGeometry", state: np.ndarray, false
         covers = counted & (cover >= MERGED_COVER)
         n_covered = np.bincount(geometry.pair_dt[covers], minlength=len(per_row))
         for d in np.flatnonzero(rest & (n_covered >= 2)):  # few: one mask over several persons
-            persons = geometry.pair_gt[(geometry.pair_dt == d) & covers]
+            pairs = slice(geometry.row_start[d], geometry.row_start[d] + per_row[d])
+            persons = geometry.pair_gt[pairs][covers[pairs]]
             merged[d] = geometry.union_iou(int(d), persons) >= cap
         classes["merged"] = merged
         rest &= ~merged

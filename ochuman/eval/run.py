@@ -40,6 +40,9 @@ Subsets, two modes
     1.0 include 1.0.
 
 All subsets share one IoU computation and one matching call.
+
+Errors (``errors=True``): every subset and MaxIoU bin also gets the error classes of
+:mod:`ochuman.eval.errors` at ``errors_iou``, from the same blocks and variants.
 """
 from __future__ import annotations
 
