@@ -5,6 +5,7 @@ oracle fix applied to the inputs and pycocotools run again), the subset and MaxI
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 import itertools
 import json
 
@@ -416,3 +417,137 @@ def test_per_category_rows_are_the_reference_on_each_category(tmp_path):
                                                      "segm", 0.75), f"category {cat_id}")
     for name in ERROR_CLASSES:
         assert rows["all"][name]["count"] == rows["c1"][name]["count"] + rows["c2"][name]["count"]
+
+
+# --------------------------------------------------------------------------------------------
+# ignore mode: the slow reference on ochuman.eval.reference's blocks (bbox and keypoints)
+
+def _reference_ignore_mode(gt: dict, results: list, iou_type: str, threshold: float, subset) -> dict:
+    """As :func:`_reference`, for ``--mode ignore`` on ``subset``: the blocks of
+    ochuman.eval.reference with persons outside the subset as ignore regions (closed-top
+    ranges), each fix applied to the blocks (a removed detection leaves its block, a fixed one
+    gets IoU 1 with its person and 0 with the others, a missed person becomes an ignore region)."""
+    from ochuman.eval import reference
+    from ochuman.keypoints import COCO_OKS_SIGMAS
+
+    dts = load_results_coco(coco_from_dict(gt), results).dataset["annotations"]
+    img_ids = sorted(im["id"] for im in gt["images"])
+    cat_ids = sorted(c["id"] for c in gt["categories"])
+    blocks = reference.blocks_from_coco(gt["annotations"], dts, img_ids, cat_ids, iou_type, COCO_OKS_SIGMAS)
+    cap = min(threshold, 1 - 1e-10)
+    classes = KEYPOINT_ERROR_CLASSES if iou_type == "keypoints" else ERROR_CLASSES
+    max_det = 20 if iou_type == "keypoints" else 100
+    found = {name: [] for name in classes}  # (block key, detection index in the block [, person])
+    target, score = {}, {}
+    subset_blocks = {}
+    for key, block in blocks.items():
+        k, i = key
+        gts = [a for a in gt["annotations"] if a["image_id"] == img_ids[i] and a["category_id"] == cat_ids[k]]
+        boxes = [d["bbox"] for d in dts if d["image_id"] == img_ids[i] and d["category_id"] == cat_ids[k]]
+        # (a crowd region is an ignore region anyway; its max_iou field decides, as in the engine,
+        # whether a detection nearest to it is scored)
+        in_subset = np.array([subset.contains(np.array([a["max_iou"]]), "closed-top")[0] for a in gts], dtype=bool)
+        block = reference.ignore_mode(block, in_subset)
+        subset_blocks[key] = (block, [a["bbox"] for a in gts], boxes)
+    with_persons = {k for (k, _), (b, _, _) in subset_blocks.items() if (~b.gt_ignore).any()}
+    taken = set()
+    for key, (block, gt_boxes, dt_boxes) in subset_blocks.items():
+        result = reference.evaluate_block(block, [0, 1e5 ** 2], max_det, [threshold])
+        counted = [g for g in range(len(block.gt_id)) if not result.gt_ignore[g]]
+        matched = {int(m) for m in result.dt_match[0] if m}
+        taken |= {(key, g) for g in counted if int(block.gt_id[g]) in matched}
+        found["missed"] += [(key, g) for g in counted if int(block.gt_id[g]) not in matched]
+        if key[0] not in with_persons:
+            continue
+        for j, d in enumerate(reference.by_score(block.dt_score)[:max_det]):
+            if result.dt_match[0, j] or result.dt_ignore[0, j]:
+                continue
+            iou = [block.ious[d, g] for g in counted]
+            best = max(iou, default=0.0)
+            aim = (key, counted[int(np.argmax(iou))]) if iou else None
+            score[key, d] = block.dt_score[d]
+            if best >= cap:
+                found["duplicate"].append((key, d))
+                continue
+            if iou_type == "bbox":
+                persons = [gt_boxes[g] for g in counted]
+                inter = [_intersection(dt_boxes[d], p, "bbox") for p in persons]
+                covered = [p for p, x in zip(persons, inter) if _area(p, "bbox") > 0 and x / _area(p, "bbox") >= 0.5]
+                if len(covered) >= 2 and _union_iou(dt_boxes[d], covered, "bbox") >= cap:
+                    found["merged"].append((key, d))
+                    target[key, d] = aim
+                    continue
+                inside = [x / _area(dt_boxes[d], "bbox") if _area(dt_boxes[d], "bbox") > 0 else 0.0 for x in inter]
+                if max(inside, default=0.0) >= 0.8:
+                    found["partial"].append((key, d))
+                    target[key, d] = (key, counted[int(np.argmax(inside))])
+                    continue
+            if best >= 0.1:
+                found["localization"].append((key, d))
+                target[key, d] = aim
+            else:
+                found["background"].append((key, d))
+    fixer = {}
+    for error in sorted(target, key=lambda e: (-score[e], e)):  # same block: ties in block order
+        if target[error] not in taken:
+            fixer.setdefault(target[error], error)
+
+    def ap(fixed_blocks):
+        results_per = [[[reference.evaluate_block(fixed_blocks[k, i], [0, 1e5 ** 2], max_det, [threshold])
+                         if (k, i) in fixed_blocks else None for i in range(len(img_ids))]] for k in range(len(cat_ids))]
+        precision = reference.accumulate(results_per, [threshold], np.linspace(0, 1, 101), [max_det])[0]
+        cells = precision[0, :, :, 0, -1]
+        return np.array([cells[:, k].mean() if (cells[:, k] > -1).all() else -1.0 for k in range(len(cat_ids))])
+
+    plain = {key: b for key, (b, _, _) in subset_blocks.items()}
+    base = ap(plain)
+    valid = base > -1
+    out = {}
+    for name in classes:
+        fixed_blocks = dict(plain)
+        if name == "missed":
+            for key, g in found["missed"]:
+                b = fixed_blocks[key]
+                ignore = b.gt_ignore.copy()
+                ignore[g] = True
+                fixed_blocks[key] = replace(b, gt_ignore=ignore)
+        else:
+            for key in {key for key, _ in found[name]}:
+                b = fixed_blocks[key]
+                keep = np.ones(len(b.dt_score), dtype=bool)
+                ious = b.ious.copy()
+                for error_key, d in found[name]:
+                    if error_key != key:
+                        continue
+                    if fixer.get(target.get((key, d))) == (key, d):
+                        ious[d] = 0.0
+                        ious[d, target[key, d][1]] = 1.0
+                    else:
+                        keep[d] = False
+                fixed_blocks[key] = replace(b, ious=ious[keep], dt_score=b.dt_score[keep], dt_area=b.dt_area[keep],
+                                            dt_unmatched_ignored=b.dt_unmatched_ignored[keep])
+        fixed = ap(fixed_blocks)
+        fixed = np.where(fixed > -1, fixed, 0.0)
+        out[name] = {"count": len(found[name]),
+                     "dAP": float(fixed[valid].mean() - base[valid].mean()) if valid.any() else 0.0}
+    return out
+
+
+@pytest.mark.parametrize("iou_type", ["bbox", "keypoints"])
+@pytest.mark.parametrize("threshold", [0.5, 0.75])
+def test_ignore_mode_subsets_equal_the_reference_blocks(tmp_path, iou_type, threshold):
+    rng = np.random.default_rng(11)
+    bins = (MAX_IOU_BINS[0], MAX_IOU_BINS[3])
+    for seed in range(6):
+        workload = _workload(iou_type, 200 + seed)
+        gt = workload["gt"]
+        for ann in gt["annotations"]:
+            ann["max_iou"] = float(rng.choice([0.2, 0.52, 0.6, 0.66, 0.78, 1.0]))
+        path = tmp_path / f"gt{seed}.json"
+        path.write_text(json.dumps(gt))
+        report = evaluate_results(workload["results"], gt=path, iou_type=iou_type, mode="ignore",
+                                  subsets=["moderate", "hard", *(b.name for b in bins)], errors=True,
+                                  errors_iou=threshold)
+        for row, subset in zip(report.rows(), (MODERATE, HARD, *bins)):
+            _assert_close(row["errors"], _reference_ignore_mode(gt, workload["results"], iou_type, threshold, subset),
+                          f"{iou_type} seed {seed} ignore {row['subset']}")
