@@ -277,6 +277,7 @@ def _reference(gt: dict, results: list, iou_type: str, threshold: float) -> dict
 def _assert_close(ours: dict, reference: dict, context: str) -> None:
     assert list(ours) == list(reference), context
     for name in reference:
+        assert ours[name]["dAP"] >= 0, f"{context}: {name}: a fix lowered AP: {ours}"
         assert ours[name]["count"] == reference[name]["count"], f"{context}: {name}: {ours} vs {reference}"
         assert abs(ours[name]["dAP"] - reference[name]["dAP"]) < 1e-12, f"{context}: {name}: {ours} vs {reference}"
 
