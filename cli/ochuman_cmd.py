@@ -151,9 +151,19 @@ def convert(file, out_dir, splits, ranges, range_rule, area, image_ids, with_max
 @click.option("--by-visibility", is_flag=True,
               help="Keypoints: also OKS AP over the joints of each visibility class (native: visible, "
                    "self-occluded, occluded-by-other; COCO: v=2, v=1); rows gain 'visibility'.")
+@click.option("--errors", "errors", is_flag=True,
+              help="Classify the errors at --errors-iou (duplicate, merged, partial, localization, background, "
+                   "missed; keypoints: no merged/partial) per subset (and MaxIoU bin): count and dAP, the AP "
+                   "gained by fixing each class alone (TIDE's oracle fixes).")
+@click.option("--errors-iou", type=float, default=0.5, show_default=True, metavar="T",
+              help="IoU (OKS) threshold of --errors, in (0, 1].")
+@click.option("--errors-plot", "errors_plot_file", default=None, metavar="FILE.png", type=OutputFile(),
+              help="Figure of the error classes (count and dAP) by MaxIoU bin with --by-max-iou, else by "
+                   "subset; implies --errors.")
 @verbosity_options
 def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, by_max_iou, categories,
-          per_category, kpt_sigmas, persons_file, fmt, out_file, plot_file, image_sets, by_visibility):
+          per_category, kpt_sigmas, persons_file, fmt, out_file, plot_file, image_sets, by_visibility,
+          errors, errors_iou, errors_plot_file):
     """COCO AP of results files on OCHuman, with the Moderate / Hard breakdown (Table 2)."""
     import warnings
 
@@ -183,7 +193,8 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
                                   by_max_iou=by_max_iou, per_person=persons_file is not None,
                                   paper=paper, category=list(categories) or None, per_category=per_category,
                                   kpt_sigmas=read_oks_sigmas(kpt_sigmas) if kpt_sigmas is not None else None,
-                                  image_set=list(image_sets) or None, by_visibility=by_visibility)
+                                  image_set=list(image_sets) or None, by_visibility=by_visibility,
+                                  errors=errors or errors_plot_file is not None, errors_iou=errors_iou)
     for warning in (w for w in caught if issubclass(w.category, OCHumanWarning)):
         click.echo(f"Warning: {warning.message}", err=True)
     rows = report.rows()
@@ -192,10 +203,22 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
                    f"MaxIoU {report.max_iou_source}, ranges {report.range_rule}")
         shown = [{k: v for k, v in row.items() if k not in ("iou_type", "mode", "max_iou_source", "range_rule")}
                  for row in rows]
-        click.echo(render(shown, fmt))
+        click.echo(render([{k: v for k, v in row.items() if k != "errors"} for row in shown], fmt))
         if by_max_iou:
             click.echo("")
-            click.echo(render(report.ap_by_max_iou(), fmt))
+            click.echo(render([{k: v for k, v in row.items() if k != "errors"} for row in report.ap_by_max_iou()], fmt))
+        if report.errors_iou is not None:
+            from ochuman.eval.errors import error_table
+
+            click.echo("")
+            click.echo(f"Errors at IoU {report.errors_iou:g}: count dAP")
+            click.echo(render(error_table(report), fmt))
+    elif fmt == "csv" and report.errors_iou is not None:
+        from ochuman.eval.errors import error_classes, flat_errors
+
+        classes = error_classes(report.iou_type)
+        click.echo(render([{**{k: v for k, v in row.items() if k != "errors"}, **flat_errors(row["errors"], classes)}
+                           for row in rows], fmt))
     else:
         click.echo(render(rows, fmt))
     if out_file:
@@ -207,6 +230,10 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
         from ochuman.vis import plot_report
 
         plot_report(report, plot_file)
+    if errors_plot_file:
+        from ochuman.vis import plot_errors
+
+        plot_errors(report, errors_plot_file)
 
 
 @main.command()

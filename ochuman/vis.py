@@ -810,3 +810,44 @@ def plot_report(report, path: PathLike) -> None:
         save_figure(fig, path)
     finally:
         plt.close(fig)
+
+
+def plot_errors(report, path: PathLike) -> None:
+    """The error classes of a report evaluated with ``errors`` (:mod:`ochuman.eval.errors`): per
+    results file, their counts (stacked bars) and dAP (bars side by side) by MaxIoU bin when the
+    report has bins, else by subset. Written atomically."""
+    from ochuman.eval.errors import error_frame_rows
+
+    plt = _pyplot()
+    rows = error_frame_rows(report)
+    names = list(dict.fromkeys(row["results"] for row in rows))
+    with_bins = any(row["max_iou_lo"] is not None for row in rows)
+    rows = [row for row in rows if (row["max_iou_lo"] is not None) == with_bins]
+    places = list(dict.fromkeys(row["subset"] for row in rows))
+    classes = list(dict.fromkeys(row["class"] for row in rows))
+    colors = plt.get_cmap("tab10")(np.arange(len(classes)))
+    fig, axes = plt.subplots(max(len(names), 1), 2, figsize=(2 * max(5.0, 0.55 * len(places) + 2.5), 3.6 * max(len(names), 1)),
+                             squeeze=False)
+    try:
+        x = np.arange(len(places))
+        width = 0.8 / max(len(classes), 1)
+        for (count_ax, dap_ax), name in zip(axes, names):
+            value = {(row["subset"], row["class"]): row for row in rows if row["results"] == name}
+            bottom = np.zeros(len(places))
+            for c, cls in enumerate(classes):
+                counts = np.array([value[(p, cls)]["count"] for p in places], dtype=float)
+                count_ax.bar(x, counts, 0.8, bottom=bottom, color=colors[c], label=cls)
+                bottom += counts
+                dap_ax.bar(x - 0.4 + width * (c + 0.5), [value[(p, cls)]["dAP"] for p in places], width,
+                           color=colors[c], label=cls)
+            where = "MaxIoU bin" if with_bins else "subset"
+            for ax, what in ((count_ax, "count"), (dap_ax, "dAP")):
+                ax.set_xticks(x, places, rotation=45 if with_bins else 0, fontsize=8)
+                ax.set(xlabel=where, ylabel=what,
+                       title=f"{name}: {what} by {where} ({report.iou_type} @ {report.errors_iou:g})")
+                ax.grid(alpha=0.3, axis="y")
+            count_ax.legend(fontsize=7)
+        fig.tight_layout()
+        save_figure(fig, path)
+    finally:
+        plt.close(fig)

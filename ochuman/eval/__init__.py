@@ -18,6 +18,7 @@ evaluated in one pass. One module per step of one ``ochuman eval``:
     image_sets     image sets (all, fully-labelled) of the ground truth and of a dataset
     visibility     keypoint visibility classes; OKS restricted to the joints of one class
     breakdown      one evaluation per (image set, visibility class), rows keyed by them
+    errors         error classes at one IoU threshold and their dAP (TIDE's oracle fixes)
     run            evaluate_results: results files + ground truth -> EvalReport
 
 A variant says, per ground-truth annotation, whether it counts (0), is an ignore region (1) or

@@ -42,6 +42,8 @@ class ResultsEvaluation:
     persons: list  # per-person rows, if asked
     detections: int
     keys: dict = field(default_factory=dict)  # its rows' image_set / visibility (ochuman.eval.breakdown), if asked
+    errors: dict = field(default_factory=dict)  # subset name -> ErrorAnalysis, if asked
+    bin_errors: dict = field(default_factory=dict)  # MaxIoURange -> ErrorAnalysis, if asked
 
 
 @dataclass
@@ -52,7 +54,8 @@ class EvalReport:
     rows name their category (a category chosen, or ``per_category``), else None;
     per_category: each row over the categories is followed by one row per category (its
     summary numbers from that category's precision and recall: pycocotools with
-    ``params.catIds`` set to it)."""
+    ``params.catIds`` set to it); errors_iou: the IoU threshold of the error classes
+    (:mod:`ochuman.eval.errors`) when asked for (rows then gain ``errors``), else None."""
 
     iou_type: str
     mode: str
@@ -65,6 +68,7 @@ class EvalReport:
     paper: bool = False
     categories: Optional[list] = None
     per_category: bool = False
+    errors_iou: Optional[float] = None
 
     @property
     def stat_names(self) -> tuple[str, ...]:
@@ -76,11 +80,11 @@ class EvalReport:
         names = self.categories
         for ev in self.evaluations:
             for subset, acc in ev.subsets.items():
-                stats = [(None if names is None else names[0] if len(names) == 1 else "all", acc.stats)]
+                stats = [(None if names is None else names[0] if len(names) == 1 else "all", acc.stats, None)]
                 if self.per_category and len(names) > 1:
-                    stats += [(name, summarize(acc.precision[:, :, k:k + 1], acc.recall[:, k:k + 1], self.params))
+                    stats += [(name, summarize(acc.precision[:, :, k:k + 1], acc.recall[:, k:k + 1], self.params), k)
                               for k, name in enumerate(names)]
-                for category, values in stats:
+                for category, values, index in stats:
                     rows.append({
                         "results": ev.name, "subset": subset, **({} if names is None else {"category": category}),
                         **ev.keys,
@@ -88,6 +92,7 @@ class EvalReport:
                         **{k: float(v) for k, v in zip(self.stat_names, values)},
                         "max_iou_source": self.max_iou_source, "range_rule": self.range_rule,
                         "reported": False,
+                        **({} if self.errors_iou is None else {"errors": ev.errors[subset].summary(index)}),
                     })
         if self.paper and self.iou_type == "segm" and self.split in PAPER_TABLE2:
             subsets = {ev_subset for ev in self.evaluations for ev_subset in ev.subsets} or {"all", "moderate", "hard"}
@@ -100,7 +105,8 @@ class EvalReport:
                                         else {}),  # the paper scored every image of the official files
                                      "iou_type": "segm",
                                      "mode": "official", **{k: (value if k == "AP" else None) for k in self.stat_names},
-                                     "max_iou_source": "stored", "range_rule": "official", "reported": True})
+                                     "max_iou_source": "stored", "range_rule": "official", "reported": True,
+                                     **({} if self.errors_iou is None else {"errors": None})})
         return rows
 
     def ap_by_max_iou(self) -> list[dict]:
@@ -110,7 +116,8 @@ class EvalReport:
             for rng, acc in ev.bins.items():
                 rows.append({"results": ev.name, **ev.keys, "max_iou_lo": rng.lo, "max_iou_hi": rng.hi,
                              "persons": acc.persons, "AP": float(acc.stats[0]),
-                             "AP50": float(acc.stats[1]), "AP75": float(acc.stats[2])})
+                             "AP50": float(acc.stats[1]), "AP75": float(acc.stats[2]),
+                             **({} if self.errors_iou is None else {"errors": ev.bin_errors[rng].summary()})})
         return rows
 
     def persons(self) -> list[dict]:
@@ -128,7 +135,20 @@ class EvalReport:
             "iou_type": self.iou_type, "mode": self.mode, "split": self.split,
             "gt": self.gt_source, "max_iou_source": self.max_iou_source, "range_rule": self.range_rule,
             "rows": self.rows(), "ap_by_max_iou": self.ap_by_max_iou(),
+            **({} if self.errors_iou is None else {"errors_iou": self.errors_iou}),
         }
+
+    def errors_frame(self):
+        """The error classes as a long pandas DataFrame: one row per (results, subset or MaxIoU
+        bin, class) with columns results, image_set / visibility (when rows carry them), subset, max_iou_lo, max_iou_hi (NaN for a subset),
+        class, count, dAP (at IoU ``errors_iou``; empty unless the errors were asked for)."""
+        import pandas as pd
+
+        from ochuman.eval.errors import error_frame_rows
+
+        keys = list(dict.fromkeys(key for ev in self.evaluations for key in ev.keys))
+        return pd.DataFrame(error_frame_rows(self), columns=["results", *keys, "subset", "max_iou_lo",
+                                                             "max_iou_hi", "class", "count", "dAP"])
 
     def curves(self) -> dict:
         """(results, subset) -> (recall points (R,), precision (T, R)): area all, the largest

@@ -46,6 +46,9 @@ Image sets and visibility (asked for)
     evaluation of a results file (:mod:`ochuman.eval.breakdown`), its rows keyed by it.
 
 All subsets share one IoU computation and one matching call.
+
+Errors (``errors=True``): every subset and MaxIoU bin also gets the error classes of
+:mod:`ochuman.eval.errors` at ``errors_iou``, from the same blocks and variants.
 """
 from __future__ import annotations
 
@@ -97,6 +100,8 @@ def evaluate_results(
     kpt_sigmas: Optional[Sequence[float]] = None,
     image_set: Union[None, str, Sequence[str]] = None,
     by_visibility: bool = False,
+    errors: bool = False,
+    errors_iou: float = 0.5,
 ) -> EvalReport:
     """Evaluate one or more results files on OCHuman (or any ground truth) with subsets.
 
@@ -114,10 +119,14 @@ def evaluate_results(
     truth only): one evaluation per set, rows gain ``image_set``; None: every image, no key.
     by_visibility: keypoints only: also OKS AP over the joints of each visibility class
     (:mod:`ochuman.eval.visibility`), rows gain ``visibility``.
+    errors: classify the errors at IoU ``errors_iou`` (:mod:`ochuman.eval.errors`): rows gain
+    ``errors``, ``report.errors_frame()``.
     Returns an :class:`EvalReport` (``rows()``, ``to_frame()``, ``ap_by_max_iou()``, ...).
     """
     if mode not in MODES:
         raise OCHumanError(f"unknown mode {mode!r}: expected official or ignore")
+    if errors and not 0 < errors_iou <= 1:
+        raise OCHumanError(f"errors IoU threshold {errors_iou}: expected a number in (0, 1]")
     single = isinstance(results, (str, os.PathLike, PrefetchedResults))
     if single or (isinstance(results, list) and (not results or isinstance(results[0], dict))):
         results = [results]
@@ -153,7 +162,7 @@ def evaluate_results(
                         params=params, paper=paper,
                         categories=([chosen[k] for k in sorted(chosen)]
                                     if per_category or category is not None else None),
-                        per_category=per_category)
+                        per_category=per_category, errors_iou=errors_iou if errors else None)
     for name, source in zip(names, results):
         if isinstance(source, list):
             label = name
@@ -178,14 +187,17 @@ def evaluate_results(
             _refuse_images_outside_file(ground, detections, label)
         _warn_if_outside_images(ground, detections, label)
         _warn_if_unlisted_categories(ground, detections, label)
-        evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person)
+        evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person,
+                                       report.errors_iou)
         if not masks_are_valid(detections):  # (its fields were checked by the first reading)
             detections = detections_from_records(parse_results(bytes(data), label), label, ground.image_ids,
                                                  ground.image_sizes, None, iou_type, ground.file_names,
                                                  keypoint_count=keypoint_count)
-            evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person)
+            evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person,
+                                       report.errors_iou)
         report.evaluations += [evaluation] if breakdown is None else breakdown.evaluations(
-            evaluation, lambda g, p: _evaluate_one(name, g, detections, p, ranges, mode, by_max_iou, per_person))
+            evaluation, lambda g, p: _evaluate_one(name, g, detections, p, ranges, mode, by_max_iou, per_person,
+                                                   report.errors_iou))
     return report
 
 
@@ -302,9 +314,10 @@ def _default_name(source, k: int) -> str:
 
 
 def _evaluate_one(name, ground: GroundTruth, detections: Annotations, params: EvalParams,
-                  ranges, mode, by_max_iou, per_person) -> ResultsEvaluation:
+                  ranges, mode, by_max_iou, per_person, errors_iou=None) -> ResultsEvaluation:
     """One results file: blocks and IoUs once, every subset (and MaxIoU bin) a variant of one
-    matching and accumulation pass, per-person rows if asked."""
+    matching and accumulation pass, per-person rows if asked, the errors at ``errors_iou`` if
+    not None."""
     blocks = make_blocks(ground.annotations, detections, params)
     base = base_state(ground.annotations, blocks, params)
     nearest = nearest_gt(blocks) if mode == "ignore" else None
@@ -316,4 +329,11 @@ def _evaluate_one(name, ground: GroundTruth, detections: Annotations, params: Ev
     subsets = {rng.name: acc for rng, acc in zip(ranges, accumulated[:len(ranges)])}
     bins = dict(zip(MAX_IOU_BINS, accumulated[len(ranges):])) if by_max_iou else {}
     persons = person_rows(name, ground, detections, blocks, params, base) if per_person else []
-    return ResultsEvaluation(name=name, subsets=subsets, bins=bins, persons=persons, detections=len(detections))
+    evaluation = ResultsEvaluation(name=name, subsets=subsets, bins=bins, persons=persons, detections=len(detections))
+    if errors_iou is not None:
+        from ochuman.eval.errors import analyse_errors
+
+        found = analyse_errors(ground.annotations, detections, blocks, params, [v for v, _ in built], errors_iou)
+        evaluation.errors = {rng.name: e for rng, e in zip(ranges, found)}
+        evaluation.bin_errors = dict(zip(MAX_IOU_BINS, found[len(ranges):])) if by_max_iou else {}
+    return evaluation
