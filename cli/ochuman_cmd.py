@@ -134,9 +134,16 @@ def convert(file, out_dir, splits, ranges, range_rule, area, image_ids, with_max
               help="Write the report as JSON (atomic).")
 @click.option("--plot", "plot_file", default=None, metavar="FILE.png", type=OutputFile(),
               help="Precision/recall per subset (and AP vs MaxIoU with --by-max-iou).")
+@click.option("--bootstrap", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Resample images N times for 95%% intervals (AP_ci, ...; dAP_vs_first / dAP_ci "
+                   "paired against the first --results).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --bootstrap draws.")
+@click.option("--tag", "tags", multiple=True, metavar="[NAME:]KEY=VALUE",
+              help="Protocol tag of every results file, or of the one whose row name (or position 1, 2, ...) "
+                   "is NAME; repeatable. Shown in the protocol cards (JSON, markdown).")
 @verbosity_options
 def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, by_max_iou, categories,
-          per_category, persons_file, fmt, out_file, plot_file):
+          per_category, persons_file, fmt, out_file, plot_file, bootstrap, seed, tags):
     """COCO AP of results files on OCHuman, with the Moderate / Hard breakdown (Table 2)."""
     import warnings
 
@@ -155,6 +162,9 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
         raise OCHumanError(f"--name given {len(names)} times for {len(results)} --results")
     # row names (default: the file names) drawn in --plot too: undecodable bytes as \xNN
     row_names = [printable(name) for name in (names or [Path(r).name for r in results])]
+    from ochuman.eval.protocol import parse_tags
+
+    file_tags = parse_tags(tags, row_names)
     chosen = []
     for subset in subsets or ("levels",):
         chosen += ["all", "moderate", "hard"] if subset == "levels" else [subset]
@@ -163,7 +173,8 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
         report = evaluate_results([first, *results[1:]], row_names, root=root, gt=gt_source, split=split,
                                   iou_type=iou_type, subsets=chosen, mode=mode,
                                   by_max_iou=by_max_iou, per_person=persons_file is not None,
-                                  paper=paper, category=list(categories) or None, per_category=per_category)
+                                  paper=paper, category=list(categories) or None, per_category=per_category,
+                                  bootstrap=bootstrap, seed=seed, tags=file_tags)
     for warning in (w for w in caught if issubclass(w.category, OCHumanWarning)):
         click.echo(f"Warning: {warning.message}", err=True)
     rows = report.rows()
@@ -172,12 +183,23 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
                    f"MaxIoU {report.max_iou_source}, ranges {report.range_rule}")
         shown = [{k: v for k, v in row.items() if k not in ("iou_type", "mode", "max_iou_source", "range_rule")}
                  for row in rows]
+        if bootstrap:
+            from ochuman.eval.bootstrap import SIGNIFICANCE_NOTE, leaderboard_rows
+
+            shown = leaderboard_rows(shown)
         click.echo(render(shown, fmt))
+        if bootstrap and any(str(row.get("dAP_vs_first", "")).endswith("*") for row in shown):
+            click.echo(SIGNIFICANCE_NOTE)
+        if fmt == "markdown":
+            from ochuman.eval.protocol import card_table
+
+            click.echo("")
+            click.echo(render(card_table(report.protocol_cards()), fmt))
         if by_max_iou:
             click.echo("")
             click.echo(render(report.ap_by_max_iou(), fmt))
     else:
-        click.echo(render(rows, fmt))
+        click.echo(render(report.rows_with_protocols() if fmt == "json" else rows, fmt))
     if out_file:
         write_json(out_file, report.to_dict())
     if persons_file:

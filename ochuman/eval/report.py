@@ -9,9 +9,11 @@ import numpy as np
 
 from ochuman.eval.annotations import Annotations
 from ochuman.eval.blocks import Blocks
+from ochuman.eval.bootstrap import LEVEL, interval_columns, interval_keys, interval_records
 from ochuman.eval.ground_truth import GroundTruth
 from ochuman.eval.matching import match
 from ochuman.eval.params import STAT_NAMES, EvalParams
+from ochuman.eval.protocol import card, file_sha256
 from ochuman.eval.states import GtState
 from ochuman.eval.summary import summarize
 from ochuman.subsets import occlusion_level
@@ -41,6 +43,9 @@ class ResultsEvaluation:
     bins: dict  # MaxIoURange -> Accumulated (AP vs MaxIoU), if asked
     persons: list  # per-person rows, if asked
     detections: int
+    samples: dict = field(default_factory=dict)  # subset name -> (S, C, n) bootstrap stats, if asked
+    source: Optional[str] = None  # the results file (None: a parsed list)
+    tags: dict = field(default_factory=dict)  # the user's KEY: VALUE tags of the results file
 
 
 @dataclass
@@ -64,6 +69,9 @@ class EvalReport:
     paper: bool = False
     categories: Optional[list] = None
     per_category: bool = False
+    bootstrap: int = 0  # samples of the bootstrap intervals (0: none)
+    seed: int = 0  # their seed
+    _hashes: dict = field(default_factory=dict, repr=False)  # results file -> SHA-256 (protocol cards)
 
     @property
     def stat_names(self) -> tuple[str, ...]:
@@ -79,13 +87,14 @@ class EvalReport:
                 if self.per_category and len(names) > 1:
                     stats += [(name, summarize(acc.precision[:, :, k:k + 1], acc.recall[:, k:k + 1], self.params))
                               for k, name in enumerate(names)]
-                for category, values in stats:
+                for column, (category, values) in enumerate(stats):
                     rows.append({
                         "results": ev.name, "subset": subset, **({} if names is None else {"category": category}),
                         "iou_type": self.iou_type, "mode": self.mode,
                         **{k: float(v) for k, v in zip(self.stat_names, values)},
                         "max_iou_source": self.max_iou_source, "range_rule": self.range_rule,
                         "reported": False,
+                        **(self._interval_columns(ev, subset, column, values) if self.bootstrap else {}),
                     })
         if self.paper and self.iou_type == "segm" and self.split in PAPER_TABLE2:
             subsets = {ev_subset for ev in self.evaluations for ev_subset in ev.subsets} or {"all", "moderate", "hard"}
@@ -95,8 +104,51 @@ class EvalReport:
                         rows.append({"results": f"{method} (paper)", "subset": subset,
                                      **({} if names is None else {"category": "person"}), "iou_type": "segm",
                                      "mode": "official", **{k: (value if k == "AP" else None) for k in self.stat_names},
-                                     "max_iou_source": "stored", "range_rule": "official", "reported": True})
+                                     "max_iou_source": "stored", "range_rule": "official", "reported": True,
+                                     **({k: None for k in self._interval_keys()} if self.bootstrap else {})})
         return rows
+
+    def _interval_keys(self) -> list[str]:
+        return interval_keys(self.iou_type, len(self.evaluations) > 1)
+
+    def _interval_columns(self, ev: ResultsEvaluation, subset: str, column: int, values) -> dict:
+        """The bootstrap intervals of one row (:mod:`ochuman.eval.bootstrap`)."""
+        first = self.evaluations[0]
+        paired = len(self.evaluations) > 1
+        first_values = None
+        if paired and ev is not first:
+            acc = first.subsets[subset]
+            first_values = acc.stats if column == 0 else summarize(
+                acc.precision[:, :, column - 1:column], acc.recall[:, column - 1:column], self.params)
+        return interval_columns(self.iou_type, values, ev.samples[subset][:, column], paired,
+                                first_values, first.samples[subset][:, column] if first_values is not None else None)
+
+    def intervals_frame(self):
+        """The bootstrap intervals as a pandas DataFrame: per (results, subset[, category]) and
+        number, its value, interval and, after the first results file, the paired difference."""
+        import pandas as pd
+
+        return pd.DataFrame(interval_records(self.rows(), self.stat_names, self.iou_type))
+
+    def protocol_cards(self) -> list[dict]:
+        """The protocol card of each row of :meth:`rows`, in order (:mod:`ochuman.eval.protocol`)."""
+        by_name = {}
+        for ev in self.evaluations:
+            by_name.setdefault(ev.name, ev)
+        cards = []
+        for row in self.rows():
+            ev = by_name.get(row["results"]) if not row.get("reported") else None
+            if ev is None:  # the paper's rows
+                ev = ResultsEvaluation(name=row["results"], subsets={}, bins={}, persons=[], detections=0,
+                                       tags={"source": "the paper's Table 2"})
+            if ev.source is not None and ev.source not in self._hashes:
+                self._hashes[ev.source] = file_sha256(ev.source)
+            cards.append(card(self, ev, row.get("image_set", "all"), self._hashes.get(ev.source)))
+        return cards
+
+    def rows_with_protocols(self) -> list[dict]:
+        """:meth:`rows`, each with its ``protocol`` card."""
+        return [{**row, "protocol": c} for row, c in zip(self.rows(), self.protocol_cards())]
 
     def ap_by_max_iou(self) -> list[dict]:
         """AP, AP50, AP75 per MaxIoU bin of 0.05 from 0.5 to 1.0, per results file."""
@@ -122,7 +174,8 @@ class EvalReport:
         return {
             "iou_type": self.iou_type, "mode": self.mode, "split": self.split,
             "gt": self.gt_source, "max_iou_source": self.max_iou_source, "range_rule": self.range_rule,
-            "rows": self.rows(), "ap_by_max_iou": self.ap_by_max_iou(),
+            "rows": self.rows_with_protocols(), "ap_by_max_iou": self.ap_by_max_iou(),
+            **({"bootstrap": {"samples": self.bootstrap, "seed": self.seed, "level": LEVEL}} if self.bootstrap else {}),
         }
 
     def curves(self) -> dict:

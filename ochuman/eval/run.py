@@ -54,9 +54,11 @@ from ochuman.errors import OCHumanError, OCHumanWarning, ResultsError
 from ochuman.eval.accumulation import evaluate_variants
 from ochuman.eval.annotations import Annotations
 from ochuman.eval.blocks import make_blocks
+from ochuman.eval.bootstrap import image_weights, prepare, resampled_images, sample_stats
 from ochuman.eval.ground_truth import GroundTruth, index_of
 from ochuman.eval.matching import base_state
 from ochuman.eval.params import EvalParams
+from ochuman.eval.protocol import tags_per_file
 from ochuman.eval.report import PAPER_TABLE2, EvalReport, ResultsEvaluation, person_rows
 from ochuman.eval.resolve import resolve_ground_truth
 from ochuman.eval.results import detections_from_bytes, detections_from_records, masks_are_valid, parse_results
@@ -86,6 +88,9 @@ def evaluate_results(
     paper: bool = False,
     category: Union[None, int, str, Sequence[Union[int, str]]] = None,
     per_category: bool = False,
+    bootstrap: int = 0,
+    seed: int = 0,
+    tags: Optional[Sequence[Optional[dict]]] = None,
 ) -> EvalReport:
     """Evaluate one or more results files on OCHuman (or any ground truth) with subsets.
 
@@ -97,6 +102,11 @@ def evaluate_results(
     paper: add the paper's Table-2 rows (segm AP of val or test; a warning says when there are none).
     category: a category of the ground truth (id or name), or several; None: every category.
     per_category: a row per category after each row over the categories (see the module doc).
+    bootstrap: N > 0 resamples images N times (``seed``) for 95% intervals
+    (:mod:`ochuman.eval.bootstrap`): rows gain ``AP_ci``... and, after the first results file,
+    ``dAP_vs_first`` / ``dAP_ci``.
+    tags: one dict of KEY: VALUE per results file (or None), recorded in its protocol card
+    (:mod:`ochuman.eval.protocol`).
     Returns an :class:`EvalReport` (``rows()``, ``to_frame()``, ``ap_by_max_iou()``, ...).
     """
     if mode not in MODES:
@@ -135,7 +145,14 @@ def evaluate_results(
                         categories=([chosen[k] for k in sorted(chosen)]
                                     if per_category or category is not None else None),
                         per_category=per_category)
-    for name, source in zip(names, results):
+    weights = None
+    if bootstrap:
+        if bootstrap < 0:
+            raise OCHumanError(f"bootstrap = {bootstrap}: the number of samples must be positive")
+        report.bootstrap, report.seed = bootstrap, seed
+        weights = image_weights(len(resampled_images(ground, mode)), bootstrap, seed)
+    file_tags = tags_per_file(tags, len(results))
+    for name, source, tagged in zip(names, results, file_tags):
         if isinstance(source, list):
             label = name
             detections = detections_from_records(parse_results(source, name, strict=True), label, ground.image_ids,
@@ -158,11 +175,14 @@ def evaluate_results(
             _refuse_images_outside_file(ground, detections, label)
         _warn_if_outside_images(ground, detections, label)
         _warn_if_unlisted_categories(ground, detections, label)
-        evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person)
+        evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person,
+                                   weights, per_category)
         if not masks_are_valid(detections):  # (its fields were checked by the first reading)
             detections = detections_from_records(parse_results(bytes(data), label), label, ground.image_ids,
                                                  ground.image_sizes, None, iou_type, ground.file_names)
-            evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person)
+            evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person,
+                                       weights, per_category)
+        evaluation.source, evaluation.tags = (None if isinstance(source, list) else label), tagged
         report.evaluations.append(evaluation)
     return report
 
@@ -261,7 +281,7 @@ def _default_name(source, k: int) -> str:
 
 
 def _evaluate_one(name, ground: GroundTruth, detections: Annotations, params: EvalParams,
-                  ranges, mode, by_max_iou, per_person) -> ResultsEvaluation:
+                  ranges, mode, by_max_iou, per_person, weights=None, per_category=False) -> ResultsEvaluation:
     """One results file: blocks and IoUs once, every subset (and MaxIoU bin) a variant of one
     matching and accumulation pass, per-person rows if asked."""
     blocks = make_blocks(ground.annotations, detections, params)
@@ -275,4 +295,10 @@ def _evaluate_one(name, ground: GroundTruth, detections: Annotations, params: Ev
     subsets = {rng.name: acc for rng, acc in zip(ranges, accumulated[:len(ranges)])}
     bins = dict(zip(MAX_IOU_BINS, accumulated[len(ranges):])) if by_max_iou else {}
     persons = person_rows(name, ground, detections, blocks, params, base) if per_person else []
-    return ResultsEvaluation(name=name, subsets=subsets, bins=bins, persons=persons, detections=len(detections))
+    evaluation = ResultsEvaluation(name=name, subsets=subsets, bins=bins, persons=persons, detections=len(detections))
+    if weights is not None:  # bootstrap samples of the subsets, from the same matches
+        plan = prepare(ground.annotations, detections, blocks, params, [v for v, _ in built[:len(ranges)]],
+                       resampled_images(ground, mode))
+        per_variant = sample_stats(plan, weights, params, per_category)
+        evaluation.samples = {rng.name: values for rng, values in zip(ranges, per_variant)}
+    return evaluation
