@@ -52,6 +52,7 @@ INTERVAL_STATS = {
                   ("AR", False, None), ("AR50", False, .5), ("AR75", False, .75)),
 }
 LEVEL = 0.95
+PERCENTILES = (2.5, 97.5)  # of a LEVEL interval
 #: bytes of precision arrays held at once (samples are accumulated in chunks)
 CHUNK_BYTES = 64 << 20
 
@@ -212,7 +213,7 @@ def interval(values: np.ndarray) -> Optional[list[float]]:
     values = values[values > -1]
     if len(values) == 0:
         return None
-    lo, hi = np.percentile(values, [100 * (1 - LEVEL) / 2, 100 * (1 + LEVEL) / 2])
+    lo, hi = np.percentile(values, PERCENTILES)
     return [float(lo), float(hi)]
 
 
@@ -221,7 +222,7 @@ def difference_interval(values: np.ndarray, first: np.ndarray) -> Optional[list[
     both = (values > -1) & (first > -1)
     if not both.any():
         return None
-    lo, hi = np.percentile(values[both] - first[both], [100 * (1 - LEVEL) / 2, 100 * (1 + LEVEL) / 2])
+    lo, hi = np.percentile(values[both] - first[both], PERCENTILES)
     return [float(lo), float(hi)]
 
 
