@@ -199,7 +199,7 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
             click.echo("")
             click.echo(render(report.ap_by_max_iou(), fmt))
     else:
-        click.echo(render(report.rows_with_protocols() if fmt == "json" else rows, fmt))
+        click.echo(render(rows, fmt))
     if out_file:
         write_json(out_file, report.to_dict())
     if persons_file:

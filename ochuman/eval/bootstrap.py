@@ -66,6 +66,8 @@ def resampled_images(ground: GroundTruth, mode: str) -> np.ndarray:
 
 def image_weights(n_images: int, samples: int, seed: int) -> np.ndarray:
     """(samples, n_images) int32: how many times each image was drawn in each sample."""
+    if n_images == 0:
+        return np.zeros((samples, 0), dtype=np.int32)
     draws = np.random.default_rng(seed).integers(0, n_images, size=(samples, n_images))
     flat = draws + (np.arange(samples, dtype=np.int64) * n_images)[:, None]
     return np.bincount(flat.ravel(), minlength=samples * n_images).reshape(samples, n_images).astype(np.int32)
@@ -167,7 +169,9 @@ def sample_stats(plan: Resampling, weights: np.ndarray, params: EvalParams, per_
     L = V * K
     stats = INTERVAL_STATS[params.iou_type]
     C = 1 + K if per_category else 1
-    out = np.empty((V, S, C, len(stats)))
+    out = np.full((V, S, C, len(stats)), -1.0)
+    if n == 0:  # no image to draw: every number undefined, as pycocotools' -1 without ground truth
+        return out
     rec_thrs = np.ascontiguousarray(params.rec_thrs, dtype=np.float64)
     thresholds = np.asarray(params.iou_thrs)
     chunk = max(1, CHUNK_BYTES // (8 * max(L * T * R, 1)))

@@ -69,15 +69,17 @@ def file_sha256(path) -> Optional[str]:
     return digest.hexdigest()
 
 
-def card(report, evaluation, image_set: str, sha256: Optional[str]) -> dict:
-    """The protocol card of a row of ``evaluation`` (a :class:`~ochuman.eval.report.ResultsEvaluation`
-    of ``report``) for ``image_set``."""
-    source = getattr(evaluation, "source", None)
+def card(report, evaluation, row: dict, sha256: Optional[str]) -> dict:
+    """The protocol card of ``row``, a row of ``evaluation`` (a
+    :class:`~ochuman.eval.report.ResultsEvaluation` of ``report``): the row's own facts where it
+    states them (the paper's rows do), else the report's."""
+    source = evaluation.source
     return {
         "results": evaluation.name, "results_file": None if source is None else str(source),
-        "results_sha256": sha256, "gt": report.gt_source, "split": report.split, "image_set": image_set,
-        "iou_type": report.iou_type, "subset_mode": report.mode, "range_rule": report.range_rule,
-        "max_iou_source": report.max_iou_source, "tags": dict(getattr(evaluation, "tags", None) or {}),
+        "results_sha256": sha256, "gt": report.gt_source, "split": report.split,
+        "image_set": row.get("image_set", "all"), "iou_type": row.get("iou_type", report.iou_type),
+        "subset_mode": row.get("mode", report.mode), "range_rule": row.get("range_rule", report.range_rule),
+        "max_iou_source": row.get("max_iou_source", report.max_iou_source), "tags": dict(evaluation.tags),
     }
 
 

@@ -143,7 +143,7 @@ class EvalReport:
                                        tags={"source": "the paper's Table 2"})
             if ev.source is not None and ev.source not in self._hashes:
                 self._hashes[ev.source] = file_sha256(ev.source)
-            cards.append(card(self, ev, row.get("image_set", "all"), self._hashes.get(ev.source)))
+            cards.append(card(self, ev, row, self._hashes.get(ev.source)))
         return cards
 
     def rows_with_protocols(self) -> list[dict]:

@@ -290,3 +290,10 @@ def test_drawn_workloads_match_pycocotools_per_sample(tmp_path_factory, workload
             continue
         np.testing.assert_array_equal(report.evaluations[0].samples["all"][b, 0],
                                       _pycocotools(dup_gt, dup_results, "bbox"))
+
+
+def test_a_ground_truth_without_images_gives_no_intervals(tmp_path):
+    gt = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "person"}]}
+    with pytest.warns(ochuman.errors.OCHumanWarning):
+        (row,) = _evaluate(tmp_path, gt, [], iou_type="bbox", subsets=("all",), bootstrap=5).rows()
+    assert row["AP"] == -1 and row["AP_ci"] is None and row["AR100_ci"] is None
