@@ -245,7 +245,8 @@ def interval_columns(iou_type: str, values, samples: np.ndarray, paired: bool, f
     if paired:
         defined = first_values is not None and values[0] > -1 and first_values[0] > -1
         columns["dAP_vs_first"] = float(values[0] - first_values[0]) if defined else None
-        columns["dAP_ci"] = difference_interval(samples[:, 0], first_samples[:, 0]) if first_values is not None else None
+        columns["dAP_ci"] = (difference_interval(samples[:, 0], first_samples[:, 0]) if first_values is not None
+                             else None)
     return columns
 
 

@@ -3,8 +3,9 @@ ground truth, split, image set, iou type, subset mode, range rule, MaxIoU source
 the user gave the results file: training data, box or keypoint source, ...).
 
 A card belongs to a row: the results file's facts plus the row's image set (a row's
-``image_set`` key, else ``all``). JSON rows carry theirs as a ``protocol`` object; a markdown
-leaderboard is followed by a table of the distinct cards. The SHA-256 is of the results file's
+``image_set`` key, else ``all``). The JSON report (``--out``, ``EvalReport.to_dict()``) holds
+``protocols``, the card of each of its ``rows`` in the same order; a markdown leaderboard is
+followed by a table of the distinct cards. The SHA-256 is of the results file's
 bytes, read when the first card is made (None for results given as a parsed list).
 
 Tags on the command line: ``--tag KEY=VALUE`` tags every results file; ``--tag NAME:KEY=VALUE``

@@ -146,10 +146,6 @@ class EvalReport:
             cards.append(card(self, ev, row, self._hashes.get(ev.source)))
         return cards
 
-    def rows_with_protocols(self) -> list[dict]:
-        """:meth:`rows`, each with its ``protocol`` card."""
-        return [{**row, "protocol": c} for row, c in zip(self.rows(), self.protocol_cards())]
-
     def ap_by_max_iou(self) -> list[dict]:
         """AP, AP50, AP75 per MaxIoU bin of 0.05 from 0.5 to 1.0, per results file."""
         rows = []
@@ -174,7 +170,7 @@ class EvalReport:
         return {
             "iou_type": self.iou_type, "mode": self.mode, "split": self.split,
             "gt": self.gt_source, "max_iou_source": self.max_iou_source, "range_rule": self.range_rule,
-            "rows": self.rows_with_protocols(), "ap_by_max_iou": self.ap_by_max_iou(),
+            "rows": self.rows(), "protocols": self.protocol_cards(), "ap_by_max_iou": self.ap_by_max_iou(),
             **({"bootstrap": {"samples": self.bootstrap, "seed": self.seed, "level": LEVEL}} if self.bootstrap else {}),
         }
 

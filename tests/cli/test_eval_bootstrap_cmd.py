@@ -53,10 +53,12 @@ def test_protocol_cards_in_the_json_report_and_markdown(files, tmp_path):
             "--tag", "oracle:boxes=gt", "--tag", "2:train=coco", "--tag", "keypoints=gt")
     result = _run(*args, "--out", str(tmp_path / "report.json"))
     assert result.exit_code == 0, result.stderr
-    rows = json.loads((tmp_path / "report.json").read_text())["rows"]
-    assert [row["protocol"] for row in rows] == [
+    written = json.loads((tmp_path / "report.json").read_text())
+    cards = written["protocols"]
+    assert len(cards) == len(written["rows"]) == 2
+    assert cards == [
         {"results": name, "results_file": str(files[key]), "results_sha256": _sha256(files[key]),
-         "gt": rows[0]["protocol"]["gt"], "split": "val", "image_set": "all", "iou_type": "bbox",
+         "gt": cards[0]["gt"], "split": "val", "image_set": "all", "iou_type": "bbox",
          "subset_mode": "official", "range_rule": "official", "max_iou_source": "stored", "tags": tags}
         for name, key, tags in (("oracle", "perfect", {"boxes": "gt", "keypoints": "gt"}),
                                 ("jitter", "jittered", {"train": "coco", "keypoints": "gt"}))]
@@ -64,7 +66,6 @@ def test_protocol_cards_in_the_json_report_and_markdown(files, tmp_path):
     assert markdown.exit_code == 0, markdown.stderr
     table = markdown.stdout.split("\n\n")[-1]
     assert table.startswith("| results ") and "| results_sha256 " in table.splitlines()[0]
-    assert "protocol" not in _rows(*args)[0]  # the rows on stdout stay flat
     assert _sha256(files["jittered"])[:12] in table and "train=coco; keypoints=gt" in table
     assert "boxes=gt; keypoints=gt" in table
 
@@ -76,8 +77,8 @@ def test_out_report_carries_cards_and_the_bootstrap(files, tmp_path):
     assert result.exit_code == 0, result.stderr
     report = json.loads(out.read_text())
     assert report["bootstrap"] == {"samples": 10, "seed": 7, "level": 0.95}
-    (row,) = report["rows"]
-    assert row["protocol"]["tags"] == {"train": "coco"} and len(row["AP_ci"]) == 2
+    (row,), (card,) = report["rows"], report["protocols"]
+    assert card["tags"] == {"train": "coco"} and len(row["AP_ci"]) == 2
 
 
 def test_a_tag_naming_no_results_file_is_one_line(files):

@@ -62,7 +62,7 @@ def test_cards_record_the_file_its_hash_and_the_evaluation(tmp_path):
                          "split": "all", "image_set": "all", "iou_type": "bbox", "subset_mode": "ignore",
                          "range_rule": "closed-top", "max_iou_source": "box", "tags": {"train": "coco"}}
     assert list_card["results_file"] is None and list_card["results_sha256"] is None and list_card["tags"] == {}
-    assert [row["protocol"] for row in report.to_dict()["rows"]] == [file_card, list_card]
+    assert report.to_dict()["protocols"] == [file_card, list_card]
 
 
 def test_a_rows_image_set_goes_into_its_card(tmp_path, monkeypatch):
