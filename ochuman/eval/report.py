@@ -2,7 +2,7 @@
 per MaxIoU bin, curves, the paper's Table-2 rows) and the per-person rows for error analysis."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import numpy as np
@@ -132,18 +132,16 @@ class EvalReport:
 
     def protocol_cards(self) -> list[dict]:
         """The protocol card of each row of :meth:`rows`, in order (:mod:`ochuman.eval.protocol`)."""
-        by_name = {}
-        for ev in self.evaluations:
-            by_name.setdefault(ev.name, ev)
         cards = []
-        for row in self.rows():
-            ev = by_name.get(row["results"]) if not row.get("reported") else None
-            if ev is None:  # the paper's rows
-                ev = ResultsEvaluation(name=row["results"], subsets={}, bins={}, persons=[], detections=0,
-                                       tags={"source": "the paper's Table 2"})
+        for ev in self.evaluations:  # its rows, as rows() makes them (names may repeat)
             if ev.source is not None and ev.source not in self._hashes:
                 self._hashes[ev.source] = file_sha256(ev.source)
-            cards.append(card(self, ev, row, self._hashes.get(ev.source)))
+            alone = replace(self, evaluations=[ev], paper=False, bootstrap=0)
+            cards += [card(self, ev, row, self._hashes.get(ev.source)) for row in alone.rows()]
+        paper = ResultsEvaluation(name="", subsets={}, bins={}, persons=[], detections=0,
+                                  tags={"source": "the paper's Table 2"})
+        for row in self.rows()[len(cards):]:  # the paper's rows
+            cards.append(card(self, replace(paper, name=row["results"]), row, None))
         return cards
 
     def ap_by_max_iou(self) -> list[dict]:

@@ -90,7 +90,7 @@ def evaluate_results(
     per_category: bool = False,
     bootstrap: int = 0,
     seed: int = 0,
-    tags: Optional[Sequence[Optional[dict]]] = None,
+    tags: Union[None, dict, Sequence[Optional[dict]]] = None,
 ) -> EvalReport:
     """Evaluate one or more results files on OCHuman (or any ground truth) with subsets.
 
@@ -105,8 +105,8 @@ def evaluate_results(
     bootstrap: N > 0 resamples images N times (``seed``) for 95% intervals
     (:mod:`ochuman.eval.bootstrap`): rows gain ``AP_ci``... and, after the first results file,
     ``dAP_vs_first`` / ``dAP_ci``.
-    tags: one dict of KEY: VALUE per results file (or None), recorded in its protocol card
-    (:mod:`ochuman.eval.protocol`).
+    tags: KEY: VALUE recorded in the protocol cards (:mod:`ochuman.eval.protocol`): one dict for
+    every results file, or one dict (or None) per results file.
     Returns an :class:`EvalReport` (``rows()``, ``to_frame()``, ``ap_by_max_iou()``, ...).
     """
     if mode not in MODES:
@@ -118,6 +118,9 @@ def evaluate_results(
     if len(names) != len(results):
         raise OCHumanError(f"{len(names)} names for {len(results)} results files")
     results = list(results)
+    if bootstrap < 0:
+        raise OCHumanError(f"bootstrap = {bootstrap}: the number of samples must be positive")
+    file_tags = tags_per_file(tags, len(results))
     if isinstance(results[0], (str, os.PathLike)):  # read it in a thread while the ground truth loads
         results[0] = PrefetchedResults(results[0])
     ground = gt if isinstance(gt, GroundTruth) else resolve_ground_truth(root, gt, split or "val", masks=iou_type == "segm")
@@ -147,11 +150,8 @@ def evaluate_results(
                         per_category=per_category)
     weights = None
     if bootstrap:
-        if bootstrap < 0:
-            raise OCHumanError(f"bootstrap = {bootstrap}: the number of samples must be positive")
         report.bootstrap, report.seed = bootstrap, seed
         weights = image_weights(len(resampled_images(ground, mode)), bootstrap, seed)
-    file_tags = tags_per_file(tags, len(results))
     for name, source, tagged in zip(names, results, file_tags):
         if isinstance(source, list):
             label = name

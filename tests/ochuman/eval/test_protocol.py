@@ -88,3 +88,15 @@ def test_paper_rows_have_a_card_saying_so():
     cards = [c for c in report.protocol_cards() if c["results"].endswith("(paper)")]
     assert cards and all(c["tags"] == {"source": "the paper's Table 2"} and c["results_file"] is None
                          and c["subset_mode"] == "official" and c["range_rule"] == "official" for c in cards)
+
+
+def test_results_files_of_one_name_keep_their_own_cards(tmp_path):
+    gt, path, results = _files(tmp_path)
+    (tmp_path / "b").mkdir()
+    other = tmp_path / "b" / "r.json"
+    other.write_text(json.dumps(results + results))
+    report = evaluate_results([str(path), str(other)], ["r.json", "r.json"], gt=str(gt), iou_type="bbox",
+                              tags=[{"run": "1"}, {"run": "2"}])
+    cards = report.protocol_cards()
+    assert len(cards) == len(report.rows()) == 6
+    assert [(c["results_file"], c["tags"]["run"]) for c in cards] == [(str(path), "1")] * 3 + [(str(other), "2")] * 3
