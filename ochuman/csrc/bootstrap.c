@@ -22,7 +22,7 @@ static inline void step_back(Walk *x, uint8_t f, int64_t w, const int64_t *need,
     x->fp -= w * b;
 }
 
-/* Per sample s and list l, per threshold: the totals (a forward sum), then the items backwards
+/* Per sample s and list l, per threshold: from the totals, the items backwards
  * (a one-item group as one step of weights[s, its image] detections, a group of tied items as
  * that many copies of the group), filling precision at the recall thresholds as pycocotools'
  * searchsorted(rc, recThrs, "left") does: threshold r takes the position where recall first
@@ -45,17 +45,13 @@ int weighted_accumulate(const WeightedInput *in, int64_t s_lo, int64_t s_hi, dou
                 continue;
             }
             for (int64_t r = 0; r < R; r++) {
-                int64_t c = in->rec_thrs[r] <= 0 ? 0 : (int64_t)(in->rec_thrs[r] * (double)npig);
+                int64_t c = (int64_t)(in->rec_thrs[r] * (double)npig);  /* rec_thrs in 0..1 (checked) */
                 while (c > 0 && (double)(c - 1) / (double)npig >= in->rec_thrs[r]) c--;
                 while ((double)c / (double)npig < in->rec_thrs[r]) c++;
                 need[r] = c;
             }
-            for (int64_t t = 0; t < T; t++) walk[t] = (Walk){0, 0, R - 1, 0.0};
-            for (int64_t q = first; q < end; q++) {
-                int64_t w = w_row[img[q]];
-                const uint8_t *f = fate + q * T;
-                for (int64_t t = 0; t < T; t++) { walk[t].tp += w * (f[t] & 1); walk[t].fp += w * (f[t] >> 1); }
-            }
+            const int64_t *total = in->totals + (s * L + l) * T * 2;
+            for (int64_t t = 0; t < T; t++) walk[t] = (Walk){total[2 * t], total[2 * t + 1], R - 1, 0.0};
             for (int64_t t = 0; t < T; t++) {
                 Rc[t] = (double)walk[t].tp / (double)npig;
                 while (walk[t].r >= 0 && need[walk[t].r] > walk[t].tp) P[t * R + walk[t].r--] = 0;

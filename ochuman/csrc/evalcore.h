@@ -134,6 +134,7 @@ typedef struct {
     const int64_t *list_start;    /* [L+1] each list's first item */
     const int32_t *weights;       /* [S*I] times each image was drawn, per sample */
     const int64_t *npig;          /* [S*L] counted ground truths of the list's variant and category, weighted */
+    const int64_t *totals;        /* [S*L*T*2] weighted true and false positives of the list per threshold */
     const double *rec_thrs;       /* [R] */
 } WeightedInput;
 

@@ -634,13 +634,13 @@ static PyObject *py_accumulate(PyObject *self, PyObject *args, PyObject *kwargs)
 
 /* ------------------------------------------------------------------ bootstrap */
 /* weighted_accumulate(item_fate u8 (N, T), item_img i32[N], item_run i32[N], list_start i64[L+1],
- *                     weights i32[S*I], images I, npig i64[S*L], rec_thrs f64[R], s_lo, s_hi,
- *                     precision f64[S*L*T*R], recall f64[S*L*T])  (evalcore.h: weighted_accumulate) */
+ *                     weights i32[S*I], images I, npig i64[S*L], totals i64[S*L*T*2], rec_thrs f64[R],
+ *                     s_lo, s_hi, precision f64[S*L*T*R], recall f64[S*L*T])  (evalcore.h: weighted_accumulate) */
 static PyObject *py_weighted_accumulate(PyObject *self, PyObject *args) {
-    PyObject *o[7], *p_obj, *r_obj;
+    PyObject *o[8], *p_obj, *r_obj;
     Py_ssize_t I, s_lo, s_hi;
-    if (!PyArg_ParseTuple(args, "OOOOOnOOnnOO:weighted_accumulate", &o[0], &o[1], &o[2], &o[3], &o[4], &I, &o[5],
-                          &o[6], &s_lo, &s_hi, &p_obj, &r_obj)) return NULL;
+    if (!PyArg_ParseTuple(args, "OOOOOnOOOnnOO:weighted_accumulate", &o[0], &o[1], &o[2], &o[3], &o[4], &I, &o[5],
+                          &o[7], &o[6], &s_lo, &s_hi, &p_obj, &r_obj)) return NULL;
     Held h = {"weighted_accumulate"};
     WeightedInput in;
     double *precision, *recall;
@@ -659,6 +659,8 @@ static PyObject *py_weighted_accumulate(PyObject *self, PyObject *args) {
         || (SI % I && fail(&h, PyExc_ValueError, "weights holds %zd items, not a multiple of images = %zd", SI, I) < 0)
         || expect_count(&h, "npig", SL, (SI / I) * (L1 - 1), "samples x lists: len(weights) / images x (len(list_start) - 1)") < 0
         || (T = h.views[0].shape[1], 0)
+        || expect_count(&h, "totals", take(&h, o[7], "totals", I64, 0, &in.totals), SL * T * 2,
+                        "samples x lists x thresholds x 2") < 0
         || expect_count(&h, "precision", take(&h, p_obj, "precision", F64, 1, &precision), SL * T * R,
                         "samples x lists x thresholds x len(rec_thrs)") < 0
         || expect_count(&h, "recall", take(&h, r_obj, "recall", F64, 1, &recall), SL * T, "samples x lists x thresholds") < 0
@@ -698,6 +700,16 @@ static PyObject *py_weighted_accumulate(PyObject *self, PyObject *args) {
     for (Py_ssize_t k = s_lo * (L1 - 1); k < s_hi * (L1 - 1); k++)
         if (in.npig[k] < 0) {
             fail(&h, PyExc_ValueError, "npig[%zd] = %lld is negative", k, (long long)in.npig[k]);
+            release(&h); return NULL;
+        }
+    for (Py_ssize_t r = 0; r < R; r++)
+        if (!(in.rec_thrs[r] >= 0 && in.rec_thrs[r] <= 1)) {
+            fail(&h, PyExc_ValueError, "rec_thrs[%zd] = %g is not a recall in 0..1", r, in.rec_thrs[r]);
+            release(&h); return NULL;
+        }
+    for (Py_ssize_t k = s_lo * (L1 - 1) * T * 2; k < s_hi * (L1 - 1) * T * 2; k++)
+        if (in.totals[k] < 0) {  /* (the walk subtracts each step: totals below the steps' sum end it below 0) */
+            fail(&h, PyExc_ValueError, "totals[%zd] = %lld is negative", k, (long long)in.totals[k]);
             release(&h); return NULL;
         }
     for (Py_ssize_t k = s_lo * I; k < s_hi * I; k++)

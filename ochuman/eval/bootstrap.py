@@ -82,13 +82,15 @@ class Resampling:
     1 true positive, 2 false positive, 0 ignored, per threshold; item_img (N,) image index
     0..n-1 of :func:`resampled_images`; item_run (N,): 1, or m > 1 at the first of m tied items
     (one image, one score) and 0 at the others; persons (L, n) counted persons per list and
-    image."""
+    image; positives (L * T * 2, n) per list, threshold and image, its true then false
+    positives."""
 
     item_fate: np.ndarray
     item_img: np.ndarray
     item_run: np.ndarray
     list_start: np.ndarray
     persons: np.ndarray
+    positives: np.ndarray
     variants: int
     categories: int
 
@@ -116,7 +118,7 @@ def prepare(gt: Annotations, dt: Annotations, blocks: Blocks, params: EvalParams
         counted = (states[v] == GtState.COUNTED) & included[blocks.block_img[blocks.gt_block]] & (gt_img >= 0)
         persons[v * K:(v + 1) * K] = np.bincount(gt_cat[counted] * n + gt_img[counted], minlength=K * n).reshape(K, n)
     empty = Resampling(np.zeros((0, T), np.uint8), np.zeros(0, np.int32), np.zeros(0, np.int32),
-                       np.zeros(V * K + 1, np.int64), persons, V, K)
+                       np.zeros(V * K + 1, np.int64), persons, np.zeros((V * K * T * 2, n), np.int64), V, K)
     if D == 0 or len(blocks.gt_order) == 0 or V == 0 or n == 0:
         return empty
     matches = match(blocks, states, gt.iscrowd[blocks.gt_order], params)
@@ -153,10 +155,15 @@ def prepare(gt: Annotations, dt: Annotations, blocks: Blocks, params: EvalParams
     starts = np.flatnonzero(np.r_[True, (lists[1:] != lists[:-1]) | (item_img[1:] != item_img[:-1]) | ~same_score])
     item_run = np.zeros(len(items), dtype=np.int32)
     item_run[starts] = np.diff(np.r_[starts, len(items)])
+    item_fate = np.ascontiguousarray(fate[v_of, items])  # (N, T)
+    # positives[((l * T + t) * 2 + kind) * n + image]: kind 0 true, 1 false positives
+    q, t = np.nonzero(item_fate)
+    slot = ((lists[q] * T + t) * 2 + item_fate[q, t] - 1) * n + item_img[q]
+    positives = np.bincount(slot, minlength=V * K * T * 2 * n).reshape(V * K * T * 2, n)
     return Resampling(
-        item_fate=np.ascontiguousarray(fate[v_of, items]), item_img=item_img.astype(np.int32), item_run=item_run,
+        item_fate=item_fate, item_img=item_img.astype(np.int32), item_run=item_run,
         list_start=np.searchsorted(lists, np.arange(V * K + 1)).astype(np.int64),
-        persons=persons, variants=V, categories=K)
+        persons=persons, positives=positives, variants=V, categories=K)
 
 
 def sample_stats(plan: Resampling, weights: np.ndarray, params: EvalParams, per_category: bool = False) -> np.ndarray:
@@ -179,12 +186,15 @@ def sample_stats(plan: Resampling, weights: np.ndarray, params: EvalParams, per_
         w = np.ascontiguousarray(weights[first:first + chunk], dtype=np.int32)
         s_count = len(w)
         npig = np.ascontiguousarray((plan.persons @ w.T.astype(np.int64)).T)  # (S, L)
+        # (S, L, T, 2) weighted true / false positives: exact in doubles (integers below 2**53)
+        totals = np.ascontiguousarray(np.rint(plan.positives.astype(np.float64) @ w.T.astype(np.float64)).T,
+                                      dtype=np.int64)
         precision = np.empty((s_count, L, T, R))
         recall = np.empty((s_count, L, T))
 
         def samples(lo: int, hi: int) -> None:
             _evalcore.weighted_accumulate(plan.item_fate, plan.item_img, plan.item_run, plan.list_start, w, n,
-                                          npig, rec_thrs, lo, hi, precision, recall)
+                                          npig, totals, rec_thrs, lo, hi, precision, recall)
 
         parallel.run_chunks(samples, np.full(s_count, float(plan.item_fate.size + 1)), min_weight=2e5)
         P = precision.reshape(s_count, V, K, T, R).transpose(0, 1, 3, 4, 2)  # (S, V, T, R, K)

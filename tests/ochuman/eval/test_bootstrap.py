@@ -249,7 +249,8 @@ def test_a_negative_bootstrap_is_refused(tmp_path):
 def _kernel_args(**changes):
     args = dict(fate=np.array([[1], [2]], np.uint8), img=np.array([0, 1], np.int32), run=np.array([1, 1], np.int32),
                 lists=np.array([0, 2], np.int64), weights=np.array([[1, 2]], np.int32), images=2,
-                npig=np.array([[2]], np.int64), rec=np.linspace(0, 1, 101), lo=0, hi=1,
+                npig=np.array([[2]], np.int64), totals=np.array([[[[1, 2]]]], np.int64), rec=np.linspace(0, 1, 101),
+                lo=0, hi=1,
                 precision=np.empty((1, 1, 1, 101)), recall=np.empty((1, 1, 1)))
     args.update(changes)
     return list(args.values())

@@ -139,7 +139,9 @@ def case_weighted_accumulate():
             ("item_img", np.array([0, 1, 1], np.int32), "in"),
             ("item_run", np.array([1, 2, 0], np.int32), "in"), ("list_start", np.array([0, 3], np.int64), "in"),
             ("weights", np.array([[1, 2], [0, 1]], np.int32), "in"), ("images", 2, None),
-            ("npig", np.array([[3], [2]], np.int64), "in"), ("rec_thrs", np.linspace(0, 1, R), "in"), ("s_lo", 0, None),
+            ("npig", np.array([[3], [2]], np.int64), "in"),
+            ("totals", np.array([[[[3, 2], [2, 3]]], [[[2, 0], [1, 1]]]], np.int64), "in"),
+            ("rec_thrs", np.linspace(0, 1, R), "in"), ("s_lo", 0, None),
             ("s_hi", S, None), ("precision", np.empty((S, L, T, R)), "out"), ("recall", np.empty((S, L, T)), "out")]
 
 
@@ -269,6 +271,10 @@ def test_read_only_output_is_refused(function, name):
     ("weighted_accumulate", "weights", np.array([[1, -2], [0, 1]], np.int32), r"weights\[1\] = -2"),
     ("weighted_accumulate", "npig", np.array([[3], [-1]], np.int64), r"npig\[1\] = -1"),
     ("weighted_accumulate", "s_hi", 3, "not within"),
+    ("weighted_accumulate", "totals", np.array([[[[3, 2], [2, 3]]], [[[2, 0], [1, -1]]]], np.int64),
+     r"totals\[7\] = -1"),
+    ("weighted_accumulate", "rec_thrs", np.array([0, 0.25, 0.5, np.inf, 1]), r"rec_thrs\[3\] = inf is not a recall"),
+    ("weighted_accumulate", "rec_thrs", np.array([0, 0.25, np.nan, 0.75, 1]), r"rec_thrs\[2\] = nan"),
 ])
 def test_indices_outside_their_arrays_are_refused(function, name, value, message):
     with pytest.raises(ValueError, match=message):
