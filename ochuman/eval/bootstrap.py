@@ -82,15 +82,15 @@ class Resampling:
     1 true positive, 2 false positive, 0 ignored, per threshold; item_img (N,) image index
     0..n-1 of :func:`resampled_images`; item_run (N,): 1, or m > 1 at the first of m tied items
     (one image, one score) and 0 at the others; persons (L, n) counted persons per list and
-    image; positives (L * T * 2, n) per list, threshold and image, its true then false
-    positives."""
+    image; positives: per list, (the images of its items, (T * 2, their count) its true then
+    false positives per threshold and image, as doubles)."""
 
     item_fate: np.ndarray
     item_img: np.ndarray
     item_run: np.ndarray
     list_start: np.ndarray
     persons: np.ndarray
-    positives: np.ndarray
+    positives: list
     variants: int
     categories: int
 
@@ -118,7 +118,8 @@ def prepare(gt: Annotations, dt: Annotations, blocks: Blocks, params: EvalParams
         counted = (states[v] == GtState.COUNTED) & included[blocks.block_img[blocks.gt_block]] & (gt_img >= 0)
         persons[v * K:(v + 1) * K] = np.bincount(gt_cat[counted] * n + gt_img[counted], minlength=K * n).reshape(K, n)
     empty = Resampling(np.zeros((0, T), np.uint8), np.zeros(0, np.int32), np.zeros(0, np.int32),
-                       np.zeros(V * K + 1, np.int64), persons, np.zeros((V * K * T * 2, n), np.int64), V, K)
+                       np.zeros(V * K + 1, np.int64), persons,
+                       [(np.zeros(0, np.int64), np.zeros((T * 2, 0)))] * (V * K), V, K)
     if D == 0 or len(blocks.gt_order) == 0 or V == 0 or n == 0:
         return empty
     matches = match(blocks, states, gt.iscrowd[blocks.gt_order], params)
@@ -156,14 +157,18 @@ def prepare(gt: Annotations, dt: Annotations, blocks: Blocks, params: EvalParams
     item_run = np.zeros(len(items), dtype=np.int32)
     item_run[starts] = np.diff(np.r_[starts, len(items)])
     item_fate = np.ascontiguousarray(fate[v_of, items])  # (N, T)
-    # positives[((l * T + t) * 2 + kind) * n + image]: kind 0 true, 1 false positives
-    q, t = np.nonzero(item_fate)
-    slot = ((lists[q] * T + t) * 2 + item_fate[q, t] - 1) * n + item_img[q]
-    positives = np.bincount(slot, minlength=V * K * T * 2 * n).reshape(V * K * T * 2, n)
+    list_start = np.searchsorted(lists, np.arange(V * K + 1))
+    positives = []
+    for l in range(V * K):
+        fates, images = item_fate[list_start[l]:list_start[l + 1]], item_img[list_start[l]:list_start[l + 1]]
+        shown = np.unique(images)
+        q, t = np.nonzero(fates)  # row (t * 2 + kind) of column image: kind 0 true, 1 false positives
+        slot = (t * 2 + fates[q, t] - 1) * len(shown) + np.searchsorted(shown, images[q])
+        positives.append((shown, np.bincount(slot, minlength=T * 2 * len(shown)).reshape(T * 2, len(shown))
+                          .astype(np.float64)))
     return Resampling(
         item_fate=item_fate, item_img=item_img.astype(np.int32), item_run=item_run,
-        list_start=np.searchsorted(lists, np.arange(V * K + 1)).astype(np.int64),
-        persons=persons, positives=positives, variants=V, categories=K)
+        list_start=list_start.astype(np.int64), persons=persons, positives=positives, variants=V, categories=K)
 
 
 def sample_stats(plan: Resampling, weights: np.ndarray, params: EvalParams, per_category: bool = False) -> np.ndarray:
@@ -186,9 +191,10 @@ def sample_stats(plan: Resampling, weights: np.ndarray, params: EvalParams, per_
         w = np.ascontiguousarray(weights[first:first + chunk], dtype=np.int32)
         s_count = len(w)
         npig = np.ascontiguousarray((plan.persons @ w.T.astype(np.int64)).T)  # (S, L)
-        # (S, L, T, 2) weighted true / false positives: exact in doubles (integers below 2**53)
-        totals = np.ascontiguousarray(np.rint(plan.positives.astype(np.float64) @ w.T.astype(np.float64)).T,
-                                      dtype=np.int64)
+        # (S, L, T * 2) weighted true / false positives: exact in doubles (integers below 2**53)
+        totals = np.empty((s_count, L, T * 2), dtype=np.int64)
+        for l, (shown, counts) in enumerate(plan.positives):
+            totals[:, l] = np.rint(counts @ w[:, shown].T.astype(np.float64)).T
         precision = np.empty((s_count, L, T, R))
         recall = np.empty((s_count, L, T))
 
