@@ -9,8 +9,8 @@ followed by a table of the distinct cards. The SHA-256 is of the results file's
 bytes, read when the first card is made (None for results given as a parsed list).
 
 Tags on the command line: ``--tag KEY=VALUE`` tags every results file; ``--tag NAME:KEY=VALUE``
-tags the results file whose row name (``--name``, else its file name) is NAME, or whose position
-among the ``--results`` (1, 2, ...) is NAME. Keys hold no ``:`` or ``=``; a later tag of the same
+tags the results files whose row name (``--name``, else the file name) is NAME, or the one whose
+position among the ``--results`` (1, 2, ...) is NAME. Keys hold no ``:`` or ``=``; a later tag of the same
 key wins.
 """
 from __future__ import annotations
