@@ -160,10 +160,17 @@ def convert(file, out_dir, splits, ranges, range_rule, area, image_ids, with_max
 @click.option("--errors-plot", "errors_plot_file", default=None, metavar="FILE.png", type=OutputFile(),
               help="Figure of the error classes (count and dAP) by MaxIoU bin with --by-max-iou, else by "
                    "subset; implies --errors.")
+@click.option("--bootstrap", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Resample images N times for 95%% intervals (AP_ci, ...; dAP_vs_first / dAP_ci "
+                   "paired against the first --results).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --bootstrap draws.")
+@click.option("--tag", "tags", multiple=True, metavar="[NAME:]KEY=VALUE",
+              help="Protocol tag of every results file, or of the one whose row name (or position 1, 2, ...) "
+                   "is NAME; repeatable. Shown in the protocol cards (JSON, markdown).")
 @verbosity_options
 def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, by_max_iou, categories,
           per_category, kpt_sigmas, persons_file, fmt, out_file, plot_file, image_sets, by_visibility,
-          errors, errors_iou, errors_plot_file):
+          errors, errors_iou, errors_plot_file, bootstrap, seed, tags):
     """COCO AP of results files on OCHuman, with the Moderate / Hard breakdown (Table 2)."""
     import warnings
 
@@ -183,6 +190,9 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
         raise OCHumanError(f"--name given {len(names)} times for {len(results)} --results")
     # row names (default: the file names) drawn in --plot too: undecodable bytes as \xNN
     row_names = [printable(name) for name in (names or [Path(r).name for r in results])]
+    from ochuman.eval.protocol import parse_tags
+
+    file_tags = parse_tags(tags, row_names)
     chosen = []
     for subset in subsets or ("levels",):
         chosen += ["all", "moderate", "hard"] if subset == "levels" else [subset]
@@ -194,7 +204,8 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
                                   paper=paper, category=list(categories) or None, per_category=per_category,
                                   kpt_sigmas=read_oks_sigmas(kpt_sigmas) if kpt_sigmas is not None else None,
                                   image_set=list(image_sets) or None, by_visibility=by_visibility,
-                                  errors=errors or errors_plot_file is not None, errors_iou=errors_iou)
+                                  errors=errors or errors_plot_file is not None, errors_iou=errors_iou,
+                                  bootstrap=bootstrap, seed=seed, tags=file_tags)
     for warning in (w for w in caught if issubclass(w.category, OCHumanWarning)):
         click.echo(f"Warning: {warning.message}", err=True)
     rows = report.rows()
@@ -203,7 +214,13 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
                    f"MaxIoU {report.max_iou_source}, ranges {report.range_rule}")
         shown = [{k: v for k, v in row.items() if k not in ("iou_type", "mode", "max_iou_source", "range_rule")}
                  for row in rows]
+        if bootstrap:
+            from ochuman.eval.bootstrap import SIGNIFICANCE_NOTE, leaderboard_rows
+
+            shown = leaderboard_rows(shown)
         click.echo(render([{k: v for k, v in row.items() if k != "errors"} for row in shown], fmt))
+        if bootstrap and any(str(row.get("dAP_vs_first", "")).endswith("*") for row in shown):
+            click.echo(SIGNIFICANCE_NOTE)
         if by_max_iou:
             click.echo("")
             click.echo(render([{k: v for k, v in row.items() if k != "errors"} for row in report.ap_by_max_iou()], fmt))
@@ -213,6 +230,11 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
             click.echo("")
             click.echo(f"Errors at IoU {report.errors_iou:g}: count dAP")
             click.echo(render(error_table(report), fmt))
+        if fmt == "markdown":
+            from ochuman.eval.protocol import card_table
+
+            click.echo("")
+            click.echo(render(card_table(report.protocol_cards()), fmt))
     elif fmt == "csv" and report.errors_iou is not None:
         from ochuman.eval.errors import error_classes, flat_errors
 

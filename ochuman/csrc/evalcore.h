@@ -125,4 +125,22 @@ typedef struct { double *precision, *recall, *scores; } AccumulateOutput;
 
 int accumulate(const AccumulateInput *in, int64_t a_lo, int64_t a_hi, AccumulateOutput *out);  /* COCOeval.accumulate for area ranges a_lo..a_hi-1 (cells without a counted gt untouched); 0 or EC_NO_MEMORY */
 
+/* ------------------------------------------------------------------ bootstrap (bootstrap.c) */
+/* L lists (one per variant and category) of the detections of one area range and maxDets that
+ * are a true or false positive at some IoU threshold, by score (items); S samples of image
+ * weights (times each image was drawn). */
+typedef struct {
+    int64_t L, T, R, I;
+    const uint8_t *item_fate;     /* [N*T] per threshold: 1 true positive, 2 false positive, 0 neither (ignored) */
+    const int32_t *item_img;      /* [N] its image 0..I-1 */
+    const int32_t *item_run;      /* [N] 1: alone; m > 1: the first of m tied items of one image (one score), then m - 1 zeros */
+    const int64_t *list_start;    /* [L+1] each list's first item */
+    const int32_t *weights;       /* [S*I] times each image was drawn, per sample */
+    const int64_t *npig;          /* [S*L] counted ground truths of the list's variant and category, weighted */
+    const int64_t *totals;        /* [S*L*T*2] weighted true and false positives of the list per threshold */
+    const double *rec_thrs;       /* [R] */
+} WeightedInput;
+
+int weighted_accumulate(const WeightedInput *in, int64_t s_lo, int64_t s_hi, double *precision, double *recall);  /* precision [S*L*T*R], recall [S*L*T] of samples s_lo..s_hi-1 (-1 where npig is 0); 0 or EC_NO_MEMORY */
+
 #endif

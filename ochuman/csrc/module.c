@@ -633,6 +633,99 @@ static PyObject *py_accumulate(PyObject *self, PyObject *args, PyObject *kwargs)
     return finish(&h, result);
 }
 
+/* ------------------------------------------------------------------ bootstrap */
+/* weighted_accumulate(item_fate u8 (N, T), item_img i32[N], item_run i32[N], list_start i64[L+1],
+ *                     weights i32[S*I], images I, npig i64[S*L], totals i64[S*L*T*2], rec_thrs f64[R],
+ *                     s_lo, s_hi, precision f64[S*L*T*R], recall f64[S*L*T])  (evalcore.h: weighted_accumulate) */
+static PyObject *py_weighted_accumulate(PyObject *self, PyObject *args) {
+    PyObject *o[8], *p_obj, *r_obj;
+    Py_ssize_t I, s_lo, s_hi;
+    if (!PyArg_ParseTuple(args, "OOOOOnOOOnnOO:weighted_accumulate", &o[0], &o[1], &o[2], &o[3], &o[4], &I, &o[5],
+                          &o[7], &o[6], &s_lo, &s_hi, &p_obj, &r_obj)) return NULL;
+    Held h = {"weighted_accumulate"};
+    WeightedInput in;
+    double *precision, *recall;
+    Py_ssize_t N, NT, L1, SI, SL, R, T;
+    if ((NT = take(&h, o[0], "item_fate", U8, 0, &in.item_fate)) < 0
+        || (h.views[0].ndim != 2 && fail(&h, PyExc_ValueError, "item_fate must be 2-dimensional (items, thresholds), not %d-dimensional", h.views[0].ndim) < 0)
+        || (N = take(&h, o[1], "item_img", I32, 0, &in.item_img)) < 0
+        || expect_count(&h, "item_fate", h.views[0].shape[0], N, "one row per item: len(item_img)") < 0
+        || expect_count(&h, "item_run", take(&h, o[2], "item_run", I32, 0, &in.item_run), N, "one per item: len(item_img)") < 0
+        || (L1 = take(&h, o[3], "list_start", I64, 0, &in.list_start)) < 0
+        || (SI = take(&h, o[4], "weights", I32, 0, &in.weights)) < 0
+        || (SL = take(&h, o[5], "npig", I64, 0, &in.npig)) < 0
+        || (R = take(&h, o[6], "rec_thrs", F64, 0, &in.rec_thrs)) < 0
+        || (L1 < 1 && fail(&h, PyExc_ValueError, "list_start is empty (it holds len(lists) + 1 offsets)") < 0)
+        || (I < 1 && fail(&h, PyExc_ValueError, "images = %zd: there must be at least one", I) < 0)
+        || (SI % I && fail(&h, PyExc_ValueError, "weights holds %zd items, not a multiple of images = %zd", SI, I) < 0)
+        || expect_count(&h, "npig", SL, (SI / I) * (L1 - 1), "samples x lists: len(weights) / images x (len(list_start) - 1)") < 0
+        || (T = h.views[0].shape[1], 0)
+        || expect_count(&h, "totals", take(&h, o[7], "totals", I64, 0, &in.totals), SL * T * 2,
+                        "samples x lists x thresholds x 2") < 0
+        || expect_count(&h, "precision", take(&h, p_obj, "precision", F64, 1, &precision), SL * T * R,
+                        "samples x lists x thresholds x len(rec_thrs)") < 0
+        || expect_count(&h, "recall", take(&h, r_obj, "recall", F64, 1, &recall), SL * T, "samples x lists x thresholds") < 0
+        || expect_range(&h, "sample", s_lo, s_hi, SI / I) < 0) {
+        release(&h); return NULL;
+    }
+    for (Py_ssize_t k = 0; k < NT; k++)
+        if (in.item_fate[k] > 2) {
+            fail(&h, PyExc_ValueError, "item_fate[%zd] = %d is not 0 (ignored), 1 (true positive) or 2 (false positive)",
+                 k, in.item_fate[k]);
+            release(&h); return NULL;
+        }
+    for (Py_ssize_t k = 0; k < N; k++)
+        if (in.item_img[k] < 0 || in.item_img[k] >= I) {
+            fail(&h, PyExc_ValueError, "item_img[%zd] = %d is outside 0..%zd", k, in.item_img[k], I - 1);
+            release(&h); return NULL;
+        }
+    for (Py_ssize_t k = 0; k < L1; k++)
+        if (in.list_start[k] < (k ? in.list_start[k - 1] : 0) || in.list_start[k] > N || (k == L1 - 1 && in.list_start[k] != N)) {
+            fail(&h, PyExc_ValueError, "list_start must not decrease from 0 to len(item_img) = %zd (list_start[%zd] = %lld)",
+                 N, k, (long long)in.list_start[k]);
+            release(&h); return NULL;
+        }
+    for (Py_ssize_t l = 0; l + 1 < L1; l++)  /* each list cut into whole groups */
+        for (int64_t q = in.list_start[l], end = in.list_start[l + 1]; q < end;) {
+            int64_t m = in.item_run[q];
+            int ok = m >= 1 && m <= end - q;
+            for (int64_t i = q + 1; ok && i < q + m; i++) ok = in.item_run[i] == 0 && in.item_img[i] == in.item_img[q];
+            if (!ok) {
+                fail(&h, PyExc_ValueError, "item_run[%lld] = %lld does not start a group of list %zd (items %lld..%lld): "
+                     "1, or m > 1 followed by m - 1 zeros of the same image", (long long)q, (long long)m, l,
+                     (long long)in.list_start[l], (long long)end - 1);
+                release(&h); return NULL;
+            }
+            q += m;
+        }
+    for (Py_ssize_t k = s_lo * (L1 - 1); k < s_hi * (L1 - 1); k++)
+        if (in.npig[k] < 0) {
+            fail(&h, PyExc_ValueError, "npig[%zd] = %lld is negative", k, (long long)in.npig[k]);
+            release(&h); return NULL;
+        }
+    for (Py_ssize_t r = 0; r < R; r++)
+        if (!(in.rec_thrs[r] >= 0 && in.rec_thrs[r] <= 1)) {
+            fail(&h, PyExc_ValueError, "rec_thrs[%zd] = %g is not a recall in 0..1", r, in.rec_thrs[r]);
+            release(&h); return NULL;
+        }
+    for (Py_ssize_t k = s_lo * (L1 - 1) * T * 2; k < s_hi * (L1 - 1) * T * 2; k++)
+        if (in.totals[k] < 0) {  /* (the walk subtracts each step: totals below the steps' sum end it below 0) */
+            fail(&h, PyExc_ValueError, "totals[%zd] = %lld is negative", k, (long long)in.totals[k]);
+            release(&h); return NULL;
+        }
+    for (Py_ssize_t k = s_lo * I; k < s_hi * I; k++)
+        if (in.weights[k] < 0) {
+            fail(&h, PyExc_ValueError, "weights[%zd] = %d is negative", k, in.weights[k]);
+            release(&h); return NULL;
+        }
+    in.L = L1 - 1; in.T = T; in.R = R; in.I = I;
+    int result;
+    Py_BEGIN_ALLOW_THREADS
+    result = weighted_accumulate(&in, s_lo, s_hi, precision, recall);
+    Py_END_ALLOW_THREADS
+    return finish(&h, result);
+}
+
 /* ------------------------------------------------------------------ the module */
 static PyMethodDef methods[] = {
     {"scan_results", py_scan_results, METH_VARARGS, "Columns of a COCO results file, or None (general path)."},
@@ -649,6 +742,8 @@ static PyMethodDef methods[] = {
     {"match", py_match, METH_VARARGS, "COCO greedy matching over blocks, variants and thresholds."},
     {"accumulate", (PyCFunction)(void (*)(void))py_accumulate, METH_VARARGS | METH_KEYWORDS,
      "COCO precision/recall accumulation for one variant (keyword arguments)."},
+    {"weighted_accumulate", py_weighted_accumulate, METH_VARARGS,
+     "COCO precision/recall of bootstrap samples: images weighted by the times they were drawn."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -2,16 +2,18 @@
 per MaxIoU bin, curves, the paper's Table-2 rows) and the per-person rows for error analysis."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import numpy as np
 
 from ochuman.eval.annotations import Annotations
 from ochuman.eval.blocks import Blocks
+from ochuman.eval.bootstrap import LEVEL, interval_columns, interval_keys, interval_records
 from ochuman.eval.ground_truth import GroundTruth
 from ochuman.eval.matching import match
 from ochuman.eval.params import STAT_NAMES, EvalParams
+from ochuman.eval.protocol import card, file_sha256
 from ochuman.eval.states import GtState
 from ochuman.eval.summary import summarize
 from ochuman.subsets import occlusion_level
@@ -44,6 +46,9 @@ class ResultsEvaluation:
     keys: dict = field(default_factory=dict)  # its rows' image_set / visibility (ochuman.eval.breakdown), if asked
     errors: dict = field(default_factory=dict)  # subset name -> ErrorAnalysis, if asked
     bin_errors: dict = field(default_factory=dict)  # MaxIoURange -> ErrorAnalysis, if asked
+    samples: dict = field(default_factory=dict)  # subset name -> (S, C, n) bootstrap stats, if asked
+    source: Optional[str] = None  # the results file (None: a parsed list)
+    tags: dict = field(default_factory=dict)  # the user's KEY: VALUE tags of the results file
 
 
 @dataclass
@@ -69,6 +74,9 @@ class EvalReport:
     categories: Optional[list] = None
     per_category: bool = False
     errors_iou: Optional[float] = None
+    bootstrap: int = 0  # samples of the bootstrap intervals (0: none)
+    seed: int = 0  # their seed
+    _hashes: dict = field(default_factory=dict, repr=False)  # results file -> SHA-256 (protocol cards)
 
     @property
     def stat_names(self) -> tuple[str, ...]:
@@ -84,7 +92,7 @@ class EvalReport:
                 if self.per_category and len(names) > 1:
                     stats += [(name, summarize(acc.precision[:, :, k:k + 1], acc.recall[:, k:k + 1], self.params), k)
                               for k, name in enumerate(names)]
-                for category, values, index in stats:
+                for column, (category, values, index) in enumerate(stats):
                     rows.append({
                         "results": ev.name, "subset": subset, **({} if names is None else {"category": category}),
                         **ev.keys,
@@ -93,6 +101,7 @@ class EvalReport:
                         "max_iou_source": self.max_iou_source, "range_rule": self.range_rule,
                         "reported": False,
                         **({} if self.errors_iou is None else {"errors": ev.errors[subset].summary(index)}),
+                        **(self._interval_columns(ev, subset, column, values) if self.bootstrap else {}),
                     })
         if self.paper and self.iou_type == "segm" and self.split in PAPER_TABLE2:
             subsets = {ev_subset for ev in self.evaluations for ev_subset in ev.subsets} or {"all", "moderate", "hard"}
@@ -106,8 +115,51 @@ class EvalReport:
                                      "iou_type": "segm",
                                      "mode": "official", **{k: (value if k == "AP" else None) for k in self.stat_names},
                                      "max_iou_source": "stored", "range_rule": "official", "reported": True,
-                                     **({} if self.errors_iou is None else {"errors": None})})
+                                     **({} if self.errors_iou is None else {"errors": None}),
+                                     **({k: None for k in self._interval_keys()} if self.bootstrap else {})})
         return rows
+
+    def _interval_keys(self) -> list[str]:
+        return interval_keys(self.iou_type, bool(self.evaluations) and len(self._peers(self.evaluations[0])) > 1)
+
+    def _peers(self, ev: ResultsEvaluation) -> list[ResultsEvaluation]:
+        """The evaluations of every results file with the same row keys as ``ev`` (image set,
+        visibility), in results order: the first is the one differences are paired against."""
+        return [other for other in self.evaluations if other.keys == ev.keys]
+
+    def _interval_columns(self, ev: ResultsEvaluation, subset: str, column: int, values) -> dict:
+        """The bootstrap intervals of one row (:mod:`ochuman.eval.bootstrap`)."""
+        peers = self._peers(ev)
+        first = peers[0]
+        paired = len(peers) > 1
+        first_values = None
+        if paired and ev is not first:
+            acc = first.subsets[subset]
+            first_values = acc.stats if column == 0 else summarize(
+                acc.precision[:, :, column - 1:column], acc.recall[:, column - 1:column], self.params)
+        return interval_columns(self.iou_type, values, ev.samples[subset][:, column], paired,
+                                first_values, first.samples[subset][:, column] if first_values is not None else None)
+
+    def intervals_frame(self):
+        """The bootstrap intervals as a pandas DataFrame: per (results, subset[, category]) and
+        number, its value, interval and, after the first results file, the paired difference."""
+        import pandas as pd
+
+        return pd.DataFrame(interval_records(self.rows(), self.stat_names, self.iou_type))
+
+    def protocol_cards(self) -> list[dict]:
+        """The protocol card of each row of :meth:`rows`, in order (:mod:`ochuman.eval.protocol`)."""
+        cards = []
+        for ev in self.evaluations:  # its rows, as rows() makes them (names may repeat)
+            if ev.source is not None and ev.source not in self._hashes:
+                self._hashes[ev.source] = file_sha256(ev.source)
+            alone = replace(self, evaluations=[ev], paper=False, bootstrap=0)
+            cards += [card(self, ev, row, self._hashes.get(ev.source)) for row in alone.rows()]
+        paper = ResultsEvaluation(name="", subsets={}, bins={}, persons=[], detections=0,
+                                  tags={"source": "the paper's Table 2"})
+        for row in self.rows()[len(cards):]:  # the paper's rows
+            cards.append(card(self, replace(paper, name=row["results"]), row, None))
+        return cards
 
     def ap_by_max_iou(self) -> list[dict]:
         """AP, AP50, AP75 per MaxIoU bin of 0.05 from 0.5 to 1.0, per results file."""
@@ -134,8 +186,9 @@ class EvalReport:
         return {
             "iou_type": self.iou_type, "mode": self.mode, "split": self.split,
             "gt": self.gt_source, "max_iou_source": self.max_iou_source, "range_rule": self.range_rule,
-            "rows": self.rows(), "ap_by_max_iou": self.ap_by_max_iou(),
+            "rows": self.rows(), "protocols": self.protocol_cards(), "ap_by_max_iou": self.ap_by_max_iou(),
             **({} if self.errors_iou is None else {"errors_iou": self.errors_iou}),
+            **({"bootstrap": {"samples": self.bootstrap, "seed": self.seed, "level": LEVEL}} if self.bootstrap else {}),
         }
 
     def errors_frame(self):

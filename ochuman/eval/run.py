@@ -64,9 +64,11 @@ from ochuman.eval.accumulation import evaluate_variants
 from ochuman.eval.annotations import Annotations
 from ochuman.eval.blocks import make_blocks
 from ochuman.eval.breakdown import Breakdown
+from ochuman.eval.bootstrap import image_weights, prepare, resampled_images, sample_stats
 from ochuman.eval.ground_truth import GroundTruth, index_of
 from ochuman.eval.matching import base_state
 from ochuman.eval.params import EvalParams
+from ochuman.eval.protocol import tags_per_file
 from ochuman.eval.report import PAPER_TABLE2, EvalReport, ResultsEvaluation, person_rows
 from ochuman.eval.resolve import resolve_ground_truth
 from ochuman.eval.results import detections_from_bytes, detections_from_records, masks_are_valid, parse_results
@@ -102,6 +104,9 @@ def evaluate_results(
     by_visibility: bool = False,
     errors: bool = False,
     errors_iou: float = 0.5,
+    bootstrap: int = 0,
+    seed: int = 0,
+    tags: Union[None, dict, Sequence[Optional[dict]]] = None,
 ) -> EvalReport:
     """Evaluate one or more results files on OCHuman (or any ground truth) with subsets.
 
@@ -121,6 +126,11 @@ def evaluate_results(
     (:mod:`ochuman.eval.visibility`), rows gain ``visibility``.
     errors: classify the errors at IoU ``errors_iou`` (:mod:`ochuman.eval.errors`): rows gain
     ``errors``, ``report.errors_frame()``.
+    bootstrap: N > 0 resamples images N times (``seed``) for 95% intervals
+    (:mod:`ochuman.eval.bootstrap`): rows gain ``AP_ci``... and, after the first results file,
+    ``dAP_vs_first`` / ``dAP_ci``.
+    tags: KEY: VALUE recorded in the protocol cards (:mod:`ochuman.eval.protocol`): one dict for
+    every results file, or one dict (or None) per results file.
     Returns an :class:`EvalReport` (``rows()``, ``to_frame()``, ``ap_by_max_iou()``, ...).
     """
     if mode not in MODES:
@@ -134,6 +144,9 @@ def evaluate_results(
     if len(names) != len(results):
         raise OCHumanError(f"{len(names)} names for {len(results)} results files")
     results = list(results)
+    if bootstrap < 0:
+        raise OCHumanError(f"bootstrap = {bootstrap}: the number of samples must be positive")
+    file_tags = tags_per_file(tags, len(results))
     if isinstance(results[0], (str, os.PathLike)):  # read it in a thread while the ground truth loads
         results[0] = PrefetchedResults(results[0], iou_type)
     ground = gt if isinstance(gt, GroundTruth) else resolve_ground_truth(root, gt, split or "val", masks=iou_type == "segm")
@@ -163,7 +176,14 @@ def evaluate_results(
                         categories=([chosen[k] for k in sorted(chosen)]
                                     if per_category or category is not None else None),
                         per_category=per_category, errors_iou=errors_iou if errors else None)
-    for name, source in zip(names, results):
+    if bootstrap:
+        report.bootstrap, report.seed = bootstrap, seed
+
+    def evaluate(name: str, g: GroundTruth, p: EvalParams, detections: Annotations) -> ResultsEvaluation:
+        return _evaluate_one(name, g, detections, p, ranges, mode, by_max_iou, per_person, report.errors_iou,
+                             (bootstrap, seed) if bootstrap else None, per_category)
+
+    for name, source, tagged in zip(names, results, file_tags):
         if isinstance(source, list):
             label = name
             detections = detections_from_records(parse_results(source, name, strict=True), label, ground.image_ids,
@@ -187,17 +207,17 @@ def evaluate_results(
             _refuse_images_outside_file(ground, detections, label)
         _warn_if_outside_images(ground, detections, label)
         _warn_if_unlisted_categories(ground, detections, label)
-        evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person,
-                                       report.errors_iou)
+        evaluation = evaluate(name, ground, params, detections)
         if not masks_are_valid(detections):  # (its fields were checked by the first reading)
             detections = detections_from_records(parse_results(bytes(data), label), label, ground.image_ids,
                                                  ground.image_sizes, None, iou_type, ground.file_names,
                                                  keypoint_count=keypoint_count)
-            evaluation = _evaluate_one(name, ground, detections, params, ranges, mode, by_max_iou, per_person,
-                                       report.errors_iou)
-        report.evaluations += [evaluation] if breakdown is None else breakdown.evaluations(
-            evaluation, lambda g, p: _evaluate_one(name, g, detections, p, ranges, mode, by_max_iou, per_person,
-                                                   report.errors_iou))
+            evaluation = evaluate(name, ground, params, detections)
+        found = [evaluation] if breakdown is None else breakdown.evaluations(
+            evaluation, lambda g, p: evaluate(name, g, p, detections))
+        for each in found:
+            each.source, each.tags = (None if isinstance(source, list) else label), tagged
+        report.evaluations += found
     return report
 
 
@@ -314,10 +334,12 @@ def _default_name(source, k: int) -> str:
 
 
 def _evaluate_one(name, ground: GroundTruth, detections: Annotations, params: EvalParams,
-                  ranges, mode, by_max_iou, per_person, errors_iou=None) -> ResultsEvaluation:
+                  ranges, mode, by_max_iou, per_person, errors_iou=None, bootstrap=None,
+                  per_category=False) -> ResultsEvaluation:
     """One results file: blocks and IoUs once, every subset (and MaxIoU bin) a variant of one
     matching and accumulation pass, per-person rows if asked, the errors at ``errors_iou`` if
-    not None."""
+    not None, the bootstrap samples of the subsets if ``bootstrap`` (samples, seed) is not None:
+    the images of ``params.img_ids`` (None: all) drawn, the same draws for every results file."""
     blocks = make_blocks(ground.annotations, detections, params)
     base = base_state(ground.annotations, blocks, params)
     nearest = nearest_gt(blocks) if mode == "ignore" else None
@@ -336,4 +358,12 @@ def _evaluate_one(name, ground: GroundTruth, detections: Annotations, params: Ev
         found = analyse_errors(ground.annotations, detections, blocks, params, [v for v, _ in built], errors_iou)
         evaluation.errors = {rng.name: e for rng, e in zip(ranges, found)}
         evaluation.bin_errors = dict(zip(MAX_IOU_BINS, found[len(ranges):])) if by_max_iou else {}
+    if bootstrap is not None:  # bootstrap samples of the subsets, from the same matches
+        images = resampled_images(ground, mode)
+        if params.img_ids is not None:
+            images = np.intersect1d(images, np.asarray(params.img_ids, dtype=images.dtype))
+        weights = image_weights(len(images), *bootstrap)
+        plan = prepare(ground.annotations, detections, blocks, params, [v for v, _ in built[:len(ranges)]], images)
+        per_variant = sample_stats(plan, weights, params, per_category)
+        evaluation.samples = {rng.name: values for rng, values in zip(ranges, per_variant)}
     return evaluation

@@ -133,10 +133,22 @@ def case_accumulate():
             ("recall", -np.ones((T, K_, A, M)), "out"), ("scores", -np.ones((T, R, K_, A, M)), "out")]
 
 
+def case_weighted_accumulate():
+    S, L, T, R = 2, 1, 2, 5
+    return [("item_fate", np.array([[1, 2], [2, 0], [1, 1]], np.uint8), "in"),
+            ("item_img", np.array([0, 1, 1], np.int32), "in"),
+            ("item_run", np.array([1, 2, 0], np.int32), "in"), ("list_start", np.array([0, 3], np.int64), "in"),
+            ("weights", np.array([[1, 2], [0, 1]], np.int32), "in"), ("images", 2, None),
+            ("npig", np.array([[3], [2]], np.int64), "in"),
+            ("totals", np.array([[[[3, 2], [2, 3]]], [[[2, 0], [1, 1]]]], np.int64), "in"),
+            ("rec_thrs", np.linspace(0, 1, R), "in"), ("s_lo", 0, None),
+            ("s_hi", S, None), ("precision", np.empty((S, L, T, R)), "out"), ("recall", np.empty((S, L, T)), "out")]
+
+
 CASES = {"rle_stats": case_rle_stats, "rle_spans_clean": case_rle_spans_clean, "segm_ious": case_segm_ious,
          "bbox_ious": case_bbox_ious, "oks_exponents": case_oks_exponents, "oks_means": case_oks_means,
          "match_candidates": case_match_candidates, "match": case_match, "accumulate": case_accumulate,
-         "polygon_rle_strings": case_polygon_rle_strings}
+         "polygon_rle_strings": case_polygon_rle_strings, "weighted_accumulate": case_weighted_accumulate}
 
 
 def call(function: str, args: list):
@@ -251,6 +263,18 @@ def test_read_only_output_is_refused(function, name):
     ("polygon_rle_strings", "xy", np.r_[np.zeros(19), np.nan], r"xy\[19\] = nan is not finite"),
     ("polygon_rle_strings", "xy", np.r_[np.zeros(19), 2.0**28], r"xy\[19\] = .* is not finite"),
     ("polygon_rle_strings", "hi", 4, "not within"),
+    ("weighted_accumulate", "item_img", np.array([0, 1, 2], np.int32), r"item_img\[2\] = 2"),
+    ("weighted_accumulate", "item_run", np.array([1, 3, 0], np.int32), r"item_run\[1\] = 3"),
+    ("weighted_accumulate", "item_run", np.array([1, 1, 0], np.int32), r"item_run\[2\] = 0"),
+    ("weighted_accumulate", "item_fate", np.array([[1, 2], [3, 0], [1, 1]], np.uint8), r"item_fate\[2\] = 3"),
+    ("weighted_accumulate", "list_start", np.array([0, 2], np.int64), "list_start must not decrease"),
+    ("weighted_accumulate", "weights", np.array([[1, -2], [0, 1]], np.int32), r"weights\[1\] = -2"),
+    ("weighted_accumulate", "npig", np.array([[3], [-1]], np.int64), r"npig\[1\] = -1"),
+    ("weighted_accumulate", "s_hi", 3, "not within"),
+    ("weighted_accumulate", "totals", np.array([[[[3, 2], [2, 3]]], [[[2, 0], [1, -1]]]], np.int64),
+     r"totals\[7\] = -1"),
+    ("weighted_accumulate", "rec_thrs", np.array([0, 0.25, 0.5, np.inf, 1]), r"rec_thrs\[3\] = inf is not a recall"),
+    ("weighted_accumulate", "rec_thrs", np.array([0, 0.25, np.nan, 0.75, 1]), r"rec_thrs\[2\] = nan"),
 ])
 def test_indices_outside_their_arrays_are_refused(function, name, value, message):
     with pytest.raises(ValueError, match=message):
