@@ -287,3 +287,28 @@ def test_a_ground_truth_without_images_gives_no_intervals(tmp_path):
     with pytest.warns(ochuman.errors.OCHumanWarning):
         (row,) = _evaluate(tmp_path, gt, [], iou_type="bbox", subsets=("all",), bootstrap=5).rows()
     assert row["AP"] == -1 and row["AP_ci"] is None and row["AR100_ci"] is None
+
+
+def test_visibility_rows_draw_their_samples_and_pair_within_their_class(tmp_path):
+    """With --by-visibility every class is its own evaluation: its samples are pycocotools on the
+    duplicated images with the other classes' joints at v = 0, and a second results file's
+    differences pair with the first file's row of the same class (identical files: all zero)."""
+    gt, results = _workload(2, keypoints=True)
+    report = _evaluate(tmp_path, gt, [copy.deepcopy(results), copy.deepcopy(results)], names=["A", "B"],
+                       iou_type="keypoints", subsets=("all",), by_visibility=True, bootstrap=3, seed=7)
+    rows = report.rows()
+    assert [(r["results"], r["visibility"]) for r in rows] == [
+        (name, v) for name in "AB" for v in ("all", "v=2", "v=1")]
+    for row in rows[3:]:
+        assert row["dAP_vs_first"] == 0 and row["dAP_ci"] == [0.0, 0.0]
+    n = len(gt["images"])
+    draws = np.random.default_rng(7).integers(0, n, size=(3, n))
+    only_v2 = copy.deepcopy(gt)
+    for ann in only_v2["annotations"]:
+        kpts = ann["keypoints"]
+        kpts[2::3] = [v if v == 2 else 0 for v in kpts[2::3]]
+        ann["num_keypoints"] = 0 if ann["num_keypoints"] == 0 else sum(v > 0 for v in kpts[2::3])
+    v2 = next(ev for ev in report.evaluations if ev.keys == {"visibility": "v=2"})
+    for b in range(3):
+        dup_gt, dup_results = _duplicated(only_v2, results, np.bincount(draws[b], minlength=n))
+        np.testing.assert_array_equal(v2.samples["all"][b, 0], _pycocotools(dup_gt, dup_results, "keypoints"))

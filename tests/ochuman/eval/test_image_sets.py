@@ -198,3 +198,24 @@ def test_no_fully_labelled_image_is_said(native_sample, tmp_path):
         rows = evaluate_results([], gt=path, iou_type="bbox", image_set="fully-labelled").rows()
     assert any("no image of the val split is fully-labelled" in str(w.message) for w in caught)
     assert {r["AP"] for r in rows} == {-1.0}
+
+
+def test_bootstrap_on_the_set_draws_its_images_only(native_sample, tmp_path):
+    """A fully-labelled row's bootstrap samples are those of the official file cut down to the
+    set's images (the same seed: the same draws over the same images in id order)."""
+    doc = json.loads(native_sample.read_text())
+    official = ochuman.to_coco(ochuman.load(native_sample), "val")
+    results = _results(official, doc, seed=3)
+    expected = _fully_labelled_from_json(doc)
+    kept = {im["id"] for im in official["images"] if im["file_name"] in expected}
+    cut = {**{k: v for k, v in official.items() if k != "info"}, "images": [im for im in official["images"] if im["id"] in kept],
+           "annotations": [a for a in official["annotations"] if a["image_id"] in kept]}
+    path = tmp_path / "cut.json"
+    path.write_text(json.dumps(cut))
+    report = evaluate_results(copy.deepcopy(results), gt=native_sample, iou_type="bbox", subsets=["all"],
+                              image_set=["all", "fully-labelled"], bootstrap=5, seed=4)
+    reference = evaluate_results([r for r in copy.deepcopy(results) if r["image_id"] in kept], gt=str(path),
+                                 iou_type="bbox", subsets=["all"], bootstrap=5, seed=4)
+    on_set = next(ev for ev in report.evaluations if ev.keys == {"image_set": "fully-labelled"})
+    np.testing.assert_array_equal(on_set.samples["all"], reference.evaluations[0].samples["all"])
+    assert report.rows()[1]["AP_ci"] == reference.rows()[0]["AP_ci"]
