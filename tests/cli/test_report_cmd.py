@@ -17,7 +17,8 @@ from click.testing import CliRunner
 
 from cli.ochuman_cmd import main
 from ochuman.data import SAMPLE_ANNOTATIONS, SAMPLE_IMAGES
-from tests.cli.test_eval_cmd import _RUNNER_KWARGS, _jittered, _perfect, _write, official_val  # noqa: F401
+from tests.cli.one_line_errors import RUNNER_KWARGS
+from tests.cli.test_eval_cmd import _jittered, _perfect, _write, official_val  # noqa: F401
 from tests.ochuman.test_html_report import PageParser, assert_cell, assert_self_contained
 
 
@@ -29,7 +30,7 @@ def files(official_val, tmp_path_factory) -> dict:  # noqa: F811
 
 
 def _invoke(command: str, *args: str):
-    result = CliRunner(**_RUNNER_KWARGS).invoke(main, [command, *args])
+    result = CliRunner(**RUNNER_KWARGS).invoke(main, [command, *args])
     assert result.exc_info is None or result.exc_info[0] is SystemExit, (
         f"uncaught {result.exc_info[0].__name__}: {result.exception}")
     return result
