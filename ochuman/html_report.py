@@ -326,7 +326,7 @@ def _gallery_section(report, source: Optional[GallerySource], size: int, progres
                              key=lambda r: (r["best_iou"], r["max_iou"]))[:size] for name in names}
     jobs = [("hardest", None, r) for r in hardest] + [("failure", n, r) for n in names for r in failures[n]]
     drawer = _Drawer(report, source)
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     blocks: dict = {}
     for kind, name, row in tqdm(jobs, desc="gallery", unit="person", disable=not progress):

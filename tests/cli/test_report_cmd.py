@@ -15,15 +15,17 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import ochuman
 from cli.ochuman_cmd import main
 from ochuman.data import SAMPLE_ANNOTATIONS, SAMPLE_IMAGES
 from tests.cli.one_line_errors import RUNNER_KWARGS
-from tests.cli.test_eval_cmd import _jittered, _perfect, _write, official_val  # noqa: F401
+from tests.cli.test_eval_cmd import _jittered, _perfect, _write
 from tests.ochuman.test_html_report import PageParser, assert_cell, assert_self_contained
 
 
 @pytest.fixture(scope="module")
-def files(official_val, tmp_path_factory) -> dict:  # noqa: F811
+def files(tmp_path_factory) -> dict:
+    official_val = ochuman.to_coco(ochuman.load(SAMPLE_ANNOTATIONS), "val")
     folder = tmp_path_factory.mktemp("results")
     return {"jittered": _write(folder / "jittered.json", _jittered(official_val)),
             "perfect": _write(folder / "perfect.json", _perfect(official_val))}

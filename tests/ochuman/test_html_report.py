@@ -173,7 +173,8 @@ class ExtendedReport(EvalReport):
         rows = super().rows()
         for k, row in enumerate(rows):
             row["AP_ci"] = [row["AP"] - 0.01 * (k + 1), row["AP"] + 0.02]
-            row["errors"] = {c: {"count": j + k, "dAP": 0.001 * (j + 1) + 0.0001 * k} for j, c in enumerate(ERROR_CLASSES)}
+            row["errors"] = {c: {"count": j + k, "dAP": 0.001 * (j + 1) + 0.0001 * k}
+                             for j, c in enumerate(ERROR_CLASSES)}
             if row["results"] != rows[0]["results"]:
                 row["dAP_vs_first"] = 0.1 + 0.001 * k
                 row["dAP_ci"] = [0.05, 0.15 + 0.001 * k]
