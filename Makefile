@@ -48,6 +48,8 @@ demo: $(VENV)/.base
 	$(BIN)/ochuman show $(SAMPLE) --histogram --out demo_out/max_iou_histogram.png
 	$(BIN)/ochuman show $(SAMPLE) --image-id 000005 --results demo_out/skeleton_prior.json \
 		--out demo_out/side_by_side.png
+	$(BIN)/ochuman report --gt $(SAMPLE) --results demo_out/skeleton_prior.json --name skeleton-prior \
+		--out demo_out/report.html
 
 test: $(VENV)/.all
 	$(BIN)/lint-imports

@@ -107,26 +107,43 @@ def convert(file, out_dir, splits, ranges, range_rule, area, image_ids, with_max
             click.echo(f"{path}: {len(coco['images'])} images, {len(coco['annotations'])} persons")
 
 
+def _decorators(*decorators):
+    """One decorator applying ``decorators`` in the order they are listed (as stacked above a function)."""
+    def apply(func):
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+    return apply
+
+
+# The options naming an evaluation, shared by ``eval`` and ``report``.
+evaluation_options = _decorators(
+    click.option("--results", "results", multiple=True, required=True, metavar="FILE",
+                 help="COCO results file (list of detections); repeat for a leaderboard."),
+    click.option("--name", "names", multiple=True, metavar="NAME",
+                 help="Row name of each --results, in order (default: the file name)."),
+    click.option("--root", envvar="OCHUMAN_ROOT", default=None, metavar="DIR",
+                 help="OCHuman folder (ochuman.json, images/); default $OCHUMAN_ROOT."),
+    click.option("--gt", "gt_file", default=None, metavar="FILE",
+                 help="Evaluate against this native or COCO-format file instead of the root."),
+    click.option("--split", type=click.Choice(["val", "test"]), default=None,
+                 help="Official split of a native ground truth (--root, or --gt ochuman.json); default val. "
+                      "A COCO-format --gt is evaluated as it is: --split with it must name the file's own "
+                      "split (official file names say it), else it is refused."),
+    click.option("--iou-type", type=click.Choice(["segm", "bbox", "keypoints"]), default="segm",
+                 show_default=True),
+)
+mode_option = click.option(
+    "--mode", type=click.Choice(["official", "ignore"]), default="official", show_default=True,
+    help="official: out-of-range persons dropped, as pycocotools on the official range "
+         "files; ignore: they (and box-only persons) become ignore regions.")
+
+
 @main.command(name="eval")
-@click.option("--results", "results", multiple=True, required=True, metavar="FILE",
-              help="COCO results file (list of detections); repeat for a leaderboard.")
-@click.option("--name", "names", multiple=True, metavar="NAME",
-              help="Row name of each --results, in order (default: the file name).")
-@click.option("--root", envvar="OCHUMAN_ROOT", default=None, metavar="DIR",
-              help="OCHuman folder (ochuman.json, images/); default $OCHUMAN_ROOT.")
-@click.option("--gt", "gt_file", default=None, metavar="FILE",
-              help="Evaluate against this native or COCO-format file instead of the root.")
-@click.option("--split", type=click.Choice(["val", "test"]), default=None,
-              help="Official split of a native ground truth (--root, or --gt ochuman.json); default val. "
-                   "A COCO-format --gt is evaluated as it is: --split with it must name the file's own "
-                   "split (official file names say it), else it is refused.")
-@click.option("--iou-type", type=click.Choice(["segm", "bbox", "keypoints"]), default="segm",
-              show_default=True)
+@evaluation_options
 @click.option("--subset", "subsets", multiple=True, metavar="SUBSET",
               help="all, moderate, hard, levels (all three; the default) or LO:HI; repeatable.")
-@click.option("--mode", type=click.Choice(["official", "ignore"]), default="official", show_default=True,
-              help="official: out-of-range persons dropped, as pycocotools on the official range "
-                   "files; ignore: they (and box-only persons) become ignore regions.")
+@mode_option
 @click.option("--paper", is_flag=True, help="Add the paper's reported Table-2 rows (segm AP of val or test; "
                                              "a warning says when there are none).")
 @click.option("--by-max-iou", is_flag=True, help="Also print AP per MaxIoU bin of 0.05.")
@@ -181,15 +198,12 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
     first = PrefetchedResults(results[0], iou_type)
     gt_source = PrefetchedAnnotations(gt_file, after=first) if gt_file else None
     from ochuman.eval.run import evaluate_results
-    from ochuman.errors import OCHumanError, OCHumanWarning, printable
+    from ochuman.errors import OCHumanWarning
     from ochuman.io import atomic_write, write_json
     from ochuman.keypoints import read_oks_sigmas
     from ochuman.report import render
 
-    if names and len(names) != len(results):
-        raise OCHumanError(f"--name given {len(names)} times for {len(results)} --results")
-    # row names (default: the file names) drawn in --plot too: undecodable bytes as \xNN
-    row_names = [printable(name) for name in (names or [Path(r).name for r in results])]
+    row_names = _row_names(results, names)
     from ochuman.eval.protocol import parse_tags
 
     file_tags = parse_tags(tags, row_names)
@@ -256,6 +270,67 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
         from ochuman.vis import plot_errors
 
         plot_errors(report, errors_plot_file)
+
+
+def _row_names(results, names) -> list[str]:
+    """Row names of the --results (default: the file names); undecodable bytes as \\xNN (they are
+    drawn in figures too)."""
+    from ochuman.errors import OCHumanError, printable
+
+    if names and len(names) != len(results):
+        raise OCHumanError(f"--name given {len(names)} times for {len(results)} --results")
+    return [printable(name) for name in (names or [Path(r).name for r in results])]
+
+
+@main.command()
+@evaluation_options
+@mode_option
+@click.option("--images", "images_dir", default=None, metavar="DIR",
+              help="Folder of the image files, for the gallery (default: images/ of the root, or beside "
+                   "--gt or its folder).")
+@click.option("--gallery", "gallery_size", type=click.IntRange(min=0), default=8, show_default=True, metavar="N",
+              help="Persons per gallery section: the N most occluded, and each method's N worst failures "
+                   "(0: no gallery).")
+@click.option("--title", default=None, help="Title of the page (default: the IoU type and the row names).")
+@click.option("--out", "out_file", required=True, metavar="FILE.html", type=OutputFile(),
+              help="The page to write (atomic): one HTML file, figures and thumbnails embedded.")
+@verbosity_options
+def report(results, names, root, gt_file, split, iou_type, mode, images_dir, gallery_size, title, out_file):
+    """One self-contained HTML page of an evaluation: leaderboard (all, Moderate, Hard), precision/
+    recall, AP against MaxIoU, the MaxIoU histogram and a gallery of the hardest persons and of
+    each method's worst failures. Its numbers are those of ochuman eval --format json."""
+    import warnings
+
+    import msgspec
+
+    from ochuman.errors import OCHumanWarning
+    from ochuman.eval.resolve import resolve_ground_truth
+    from ochuman.eval.results import read_results
+    from ochuman.eval.run import evaluate_results
+    from ochuman.html_report import GallerySource, render_html, write_html
+    from ochuman.io import load
+
+    row_names = _row_names(results, names)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", OCHumanWarning)
+        evaluation = evaluate_results(list(results), row_names, root=root, gt=gt_file, split=split,
+                                      iou_type=iou_type, subsets=["all", "moderate", "hard"], mode=mode,
+                                      by_max_iou=True, per_person=gallery_size > 0)
+        ground = resolve_ground_truth(root, gt_file, split or "val", masks=iou_type == "segm")
+    for warning in (w for w in caught if issubclass(w.category, OCHumanWarning)):
+        click.echo(f"Warning: {warning.message}", err=True)
+    dataset = load(ground.source, images_dir=images_dir)
+    if dataset.format == "ochuman":  # the benchmark persons of the split, as ochuman stats --split counts them
+        dataset = dataset.filter_persons("kpt&segm").select_split(ground.split)
+    gallery = None
+    if gallery_size > 0:
+        records = {name: msgspec.to_builtins(read_results(path)) for name, path in zip(row_names, results)}
+        gallery = GallerySource(ground, records, dataset.images_dir)
+    page = render_html(evaluation, dataset=dataset, gallery=gallery, gallery_size=gallery_size, title=title,
+                       progress=show_progress())
+    write_html(out_file, page)
+    click.echo(f"{out_file}: report of {len(row_names)} results file{'s' * (len(row_names) != 1)} "
+               f"({len(page.encode('utf-8')) / 1e6:.1f} MB)")
 
 
 @main.command()

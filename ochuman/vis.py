@@ -774,6 +774,35 @@ def _bin_label(row: dict) -> str:
     return row["results"] + (f" ({', '.join(keys)})" if keys else "")
 
 
+def plot_curves(ax, report, subset: str, curves: Optional[dict] = None) -> None:
+    """Precision/recall of every results file on one subset: the mean over IoU 0.5:0.95 (solid),
+    IoU 0.5 (dashed) and 0.75 (dotted), from :meth:`EvalReport.curves` (``curves``: its value,
+    when already computed)."""
+    for (name, s), (recall, precision) in (report.curves() if curves is None else curves).items():
+        if s != subset:
+            continue
+        mean = precision.clip(min=0).mean(axis=0)
+        line, = ax.plot(recall, mean, label=f"{name} (mean .5:.95)")
+        ax.plot(recall, precision[0].clip(min=0), ls="--", color=line.get_color(), alpha=0.7, label=f"{name} @.5")
+        ax.plot(recall, precision[5].clip(min=0), ls=":", color=line.get_color(), alpha=0.7, label=f"{name} @.75")
+    ax.set(title=f"{subset} ({report.iou_type}, {report.mode})", xlabel="recall", ylabel="precision",
+           xlim=(0, 1), ylim=(0, 1.02))
+    ax.grid(alpha=0.3)
+
+
+def plot_ap_by_max_iou(ax, bins: Sequence[dict]) -> None:
+    """AP per MaxIoU bin (rows of :meth:`EvalReport.ap_by_max_iou`), one line per results file,
+    the Moderate and Hard bands shaded; bins without persons (AP -1) are left out."""
+    for name in dict.fromkeys(_bin_label(row) for row in bins):
+        rows = [r for r in bins if _bin_label(r) == name and r["AP"] >= 0]
+        ax.plot([(r["max_iou_lo"] + r["max_iou_hi"]) / 2 for r in rows], [r["AP"] for r in rows], marker="o", label=name)
+    ax.axvspan(0.5, 0.75, color="tab:orange", alpha=0.08, label="moderate")
+    ax.axvspan(0.75, 1.0, color="tab:red", alpha=0.08, label="hard")
+    ax.set(title="AP vs MaxIoU", xlabel="MaxIoU", ylabel="AP", xlim=(0.5, 1.0), ylim=(0, 1.02))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+
+
 def plot_report(report, path: PathLike) -> None:
     """Precision/recall curves (IoU 0.5, 0.75 and the mean over 0.5:0.95) per subset and results
     file; with AP-vs-MaxIoU data, a second panel of AP per MaxIoU bin. Written atomically."""
@@ -785,27 +814,10 @@ def plot_report(report, path: PathLike) -> None:
     fig, axes = plt.subplots(1, columns, figsize=(4.2 * columns, 4), squeeze=False)
     try:
         for ax, subset in zip(axes[0], subsets):
-            for (name, s), (recall, precision) in curves.items():
-                if s != subset:
-                    continue
-                mean = precision.clip(min=0).mean(axis=0)
-                line, = ax.plot(recall, mean, label=f"{name} (mean .5:.95)")
-                ax.plot(recall, precision[0].clip(min=0), ls="--", color=line.get_color(), alpha=0.7, label=f"{name} @.5")
-                ax.plot(recall, precision[5].clip(min=0), ls=":", color=line.get_color(), alpha=0.7, label=f"{name} @.75")
-            ax.set(title=f"{subset} ({report.iou_type}, {report.mode})", xlabel="recall", ylabel="precision",
-                   xlim=(0, 1), ylim=(0, 1.02))
-            ax.grid(alpha=0.3)
+            plot_curves(ax, report, subset, curves)
         axes[0][0].legend(fontsize=7, loc="lower left")
         if bins:
-            ax = axes[0][-1]
-            for name in dict.fromkeys(_bin_label(row) for row in bins):
-                rows = [r for r in bins if _bin_label(r) == name and r["AP"] >= 0]
-                ax.plot([(r["max_iou_lo"] + r["max_iou_hi"]) / 2 for r in rows], [r["AP"] for r in rows], marker="o", label=name)
-            ax.axvspan(0.5, 0.75, color="tab:orange", alpha=0.08, label="moderate")
-            ax.axvspan(0.75, 1.0, color="tab:red", alpha=0.08, label="hard")
-            ax.set(title="AP vs MaxIoU", xlabel="MaxIoU", ylabel="AP", xlim=(0.5, 1.0), ylim=(0, 1.02))
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=7)
+            plot_ap_by_max_iou(axes[0][-1], bins)
         fig.tight_layout()
         save_figure(fig, path)
     finally:

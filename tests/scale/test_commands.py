@@ -314,3 +314,32 @@ def test_stats_beside_the_fully_labelled_images(native, ochuman_cli):
     persons = np.flatnonzero(full[facts.image_of])
     assert 0 < full.sum() < len(np.unique(facts.image_of[facts.masked]))
     _assert_stats(rows[1], facts.stats(persons, int(full.sum())))
+
+
+# ------------------------------------------------------------------------------------ report
+def test_report_of_val_equals_eval_json(native, results, ochuman_cli, tmp_path):
+    """`ochuman report` on OCHuman-scale val with a gallery: every number of the page is `ochuman
+    eval --format json`'s, nothing outside the page is referenced, and it stays a few MB."""
+    from tests.ochuman.test_html_report import PageParser, assert_cell, assert_self_contained
+
+    facts = native.facts
+    images = tmp_path / "images"
+    images.mkdir()
+    for k in np.flatnonzero(facts.split == "val"):  # a grey ramp of the image's size
+        height, width = (int(v) for v in facts.image_size[k])
+        assert cv2.imwrite(str(images / facts.file_name[k]), np.tile(np.linspace(0, 255, width, dtype=np.uint8),
+                                                                     (height, 1)))
+    options = ["--root", native.root, "--results", results.perfect, "--name", "Perfect",
+               "--results", results.imperfect, "--name", "Detector"]
+    out = tmp_path / "report.html"
+    ochuman_cli("report", *options, "--images", images, "--out", out)
+    rows = {(r["results"], r["subset"]): r for r in json.loads(ochuman_cli("eval", *options, "--format", "json")[0])}
+    page = PageParser(out.read_text(encoding="utf-8"))
+    cells = page.table("numbers") + page.table("leaderboard")
+    assert len(cells) == len(rows) * 13
+    for cell in cells:
+        assert_cell(cell, rows[cell["data-results"], cell["data-subset"]][cell["data-stat"]])
+    assert_self_contained(page)
+    thumbs = [a for tag, a in page.tags if tag == "img" and a["src"].startswith("data:image/jpeg")]
+    assert len(thumbs) >= 8 * 3  # the 8 hardest persons: ground truth, Perfect, Detector
+    assert out.stat().st_size < 5e6
