@@ -133,6 +133,23 @@ evaluation_options = _decorators(
     click.option("--iou-type", type=click.Choice(["segm", "bbox", "keypoints"]), default="segm",
                  show_default=True),
 )
+
+
+def bootstrap_options(default: int):
+    """--bootstrap N (``default`` samples), --seed, --tag: the leaderboard's intervals and cards."""
+    return _decorators(
+        click.option("--bootstrap", type=click.IntRange(min=0), default=default, show_default=bool(default),
+                     metavar="N", help="Resample images N times for 95%% intervals (AP_ci, ...; dAP_vs_first / "
+                                       "dAP_ci paired against the first --results; 0: none)."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --bootstrap draws."),
+        click.option("--tag", "tags", multiple=True, metavar="[NAME:]KEY=VALUE",
+                     help="Protocol tag of every results file, or of the one whose row name (or position 1, 2, "
+                          "...) is NAME; repeatable. Shown in the protocol cards (JSON, markdown, report)."),
+    )
+
+
+errors_iou_option = click.option("--errors-iou", type=float, default=0.5, show_default=True, metavar="T",
+                                 help="IoU (OKS) threshold of the error classes, in (0, 1].")
 mode_option = click.option(
     "--mode", type=click.Choice(["official", "ignore"]), default="official", show_default=True,
     help="official: out-of-range persons dropped, as pycocotools on the official range "
@@ -172,18 +189,11 @@ mode_option = click.option(
               help="Classify the errors at --errors-iou (duplicate, merged, partial, localization, background, "
                    "missed; keypoints: no merged/partial) per subset (and MaxIoU bin): count and dAP, the AP "
                    "gained by fixing each class alone (TIDE's oracle fixes).")
-@click.option("--errors-iou", type=float, default=0.5, show_default=True, metavar="T",
-              help="IoU (OKS) threshold of --errors, in (0, 1].")
+@errors_iou_option
 @click.option("--errors-plot", "errors_plot_file", default=None, metavar="FILE.png", type=OutputFile(),
               help="Figure of the error classes (count and dAP) by MaxIoU bin with --by-max-iou, else by "
                    "subset; implies --errors.")
-@click.option("--bootstrap", type=click.IntRange(min=0), default=0, metavar="N",
-              help="Resample images N times for 95%% intervals (AP_ci, ...; dAP_vs_first / dAP_ci "
-                   "paired against the first --results).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --bootstrap draws.")
-@click.option("--tag", "tags", multiple=True, metavar="[NAME:]KEY=VALUE",
-              help="Protocol tag of every results file, or of the one whose row name (or position 1, 2, ...) "
-                   "is NAME; repeatable. Shown in the protocol cards (JSON, markdown).")
+@bootstrap_options(default=0)
 @verbosity_options
 def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, by_max_iou, categories,
           per_category, kpt_sigmas, persons_file, fmt, out_file, plot_file, image_sets, by_visibility,
@@ -292,13 +302,17 @@ def _row_names(results, names) -> list[str]:
               help="Persons per gallery section: the N most occluded, and each method's N worst failures "
                    "(0: no gallery).")
 @click.option("--title", default=None, help="Title of the page (default: the IoU type and the row names).")
+@bootstrap_options(default=1000)
+@errors_iou_option
 @click.option("--out", "out_file", required=True, metavar="FILE.html", type=OutputFile(),
               help="The page to write (atomic): one HTML file, figures and thumbnails embedded.")
 @verbosity_options
-def report(results, names, root, gt_file, split, iou_type, mode, images_dir, gallery_size, title, out_file):
+def report(results, names, root, gt_file, split, iou_type, mode, images_dir, gallery_size, title, bootstrap, seed,
+           tags, errors_iou, out_file):
     """One self-contained HTML page of an evaluation: leaderboard (all, Moderate, Hard), precision/
     recall, AP against MaxIoU, the MaxIoU histogram and a gallery of the hardest persons and of
-    each method's worst failures. Its numbers are those of ochuman eval --format json."""
+    each method's worst failures. Its numbers are those of ochuman eval --format json with the
+    same options (and --errors --by-max-iou)."""
     import warnings
 
     import msgspec
@@ -310,12 +324,16 @@ def report(results, names, root, gt_file, split, iou_type, mode, images_dir, gal
     from ochuman.html_report import GallerySource, render_html, write_html
     from ochuman.io import load
 
+    from ochuman.eval.protocol import parse_tags
+
     row_names = _row_names(results, names)
+    file_tags = parse_tags(tags, row_names)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", OCHumanWarning)
         evaluation = evaluate_results(list(results), row_names, root=root, gt=gt_file, split=split,
                                       iou_type=iou_type, subsets=["all", "moderate", "hard"], mode=mode,
-                                      by_max_iou=True, per_person=gallery_size > 0)
+                                      by_max_iou=True, per_person=gallery_size > 0, errors=True,
+                                      errors_iou=errors_iou, bootstrap=bootstrap, seed=seed, tags=file_tags)
         ground = resolve_ground_truth(root, gt_file, split or "val", masks=iou_type == "segm")
     for warning in (w for w in caught if issubclass(w.category, OCHumanWarning)):
         click.echo(f"Warning: {warning.message}", err=True)

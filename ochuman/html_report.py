@@ -9,10 +9,10 @@ links to files. Every number comes from the :class:`~ochuman.eval.report.EvalRep
 ``rows()``, ``ap_by_max_iou()`` and ``persons()``, which ``ochuman eval --format json`` prints):
 tables show 3 decimals and carry the exact value in ``data-value``.
 
-Optional row keys, rendered when present: ``AP_ci`` ([lo, hi]), ``dAP_vs_first`` and ``dAP_ci``
-(bootstrap); ``errors`` ({class: {"count": n, "dAP": x}}, on rows and on AP-by-MaxIoU rows); a
-``protocol`` dict in ``report.to_dict()`` (a card of its fields); a per-person ``error`` (the
-error class shown in the gallery).
+Rendered when the report has them: ``AP_ci`` ([lo, hi]), ``dAP_vs_first`` and ``dAP_ci``
+(bootstrap); ``errors`` ({class: {"count": n, "dAP": x}}, on rows and on AP-by-MaxIoU rows); the
+protocol cards of ``report.to_dict()["protocols"]`` (their distinct cards as a table); a
+per-person ``error`` (the class of the error that aimed at a missed person, in the gallery).
 """
 from __future__ import annotations
 
@@ -27,12 +27,11 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from ochuman import vis
+from ochuman.eval.errors import ERROR_CLASSES
 from ochuman.io import atomic_write
 
 PathLike = Union[str, os.PathLike]
 
-#: The error classes in the order the page lists them (issue 17's TIDE-like classes).
-ERROR_CLASSES = ("duplicate", "merged", "partial", "localization", "background", "missed")
 #: Longest side of a gallery thumbnail, pixels; JPEG quality.
 THUMB_SIDE = 200
 THUMB_QUALITY = 82
@@ -78,8 +77,7 @@ def render_html(report, *, dataset=None, gallery: Optional[GallerySource] = None
     title = title or f"OCHuman {report.iou_type} evaluation: {', '.join(ev.name for ev in report.evaluations)}"
     parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_e(title)}</title>"
              f"<style>{_STYLE}</style></head><body>", f"<h1>{_e(title)}</h1>", _setup_card(summary)]
-    if summary.get("protocol"):
-        parts.append(_protocol_card(summary["protocol"]))
+    parts.append(_protocol_section(summary.get("protocols") or []))
     rows = report.rows()
     parts.append(_leaderboard(rows))
     parts.append(_all_numbers(rows, report.stat_names))
@@ -137,9 +135,17 @@ def _setup_card(summary: dict) -> str:
                   ("ranges", summary["range_rule"])])
 
 
-def _protocol_card(protocol: dict) -> str:
-    pairs = [(k, ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v) for k, v in protocol.items()]
-    return "<h2>Protocol</h2>" + _card(pairs, "card protocol")
+def _protocol_section(cards: Sequence[dict]) -> str:
+    """The distinct protocol cards of the rows (:func:`ochuman.eval.protocol.card_table`)."""
+    from ochuman.eval.protocol import card_table
+
+    table = card_table(cards)
+    if not table:
+        return ""
+    head = "".join(f'<th class="name">{_e(k)}</th>' for k in table[0])
+    lines = "".join("<tr>" + "".join(f'<td class="name">{_e(v)}</td>' for v in row.values()) + "</tr>"
+                    for row in table)
+    return f'<h2 id="protocol">Protocol</h2><table class="protocol"><tr>{head}</tr>{lines}</table>'
 
 
 def _names(rows: Sequence[dict]) -> list[str]:
@@ -347,6 +353,7 @@ class _Drawer:
         from ochuman.eval.annotations import mask_table
 
         self.iou_type = report.iou_type
+        self.errors_iou = report.errors_iou
         self.params = report.params
         self.source = source
         ground = source.ground
@@ -377,10 +384,10 @@ class _Drawer:
             detection = self._best_detection(name, i, row["image_id"], file_name, pixels.shape[:2])
             drawn = pixels if detection is None else vis.draw_results(pixels, [detection], score_threshold=-math.inf)
             caption = f"{name}: IoU {mine['best_iou']:.3f}" if mine else f"{name}: not evaluated"
-            if mine and mine.get("error"):
-                caption += f", {mine['error']}"
             if mine:
                 caption += ", found" if mine["matched_50"] else ", missed"
+            if mine and mine.get("error") not in (None, "missed"):  # the error that aimed at the person
+                caption += f" ({mine['error']} at IoU {self.errors_iou:g})"
             figures.append(self._thumb(drawn, crop, name, caption, mine))
         meta = (f'<div class="meta">{_e(file_name)}, person {row["person_id"]} ({_e(row["subset"])}), '
                 f"MaxIoU {_number_span(row['max_iou'], 'max_iou')}</div>")

@@ -88,13 +88,22 @@ class ErrorAnalysis:
 
     counts (C, K) int64: per class (``classes`` order) and category (the K axis of the
     evaluation's arrays); ap (K,): AP at the threshold per category (-1: no counted person);
-    fixed_ap (C, K): the same with one class fixed (-1 where ``ap`` is -1)."""
+    fixed_ap (C, K): the same with one class fixed (-1 where ``ap`` is -1); person_class (G,)
+    int8, per person in block order: -1 unless it is ``missed``, else the index in ``classes``
+    of the highest-scoring ``merged`` / ``partial`` / ``localization`` error aiming at it, or of
+    ``missed`` when none does (why the person was missed)."""
 
     threshold: float
     classes: tuple[str, ...]
     counts: np.ndarray
     ap: np.ndarray
     fixed_ap: np.ndarray
+    person_class: np.ndarray
+
+    def person_errors(self) -> list:
+        """(G,) per person in block order: None (not missed) or the class name of
+        ``person_class``."""
+        return [None if c < 0 else self.classes[c] for c in self.person_class.tolist()]
 
     def summary(self, category: Optional[int] = None) -> dict:
         """{class: {"count": n, "dAP": x}} over the categories with persons (their mean AP, as
@@ -331,7 +340,14 @@ def _analyse_variant(gt: Annotations, dt: Annotations, blocks: Blocks, at: EvalP
             counts[c] = np.bincount(gt_cat[missed], minlength=K)
         else:
             counts[c] = np.bincount(dt_cat[classes[name]], minlength=K)
-    return ErrorAnalysis(threshold=float(at.iou_thrs[0]), classes=names, counts=counts, ap=base, fixed_ap=fixed)
+    person_class = np.full(G, -1, dtype=np.int8)
+    person_class[missed] = names.index("missed")
+    aimed = np.flatnonzero((first < D) & missed)  # missed persons some targeted error aims at
+    for c, name in enumerate(names):
+        if name in _TARGETED:
+            person_class[aimed[classes[name][first[aimed]]]] = c
+    return ErrorAnalysis(threshold=float(at.iou_thrs[0]), classes=names, counts=counts, ap=base, fixed_ap=fixed,
+                         person_class=person_class)
 
 
 def _ap_per_category(precision: np.ndarray) -> np.ndarray:

@@ -219,8 +219,11 @@ class EvalReport:
 
 
 def person_rows(name: str, ground: GroundTruth, detections: Annotations, blocks: Blocks,
-                params: EvalParams, base: np.ndarray) -> list[dict]:
-    """Per GT person: MaxIoU, best IoU reached by any detection, matched at 0.5 / 0.75, score."""
+                params: EvalParams, base: np.ndarray, errors: Optional[list] = None) -> list[dict]:
+    """Per GT person: MaxIoU, best IoU reached by any detection, matched at 0.5 / 0.75, score;
+    with ``errors`` ((G,) per person in block order, :meth:`ErrorAnalysis.person_errors
+    <ochuman.eval.errors.ErrorAnalysis.person_errors>`) also ``error``: why it was missed at the
+    errors' threshold (None: found)."""
     order = blocks.gt_order
     state = np.where(ground.extra[order], GtState.ABSENT, base).astype(np.uint8)
     thresholds = EvalParams(iou_type=params.iou_type, iou_thrs=np.array([0.5, 0.75]))
@@ -255,5 +258,6 @@ def person_rows(name: str, ground: GroundTruth, detections: Annotations, blocks:
             "subset": level[g], "best_iou": float(best[g]),
             "matched_50": bool(matched_by[0, g] >= 0), "matched_75": bool(matched_by[1, g] >= 0),
             "score_50": float(scores[matched_by[0, g]]) if matched_by[0, g] >= 0 else None,
+            **({} if errors is None else {"error": errors[g]}),
         })
     return rows

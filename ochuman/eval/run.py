@@ -350,14 +350,17 @@ def _evaluate_one(name, ground: GroundTruth, detections: Annotations, params: Ev
         acc.persons = persons
     subsets = {rng.name: acc for rng, acc in zip(ranges, accumulated[:len(ranges)])}
     bins = dict(zip(MAX_IOU_BINS, accumulated[len(ranges):])) if by_max_iou else {}
-    persons = person_rows(name, ground, detections, blocks, params, base) if per_person else []
-    evaluation = ResultsEvaluation(name=name, subsets=subsets, bins=bins, persons=persons, detections=len(detections))
+    evaluation = ResultsEvaluation(name=name, subsets=subsets, bins=bins, persons=[], detections=len(detections))
     if errors_iou is not None:
         from ochuman.eval.errors import analyse_errors
 
         found = analyse_errors(ground.annotations, detections, blocks, params, [v for v, _ in built], errors_iou)
         evaluation.errors = {rng.name: e for rng, e in zip(ranges, found)}
         evaluation.bin_errors = dict(zip(MAX_IOU_BINS, found[len(ranges):])) if by_max_iou else {}
+    if per_person:  # why each person was missed: the errors of the subset "all" when evaluated
+        every = evaluation.errors.get("all")
+        evaluation.persons = person_rows(name, ground, detections, blocks, params, base,
+                                         None if every is None else every.person_errors())
     if bootstrap is not None:  # bootstrap samples of the subsets, from the same matches
         images = resampled_images(ground, mode)
         if params.img_ids is not None:

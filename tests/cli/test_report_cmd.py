@@ -45,22 +45,32 @@ def _two(files) -> list[str]:
 
 @pytest.mark.parametrize("iou_type, mode", [("segm", "official"), ("bbox", "ignore"), ("keypoints", "official")])
 def test_numbers_equal_eval_json(files, tmp_path, iou_type, mode):
-    options = ["--gt", str(SAMPLE_ANNOTATIONS), *_two(files), "--iou-type", iou_type, "--mode", mode]
+    options = ["--gt", str(SAMPLE_ANNOTATIONS), *_two(files), "--iou-type", iou_type, "--mode", mode,
+               "--bootstrap", "40", "--seed", "2", "--errors-iou", "0.6", "--tag", "perfect:train=oracle"]
     out = tmp_path / "report.html"
     result = _invoke("report", *options, "--gallery", "2", "--out", str(out))
     assert result.exit_code == 0, result.output + result.stderr
     assert result.output.startswith(f"{out}: report of 2 results files")
-    evaluated = _invoke("eval", *options, "--format", "json")
+    evaluated = _invoke("eval", *options, "--errors", "--by-max-iou", "--format", "json",
+                        "--out", str(tmp_path / "eval.json"))
     assert evaluated.exit_code == 0
     rows = {(r["results"], r["subset"]): r for r in json.loads(evaluated.output)}
     page = PageParser(out.read_text(encoding="utf-8"))
     numbers = page.table("numbers")
-    stats = [k for k in rows["jittered", "all"] if k[0] in "A"]  # AP..., AR...
+    stats = [k for k in rows["jittered", "all"] if k[0] in "A" and not k.endswith("_ci")]  # AP..., AR...
     assert len(numbers) == len(rows) * len(stats)
     for cell in numbers + page.table("leaderboard"):
         assert_cell(cell, rows[cell["data-results"], cell["data-subset"]][cell["data-stat"]])
-    by_max_iou = _invoke("eval", *options, "--by-max-iou", "--out", str(tmp_path / "eval.json"))
-    assert by_max_iou.exit_code == 0
+    intervals = sorted((float(a["data-lo"]), float(a["data-hi"])) for tag, a in page.tags
+                       if tag == "span" and "data-lo" in a)
+    assert intervals == sorted([tuple(r["AP_ci"]) for r in rows.values()]
+                               + [tuple(r["dAP_ci"]) for r in rows.values() if r["dAP_ci"] is not None])
+    errors = [c for c in page.table("errors") if "data-subset" in c]
+    assert errors and len(errors) == sum(2 * len(r["errors"]) for r in rows.values())
+    for cell in errors:
+        error_class, what = cell["data-stat"].split(".")
+        assert_cell(cell, rows[cell["data-results"], cell["data-subset"]]["errors"][error_class][what])
+    assert "train=oracle" in page.text
     bins = {(r["results"], r["max_iou_lo"]): r
             for r in json.loads((tmp_path / "eval.json").read_text())["ap_by_max_iou"]}
     cells = [c for c in page.table("bins") if c["data-stat"] == "AP"]

@@ -1,9 +1,9 @@
 """ochuman.html_report: the page's numbers are the report's (parsed back with html.parser), it
 references nothing outside itself, names are escaped, and the sections of issue 17's row keys
-(bootstrap intervals, error classes, protocol card) render from rows that carry them."""
+(bootstrap intervals, error classes, protocol cards, why persons were missed) render from a report
+that has them."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from html.parser import HTMLParser
@@ -133,7 +133,7 @@ def test_page_is_self_contained_and_has_its_sections(page):
     images = [a["src"] for tag, a in page.tags if tag == "img"]
     assert sum(src.startswith("data:image/png;base64,") for src in images) == 3  # curves, bins, histogram
     assert sum(src.startswith("data:image/jpeg;base64,") for src in images) > 0  # gallery thumbnails
-    assert "Error classes" not in page.text and "Protocol" not in page.text  # not given: not shown
+    assert "Error classes" not in page.text  # not asked for: not shown
 
 
 def test_names_are_escaped(page):
@@ -164,41 +164,18 @@ def test_gallery_of_other_iou_types(results, iou_type):
     assert captions and all(t == f"{NAMES[1]}: IoU 1.000, found" for t in captions)
 
 
-# ------------------------------------------------------------------- issue 17's keys, when present
-@dataclasses.dataclass
-class ExtendedReport(EvalReport):
-    """An EvalReport whose rows carry the keys of the error, bootstrap and protocol analyses."""
-
-    def rows(self):
-        rows = super().rows()
-        for k, row in enumerate(rows):
-            row["AP_ci"] = [row["AP"] - 0.01 * (k + 1), row["AP"] + 0.02]
-            row["errors"] = {c: {"count": j + k, "dAP": 0.001 * (j + 1) + 0.0001 * k}
-                             for j, c in enumerate(ERROR_CLASSES)}
-            if row["results"] != rows[0]["results"]:
-                row["dAP_vs_first"] = 0.1 + 0.001 * k
-                row["dAP_ci"] = [0.05, 0.15 + 0.001 * k]
-        return rows
-
-    def ap_by_max_iou(self):
-        rows = super().ap_by_max_iou()
-        for k, row in enumerate(rows):
-            row["errors"] = {c: {"count": k, "dAP": 0.002 * j} for j, c in enumerate(ERROR_CLASSES)}
-        return rows
-
-    def to_dict(self):
-        return {**super().to_dict(), "protocol": {"sha256": "ab" * 32, "split": "val", "image_set": "official",
-                                                  "mode": self.mode, "tags": ["seg", "<i>x</i>"]}}
-
-    def persons(self):
-        return [{**row, "error": "localization" if row["best_iou"] >= 0.1 else "missed"} for row in super().persons()]
+# ------------------------------------------- the analyses of issue 17: errors, bootstrap, protocol cards
+@pytest.fixture(scope="module")
+def analysed(results) -> EvalReport:
+    return evaluate_results([json.loads(json.dumps(r)) for r in results], list(NAMES), gt=SAMPLE_ANNOTATIONS,
+                            by_max_iou=True, per_person=True, errors=True, bootstrap=20, seed=3,
+                            tags=[{"train": "<i>x</i>"}, {"train": "coco"}])
 
 
-def test_bootstrap_errors_and_protocol_render_from_row_keys(report, results):
-    extended = ExtendedReport(**{f.name: getattr(report, f.name) for f in dataclasses.fields(report)})
-    page = PageParser(render_html(extended, gallery=_gallery(results), gallery_size=2))
+def test_intervals_errors_and_protocol_cards_are_the_reports(analysed, results):
+    page = PageParser(render_html(analysed, gallery=_gallery(results), gallery_size=2))
     assert_self_contained(page)
-    rows = {(r["results"], r["subset"]): r for r in extended.rows()}
+    rows = {(r["results"], r["subset"]): r for r in analysed.rows()}
     # intervals under each leaderboard AP, exactly
     intervals = [a for tag, a in page.tags if tag == "span" and "data-lo" in a]
     expected = [tuple(rows[name, s]["AP_ci"]) for name in NAMES for s in ("all", "moderate", "hard")]
@@ -214,16 +191,25 @@ def test_bootstrap_errors_and_protocol_render_from_row_keys(report, results):
     for cell in errors:
         error_class, what = cell["data-stat"].split(".")
         assert_cell(cell, rows[cell["data-results"], cell["data-subset"]]["errors"][error_class][what])
-    bins = {(r["results"], r["max_iou_lo"]): r for r in extended.ap_by_max_iou()}
+    bins = {(r["results"], r["max_iou_lo"]): r for r in analysed.ap_by_max_iou()}
     by_bin = [c for c in page.table("errors") if "data-max-iou-lo" in c]
     assert len(by_bin) == len(bins) * len(ERROR_CLASSES) * 2
     for cell in by_bin:
         error_class, what = cell["data-stat"].split(".")
         assert_cell(cell, bins[cell["data-results"], float(cell["data-max-iou-lo"])]["errors"][error_class][what])
     assert "Error classes" in page.text and "Protocol" in page.text
-    assert "ab" * 32 in page.text and "seg, <i>x</i>" in page.text  # escaped, not a tag
+    assert "train=<i>x</i>" in page.text and "train=coco" in page.text  # escaped, not a tag
     assert not any(tag == "i" for tag, _ in page.tags)
-    assert any(t.endswith("localization, found") for t in page.text)
+    # the gallery says why a missed person was missed, as the person rows do
+    reasons = {r["error"] for r in analysed.persons() if r["results"] == NAMES[0] and not r["matched_50"]}
+    shown = [t for t in page.text if t.startswith(f"{NAMES[0]}: IoU") and ", missed (" in t]
+    assert all(t.split(", missed (")[1].split(" at IoU")[0] in reasons for t in shown)
+
+
+def test_person_errors_name_the_error_aiming_at_each_missed_person(analysed):
+    for row in analysed.persons():
+        assert (row["error"] is None) == row["matched_50"]  # errors at IoU 0.5: missed there, and only there
+        assert row["error"] in (None, "missed", "merged", "partial", "localization")
 
 
 def test_write_html_is_atomic_and_utf8(tmp_path, report):

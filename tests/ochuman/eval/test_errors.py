@@ -88,6 +88,18 @@ def test_each_class_on_hand_built_persons(tmp_path):
     assert errors == _reference(gt, results, "segm", 0.75)
 
 
+def test_person_rows_say_which_error_aimed_at_each_missed_person(tmp_path):
+    gt, path, results = _hand_built(tmp_path)
+    report = evaluate_results(results, gt=path, subsets=["all"], errors=True, errors_iou=0.75, per_person=True)
+    by_person = {name: row["error"] for name in PERSONS for row in report.persons()
+                 if row["person_id"] == list(PERSONS).index(name) + 1}
+    # the merged mask aims at A (the first of its two best persons) only; nothing aims at B or D
+    assert by_person == {"A": "merged", "B": "missed", "C": None, "D": "missed", "E": "localization",
+                         "F": "partial"}
+    plain = evaluate_results(results, gt=path, subsets=["all"], per_person=True).persons()
+    assert all("error" not in row for row in plain)
+
+
 def test_a_mask_over_two_persons_at_half_is_a_match_not_merged(tmp_path):
     """At IoU 0.5 a union of two persons reaches 0.5 with the larger one (its area is at least
     half the union): a true positive; a mask covering 60% of each is merged (IoU 0.375 with each,
