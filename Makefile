@@ -43,7 +43,8 @@ demo: $(VENV)/.base
 	$(BIN)/ochuman convert $(SAMPLE) --out demo_out --split val --range 0 1 --range 0.5 0.75 --range 0.75 1
 	$(BIN)/pose2seg predict --model skeleton-prior --gt $(SAMPLE) --out demo_out/skeleton_prior.json
 	$(BIN)/ochuman eval --gt $(SAMPLE) --results demo_out/skeleton_prior.json --name skeleton-prior \
-		--by-max-iou --plot demo_out/pr_curves.png --out demo_out/report.json
+		--by-max-iou --plot demo_out/pr_curves.png --errors --errors-plot demo_out/errors.png \
+		--out demo_out/report.json
 	$(BIN)/ochuman show $(SAMPLE) --hardest 8 --out demo_out/hardest_persons.png
 	$(BIN)/ochuman show $(SAMPLE) --histogram --out demo_out/max_iou_histogram.png
 	$(BIN)/ochuman show $(SAMPLE) --image-id 000005 --results demo_out/skeleton_prior.json \

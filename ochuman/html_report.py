@@ -41,7 +41,7 @@ _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:2em auto;
 max-width:1200px;padding:0 1em;color:#222;background:#fff}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.8em}
-table{border-collapse:collapse;margin:.6em 0;font-size:.92em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.92em;display:block;overflow-x:auto;max-width:100%}
 th,td{border:1px solid #ccc;padding:.25em .55em;text-align:right}th{background:#f2f2f2}
 td.name,th.name{text-align:left}.ci{color:#666;font-size:.85em;display:block}
 .card{border:1px solid #ccc;border-radius:6px;padding:.6em 1em;margin:.6em 0;background:#fafafa}
