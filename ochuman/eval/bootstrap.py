@@ -272,7 +272,8 @@ def excludes_zero(ci: Optional[list]) -> bool:
 
 
 def interval_records(rows: list[dict], stat_names, iou_type: str) -> list[dict]:
-    """One record per (row, number with an interval): results, subset (category), stat, value,
+    """One record per (row, number with an interval): results, subset (category, image_set,
+    visibility: when rows carry them), stat, value,
     lo, hi; and for AP after the first results file: diff_vs_first, diff_lo, diff_hi,
     significant (the difference's interval excludes 0)."""
     records = []
@@ -282,7 +283,7 @@ def interval_records(rows: list[dict], stat_names, iou_type: str) -> list[dict]:
         for name, _, _ in INTERVAL_STATS[iou_type]:
             ci = row.get(f"{name}_ci")
             record = {"results": row["results"], "subset": row["subset"],
-                      **({"category": row["category"]} if "category" in row else {}),
+                      **{key: row[key] for key in ("category", "image_set", "visibility") if key in row},
                       "stat": name, "value": row[name], "lo": ci[0] if ci else None, "hi": ci[1] if ci else None}
             if "dAP_vs_first" in row:
                 diff = row["dAP_ci"] if name == "AP" else None
