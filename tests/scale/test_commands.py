@@ -330,16 +330,52 @@ def test_report_of_val_equals_eval_json(native, results, ochuman_cli, tmp_path):
         assert cv2.imwrite(str(images / facts.file_name[k]), np.tile(np.linspace(0, 255, width, dtype=np.uint8),
                                                                      (height, 1)))
     options = ["--root", native.root, "--results", results.perfect, "--name", "Perfect",
-               "--results", results.imperfect, "--name", "Detector"]
+               "--results", results.imperfect, "--name", "Detector", "--bootstrap", "100"]
     out = tmp_path / "report.html"
     ochuman_cli("report", *options, "--images", images, "--out", out)
     rows = {(r["results"], r["subset"]): r for r in json.loads(ochuman_cli("eval", *options, "--format", "json")[0])}
     page = PageParser(out.read_text(encoding="utf-8"))
     cells = page.table("numbers") + page.table("leaderboard")
-    assert len(cells) == len(rows) * 13
+    assert len(cells) == len(rows) * 14  # 12 numbers, the leaderboard's AP and difference to the first
     for cell in cells:
         assert_cell(cell, rows[cell["data-results"], cell["data-subset"]][cell["data-stat"]])
     assert_self_contained(page)
     thumbs = [a for tag, a in page.tags if tag == "img" and a["src"].startswith("data:image/jpeg")]
     assert len(thumbs) >= 8 * 3  # the 8 hardest persons: ground truth, Perfect, Detector
     assert out.stat().st_size < 5e6
+
+
+# ------------------------------------------------------- errors, intervals and cards (issue 17)
+def test_eval_errors_bootstrap_and_cards(native, results, ochuman_cli, tmp_path):
+    """`ochuman eval --errors --by-max-iou --errors-plot --bootstrap N --tag ...` on val: the perfect
+    masks have no error on all and a zero-width interval at 1; the masks of the hard persons alone miss
+    exactly the val persons below 0.75 (numpy count), and are significantly below the perfect ones
+    on all; the cards hash the files."""
+    import hashlib
+
+    out, _ = ochuman_cli("eval", "--root", native.root, "--results", results.perfect, "--name", "Perfect",
+                         "--results", results.perfect_hard, "--name", "HardOnly", "--errors", "--by-max-iou",
+                         "--errors-plot", tmp_path / "errors.png", "--bootstrap", "200", "--tag", "Perfect:train=gt",
+                         "--format", "json", "--out", tmp_path / "report.json")
+    rows = _rows(out)
+    assert cv2.imread(str(tmp_path / "errors.png")) is not None
+    perfect = rows["Perfect", "all"]  # (on a range file the other persons' masks are false positives)
+    assert all(value == {"count": 0, "dAP": 0.0} for value in perfect["errors"].values())
+    assert perfect["AP_ci"] == [1.0, 1.0] and perfect["dAP_ci"] is None
+    below = results.val_max_iou < 0.75
+    assert rows["HardOnly", "all"]["errors"]["missed"]["count"] == int(below.sum())
+    # on the moderate file a hard person's mask (a person dropped there) may take a moderate one
+    assert 0 < rows["HardOnly", "moderate"]["errors"]["missed"]["count"] <= int(((results.val_max_iou >= 0.5) & below).sum())
+    assert rows["HardOnly", "hard"]["errors"]["missed"]["count"] == 0
+    lo, hi = rows["HardOnly", "all"]["dAP_ci"]
+    assert rows["HardOnly", "all"]["dAP_vs_first"] < 0 and hi < 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert len(report["protocols"]) == len(report["rows"])
+    for card in report["protocols"]:
+        path = results.perfect if card["results"] == "Perfect" else results.perfect_hard
+        assert card["results_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert card["tags"] == ({"train": "gt"} if card["results"] == "Perfect" else {})
+    bins = report["ap_by_max_iou"]
+    expected = np.histogram(results.val_max_iou[below], np.linspace(0.5, 1.0, 11))[0]
+    missed = np.array([b["errors"]["missed"]["count"] for b in bins if b["results"] == "HardOnly"])
+    assert ((missed > 0) == (expected > 0)).all() and (missed <= expected).all()  # (as on the moderate file)

@@ -125,3 +125,22 @@ def test_evaluate_results_by_image_set_and_visibility(native, results):
             counted[image_set, visibility] = int((in_set & has).sum())
     assert {(ev.keys["image_set"], ev.keys["visibility"]): ev.subsets["all"].persons
             for ev in report.evaluations} == counted
+
+
+def test_errors_intervals_and_cards_frames(native, results):
+    """README's calls: errors_frame(), intervals_frame(), protocol_cards(): every missed person
+    of a subset is one the per-person rows say was not matched at 0.5, the intervals hold their
+    value, one card per row."""
+    report = evaluate_results(str(results.imperfect), root=str(native.root), by_max_iou=True, per_person=True,
+                              errors=True, bootstrap=100, seed=1, tags={"train": "x"})
+    frame = report.errors_frame()
+    missed = frame[(frame["subset"] == "all") & (frame["class"] == "missed")]["count"].item()
+    persons = report.persons()
+    official = [p for p in persons if p["error"] is not None]
+    assert missed == len(official)  # persons outside the official file carry no error either
+    assert all(not p["matched_50"] for p in official)
+    assert set(frame["class"]) == {"duplicate", "merged", "partial", "localization", "background", "missed"}
+    intervals = report.intervals_frame()
+    assert len(intervals) == 3 * 4 and ((intervals["lo"] <= intervals["value"]) & (intervals["value"] <= intervals["hi"])).all()
+    cards = report.protocol_cards()
+    assert len(cards) == len(report.rows()) and all(c["tags"] == {"train": "x"} for c in cards)
