@@ -148,8 +148,8 @@ def bootstrap_options(default: int):
     )
 
 
-errors_iou_option = click.option("--errors-iou", type=float, default=0.5, show_default=True, metavar="T",
-                                 help="IoU (OKS) threshold of the error classes, in (0, 1].")
+errors_iou_option = click.option("--errors-iou", type=float, default=None, metavar="T",
+                                 help="IoU (OKS) threshold of the error classes, in (0, 1]; default 0.5.")
 mode_option = click.option(
     "--mode", type=click.Choice(["official", "ignore"]), default="official", show_default=True,
     help="official: out-of-range persons dropped, as pycocotools on the official range "
@@ -192,7 +192,7 @@ mode_option = click.option(
 @errors_iou_option
 @click.option("--errors-plot", "errors_plot_file", default=None, metavar="FILE.png", type=OutputFile(),
               help="Figure of the error classes (count and dAP) by MaxIoU bin with --by-max-iou, else by "
-                   "subset; implies --errors.")
+                   "subset; implies --errors (as --errors-iou does).")
 @bootstrap_options(default=0)
 @verbosity_options
 def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, by_max_iou, categories,
@@ -228,7 +228,8 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
                                   paper=paper, category=list(categories) or None, per_category=per_category,
                                   kpt_sigmas=read_oks_sigmas(kpt_sigmas) if kpt_sigmas is not None else None,
                                   image_set=list(image_sets) or None, by_visibility=by_visibility,
-                                  errors=errors or errors_plot_file is not None, errors_iou=errors_iou,
+                                  errors=errors or errors_plot_file is not None or errors_iou is not None,
+                                  errors_iou=0.5 if errors_iou is None else errors_iou,
                                   bootstrap=bootstrap, seed=seed, tags=file_tags)
     for warning in (w for w in caught if issubclass(w.category, OCHumanWarning)):
         click.echo(f"Warning: {warning.message}", err=True)
@@ -265,6 +266,8 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
         classes = error_classes(report.iou_type)
         click.echo(render([{**{k: v for k, v in row.items() if k != "errors"}, **flat_errors(row["errors"], classes)}
                            for row in rows], fmt))
+    elif fmt == "json":  # every row with its protocol card
+        click.echo(render([{**row, "protocol": card} for row, card in zip(rows, report.protocol_cards())], fmt))
     else:
         click.echo(render(rows, fmt))
     if out_file:
@@ -333,7 +336,7 @@ def report(results, names, root, gt_file, split, iou_type, mode, images_dir, gal
         evaluation = evaluate_results(list(results), row_names, root=root, gt=gt_file, split=split,
                                       iou_type=iou_type, subsets=["all", "moderate", "hard"], mode=mode,
                                       by_max_iou=True, per_person=gallery_size > 0, errors=True,
-                                      errors_iou=errors_iou, bootstrap=bootstrap, seed=seed, tags=file_tags)
+                                      errors_iou=0.5 if errors_iou is None else errors_iou, bootstrap=bootstrap, seed=seed, tags=file_tags)
         ground = resolve_ground_truth(root, gt_file, split or "val", masks=iou_type == "segm")
     for warning in (w for w in caught if issubclass(w.category, OCHumanWarning)):
         click.echo(f"Warning: {warning.message}", err=True)

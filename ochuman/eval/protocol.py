@@ -16,6 +16,8 @@ key wins.
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from typing import Optional, Sequence, Union
 
 from ochuman.errors import OCHumanError
@@ -57,6 +59,15 @@ def tags_per_file(tags: Union[None, dict, Sequence[Optional[dict]]], count: int)
     if len(tags) != count:
         raise OCHumanError(f"{len(tags)} tag sets for {count} results files")
     return [dict(t or {}) for t in tags]
+
+
+def readable_again(path) -> bool:
+    """Whether ``path`` can be read a second time for its hash (a regular file; not a pipe such
+    as /dev/stdin or a process substitution, whose bytes are gone once read)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def file_sha256(path) -> Optional[str]:

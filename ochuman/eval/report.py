@@ -2,6 +2,7 @@
 per MaxIoU bin, curves, the paper's Table-2 rows) and the per-person rows for error analysis."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
@@ -146,6 +147,12 @@ class EvalReport:
         import pandas as pd
 
         return pd.DataFrame(interval_records(self.rows(), self.stat_names, self.iou_type))
+
+    def hash_now(self, source: str, data) -> None:
+        """Record the SHA-256 of ``data``, the bytes of results file ``source``, for its cards
+        (for a source that cannot be read again: a pipe); other files are hashed when a card
+        is first asked for."""
+        self._hashes[source] = hashlib.sha256(data).hexdigest()
 
     def protocol_cards(self) -> list[dict]:
         """The protocol card of each row of :meth:`rows`, in order (:mod:`ochuman.eval.protocol`)."""

@@ -68,7 +68,7 @@ from ochuman.eval.bootstrap import image_weights, prepare, resampled_images, sam
 from ochuman.eval.ground_truth import GroundTruth, index_of
 from ochuman.eval.matching import base_state
 from ochuman.eval.params import EvalParams
-from ochuman.eval.protocol import tags_per_file
+from ochuman.eval.protocol import readable_again, tags_per_file
 from ochuman.eval.report import PAPER_TABLE2, EvalReport, ResultsEvaluation, person_rows
 from ochuman.eval.resolve import resolve_ground_truth
 from ochuman.eval.results import detections_from_bytes, detections_from_records, masks_are_valid, parse_results
@@ -197,6 +197,8 @@ def evaluate_results(
                 scanned = scan_results(data, iou_type=iou_type)
             # Masks are checked as the IoU pass decodes them; a file the scanner should not
             # have taken is read again the general way, which names its problem.
+            if not readable_again(label):  # a pipe: its bytes are hashed now, for the protocol cards
+                report.hash_now(label, data)
             detections = detections_from_bytes(data, label, ground.image_ids, ground.image_sizes, None,
                                                iou_type, ground.file_names, defer_mask_checks=True,
                                                scanned=scanned, strict=True, keypoint_count=keypoint_count)

@@ -317,6 +317,7 @@ def test_out_persons_and_plot_files(files, official_val, tmp_path):
     rows = json.loads(result.stdout)
 
     written = json.loads(report.read_text(encoding="utf-8"))
+    assert [row.pop("protocol") for row in rows] == written["protocols"]
     assert written["rows"] == rows
     assert written["iou_type"] == "segm" and written["mode"] == "official" and written["split"] == "val"
 

@@ -55,7 +55,15 @@ def test_out_file_bins_and_threshold(files, tmp_path):
     assert report["errors_iou"] == 0.75
     assert len(report["ap_by_max_iou"]) == 10 and all(list(r["errors"]) == list(ERROR_CLASSES)
                                                       for r in report["ap_by_max_iou"])
-    assert report["rows"] == json.loads(result.stdout)
+    printed = json.loads(result.stdout)
+    assert [row.pop("protocol") for row in printed] == report["protocols"]  # each printed row has its card
+    assert report["rows"] == printed
+
+
+def test_errors_iou_alone_implies_errors(files):
+    rows = _rows("--results", str(files["jittered"]), "--errors-iou", "0.75")
+    assert all(list(row["errors"]) == list(ERROR_CLASSES) for row in rows)
+    assert rows[0]["errors"] != _rows("--results", str(files["jittered"]), "--errors")[0]["errors"]
 
 
 def test_table_and_csv_show_the_classes_compactly(files):

@@ -24,7 +24,9 @@ def _invoke(*args):
 def _json(*args):
     result = _invoke(*args, "--format", "json")
     assert result.exit_code == 0, result.stderr
-    return json.loads(result.stdout)
+    rows = json.loads(result.stdout)
+    assert all(row.pop("protocol")["image_set"] == row.get("image_set", "all") for row in rows if "protocol" in row)
+    return rows
 
 
 @pytest.fixture(scope="module")

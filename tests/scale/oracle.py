@@ -163,7 +163,13 @@ def read_table(text: str) -> list[dict]:
 
 
 def read_markdown(text: str) -> list[dict]:
-    """Rows of a table printed with ``--format markdown``."""
-    lines = [line for line in text.splitlines() if line.startswith("|")]
+    """Rows of the first table printed with ``--format markdown`` (tables end at a line that is
+    not one of theirs)."""
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("|"):
+            lines.append(line)
+        elif lines:
+            break
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     return [dict(zip(header, (c.strip() for c in line.strip("|").split("|")))) for line in lines[2:]]
