@@ -19,7 +19,6 @@ import random
 import re
 from unittest import mock
 
-import msgspec
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
