@@ -68,7 +68,7 @@ def breakdown(model, images, keypoints, device, dtype):
         t = time.perf_counter(); features = model.backbone(batch); sync(device); times["backbone"] = time.perf_counter() - t
         t = time.perf_counter()
         m3 = model.align_matrices(kp).float()
-        aligned = sample_aligned(features, index, m3.to(features.dtype), 64, model.config.sampling)
+        aligned = sample_aligned(features.float(), index, m3, 64, model.config.sampling)  # as Pose2Seg.forward
         sync(device); times["align"] = time.perf_counter() - t
         t = time.perf_counter()
         m2 = torch.diag(torch.tensor([1 / FEATURE_STRIDE, 1 / FEATURE_STRIDE, 1.0], device=device))

@@ -272,8 +272,10 @@ def sample_aligned(
     n = len(batch_index)
     if n == 0:
         return features.new_zeros((0, channels, out_size, out_size))
-    # theta in the wider of the two dtypes (float64 matrices keep their precision), then cast
-    dtype, device = torch.promote_types(matrices.dtype, features.dtype), features.device
+    # theta in the wider of the two dtypes and at least float32 (linalg.inv has no bf16/fp16;
+    # float64 matrices keep their precision), then cast to the features' dtype
+    dtype = torch.promote_types(torch.promote_types(matrices.dtype, features.dtype), torch.float32)
+    device = features.device
     m = matrices.to(device=device, dtype=dtype)
     source = _source_maps(m, height, width, mode)
     # grid coordinate of output pixel u (align_corners=False): n = (2u + 1) / out - 1
