@@ -41,7 +41,7 @@ from ochuman.keypoints import (
     NUM_COCO_KEYPOINTS, NUM_OCHUMAN_KEYPOINTS, OCHUMAN_KEYPOINT_NAMES,
     ochuman_to_coco,
 )
-from ochuman.masks import Polygons, xyxy_to_xywh, xywh_to_xyxy
+from ochuman.masks import Polygons, PolygonTable, xyxy_to_xywh, xywh_to_xyxy
 from ochuman.maxiou import max_iou_from_boxes_grouped
 from ochuman.records import Dataset, Image
 from ochuman.rle import FileSegmentations, MaskTable
@@ -600,7 +600,7 @@ class _CocoColumns:
     is_rle: np.ndarray  # (K,) bool: the segmentation is an RLE object
     rle_size: np.ndarray  # (K, 2) int64 an RLE's [height, width]
     rle_pixels: Optional[Sequence[Optional[int]]]  # (K,) sum of uncompressed RLE counts, else None
-    polygons: Optional[Sequence[Optional[list]]]  # (K,) non-empty polygon lists, else None
+    polygons: Optional[Sequence[Optional[list]]]  # (K,) non-empty polygon lists to check, else None (checked)
     segmentations: Callable[[np.ndarray], Sequence]  # rows -> their segmentations, as Dataset holds them
 
 
@@ -648,6 +648,10 @@ def _positions(keys: np.ndarray, universe: np.ndarray) -> np.ndarray:
     return np.where(universe[found] == keys, found, -1)
 
 
+# evalcore.h SEGM_*: how the scanner found an annotation's segmentation
+_SEGM_RLE, _SEGM_RLE_LIST = 1, 2
+
+
 def _coco_columns_scanned(parts: _Parts, prefetched: Optional[PrefetchedAnnotations] = None) -> Optional[_CocoColumns]:
     """The columns of a COCO file in the shape the official tools write (integer ids,
     compressed RLE masks), read by the compiled scanner (or taken from ``prefetched``'s); None
@@ -670,13 +674,27 @@ def _coco_columns_scanned(parts: _Parts, prefetched: Optional[PrefetchedAnnotati
     bbox, area, max_iou = (np.frombuffer(b, dtype=np.float64) for b in scanned[4:7])
     has_keypoints_field = np.frombuffer(scanned[7], dtype=np.uint8).astype(bool)
     keypoints = np.frombuffer(scanned[8], dtype=np.float64).reshape(-1, 3 * NUM_COCO_KEYPOINTS)
-    segm = np.frombuffer(scanned[9], dtype=np.int64).reshape(-1, 4)
+    segm = np.frombuffer(scanned[9], dtype=np.int64).reshape(-1, 4)  # [h, w, offset, length] of RLE counts
     num_keypoints = np.frombuffer(scanned[10], dtype=np.int64)
-    is_rle = segm[:, 2] >= 0  # the counts' offset in the file
+    kind = np.frombuffer(scanned[11], dtype=np.uint8)  # evalcore.h SEGM_*
+    polygon_counts = np.frombuffer(scanned[12], dtype=np.int64)
+    point_counts = np.frombuffer(scanned[13], dtype=np.int64)
+    polygons = (PolygonTable(np.frombuffer(scanned[14], dtype=np.float64), np.r_[0, np.cumsum(point_counts)],
+                             np.r_[0, np.cumsum(polygon_counts)]) if len(point_counts) else None)
+    is_rle = (kind == _SEGM_RLE) | (kind == _SEGM_RLE_LIST)
+    annotations_raw = parts.raw["annotations"]
+    # uncompressed RLE (COCO's crowd regions): few; their counts lists decoded now
+    count_lists = {k: msgspec.json.decode(bytes(memoryview(annotations_raw)[segm[k, 2]:segm[k, 2] + segm[k, 3]]))
+                   for k in np.flatnonzero(kind == _SEGM_RLE_LIST).tolist()}
+    rle_pixels = [sum(count_lists[k]) if k in count_lists else None for k in range(len(kind))] if count_lists else None
 
     def segmentations(rows: np.ndarray) -> FileSegmentations:
-        return FileSegmentations(MaskTable(parts.raw["annotations"], np.where(is_rle[rows], segm[rows, 2], -1),
-                                           segm[rows, 3], segm[rows, :2], raw=True, deferred=True))
+        lists = {n: {"size": segm[k, :2].tolist(), "counts": count_lists[k]}
+                 for n, k in enumerate(rows.tolist()) if k in count_lists} if count_lists else None
+        return FileSegmentations(
+            MaskTable(annotations_raw, np.where(kind[rows] == _SEGM_RLE, segm[rows, 2], -1), segm[rows, 3],
+                      segm[rows, :2], raw=True, deferred=True),
+            None if polygons is None else polygons.take(rows), lists)
 
     return _CocoColumns(
         image_id=ids, width=widths, height=heights, file_name=file_names,
@@ -685,7 +703,7 @@ def _coco_columns_scanned(parts: _Parts, prefetched: Optional[PrefetchedAnnotati
         keypoints=keypoints, keypoints_length=np.where(has_keypoints_field, 3 * NUM_COCO_KEYPOINTS, -1),
         keypoints_zero=has_keypoints_field & ~keypoints.any(axis=1),
         num_keypoints=np.where(num_keypoints >= 0, num_keypoints, np.nan),
-        is_rle=is_rle, rle_size=segm[:, :2], rle_pixels=None, polygons=None, segmentations=segmentations,
+        is_rle=is_rle, rle_size=segm[:, :2], rle_pixels=rle_pixels, polygons=None, segmentations=segmentations,
     )
 
 

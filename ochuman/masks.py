@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import chain
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 from pycocotools import mask as mask_utils
@@ -63,6 +63,92 @@ def _pycocotools_polygons(polygons: Sequence[Sequence[float]], height: int, widt
 _COORDINATE_LIMIT = 2.0 ** 27  # evalcore.h POLYGON_COORDINATE_LIMIT
 
 
+def concat_ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """(sum(hi - lo),) int64: the integers of every range [lo[k], hi[k]) one after the other."""
+    lo, hi = np.asarray(lo, dtype=np.int64), np.asarray(hi, dtype=np.int64)
+    n = hi - lo
+    total = int(n.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.arange(total, dtype=np.int64) + np.repeat(lo - (np.cumsum(n) - n), n)
+
+
+@dataclass(frozen=True)
+class PolygonTable:
+    """N objects' COCO polygons as numbers, without Python lists.
+
+    xy: (2P,) float64 coordinates [x0, y0, x1, y1, ...] of all points; point_start: (Q + 1,)
+    int64, polygon q has points point_start[q] .. point_start[q + 1] - 1; polygon_start: (N + 1,)
+    int64, object i has polygons polygon_start[i] .. polygon_start[i + 1] - 1 (none: no mask).
+    """
+
+    xy: np.ndarray
+    point_start: np.ndarray
+    polygon_start: np.ndarray
+
+    @classmethod
+    def from_lists(cls, objects: Sequence[Sequence[Sequence[float]]]) -> "PolygonTable":
+        """From each object's polygon lists (an odd trailing number is dropped, as pycocotools does)."""
+        polygons = [p for object_polygons in objects for p in object_polygons]
+        point_counts = np.fromiter((len(p) // 2 for p in polygons), dtype=np.int64, count=len(polygons))
+        xy = np.fromiter(chain.from_iterable(p if len(p) % 2 == 0 else p[:-1] for p in polygons), dtype=np.float64,
+                         count=2 * int(point_counts.sum()))
+        polygon_counts = np.fromiter(map(len, objects), dtype=np.int64, count=len(objects))
+        return cls(xy, np.r_[0, np.cumsum(point_counts)].astype(np.int64),
+                   np.r_[0, np.cumsum(polygon_counts)].astype(np.int64))
+
+    def __len__(self) -> int:
+        return len(self.polygon_start) - 1
+
+    @property
+    def present(self) -> np.ndarray:
+        """(N,) bool: which objects have polygons."""
+        return np.diff(self.polygon_start) > 0
+
+    def polygons(self, i: int) -> list[list[float]]:
+        """Object i's polygons as flat coordinate lists (empty: none)."""
+        bounds = self.point_start[self.polygon_start[i]:self.polygon_start[i + 1] + 1].tolist()
+        return [self.xy[2 * a:2 * b].tolist() for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def take(self, idx: np.ndarray) -> "PolygonTable":
+        """The objects at the indices idx (K,), their numbers gathered."""
+        idx = np.asarray(idx, dtype=np.int64)
+        lo, hi = self.polygon_start[idx], self.polygon_start[idx + 1]
+        chosen = concat_ranges(lo, hi)
+        first, last = self.point_start[chosen], self.point_start[chosen + 1]
+        points = concat_ranges(first, last)
+        xy = self.xy.reshape(-1, 2)[points].reshape(-1)
+        return PolygonTable(xy, np.r_[0, np.cumsum(last - first)].astype(np.int64),
+                            np.r_[0, np.cumsum(hi - lo)].astype(np.int64))
+
+    def masks(self, sizes: np.ndarray, originals: Optional[Sequence] = None) -> MaskTable:
+        """Each object's polygons rasterised at its [height, width] of sizes (N, 2) and united,
+        as :func:`polygon_masks` (an image of no pixels or of 2^31 - 1 or more, a coordinate not
+        finite or past 2^27: pycocotools itself, given ``originals[k]`` when given, else the
+        object's polygons)."""
+        sizes = np.ascontiguousarray(sizes, dtype=np.int64).reshape(-1, 2)
+        area = sizes[:, 0] * sizes[:, 1]
+        points = self.point_start[self.polygon_start]
+        inside = np.abs(self.xy) <= _COORDINATE_LIMIT  # NaN: False
+        outside = np.r_[0, np.cumsum(~inside)][2 * points]
+        native = (area > 0) & (area < 2 ** 31 - 1) & (np.diff(outside) == 0)
+        if not native.all():
+            return MaskTable.from_strings(
+                [self.take([k]).masks(sizes[k:k + 1])[0] if native[k]
+                 else _pycocotools_polygons(self.polygons(k) if originals is None else originals[k],
+                                            *map(int, sizes[k]))["counts"]
+                 for k in range(len(self))], sizes)
+        lengths = np.zeros(len(sizes), dtype=np.int64)
+        parts: dict[int, bytes] = {}
+
+        def rasterise(lo: int, hi: int) -> None:
+            parts[lo] = _evalcore.polygon_rle_strings(self.xy, self.point_start, self.polygon_start, sizes, lo, hi,
+                                                      lengths)
+
+        parallel.run_chunks(rasterise, np.diff(points).astype(np.float64), min_weight=2e4)
+        return MaskTable(b"".join(parts[k] for k in sorted(parts)), np.cumsum(lengths) - lengths, lengths, sizes)
+
+
 def polygon_masks(objects: Sequence[Sequence[Sequence[float]]], sizes: np.ndarray) -> MaskTable:
     """Each object's COCO polygons (flat ``[x0, y0, ...]`` lists; none: an empty mask) rasterised
     at its ``[height, width]`` of sizes (N, 2) and united: a :class:`MaskTable` of compressed RLE
@@ -71,31 +157,13 @@ def polygon_masks(objects: Sequence[Sequence[Sequence[float]]], sizes: np.ndarra
     or fewer (``frPyObjects`` reads boxes or refuses), a coordinate not finite or past 2^27, an
     image of no pixels or of 2^31 - 1 or more."""
     sizes = np.ascontiguousarray(sizes, dtype=np.int64).reshape(-1, 2)
-    area = sizes[:, 0] * sizes[:, 1]
-    native = (area > 0) & (area < 2 ** 31 - 1) & np.array([not p or len(p[0]) > 4 for p in objects], dtype=bool)
-    chosen = [objects[k] for k in np.flatnonzero(native)]
-    polygons = [p for object_polygons in chosen for p in object_polygons]
-    point_counts = np.fromiter((len(p) // 2 for p in polygons), dtype=np.int64, count=len(polygons))
-    xy = np.fromiter(chain.from_iterable(p if len(p) % 2 == 0 else p[:-1] for p in polygons), dtype=np.float64,
-                     count=2 * int(point_counts.sum()))
-    point_start = np.r_[0, np.cumsum(point_counts)].astype(np.int64)
-    polygon_start = np.r_[0, np.cumsum([len(p) for p in chosen])].astype(np.int64)
-    points = point_start[polygon_start]
-    inside = np.abs(xy) <= _COORDINATE_LIMIT  # NaN: False
-    outside = np.r_[0, np.cumsum(~inside)][2 * points]
-    native[np.flatnonzero(native)[np.diff(outside) > 0]] = False
-    if not native.all():
-        return MaskTable.from_strings([polygon_masks([p], sizes[k:k + 1])[0] if native[k]
-                                       else _pycocotools_polygons(p, *map(int, sizes[k]))["counts"]
+    boxes = [k for k, p in enumerate(objects) if p and len(p[0]) <= 4]
+    if boxes:
+        chosen = np.setdiff1d(np.arange(len(objects)), boxes)
+        drawn = dict(zip(chosen.tolist(), polygon_masks([objects[k] for k in chosen], sizes[chosen])))
+        return MaskTable.from_strings([drawn[k] if k in drawn else _pycocotools_polygons(p, *map(int, sizes[k]))["counts"]
                                        for k, p in enumerate(objects)], sizes)
-    lengths = np.zeros(len(sizes), dtype=np.int64)
-    parts: dict[int, bytes] = {}
-
-    def rasterise(lo: int, hi: int) -> None:
-        parts[lo] = _evalcore.polygon_rle_strings(xy, point_start, polygon_start, sizes, lo, hi, lengths)
-
-    parallel.run_chunks(rasterise, np.diff(points).astype(np.float64), min_weight=2e4)
-    return MaskTable(b"".join(parts[k] for k in sorted(parts)), np.cumsum(lengths) - lengths, lengths, sizes)
+    return PolygonTable.from_lists(objects).masks(sizes, originals=objects)
 
 
 def polygons_to_rle(polygons: Sequence[Sequence[float]], height: int, width: int) -> dict:

@@ -157,13 +157,19 @@ class Dataset:
     def rles(self) -> tuple[Optional[dict], ...]:
         """(N,) compressed RLEs, None where a person has no mask (rasterised once; the COCO
         polygon lists all in one call of :func:`ochuman.masks.polygon_masks`)."""
-        segmentations = tuple(self.segmentations)
-        listed = [i for i, seg in enumerate(segmentations) if type(seg) is list]
+        in_file = self.segmentations if isinstance(self.segmentations, FileSegmentations) else None
+        if in_file is not None and in_file.polygons is not None:  # polygons already numbers
+            listed = np.flatnonzero(in_file.polygons.present).tolist()
+        else:
+            listed = [i for i, seg in enumerate(self.segmentations) if type(seg) is list]
         sizes = np.array([[self.images[self.image_index[i]].height, self.images[self.image_index[i]].width]
                           for i in listed], dtype=np.int64).reshape(-1, 2)
-        table = polygon_masks([segmentations[i] for i in listed], sizes)
-        rles = [None if seg is None else self.rle(i) if type(seg) is not list else None
-                for i, seg in enumerate(segmentations)]
+        if in_file is not None and in_file.polygons is not None:
+            table = in_file.polygons.take(listed).masks(sizes)
+        else:
+            table = polygon_masks([self.segmentations[i] for i in listed], sizes)
+        drawn = set(listed)
+        rles = [None if i in drawn else self.rle(i) for i in range(len(self))]
         for k, i in enumerate(listed):
             rles[i] = {"size": [int(sizes[k, 0]), int(sizes[k, 1])], "counts": table[k]}
         return tuple(rles)

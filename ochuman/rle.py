@@ -143,17 +143,32 @@ class MaskTable(Sequence):
 
 
 class FileSegmentations(Sequence):
-    """A :class:`~ochuman.records.Dataset`'s masks kept in a :class:`MaskTable` (the bytes of the
-    COCO file the compiled scanner read): entry i is ``{"size": [h, w], "counts": str}``, built
-    on access, or None without a mask. ``table``: the MaskTable (raw JSON string content)."""
+    """A :class:`~ochuman.records.Dataset`'s masks as the compiled scanner read them from a COCO
+    file: compressed RLE strings kept in a :class:`MaskTable` (the file's bytes: ``table``,
+    raw JSON string content), polygons as numbers (``polygons``, an
+    :class:`~ochuman.masks.PolygonTable`, or None), uncompressed RLE decoded (``lists``: entry ->
+    ``{"size": [h, w], "counts": [...]}``). Entry i is built on access as the general loader
+    holds it: ``{"size": [h, w], "counts": str}``, a polygon list, the uncompressed RLE dict, or
+    None without a mask."""
 
-    def __init__(self, table: MaskTable):
-        self.table = table
+    def __init__(self, table: MaskTable, polygons=None, lists: Optional[dict] = None):
+        self.table, self.polygons, self.lists = table, polygons, lists or {}
+
+    @property
+    def plain(self) -> bool:
+        """Every mask a compressed RLE string in the file."""
+        return self.polygons is None and not self.lists
 
     @property
     def present(self) -> np.ndarray:
         """(N,) bool: which persons have a mask."""
-        return self.table.present
+        if self.plain:
+            return self.table.present
+        present = self.table.present.copy()
+        if self.polygons is not None:
+            present |= self.polygons.present
+        present[list(self.lists)] = True
+        return present
 
     def __len__(self) -> int:
         return len(self.table)
@@ -161,12 +176,19 @@ class FileSegmentations(Sequence):
     def __getitem__(self, index):
         if isinstance(index, slice):
             return tuple(self[i] for i in range(*index.indices(len(self))))
+        index = range(len(self))[index]
+        if self.polygons is not None and self.polygons.polygon_start[index + 1] > self.polygons.polygon_start[index]:
+            return self.polygons.polygons(index)
+        if index in self.lists:
+            return self.lists[index]
         counts = self.table[index]
         return None if counts is None else {"size": [int(v) for v in self.table.sizes[index]], "counts": counts}
 
     def take(self, idx: np.ndarray) -> "FileSegmentations":
         """The entries at the indices idx (K,), still in the file's bytes."""
-        return FileSegmentations(self.table.take(idx))
+        idx = np.asarray(idx, dtype=np.int64)
+        lists = {n: self.lists[k] for n, k in enumerate(idx.tolist()) if k in self.lists} if self.lists else None
+        return FileSegmentations(self.table.take(idx), None if self.polygons is None else self.polygons.take(idx), lists)
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Sequence) and tuple(self) == tuple(other)

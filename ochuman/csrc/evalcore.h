@@ -49,8 +49,16 @@ enum { SCAN_SKIP_SEGM = 1, SCAN_SKIP_KEYPOINTS = 2 };
 /* id, width, height i64[n]; name i64[2n] ([offset, length] of file_name in data). */
 typedef struct { Vec id, width, height, name; } ImageColumns;
 /* id, image_id, category_id, iscrowd i64[n]; bbox f64[4n]; area, max_iou f64[n] (NaN: absent);
- * has_keypoints u8[n]; keypoints f64[51n]; segm i64[4n] (-1s: no mask); num_keypoints i64[n]. */
-typedef struct { Vec id, image_id, category_id, iscrowd, bbox, area, max_iou, has_keypoints, keypoints, segm, num_keypoints; } AnnotationColumns;
+ * has_keypoints u8[n]; keypoints f64[51n]; segm i64[4n] [h, w, offset, length] of a mask's
+ * counts in the data (-1s: none); num_keypoints i64[n]; segm_kind u8[n] (SEGM_*); polygons
+ * i64[n] polygons of each annotation (0 unless SEGM_POLYGONS); polygon_points i64[P] points of
+ * each polygon in file order; polygon_xy f64[2 * total points]. */
+typedef struct { Vec id, image_id, category_id, iscrowd, bbox, area, max_iou, has_keypoints, keypoints, segm, num_keypoints,
+                 segm_kind, polygons, polygon_points, polygon_xy; } AnnotationColumns;
+/* segm_kind: no segmentation (absent, null or []), compressed RLE (segm: the string's content),
+ * uncompressed RLE (segm: the JSON list of counts, brackets included), polygons (each of an
+ * even count >= 6 of numbers; others give the general path). */
+enum { SEGM_NONE = 0, SEGM_RLE = 1, SEGM_RLE_LIST = 2, SEGM_POLYGONS = 3 };
 
 void json_scan_init(void);                                                         /* once, before any scan: the "C" locale for strtod_l */
 int scan_results(const char *data, size_t size, size_t start, size_t stop, unsigned skip, SlowNumbers *slow, ResultColumns *out);  /* records of data[start:stop] (a whole file: 0, size; else a part between records), skip: SCAN_SKIP_*; 0, or -1: not in the shape */

@@ -426,15 +426,88 @@ static int scan_record(Cursor *c, const char *data, ResultColumns *out) {
 }
 
 /* ------------------------------------------------------------------ COCO ground truth
- * The "images" and "annotations" lists of a COCO file in the shape the official tools write
- * (integer ids, compressed RLE masks); anything else gives -1 and the general loader reads
- * the file (and names any problem). */
+ * The "images" and "annotations" lists of a COCO file in the shapes the official tools and
+ * COCO itself write (integer ids; masks as compressed or uncompressed RLE or polygons, the
+ * polygons read into numbers); anything else gives -1 and the general loader reads the file
+ * (and names any problem). */
 static int scan_null(Cursor *c) {
     skip_ws(c);
     if (c->end - c->p >= 4 && memcmp(c->p, "null", 4) == 0) { c->p += 4; return 1; }
     return 0;
 }
 
+
+/* A ground-truth segmentation: an RLE object (counts a string or a list of integers) or a
+ * polygon list; *kind: SEGM_*. Pushes nothing for SEGM_NONE ([]). */
+static int scan_gt_segmentation(Cursor *c, const char *data, AnnotationColumns *out, uint8_t *kind) {
+    skip_ws(c);
+    if (c->p < c->end && *c->p == '[') {  /* polygons */
+        c->p++;
+        skip_ws(c);
+        if (c->p < c->end && *c->p == ']') { c->p++; *kind = SEGM_NONE; return 0; }
+        int64_t count = 0;
+        for (;;) {
+            if (expect(c, '[') < 0) return -1;
+            int64_t numbers = 0;
+            for (;;) {
+                double v;
+                if (scan_double(c, &v) < 0 || vec_push(&out->polygon_xy, &v, 8) < 0) return -1;
+                numbers++;
+                skip_ws(c);
+                if (c->p < c->end && *c->p == ',') { c->p++; continue; }
+                if (expect(c, ']') < 0) return -1;
+                break;
+            }
+            int64_t points = numbers / 2;
+            if (numbers < 6 || numbers % 2 || vec_push(&out->polygon_points, &points, 8) < 0) return -1;
+            count++;
+            skip_ws(c);
+            if (c->p < c->end && *c->p == ',') { c->p++; continue; }
+            if (expect(c, ']') < 0) return -1;
+            break;
+        }
+        *kind = SEGM_POLYGONS;
+        return vec_push(&out->polygons, &count, 8);
+    }
+    int64_t fields[4] = {-1, -1, -1, -1};
+    int seen_size = 0, seen_counts = 0, more;
+    if (open_object(c) < 0) return -1;
+    do {
+        const char *key; ptrdiff_t key_len;
+        if (next_key(c, &key, &key_len) < 0) return -1;
+        if (key_is(key, key_len, "size")) {
+            if (seen_size++ || expect(c, '[') < 0 || scan_integer(c, &fields[0]) < 0 || expect(c, ',') < 0
+                || scan_integer(c, &fields[1]) < 0 || expect(c, ']') < 0) return -1;
+        } else if (key_is(key, key_len, "counts")) {
+            skip_ws(c);
+            if (seen_counts++ || c->p >= c->end) return -1;
+            if (*c->p == '"') {
+                const char *start = ++c->p, *close = plain_string_end(start, c->end);
+                if (!close) return -1;
+                fields[2] = start - data; fields[3] = close - start;
+                c->p = close + 1;
+                *kind = SEGM_RLE;
+            } else {  /* a list of non-negative integers, kept as JSON */
+                const char *start = c->p;
+                if (expect(c, '[') < 0) return -1;
+                skip_ws(c);
+                if (c->p < c->end && *c->p == ']') c->p++;
+                else for (;;) {
+                    int64_t count;
+                    if (scan_integer(c, &count) < 0 || count < 0) return -1;
+                    skip_ws(c);
+                    if (c->p < c->end && *c->p == ',') { c->p++; continue; }
+                    if (expect(c, ']') < 0) return -1;
+                    break;
+                }
+                fields[2] = start - data; fields[3] = c->p - start;
+                *kind = SEGM_RLE_LIST;
+            }
+        } else if (skip_value(c, 1) < 0) return -1;
+    } while ((more = end_member(c)) > 0);
+    if (more < 0 || !seen_size || !seen_counts) return -1;
+    return vec_push(&out->segm, fields, sizeof fields);
+}
 
 static int scan_coco_image(Cursor *c, const char *data, ImageColumns *out) {
     int64_t id = 0, width = 0, height = 0, name[2] = {0, 0};
@@ -468,9 +541,8 @@ static int scan_coco_image(Cursor *c, const char *data, ImageColumns *out) {
 static int scan_coco_annotation(Cursor *c, const char *data, AnnotationColumns *out) {
     int64_t id = 0, image_id = 0, category_id = 1, iscrowd = 0, num_keypoints = -1;
     double bbox[4], area = NAN, max_iou = NAN, keypoints[NUM_KEYPOINT_VALUES];
-    uint8_t has_keypoints = 0;
+    uint8_t has_keypoints = 0, kind = SEGM_NONE;
     unsigned seen = 0;
-    size_t segm_before = out->segm.len;
     memset(keypoints, 0, sizeof keypoints);
     int more;
     if (open_object(c) < 0) return -1;
@@ -490,7 +562,7 @@ static int scan_coco_annotation(Cursor *c, const char *data, AnnotationColumns *
             if (!scan_null(c)) { status = scan_numbers(c, keypoints, NUM_KEYPOINT_VALUES); has_keypoints = 1; }
         } else if (key_is(key, key_len, "segmentation")) {
             bit = 256;
-            if (!scan_null(c)) status = scan_segmentation(c, data, &out->segm);
+            if (!scan_null(c)) status = scan_gt_segmentation(c, data, out, &kind);
         } else if (key_is(key, key_len, "num_keypoints")) {
             bit = 512;
             status = scan_integer(c, &num_keypoints);
@@ -501,16 +573,20 @@ static int scan_coco_annotation(Cursor *c, const char *data, AnnotationColumns *
     } while ((more = end_member(c)) > 0);
     if (more < 0) return -1;
     if ((seen & 7) != 7) return -1;
-    if (out->segm.len == segm_before) {  /* no mask */
+    if (kind == SEGM_NONE || kind == SEGM_POLYGONS) {  /* no RLE */
         int64_t none[4] = {-1, -1, -1, -1};
         if (vec_push(&out->segm, none, sizeof none) < 0) return -1;
+    }
+    if (kind != SEGM_POLYGONS) {
+        int64_t none = 0;
+        if (vec_push(&out->polygons, &none, 8) < 0) return -1;
     }
     if (vec_push(&out->id, &id, 8) < 0 || vec_push(&out->image_id, &image_id, 8) < 0
         || vec_push(&out->category_id, &category_id, 8) < 0 || vec_push(&out->iscrowd, &iscrowd, 8) < 0
         || vec_push(&out->bbox, bbox, sizeof bbox) < 0 || vec_push(&out->area, &area, 8) < 0
         || vec_push(&out->max_iou, &max_iou, 8) < 0 || vec_push(&out->has_keypoints, &has_keypoints, 1) < 0
         || vec_push(&out->keypoints, keypoints, sizeof keypoints) < 0
-        || vec_push(&out->num_keypoints, &num_keypoints, 8) < 0) return -1;
+        || vec_push(&out->num_keypoints, &num_keypoints, 8) < 0 || vec_push(&out->segm_kind, &kind, 1) < 0) return -1;
     return 0;
 }
 
@@ -582,5 +658,6 @@ void annotation_columns_free(AnnotationColumns *c) {
     free(c->id.data); free(c->image_id.data); free(c->category_id.data); free(c->iscrowd.data);
     free(c->bbox.data); free(c->area.data); free(c->max_iou.data); free(c->has_keypoints.data);
     free(c->keypoints.data); free(c->segm.data); free(c->num_keypoints.data);
+    free(c->segm_kind.data); free(c->polygons.data); free(c->polygon_points.data); free(c->polygon_xy.data);
     memset(c, 0, sizeof *c);
 }

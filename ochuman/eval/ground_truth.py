@@ -14,7 +14,7 @@ from ochuman.convert import official_selection
 from ochuman.errors import OCHumanError
 from ochuman.eval.annotations import Annotations, MaskTable
 from ochuman.keypoints import OCHUMAN_TO_COCO_INDEX
-from ochuman.masks import box_polygon, polygons_to_rle
+from ochuman.masks import box_polygon, polygons_to_rle, segmentation_to_rle
 from ochuman.records import Dataset
 from ochuman.rle import FileSegmentations
 from ochuman.subsets import ALL
@@ -145,23 +145,28 @@ def ground_truth_from_coco(dataset: Dataset, masks: bool = True) -> GroundTruth:
     mask_sizes = sizes[dataset.image_index] if n else np.zeros((0, 2), np.int64)
     segmentations = dataset.segmentations
     table = None
-    in_file = segmentations.table if isinstance(segmentations, FileSegmentations) else None
+    in_file = segmentations.table if isinstance(segmentations, FileSegmentations) and segmentations.plain else None
     if (masks and in_file is not None and in_file.present.all()
             and _evalcore.rle_spans_clean(in_file.buffer, np.stack([in_file.starts, in_file.lengths], 1))):
         # every mask a plain RLE string in the file's bytes: evaluated from there, no copy; the
         # statistics come from the mask IoU pass, which decodes the masks anyway
         table = MaskTable(in_file.buffer, in_file.starts, in_file.lengths, mask_sizes, raw=True, deferred=True)
-    counts = [] if masks and table is None else None
-    for i in range(n if counts is not None else 0):
-        seg = segmentations[i]
-        if type(seg) is dict and type(seg["counts"]) is str:  # compressed RLE, checked at load
-            counts.append(seg["counts"])
-            continue
-        rle = dataset.rles[i]
-        if rle is None:
-            h, w = sizes[dataset.image_index[i]]
-            rle = polygons_to_rle(box_polygon(*dataset.bbox_xywh[i]), int(h), int(w))
-        counts.append(rle["counts"])
+    counts = None
+    if masks and table is None and isinstance(segmentations, FileSegmentations):
+        # strings from the file's bytes; polygons rasterised from their numbers in one pass
+        counts = list(segmentations.table)
+        if segmentations.polygons is not None:
+            drawn = np.flatnonzero(segmentations.polygons.present)
+            for k, string in zip(drawn.tolist(), segmentations.polygons.take(drawn).masks(mask_sizes[drawn])):
+                counts[k] = string
+        for k, rle in segmentations.lists.items():
+            counts[k] = segmentation_to_rle(rle, *map(int, mask_sizes[k]))["counts"]
+    elif masks and table is None:
+        counts = [seg["counts"] if type(seg) is dict and type(seg["counts"]) is str  # compressed RLE, checked at load
+                  else None if seg is None else dataset.rles[i]["counts"] for i, seg in enumerate(segmentations)]
+    for i in np.flatnonzero([c is None for c in counts]).tolist() if counts is not None else ():
+        h, w = sizes[dataset.image_index[i]]  # no mask: its box
+        counts[i] = polygons_to_rle(box_polygon(*dataset.bbox_xywh[i]), int(h), int(w))["counts"]
     ids = np.array([im.image_id for im in dataset.images])
     # pycocotools ignores a person whose num_keypoints field is 0 (keypoints evaluation), whatever
     # its keypoints; where the file has no such field, the labelled joints are its num_keypoints

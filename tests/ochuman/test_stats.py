@@ -108,7 +108,8 @@ def _images_with_persons_files(tmp_path) -> dict:
                     "area": w * h, "segmentation": rle(x, y, w, h)}
                    for k in boxes for j, (x, y, w, h) in enumerate(boxes[k])]
     annotations.append({"id": 99, "image_id": 4, "category_id": 1, "iscrowd": 1, "bbox": [0, 0, 50, 40],
-                        "area": 2000, "segmentation": {"size": [40, 50], "counts": [0, 2000]}})
+                        "area": 2000, "segmentation": {"size": [40, 50], "counts": [0, 2000]},
+                        "keypoints": [0, 0, 0]})  # a crowd's short all-zero keypoints: the general reader
     categories = [{"id": 1, "name": "person"}]
     scanned = {"images": images, "annotations": annotations[:-1], "categories": categories}
     general = {"images": images, "annotations": annotations, "categories": categories}

@@ -185,6 +185,20 @@ class Spelling:
         return "{" + ",".join(self.ws() + self.string(key) + self.ws() + ":" + self.ws() + value + self.ws()
                               for key, value in members) + "}"
 
+    def polygons(self) -> str:
+        """A COCO polygon list: 1-3 polygons of 3-6 points, numbers spelled every way."""
+        return self.array([self.numbers(2 * self.rnd.randrange(3, 7), nonnegative=True)
+                           for _ in range(self.rnd.randrange(1, 4))])
+
+    def uncompressed_rle(self, h: int, w: int) -> str:
+        """``{"size": [h, w], "counts": [...]}``: run lengths, mostly adding up to h * w."""
+        cut = sorted(self.rnd.sample(range(1, h * w), 3))
+        counts = [a - b for a, b in zip(cut + [h * w], [0] + cut)]
+        if self.rnd.random() < 0.2:
+            counts[-1] += self.rnd.choice([1, -1])
+        return self.object([("size", self.array([self.integer(h), self.integer(w)])),
+                            ("counts", self.array([self.integer(c) for c in counts]))])
+
     def rle(self, h: int, w: int) -> str:
         """``{"size": [h, w], "counts": "..."}``: mostly a valid RLE of that size."""
         if self.rnd.random() < 0.1:
@@ -574,7 +588,9 @@ def coco_annotation(spell: Spelling, ann_id: int) -> str:
         "keypoints": lambda: spell.array([v for _ in range(17) for v in (
             spell.number(True), spell.number(True), rnd.choice(["0", "1", "2", "2", "2.0", "-0", "3"]))])
         if rnd.random() < 0.8 else "null",
-        "segmentation": lambda: rnd.choice([spell.rle(h, w), spell.rle(h, w), "null", "[[0, 0, 1, 0, 1, 1]]"]),
+        "segmentation": lambda: rnd.choice([
+            spell.rle(h, w), spell.rle(h, w), "null", "[[0, 0, 1, 0, 1, 1]]", spell.polygons(), spell.polygons(),
+            spell.uncompressed_rle(h, w), "[]", "[[0, 0, 1, 0]]", "[[0, 0, 1, 0, 1]]", "[[], [0, 0, 1, 0, 1, 1]]"]),
         "num_keypoints": lambda: rnd.choice(["0", "3", "17", "-1", "2.0", "null"]),
     }
     for key, value in optional.items():
@@ -640,12 +656,28 @@ def check_coco_scanners(images: bytes, annotations: bytes) -> None:
     assert np.frombuffer(scanned[7], np.uint8).tolist() == [a.get("keypoints") is not None for a in items]
     assert scanned[8] == _bits([a.get("keypoints") or [0] * NUM_KEYPOINT_VALUES for a in items])
     segm = np.frombuffer(scanned[9], np.int64).reshape(-1, 4).tolist()
-    for (h, w, start, length), a in zip(segm, items):
-        rle = a.get("segmentation")
-        if rle is None:
-            assert (h, w, start, length) == (-1, -1, -1, -1)
-        else:
-            assert [h, w] == rle["size"] and _string_content(annotations[start:start + length]) == rle["counts"]
+    kinds, polygon_counts, point_counts = (np.frombuffer(b, dtype).tolist()
+                                           for b, dtype in zip(scanned[11:14], (np.uint8, np.int64, np.int64)))
+    xy = np.frombuffer(scanned[14], np.float64)
+    polygon = point = 0
+    for (h, w, start, length), kind, count, a in zip(segm, kinds, polygon_counts, items):
+        seg = a.get("segmentation")
+        if isinstance(seg, list):  # polygons, or [] (no mask)
+            assert kind == (3 if seg else 0) and count == len(seg) and (h, w, start, length) == (-1, -1, -1, -1)
+            for numbers in seg:
+                assert 2 * point_counts[polygon] == len(numbers) >= 6
+                assert xy[2 * point:2 * point + len(numbers)].tobytes() == _bits(numbers)
+                polygon, point = polygon + 1, point + len(numbers) // 2
+            continue
+        assert count == 0
+        if seg is None:
+            assert kind == 0 and (h, w, start, length) == (-1, -1, -1, -1)
+        elif isinstance(seg["counts"], str):
+            assert kind == 1 and [h, w] == seg["size"]
+            assert _string_content(annotations[start:start + length]) == seg["counts"]
+        else:  # uncompressed RLE: the JSON list kept as it is
+            assert kind == 2 and [h, w] == seg["size"] and json.loads(annotations[start:start + length]) == seg["counts"]
+    assert polygon == len(point_counts) and 2 * point == len(xy)
     assert np.frombuffer(scanned[10], np.int64).tolist() == [a.get("num_keypoints", -1) for a in items]
 
 
