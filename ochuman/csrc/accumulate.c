@@ -23,19 +23,34 @@ int accumulate(const AccumulateInput *in, int64_t a_lo, int64_t a_hi, Accumulate
     uint8_t *status = malloc(n * (size_t)(T ? T : 1));
     int64_t *tp_pos = malloc(sizeof(int64_t) * n);
     double *tp_pr = malloc(sizeof(double) * n);
-    int failed = !list || !kept || !list_cand || !status || !tp_pos || !tp_pr;
+    /* The used detections in score order grouped by category (by_cat[cat_start[k] ..
+     * cat_start[k + 1]]), and the counted ground truths per category of an area range: one pass
+     * each instead of one per category. */
+    int64_t *cat_start = calloc((size_t)K + 1, sizeof(int64_t)), *fill = malloc(sizeof(int64_t) * (size_t)(K ? K : 1));
+    int64_t *by_cat = malloc(sizeof(int64_t) * n), *npig_of = malloc(sizeof(int64_t) * (size_t)(K ? K : 1));
+    int failed = !list || !kept || !list_cand || !status || !tp_pos || !tp_pr || !cat_start || !fill || !by_cat || !npig_of;
     if (!failed) {
+        for (int64_t q = 0; q < D; q++) {
+            int64_t d = ord[q];
+            if (du[d] && dc[d] >= 0 && dc[d] < K) cat_start[dc[d] + 1]++;
+        }
+        for (int64_t k = 0; k < K; k++) { cat_start[k + 1] += cat_start[k]; fill[k] = cat_start[k]; }
+        for (int64_t q = 0; q < D; q++) {
+            int64_t d = ord[q];
+            if (du[d] && dc[d] >= 0 && dc[d] < K) by_cat[fill[dc[d]]++] = d;
+        }
         for (int64_t a = a_lo < 0 ? 0 : a_lo; a < (a_hi < A ? a_hi : A); a++) {
             const uint8_t *st = gst + a * G, *out_a = dout + a * D;
+            for (int64_t k = 0; k < K; k++) npig_of[k] = 0;
+            for (int64_t g = 0; g < G; g++) if (gu[g] && gc[g] >= 0 && gc[g] < K && st[g] == GT_COUNTED) npig_of[gc[g]]++;
             for (int64_t k = 0; k < K; k++) {
-                int64_t npig = 0;
-                for (int64_t g = 0; g < G; g++) npig += gu[g] && gc[g] == k && st[g] == GT_COUNTED;
+                int64_t npig = npig_of[k];
                 if (npig == 0) continue;
                 /* This category's detections by score, and each one's fate per threshold. */
                 int64_t nd_all = 0;
-                for (int64_t q = 0; q < D; q++) {
-                    int64_t d = ord[q];
-                    if (du[d] && dc[d] == k) { list_cand[nd_all] = cand_of[d]; list[nd_all++] = d; }
+                for (int64_t q = cat_start[k]; q < cat_start[k + 1]; q++) {
+                    int64_t d = by_cat[q];
+                    list_cand[nd_all] = cand_of[d]; list[nd_all++] = d;
                 }
                 for (int64_t t = 0; t < T; t++) {
                     const int32_t *row = mt + (a * T + t) * C;
@@ -88,5 +103,6 @@ int accumulate(const AccumulateInput *in, int64_t a_lo, int64_t a_hi, Accumulate
         }
     }
     free(list); free(kept); free(list_cand); free(status); free(tp_pos); free(tp_pr);
+    free(cat_start); free(fill); free(by_cat); free(npig_of);
     return failed ? EC_NO_MEMORY : 0;
 }
