@@ -7,6 +7,7 @@ evaluator is still being imported (one CPU is idle then).
 """
 from __future__ import annotations
 
+import hashlib
 import mmap
 import os
 import re
@@ -116,6 +117,19 @@ class PrefetchedResults:
                                               self.iou_type))
         except BaseException as err:  # noqa: BLE001 - handed to the caller by get()
             self._error = err
+            return
+        # the protocol cards' hash of these very bytes, in yet another thread (get() does not wait)
+        self._hasher = threading.Thread(target=self._hash, args=(data,), daemon=True)
+        self._hasher.start()
+
+    def _hash(self, data) -> None:
+        self._sha256 = hashlib.sha256(data).hexdigest()
+
+    def sha256(self) -> str:
+        """Hex SHA-256 of the bytes read (after a successful :meth:`get`)."""
+        self.wait()
+        self._hasher.join()
+        return self._sha256
 
     def wait(self) -> None:
         """Wait for the read to end (its errors are left to :meth:`get`)."""

@@ -197,7 +197,9 @@ def evaluate_results(
                 scanned = scan_results(data, iou_type=iou_type)
             # Masks are checked as the IoU pass decodes them; a file the scanner should not
             # have taken is read again the general way, which names its problem.
-            if not readable_again(label):  # a pipe: its bytes are hashed now, for the protocol cards
+            if isinstance(source, PrefetchedResults):  # the bytes read, hashed in the background
+                report.hash_later(label, source.sha256)
+            elif not readable_again(label):  # a pipe: its bytes are hashed now, for the protocol cards
                 report.hash_now(label, data)
             detections = detections_from_bytes(data, label, ground.image_ids, ground.image_sizes, None,
                                                iou_type, ground.file_names, defer_mask_checks=True,
