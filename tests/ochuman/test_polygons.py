@@ -114,3 +114,20 @@ def obj(draw):
 @given(st.lists(st.tuples(obj(), st.integers(1, 50), st.integers(1, 50)), min_size=1, max_size=8))
 def test_random_polygons_as_pycocotools(drawn):
     assert_as_pycocotools([o for o, _, _ in drawn], [(h, w) for _, h, w in drawn])
+
+
+def test_polygon_table_takes_and_draws_as_the_lists():
+    """PolygonTable: gathered objects keep their polygons, and draw as polygon_masks draws the lists."""
+    from ochuman.masks import PolygonTable, polygon_masks
+
+    rng = np.random.default_rng(4)
+    objects = [[list(rng.uniform(0, 40, 2 * rng.integers(3, 7))) for _ in range(rng.integers(0, 4))]
+               for _ in range(9)]
+    table = PolygonTable.from_lists(objects)
+    assert len(table) == 9 and table.present.tolist() == [bool(o) for o in objects]
+    picked = np.array([8, 0, 3, 3, 5])
+    taken = table.take(picked)
+    assert [taken.polygons(k) for k in range(len(picked))] == [objects[i] for i in picked]
+    sizes = np.tile([[37, 41]], (len(picked), 1))
+    assert list(taken.masks(sizes)) == list(polygon_masks([objects[i] for i in picked], sizes))
+    assert len(table.take(np.zeros(0, dtype=np.int64))) == 0
