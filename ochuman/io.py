@@ -13,8 +13,9 @@ Two formats, told apart by content:
 
 Parsing is msgspec's typed JSON decoder (native code, validates types while it parses); the
 checks it cannot do (lengths, ranges, duplicates, references) run vectorised afterwards. A COCO
-file is read into columns (:class:`_CocoColumns`) by the compiled scanner when it has the shape
-the official tools write (integer ids, compressed RLE masks), else by the typed decoder; one
+file is read into columns (:class:`_CocoColumns`) by the compiled scanner when it has the shapes
+COCO and the official tools write (integer ids; compressed or uncompressed RLE or polygon
+masks), else by the typed decoder; one
 builder (:func:`_coco_dataset`) checks the columns and gives them their meaning, whichever
 reader made them. Every problem is raised as :class:`~ochuman.errors.FormatError` naming the
 file and the record.
@@ -653,9 +654,10 @@ _SEGM_RLE, _SEGM_RLE_LIST = 1, 2
 
 
 def _coco_columns_scanned(parts: _Parts, prefetched: Optional[PrefetchedAnnotations] = None) -> Optional[_CocoColumns]:
-    """The columns of a COCO file in the shape the official tools write (integer ids,
-    compressed RLE masks), read by the compiled scanner (or taken from ``prefetched``'s); None
-    for other shapes, which :func:`_coco_columns_decoded` reads. Masks stay in the file's bytes."""
+    """The columns of a COCO file in the shapes COCO and the official tools write (integer ids;
+    masks as compressed or uncompressed RLE or polygons), read by the compiled scanner (or taken
+    from ``prefetched``'s); None for other shapes, which :func:`_coco_columns_decoded` reads.
+    Compressed RLE stays in the file's bytes, polygons are numbers (:class:`PolygonTable`)."""
     if parts.raw is None:
         return None
     if prefetched is not None and prefetched.raw is parts.raw:
