@@ -83,7 +83,33 @@ static int polygon_runs(const double *xy, int64_t k, uint64_t h, uint64_t w, Cou
             first = 0; up = flip ? xs : xs + dx; vp = (int)(ys + s * (flip ? 0 : dx) + .5);
             continue;
         }
-        for (int d = 0; d <= major; d++) {
+        if (dx < dy) {
+            /* along y the column moves monotonically, one at a time, at most dx times: only its
+             * moves between columns c and c + 1 with c = 5 k + 2 can give a boundary point, so
+             * only those are looked for, each by bisection on the step (the boundary points are
+             * sorted below, so their order does not matter) */
+#define COLUMN_AT(step) ((int)(xs + s * (step) + .5))
+            int t_first = flip ? major : 0, t_last = flip ? 0 : major;
+            int u = COLUMN_AT(t_first), v = t_first + ys;
+            if (!first && u != up && boundary_point(u, v, up, vp, h, w, points) < 0) return EC_NO_MEMORY;
+            int u0 = COLUMN_AT(0), u1 = COLUMN_AT(major), rising = u0 <= u1;
+            int c = rising ? u0 : u1;
+            c = c > 2 ? c : 2;
+            c += ((2 - c) % 5 + 5) % 5;
+            for (; c <= (rising ? u1 : u0) - 1; c += 5) {
+                int lo = 1, hi = major;  /* the first step past the move between c and c + 1 */
+                while (lo < hi) {
+                    int mid = lo + (hi - lo) / 2;
+                    if (rising ? COLUMN_AT(mid) >= c + 1 : COLUMN_AT(mid) <= c) hi = mid; else lo = mid + 1;
+                }
+                if (boundary_point(COLUMN_AT(lo), lo + ys, COLUMN_AT(lo - 1), lo - 1 + ys, h, w, points) < 0)
+                    return EC_NO_MEMORY;
+            }
+            first = 0; up = COLUMN_AT(t_last); vp = t_last + ys;
+#undef COLUMN_AT
+            continue;
+        }
+        for (int d = 0; d <= major; d++) {  /* a single point (dx = dy = 0) */
             int u, v;
             t = flip ? major - d : d;
             if (dx >= dy) { u = t + xs; v = (int)(ys + s * t + .5); }

@@ -131,3 +131,25 @@ def test_polygon_table_takes_and_draws_as_the_lists():
     sizes = np.tile([[37, 41]], (len(picked), 1))
     assert list(taken.masks(sizes)) == list(polygon_masks([objects[i] for i in picked], sizes))
     assert len(table.take(np.zeros(0, dtype=np.int64))) == 0
+
+
+@pytest.mark.differential
+def test_steep_long_edges_as_pycocotools():
+    """Edges far longer in y than in x (the walk that looks only for column moves), at image
+    sizes up to 700 px, coordinates at several scales and roundings."""
+    rng = np.random.default_rng(7)
+    objects, sizes = [], []
+    for _ in range(400):
+        polygons = []
+        for _ in range(int(rng.integers(1, 4))):
+            m = int(rng.integers(3, 12))
+            scale = float(rng.choice([1, 10, 100, 1000]))
+            flat = rng.uniform(-0.2 * scale, scale, 2 * m)
+            if rng.random() < 0.3:
+                flat = np.round(flat, int(rng.integers(0, 3)))
+            if rng.random() < 0.5:
+                flat[0::2] = flat[0] + rng.uniform(-3, 3, m)  # near-vertical edges
+            polygons.append(flat.tolist())
+        objects.append(polygons)
+        sizes.append((int(rng.integers(1, 700)), int(rng.integers(1, 700))))
+    assert_as_pycocotools(objects, sizes)
