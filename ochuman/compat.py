@@ -55,9 +55,10 @@ from pycocotools.coco import COCO as _PycocotoolsCOCO
 from pycocotools.cocoeval import COCOeval as _PycocotoolsCOCOeval
 from pycocotools.cocoeval import Params
 
+from ochuman import _evalcore
 from ochuman.errors import OCHumanError, ResultsError
 from ochuman.keypoints import COCO_OKS_SIGMAS
-from ochuman.masks import polygon_masks
+from ochuman.masks import PolygonTable, polygon_masks
 from ochuman.eval.accumulation import accumulate as _accumulate
 from ochuman.eval.annotations import Annotations, MaskTable
 from ochuman.eval.blocks import _sorted_unique, make_blocks
@@ -291,6 +292,106 @@ class _AnnotationFile:
                 cat_to_imgs[ann["category_id"]].append(ann["image_id"])
         coco.dataset, coco.anns, coco.imgToAnns, coco.catToImgs = dataset, anns, img_to_anns, cat_to_imgs
 
+    def scanned(self) -> Optional[tuple]:
+        """The compiled scanner's columns of the annotations (``_evalcore.scan_coco_annotations``),
+        once; None when they are not in its shape."""
+        if "scanned" not in self.values:
+            self.values["scanned"] = _evalcore.scan_coco_annotations(self.raw["annotations"])
+        return self.values["scanned"]
+
+    def evaluated_columns(self, coco: COCO, iou_type: str, img_ids: list, cat_lists: list, use_cats,
+                          n_joints: int) -> Optional[Annotations]:
+        """With ``useCats``: the annotations :meth:`evaluated` gathers, as the columns ``_columns``
+        makes of them, straight from the compiled scanner (no dicts; polygons rasterised from
+        numbers); None where they need the dict path, which names any problem: a file not in the
+        scanner's shape, ids that repeat, a field the evaluation reads absent or null, a mask
+        absent, corrupt or sized for another image, ids asked for that are not integers."""
+        if not use_cats or (iou_type == "keypoints" and 3 * n_joints != NUM_KEYPOINT_VALUES):
+            return None
+        if not all(type(v) is int or isinstance(v, np.integer) for v in [*img_ids, *(c for cats in cat_lists for c in cats)]):
+            return None
+        scanned = self.scanned() if "annotations" in self.raw else None
+        if scanned is None:
+            return None
+        ann_id, image_id, category_id, crowd = (np.frombuffer(b, dtype=np.int64) for b in scanned[:4])
+        if len(_sorted_unique(ann_id)) != len(ann_id):
+            return None
+        rows = np.arange(len(ann_id))
+        try:
+            if len(img_ids):  # getAnnIds: image by image of img_ids (sorted, unique), file order inside one
+                wanted = np.asarray(img_ids, dtype=np.int64)
+                at = np.minimum(np.searchsorted(wanted, image_id), len(wanted) - 1)
+                found = wanted[at] == image_id
+                rows = rows[found][np.argsort(at[found], kind="stable")]
+            rows = rows[np.isin(category_id[rows], np.asarray(cat_lists[0] if cat_lists else [], dtype=np.int64))]
+        except OverflowError:
+            return None
+        needed = _FIELD_CATEGORY_ID | _FIELD_ISCROWD | _FIELD_AREA | _NEEDED_FIELDS[iou_type]
+        area = np.frombuffer(scanned[5], dtype=np.float64)[rows]
+        if ((np.frombuffer(scanned[15], dtype=np.uint16)[rows] & needed) != needed).any() or np.isnan(area).any():
+            return None
+        n = len(rows)
+        bbox = np.frombuffer(scanned[4], dtype=np.float64).reshape(-1, 4)[rows] if iou_type != "segm" else np.zeros((n, 4))
+        keypoints = num_keypoints = masks = sizes = None
+        if iou_type == "keypoints":
+            if not np.frombuffer(scanned[7], dtype=np.uint8)[rows].all():  # a null list
+                return None
+            keypoints = np.frombuffer(scanned[8], dtype=np.float64).reshape(-1, NUM_KEYPOINT_VALUES)[rows]
+            num_keypoints = np.frombuffer(scanned[10], dtype=np.int64)[rows]
+        if iou_type == "segm":
+            masks, sizes = self._masks(coco, scanned, rows, image_id[rows])
+            if masks is None:
+                return None
+        return Annotations(
+            image_id=image_id[rows], category_id=category_id[rows], ann_id=ann_id[rows], bbox=bbox, area=area,
+            iscrowd=crowd[rows] != 0, score=np.ones(n), counts=masks, mask_size=sizes, keypoints=keypoints,
+            num_keypoints=num_keypoints, masks=masks,
+        )
+
+    def _masks(self, coco: COCO, scanned: tuple, rows: np.ndarray, image_ids: np.ndarray) -> tuple:
+        """(MaskTable, sizes (N, 2)) of the masks of ``rows`` as ``_rles`` gives them, or
+        (None, None) where one needs the dict path (absent, another size than its image's, corrupt)."""
+        kind = np.frombuffer(scanned[11], dtype=np.uint8)[rows]
+        if (kind == _SEGM_NONE).any():
+            return None, None
+        image_sizes = {}
+        for image in set(image_ids.tolist()):
+            record = coco.imgs.get(image)
+            if type(record) is not dict or type(record.get("height")) is not int or type(record.get("width")) is not int:
+                return None, None
+            image_sizes[image] = (record["height"], record["width"])
+        sizes = np.array([image_sizes[image] for image in image_ids.tolist()], dtype=np.int64).reshape(-1, 2)
+        segm = np.frombuffer(scanned[9], dtype=np.int64).reshape(-1, 4)[rows]
+        is_rle = kind != _SEGM_POLYGONS
+        if (segm[is_rle, :2] != sizes[is_rle]).any():
+            return None, None
+        raw = self.raw["annotations"]
+        if (kind == _SEGM_RLE).all():  # every mask a string in the file's bytes
+            masks = MaskTable(raw, segm[:, 2], segm[:, 3], sizes, raw=True)
+        else:
+            counts = list(MaskTable(raw, np.where(kind == _SEGM_RLE, segm[:, 2], -1), segm[:, 3], sizes, raw=True,
+                                    deferred=True))
+            drawn = np.flatnonzero(kind == _SEGM_POLYGONS)
+            if len(drawn):
+                if "polygons" not in self.values:
+                    polygon_counts, point_counts = (np.frombuffer(b, dtype=np.int64) for b in scanned[12:14])
+                    self.values["polygons"] = PolygonTable(np.frombuffer(scanned[14], dtype=np.float64),
+                                                           np.r_[0, np.cumsum(point_counts)],
+                                                           np.r_[0, np.cumsum(polygon_counts)])
+                for k, string in zip(drawn.tolist(), self.values["polygons"].take(rows[drawn]).masks(sizes[drawn])):
+                    counts[k] = string
+            for k in np.flatnonzero(kind == _SEGM_RLE_LIST).tolist():  # uncompressed: pycocotools' annToRLE
+                start, length = segm[k, 2:]
+                rle = {"size": segm[k, :2].tolist(), "counts": msgspec.json.decode(bytes(memoryview(raw)[start:start + length]))}
+                try:
+                    counts[k] = coco.annToRLE({"image_id": int(image_ids[k]), "segmentation": rle})["counts"]
+                except (TypeError, ValueError, KeyError, IndexError, OverflowError):
+                    return None, None
+            masks = MaskTable.from_strings(counts, sizes)
+        if masks.bad is not None or (masks.totals != sizes[:, 0] * sizes[:, 1]).any():
+            return None, None
+        return masks, sizes
+
     def evaluated(self, coco: COCO, iou_type: str, img_ids: list, cat_lists: list, use_cats) -> Optional[tuple[list, list]]:
         """(annotations evaluated, annotations ``_prepare`` reads besides) as pycocotools'
         ``evaluate`` gathers them with ``getAnnIds`` / ``loadAnns``: dicts of only the fields
@@ -360,6 +461,13 @@ class _KeypointFields(TypedDict):
 
 
 _EVALUATED_FIELDS = {"bbox": _BoxFields, "segm": _MaskFields, "keypoints": _KeypointFields}
+
+# The compiled scanner's bits of the keys an annotation has (evalcore.h AnnotationColumns.fields)
+# and its kinds of segmentation (SEGM_*)
+_FIELD_CATEGORY_ID, _FIELD_ISCROWD, _FIELD_AREA, _FIELD_KEYPOINTS, _FIELD_SEGMENTATION, _FIELD_NUM_KEYPOINTS = (
+    8, 16, 32, 128, 256, 512)
+_NEEDED_FIELDS = {"bbox": 0, "segm": _FIELD_SEGMENTATION, "keypoints": _FIELD_KEYPOINTS | _FIELD_NUM_KEYPOINTS}
+_SEGM_NONE, _SEGM_RLE, _SEGM_RLE_LIST, _SEGM_POLYGONS = 0, 1, 2, 3
 
 
 def _load_results(res: COCO, anns, source: str, known: set, gt_dataset: dict) -> None:
@@ -930,12 +1038,16 @@ class COCOeval(_PycocotoolsCOCOeval):
             dt_deferred: dict = {}
         sources = [(self.cocoDt, False)] if dt is None else []
         file = self.cocoGt._file if isinstance(self.cocoGt, COCO) and self.cocoGt._pending is not None else None
-        gathered = file.evaluated(self.cocoGt, p.iouType, img_ids, cat_lists, p.useCats) if file is not None else None
-        if gathered is None:
-            sources.insert(0, (self.cocoGt, True))
-        else:
-            _check_prepared(gathered[1], self.cocoGt, p.iouType, True)
-            gt, gt_deferred = _columns(gathered[0], self.cocoGt, p.iouType, True, len(sigmas))
+        gt = (file.evaluated_columns(self.cocoGt, p.iouType, img_ids, cat_lists, p.useCats, len(sigmas))
+              if file is not None else None)
+        gt_deferred: dict = {}
+        if gt is None:  # the file's dicts of the evaluated fields, else the index as pycocotools reads it
+            gathered = file.evaluated(self.cocoGt, p.iouType, img_ids, cat_lists, p.useCats) if file is not None else None
+            if gathered is None:
+                sources.insert(0, (self.cocoGt, True))
+            else:
+                _check_prepared(gathered[1], self.cocoGt, p.iouType, True)
+                gt, gt_deferred = _columns(gathered[0], self.cocoGt, p.iouType, True, len(sigmas))
         for coco, is_gt in sources:
             anns = [a for cats in cat_lists for a in coco.loadAnns(coco.getAnnIds(imgIds=img_ids, catIds=cats))]
             prepared = coco.getAnnIds(imgIds=img_ids, catIds=p.catIds) if p.useCats else coco.getAnnIds(imgIds=img_ids)

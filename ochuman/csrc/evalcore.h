@@ -52,9 +52,11 @@ typedef struct { Vec id, width, height, name; } ImageColumns;
  * has_keypoints u8[n]; keypoints f64[51n]; segm i64[4n] [h, w, offset, length] of a mask's
  * counts in the data (-1s: none); num_keypoints i64[n]; segm_kind u8[n] (SEGM_*); polygons
  * i64[n] polygons of each annotation (0 unless SEGM_POLYGONS); polygon_points i64[P] points of
- * each polygon in file order; polygon_xy f64[2 * total points]. */
+ * each polygon in file order; polygon_xy f64[2 * total points]; fields u16[n] the keys present
+ * (bits: id 1, image_id 2, bbox 4, category_id 8, iscrowd 16, area 32, max_iou 64, keypoints
+ * 128, segmentation 256, num_keypoints 512; a null value counts as present). */
 typedef struct { Vec id, image_id, category_id, iscrowd, bbox, area, max_iou, has_keypoints, keypoints, segm, num_keypoints,
-                 segm_kind, polygons, polygon_points, polygon_xy; } AnnotationColumns;
+                 segm_kind, polygons, polygon_points, polygon_xy, fields; } AnnotationColumns;
 /* segm_kind: no segmentation (absent, null or []), compressed RLE (segm: the string's content),
  * uncompressed RLE (segm: the JSON list of counts, brackets included), polygons (each of an
  * even count >= 6 of numbers; others give the general path). */

@@ -587,6 +587,8 @@ static int scan_coco_annotation(Cursor *c, const char *data, AnnotationColumns *
         || vec_push(&out->max_iou, &max_iou, 8) < 0 || vec_push(&out->has_keypoints, &has_keypoints, 1) < 0
         || vec_push(&out->keypoints, keypoints, sizeof keypoints) < 0
         || vec_push(&out->num_keypoints, &num_keypoints, 8) < 0 || vec_push(&out->segm_kind, &kind, 1) < 0) return -1;
+    uint16_t fields = (uint16_t)seen;
+    if (vec_push(&out->fields, &fields, 2) < 0) return -1;
     return 0;
 }
 
@@ -659,5 +661,6 @@ void annotation_columns_free(AnnotationColumns *c) {
     free(c->bbox.data); free(c->area.data); free(c->max_iou.data); free(c->has_keypoints.data);
     free(c->keypoints.data); free(c->segm.data); free(c->num_keypoints.data);
     free(c->segm_kind.data); free(c->polygons.data); free(c->polygon_points.data); free(c->polygon_xy.data);
+    free(c->fields.data);
     memset(c, 0, sizeof *c);
 }

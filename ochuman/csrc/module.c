@@ -228,7 +228,7 @@ static PyObject *py_scan_coco_images(PyObject *self, PyObject *args) {
 
 /* scan_coco_annotations(data) -> (id, image_id, category_id, iscrowd, bbox, area, max_iou,
  * has_keypoints, keypoints, segm, num_keypoints, segm_kind, polygons, polygon_points,
- * polygon_xy) as bytes (evalcore.h: AnnotationColumns), or None. */
+ * polygon_xy, fields) as bytes (evalcore.h: AnnotationColumns), or None. */
 static PyObject *py_scan_coco_annotations(PyObject *self, PyObject *args) {
     PyObject *data_obj;
     if (!PyArg_ParseTuple(args, "O", &data_obj)) return NULL;
@@ -242,11 +242,11 @@ static PyObject *py_scan_coco_annotations(PyObject *self, PyObject *args) {
     int scanned = scan_coco_annotations(data, (size_t)size, &slow, &out);
     PyEval_RestoreThread(state);
     PyObject *result = scanned == 0
-        ? Py_BuildValue("(NNNNNNNNNNNNNNN)", bytes_of(&out.id), bytes_of(&out.image_id), bytes_of(&out.category_id),
+        ? Py_BuildValue("(NNNNNNNNNNNNNNNN)", bytes_of(&out.id), bytes_of(&out.image_id), bytes_of(&out.category_id),
                         bytes_of(&out.iscrowd), bytes_of(&out.bbox), bytes_of(&out.area), bytes_of(&out.max_iou),
                         bytes_of(&out.has_keypoints), bytes_of(&out.keypoints), bytes_of(&out.segm),
                         bytes_of(&out.num_keypoints), bytes_of(&out.segm_kind), bytes_of(&out.polygons),
-                        bytes_of(&out.polygon_points), bytes_of(&out.polygon_xy))
+                        bytes_of(&out.polygon_points), bytes_of(&out.polygon_xy), bytes_of(&out.fields))
         : Py_NewRef(Py_None);
     annotation_columns_free(&out);
     release(&h);

@@ -678,6 +678,10 @@ def check_coco_scanners(images: bytes, annotations: bytes) -> None:
         else:  # uncompressed RLE: the JSON list kept as it is
             assert kind == 2 and [h, w] == seg["size"] and json.loads(annotations[start:start + length]) == seg["counts"]
     assert polygon == len(point_counts) and 2 * point == len(xy)
+    keys = ("id", "image_id", "bbox", "category_id", "iscrowd", "area", "max_iou", "keypoints", "segmentation",
+            "num_keypoints")
+    assert np.frombuffer(scanned[15], np.uint16).tolist() == [
+        sum(1 << k for k, key in enumerate(keys) if key in a) for a in items]
     assert np.frombuffer(scanned[10], np.int64).tolist() == [a.get("num_keypoints", -1) for a in items]
 
 
