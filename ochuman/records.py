@@ -156,7 +156,8 @@ class Dataset:
     @cached_property
     def rles(self) -> tuple[Optional[dict], ...]:
         """(N,) compressed RLEs, None where a person has no mask (rasterised once; the COCO
-        polygon lists all in one call of :func:`ochuman.masks.polygon_masks`)."""
+        polygons all in one call: from the scanner's numbers, else of
+        :func:`ochuman.masks.polygon_masks` on the lists)."""
         in_file = self.segmentations if isinstance(self.segmentations, FileSegmentations) else None
         if in_file is not None and in_file.polygons is not None:  # polygons already numbers
             listed = np.flatnonzero(in_file.polygons.present).tolist()
