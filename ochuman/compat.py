@@ -69,7 +69,7 @@ from ochuman.eval.results import (HAS_BBOX, HAS_KEYPOINTS, HAS_SEGMENTATION, NUM
 from ochuman.eval.results import _scanned_detections as scanned_detections
 from ochuman.eval.states import GtState
 from ochuman.eval.summary import summarize as _summarize_arrays
-from ochuman.scan import map_file, scan_results
+from ochuman.scan import scan_results
 
 __all__ = ["COCO", "COCOeval", "Params", "MissingFieldError", "FieldTypeError", "UnknownImageError",
            "NotAListError", "EmptyResultsError", "KeypointCountError"]
@@ -539,7 +539,7 @@ def _lazy_results(gt: COCO, path) -> Optional[COCO]:
     None when the file needs the general path: not in the scanner's shape, or records
     pycocotools would refuse or read differently (it then names the problem)."""
     source = str(path)
-    data = map_file(path)
+    data = _read_bytes(path)  # read, not mapped: the columns and the index outlive this call, the file may change
     scanned = scan_results(data)
     if scanned is None or gt._top("categories", _UNSET) is _UNSET:
         return None

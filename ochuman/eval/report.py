@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -154,9 +154,8 @@ class EvalReport:
         is first asked for."""
         self._hashes[source] = hashlib.sha256(data).hexdigest()
 
-    def hash_later(self, source: str, sha256: Callable[[], str]) -> None:
-        """Record how to get the SHA-256 of results file ``source`` (a hash under way in
-        another thread), called when a card is first asked for."""
+    def hash_known(self, source: str, sha256: str) -> None:
+        """Record the SHA-256 (hex) of the bytes read of results file ``source``."""
         self._hashes[source] = sha256
 
     def protocol_cards(self) -> list[dict]:
@@ -165,8 +164,6 @@ class EvalReport:
         for ev in self.evaluations:  # its rows, as rows() makes them (names may repeat)
             if ev.source is not None and ev.source not in self._hashes:
                 self._hashes[ev.source] = file_sha256(ev.source)
-            if callable(self._hashes.get(ev.source)):
-                self._hashes[ev.source] = self._hashes[ev.source]()
             alone = replace(self, evaluations=[ev], paper=False, bootstrap=0)
             cards += [card(self, ev, row, self._hashes.get(ev.source)) for row in alone.rows()]
         paper = ResultsEvaluation(name="", subsets={}, bins={}, persons=[], detections=0,

@@ -197,9 +197,7 @@ def evaluate_results(
                 scanned = scan_results(data, iou_type=iou_type)
             # Masks are checked as the IoU pass decodes them; a file the scanner should not
             # have taken is read again the general way, which names its problem.
-            if isinstance(source, PrefetchedResults):  # the bytes read, hashed in the background
-                report.hash_later(label, source.sha256)
-            elif not readable_again(label):  # a pipe: its bytes are hashed now, for the protocol cards
+            if not isinstance(source, PrefetchedResults) and not readable_again(label):  # a pipe: its bytes are hashed now, for the protocol cards
                 report.hash_now(label, data)
             detections = detections_from_bytes(data, label, ground.image_ids, ground.image_sizes, None,
                                                iou_type, ground.file_names, defer_mask_checks=True,
@@ -222,6 +220,8 @@ def evaluate_results(
         for each in found:
             each.source, each.tags = (None if isinstance(source, list) else label), tagged
         report.evaluations += found
+        if isinstance(source, PrefetchedResults):  # the bytes read, hashed while they were evaluated:
+            report.hash_known(label, source.sha256())  # done before the call returns and the file may change
     return report
 
 

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pycocotools.coco import COCO as PyCOCO
+from pycocotools.cocoeval import COCOeval as PyCOCOeval
 
 from ochuman import compat
 from ochuman.compat import quietly
@@ -204,3 +205,24 @@ def test_results_file_errors_stay_one_line(coco_mini, tmp_path):
     with pytest.raises(compat.ResultsError, match="record 2 .*corrupt RLE") as caught:
         E.evaluate()
     assert "\n" not in str(caught.value)
+
+
+def test_a_results_file_rewritten_after_load_res_changes_nothing(coco_sample, tmp_path):
+    """loadRes(path) reads the file then (as pycocotools): evaluating afterwards, or reading the
+    index, uses those bytes even when the file was rewritten (truncated first) in between."""
+    records = make_results(coco_sample, "segm", seed=41)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(records))
+    with quietly():
+        oracle = PyCOCOeval(PyCOCO(str(coco_sample)), PyCOCO(str(coco_sample)).loadRes(copy.deepcopy(records)), "segm")
+        for step in (oracle.evaluate, oracle.accumulate, oracle.summarize):
+            step()
+        gt = compat.COCO(str(coco_sample))
+        dt = gt.loadRes(str(path))
+        path.write_text(json.dumps(records[:1]))
+        ours = compat.COCOeval(gt, dt, "segm")
+        for step in (ours.evaluate, ours.accumulate, ours.summarize):
+            step()
+    assert dt._pending is not None  # the columns were evaluated, not the index
+    np.testing.assert_array_equal(ours.stats, oracle.stats)
+    assert len(dt.anns) == len(records)

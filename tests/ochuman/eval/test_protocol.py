@@ -65,6 +65,16 @@ def test_cards_record_the_file_its_hash_and_the_evaluation(tmp_path):
     assert report.to_dict()["protocols"] == [file_card, list_card]
 
 
+def test_the_hash_is_of_the_bytes_evaluated_even_if_the_file_changes_after_the_call(tmp_path):
+    """The results file is hashed while it is evaluated and before the call returns: a file
+    rewritten afterwards (truncated first, as open(path, "w") does) changes nothing."""
+    gt, path, results = _files(tmp_path)
+    evaluated = hashlib.sha256(path.read_bytes()).hexdigest()
+    report = evaluate_results(str(path), gt=str(gt), iou_type="bbox", subsets=("all",))
+    path.write_text(json.dumps(results[:0]))
+    assert report.protocol_cards()[0]["results_sha256"] == evaluated
+
+
 def test_a_rows_image_set_goes_into_its_card(tmp_path, monkeypatch):
     gt, path, _ = _files(tmp_path)
     report = evaluate_results(str(path), gt=str(gt), iou_type="bbox", subsets=("all",))
