@@ -15,7 +15,9 @@ the file into its top-level values and builds ``imgs`` and ``cats`` at once, ``d
 ``anns``, ``imgToAnns`` and ``catToImgs`` when one of them is first read; ``loadRes(path)``
 keeps the compiled scanner's columns of a results file (:func:`ochuman.scan.scan_results`,
 pycocotools' derived fields as ``ochuman eval`` derives them) and builds the results' index
-only when it is read; ``evaluate()`` takes its columns from there (ground truth: a typed
+only when it is read; ``loadRes(list)`` (torchvision's, detectron2's and mmdet's call) reads
+the records' fields into columns, the index too built only when read (the records are the
+caller's, as in pycocotools' index); ``evaluate()`` takes its columns from there (ground truth: a typed
 decode of just the fields it evaluates, polygons rasterised by the compiled core), or from the
 index dicts once a script has read them, or for inputs outside those shapes (the general
 path, with its one-line errors). ``evaluate()`` does the IoU and matching work in the compiled
@@ -59,6 +61,7 @@ from ochuman import _evalcore
 from ochuman.errors import OCHumanError, ResultsError
 from ochuman.keypoints import COCO_OKS_SIGMAS
 from ochuman.masks import PolygonTable, polygon_masks
+from ochuman.rle import pack_strings
 from ochuman.eval.accumulation import accumulate as _accumulate
 from ochuman.eval.annotations import Annotations, MaskTable
 from ochuman.eval.blocks import _sorted_unique, make_blocks
@@ -161,15 +164,16 @@ class COCO(_PycocotoolsCOCO):
     An annotation file builds ``imgs`` and ``cats`` at once and ``dataset``, ``anns``,
     ``imgToAnns`` and ``catToImgs`` when one of them is first read (pycocotools' ``createIndex``
     would not fail on it: checked at load); until then ``COCOeval`` decodes only the fields it
-    evaluates. Results read by :meth:`loadRes` from a file build their whole index when first
-    read; until then ``COCOeval`` evaluates the compiled scanner's columns of the file."""
+    evaluates. Results read by :meth:`loadRes` from a file or a list build their whole index
+    when first read; until then ``COCOeval`` evaluates columns: the compiled scanner's of the
+    file, or the list's fields."""
 
     dataset, anns, cats, imgs, imgToAnns, catToImgs = (_index_attribute(name) for name in _INDEX)
 
     def __init__(self, annotation_file=None):
         self._pending: Optional[Callable] = None  # fills the pending index attributes when first read
         self._pending_names: tuple = ()
-        self._scanned: Optional[_ScannedResults] = None  # results columns evaluated while pending
+        self._scanned: Optional[Union[_ScannedResults, _ListedResults]] = None  # results columns evaluated while pending
         self._file: Optional[_AnnotationFile] = None  # ground-truth parts evaluated while pending
         self.dataset, self.anns, self.cats, self.imgs = {}, {}, {}, {}
         self.imgToAnns, self.catToImgs = {}, {}
@@ -213,17 +217,19 @@ class COCO(_PycocotoolsCOCO):
     def loadRes(self, resFile):  # noqa: N802,N803
         """Results (path, list of dicts, or pycocotools' 7-column numpy array) -> a COCO object,
         with pycocotools' derived fields; the caller's records are left unchanged. A file the
-        compiled scanner reads (and pycocotools would load without error) is kept as columns
-        until its index is read."""
+        compiled scanner reads, or a list in the usual shapes (where pycocotools would load
+        either without error), is kept as columns until its index is read."""
         if isinstance(resFile, (str, os.PathLike)):
             lazy = _lazy_results(self, resFile)
             if lazy is not None:
                 return lazy
             source, anns = str(resFile), _read(resFile)
-        elif isinstance(resFile, np.ndarray):
-            source, anns = "<results>", self.loadNumpyAnnotations(resFile)
         else:
-            source, anns = "<results>", resFile
+            source = "<results>"
+            anns = self.loadNumpyAnnotations(resFile) if isinstance(resFile, np.ndarray) else resFile
+            lazy = _listed_results(self, anns, source)
+            if lazy is not None:
+                return lazy
         res = COCO()
         gt_parts = {key: self._top(key) for key in ("info", "images", "categories") if self._top(key, _UNSET) is not _UNSET}
         _load_results(res, anns, source, set(self.getImgIds()), gt_parts)
@@ -521,17 +527,185 @@ class _ScannedResults:
         the general path (fields the evaluation reads missing, masks sized for other images, ...)."""
         if iou_type == "keypoints" and n_joints * 3 != NUM_KEYPOINT_VALUES:
             return None
-        by_id = {}
-        for img in self.images:
-            by_id[img["id"]] = img
-        try:
-            ids = np.fromiter(by_id, dtype=np.int64, count=len(by_id))
-            sizes = (np.array([[img["height"], img["width"]] for img in by_id.values()], dtype=np.int64).reshape(-1, 2)
-                     if iou_type == "segm" else np.zeros((len(ids), 2), dtype=np.int64))
-        except (KeyError, TypeError, ValueError, OverflowError):
+        flags = np.frombuffer(self.scanned[3], dtype=np.uint8)
+        by_mask = len(flags) and flags[0] & (HAS_BBOX | HAS_SEGMENTATION) == HAS_SEGMENTATION
+        images = _image_columns(self.images, iou_type == "segm" or by_mask)
+        if images is None:
             return None
         with np.errstate(over="ignore"):  # w * h past float64 is inf, silently, as in pycocotools
-            return scanned_detections(self.data, self.scanned, ids, sizes, None, iou_type, defer_mask_checks=True)
+            return scanned_detections(self.data, self.scanned, *images, None, iou_type, defer_mask_checks=True)
+
+
+def _image_columns(images: list, with_sizes: bool) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """The results' images (the ground truth's ``images`` list, a later one of an id wins) as
+    ids (I,) int64 and sizes (I, 2) [h, w] (zeros unless ``with_sizes``: masks are read); None
+    where they are not integers."""
+    by_id = {}
+    for img in images:
+        by_id[img["id"]] = img
+    try:
+        ids = np.fromiter(by_id, dtype=np.int64, count=len(by_id))
+        sizes = (np.array([[img["height"], img["width"]] for img in by_id.values()], dtype=np.int64).reshape(-1, 2)
+                 if with_sizes else np.zeros((len(ids), 2), dtype=np.int64))
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+    return ids, sizes
+
+
+def _numbers(values: list, width: Optional[int] = None, kinds: str = "biuf") -> Optional[np.ndarray]:
+    """``values`` (N numbers, or N rows of ``width`` numbers) as an array, or None where one is
+    not a number of ``kinds`` (numpy's dtype kinds), or a row has another length."""
+    try:
+        array = np.array(values)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    shape = (len(values),) if width is None else (len(values), width)
+    return array if array.dtype.kind in kinds and array.shape == shape else None
+
+
+class _ListedResults:
+    """A results list (``loadRes(list)``, torchvision's and detectron2's way) as columns: image
+    and category ids and the field record 0 makes pycocotools derive from (read at ``loadRes``,
+    where pycocotools would fail on them), the others read from the records when an evaluation
+    first needs them. The records are the caller's, as in pycocotools' index."""
+
+    def __init__(self, anns: list, images: list, image_ids: np.ndarray, category_ids: np.ndarray, kind: int,
+                 derived_from: np.ndarray, masks: Optional[tuple] = None):
+        self.anns, self.images, self.kind = anns, images, kind
+        self.image_ids, self.category_ids = image_ids, category_ids
+        self.fields: dict = {}  # field -> its column (None: not in the fast path's shape)
+        if kind == HAS_BBOX:
+            self.fields["bbox"] = derived_from
+        elif kind == HAS_SEGMENTATION:
+            self.fields["segmentation"] = masks
+        else:
+            self.fields["keypoints"] = derived_from
+
+    @classmethod
+    def read(cls, anns: list, images: list, universe: np.ndarray) -> Optional["_ListedResults"]:
+        """The columns pycocotools' ``loadRes`` reads of ``anns``, or None where a record is not
+        in the usual shape or pycocotools would fail on it (the general path then names it).
+        universe: the ground truth's image ids, sorted."""
+        if not anns or set(map(type, anns)) != {dict}:
+            return None
+        try:
+            image_ids = _numbers([ann["image_id"] for ann in anns], kinds="i")
+            category_ids = _numbers([ann["category_id"] for ann in anns], kinds="i")
+        except KeyError:
+            return None
+        if image_ids is None or category_ids is None or not len(universe) or not (
+                universe[np.minimum(np.searchsorted(universe, image_ids), len(universe) - 1)] == image_ids).all():
+            return None
+        first, masks = anns[0], None
+        if "caption" in first:
+            return None
+        if "bbox" in first and type(first["bbox"]) is list and first["bbox"]:  # pycocotools: bbox != []
+            kind, derived_from = HAS_BBOX, _numbers([ann.get("bbox") for ann in anns], 4)
+        elif "bbox" in first and first["bbox"] != []:
+            return None
+        elif "segmentation" in first:
+            kind, derived_from = HAS_SEGMENTATION, None
+            masks = _ListedMasks.read([ann.get("segmentation") for ann in anns])
+            if masks is None or not masks.valid():
+                return None  # pycocotools' loadRes computes the areas: the general path names the bad one
+        elif "keypoints" in first:
+            values = first["keypoints"]
+            width = len(values) if type(values) is list else 0
+            kind, derived_from = HAS_KEYPOINTS, (_numbers([ann.get("keypoints") for ann in anns], width)
+                                                 if width and width % 3 == 0 else None)
+        else:
+            return None
+        if kind != HAS_SEGMENTATION and derived_from is None:
+            return None
+        return cls(anns, images, image_ids, category_ids, kind, derived_from, masks)
+
+    def column(self, field: str):
+        """The records' ``field`` as a column, read once: scores (N,), boxes (N, 4), keypoints
+        (N, 3K), masks (:class:`_ListedMasks`); None where a record lacks it or holds another shape."""
+        if field not in self.fields:
+            values = [ann.get(field) for ann in self.anns]
+            if field == "segmentation":
+                self.fields[field] = _ListedMasks.read(values)
+            elif field == "keypoints":
+                width = len(values[0]) if type(values[0]) is list else 0
+                self.fields[field] = _numbers(values, width) if width else None
+            else:
+                self.fields[field] = _numbers(values, 4 if field == "bbox" else None)
+        return self.fields[field]
+
+    def detections(self, iou_type: str, n_joints: int) -> Optional[Annotations]:
+        """Detection columns with pycocotools' derived fields, or None where the records need
+        the general path."""
+        n = len(self.anns)
+        scores = self.column("score")
+        images = _image_columns(self.images, iou_type == "segm" or self.kind == HAS_SEGMENTATION)
+        if scores is None or images is None:
+            return None
+        flags = np.full(n, self.kind, dtype=np.uint8)
+        bbox, keypoints, buffer, segm = np.zeros((n, 4)), b"", b"", b""
+        if self.kind == HAS_BBOX:
+            bbox = self.fields["bbox"]
+        elif self.kind == HAS_SEGMENTATION and iou_type == "bbox":  # loadRes keeps a record's own bbox
+            given = np.array(["bbox" in ann for ann in self.anns])
+            if given.any():
+                boxes = _numbers([ann["bbox"] for ann, g in zip(self.anns, given) if g], 4)
+                if boxes is None:
+                    return None
+                bbox[given] = boxes
+                flags[given] |= HAS_BBOX
+        masks = None
+        if iou_type == "segm" or self.kind == HAS_SEGMENTATION:
+            masks = self.column("segmentation")
+            if masks is None:
+                return None
+            flags |= HAS_SEGMENTATION
+            buffer, segm = masks.table.buffer, masks.rows
+        joints = n_joints
+        if iou_type == "keypoints" or self.kind == HAS_KEYPOINTS:
+            keypoints = self.column("keypoints")
+            if keypoints is None:
+                return None
+            flags |= HAS_KEYPOINTS
+            if iou_type != "keypoints":  # the box and area come from however many joints they have
+                joints = keypoints.shape[1] // 3
+        columns = (self.image_ids, self.category_ids, scores, flags, bbox, segm, keypoints)
+        columns = tuple(np.ascontiguousarray(c, dtype=dtype).tobytes() if len(c) else b""
+                        for c, dtype in zip(columns, _SCANNED_DTYPES))
+        with np.errstate(over="ignore"):  # w * h past float64 is inf, silently, as in pycocotools
+            return scanned_detections(buffer, columns, *images, None, iou_type, defer_mask_checks=True,
+                                      keypoint_count=joints, raw=False, masks=masks and masks.table,
+                                      rles=masks and masks.rles)
+
+
+# the dtypes of the compiled scanner's results columns (ochuman.scan.scan_results)
+_SCANNED_DTYPES = (np.int64, np.int64, np.float64, np.uint8, np.float64, np.int64, np.float64)
+
+
+class _ListedMasks:
+    """The records' compressed RLEs (``rles``: the dicts themselves) as a :class:`MaskTable`
+    (statistics computed when first needed, then kept) and as the compiled scanner's rows (N, 4)
+    int64 [h, w, start, length] into the table's buffer."""
+
+    def __init__(self, rles: list, table: MaskTable, rows: np.ndarray):
+        self.rles, self.table, self.rows = rles, table, rows
+
+    @classmethod
+    def read(cls, segmentations: list) -> Optional["_ListedMasks"]:
+        """From ``{"size": [h, w], "counts": str}`` dicts; None where one is anything else."""
+        if set(map(type, segmentations)) != {dict}:
+            return None
+        counts = [seg.get("counts") for seg in segmentations]
+        sizes = _numbers([seg.get("size") for seg in segmentations], 2, kinds="i")
+        if set(map(type, counts)) != {str} or sizes is None:
+            return None
+        buffer, starts, lengths = pack_strings(counts)
+        table = MaskTable(buffer, starts, lengths, sizes, deferred=True)
+        return cls(segmentations, table, np.column_stack([sizes, starts, lengths]).astype(np.int64))
+
+    def valid(self) -> bool:
+        """Every counts string decodes and covers its mask's h x w pixels."""
+        table = self.table
+        return table.bad is None and bool((table.totals == table.sizes[:, 0] * table.sizes[:, 1]).all())
 
 
 def _lazy_results(gt: COCO, path) -> Optional[COCO]:
@@ -567,13 +741,34 @@ def _lazy_results(gt: COCO, path) -> Optional[COCO]:
     if needed != HAS_BBOX:  # area and box derived from the masks or keypoints: check them now
         if lazy.detections("segm" if needed == HAS_SEGMENTATION else "keypoints", len(COCO_OKS_SIGMAS)) is None:
             return None
+    return _pending_results(gt, source, lazy, known, lambda: _decode(data, path))
+
+
+def _listed_results(gt: COCO, anns, source: str) -> Optional[COCO]:
+    """``gt.loadRes(anns)`` of a list as columns (:class:`_ListedResults`), its index built when
+    first read; None when the records need the general path (see :meth:`_ListedResults.read`)."""
+    known = list(gt.imgs)
+    if type(anns) is not list or gt._top("categories", _UNSET) is _UNSET or not all(type(k) is int for k in known):
+        return None
+    universe = np.sort(np.fromiter(known, dtype=np.int64, count=len(known)))
+    anns = list(anns)  # the records themselves are shared, as in pycocotools' index
+    lazy = _ListedResults.read(anns, list(gt._top("images")), universe)
+    if lazy is None:
+        return None
+    return _pending_results(gt, source, lazy, known, lambda: anns)
+
+
+def _pending_results(gt: COCO, source: str, lazy, known: list, records: Callable[[], list]) -> COCO:
+    """A results COCO evaluated from ``lazy``'s columns; its index (pycocotools' ``loadRes`` of
+    ``records()``) built when first read."""
+    images = lazy.images
     info, categories = copy.deepcopy(gt._top("info", {})), copy.deepcopy(gt._top("categories"))
     res = COCO()
     res._source = source
 
     def build(coco: COCO) -> None:
         coco.dataset, coco.anns, coco.cats, coco.imgs, coco.imgToAnns, coco.catToImgs = {}, {}, {}, {}, {}, {}
-        _load_results(coco, _decode(data, path), source, set(known), {"info": info, "images": images, "categories": categories})
+        _load_results(coco, records(), source, set(known), {"info": info, "images": images, "categories": categories})
 
     res._pending, res._scanned, res._pending_names = build, lazy, _INDEX
     return res

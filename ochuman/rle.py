@@ -42,6 +42,15 @@ def json_string_content(text: str) -> str:
     return json.loads(f'"{text}"')
 
 
+def pack_strings(counts: Sequence[Union[str, bytes]]) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """Counts strings (str or bytes) -> (buffer, starts (N,) int64, lengths (N,) int64): the
+    strings' UTF-8 bytes one after another."""
+    # surrogatepass: a lone surrogate (json.loads reads "\\ud800") becomes bytes the decoder refuses
+    encoded = [c.encode("utf-8", "surrogatepass") if isinstance(c, str) else bytes(c) for c in counts]
+    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    return b"".join(encoded), np.cumsum(lengths) - lengths, lengths
+
+
 class MaskTable(Sequence):
     """N masks given as COCO compressed RLE strings, with their statistics (compiled core).
 
@@ -118,11 +127,8 @@ class MaskTable(Sequence):
     def from_strings(cls, counts: Sequence[Union[str, bytes]], sizes: np.ndarray) -> "MaskTable":
         """From counts strings (str or bytes), e.g. RLE dicts' ``counts`` (decoded as
         pycocotools does: no check of the characters)."""
-        # surrogatepass: a lone surrogate (json.loads reads "\\ud800") becomes bytes the decoder refuses
-        encoded = [c.encode("utf-8", "surrogatepass") if isinstance(c, str) else bytes(c) for c in counts]
-        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-        starts = np.cumsum(lengths) - lengths
-        return cls(b"".join(encoded), starts, lengths, sizes)
+        buffer, starts, lengths = pack_strings(counts)
+        return cls(buffer, starts, lengths, sizes)
 
     def take(self, idx: np.ndarray) -> "MaskTable":
         """The entries at the indices idx (K,), still in the same buffer (statistics deferred)."""

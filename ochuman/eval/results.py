@@ -329,7 +329,7 @@ def detections_from_records(
         if len(bad):
             raise ResultsError.at(source, where(bad[0]), "keypoints: NaN or infinite value")
 
-    area, bbox = _derived_area_and_box(by_box, by_mask, bbox, masks, keypoints, given)
+    area, bbox = _derived_area_and_box(by_box, by_mask, bbox, masks, keypoints, given, exact_boxes=iou_type == "bbox")
     return Annotations(
         image_id=image_ids[image_index] if n else image_ids[:0],
         category_id=category,
@@ -376,15 +376,27 @@ def check_fields(flags: np.ndarray, iou_type: str, source: str, where, null_segm
 
 
 def _derived_area_and_box(by_box: bool, by_mask: bool, bbox: np.ndarray, masks: Optional[MaskTable],
-                          keypoints: Optional[np.ndarray], given: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                          keypoints: Optional[np.ndarray], given: np.ndarray, exact_boxes: bool = True,
+                          rles: Optional[list] = None) -> tuple[np.ndarray, np.ndarray]:
     """``area`` (N,) and ``bbox`` (N, 4) as pycocotools ``loadRes`` derives them; given (N,) bool:
-    the records whose own box ``bbox`` holds (kept beside a mask)."""
+    the records whose own box ``bbox`` holds (kept beside a mask). A mask's box is pycocotools'
+    ``toBbox`` (of ``rles``, the masks as RLE dicts, when given) where ``exact_boxes``, else the
+    compiled core's box of the mask's pixels (the same but where a counts string holds an empty
+    run between two others: toBbox counts the pixel there; for warnings and reports, not IoUs)."""
     n = len(bbox)
     if by_box:
         return bbox[:, 2] * bbox[:, 3], bbox
     if by_mask:
-        rles = [{"size": [int(h), int(w)], "counts": c} for (h, w), c in zip(masks.sizes, masks)]
-        boxes = mask_utils.toBbox(rles).reshape(n, 4) if n else bbox.copy()
+        if not exact_boxes:
+            x0, y0, x1, y1 = masks.boxes.T
+            boxes = np.where((masks.areas > 0)[:, None], np.stack([x0, y0, x1 - x0 + 1, y1 - y0 + 1], axis=1), 0)
+            boxes = boxes.astype(np.float64)
+        elif n:
+            if rles is None:
+                rles = [{"size": [int(h), int(w)], "counts": c} for (h, w), c in zip(masks.sizes, masks)]
+            boxes = mask_utils.toBbox(rles).reshape(n, 4)
+        else:
+            boxes = bbox.copy()
         boxes[given] = bbox[given]
         return masks.areas.astype(np.float64), boxes
     xs, ys = keypoints[:, 0::3], keypoints[:, 1::3]
@@ -447,9 +459,12 @@ def _valid_masks(masks: MaskTable) -> bool:
 def _scanned_detections(data: bytes, scanned: Optional[tuple], image_ids: np.ndarray, image_sizes: np.ndarray,
                         category_ids: Optional[Sequence[int]], iou_type: str,
                         defer_mask_checks: bool = False,
-                        keypoint_count: int = NUM_COCO_KEYPOINTS) -> Optional[Annotations]:
+                        keypoint_count: int = NUM_COCO_KEYPOINTS, raw: bool = True,
+                        masks: Optional[MaskTable] = None, rles: Optional[list] = None) -> Optional[Annotations]:
     """Detections from the compiled scanner's columns of ``data``, or None when the file needs
-    the general path (the scanner reads 17 keypoints only)."""
+    the general path (the scanner reads 17 keypoints only). raw: the masks' counts in ``data``
+    are JSON string content (a file's bytes), else plain strings; masks: the masks of the
+    ``segm`` column already as a table; rles: the same as RLE dicts (for pycocotools' toBbox)."""
     if scanned is None:
         return None
     keys, category, score, flags, bbox, segm, keypoints = scanned
@@ -481,7 +496,6 @@ def _scanned_detections(data: bytes, scanned: Optional[tuple], image_ids: np.nda
     bbox = np.where(given[:, None], bbox, 0.0)
     if not np.isfinite(bbox).all() or (bbox[:, 2:] < 0).any():
         return None
-    masks = None
     if iou_type == "segm" or by_mask:
         if not (flags & 2).all() or len(segm) != 32 * n:  # (a scan that passed over the masks)
             return None
@@ -489,18 +503,20 @@ def _scanned_detections(data: bytes, scanned: Optional[tuple], image_ids: np.nda
         if (segm[:, :2] != sizes).any():
             return None
         deferred = defer_mask_checks and not by_mask  # by_mask: the areas are needed now
-        masks = MaskTable(data, segm[:, 2], segm[:, 3], sizes, raw=True, deferred=deferred)
+        if masks is None:
+            masks = MaskTable(data, segm[:, 2], segm[:, 3], sizes, raw=raw, deferred=deferred)
         if not deferred and not _valid_masks(masks):
             return None
+    else:
+        masks = None
     kpts = None
     if iou_type == "keypoints" or (not by_box and not by_mask):
-        if (not (flags & 4).all() or keypoint_count * 3 != NUM_KEYPOINT_VALUES
-                or len(keypoints) != 8 * NUM_KEYPOINT_VALUES * n):
+        if not (flags & 4).all() or len(keypoints) != 8 * 3 * keypoint_count * n:
             return None
-        kpts = np.frombuffer(keypoints, dtype=np.float64).reshape(n, NUM_KEYPOINT_VALUES)
+        kpts = np.frombuffer(keypoints, dtype=np.float64).reshape(n, 3 * keypoint_count)
         if not np.isfinite(kpts).all():
             return None
-    area, bbox = _derived_area_and_box(by_box, by_mask, bbox, masks, kpts, given)
+    area, bbox = _derived_area_and_box(by_box, by_mask, bbox, masks, kpts, given, exact_boxes=iou_type == "bbox", rles=rles)
     return Annotations(
         image_id=ids[image_index], category_id=category, ann_id=np.arange(1, n + 1, dtype=np.int64),
         bbox=bbox, area=np.asarray(area, dtype=np.float64), iscrowd=np.zeros(n, dtype=bool), score=score,

@@ -215,3 +215,27 @@ def test_cli_kpt_sigmas_as_a_list_and_as_a_file(coco_sample, tmp_path):
         "pass --kpt-sigmas with 3 values"]
     missing = CliRunner().invoke(main, base + ["--kpt-sigmas", str(tmp_path / "nope.txt")])
     assert missing.exit_code == 1 and "nope.txt: cannot read OKS sigmas" in missing.output
+
+
+@settings(max_examples=60, deadline=None, database=None, derandomize=True)
+@given(seed=st.integers(0, 2 ** 32 - 1), empty=st.booleans())
+def test_mask_boxes_from_the_compiled_core_are_pycocotools_boxes(seed, empty):
+    """Where a derived mask box is not used for an IoU (segm, keypoints) it comes from the
+    compiled core's pixel box: pycocotools' toBbox for every mask its encoder writes (runs that
+    span columns, single pixels, empty masks, masks touching the image's edges)."""
+    from ochuman.eval.results import _derived_area_and_box
+    from ochuman.rle import MaskTable
+
+    rng = np.random.default_rng(seed)
+    h, w = int(rng.integers(1, 30)), int(rng.integers(1, 30))
+    masks = []
+    for _ in range(12):
+        mask = rng.random((h, w)) < rng.choice([0.0, 0.02, 0.3, 0.9, 1.0])
+        if empty:
+            mask[:] = False
+        masks.append(mask_utils.encode(np.asfortranarray(mask.astype(np.uint8))))
+    table = MaskTable.from_strings([m["counts"] for m in masks], np.array([[h, w]] * len(masks)))
+    no_box, given = np.zeros((len(masks), 4)), np.zeros(len(masks), dtype=bool)
+    area, boxes = _derived_area_and_box(False, True, no_box, table, None, given, exact_boxes=False)
+    np.testing.assert_array_equal(boxes, mask_utils.toBbox(masks))
+    np.testing.assert_array_equal(area, mask_utils.area(masks))
