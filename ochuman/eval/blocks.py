@@ -41,12 +41,33 @@ class Blocks:
 
 
 def _index(values: np.ndarray, universe: np.ndarray) -> np.ndarray:
-    """Position of each value in the sorted ``universe``; -1 where absent."""
+    """Position of each value in the sorted ``universe``; -1 where absent. Integer ids not far
+    above the number of values (COCO's image ids) are looked up in a table, the others found by
+    binary search."""
     if len(universe) == 0:
         return np.full(len(values), -1, dtype=np.int64)
+    top = universe[-1]
+    if values.dtype.kind == universe.dtype.kind == "i" and universe[0] >= 0 and top < 8 * len(values) + 65536:
+        table = np.full(int(top) + 2, -1, dtype=np.int64)  # table[-1] = table[top + 1] = -1: outside
+        table[universe] = np.arange(len(universe))
+        return table[np.clip(values, -1, top + 1)]
     pos = np.searchsorted(universe, values)
     pos = np.clip(pos, 0, len(universe) - 1)
     return np.where(universe[pos] == values, pos, -1).astype(np.int64)
+
+
+def _numbered(n_keys: int, *keys: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The distinct values of the key arrays (each value in [0, n_keys)), sorted, and each
+    array's keys as positions among them: a table of the keys present where n_keys is not far
+    above the number of keys, else a sort."""
+    if n_keys <= 4 * sum(map(len, keys)) + 65536:
+        present = np.zeros(n_keys, dtype=bool)
+        for k in keys:
+            present[k] = True
+        position = np.cumsum(present) - 1
+        return np.flatnonzero(present), [position[k] for k in keys]
+    distinct = _sorted_unique(np.concatenate(keys))
+    return distinct, [np.searchsorted(distinct, k) for k in keys]
 
 
 def _sorted_unique(values) -> np.ndarray:
@@ -59,7 +80,7 @@ def descending_ranks(scores: np.ndarray) -> np.ndarray:
     """Dense rank of each score from the highest (0), equal scores sharing one: (N,) int64.
 
     Sorting by rank, then position, is ``np.argsort(-scores, kind="stable")``; see
-    :func:`order_by_rank`. One unstable sort (numpy's vectorised one) instead of a stable
+    :func:`stable_order`. One unstable sort (numpy's vectorised one) instead of a stable
     float sort, which is several times slower on large inputs."""
     n = len(scores)
     ranks = np.empty(n, dtype=np.int64)
@@ -76,11 +97,20 @@ def descending_ranks(scores: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def order_by_rank(ranks: np.ndarray) -> np.ndarray:
-    """Stable argsort of N non-negative ranks (below 3e9): (N,) int64, sorted as the unique keys
-    rank * N + position."""
-    n = len(ranks)
-    return np.argsort(ranks * n + np.arange(n, dtype=np.int64))
+def stable_order(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` of N non-negative integer keys: (N,) int64. A radix
+    sort on 16-bit digits, lowest first (numpy sorts uint16 stably by radix: 300,000 keys below
+    2^32 in 4 ms, where its stable sort of int64 takes 22 ms)."""
+    keys = np.asarray(keys)
+    if len(keys) == 0:
+        return np.zeros(0, dtype=np.int64)
+    top, shift, order = int(keys.max()), 0, None
+    while order is None or top >> shift:
+        digits = ((keys if order is None else keys[order]) >> shift).astype(np.uint16)  # the low 16 bits
+        step = np.argsort(digits, kind="stable")
+        order = step if order is None else order[step]
+        shift += 16
+    return order.astype(np.int64, copy=False)
 
 
 def make_blocks(gt: Annotations, dt: Annotations, params: EvalParams) -> Blocks:
@@ -107,11 +137,9 @@ def make_blocks(gt: Annotations, dt: Annotations, params: EvalParams) -> Blocks:
     g_idx = g_idx[np.lexsort((g_listed[g_idx], g_img[g_idx], g_cat[g_idx]))]
     d_idx = np.flatnonzero(d_keep)
     score_ranks = descending_ranks(dt.score)
-    if params.use_cats:  # = lexsort((-score, img, cat)): by score, then stably by block (radix when small)
-        by_score = order_by_rank(score_ranks[d_idx])
-        key = (d_cat[d_idx] * n_img + d_img[d_idx])[by_score]
-        key = key.astype(np.uint16) if len(key) and key.max() < 65536 else key
-        d_idx = d_idx[by_score[np.argsort(key, kind="stable")]]
+    if params.use_cats:  # = lexsort((-score, img, cat)): by score, then stably by block
+        by_score = stable_order(score_ranks[d_idx])
+        d_idx = d_idx[by_score[stable_order((d_cat[d_idx] * n_img + d_img[d_idx])[by_score])]]
     else:
         d_idx = d_idx[np.lexsort((d_listed[d_idx], -dt.score[d_idx], d_img[d_idx], d_cat[d_idx]))]
 
@@ -124,9 +152,7 @@ def make_blocks(gt: Annotations, dt: Annotations, params: EvalParams) -> Blocks:
     top = rank < params.max_dets[-1]
     d_idx, d_key, rank = d_idx[top], d_key[top], rank[top]
 
-    block_keys = _sorted_unique(np.concatenate([g_key, d_key]))
-    g_block = np.searchsorted(block_keys, g_key)
-    d_block = np.searchsorted(block_keys, d_key)
+    block_keys, (g_block, d_block) = _numbered(max(len(cat_ids), 1) * n_img, g_key, d_key)
     B = len(block_keys)
     gt_start = np.r_[0, np.cumsum(np.bincount(g_block, minlength=B))].astype(np.int64)
     dt_start = np.r_[0, np.cumsum(np.bincount(d_block, minlength=B))].astype(np.int64)
@@ -154,5 +180,5 @@ def make_blocks(gt: Annotations, dt: Annotations, params: EvalParams) -> Blocks:
         iou_start=iou_start, ious=ious, gt_block=g_block, dt_block=d_block, dt_rank=rank,
         # One global stable order by score over the block-ordered detections (image order
         # inside a category, score order inside an image): every subset is sorted the same way.
-        score_order=order_by_rank(score_ranks[d_idx]),
+        score_order=stable_order(score_ranks[d_idx]),
     )

@@ -438,23 +438,37 @@ def test_block_box_ious_equal_pycocotools(seed, n_gt, n_dt, scale):
 @given(values=st.lists(st.one_of(st.sampled_from([0.0, -0.0, 0.5, 1.0, 0.25, math.nan, math.inf]),
                                  st.floats(allow_nan=True, allow_infinity=True)), max_size=60))
 def test_rank_order_is_the_stable_descending_argsort(values):
-    from ochuman.eval.blocks import descending_ranks, order_by_rank
+    from ochuman.eval.blocks import descending_ranks, stable_order
 
     scores = np.array(values, dtype=np.float64)
     ranks = descending_ranks(scores)
-    assert order_by_rank(ranks).tolist() == np.argsort(-scores, kind="stable").tolist()
+    assert stable_order(ranks).tolist() == np.argsort(-scores, kind="stable").tolist()
     subset = np.arange(len(scores))[::2]  # ranks of a subset order it the same way
-    assert order_by_rank(ranks[subset]).tolist() == np.argsort(-scores[subset], kind="stable").tolist()
+    assert stable_order(ranks[subset]).tolist() == np.argsort(-scores[subset], kind="stable").tolist()
 
 
 def test_rank_order_on_large_inputs_with_ties_and_nans():
-    from ochuman.eval.blocks import descending_ranks, order_by_rank
+    from ochuman.eval.blocks import descending_ranks, stable_order
 
     rng = np.random.default_rng(0)
     scores = np.round(rng.random(200_000), rng.integers(1, 4))
     scores[rng.integers(0, len(scores), 500)] = np.nan
     scores[rng.integers(0, len(scores), 500)] = -0.0
-    assert order_by_rank(descending_ranks(scores)).tolist() == np.argsort(-scores, kind="stable").tolist()
+    assert stable_order(descending_ranks(scores)).tolist() == np.argsort(-scores, kind="stable").tolist()
+
+
+@pytest.mark.differential
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(0, 3000), bits=st.sampled_from([1, 8, 16, 17, 31, 32, 33, 47, 62]), seed=st.integers(0, 2 ** 32 - 1))
+def test_stable_order_is_numpys_stable_argsort(n, bits, seed):
+    """The radix sort on 16-bit digits, for keys that need 1 to 4 digits, with many ties."""
+    from ochuman.eval.blocks import stable_order
+
+    rng = np.random.default_rng(seed)
+    keys = rng.integers(0, 2 ** bits, n, dtype=np.int64)
+    keys[rng.random(n) < 0.3] = 0 if bits < 2 else 2 ** bits - 1  # ties at the extremes
+    order = stable_order(keys)
+    assert order.dtype == np.int64 and order.tolist() == np.argsort(keys, kind="stable").tolist()
 
 
 def test_errors_in_worker_threads_reach_the_caller(monkeypatch):
