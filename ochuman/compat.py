@@ -375,8 +375,8 @@ class _AnnotationFile:
         if (kind == _SEGM_RLE).all():  # every mask a string in the file's bytes
             masks = MaskTable(raw, segm[:, 2], segm[:, 3], sizes, raw=True)
         else:
-            counts = list(MaskTable(raw, np.where(kind == _SEGM_RLE, segm[:, 2], -1), segm[:, 3], sizes, raw=True,
-                                    deferred=True))
+            parts = [(np.arange(len(rows)), MaskTable(raw, np.where(kind == _SEGM_RLE, segm[:, 2], -1), segm[:, 3], sizes,
+                                                      raw=True, deferred=True))]
             drawn = np.flatnonzero(kind == _SEGM_POLYGONS)
             if len(drawn):
                 if "polygons" not in self.values:
@@ -384,16 +384,18 @@ class _AnnotationFile:
                     self.values["polygons"] = PolygonTable(np.frombuffer(scanned[14], dtype=np.float64),
                                                            np.r_[0, np.cumsum(point_counts)],
                                                            np.r_[0, np.cumsum(polygon_counts)])
-                for k, string in zip(drawn.tolist(), self.values["polygons"].take(rows[drawn]).masks(sizes[drawn])):
-                    counts[k] = string
-            for k in np.flatnonzero(kind == _SEGM_RLE_LIST).tolist():  # uncompressed: pycocotools' annToRLE
+                parts.append((drawn, self.values["polygons"].take(rows[drawn]).masks(sizes[drawn])))
+            listed, strings = np.flatnonzero(kind == _SEGM_RLE_LIST), []
+            for k in listed.tolist():  # uncompressed: pycocotools' annToRLE
                 start, length = segm[k, 2:]
                 rle = {"size": segm[k, :2].tolist(), "counts": msgspec.json.decode(bytes(memoryview(raw)[start:start + length]))}
                 try:
-                    counts[k] = coco.annToRLE({"image_id": int(image_ids[k]), "segmentation": rle})["counts"]
+                    strings.append(coco.annToRLE({"image_id": int(image_ids[k]), "segmentation": rle})["counts"])
                 except (TypeError, ValueError, KeyError, IndexError, OverflowError):
                     return None, None
-            masks = MaskTable.from_strings(counts, sizes)
+            if strings:
+                parts.append((listed, MaskTable.from_strings(strings, sizes[listed])))
+            masks = MaskTable.merged(sizes, parts)
         if masks.bad is not None or (masks.totals != sizes[:, 0] * sizes[:, 1]).any():
             return None, None
         return masks, sizes

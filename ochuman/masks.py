@@ -26,7 +26,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from ochuman import _evalcore, parallel
-from ochuman.rle import MaskTable
+from ochuman.rle import MaskTable, concat_ranges
 
 
 @dataclass(frozen=True)
@@ -61,16 +61,6 @@ def _pycocotools_polygons(polygons: Sequence[Sequence[float]], height: int, widt
 
 
 _COORDINATE_LIMIT = 2.0 ** 27  # evalcore.h POLYGON_COORDINATE_LIMIT
-
-
-def _concat_ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """(sum(hi - lo),) int64: the integers of every range [lo[k], hi[k]) one after the other."""
-    lo, hi = np.asarray(lo, dtype=np.int64), np.asarray(hi, dtype=np.int64)
-    n = hi - lo
-    total = int(n.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    return np.arange(total, dtype=np.int64) + np.repeat(lo - (np.cumsum(n) - n), n)
 
 
 @dataclass(frozen=True)
@@ -114,9 +104,9 @@ class PolygonTable:
         """The objects at the indices idx (K,), their numbers gathered."""
         idx = np.asarray(idx, dtype=np.int64)
         lo, hi = self.polygon_start[idx], self.polygon_start[idx + 1]
-        chosen = _concat_ranges(lo, hi)
+        chosen = concat_ranges(lo, hi)
         first, last = self.point_start[chosen], self.point_start[chosen + 1]
-        points = _concat_ranges(first, last)
+        points = concat_ranges(first, last)
         xy = self.xy.reshape(-1, 2)[points].reshape(-1)
         return PolygonTable(xy, np.r_[0, np.cumsum(last - first)].astype(np.int64),
                             np.r_[0, np.cumsum(hi - lo)].astype(np.int64))

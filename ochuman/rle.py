@@ -51,6 +51,16 @@ def pack_strings(counts: Sequence[Union[str, bytes]]) -> tuple[bytes, np.ndarray
     return b"".join(encoded), np.cumsum(lengths) - lengths, lengths
 
 
+def concat_ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """(sum(hi - lo),) int64: the integers of every range [lo[k], hi[k]) one after the other."""
+    lo, hi = np.asarray(lo, dtype=np.int64), np.asarray(hi, dtype=np.int64)
+    n = hi - lo
+    total = int(n.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.arange(total, dtype=np.int64) + np.repeat(lo - (np.cumsum(n) - n), n)
+
+
 class MaskTable(Sequence):
     """N masks given as COCO compressed RLE strings, with their statistics (compiled core).
 
@@ -129,6 +139,49 @@ class MaskTable(Sequence):
         pycocotools does: no check of the characters)."""
         buffer, starts, lengths = pack_strings(counts)
         return cls(buffer, starts, lengths, sizes)
+
+    @classmethod
+    def merged(cls, sizes: np.ndarray, parts: Sequence[tuple[np.ndarray, "MaskTable"]]) -> "MaskTable":
+        """N masks of sizes (N, 2) gathered from tables: entry ``idx[k]`` is entry k of the
+        table of each part ``(idx (K,), table)`` that has it (a later part wins; no part: no
+        mask). One buffer: that of the only table with strings, else the tables' buffers one
+        after another (of a table whose strings are less than half its buffer, or whose
+        strings are raw, those strings only, escapes undone); statistics deferred."""
+        sizes = np.ascontiguousarray(sizes, dtype=np.int64).reshape(-1, 2)
+        starts, lengths = np.full(len(sizes), -1, dtype=np.int64), np.zeros(len(sizes), dtype=np.int64)
+        chunks, offset = [], 0
+        for idx, table in parts:
+            present = table.present
+            if not present.any():
+                continue
+            taken, where = table.lengths[present], np.asarray(idx, dtype=np.int64)[present]
+            if table.raw:
+                chunk, taken = table._content(present)
+                at = offset + np.cumsum(taken) - taken
+            elif 2 * int(taken.sum()) >= len(table.buffer):
+                chunk, at = table.buffer, offset + table.starts[present]
+            else:
+                chunk = np.frombuffer(table.buffer, dtype=np.uint8)[
+                    concat_ranges(table.starts[present], table.starts[present] + taken)].tobytes()
+                at = offset + np.cumsum(taken) - taken
+            starts[where], lengths[where] = at, taken
+            chunks.append(chunk)
+            offset += len(chunk)
+        buffer = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return cls(buffer, starts, lengths, sizes, deferred=True)
+
+    def _content(self, chosen: np.ndarray) -> tuple[bytes, np.ndarray]:
+        """The strings of the entries ``chosen`` (N,) bool of a raw table, one after another,
+        and their lengths: doubled backslashes made one by the compiled core, any other JSON
+        escape by :func:`json_string_content`."""
+        spans = np.ascontiguousarray(np.stack([self.starts[chosen], self.lengths[chosen]], axis=1))
+        out = np.empty(int(spans[:, 1].sum()) + 64, dtype=np.uint8)
+        lengths = np.empty(len(spans), dtype=np.int64)
+        written = _evalcore.rle_clean_spans(self.buffer, spans, out, lengths)
+        if (lengths >= 0).all():
+            return out[:written].tobytes(), lengths
+        buffer, _, lengths = pack_strings([self[k] for k in np.flatnonzero(chosen).tolist()])
+        return buffer, lengths
 
     def take(self, idx: np.ndarray) -> "MaskTable":
         """The entries at the indices idx (K,), still in the same buffer (statistics deferred)."""

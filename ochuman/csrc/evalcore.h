@@ -78,6 +78,7 @@ typedef struct { const char *buf; const int64_t *starts, *lengths; int raw; } Rl
 void rle_init(void);                                                                        /* once, before any decoding: picks the SSE4.1 decoder where the CPU has it */
 int64_t rle_clean_copy(const unsigned char *s, int64_t len, int raw, unsigned char *dst);   /* THE escape rule: copy to dst (room len + 64, zeros after), a doubled backslash as one when raw; the length, or -1 (raw: a character outside '0'..'o' or a lone backslash) */
 int rle_spans_clean(const unsigned char *buf, const int64_t *spans, int64_t n);             /* 1 when every [offset, length] span is clean raw RLE content (rle_clean_copy), 0 if not; or EC_NO_MEMORY */
+int64_t rle_clean_spans(const unsigned char *buf, const int64_t *spans, int64_t n, unsigned char *dst, int64_t *lengths);  /* the content (rle_clean_copy, raw) of each [offset, length] span one after another into dst (room for the spans' lengths + 64); lengths[k]: span k's, or -1 when not clean (then nothing kept); the bytes written */
 int rle_stats(const RleTable *t, const int64_t *heights, int64_t lo, int64_t hi, int8_t *status, int64_t *areas, int64_t *totals, int64_t *boxes);  /* area, pixel total, inclusive box [x0, y0, x1, y1] of strings lo..hi-1 whose status is MASK_PENDING; status -> MASK_DONE or RLE_*; 0 or EC_NO_MEMORY */
 
 /* ------------------------------------------------------------------ polygons (poly.c) */

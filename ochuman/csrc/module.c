@@ -273,6 +273,34 @@ static PyObject *py_rle_spans_clean(PyObject *self, PyObject *args) {
     return PyBool_FromLong(clean);
 }
 
+/* rle_clean_spans(buf, spans i64[2n] [offset, length], out u8[sum of lengths + 64], lengths i64[n]) -> bytes
+ * written: each span's content one after another (evalcore.h: rle_clean_spans). */
+static PyObject *py_rle_clean_spans(PyObject *self, PyObject *args) {
+    PyObject *buf_obj, *spans_obj, *out_obj, *lengths_obj;
+    if (!PyArg_ParseTuple(args, "OOOO", &buf_obj, &spans_obj, &out_obj, &lengths_obj)) return NULL;
+    Held h = {"rle_clean_spans"};
+    const char *buf; const int64_t *spans; unsigned char *out; int64_t *lengths;
+    Py_ssize_t size = take_text(&h, buf_obj, "buf", &buf), n = size < 0 ? -1 : take(&h, spans_obj, "spans", I64, 0, &spans);
+    if (n < 0 || (n % 2 && fail(&h, PyExc_ValueError, "spans holds %zd items, expected [offset, length] pairs", n) < 0)
+        || expect_spans(&h, "buf", spans, spans + 1, 2, NULL, 0, n / 2, size) < 0
+        || expect_count(&h, "lengths", take(&h, lengths_obj, "lengths", I64, 1, &lengths), n / 2, "one per span") < 0) {
+        release(&h); return NULL;
+    }
+    int64_t room = 64;
+    for (Py_ssize_t k = 0; k < n / 2; k++) room += spans[2 * k + 1];
+    Py_ssize_t capacity = take(&h, out_obj, "out", U8, 1, &out);
+    if (capacity < 0 || (capacity < room && fail(&h, PyExc_ValueError, "out holds %zd bytes, expected at least %lld "
+                                                 "(the spans' lengths + 64)", capacity, (long long)room) < 0)) {
+        release(&h); return NULL;
+    }
+    int64_t written;
+    Py_BEGIN_ALLOW_THREADS
+    written = rle_clean_spans((const unsigned char *)buf, spans, n / 2, out, lengths);
+    Py_END_ALLOW_THREADS
+    release(&h);
+    return PyLong_FromLongLong(written);
+}
+
 /* An RLE table (names[0..2]: buf, starts i64[n], lengths i64[n]): n, or -1. */
 static Py_ssize_t take_table(Held *h, PyObject *const *o, const char *const *names, int raw, RleTable *t, Py_ssize_t *size) {
     Py_ssize_t ns, nl;
@@ -734,6 +762,7 @@ static PyMethodDef methods[] = {
     {"scan_coco_images", py_scan_coco_images, METH_VARARGS, "Columns of a COCO 'images' list, or None."},
     {"scan_coco_annotations", py_scan_coco_annotations, METH_VARARGS, "Columns of a COCO 'annotations' list, or None."},
     {"rle_spans_clean", py_rle_spans_clean, METH_VARARGS, "Whether raw JSON spans are clean RLE counts strings."},
+    {"rle_clean_spans", py_rle_clean_spans, METH_VARARGS, "The content of raw JSON RLE spans, one after another."},
     {"rle_stats", py_rle_stats, METH_VARARGS, "Areas, pixel totals and boxes of COCO compressed RLE strings."},
     {"polygon_rle_strings", py_polygon_rle_strings, METH_VARARGS, "COCO compressed RLE strings of unions of polygons."},
     {"segm_ious", py_segm_ious, METH_VARARGS, "Mask IoU of every (dt, gt) pair of a range of blocks."},

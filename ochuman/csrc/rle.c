@@ -41,6 +41,15 @@ int rle_spans_clean(const unsigned char *buf, const int64_t *spans, int64_t n) {
     return clean;
 }
 
+int64_t rle_clean_spans(const unsigned char *buf, const int64_t *spans, int64_t n, unsigned char *dst, int64_t *lengths) {
+    int64_t q = 0;
+    for (int64_t k = 0; k < n; k++) {
+        lengths[k] = rle_clean_copy(buf + spans[2 * k], spans[2 * k + 1], 1, dst + q);
+        if (lengths[k] > 0) q += lengths[k];
+    }
+    return q;
+}
+
 /* A clean string (rle_clean_copy) into its 1-runs, as decode_runs. */
 static int64_t decode_clean(const unsigned char *s, int64_t len, int64_t *lo, int64_t *hi, int64_t *total, int64_t *area) {
     int64_t p = 0, m = 0, n = 0, pos = 0, ones = 0;

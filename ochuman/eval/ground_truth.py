@@ -131,6 +131,13 @@ def ground_truth_from_native(dataset: Dataset, split: str = "val", masks: bool =
     )
 
 
+def _box_masks(dataset: Dataset, sizes: np.ndarray, persons: np.ndarray) -> MaskTable:
+    """The boxes of ``persons`` (K,) as masks (pycocotools' mask of an annotation without one)."""
+    box_sizes = sizes[dataset.image_index[persons]]
+    return MaskTable.from_strings([polygons_to_rle(box_polygon(*dataset.bbox_xywh[i]), int(h), int(w))["counts"]
+                                   for i, (h, w) in zip(persons.tolist(), box_sizes.tolist())], box_sizes)
+
+
 def ground_truth_from_coco(dataset: Dataset, masks: bool = True) -> GroundTruth:
     """A COCO-format file as it is (crowd regions included; every category when ``dataset``
     was read with ``all_categories``). MaxIoU: the file's ``max_iou`` fields when every
@@ -154,19 +161,25 @@ def ground_truth_from_coco(dataset: Dataset, masks: bool = True) -> GroundTruth:
     counts = None
     if masks and table is None and isinstance(segmentations, FileSegmentations):
         # strings from the file's bytes; polygons rasterised from their numbers in one pass
-        counts = list(segmentations.table)
+        parts = [(np.arange(n), segmentations.table)]
         if segmentations.polygons is not None:
             drawn = np.flatnonzero(segmentations.polygons.present)
-            for k, string in zip(drawn.tolist(), segmentations.polygons.take(drawn).masks(mask_sizes[drawn])):
-                counts[k] = string
-        for k, rle in segmentations.lists.items():
-            counts[k] = segmentation_to_rle(rle, *map(int, mask_sizes[k]))["counts"]
+            parts.append((drawn, segmentations.polygons.take(drawn).masks(mask_sizes[drawn])))
+        if segmentations.lists:
+            listed = sorted(segmentations.lists)
+            parts.append((np.array(listed), MaskTable.from_strings(
+                [segmentation_to_rle(segmentations.lists[k], *map(int, mask_sizes[k]))["counts"] for k in listed],
+                mask_sizes[listed])))
+        table = MaskTable.merged(mask_sizes, parts)
+        boxed = np.flatnonzero(~table.present)
+        if len(boxed):  # no mask: its box
+            table = MaskTable.merged(mask_sizes, [(np.arange(n), table), (boxed, _box_masks(dataset, sizes, boxed))])
     elif masks and table is None:
         counts = [seg["counts"] if type(seg) is dict and type(seg["counts"]) is str  # compressed RLE, checked at load
                   else None if seg is None else dataset.rles[i]["counts"] for i, seg in enumerate(segmentations)]
-    for i in np.flatnonzero([c is None for c in counts]).tolist() if counts is not None else ():
-        h, w = sizes[dataset.image_index[i]]  # no mask: its box
-        counts[i] = polygons_to_rle(box_polygon(*dataset.bbox_xywh[i]), int(h), int(w))["counts"]
+        boxed = np.flatnonzero([c is None for c in counts])
+        for i, string in zip(boxed.tolist(), _box_masks(dataset, sizes, boxed)):
+            counts[i] = string
     ids = np.array([im.image_id for im in dataset.images])
     # pycocotools ignores a person whose num_keypoints field is 0 (keypoints evaluation), whatever
     # its keypoints; where the file has no such field, the labelled joints are its num_keypoints

@@ -48,6 +48,12 @@ def case_rle_spans_clean():
     return [("buf", t["buf"], "text"), ("spans", np.stack([t["starts"], t["lengths"]], 1), "in")]
 
 
+def case_rle_clean_spans():
+    t = _table(2, 3)
+    return [("buf", t["buf"], "text"), ("spans", np.stack([t["starts"], t["lengths"]], 1), "in"),
+            ("out", np.zeros(int(t["lengths"].sum()) + 64, np.uint8), "out"), ("lengths", np.zeros(2, np.int64), "out")]
+
+
 def _masks(prefix: str, t: dict) -> list:
     return [(f"{prefix}_buf", t["buf"], "text"), (f"{prefix}_starts", t["starts"], "in"),
             (f"{prefix}_lengths", t["lengths"], "in"), (f"{prefix}_raw", 0, None),
@@ -145,7 +151,8 @@ def case_weighted_accumulate():
             ("s_hi", S, None), ("precision", np.empty((S, L, T, R)), "out"), ("recall", np.empty((S, L, T)), "out")]
 
 
-CASES = {"rle_stats": case_rle_stats, "rle_spans_clean": case_rle_spans_clean, "segm_ious": case_segm_ious,
+CASES = {"rle_stats": case_rle_stats, "rle_spans_clean": case_rle_spans_clean, "rle_clean_spans": case_rle_clean_spans,
+         "segm_ious": case_segm_ious,
          "bbox_ious": case_bbox_ious, "oks_exponents": case_oks_exponents, "oks_means": case_oks_means,
          "match_candidates": case_match_candidates, "match": case_match, "accumulate": case_accumulate,
          "polygon_rle_strings": case_polygon_rle_strings, "weighted_accumulate": case_weighted_accumulate}
@@ -235,6 +242,7 @@ def test_read_only_output_is_refused(function, name):
     ("rle_stats", "starts", np.array([0, 5, 10**6], np.int64), r"outside buf"),
     ("rle_stats", "hi", 4, "not within"),
     ("rle_spans_clean", "spans", np.array([[0, 2], [-1, 2]], np.int64), r"outside buf"),
+    ("rle_clean_spans", "spans", np.array([[0, 2], [-1, 2]], np.int64), r"outside buf"),
     ("segm_ious", "dt_starts", np.array([0, 10**6], np.int64), r"string 1 \[1000000, \+\d+\) is outside dt_buf"),
     ("segm_ious", "gt_order", np.array([0, 1, 3], np.int64), r"gt_order\[2\] = 3"),
     ("segm_ious", "dt_order", np.array([0, -1], np.int64), r"dt_order\[1\] = -1"),
