@@ -572,7 +572,7 @@ class _ListedResults:
     first needs them. The records are the caller's, as in pycocotools' index."""
 
     def __init__(self, anns: list, images: list, image_ids: np.ndarray, category_ids: np.ndarray, kind: int,
-                 derived_from: np.ndarray, masks: Optional[tuple] = None):
+                 derived_from: Optional[np.ndarray], masks: Optional["_ListedMasks"] = None):
         self.anns, self.images, self.kind = anns, images, kind
         self.image_ids, self.category_ids = image_ids, category_ids
         self.fields: dict = {}  # field -> its column (None: not in the fast path's shape)
@@ -599,12 +599,11 @@ class _ListedResults:
                 universe[np.minimum(np.searchsorted(universe, image_ids), len(universe) - 1)] == image_ids).all():
             return None
         first, masks = anns[0], None
-        if "caption" in first:
+        box = first.get("bbox", [])
+        if "caption" in first or type(box) is not list:  # (pycocotools compares it with [])
             return None
-        if "bbox" in first and type(first["bbox"]) is list and first["bbox"]:  # pycocotools: bbox != []
+        if box:  # pycocotools: a bbox and not []
             kind, derived_from = HAS_BBOX, _numbers([ann.get("bbox") for ann in anns], 4)
-        elif "bbox" in first and first["bbox"] != []:
-            return None
         elif "segmentation" in first:
             kind, derived_from = HAS_SEGMENTATION, None
             masks = _ListedMasks.read([ann.get("segmentation") for ann in anns])
