@@ -836,13 +836,16 @@ def _coco_dataset(parts: _Parts, c: _CocoColumns, category: Optional[_CocoCatego
     if bad is not None:
         raise FormatError.at(source, where_ann(bad), f"keypoints: expected {expected} numbers "
                                                      f"({keypoint_count} x [x, y, v]), got {length[bad]}")
-    keypoints = np.where(given[:, None], c.keypoints[rows], 0.0).reshape(-1, keypoint_count, 3)
-    bad = _first(~np.isfinite(keypoints).all(axis=(1, 2)))
-    if bad is not None:
-        raise FormatError.at(source, where_ann(bad), "keypoints: NaN or infinite value")
-    bad = _first(~np.isin(keypoints[..., 2], (0, 1, 2)).all(axis=1))
-    if bad is not None:
-        raise FormatError.at(source, where_ann(bad), "keypoints: COCO visibility must be 0, 1 or 2")
+    if given.any():
+        keypoints = np.where(given[:, None], c.keypoints[rows], 0.0).reshape(-1, keypoint_count, 3)
+        bad = _first(~np.isfinite(keypoints).all(axis=(1, 2)))
+        if bad is not None:
+            raise FormatError.at(source, where_ann(bad), "keypoints: NaN or infinite value")
+        bad = _first(~np.isin(keypoints[..., 2], (0, 1, 2)).all(axis=1))
+        if bad is not None:
+            raise FormatError.at(source, where_ann(bad), "keypoints: COCO visibility must be 0, 1 or 2")
+    else:  # a file without keypoints (COCO instances): zeros, pages the system gives when first written
+        keypoints = np.zeros((n_persons, keypoint_count, 3))
 
     # segmentations, in file order: an RLE's size and pixels, then a polygon list's coordinates
     sizes = np.stack([c.height, c.width], axis=1)[image_index] if n_persons else np.zeros((0, 2), np.int64)
