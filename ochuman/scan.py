@@ -141,6 +141,13 @@ class PrefetchedResults:
             raise self._error
         return self._value
 
+    def release(self) -> None:
+        """Let go of the bytes read and their columns (after :meth:`get`): the file's mapping
+        ends once nothing else refers to it (the hash under way keeps it until it is done);
+        :meth:`sha256` still answers."""
+        self.wait()
+        self._value = None
+
 
 class PrefetchedAnnotations:
     """An annotation file (native or COCO) read in a background thread: its bytes, msgspec's

@@ -202,6 +202,10 @@ def evaluate_results(
             detections = detections_from_bytes(data, label, ground.image_ids, ground.image_sizes, None,
                                                iou_type, ground.file_names, defer_mask_checks=True,
                                                scanned=scanned, strict=True, keypoint_count=keypoint_count)
+            if detections.masks is None:  # the columns are copies: the file's mapping can go (peak memory)
+                data = scanned = None
+                if isinstance(source, PrefetchedResults):
+                    source.release()
         if len(detections) == 0:
             warnings.warn(f"{label}: empty results list" + (": every AP and AR is 0" if len(ground.annotations) else ""),
                           OCHumanWarning, stacklevel=2)

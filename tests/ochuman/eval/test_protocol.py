@@ -4,9 +4,12 @@ from __future__ import annotations
 import hashlib
 import json
 
+import numpy as np
 import pytest
+from pycocotools import mask as mask_utils
 
 import ochuman.eval.report
+import ochuman.scan
 from ochuman.data import SAMPLE_ANNOTATIONS
 from ochuman.errors import OCHumanError, OCHumanWarning
 from ochuman.eval.protocol import CARD_KEYS, card_table, parse_tags, tags_per_file
@@ -110,3 +113,24 @@ def test_results_files_of_one_name_keep_their_own_cards(tmp_path):
     cards = report.protocol_cards()
     assert len(cards) == len(report.rows()) == 6
     assert [(c["results_file"], c["tags"]["run"]) for c in cards] == [(str(path), "1")] * 3 + [(str(other), "2")] * 3
+
+
+@pytest.mark.parametrize("iou_type, released", [("bbox", True), ("segm", False)])
+def test_a_results_file_is_let_go_once_its_columns_hold_everything(tmp_path, monkeypatch, iou_type, released):
+    """Boxes are copied out of the file: its bytes are let go before the evaluation (peak
+    memory); masks are evaluated from the file's bytes, which stay until the call ends."""
+    gt, path, results = _files(tmp_path)
+    gt_dict = json.loads(gt.read_text())
+    gt_dict["annotations"][0]["segmentation"] = [[5, 5, 25, 5, 25, 25, 5, 25]]
+    gt.write_text(json.dumps(gt_dict))
+    mask = np.zeros((40, 50), dtype=np.uint8, order="F")
+    mask[5:26, 5:25] = 1
+    counts = mask_utils.encode(mask)["counts"].decode()
+    path.write_text(json.dumps([{**results[0], "segmentation": {"size": [40, 50], "counts": counts}}]))
+    calls = []
+    release = ochuman.scan.PrefetchedResults.release
+    monkeypatch.setattr(ochuman.scan.PrefetchedResults, "release", lambda self: calls.append(1) or release(self))
+    report = evaluate_results(str(path), gt=str(gt), iou_type=iou_type, subsets=("all",))
+    assert bool(calls) == released
+    assert report.rows()[0]["AP"] > 0.5
+    assert report.protocol_cards()[0]["results_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
