@@ -442,3 +442,7 @@ def _draw(dataset, images_dir, image_id, hardest, histogram, results_file, score
 def run() -> None:
     """The ``ochuman`` console script (``main`` is the click group, for tests and embedding)."""
     run_and_exit(main)
+
+
+if __name__ == "__main__":  # python -m cli.ochuman_cmd
+    run()

@@ -234,3 +234,7 @@ def train(**options):
     best = (f"; best val AP {summary['best_ap']:.4f} in {summary['best']}" if summary["best"] else "")
     click.echo(f"{summary['last']}: {summary['position']}, last loss {summary['last_loss']:.4f}{best}"
                if summary["last_loss"] is not None else f"{summary['last']}: {summary['position']}{best}")
+
+
+if __name__ == "__main__":  # python -m cli.pose2seg_cmd
+    main()

@@ -199,3 +199,13 @@ def test_bad_results_from_a_pipe_are_one_line(tmp_path):
                           input=(BAD_RESULTS / "nul_bytes.json").read_bytes(), capture_output=True,
                           cwd=tmp_path, timeout=120, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
     assert _one_error_line(proc) == "Error: /dev/stdin: line 1 column 1: not valid JSON (expecting value)"
+
+
+@pytest.mark.parametrize("module, command", [("cli.ochuman_cmd", "eval"), ("cli.pose2seg_cmd", "predict")])
+def test_the_commands_run_as_modules(module, command):
+    """``python -m cli.ochuman_cmd`` / ``cli.pose2seg_cmd`` work as the console scripts do."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", module, command, "--help"], capture_output=True, text=True,
+                          cwd=root, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("Usage:") and command in done.stdout.splitlines()[0]
