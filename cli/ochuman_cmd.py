@@ -206,7 +206,7 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
     # Read the first results file and the --gt file while the evaluator is imported (numpy and
     # co. take ~40 ms of one CPU); problems are still reported, the ground truth's first.
     first = PrefetchedResults(results[0], iou_type)
-    gt_source = PrefetchedAnnotations(gt_file, after=first) if gt_file else None
+    gt_source = PrefetchedAnnotations(gt_file, after=first, masks=iou_type == "segm") if gt_file else None
     from ochuman.eval.run import evaluate_results
     from ochuman.errors import OCHumanWarning
     from ochuman.io import atomic_write, write_json

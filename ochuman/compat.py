@@ -253,10 +253,11 @@ class _CategoriesView:
 
 class _AnnotationFile:
     """An annotation file split into its top-level values (``msgspec.Raw``), each decoded once,
-    when first needed (the same objects end in ``dataset``)."""
+    when first needed (the same objects end in ``dataset``); ``columns``: what the compiled
+    scanner made of the annotations ("scanned", "without polygons", "polygons")."""
 
     def __init__(self, path: str, raw: dict):
-        self.path, self.raw, self.values = path, raw, {}
+        self.path, self.raw, self.values, self.columns = path, raw, {}, {}
 
     def value(self, key: str, *default):
         if key not in self.raw:
@@ -298,12 +299,18 @@ class _AnnotationFile:
                 cat_to_imgs[ann["category_id"]].append(ann["image_id"])
         coco.dataset, coco.anns, coco.imgToAnns, coco.catToImgs = dataset, anns, img_to_anns, cat_to_imgs
 
-    def scanned(self) -> Optional[tuple]:
+    def scanned(self, masks: bool = True) -> Optional[tuple]:
         """The compiled scanner's columns of the annotations (``_evalcore.scan_coco_annotations``),
-        once; None when they are not in its shape."""
-        if "scanned" not in self.values:
-            self.values["scanned"] = _evalcore.scan_coco_annotations(self.raw["annotations"])
-        return self.values["scanned"]
+        once; None when they are not in its shape. masks=False: polygon coordinates may be left
+        out (a later call with masks scans them once, and the columns without are let go)."""
+        if "scanned" not in self.columns:
+            if not masks:
+                if "without polygons" not in self.columns:
+                    self.columns["without polygons"] = _evalcore.scan_coco_annotations(self.raw["annotations"], True)
+                return self.columns["without polygons"]
+            self.columns.pop("without polygons", None)
+            self.columns["scanned"] = _evalcore.scan_coco_annotations(self.raw["annotations"])
+        return self.columns["scanned"]
 
     def evaluated_columns(self, coco: COCO, iou_type: str, img_ids: list, cat_lists: list, use_cats,
                           n_joints: int) -> Optional[Annotations]:
@@ -316,7 +323,7 @@ class _AnnotationFile:
             return None
         if not all(type(v) is int or isinstance(v, np.integer) for v in [*img_ids, *(c for cats in cat_lists for c in cats)]):
             return None
-        scanned = self.scanned() if "annotations" in self.raw else None
+        scanned = self.scanned(iou_type == "segm") if "annotations" in self.raw else None
         if scanned is None:
             return None
         ann_id, image_id, category_id, crowd = (np.frombuffer(b, dtype=np.int64) for b in scanned[:4])
@@ -379,12 +386,12 @@ class _AnnotationFile:
                                                       raw=True, deferred=True))]
             drawn = np.flatnonzero(kind == _SEGM_POLYGONS)
             if len(drawn):
-                if "polygons" not in self.values:
+                if "polygons" not in self.columns:
                     polygon_counts, point_counts = (np.frombuffer(b, dtype=np.int64) for b in scanned[12:14])
-                    self.values["polygons"] = PolygonTable(np.frombuffer(scanned[14], dtype=np.float64),
+                    self.columns["polygons"] = PolygonTable(np.frombuffer(scanned[14], dtype=np.float64),
                                                            np.r_[0, np.cumsum(point_counts)],
                                                            np.r_[0, np.cumsum(polygon_counts)])
-                parts.append((drawn, self.values["polygons"].take(rows[drawn]).masks(sizes[drawn])))
+                parts.append((drawn, self.columns["polygons"].take(rows[drawn]).masks(sizes[drawn])))
             listed, strings = np.flatnonzero(kind == _SEGM_RLE_LIST), []
             for k in listed.tolist():  # uncompressed: pycocotools' annToRLE
                 start, length = segm[k, 2:]

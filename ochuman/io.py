@@ -315,6 +315,7 @@ def load(
     filter: Optional[str] = None,
     images_dir: Union[str, os.PathLike, None] = None,
     all_categories: bool = False,
+    masks: bool = True,
 ) -> Dataset:
     """Read a native ``ochuman.json`` or a COCO-format file (told apart by content).
 
@@ -324,7 +325,8 @@ def load(
     :meth:`Dataset.read_image` looks; by default an ``images`` folder beside the file or beside
     its parent folder, if one exists. all_categories: a COCO file's annotations of every
     category (else only its person category's, or its one category's; a file with several
-    and none named ``person`` is refused).
+    and none named ``person`` is refused). masks=False: a COCO file's polygons and uncompressed
+    RLE may be checked and not kept (box and keypoint work: ``segmentations`` may lack them).
     """
     prefetched = path.get() if isinstance(path, PrefetchedAnnotations) else None
     path = Path(prefetched.path if prefetched else path)
@@ -333,7 +335,7 @@ def load(
         data = read_file(path)
     # source names the file in messages and figures: undecodable bytes of its name as \xNN
     dataset = parse(data, source=printable(str(path)), images_dir=images_dir or _guess_images_dir(path),
-                    prefetched=prefetched, all_categories=all_categories)
+                    prefetched=prefetched, all_categories=all_categories, masks=masks)
     return dataset.filter_persons(filter)
 
 
@@ -346,9 +348,10 @@ def read_file(path: Union[str, os.PathLike]) -> bytes:
 
 
 def parse(data: Union[bytes, dict], source: str = "<memory>", images_dir=None,
-          prefetched: Optional[PrefetchedAnnotations] = None, all_categories: bool = False) -> Dataset:
+          prefetched: Optional[PrefetchedAnnotations] = None, all_categories: bool = False,
+          masks: bool = True) -> Dataset:
     """Build a Dataset from JSON bytes or an already-parsed dict (native or COCO). prefetched:
-    what a background read of these bytes already did; all_categories: as :func:`load`."""
+    what a background read of these bytes already did; all_categories, masks: as :func:`load`."""
     if not isinstance(data, (bytes, bytearray)):
         import json  # NaN stays a NaN literal (msgspec would write null)
 
@@ -358,7 +361,7 @@ def parse(data: Union[bytes, dict], source: str = "<memory>", images_dir=None,
     keys = parts.keys()
     folder = None if images_dir is None else os.fspath(images_dir)
     if "annotations" in keys:
-        return _build_coco(parts, folder, prefetched, all_categories)
+        return _build_coco(parts, folder, prefetched, all_categories, masks)
     if "images" in keys:
         return _build_native(parts, folder)
     raise FormatError.at(
@@ -600,7 +603,7 @@ class _CocoColumns:
     num_keypoints: np.ndarray  # (K,) float64; NaN where absent
     is_rle: np.ndarray  # (K,) bool: the segmentation is an RLE object
     rle_size: np.ndarray  # (K, 2) int64 an RLE's [height, width]
-    rle_pixels: Optional[Sequence[Optional[int]]]  # (K,) sum of uncompressed RLE counts, else None
+    rle_pixels: dict  # annotation index -> sum of its uncompressed RLE counts
     polygons: Optional[Sequence[Optional[list]]]  # (K,) non-empty polygon lists to check, else None (checked)
     segmentations: Callable[[np.ndarray], Sequence]  # rows -> their segmentations, as Dataset holds them
 
@@ -653,19 +656,21 @@ def _positions(keys: np.ndarray, universe: np.ndarray) -> np.ndarray:
 _SEGM_RLE, _SEGM_RLE_LIST = 1, 2
 
 
-def _coco_columns_scanned(parts: _Parts, prefetched: Optional[PrefetchedAnnotations] = None) -> Optional[_CocoColumns]:
+def _coco_columns_scanned(parts: _Parts, prefetched: Optional[PrefetchedAnnotations] = None,
+                          masks: bool = True) -> Optional[_CocoColumns]:
     """The columns of a COCO file in the shapes COCO and the official tools write (integer ids;
     masks as compressed or uncompressed RLE or polygons), read by the compiled scanner (or taken
     from ``prefetched``'s); None for other shapes, which :func:`_coco_columns_decoded` reads.
-    Compressed RLE stays in the file's bytes, polygons are numbers (:class:`PolygonTable`)."""
+    Compressed RLE stays in the file's bytes, polygons are numbers (:class:`PolygonTable`; with
+    masks=False only checked, none kept)."""
     if parts.raw is None:
         return None
-    if prefetched is not None and prefetched.raw is parts.raw:
+    if prefetched is not None and prefetched.raw is parts.raw and (prefetched.masks or not masks):
         scanned_images, scanned = prefetched.images, prefetched.annotations
     else:
         with parts._unreadable():
             scanned_images = _evalcore.scan_coco_images(parts.raw["images"])
-            scanned = _evalcore.scan_coco_annotations(parts.raw["annotations"])
+            scanned = _evalcore.scan_coco_annotations(parts.raw["annotations"], not masks)
     if scanned_images is None or scanned is None:
         return None
     ids, widths, heights, names = (np.frombuffer(b, dtype=np.int64) for b in scanned_images)
@@ -675,20 +680,23 @@ def _coco_columns_scanned(parts: _Parts, prefetched: Optional[PrefetchedAnnotati
     ann_id, image_id, category_id, crowd = (np.frombuffer(b, dtype=np.int64) for b in scanned[:4])
     bbox, area, max_iou = (np.frombuffer(b, dtype=np.float64) for b in scanned[4:7])
     has_keypoints_field = np.frombuffer(scanned[7], dtype=np.uint8).astype(bool)
-    keypoints = np.frombuffer(scanned[8], dtype=np.float64).reshape(-1, 3 * NUM_COCO_KEYPOINTS)
+    keypoints = (np.frombuffer(scanned[8], dtype=np.float64).reshape(-1, 3 * NUM_COCO_KEYPOINTS) if scanned[8]
+                 else np.zeros((len(ann_id), 3 * NUM_COCO_KEYPOINTS)))  # no annotation has keypoints
     segm = np.frombuffer(scanned[9], dtype=np.int64).reshape(-1, 4)  # [h, w, offset, length] of RLE counts
     num_keypoints = np.frombuffer(scanned[10], dtype=np.int64)
     kind = np.frombuffer(scanned[11], dtype=np.uint8)  # evalcore.h SEGM_*
     polygon_counts = np.frombuffer(scanned[12], dtype=np.int64)
     point_counts = np.frombuffer(scanned[13], dtype=np.int64)
     polygons = (PolygonTable(np.frombuffer(scanned[14], dtype=np.float64), np.r_[0, np.cumsum(point_counts)],
-                             np.r_[0, np.cumsum(polygon_counts)]) if len(point_counts) else None)
+                             np.r_[0, np.cumsum(polygon_counts)]) if len(point_counts) and masks else None)
     is_rle = (kind == _SEGM_RLE) | (kind == _SEGM_RLE_LIST)
     annotations_raw = parts.raw["annotations"]
-    # uncompressed RLE (COCO's crowd regions): few; their counts lists decoded now
+    # uncompressed RLE (COCO's crowd regions): few; their counts summed by the scanner, the
+    # lists decoded now when masks are read
+    listed = np.flatnonzero(kind == _SEGM_RLE_LIST).tolist()
+    rle_pixels = dict(zip(listed, np.frombuffer(scanned[16], dtype=np.int64).tolist()))
     count_lists = {k: msgspec.json.decode(bytes(memoryview(annotations_raw)[segm[k, 2]:segm[k, 2] + segm[k, 3]]))
-                   for k in np.flatnonzero(kind == _SEGM_RLE_LIST).tolist()}
-    rle_pixels = [sum(count_lists[k]) if k in count_lists else None for k in range(len(kind))] if count_lists else None
+                   for k in listed} if masks else {}
 
     def segmentations(rows: np.ndarray) -> FileSegmentations:
         lists = {n: {"size": segm[k, :2].tolist(), "counts": count_lists[k]}
@@ -703,7 +711,7 @@ def _coco_columns_scanned(parts: _Parts, prefetched: Optional[PrefetchedAnnotati
         ann_id=ann_id, ann_image_id=image_id, category_id=category_id, iscrowd=crowd, bbox=bbox.reshape(-1, 4),
         area=area, area_given=~np.isnan(area), max_iou=max_iou, max_iou_given=~np.isnan(max_iou),
         keypoints=keypoints, keypoints_length=np.where(has_keypoints_field, 3 * NUM_COCO_KEYPOINTS, -1),
-        keypoints_zero=has_keypoints_field & ~keypoints.any(axis=1),
+        keypoints_zero=has_keypoints_field & ~keypoints.any(axis=1) if scanned[8] else has_keypoints_field,
         num_keypoints=np.where(num_keypoints >= 0, num_keypoints, np.nan),
         is_rle=is_rle, rle_size=segm[:, :2], rle_pixels=rle_pixels, polygons=None, segmentations=segmentations,
     )
@@ -750,20 +758,20 @@ def _coco_columns_decoded(parts: _Parts, keypoint_count: int = NUM_COCO_KEYPOINT
                                dtype=np.float64),
         is_rle=is_rle,
         rle_size=np.array([s.size if isinstance(s, _Rle) else (-1, -1) for s in segs], dtype=np.int64).reshape(-1, 2),
-        rle_pixels=[sum(s.counts) if isinstance(s, _Rle) and isinstance(s.counts, list) else None for s in segs],
+        rle_pixels={k: sum(s.counts) for k, s in enumerate(segs) if isinstance(s, _Rle) and isinstance(s.counts, list)},
         polygons=[s if s and not isinstance(s, _Rle) else None for s in segs],
         segmentations=segmentations,
     )
 
 
 def _build_coco(parts: _Parts, images_dir: Optional[str], prefetched: Optional[PrefetchedAnnotations] = None,
-                all_categories: bool = False) -> Dataset:
+                all_categories: bool = False, masks: bool = True) -> Dataset:
     if "images" not in parts.keys():
         raise FormatError.at(parts.source, "top level", "a COCO file needs 'images' next to 'annotations'")
     category, categories = _coco_categories(parts, all_categories)
     keypoint_count = _keypoint_count(categories if category is None else [category], parts.source)
     # the scanner reads COCO's 51 keypoint numbers only
-    columns = ((_coco_columns_scanned(parts, prefetched) if keypoint_count == NUM_COCO_KEYPOINTS else None)
+    columns = ((_coco_columns_scanned(parts, prefetched, masks) if keypoint_count == NUM_COCO_KEYPOINTS else None)
                or _coco_columns_decoded(parts, keypoint_count))
     return _coco_dataset(parts, columns, category, categories, images_dir, keypoint_count)
 
@@ -851,10 +859,12 @@ def _coco_dataset(parts: _Parts, c: _CocoColumns, category: Optional[_CocoCatego
     sizes = np.stack([c.height, c.width], axis=1)[image_index] if n_persons else np.zeros((0, 2), np.int64)
     wrong_size = c.is_rle[rows] & (c.rle_size[rows] != sizes).any(axis=1)
     wrong_pixels = np.zeros(n_persons, dtype=bool)
-    if c.rle_pixels is not None:
-        pixels = [c.rle_pixels[k] for k in rows.tolist()]
-        wrong_pixels = np.array([p is not None and p != int(h) * int(w) for p, (h, w) in zip(pixels, sizes.tolist())],
-                                dtype=bool).reshape(n_persons)
+    if c.rle_pixels:
+        listed = np.fromiter(c.rle_pixels, dtype=np.int64, count=len(c.rle_pixels))
+        person = np.minimum(np.searchsorted(rows, listed), max(n_persons - 1, 0))  # rows: ascending
+        for k, n in zip(listed.tolist(), person.tolist()):
+            if n_persons and rows[n] == k:
+                wrong_pixels[n] = c.rle_pixels[k] != int(sizes[n, 0]) * int(sizes[n, 1])
     bad = _first(wrong_size | wrong_pixels)
     if c.polygons is not None:
         for n, k in enumerate(rows[:n_persons if bad is None else bad].tolist()):

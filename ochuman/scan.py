@@ -157,10 +157,13 @@ class PrefetchedAnnotations:
     be done here (a missing file, broken JSON, another shape) is None, and the loader does it
     again itself and reports the problem. ``path``: the file; ``after``: a results read to let
     finish first (one background thread at a time leaves a CPU to the importing thread); when
-    :meth:`get` comes before the read began, the caller's thread reads the file itself."""
+    :meth:`get` comes before the read began, the caller's thread reads the file itself; ``masks``:
+    False when no mask will be evaluated (polygon coordinates are then only checked, not kept)."""
 
-    def __init__(self, path: Union[str, os.PathLike], after: Optional[PrefetchedResults] = None):
+    def __init__(self, path: Union[str, os.PathLike], after: Optional[PrefetchedResults] = None,
+                 masks: bool = True):
         self.path = path
+        self.masks = masks
         self._after = after
         self.data: Optional[bytes] = None
         self.raw: Optional[dict] = None
@@ -184,7 +187,7 @@ class PrefetchedAnnotations:
             self.raw = msgspec.json.decode(self.data, type=dict[str, msgspec.Raw])
             if "images" in self.raw and "annotations" in self.raw:
                 self.images = _evalcore.scan_coco_images(self.raw["images"])
-                self.annotations = _evalcore.scan_coco_annotations(self.raw["annotations"])
+                self.annotations = _evalcore.scan_coco_annotations(self.raw["annotations"], not self.masks)
         except Exception:  # noqa: BLE001 - the loader repeats the step and names the problem
             pass
 

@@ -46,17 +46,22 @@ enum { RESULT_HAS_BBOX = 1, RESULT_HAS_SEGM = 2, RESULT_HAS_KEYPOINTS = 4 };
 /* Fields scan_results checks as JSON (in the shapes the general path takes: a mask or polygons,
  * a list of numbers) but neither converts nor keeps: their column stays empty, the flag is set. */
 enum { SCAN_SKIP_SEGM = 1, SCAN_SKIP_KEYPOINTS = 2 };
+/* scan_coco_annotations: polygons checked (each an even count >= 6 of numbers) and counted
+ * (polygons, polygon_points) but their numbers not kept (polygon_xy stays empty). */
+enum { SCAN_SKIP_POLYGON_XY = 4 };
 /* id, width, height i64[n]; name i64[2n] ([offset, length] of file_name in data). */
 typedef struct { Vec id, width, height, name; } ImageColumns;
 /* id, image_id, category_id, iscrowd i64[n]; bbox f64[4n]; area, max_iou f64[n] (NaN: absent);
- * has_keypoints u8[n]; keypoints f64[51n]; segm i64[4n] [h, w, offset, length] of a mask's
+ * has_keypoints u8[n]; keypoints f64[51n] (empty when no annotation has keypoints; zeros
+ * where one has none); segm i64[4n] [h, w, offset, length] of a mask's
  * counts in the data (-1s: none); num_keypoints i64[n]; segm_kind u8[n] (SEGM_*); polygons
  * i64[n] polygons of each annotation (0 unless SEGM_POLYGONS); polygon_points i64[P] points of
  * each polygon in file order; polygon_xy f64[2 * total points]; fields u16[n] the keys present
  * (bits: id 1, image_id 2, bbox 4, category_id 8, iscrowd 16, area 32, max_iou 64, keypoints
- * 128, segmentation 256, num_keypoints 512; a null value counts as present). */
+ * 128, segmentation 256, num_keypoints 512; a null value counts as present); rle_list_pixels
+ * i64[L] the sum of the counts of each uncompressed RLE (SEGM_RLE_LIST) in file order. */
 typedef struct { Vec id, image_id, category_id, iscrowd, bbox, area, max_iou, has_keypoints, keypoints, segm, num_keypoints,
-                 segm_kind, polygons, polygon_points, polygon_xy, fields; } AnnotationColumns;
+                 segm_kind, polygons, polygon_points, polygon_xy, fields, rle_list_pixels; } AnnotationColumns;
 /* segm_kind: no segmentation (absent, null or []), compressed RLE (segm: the string's content),
  * uncompressed RLE (segm: the JSON list of counts, brackets included), polygons (each of an
  * even count >= 6 of numbers; others give the general path). */
@@ -65,7 +70,7 @@ enum { SEGM_NONE = 0, SEGM_RLE = 1, SEGM_RLE_LIST = 2, SEGM_POLYGONS = 3 };
 void json_scan_init(void);                                                         /* once, before any scan: the "C" locale for strtod_l */
 int scan_results(const char *data, size_t size, size_t start, size_t stop, unsigned skip, SlowNumbers *slow, ResultColumns *out);  /* records of data[start:stop] (a whole file: 0, size; else a part between records), skip: SCAN_SKIP_*; 0, or -1: not in the shape */
 int scan_coco_images(const char *data, size_t size, SlowNumbers *slow, ImageColumns *out);           /* a COCO "images" list; 0, or -1 */
-int scan_coco_annotations(const char *data, size_t size, SlowNumbers *slow, AnnotationColumns *out); /* a COCO "annotations" list; 0, or -1 */
+int scan_coco_annotations(const char *data, size_t size, unsigned skip, SlowNumbers *slow, AnnotationColumns *out); /* a COCO "annotations" list, skip: SCAN_SKIP_POLYGON_XY or 0; 0, or -1 */
 void result_columns_free(ResultColumns *c);
 void image_columns_free(ImageColumns *c);
 void annotation_columns_free(AnnotationColumns *c);

@@ -54,7 +54,7 @@ static int vec_push(Vec *v, const void *item, size_t size) {
  * JSON in the shapes the general path takes: a mask or polygons, any count of numbers), and the caller takes the general path, which
  * accepts or refuses the file with a precise message. Numbers are converted exactly as
  * Python's float() does (correctly rounded); one beyond float64 (1e400) is refused. */
-typedef struct { const char *p, *end; SlowNumbers *slow; unsigned skip; } Cursor;  /* skip: SCAN_SKIP_* (results records) */
+typedef struct { const char *p, *end; SlowNumbers *slow; unsigned skip; } Cursor;  /* skip: SCAN_SKIP_* */
 
 #define NUM_KEYPOINT_VALUES 51
 
@@ -242,16 +242,18 @@ static int skip_value(Cursor *c, int depth) {
     return scan_number(c, &v, &i, &is_int);
 }
 
-/* [n1, n2, ...]: any count of numbers passed over, their syntax checked; converted (scan_number)
+/* [n1, n2, ...]: any count of numbers passed over (*count: how many, when not NULL), their syntax checked; converted (scan_number)
  * only where one could be beyond float64 (an exponent, more than 19 digits), to give up as
  * reading it would. */
-static int skip_numbers(Cursor *c) {
+static int skip_numbers(Cursor *c, int64_t *count) {
+    int64_t numbers = 0;
     if (expect(c, '[') < 0) return -1;
     skip_ws(c);
-    if (c->p < c->end && *c->p == ']') { c->p++; return 0; }
+    if (c->p < c->end && *c->p == ']') { c->p++; if (count) *count = 0; return 0; }
     const char *p = c->p, *end = c->end;
     for (;;) {
         const char *number = p;
+        numbers++;
         p += p < end && *p == '-';
         const char *first = p;
         while (p < end && (unsigned)(*p - '0') < 10) p++;
@@ -270,16 +272,18 @@ static int skip_numbers(Cursor *c) {
             p = c->p;
         }
         if (p < end && *p == ',') { p++; }
-        else if (p < end && *p == ']') { c->p = p + 1; return 0; }
+        else if (p < end && *p == ']') { c->p = p + 1; break; }
         else {
             c->p = p;
             skip_ws(c);
-            if (c->p < c->end && *c->p == ']') { c->p++; return 0; }
+            if (c->p < c->end && *c->p == ']') { c->p++; break; }
             if (expect(c, ',') < 0) return -1;
             p = c->p;
         }
         if (p < end && (unsigned char)*p <= ' ') { c->p = p; skip_ws(c); p = c->p; }
     }
+    if (count) *count = numbers;
+    return 0;
 }
 
 /* [n1, n2, ...] of exactly `count` numbers into out. */
@@ -360,7 +364,7 @@ static int scan_segmentation(Cursor *c, const char *data, Vec *out) {
         skip_ws(c);
         if (c->p < c->end && *c->p == ']') { c->p++; return 0; }
         for (;;) {
-            if (skip_numbers(c) < 0) return -1;
+            if (skip_numbers(c, NULL) < 0) return -1;
             skip_ws(c);
             if (c->p < c->end && *c->p == ',') { c->p++; continue; }
             return expect(c, ']');
@@ -408,7 +412,7 @@ static int scan_record(Cursor *c, const char *data, ResultColumns *out) {
             status = scan_segmentation(c, data, c->skip & SCAN_SKIP_SEGM ? NULL : &out->segm);
         } else if (key_is(key, key_len, "keypoints")) {
             bit = 32; flags |= RESULT_HAS_KEYPOINTS;
-            if (c->skip & SCAN_SKIP_KEYPOINTS) status = skip_numbers(c);
+            if (c->skip & SCAN_SKIP_KEYPOINTS) status = skip_numbers(c, NULL);
             else {
                 status = scan_numbers(c, keypoints, NUM_KEYPOINT_VALUES);
                 if (status == 0) status = vec_push(&out->keypoints, keypoints, sizeof keypoints);
@@ -447,16 +451,20 @@ static int scan_gt_segmentation(Cursor *c, const char *data, AnnotationColumns *
         if (c->p < c->end && *c->p == ']') { c->p++; *kind = SEGM_NONE; return 0; }
         int64_t count = 0;
         for (;;) {
-            if (expect(c, '[') < 0) return -1;
             int64_t numbers = 0;
-            for (;;) {
-                double v;
-                if (scan_double(c, &v) < 0 || vec_push(&out->polygon_xy, &v, 8) < 0) return -1;
-                numbers++;
-                skip_ws(c);
-                if (c->p < c->end && *c->p == ',') { c->p++; continue; }
-                if (expect(c, ']') < 0) return -1;
-                break;
+            if (c->skip & SCAN_SKIP_POLYGON_XY) {
+                if (skip_numbers(c, &numbers) < 0) return -1;
+            } else {
+                if (expect(c, '[') < 0) return -1;
+                for (;;) {
+                    double v;
+                    if (scan_double(c, &v) < 0 || vec_push(&out->polygon_xy, &v, 8) < 0) return -1;
+                    numbers++;
+                    skip_ws(c);
+                    if (c->p < c->end && *c->p == ',') { c->p++; continue; }
+                    if (expect(c, ']') < 0) return -1;
+                    break;
+                }
             }
             int64_t points = numbers / 2;
             if (numbers < 6 || numbers % 2 || vec_push(&out->polygon_points, &points, 8) < 0) return -1;
@@ -469,7 +477,7 @@ static int scan_gt_segmentation(Cursor *c, const char *data, AnnotationColumns *
         *kind = SEGM_POLYGONS;
         return vec_push(&out->polygons, &count, 8);
     }
-    int64_t fields[4] = {-1, -1, -1, -1};
+    int64_t fields[4] = {-1, -1, -1, -1}, pixels = 0;
     int seen_size = 0, seen_counts = 0, more;
     if (open_object(c) < 0) return -1;
     do {
@@ -494,7 +502,8 @@ static int scan_gt_segmentation(Cursor *c, const char *data, AnnotationColumns *
                 if (c->p < c->end && *c->p == ']') c->p++;
                 else for (;;) {
                     int64_t count;
-                    if (scan_integer(c, &count) < 0 || count < 0) return -1;
+                    if (scan_integer(c, &count) < 0 || count < 0 || count > INT64_MAX - pixels) return -1;
+                    pixels += count;
                     skip_ws(c);
                     if (c->p < c->end && *c->p == ',') { c->p++; continue; }
                     if (expect(c, ']') < 0) return -1;
@@ -506,6 +515,7 @@ static int scan_gt_segmentation(Cursor *c, const char *data, AnnotationColumns *
         } else if (skip_value(c, 1) < 0) return -1;
     } while ((more = end_member(c)) > 0);
     if (more < 0 || !seen_size || !seen_counts) return -1;
+    if (*kind == SEGM_RLE_LIST && vec_push(&out->rle_list_pixels, &pixels, 8) < 0) return -1;
     return vec_push(&out->segm, fields, sizeof fields);
 }
 
@@ -585,8 +595,15 @@ static int scan_coco_annotation(Cursor *c, const char *data, AnnotationColumns *
         || vec_push(&out->category_id, &category_id, 8) < 0 || vec_push(&out->iscrowd, &iscrowd, 8) < 0
         || vec_push(&out->bbox, bbox, sizeof bbox) < 0 || vec_push(&out->area, &area, 8) < 0
         || vec_push(&out->max_iou, &max_iou, 8) < 0 || vec_push(&out->has_keypoints, &has_keypoints, 1) < 0
-        || vec_push(&out->keypoints, keypoints, sizeof keypoints) < 0
         || vec_push(&out->num_keypoints, &num_keypoints, 8) < 0 || vec_push(&out->segm_kind, &kind, 1) < 0) return -1;
+    /* keypoint rows start with the first annotation that has keypoints (zeros for those before) */
+    if (has_keypoints || out->keypoints.len) {
+        size_t rows_before = out->id.len / 8 - 1, row = sizeof keypoints;
+        if (vec_reserve(&out->keypoints, (rows_before + 1) * row - out->keypoints.len) < 0) return -1;
+        memset(out->keypoints.data + out->keypoints.len, 0, rows_before * row - out->keypoints.len);
+        out->keypoints.len = rows_before * row;
+        if (vec_push(&out->keypoints, keypoints, row) < 0) return -1;
+    }
     uint16_t fields = (uint16_t)seen;
     if (vec_push(&out->fields, &fields, 2) < 0) return -1;
     return 0;
@@ -639,9 +656,9 @@ int scan_coco_images(const char *data, size_t size, SlowNumbers *slow, ImageColu
     return scan_list(&c, data, out, image_record);
 }
 
-int scan_coco_annotations(const char *data, size_t size, SlowNumbers *slow, AnnotationColumns *out) {
+int scan_coco_annotations(const char *data, size_t size, unsigned skip, SlowNumbers *slow, AnnotationColumns *out) {
     memset(out, 0, sizeof *out);
-    Cursor c = {data, data + size, slow};
+    Cursor c = {data, data + size, slow, skip};
     return scan_list(&c, data, out, annotation_record);
 }
 
@@ -661,6 +678,6 @@ void annotation_columns_free(AnnotationColumns *c) {
     free(c->bbox.data); free(c->area.data); free(c->max_iou.data); free(c->has_keypoints.data);
     free(c->keypoints.data); free(c->segm.data); free(c->num_keypoints.data);
     free(c->segm_kind.data); free(c->polygons.data); free(c->polygon_points.data); free(c->polygon_xy.data);
-    free(c->fields.data);
+    free(c->fields.data); free(c->rle_list_pixels.data);
     memset(c, 0, sizeof *c);
 }

@@ -226,12 +226,14 @@ static PyObject *py_scan_coco_images(PyObject *self, PyObject *args) {
     return result;
 }
 
-/* scan_coco_annotations(data) -> (id, image_id, category_id, iscrowd, bbox, area, max_iou,
- * has_keypoints, keypoints, segm, num_keypoints, segm_kind, polygons, polygon_points,
- * polygon_xy, fields) as bytes (evalcore.h: AnnotationColumns), or None. */
+/* scan_coco_annotations(data, skip_polygon_xy=False) -> (id, image_id, category_id, iscrowd,
+ * bbox, area, max_iou, has_keypoints, keypoints, segm, num_keypoints, segm_kind, polygons,
+ * polygon_points, polygon_xy, fields, rle_list_pixels) as bytes (evalcore.h: AnnotationColumns),
+ * or None. */
 static PyObject *py_scan_coco_annotations(PyObject *self, PyObject *args) {
     PyObject *data_obj;
-    if (!PyArg_ParseTuple(args, "O", &data_obj)) return NULL;
+    int skip_polygon_xy = 0;
+    if (!PyArg_ParseTuple(args, "O|p", &data_obj, &skip_polygon_xy)) return NULL;
     Held h = {"scan_coco_annotations"};
     const char *data;
     Py_ssize_t size = take_text(&h, data_obj, "data", &data);
@@ -239,14 +241,15 @@ static PyObject *py_scan_coco_annotations(PyObject *self, PyObject *args) {
     AnnotationColumns out;
     PyThreadState *state = PyEval_SaveThread();
     SlowNumbers slow = {python_number, &state};
-    int scanned = scan_coco_annotations(data, (size_t)size, &slow, &out);
+    int scanned = scan_coco_annotations(data, (size_t)size, skip_polygon_xy ? SCAN_SKIP_POLYGON_XY : 0, &slow, &out);
     PyEval_RestoreThread(state);
     PyObject *result = scanned == 0
-        ? Py_BuildValue("(NNNNNNNNNNNNNNNN)", bytes_of(&out.id), bytes_of(&out.image_id), bytes_of(&out.category_id),
+        ? Py_BuildValue("(NNNNNNNNNNNNNNNNN)", bytes_of(&out.id), bytes_of(&out.image_id), bytes_of(&out.category_id),
                         bytes_of(&out.iscrowd), bytes_of(&out.bbox), bytes_of(&out.area), bytes_of(&out.max_iou),
                         bytes_of(&out.has_keypoints), bytes_of(&out.keypoints), bytes_of(&out.segm),
                         bytes_of(&out.num_keypoints), bytes_of(&out.segm_kind), bytes_of(&out.polygons),
-                        bytes_of(&out.polygon_points), bytes_of(&out.polygon_xy), bytes_of(&out.fields))
+                        bytes_of(&out.polygon_points), bytes_of(&out.polygon_xy), bytes_of(&out.fields),
+                        bytes_of(&out.rle_list_pixels))
         : Py_NewRef(Py_None);
     annotation_columns_free(&out);
     release(&h);

@@ -24,11 +24,11 @@ def _ground_truth_from_file(source: Union[str, os.PathLike, PrefetchedAnnotation
 
     def build() -> tuple[GroundTruth, Optional[bytes]]:
         if isinstance(source, PrefetchedAnnotations):
-            dataset = load(source, all_categories=True)
+            dataset = load(source, all_categories=True, masks=masks)
             content = source.data  # what load read (None: it read the file again itself)
         else:
             content = read_file(path)
-            dataset = parse(content, source=str(path), all_categories=True)
+            dataset = parse(content, source=str(path), all_categories=True, masks=masks)
         ground, native = ground_truth_from_dataset(dataset, split, masks)
         return ground, content if native else None
 
@@ -63,7 +63,7 @@ def resolve_ground_truth(root: Union[str, os.PathLike, None] = None,
         return _ground_truth_from_file(native, split, masks)
     official = Path(root) / f"ochuman_coco_format_{split}_range_0.00_1.00.json"
     if official.is_file():
-        ground = ground_truth_from_coco(load(official, all_categories=True), masks)
+        ground = ground_truth_from_coco(load(official, all_categories=True, masks=masks), masks)
         if ground.max_iou_source == "box":
             warnings.warn(
                 f"{root}: no ochuman.json, so MaxIoU is recomputed from the boxes of {official.name}, which "

@@ -226,3 +226,30 @@ def test_a_results_file_rewritten_after_load_res_changes_nothing(coco_sample, tm
     assert dt._pending is not None  # the columns were evaluated, not the index
     np.testing.assert_array_equal(ours.stats, oracle.stats)
     assert len(dt.anns) == len(records)
+
+
+def test_one_ground_truth_evaluated_for_boxes_then_masks(coco_mini, tmp_path):
+    """A box evaluation scans the ground truth without polygon coordinates; a mask evaluation of
+    the same COCO object afterwards (torchvision's bbox + segm) scans them, and both give
+    pycocotools' numbers; top-level keys named like the facade's caches change nothing."""
+    gt_data = json.loads(Path(coco_mini).read_text())
+    gt_data.update(scanned=[1, 2], polygons={"a": 1}, columns=None)
+    gt_path = tmp_path / "gt.json"
+    gt_path.write_text(json.dumps(gt_data))
+    with quietly():
+        ours_gt, theirs_gt = compat.COCO(str(gt_path)), PyCOCO(str(gt_path))
+    scans = []
+    for iou_type in ("bbox", "segm", "bbox"):
+        res_path = tmp_path / f"{iou_type}.json"
+        res_path.write_text(json.dumps(make_results(coco_mini, iou_type, seed=43)))
+        with quietly():
+            ours = compat.COCOeval(ours_gt, ours_gt.loadRes(str(res_path)), iou_type)
+            theirs = PyCOCOeval(theirs_gt, theirs_gt.loadRes(str(res_path)), iou_type)
+            for E in (ours, theirs):
+                E.evaluate()
+                E.accumulate()
+                E.summarize()
+        np.testing.assert_array_equal(ours.stats, theirs.stats)
+        scans.append(sorted(key for key in ours_gt._file.columns if key != "polygons"))
+    assert scans == [["without polygons"], ["scanned"], ["scanned"]]
+    assert ours_gt._pending is not None

@@ -233,6 +233,27 @@ def test_prefetched_annotations_load_as_the_path_does(native_sample, ochuman_coc
         assert prefetched.raw is not None and (prefetched.annotations is not None) == (path == ochuman_coco_sample)
 
 
+def test_annotations_read_without_masks(coco_mini):
+    """masks=False (box and keypoint evaluation) leaves the polygons' numbers and the crowd
+    regions' count lists out; the rest of the dataset is the same, and a prefetched scan without
+    them is redone when masks are asked for."""
+    from ochuman.scan import PrefetchedAnnotations
+
+    full = ochuman.load(coco_mini)
+    assert any(type(s) is list for s in full.segmentations)  # polygons
+    assert any(type(s) is dict and type(s["counts"]) is list for s in full.segmentations)  # crowd count lists
+    for masks in (True, False):
+        prefetched = PrefetchedAnnotations(coco_mini, masks=False)
+        dataset = ochuman.load(prefetched, masks=masks)
+        assert (prefetched.annotations[14] == b"") and len(prefetched.annotations[13]) > 0
+        if masks:
+            _assert_same_dataset(dataset, full)
+        else:
+            assert all(s is None or type(s["counts"]) is str for s in dataset.segmentations)
+            for name in ("image_index", "person_id", "bbox_xywh", "keypoints", "area", "iscrowd", "max_iou"):
+                np.testing.assert_array_equal(getattr(dataset, name), getattr(full, name), err_msg=name)
+
+
 def test_prefetched_annotations_are_read_by_the_caller_when_the_background_waits(ochuman_coco_sample):
     import threading
 
