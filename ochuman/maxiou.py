@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ochuman import _evalcore
 from ochuman.masks import rle_iou_matrix
 
 
@@ -55,40 +56,22 @@ def max_iou_from_boxes(bbox_xyxy: np.ndarray) -> np.ndarray:
 
 
 def max_iou_from_boxes_grouped(bbox_xyxy: np.ndarray, group: np.ndarray) -> np.ndarray:
-    """:func:`max_iou_from_boxes` for many images at once, vectorised over all pairs.
+    """:func:`max_iou_from_boxes` for many images at once (the compiled core, every pair of a group once).
 
     bbox_xyxy: (N, 4); group: (N,) image index of each box. Returns (N,) float64.
     """
     b = np.asarray(bbox_xyxy, dtype=np.float64).reshape(-1, 4)
     group = np.asarray(group)
     n = len(b)
-    result = np.zeros(n)
     if n == 0:
-        return result
+        return np.zeros(0)
     order = np.argsort(group, kind="stable")
     sorted_group = group[order]
-    starts = np.flatnonzero(np.r_[True, sorted_group[1:] != sorted_group[:-1]])
-    sizes = np.diff(np.r_[starts, n])
-    # Every ordered pair (i, j), i != j, of boxes in the same image.
-    pair_counts = np.repeat(sizes, sizes)  # group size seen from each box
-    first = np.repeat(np.arange(n), pair_counts)
-    group_start = np.repeat(np.repeat(starts, sizes), pair_counts)
-    offset = np.arange(len(first)) - np.repeat(np.cumsum(pair_counts) - pair_counts, pair_counts)
-    second = group_start + offset
-    keep = first != second
-    i, j = order[first[keep]], order[second[keep]]
-    if len(i) == 0:
-        return result
-    bi, bj = b[i], b[j]
-    iw = np.clip(np.minimum(bi[:, 2], bj[:, 2]) - np.maximum(bi[:, 0], bj[:, 0]) + 1, 0, None)
-    ih = np.clip(np.minimum(bi[:, 3], bj[:, 3]) - np.maximum(bi[:, 1], bj[:, 1]) + 1, 0, None)
-    inter = iw * ih
-    area_i = (bi[:, 2] - bi[:, 0] + 1) * (bi[:, 3] - bi[:, 1] + 1)
-    area_j = (bj[:, 2] - bj[:, 0] + 1) * (bj[:, 3] - bj[:, 1] + 1)
-    union = area_i + area_j - inter
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(union > 0, inter / union, 0.0)
-    np.maximum.at(result, i, iou)
+    starts = np.flatnonzero(np.r_[True, sorted_group[1:] != sorted_group[:-1], True]).astype(np.int64)
+    found = np.empty(n)
+    _evalcore.max_iou_inclusive(np.ascontiguousarray(b[order]), starts, found)
+    result = np.empty(n)
+    result[order] = found
     return result
 
 

@@ -107,6 +107,9 @@ typedef struct { RleTable rle; const int64_t *sizes; int8_t *status; int64_t *ar
 
 int segm_ious(Masks *gt, const uint8_t *gt_crowd, Masks *dt, const int64_t *gt_order, const int64_t *dt_order, const Blocks *blocks, int64_t lo, int64_t hi, double *out);  /* rleIou of blocks lo..hi-1 (crowd: over the detection's area; -1 for masks of different sizes whose boxes meet); fills pending statistics; 0 or EC_NO_MEMORY */
 void bbox_ious(const double *gt_boxes, const uint8_t *gt_crowd, const double *dt_boxes, const int64_t *gt_order, const int64_t *dt_order, const Blocks *blocks, int64_t lo, int64_t hi, double *out);  /* bbIou (xywh boxes) of blocks lo..hi-1 */
+/* MaxIoU (ochuman.maxiou's convention: [x1, y1, x2, y2] inclusive pixel ranges): out[i] = the largest IoU of
+ * box i with another box of its group, 0 alone; boxes f64[4n] grouped, group g = boxes starts[g]..starts[g+1]-1. */
+void max_iou_inclusive(const double *boxes, const int64_t *starts, int64_t groups, double *out);
 
 /* ------------------------------------------------------------------ OKS (oks.c) */
 void oks_exponents(const double *dt_kpts, const double *gt_kpts, const double *gt_boxes, const double *gt_areas, const double *variances, int64_t K, const int64_t *dt, const int64_t *gt, int64_t P, double *out);  /* computeOks' exponents -e of pairs (dt[p], gt[p]) into out[P*K] */

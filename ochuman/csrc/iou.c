@@ -148,3 +148,28 @@ void bbox_ious(const double *gb, const uint8_t *crowd, const double *db, const i
         }
     }
 }
+
+/* numpy's minimum and maximum: NaN wins. */
+static inline double np_min(double a, double b) { return a != a || b != b ? NAN : (a < b ? a : b); }
+static inline double np_max(double a, double b) { return a != a || b != b ? NAN : (a > b ? a : b); }
+
+void max_iou_inclusive(const double *boxes, const int64_t *starts, int64_t groups, double *out) {
+    for (int64_t g = 0; g < groups; g++) {
+        for (int64_t i = starts[g]; i < starts[g + 1]; i++) out[i] = 0.0;
+        for (int64_t i = starts[g]; i < starts[g + 1]; i++) {
+            const double *a = boxes + 4 * i;
+            double area_a = (a[2] - a[0] + 1) * (a[3] - a[1] + 1);
+            for (int64_t j = i + 1; j < starts[g + 1]; j++) {  /* IoU is symmetric to the bit */
+                const double *b = boxes + 4 * j;
+                double iw = np_min(a[2], b[2]) - np_max(a[0], b[0]) + 1;
+                double ih = np_min(a[3], b[3]) - np_max(a[1], b[1]) + 1;
+                iw = iw < 0 ? 0 : iw;
+                ih = ih < 0 ? 0 : ih;
+                double inter = iw * ih, area_b = (b[2] - b[0] + 1) * (b[3] - b[1] + 1);
+                double uni = area_a + area_b - inter, iou = uni > 0 ? inter / uni : 0.0;
+                out[i] = np_max(out[i], iou);
+                out[j] = np_max(out[j], iou);
+            }
+        }
+    }
+}

@@ -479,6 +479,29 @@ static PyObject *py_bbox_ious(PyObject *self, PyObject *args) {
     return finish(&h, 0);
 }
 
+/* max_iou_inclusive(boxes f64[4n], starts i64[g+1], out f64[n])  (evalcore.h: max_iou_inclusive) */
+static PyObject *py_max_iou_inclusive(PyObject *self, PyObject *args) {
+    PyObject *boxes_obj, *starts_obj, *out_obj;
+    if (!PyArg_ParseTuple(args, "OOO", &boxes_obj, &starts_obj, &out_obj)) return NULL;
+    Held h = {"max_iou_inclusive"};
+    const double *boxes; const int64_t *starts; double *out;
+    Py_ssize_t N4, S, N;
+    if ((N4 = take(&h, boxes_obj, "boxes", F64, 0, &boxes)) < 0 || expect_count(&h, "boxes", N4, 4 * (N4 / 4), "4 per box") < 0
+        || (S = take(&h, starts_obj, "starts", I64, 0, &starts)) < 0
+        || (S == 0 && fail(&h, PyExc_ValueError, "starts is empty, expected len(groups) + 1 items") < 0)
+        || (S > 0 && starts[0] != 0 && fail(&h, PyExc_ValueError, "starts[0] = %lld, expected 0", (long long)starts[0]) < 0)
+        || (S > 0 && expect_offsets(&h, "starts", starts, 0, S, 0, N4 / 4) < 0)
+        || (S > 0 && starts[S - 1] != N4 / 4 && fail(&h, PyExc_ValueError, "starts[%zd] = %lld, expected the %zd boxes", S - 1,
+                                                   (long long)starts[S - 1], N4 / 4) < 0)
+        || expect_count(&h, "out", (N = take(&h, out_obj, "out", F64, 1, &out)), N4 / 4, "one per box") < 0) {
+        release(&h); return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    max_iou_inclusive(boxes, starts, S - 1, out);
+    Py_END_ALLOW_THREADS
+    return finish(&h, 0);
+}
+
 /* ------------------------------------------------------------------ OKS */
 /* oks_exponents(dt_kpts f64[D'*3K], gt_kpts f64[G'*3K], gt_boxes f64[4G'], gt_areas f64[G'],
  *               variances f64[K], dt i64[P], gt i64[P], out f64[P*K])  (evalcore.h: oks_exponents) */
@@ -770,6 +793,7 @@ static PyMethodDef methods[] = {
     {"polygon_rle_strings", py_polygon_rle_strings, METH_VARARGS, "COCO compressed RLE strings of unions of polygons."},
     {"segm_ious", py_segm_ious, METH_VARARGS, "Mask IoU of every (dt, gt) pair of a range of blocks."},
     {"bbox_ious", py_bbox_ious, METH_VARARGS, "Box IoU of every (dt, gt) pair of a range of blocks."},
+    {"max_iou_inclusive", py_max_iou_inclusive, METH_VARARGS, "MaxIoU of boxes within their groups (inclusive pixels)."},
     {"oks_exponents", py_oks_exponents, METH_VARARGS, "The exponents of COCO OKS for (dt, gt) pairs."},
     {"oks_means", py_oks_means, METH_VARARGS, "COCO OKS from exp(-e), summed as numpy sums."},
     {"match_candidates", py_match_candidates, METH_VARARGS, "Detections that reach the lowest threshold somewhere."},

@@ -85,6 +85,24 @@ def test_grouped_equals_per_image_loop(boxes, groups):
         np.testing.assert_allclose(max_iou_from_boxes(xyxy), _loop_max_iou(xyxy.tolist()), atol=1e-15)
 
 
+@pytest.mark.differential
+@settings(max_examples=200, deadline=None)
+@given(boxes=st.lists(st.tuples(*[st.floats(-50, 50, allow_nan=False)] * 4), max_size=14),
+       groups=st.lists(st.integers(0, 3), min_size=14, max_size=14), nan_at=st.integers(-1, 13))
+def test_grouped_is_the_matrix_of_each_group_to_the_bit(boxes, groups, nan_at):
+    """The compiled pairs give numpy's matrix values exactly, any coordinates (a NaN spreads as numpy's does)."""
+    xyxy = np.array(boxes, dtype=float).reshape(-1, 4)
+    if 0 <= nan_at < len(boxes):
+        xyxy[nan_at, nan_at % 4] = np.nan
+    group = np.array(groups[: len(boxes)])
+    expected = np.zeros(len(boxes))
+    for g in set(group.tolist()):
+        idx = np.flatnonzero(group == g)
+        with np.errstate(invalid="ignore"):
+            expected[idx] = max_iou_from_boxes(xyxy[idx])
+    np.testing.assert_array_equal(max_iou_from_boxes_grouped(xyxy, group), expected)
+
+
 def test_edge_cases():
     assert max_iou_from_boxes(np.zeros((0, 4))).shape == (0,)
     assert max_iou_from_boxes(np.array([[0, 0, 9, 9]])).tolist() == [0.0]  # alone

@@ -87,6 +87,11 @@ def case_polygon_rle_strings():
             ("lo", 0, None), ("hi", 3, None), ("lengths", np.zeros(3, np.int64), "out")]
 
 
+def case_max_iou_inclusive():
+    boxes = np.array([[0, 0, 4, 4], [2, 2, 6, 6], [1, 1, 3, 3], [0, 0, 1, 1]], np.float64)
+    return [("boxes", boxes, "in"), ("starts", np.array([0, 2, 4], np.int64), "in"), ("out", np.empty(4), "out")]
+
+
 K = 17
 
 
@@ -155,7 +160,8 @@ CASES = {"rle_stats": case_rle_stats, "rle_spans_clean": case_rle_spans_clean, "
          "segm_ious": case_segm_ious,
          "bbox_ious": case_bbox_ious, "oks_exponents": case_oks_exponents, "oks_means": case_oks_means,
          "match_candidates": case_match_candidates, "match": case_match, "accumulate": case_accumulate,
-         "polygon_rle_strings": case_polygon_rle_strings, "weighted_accumulate": case_weighted_accumulate}
+         "polygon_rle_strings": case_polygon_rle_strings, "weighted_accumulate": case_weighted_accumulate,
+         "max_iou_inclusive": case_max_iou_inclusive}
 
 
 def call(function: str, args: list):
@@ -271,6 +277,10 @@ def test_read_only_output_is_refused(function, name):
     ("polygon_rle_strings", "xy", np.r_[np.zeros(19), np.nan], r"xy\[19\] = nan is not finite"),
     ("polygon_rle_strings", "xy", np.r_[np.zeros(19), 2.0**28], r"xy\[19\] = .* is not finite"),
     ("polygon_rle_strings", "hi", 4, "not within"),
+    ("max_iou_inclusive", "starts", np.array([0, 3, 2], np.int64), r"starts\[2\] = 2 is not within 0..4 or decreases"),
+    ("max_iou_inclusive", "starts", np.array([1, 2, 4], np.int64), r"starts\[0\] = 1, expected 0"),
+    ("max_iou_inclusive", "starts", np.array([0, 2, 3], np.int64), r"starts\[2\] = 3, expected the 4 boxes"),
+    ("max_iou_inclusive", "starts", np.array([0, 2, 5], np.int64), r"starts\[2\] = 5 is not within"),
     ("weighted_accumulate", "item_img", np.array([0, 1, 2], np.int32), r"item_img\[2\] = 2"),
     ("weighted_accumulate", "item_run", np.array([1, 3, 0], np.int32), r"item_run\[1\] = 3"),
     ("weighted_accumulate", "item_run", np.array([1, 1, 0], np.int32), r"item_run\[2\] = 0"),
