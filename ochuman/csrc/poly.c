@@ -30,27 +30,61 @@ static int counts_push(Counts *c, uint32_t value) {
     return 0;
 }
 
-static int compare_u32(const void *a, const void *b) {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x > y ? 1 : x < y ? -1 : 0;
+/* a[0..n-1] sorted ascending, with tmp[n] as scratch: a natural merge sort. The walk around a
+ * polygon gives its boundary points in a few long monotone stretches (left to right along the
+ * top, back along the bottom), so the runs are found (descending ones reversed) and merged
+ * pairwise: O(n) for a convex polygon, O(n log runs) at worst. */
+static void sort_u32(uint32_t *a, size_t n, uint32_t *tmp) {
+    size_t runs = 0;
+    /* pass 1: make every maximal run ascending in place, counting them */
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i + 1;
+        if (j < n && a[j] < a[i]) {
+            while (j < n && a[j] < a[j - 1]) j++;
+            for (size_t lo = i, hi = j - 1; lo < hi; lo++, hi--) { uint32_t t = a[lo]; a[lo] = a[hi]; a[hi] = t; }
+        } else {
+            while (j < n && a[j] >= a[j - 1]) j++;
+        }
+        runs++;
+        i = j;
+    }
+    /* pass 2..: merge neighbouring runs (found again each pass: ascending stretches) until one */
+    uint32_t *src = a, *dst = tmp;
+    while (runs > 1) {
+        size_t start = 0;
+        runs = 0;
+        while (start < n) {
+            size_t mid = start + 1;
+            while (mid < n && src[mid] >= src[mid - 1]) mid++;
+            size_t end = mid;
+            if (end < n) { end++; while (end < n && src[end] >= src[end - 1]) end++; }
+            size_t x = start, y = mid, k = start;
+            while (x < mid && y < end) dst[k++] = src[y] < src[x] ? src[y++] : src[x++];
+            while (x < mid) dst[k++] = src[x++];
+            while (y < end) dst[k++] = src[y++];
+            runs++;
+            start = end;
+        }
+        uint32_t *t = src; src = dst; dst = t;
+    }
+    if (src != a) memcpy(a, src, n * sizeof *a);
 }
 
 /* A boundary point between dense points (up, vp) and (u, v) of different columns, as rleFrPoly
  * keeps it: pushed as x h + y, or nothing. */
 static int boundary_point(int u, int v, int up, int vp, uint64_t h, uint64_t w, Counts *points) {
-    const double scale = 5;
     int column = u < up ? u : u - 1;
     /* (column + .5) / 5 - .5 is a whole number >= 0 exactly when column = 5 k + 2, k >= 0 (the
      * coordinate limit keeps these doubles exact): the test below, without the divisions */
     if (column < 2 || (column - 2) % 5) return 0;
-    double xd = (double)column;
-    xd = (xd + .5) / scale - .5;
-    if (floor(xd) != xd || xd < 0 || xd > (double)(uint64_t)(w - 1)) return 0;
-    double yd = (double)(v < vp ? v : vp);
-    yd = (yd + .5) / scale - .5;
-    if (yd < 0) yd = 0; else if (yd > (double)h) yd = h;
-    yd = ceil(yd);
-    return counts_push(points, (uint32_t)((int)xd * (int)h + (int)yd));
+    int64_t x = (column - 2) / 5;  /* (column + .5) / 5 - .5, exactly */
+    if ((uint64_t)x > w - 1) return 0;
+    /* ceil((m + .5) / 5 - .5) clamped to 0..h, m = min(v, vp): the double is within 0.1 of
+     * (m - 2) / 5, a whole number exactly when that is, so its ceiling is the integer ceiling */
+    int64_t m = v < vp ? v : vp, y = m <= 2 ? 0 : (m - 2 + 4) / 5;
+    if ((uint64_t)y > h) y = (int64_t)h;
+    return counts_push(points, (uint32_t)(x * (int64_t)h + y));
 }
 
 /* rleFrPoly of the k points xy[2k] at h x w: its runs into *runs (replaced). */
@@ -121,11 +155,11 @@ static int polygon_runs(const double *xy, int64_t k, uint64_t h, uint64_t w, Cou
     if (counts_push(points, (uint32_t)(h * w)) < 0) return EC_NO_MEMORY;
     uint32_t *a = points->data;
     size_t n = points->len;
-    qsort(a, n, sizeof *a, compare_u32);
-    uint32_t previous = 0;
-    for (size_t j = 0; j < n; j++) { uint32_t position = a[j]; a[j] -= previous; previous = position; }
     runs->len = 0;
     if (counts_reserve(runs, n) < 0) return EC_NO_MEMORY;
+    sort_u32(a, n, runs->data);
+    uint32_t previous = 0;
+    for (size_t j = 0; j < n; j++) { uint32_t position = a[j]; a[j] -= previous; previous = position; }
     uint32_t *b = runs->data;
     size_t j = 0, m = 0;
     b[m++] = a[j++];
