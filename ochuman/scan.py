@@ -24,6 +24,9 @@ from ochuman.parallel import worker_count
 # caller's thread imports or reads the ground truth) only from this larger size.
 PARTS_FROM_BYTES = 4_000_000
 BACKGROUND_PARTS_FROM_BYTES = 64_000_000
+# A mapped file read for boxes or keypoints is scanned in pieces of about this size, each hashed
+# and then let go from memory (see scan_results_piecewise).
+PIECE_BYTES = 16_000_000
 _RECORD_BOUNDARY = re.compile(rb"\}[ \t\n\r]*,[ \t\n\r]*\{")  # JSON whitespace only: \s also takes \v, \f
 
 # The compiled scanner's skip bits (evalcore.h SCAN_SKIP_*): fields checked as JSON, not kept.
@@ -64,20 +67,56 @@ def scan_results(data: Union[bytes, mmap.mmap], parts: Optional[int] = None,
     return scanned
 
 
-def _scan_in_parts(data: Union[bytes, mmap.mmap], parts: Optional[int], skip: int) -> Optional[tuple[bytes, ...]]:
+def _record_spans(data: Union[bytes, mmap.mmap], parts: int) -> list[tuple[int, int]]:
+    """data cut into at most ``parts`` spans [start, stop) near equal sizes, each cut between two
+    records (a span ends at the comma, the next starts at "{"; a cut may land inside a string,
+    which the scanner then refuses)."""
     size = len(data)
-    if parts is None:
-        parts = worker_count() if size >= PARTS_FROM_BYTES else 1
     cuts = []
     for k in range(1, parts):
         found = _RECORD_BOUNDARY.search(data, max(size * k // parts, cuts[-1][1] if cuts else 0))
         if found is None:
             break
         comma = found.start() + found.group().index(b",")
-        cuts.append((comma, found.end() - 1))  # this part ends at the comma, the next starts at "{"
+        cuts.append((comma, found.end() - 1))
     if not cuts:
+        return [(0, size)]
+    return [(0, cuts[0][0]), *[(a[1], b[0]) for a, b in zip(cuts, cuts[1:])], (cuts[-1][1], size)]
+
+
+def scan_results_piecewise(data: mmap.mmap, iou_type: Optional[str]) -> tuple[Optional[tuple[bytes, ...]], str]:
+    """(:func:`scan_results` of a mapped file in one thread, the file's SHA-256): the file is
+    scanned in pieces of about PIECE_BYTES, each piece hashed and its pages then let go
+    (``MADV_DONTNEED``: they stay in the page cache, and whatever reads them later maps them
+    again), so that the process holds one piece of the file rather than all of it."""
+    skip = _SKIPPED.get(iou_type, 0)
+    size, page = len(data), mmap.PAGESIZE
+    hasher, outputs, hashed, released = hashlib.sha256(), [], 0, 0
+    with memoryview(data) as view:
+        for start, stop in _record_spans(data, max(1, size // PIECE_BYTES)):
+            outputs.append(_evalcore.scan_results(data, start, stop, skip) if None not in outputs else None)
+            hasher.update(view[hashed:stop])
+            hashed = stop
+            if stop // page * page > released:
+                data.madvise(mmap.MADV_DONTNEED, released, stop // page * page - released)
+                released = stop // page * page
+        hasher.update(view[hashed:])
+    if None in outputs:
+        scanned = _evalcore.scan_results(data, 0, size, skip)  # a cut inside a string, or not in the shape
+    else:
+        scanned = tuple(b"".join(column) for column in zip(*outputs)) if len(outputs) > 1 else outputs[0]
+    if skip and scanned is not None and scanned[3][:1] and not scanned[3][0] & 1:  # as scan_results
+        scanned = _scan_in_parts(data, 1, 0)
+    return scanned, hasher.hexdigest()
+
+
+def _scan_in_parts(data: Union[bytes, mmap.mmap], parts: Optional[int], skip: int) -> Optional[tuple[bytes, ...]]:
+    size = len(data)
+    if parts is None:
+        parts = worker_count() if size >= PARTS_FROM_BYTES else 1
+    spans = _record_spans(data, parts)
+    if len(spans) == 1:
         return _evalcore.scan_results(data, 0, size, skip)
-    spans = [(0, cuts[0][0]), *[(a[1], b[0]) for a, b in zip(cuts, cuts[1:])], (cuts[-1][1], size)]
     outputs: list = [None] * len(spans)
 
     def scan(i: int) -> None:
@@ -97,8 +136,9 @@ def _scan_in_parts(data: Union[bytes, mmap.mmap], parts: Optional[int], skip: in
 class PrefetchedResults:
     """A results file memory-mapped and scanned (:func:`scan_results`) in a background thread,
     e.g. while the caller imports the evaluator and reads its ground truth (one part, so one
-    thread, below ``BACKGROUND_PARTS_FROM_BYTES``: the caller's thread has the other CPU).
-    :meth:`get` waits and returns (data, the scanner's columns or None), or raises what reading
+    thread, below ``BACKGROUND_PARTS_FROM_BYTES``: the caller's thread has the other CPU); a
+    file read for boxes or keypoints that is larger than a piece, in pieces, each hashed and let
+    go (:func:`scan_results_piecewise`). :meth:`get` waits and returns (data, the scanner's columns or None), or raises what reading
     raised (``map_file``'s one-line error). ``path``: the file; ``iou_type``: as
     :func:`scan_results` (None: every field)."""
 
@@ -111,8 +151,14 @@ class PrefetchedResults:
         self._thread.start()
 
     def _read(self) -> None:
+        self._hasher: Optional[threading.Thread] = None
         try:
             data = map_file(self.path)
+            if isinstance(data, mmap.mmap) and _SKIPPED.get(self.iou_type, 0) & SKIP_SEGMENTATION \
+                    and len(data) > PIECE_BYTES:  # no mask read from the file: its pages need not stay
+                scanned, self._sha256 = scan_results_piecewise(data, self.iou_type)
+                self._value = (data, scanned)
+                return
             self._value = (data, scan_results(data, 1 if len(data) < BACKGROUND_PARTS_FROM_BYTES else None,
                                               self.iou_type))
         except BaseException as err:  # noqa: BLE001 - handed to the caller by get()
@@ -128,7 +174,8 @@ class PrefetchedResults:
     def sha256(self) -> str:
         """Hex SHA-256 of the bytes read (after a successful :meth:`get`)."""
         self.wait()
-        self._hasher.join()
+        if self._hasher is not None:
+            self._hasher.join()
         return self._sha256
 
     def wait(self) -> None:

@@ -14,9 +14,12 @@ Named tests pin the error positions the project reports.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
+import tempfile
+from pathlib import Path
 from unittest import mock
 
 import numpy as np
@@ -30,7 +33,8 @@ from ochuman import io as ochuman_io
 from ochuman.errors import FormatError, ResultsError
 from ochuman.io import LONE_SURROGATE_KEY
 from ochuman.eval.results import _scanned_detections, detections_from_bytes, detections_from_records, parse_results
-from ochuman.scan import scan_results
+from ochuman import scan as ochuman_scan
+from ochuman.scan import map_file, scan_results
 
 SOURCE = "results.json"
 COCO_SOURCE = "gt.json"
@@ -437,6 +441,29 @@ def check_results_reading(data: bytes, iou_type: str, parts: int) -> None:
 def test_results_scanner_reads_what_json_loads_reads(data):
     check_scanner_columns(data)
     check_scanner_skips(data)
+
+
+def check_piecewise_scan(data: bytes, iou_type: str, pieces: int) -> None:
+    """Scanning a mapped file in pieces, each hashed and then let go, gives scan_results'
+    columns and the file's SHA-256, wherever the pieces are cut (inside a string: one scan)."""
+    if not data:
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "results.json"
+        path.write_bytes(data)
+        mapped = map_file(path)
+        with mock.patch.object(ochuman_scan, "PIECE_BYTES", max(1, len(data) // pieces)):
+            scanned, digest = ochuman_scan.scan_results_piecewise(mapped, iou_type)
+        assert digest == hashlib.sha256(data).hexdigest()
+        assert scanned == scan_results(data, 1, iou_type)
+        mapped.close()
+
+
+@pytest.mark.differential
+@FAST
+@given(data=results_bytes(), iou_type=st.sampled_from(["bbox", "keypoints"]), pieces=st.integers(1, 5))
+def test_piecewise_scan_of_a_mapped_file(data, iou_type, pieces):
+    check_piecewise_scan(data, iou_type, pieces)
 
 
 @pytest.mark.differential

@@ -134,3 +134,27 @@ def test_a_results_file_is_let_go_once_its_columns_hold_everything(tmp_path, mon
     assert bool(calls) == released
     assert report.rows()[0]["AP"] > 0.5
     assert report.protocol_cards()[0]["results_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("iou_type, piecewise", [("bbox", True), ("keypoints", True), ("segm", False)])
+def test_a_results_file_read_in_pieces_scores_and_hashes_as_a_whole(tmp_path, monkeypatch, iou_type, piecewise):
+    """A results file larger than a piece, read for boxes or keypoints, is scanned piece by
+    piece (each piece's pages let go once hashed): the same numbers and the same file hash as
+    when read whole; masks are read whole (they are evaluated from the file's bytes)."""
+    gt, path, results = _files(tmp_path)
+    gt_dict = json.loads(gt.read_text())
+    gt_dict["annotations"][0].update(keypoints=[10, 10, 2] * 17, num_keypoints=17)
+    gt.write_text(json.dumps(gt_dict))
+    rng = np.random.default_rng(3)
+    records = [{**results[0], "bbox": (rng.random(4) * 20 + 1).tolist(), "score": float(rng.random()),
+                "keypoints": (rng.random(51) * 20).tolist()} for _ in range(400)]
+    path.write_text(json.dumps(records))
+    whole = evaluate_results(str(path), gt=str(gt), iou_type=iou_type, subsets=("all",)).rows()
+    pieces = []
+    monkeypatch.setattr(ochuman.scan, "PIECE_BYTES", path.stat().st_size // 5)
+    scan_piecewise = ochuman.scan.scan_results_piecewise
+    monkeypatch.setattr(ochuman.scan, "scan_results_piecewise", lambda *a: pieces.append(1) or scan_piecewise(*a))
+    report = evaluate_results(str(path), gt=str(gt), iou_type=iou_type, subsets=("all",))
+    assert bool(pieces) == piecewise
+    assert report.rows() == whole
+    assert report.protocol_cards()[0]["results_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
