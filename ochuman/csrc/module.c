@@ -160,7 +160,43 @@ static PyObject *finish(Held *h, int status) {
 }
 
 /* ------------------------------------------------------------------ scanners */
-static PyObject *bytes_of(Vec *v) { return PyBytes_FromStringAndSize(v->data ? v->data : "", (Py_ssize_t)v->len); }
+/* A scanner's column handed to Python without a copy: the Vec's memory, owned by a Column (freed
+ * with it), read through a read-only memoryview (bytes-like: np.frombuffer, b"".join, slicing).
+ * v is left empty. */
+typedef struct { PyObject_HEAD char *data; Py_ssize_t len; } Column;
+
+static int column_getbuffer(PyObject *self, Py_buffer *view, int flags) {
+    Column *c = (Column *)self;
+    return PyBuffer_FillInfo(view, self, c->data ? c->data : (char *)"", c->len, 1, flags);
+}
+
+static void column_dealloc(PyObject *self) {
+    free(((Column *)self)->data);
+    Py_TYPE(self)->tp_free(self);
+}
+
+static PyBufferProcs column_buffer = {column_getbuffer, NULL};
+static PyTypeObject ColumnType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "ochuman._evalcore.Column",
+    .tp_basicsize = sizeof(Column),
+    .tp_dealloc = column_dealloc,
+    .tp_as_buffer = &column_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The memory of one column a scanner filled (read it through a memoryview).",
+};
+
+static PyObject *column_of(Vec *v) {
+    Column *c = PyObject_New(Column, &ColumnType);
+    if (!c) return NULL;
+    c->data = v->data;
+    c->len = (Py_ssize_t)v->len;
+    v->data = NULL;
+    v->len = v->cap = 0;
+    PyObject *view = PyMemoryView_FromObject((PyObject *)c);
+    Py_DECREF(c);
+    return view;
+}
 
 /* The scanners' slow numbers: Python's own correctly rounded conversion, with the GIL taken
  * back for it (the scan runs without). */
@@ -177,7 +213,7 @@ static int python_number(void *context, const char *text, double *out) {
 }
 
 /* scan_results(data, start, end, skip=0) -> (image_id, category_id, score, flags, bbox, segm,
- * keypoints) as bytes (evalcore.h: ResultColumns), or None (not in the shape: the general path
+ * keypoints) as columns (column_of; evalcore.h: ResultColumns), or None (not in the shape: the general path
  * reads the file), for the records in data[start:end] (the whole file: 0, len(data)); skip:
  * SCAN_SKIP_* bits (1: segmentation, 2: keypoints; their columns empty). Parts may be scanned
  * in threads. */
@@ -197,15 +233,16 @@ static PyObject *py_scan_results(PyObject *self, PyObject *args) {
         PyEval_RestoreThread(state);
     } else memset(&out, 0, sizeof out);
     PyObject *result = scanned == 0
-        ? Py_BuildValue("(NNNNNNN)", bytes_of(&out.image_id), bytes_of(&out.category_id), bytes_of(&out.score),
-                        bytes_of(&out.flags), bytes_of(&out.bbox), bytes_of(&out.segm), bytes_of(&out.keypoints))
+        ? Py_BuildValue("(NNNNNNN)", column_of(&out.image_id), column_of(&out.category_id), column_of(&out.score),
+                        column_of(&out.flags), column_of(&out.bbox), column_of(&out.segm), column_of(&out.keypoints))
         : Py_NewRef(Py_None);
     result_columns_free(&out);
     release(&h);
     return result;
 }
 
-/* scan_coco_images(data) -> (id, width, height, file_name [offset, length]) as bytes, or None. */
+/* scan_coco_images(data) -> (id, width, height, file_name [offset, length]) as columns (column_of),
+ * or None. */
 static PyObject *py_scan_coco_images(PyObject *self, PyObject *args) {
     PyObject *data_obj;
     if (!PyArg_ParseTuple(args, "O", &data_obj)) return NULL;
@@ -219,7 +256,7 @@ static PyObject *py_scan_coco_images(PyObject *self, PyObject *args) {
     int scanned = scan_coco_images(data, (size_t)size, &slow, &out);
     PyEval_RestoreThread(state);
     PyObject *result = scanned == 0
-        ? Py_BuildValue("(NNNN)", bytes_of(&out.id), bytes_of(&out.width), bytes_of(&out.height), bytes_of(&out.name))
+        ? Py_BuildValue("(NNNN)", column_of(&out.id), column_of(&out.width), column_of(&out.height), column_of(&out.name))
         : Py_NewRef(Py_None);
     image_columns_free(&out);
     release(&h);
@@ -228,7 +265,7 @@ static PyObject *py_scan_coco_images(PyObject *self, PyObject *args) {
 
 /* scan_coco_annotations(data, skip_polygon_xy=False) -> (id, image_id, category_id, iscrowd,
  * bbox, area, max_iou, has_keypoints, keypoints, segm, num_keypoints, segm_kind, polygons,
- * polygon_points, polygon_xy, fields, rle_list_pixels) as bytes (evalcore.h: AnnotationColumns),
+ * polygon_points, polygon_xy, fields, rle_list_pixels) as columns (column_of; evalcore.h: AnnotationColumns),
  * or None. */
 static PyObject *py_scan_coco_annotations(PyObject *self, PyObject *args) {
     PyObject *data_obj;
@@ -244,12 +281,12 @@ static PyObject *py_scan_coco_annotations(PyObject *self, PyObject *args) {
     int scanned = scan_coco_annotations(data, (size_t)size, skip_polygon_xy ? SCAN_SKIP_POLYGON_XY : 0, &slow, &out);
     PyEval_RestoreThread(state);
     PyObject *result = scanned == 0
-        ? Py_BuildValue("(NNNNNNNNNNNNNNNNN)", bytes_of(&out.id), bytes_of(&out.image_id), bytes_of(&out.category_id),
-                        bytes_of(&out.iscrowd), bytes_of(&out.bbox), bytes_of(&out.area), bytes_of(&out.max_iou),
-                        bytes_of(&out.has_keypoints), bytes_of(&out.keypoints), bytes_of(&out.segm),
-                        bytes_of(&out.num_keypoints), bytes_of(&out.segm_kind), bytes_of(&out.polygons),
-                        bytes_of(&out.polygon_points), bytes_of(&out.polygon_xy), bytes_of(&out.fields),
-                        bytes_of(&out.rle_list_pixels))
+        ? Py_BuildValue("(NNNNNNNNNNNNNNNNN)", column_of(&out.id), column_of(&out.image_id), column_of(&out.category_id),
+                        column_of(&out.iscrowd), column_of(&out.bbox), column_of(&out.area), column_of(&out.max_iou),
+                        column_of(&out.has_keypoints), column_of(&out.keypoints), column_of(&out.segm),
+                        column_of(&out.num_keypoints), column_of(&out.segm_kind), column_of(&out.polygons),
+                        column_of(&out.polygon_points), column_of(&out.polygon_xy), column_of(&out.fields),
+                        column_of(&out.rle_list_pixels))
         : Py_NewRef(Py_None);
     annotation_columns_free(&out);
     release(&h);
@@ -354,7 +391,8 @@ static int expect_offsets(Held *h, const char *name, const int64_t *a, int64_t f
 }
 
 /* polygon_rle_strings(xy f64[2P], point_start i64[Q+1], polygon_start i64[N+1], sizes i64[2N],
- *                     lo, hi, lengths i64[N] out) -> bytes: the strings of objects lo..hi-1. */
+ *                     lo, hi, lengths i64[N] out) -> the strings of objects lo..hi-1, one after another
+ *                     (a column: column_of). */
 static PyObject *py_polygon_rle_strings(PyObject *self, PyObject *args) {
     PyObject *xy_obj, *ps_obj, *gs_obj, *sizes_obj, *lengths_obj;
     Py_ssize_t lo, hi;
@@ -396,7 +434,7 @@ static PyObject *py_polygon_rle_strings(PyObject *self, PyObject *args) {
     result = polygon_rle_strings(xy, point_start, polygon_start, sizes, lo, hi, &out, lengths);
     Py_END_ALLOW_THREADS
     release(&h);
-    PyObject *strings = result == EC_NO_MEMORY ? PyErr_NoMemory() : bytes_of(&out);
+    PyObject *strings = result == EC_NO_MEMORY ? PyErr_NoMemory() : column_of(&out);
     free(out.data);
     return strings;
 }
@@ -810,6 +848,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_evalcore", NULL, -1
 PyMODINIT_FUNC PyInit__evalcore(void) {
     json_scan_init();
     rle_init();
+    if (PyType_Ready(&ColumnType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     if (PyModule_AddIntConstant(m, "GT_COUNTED", GT_COUNTED) < 0 || PyModule_AddIntConstant(m, "GT_IGNORED", GT_IGNORED) < 0
