@@ -563,7 +563,14 @@ def _image_columns(images: list, with_sizes: bool) -> Optional[tuple[np.ndarray,
 
 def _numbers(values: list, width: Optional[int] = None, kinds: str = "biuf") -> Optional[np.ndarray]:
     """``values`` (N numbers, or N rows of ``width`` numbers) as an array, or None where one is
-    not a number of ``kinds`` (numpy's dtype kinds), or a row has another length."""
+    not a number of ``kinds`` (numpy's dtype kinds), or a row has another length. Python floats,
+    ints and bools in lists are converted by the compiled core (float64, the dtype every column
+    of numbers is evaluated in: np.array takes 55 ms for 50k rows of 51 keypoints, it 10 ms);
+    anything else as numpy reads it."""
+    if kinds == "biuf" and type(values) is list and values:  # (numpy reads [] as no rows)
+        out = np.empty(len(values) * (width or 1))
+        if _evalcore.float_rows(values, width or 0, out):
+            return out.reshape(-1, width) if width else out
     try:
         array = np.array(values)
     except (ValueError, TypeError, OverflowError):
@@ -677,8 +684,8 @@ class _ListedResults:
             if iou_type != "keypoints":  # the box and area come from however many joints they have
                 joints = keypoints.shape[1] // 3
         columns = (self.image_ids, self.category_ids, scores, flags, bbox, segm, keypoints)
-        columns = tuple(np.ascontiguousarray(c, dtype=dtype).tobytes() if len(c) else b""
-                        for c, dtype in zip(columns, _SCANNED_DTYPES))
+        columns = tuple(memoryview(np.ascontiguousarray(c, dtype=dtype)).toreadonly().cast("B") if len(c) else b""
+                        for c, dtype in zip(columns, _SCANNED_DTYPES))  # the scanner's columns' shape, no copy
         with np.errstate(over="ignore"):  # w * h past float64 is inf, silently, as in pycocotools
             return scanned_detections(buffer, columns, *images, None, iou_type, defer_mask_checks=True,
                                       keypoint_count=joints, raw=False, masks=masks and masks.table,

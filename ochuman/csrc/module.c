@@ -293,6 +293,47 @@ static PyObject *py_scan_coco_annotations(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* ------------------------------------------------------------------ Python numbers */
+/* One number as numpy's np.array reads a list of Python numbers, then casts it to float64: 0,
+ * or -1 for anything else (a subclass, a numpy scalar, an int beyond int64: numpy decides). */
+static int exact_number(PyObject *item, double *out) {
+    if (PyFloat_CheckExact(item)) { *out = PyFloat_AS_DOUBLE(item); return 0; }
+    if (PyLong_CheckExact(item) || PyBool_Check(item)) {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(item, &overflow);
+        if (overflow || (v == -1 && PyErr_Occurred())) { PyErr_Clear(); return -1; }
+        *out = (double)v;
+        return 0;
+    }
+    return -1;
+}
+
+/* float_rows(values list, width, out f64[len(values) * max(width, 1)]) -> bool: every item of
+ * values a Python float, int or bool (width 0), or a list of `width` of them, written to out
+ * row by row as float64 (np.array(values).astype(float64) for those items); False at the first
+ * item that is not (out then partly written). */
+static PyObject *py_float_rows(PyObject *self, PyObject *args) {
+    PyObject *values, *out_obj;
+    Py_ssize_t width;
+    if (!PyArg_ParseTuple(args, "O!nO", &PyList_Type, &values, &width, &out_obj)) return NULL;
+    Held h = {"float_rows"};
+    double *out;
+    Py_ssize_t n = PyList_GET_SIZE(values), per = width > 0 ? width : 1;
+    if (width < 0) { fail(&h, PyExc_ValueError, "width = %zd: expected 0 (numbers) or a row length", width); return NULL; }
+    if (expect_count(&h, "out", take(&h, out_obj, "out", F64, 1, &out), n * per, "len(values) * max(width, 1)") < 0) {
+        release(&h); return NULL;
+    }
+    int ok = 1;
+    for (Py_ssize_t i = 0; i < n && ok; i++) {
+        PyObject *item = PyList_GET_ITEM(values, i);
+        if (width == 0) { ok = exact_number(item, out + i) == 0; continue; }
+        if (!PyList_CheckExact(item) || PyList_GET_SIZE(item) != width) { ok = 0; break; }
+        for (Py_ssize_t k = 0; k < width && ok; k++) ok = exact_number(PyList_GET_ITEM(item, k), out + i * width + k) == 0;
+    }
+    release(&h);
+    return PyBool_FromLong(ok);
+}
+
 /* ------------------------------------------------------------------ RLE */
 /* rle_spans_clean(buf, spans i64[2n] [offset, length]) -> bool: every span is clean raw RLE
  * counts content (evalcore.h: rle_clean_copy). */
@@ -831,6 +872,7 @@ static PyMethodDef methods[] = {
     {"polygon_rle_strings", py_polygon_rle_strings, METH_VARARGS, "COCO compressed RLE strings of unions of polygons."},
     {"segm_ious", py_segm_ious, METH_VARARGS, "Mask IoU of every (dt, gt) pair of a range of blocks."},
     {"bbox_ious", py_bbox_ious, METH_VARARGS, "Box IoU of every (dt, gt) pair of a range of blocks."},
+    {"float_rows", py_float_rows, METH_VARARGS, "Python numbers (or lists of them) as float64, or False."},
     {"max_iou_inclusive", py_max_iou_inclusive, METH_VARARGS, "MaxIoU of boxes within their groups (inclusive pixels)."},
     {"oks_exponents", py_oks_exponents, METH_VARARGS, "The exponents of COCO OKS for (dt, gt) pairs."},
     {"oks_means", py_oks_means, METH_VARARGS, "COCO OKS from exp(-e), summed as numpy sums."},

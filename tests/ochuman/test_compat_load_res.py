@@ -11,6 +11,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO as PyCOCO
 from pycocotools.cocoeval import Params
@@ -239,3 +241,34 @@ def test_result_lists_outside_the_usual_shapes_take_the_general_path(coco_sample
         with contextlib.suppress(compat.ResultsError):  # the missing score, the mask of another size
             E.evaluate()
     assert (dt._pending is not None) == (path == "columns")
+
+
+NUMBER_LIKE = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-2 ** 70, 2 ** 70), st.booleans(),
+                      st.integers(-5, 5), st.none(), st.text(max_size=1), st.builds(np.float32, st.floats(width=32)))
+
+
+@pytest.mark.differential
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), width=st.integers(0, 5), n=st.integers(0, 6))
+def test_numbers_are_numpy_reading_of_the_lists(data, width, n):
+    """The compiled reading of Python numbers (compat._numbers) equals numpy's: the same values
+    as float64, refused where numpy's array would not be numbers of one row length."""
+    if width:
+        lengths = st.one_of(st.just(width), st.integers(0, 6))
+        values = [data.draw(st.lists(NUMBER_LIKE, min_size=k, max_size=k)) for k in [data.draw(lengths) for _ in range(n)]]
+        if n and data.draw(st.booleans()):
+            values[data.draw(st.integers(0, n - 1))] = tuple(values[0])  # a tuple row: numpy's reading
+    else:
+        values = data.draw(st.lists(NUMBER_LIKE, min_size=n, max_size=n))
+    ours = compat._numbers(values, width or None)
+    try:
+        array = np.array(values)
+        shape = (len(values), width) if width else (len(values),)
+        expected = array if array.dtype.kind in "biuf" and array.shape == shape else None
+    except (ValueError, TypeError, OverflowError):
+        expected = None
+    if expected is None:
+        assert ours is None
+    else:
+        assert ours is not None
+        np.testing.assert_array_equal(np.asarray(ours, dtype=np.float64), expected.astype(np.float64))

@@ -87,6 +87,10 @@ def case_polygon_rle_strings():
             ("lo", 0, None), ("hi", 3, None), ("lengths", np.zeros(3, np.int64), "out")]
 
 
+def case_float_rows():
+    return [("values", [[1.5, 2, True], [0.0, -3, 4.25]], None), ("width", 3, None), ("out", np.empty(6), "out")]
+
+
 def case_max_iou_inclusive():
     boxes = np.array([[0, 0, 4, 4], [2, 2, 6, 6], [1, 1, 3, 3], [0, 0, 1, 1]], np.float64)
     return [("boxes", boxes, "in"), ("starts", np.array([0, 2, 4], np.int64), "in"), ("out", np.empty(4), "out")]
@@ -161,7 +165,7 @@ CASES = {"rle_stats": case_rle_stats, "rle_spans_clean": case_rle_spans_clean, "
          "bbox_ious": case_bbox_ious, "oks_exponents": case_oks_exponents, "oks_means": case_oks_means,
          "match_candidates": case_match_candidates, "match": case_match, "accumulate": case_accumulate,
          "polygon_rle_strings": case_polygon_rle_strings, "weighted_accumulate": case_weighted_accumulate,
-         "max_iou_inclusive": case_max_iou_inclusive}
+         "max_iou_inclusive": case_max_iou_inclusive, "float_rows": case_float_rows}
 
 
 def call(function: str, args: list):
@@ -277,6 +281,7 @@ def test_read_only_output_is_refused(function, name):
     ("polygon_rle_strings", "xy", np.r_[np.zeros(19), np.nan], r"xy\[19\] = nan is not finite"),
     ("polygon_rle_strings", "xy", np.r_[np.zeros(19), 2.0**28], r"xy\[19\] = .* is not finite"),
     ("polygon_rle_strings", "hi", 4, "not within"),
+    ("float_rows", "width", -1, "expected 0"),
     ("max_iou_inclusive", "starts", np.array([0, 3, 2], np.int64), r"starts\[2\] = 2 is not within 0..4 or decreases"),
     ("max_iou_inclusive", "starts", np.array([1, 2, 4], np.int64), r"starts\[0\] = 1, expected 0"),
     ("max_iou_inclusive", "starts", np.array([0, 2, 3], np.int64), r"starts\[2\] = 3, expected the 4 boxes"),
