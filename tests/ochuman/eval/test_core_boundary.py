@@ -135,7 +135,7 @@ def case_match():
 
 
 def case_accumulate():
-    A, T, C, G, D, R, M, K_ = 2, 2, 2, 3, 2, 5, 2, 1
+    A, T, G, D, R, M, K_ = 2, 2, 3, 2, 5, 2, 1  # matches: (A, T, C) with C = 2 candidates
     return [("matches", np.array([[[0, 2], [-1, 2]], [[1, -1], [-1, -1]]], np.int32), "in"),
             ("candidate_of", np.array([0, 1], np.int32), "in"), ("gt_state", np.zeros((A, G), np.uint8), "in"),
             ("gt_ids", np.arange(1, G + 1, dtype=np.int64), "in"), ("gt_used", np.ones(G, np.uint8), "in"),
