@@ -201,6 +201,10 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
     """COCO AP of results files on OCHuman, with the Moderate / Hard breakdown (Table 2)."""
     import warnings
 
+    # numpy's OpenBLAS starts a thread per further CPU at import, which spins for a while (60 ms
+    # of CPU here, on a 2-CPU machine half of it while the results are read): the evaluation does
+    # no BLAS work, so unless told otherwise it asks for none (set before numpy is first imported)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from ochuman.scan import PrefetchedAnnotations, PrefetchedResults
 
     # Read the first results file and the --gt file while the evaluator is imported (numpy and

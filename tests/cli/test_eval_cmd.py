@@ -639,3 +639,25 @@ def test_rle_of_another_image_size_names_the_likely_cause(files, official_val, t
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and "segmentation size" in lines[0] and "differs from the image's" in lines[0], lines
     assert "results for another split" in lines[0]
+
+
+@pytest.mark.parametrize("preset, expected", [(None, 1), ("2", 2)])
+def test_eval_asks_numpy_for_no_blas_threads_unless_told(files, preset, expected):
+    """numpy's OpenBLAS threads spin after import (CPU the evaluation needs); `ochuman eval`
+    asks for none before numpy loads, and keeps a value the user set."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, json; from cli.ochuman_cmd import main; from threadpoolctl import threadpool_info\n"
+            "try:\n    main(sys.argv[1:], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+            "print(json.dumps([p['num_threads'] for p in threadpool_info() if p['internal_api'] == 'openblas']))")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if preset is not None:
+        env["OPENBLAS_NUM_THREADS"] = preset
+    done = subprocess.run([sys.executable, "-c", code, "eval", "--gt", str(SAMPLE_ANNOTATIONS), "--results",
+                           str(files["jittered"]), "--format", "json"], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    threads = json.loads(done.stdout.strip().splitlines()[-1])
+    assert threads and all(n == expected for n in threads)
