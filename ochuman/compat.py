@@ -47,6 +47,7 @@ import datetime
 import io
 import json
 import os
+import threading
 from collections import defaultdict
 from typing import Callable, Optional, TypedDict, Union
 
@@ -220,7 +221,8 @@ class COCO(_PycocotoolsCOCO):
         compiled scanner reads, or a list in the usual shapes (where pycocotools would load
         either without error), is kept as columns until its index is read."""
         if isinstance(resFile, (str, os.PathLike)):
-            lazy = _lazy_results(self, resFile)
+            with _scanning(self._file if self._pending is not None else None):
+                lazy = _lazy_results(self, resFile)
             if lazy is not None:
                 return lazy
             source, anns = str(resFile), _read(resFile)
@@ -234,6 +236,27 @@ class COCO(_PycocotoolsCOCO):
         gt_parts = {key: self._top(key) for key in ("info", "images", "categories") if self._top(key, _UNSET) is not _UNSET}
         _load_results(res, anns, source, set(self.getImgIds()), gt_parts)
         return res
+
+
+@contextlib.contextmanager
+def _scanning(file: Optional["_AnnotationFile"]):
+    """The ground truth's annotations scanned (polygons left out, as box and keypoint
+    evaluations read them) in a thread while the body runs (reading a results file leaves a CPU
+    idle), joined at its end; whatever goes wrong there is left to evaluate() to find again."""
+    if file is None or "annotations" not in file.raw or file.columns:
+        yield
+        return
+
+    def scan() -> None:
+        with contextlib.suppress(Exception):
+            file.scanned(masks=False)
+
+    thread = threading.Thread(target=scan, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
 
 
 def _membership(values: list):

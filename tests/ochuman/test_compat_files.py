@@ -253,3 +253,18 @@ def test_one_ground_truth_evaluated_for_boxes_then_masks(coco_mini, tmp_path):
         scans.append(sorted(key for key in ours_gt._file.columns if key != "polygons"))
     assert scans == [["without polygons"], ["scanned"], ["scanned"]]
     assert ours_gt._pending is not None
+
+
+def test_load_res_of_a_file_scans_the_ground_truth_meanwhile(coco_mini, tmp_path):
+    """While loadRes(path) reads the results (one CPU busy), the ground truth's annotations are
+    scanned in a thread (as a box or keypoint evaluation reads them), done when it returns."""
+    from ochuman import _evalcore
+
+    res_path = tmp_path / "bbox.json"
+    res_path.write_text(json.dumps(make_results(coco_mini, "bbox", seed=44)))
+    with quietly():
+        gt = compat.COCO(str(coco_mini))
+        assert gt._file.columns == {}
+        gt.loadRes(str(res_path))
+    assert list(gt._file.columns) == ["without polygons"]
+    assert gt._file.columns["without polygons"] == _evalcore.scan_coco_annotations(gt._file.raw["annotations"], True)
