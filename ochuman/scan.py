@@ -154,8 +154,9 @@ class PrefetchedResults:
         self._hasher: Optional[threading.Thread] = None
         try:
             data = map_file(self.path)
-            if isinstance(data, mmap.mmap) and _SKIPPED.get(self.iou_type, 0) & SKIP_SEGMENTATION \
-                    and len(data) > PIECE_BYTES:  # no mask read from the file: its pages need not stay
+            # no mask read from the file: its pages need not stay (where the system can let them go)
+            if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED") and len(data) > PIECE_BYTES \
+                    and _SKIPPED.get(self.iou_type, 0) & SKIP_SEGMENTATION:
                 scanned, self._sha256 = scan_results_piecewise(data, self.iou_type)
                 self._value = (data, scanned)
                 return
