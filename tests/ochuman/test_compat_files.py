@@ -268,3 +268,26 @@ def test_load_res_of_a_file_scans_the_ground_truth_meanwhile(coco_mini, tmp_path
         gt.loadRes(str(res_path))
     assert list(gt._file.columns) == ["without polygons"]
     assert gt._file.columns["without polygons"] == _evalcore.scan_coco_annotations(gt._file.raw["annotations"], True)
+
+
+def test_files_are_read_whole_and_read_only(tmp_path):
+    """compat reads a file's content at once (into memory numpy backs with huge pages): the
+    same bytes, read-only; an empty file and a pipe read as bytes."""
+    import os
+    import threading
+
+    content = json.dumps([{"image_id": k, "score": k / 7} for k in range(5000)]).encode()
+    path = tmp_path / "r.json"
+    path.write_bytes(content)
+    read = compat._read_bytes(path)
+    assert bytes(read) == content and memoryview(read).readonly
+    (tmp_path / "empty.json").write_bytes(b"")
+    assert compat._read_bytes(tmp_path / "empty.json") == b""
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_bytes, args=(content,))
+    writer.start()
+    assert compat._read_bytes(fifo) == content
+    writer.join()
+    with pytest.raises(compat.OCHumanError, match="cannot read"):
+        compat._read_bytes(tmp_path / "missing.json")
