@@ -1162,6 +1162,17 @@ def _param_values(p) -> tuple:
             [list(r) for r in p.areaRng], list(p.maxDets), p.iouType)
 
 
+def _params_copy(p):
+    """``copy.deepcopy`` of a Params: lists of plain ints and floats (image and category ids,
+    maxDets) copied as lists, other values deep-copied (deepcopy's memo costs ~1.5 us an item:
+    2 ms a copy at 1000 image ids)."""
+    out = copy.copy(p)
+    for name, value in vars(p).items():
+        plain = type(value) is list and all(type(x) is int or type(x) is float for x in value)
+        setattr(out, name, list(value) if plain else copy.deepcopy(value))
+    return out
+
+
 class _Run:
     """What one ``evaluate()`` computed: columns, blocks, per area range states and matches."""
 
@@ -1318,8 +1329,8 @@ class COCOeval(_PycocotoolsCOCOeval):
             return self.evaluate()
         states = variant_states(Variant(base_state(gt, blocks, params)), gt, blocks, params)
         matches = match(blocks, states, gt.iscrowd[blocks.gt_order], params)
-        self._paramsEval = copy.deepcopy(p)
-        self._run = _Run(gt, dt, blocks, params, states, matches, copy.deepcopy(p))
+        self._paramsEval = _params_copy(p)
+        self._run = _Run(gt, dt, blocks, params, states, matches, _params_copy(p))
         self._lazy = {name: _UNSET for name in self._lazy}
         self.eval = {}
 

@@ -142,7 +142,7 @@ typedef struct {
 /* COCOeval's eval arrays: precision, scores [T*R*K*A*M], recall [T*K*A*M]. */
 typedef struct { double *precision, *recall, *scores; } AccumulateOutput;
 
-int accumulate(const AccumulateInput *in, int64_t a_lo, int64_t a_hi, AccumulateOutput *out);  /* COCOeval.accumulate for area ranges a_lo..a_hi-1 (cells without a counted gt untouched); 0 or EC_NO_MEMORY */
+int accumulate(const AccumulateInput *in, int64_t k_lo, int64_t k_hi, int64_t a_lo, int64_t a_hi, AccumulateOutput *out);  /* COCOeval.accumulate for categories k_lo..k_hi-1 x area ranges a_lo..a_hi-1, every cell written (-1 without a counted gt); 0 or EC_NO_MEMORY */
 
 /* ------------------------------------------------------------------ bootstrap (bootstrap.c) */
 /* L lists (one per variant and category) of the detections of one area range and maxDets that

@@ -702,20 +702,21 @@ static PyObject *py_match(PyObject *self, PyObject *args) {
 /* accumulate(*, matches i32 (A, T, C), candidate_of i32[D], gt_state u8[A*G], gt_ids i64[G],
  *            gt_used u8[G], gt_cat i64[G], order i64[D], dt_used u8[D], dt_cat i64[D],
  *            dt_rank i64[D], dt_scores f64[D], dt_out u8[A*D], rec_thrs f64[R], max_dets i64[M],
- *            categories K, area_lo, area_hi, precision f64[T*R*K*A*M], recall f64[T*K*A*M],
+ *            categories K, category_lo, category_hi, area_lo, area_hi, precision f64[T*R*K*A*M],
+ *            recall f64[T*K*A*M],
  *            scores f64[T*R*K*A*M])  (evalcore.h: accumulate; keyword arguments only) */
 static PyObject *py_accumulate(PyObject *self, PyObject *args, PyObject *kwargs) {
     static char *names[] = {"matches", "candidate_of", "gt_state", "gt_ids", "gt_used", "gt_cat", "order", "dt_used",
                             "dt_cat", "dt_rank", "dt_scores", "dt_out", "rec_thrs", "max_dets", "categories",
-                            "area_lo", "area_hi", "precision", "recall", "scores", NULL};
+                            "category_lo", "category_hi", "area_lo", "area_hi", "precision", "recall", "scores", NULL};
     PyObject *o[14], *p_obj, *r_obj, *s_obj;
-    Py_ssize_t K, a_lo, a_hi;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$OOOOOOOOOOOOOOnnnOOO:accumulate", names, &o[0], &o[1], &o[2], &o[3],
+    Py_ssize_t K, k_lo, k_hi, a_lo, a_hi;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$OOOOOOOOOOOOOOnnnnnOOO:accumulate", names, &o[0], &o[1], &o[2], &o[3],
                                      &o[4], &o[5], &o[6], &o[7], &o[8], &o[9], &o[10], &o[11], &o[12], &o[13], &K,
-                                     &a_lo, &a_hi, &p_obj, &r_obj, &s_obj)) return NULL;
+                                     &k_lo, &k_hi, &a_lo, &a_hi, &p_obj, &r_obj, &s_obj)) return NULL;
     /* "|$" makes every argument keyword-only; all are required. */
     Py_ssize_t given = kwargs ? PyDict_Size(kwargs) : 0;
-    if (given != 20) {
+    if (given != 22) {
         for (int i = 0; names[i]; i++)
             if (!kwargs || !PyDict_GetItemString(kwargs, names[i]))
                 return PyErr_Format(PyExc_TypeError, "accumulate() missing required keyword argument '%s'", names[i]);
@@ -746,6 +747,7 @@ static PyObject *py_accumulate(PyObject *self, PyObject *args, PyObject *kwargs)
         || expect_count(&h, "precision", take(&h, p_obj, "precision", F64, 1, &out.precision), n, "T x R x K x A x M") < 0
         || expect_count(&h, "recall", take(&h, r_obj, "recall", F64, 1, &out.recall), in.T * K * in.A * M, "T x K x A x M") < 0
         || expect_count(&h, "scores", take(&h, s_obj, "scores", F64, 1, &out.scores), n, "T x R x K x A x M") < 0
+        || expect_range(&h, "category", k_lo, k_hi, K) < 0
         || expect_range(&h, "area", a_lo, a_hi, in.A) < 0
         || expect_indices(&h, "order", in.order, 0, D, 0, D) < 0) {
         release(&h); return NULL;
@@ -763,7 +765,7 @@ static PyObject *py_accumulate(PyObject *self, PyObject *args, PyObject *kwargs)
         }
     int result;
     Py_BEGIN_ALLOW_THREADS
-    result = accumulate(&in, a_lo, a_hi, &out);
+    result = accumulate(&in, k_lo, k_hi, a_lo, a_hi, &out);
     Py_END_ALLOW_THREADS
     return finish(&h, result);
 }

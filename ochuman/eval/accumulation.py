@@ -72,9 +72,12 @@ def accumulate_variants(gt: Annotations, dt: Annotations, blocks: Blocks, params
     K = len(blocks.cat_ids) if params.use_cats else 1
     dt_area = dt.area[blocks.dt_order]
     gt_ids = np.ascontiguousarray(gt.ann_id[blocks.gt_order], dtype=np.int64)
-    outputs = [(-np.ones((T, R, K, A, M)), -np.ones((T, K, A, M)), -np.ones((T, R, K, A, M))) for _ in variants]
-    if len(gt_ids) == 0:  # no ground truth: every cell stays -1 (npig is 0 everywhere)
+    if len(gt_ids) == 0:  # no ground truth: every cell is -1 (npig is 0 everywhere)
+        outputs = [tuple(np.full(shape, -1.0) for shape in ((T, R, K, A, M), (T, K, A, M), (T, R, K, A, M)))
+                   for _ in variants]
         return [Accumulated(precision=p, recall=r, scores=s, stats=summarize(p, r, params)) for p, r, s in outputs]
+    # Every cell is written by the compiled core (its first touch, in the threads)
+    outputs = [(np.empty((T, R, K, A, M)), np.empty((T, K, A, M)), np.empty((T, R, K, A, M))) for _ in variants]
     # Shared by the variants
     has_dt = np.diff(blocks.dt_start) > 0
     dt_cat = blocks.block_cat[blocks.dt_block].astype(np.int64)
@@ -102,16 +105,28 @@ def accumulate_variants(gt: Annotations, dt: Annotations, blocks: Blocks, params
             dt_used=block_used[blocks.dt_block].astype(np.uint8), dt_cat=dt_cat, dt_rank=dt_rank,
             dt_scores=dt_scores, dt_out=dt_out, rec_thrs=rec_thrs, max_dets=max_dets, categories=K))
 
-    def units(lo: int, hi: int) -> None:  # unit u: variant u // A, area range u % A
+    # Threads take (variant, category) units when there are enough categories (a category's cells
+    # are written together), else (variant, area range) units over all categories.
+    by_category = K >= 2 * parallel.worker_count()
+    per_variant = K if by_category else A
+    if by_category:
+        dt_per_cat = np.bincount(dt_cat[(dt_cat >= 0) & (dt_cat < K)], minlength=K)
+        weights = np.tile(T * A * (dt_per_cat + R * M).astype(float), len(variants))
+    else:
+        weights = np.full(len(variants) * A, float(T * (len(dt_area) + K * R * M)))
+
+    def units(lo: int, hi: int) -> None:  # unit u: variant u // per_variant, category or area u % per_variant
         while lo < hi:
-            k, a = divmod(lo, A)
-            stop = min(hi, (k + 1) * A)
-            precision, recall, scores = outputs[k]
-            _evalcore.accumulate(**inputs[k], area_lo=a, area_hi=a + stop - lo,
-                                 precision=precision, recall=recall, scores=scores)
+            v, first = divmod(lo, per_variant)
+            stop = min(hi, (v + 1) * per_variant)
+            last = first + stop - lo
+            precision, recall, scores = outputs[v]
+            _evalcore.accumulate(**inputs[v], category_lo=first if by_category else 0,
+                                 category_hi=last if by_category else K, area_lo=0 if by_category else first,
+                                 area_hi=A if by_category else last, precision=precision, recall=recall, scores=scores)
             lo = stop
 
-    parallel.run_chunks(units, np.full(len(variants) * A, float(T * len(dt_area))), min_weight=2e5)
+    parallel.run_chunks(units, weights, min_weight=2e5)
     return [Accumulated(precision=p, recall=r, scores=s, stats=summarize(p, r, params)) for p, r, s in outputs]
 
 

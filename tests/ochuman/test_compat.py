@@ -315,3 +315,27 @@ def test_unknown_results_image_id_raises(coco_sample, tmp_path):
     path.write_text(json.dumps(records))
     with pytest.raises(ResultsError, match="999999999"):
         gt.loadRes(str(path))
+
+
+@pytest.mark.parametrize("iou_type", IOU_TYPES)
+def test_params_copy_is_a_deep_copy(iou_type):
+    """``_paramsEval`` is copied as deepcopy would: equal values, nothing shared that can change."""
+    from pycocotools.cocoeval import Params
+
+    from ochuman.compat import _params_copy
+
+    p = Params(iouType=iou_type)
+    p.imgIds, p.catIds = [3, 1, 2], [1, 7.5, True]  # True: not a plain number, deep-copied
+    p.extra = {"nested": [[1, 2], np.arange(3)]}
+    copied, reference = _params_copy(p), copy.deepcopy(p)
+    assert type(copied) is Params and vars(copied).keys() == vars(reference).keys()
+    for name, value in vars(reference).items():
+        ours = getattr(copied, name)
+        assert type(ours) is type(value)
+        assert repr(ours) == repr(value), name
+        if isinstance(value, (list, dict, np.ndarray)):
+            assert ours is not getattr(p, name), name
+    assert copied.extra["nested"][0] is not p.extra["nested"][0]
+    p.imgIds.append(9)
+    p.areaRng[0][0] = -5
+    assert copied.imgIds == [3, 1, 2] and copied.areaRng[0][0] == 0

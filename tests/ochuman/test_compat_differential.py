@@ -50,7 +50,7 @@ def _uncompressed(mask: np.ndarray) -> list:
 
 @st.composite
 def scenes(draw):
-    n_cats = draw(st.integers(1, 3))
+    n_cats = draw(st.integers(1, 6))  # more than two per worker: accumulation by category
     cat_ids = draw(st.lists(st.integers(1, 90), min_size=n_cats, max_size=n_cats, unique=True))
     joints = draw(st.sampled_from([17, 14, 5]))
     sigmas = np.array(draw(st.lists(st.sampled_from([0.025, 0.035, 0.062, 0.079, 0.107]), min_size=joints,

@@ -143,7 +143,8 @@ def case_accumulate():
             ("dt_used", np.ones(D, np.uint8), "in"), ("dt_cat", np.zeros(D, np.int64), "in"),
             ("dt_rank", np.zeros(D, np.int64), "in"), ("dt_scores", np.array([0.4, 0.9]), "in"),
             ("dt_out", np.zeros((A, D), np.uint8), "in"), ("rec_thrs", np.linspace(0, 1, R), "in"),
-            ("max_dets", np.array([1, 100], np.int64), "in"), ("categories", K_, None), ("area_lo", 0, None),
+            ("max_dets", np.array([1, 100], np.int64), "in"), ("categories", K_, None), ("category_lo", 0, None),
+            ("category_hi", K_, None), ("area_lo", 0, None),
             ("area_hi", A, None), ("precision", -np.ones((T, R, K_, A, M)), "out"),
             ("recall", -np.ones((T, K_, A, M)), "out"), ("scores", -np.ones((T, R, K_, A, M)), "out")]
 

@@ -528,6 +528,33 @@ def test_threaded_parts_give_the_same_arrays(monkeypatch, iou_type):
     assert (single.recall > 0).any()
 
 
+@pytest.mark.differential
+@pytest.mark.parametrize("iou_type", ["segm", "bbox", "keypoints"])
+@pytest.mark.parametrize("workers", [1, 2, 3, 64])
+def test_accumulation_by_category_or_area_range_equals_pycocotools(monkeypatch, iou_type, workers):
+    """Accumulation units are (variant, category) when there are at least two categories per
+    worker, else (variant, area range); both, cut into every unit (forced), equal pycocotools."""
+    import ochuman.parallel as parallel
+    from ochuman.eval.accumulation import evaluate
+    from ..workloads import build_workload, engine_params, load_results, run_pycocotools, to_annotations
+
+    per_image = tuple((int(g), int(d)) for g, d in np.random.default_rng(workers).integers(0, 9, (12, 2)))
+    workload = build_workload(iou_type, 11, cat_ids=(1, 2, 3, 5, 8, 13, 21), per_image=per_image,
+                              own_cat_p=0.7, extra_category=True, heavy=True)
+    gt_dict = workload["gt"]
+    original = parallel.run_chunks
+    monkeypatch.setattr(parallel, "worker_count", lambda: workers)
+    monkeypatch.setattr(parallel, "run_chunks", lambda function, weights, min_weight=0: original(function, weights, 1e-9))
+    gt = to_annotations(gt_dict["annotations"], iou_type, gt_dict["images"], is_gt=True)
+    dt = to_annotations(load_results(gt_dict, workload["results"]), iou_type, gt_dict["images"], is_gt=False)
+    ours = evaluate(gt, dt, engine_params(gt_dict, iou_type))
+    stats, precision, recall = run_pycocotools(gt_dict, workload["results"], iou_type)
+    np.testing.assert_array_equal(ours.precision, precision)
+    np.testing.assert_array_equal(ours.recall, recall)
+    np.testing.assert_array_equal(ours.stats, stats)
+    assert (recall > 0).any() and (precision == -1).any()
+
+
 @pytest.mark.parametrize("text, clean", [
     (r"0o", True), (r"ab\\\\c", True), (r"a\\", True), (r"\\\\", True), ("", True),
     (r"a\b", False), (r"a\\\b", False), (r"a\\\\\\\b", False), ("a b", False), ("azz", False),
