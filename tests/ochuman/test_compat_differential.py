@@ -317,3 +317,50 @@ def test_eval_imgs_read_then_accumulate_is_exact(coco_mini, iou_type):
     with quietly():
         E.summarize()
     assert_same_outcome(E, oracle)
+
+
+HUGE = 1e308  # finite, but w * h overflows: IoUs of inf / inf = NaN
+NAN_BOXES = ([0, 0, 10, 10], [2, 1, 10, 9], [0, 0, HUGE, HUGE], [5, 5, HUGE, HUGE], [0, 0, 20, HUGE])
+
+
+@st.composite
+def nan_iou_scenes(draw):
+    """Boxes whose IoU is NaN (overflowing areas) among ordinary ones, crowd regions included."""
+    images, annotations, results = [], [], []
+    for image_id in range(1, draw(st.integers(1, 3)) + 1):
+        images.append({"id": image_id, "height": 50, "width": 50, "file_name": f"{image_id}.jpg"})
+        for _ in range(draw(st.integers(0, 5))):
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1,
+                                "bbox": list(draw(st.sampled_from(NAN_BOXES))), "iscrowd": int(draw(st.integers(0, 4)) == 0),
+                                "area": draw(st.sampled_from([100.0, 5000.0, 1e10]))})
+        for _ in range(draw(st.integers(0, 6))):
+            results.append({"image_id": image_id, "category_id": 1, "bbox": list(draw(st.sampled_from(NAN_BOXES))),
+                            "score": draw(st.sampled_from(SCORES))})
+    gt = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "c1", "supercategory": "x"}]}
+    return gt, results
+
+
+@pytest.mark.differential
+@COMMON
+@given(scene=nan_iou_scenes(), max_dets=st.sampled_from([None, [1, 2, 3]]))
+def test_nan_ious_match_as_pycocotools(scene, max_dets):
+    """pycocotools' `iou < best` is false for a NaN IoU: that detection takes it, and every
+    available ground truth after it in the scan replaces it. Matched the same way here."""
+    gt, results = scene
+    params = {"maxDets": max_dets} if max_dets else {}
+    ours = _evaluation(OURS, gt, results, "bbox", None, params)
+    oracle = _evaluation(PYCOCOTOOLS, gt, results, "bbox", None, params)
+    assert_same_outcome(ours, oracle)
+
+
+def test_a_nan_iou_takes_the_last_available_ground_truth():
+    gt = {"images": [{"id": 1, "height": 50, "width": 50, "file_name": "1.jpg"}],
+          "categories": [{"id": 1, "name": "c1", "supercategory": "x"}],
+          "annotations": [{"id": i + 1, "image_id": 1, "category_id": 1, "bbox": box, "iscrowd": 0, "area": 100.0}
+                          for i, box in enumerate(([0, 0, 10, 10], [0, 0, HUGE, HUGE], [30, 30, 10, 10]))]}
+    results = [{"image_id": 1, "category_id": 1, "bbox": box, "score": s}
+               for box, s in (([0, 0, HUGE, HUGE], 0.9), ([0, 0, 10, 10], 0.8), ([30, 30, 10, 10], 0.6))]
+    ours = _evaluation(OURS, gt, results, "bbox", None, {})
+    oracle = _evaluation(PYCOCOTOOLS, gt, results, "bbox", None, {})
+    assert_same_outcome(ours, oracle)
+    assert oracle.evalImgs[0]["dtMatches"][0].tolist() == [3, 1, 0]  # NaN row: gt 3 (IoU 0), after gt 2 (NaN)
