@@ -1162,13 +1162,17 @@ def _param_values(p) -> tuple:
             [list(r) for r in p.areaRng], list(p.maxDets), p.iouType)
 
 
+# Immutable numbers: a list of them is deep-copied by copying the list.
+_PLAIN_NUMBERS = frozenset({int, float, *(np.dtype(code).type for code in "bBhHiIlLqQefd")})
+
+
 def _params_copy(p):
-    """``copy.deepcopy`` of a Params: lists of plain ints and floats (image and category ids,
-    maxDets) copied as lists, other values deep-copied (deepcopy's memo costs ~1.5 us an item:
-    2 ms a copy at 1000 image ids)."""
+    """``copy.deepcopy`` of a Params: lists of Python or numpy numbers (image and category ids,
+    which evaluate() makes numpy integers as pycocotools does; maxDets) copied as lists, other
+    values deep-copied (deepcopy's memo costs ~1.5 us an item: 2 ms a copy at 1000 image ids)."""
     out = copy.copy(p)
     for name, value in vars(p).items():
-        plain = type(value) is list and all(type(x) is int or type(x) is float for x in value)
+        plain = type(value) is list and all(type(x) in _PLAIN_NUMBERS for x in value)
         setattr(out, name, list(value) if plain else copy.deepcopy(value))
     return out
 

@@ -144,6 +144,10 @@ typedef struct { double *precision, *recall, *scores; } AccumulateOutput;
 
 int accumulate(const AccumulateInput *in, int64_t k_lo, int64_t k_hi, int64_t a_lo, int64_t a_hi, AccumulateOutput *out);  /* COCOeval.accumulate for categories k_lo..k_hi-1 x area ranges a_lo..a_hi-1, every cell written (-1 without a counted gt); 0 or EC_NO_MEMORY */
 
+/* ------------------------------------------------------------------ sorting (sort.c) */
+int argsort_keys(const int64_t *keys, int64_t n, int64_t *out);  /* out: np.argsort(keys, kind="stable") of keys >= 0; 0 or EC_NO_MEMORY */
+int argsort_descending(const double *values, int64_t n, int64_t *out);  /* out: np.argsort(-values, kind="stable") (NaN last, -0.0 ties 0.0); 0 or EC_NO_MEMORY */
+
 /* ------------------------------------------------------------------ bootstrap (bootstrap.c) */
 /* L lists (one per variant and category) of the detections of one area range and maxDets that
  * are a true or false positive at some IoU threshold, by score (items); S samples of image

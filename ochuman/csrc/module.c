@@ -581,6 +581,35 @@ static PyObject *py_max_iou_inclusive(PyObject *self, PyObject *args) {
     return finish(&h, 0);
 }
 
+/* ------------------------------------------------------------------ sorting */
+/* argsort_keys(keys i64[n] >= 0, out i64[n]), argsort_descending(values f64[n], out i64[n])
+ * (evalcore.h: stable radix argsorts) */
+static PyObject *py_argsort(PyObject *args, const char *function, int descending) {
+    PyObject *keys_obj, *out_obj;
+    if (!PyArg_ParseTuple(args, "OO", &keys_obj, &out_obj)) return NULL;
+    Held h = {function};
+    const void *keys; int64_t *out;
+    Py_ssize_t n;
+    if ((n = take(&h, keys_obj, descending ? "values" : "keys", descending ? F64 : I64, 0, &keys)) < 0
+        || expect_count(&h, "out", take(&h, out_obj, "out", I64, 1, &out), n, "one per key") < 0) {
+        release(&h); return NULL;
+    }
+    if (!descending)
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (((const int64_t *)keys)[i] < 0) {
+                fail(&h, PyExc_ValueError, "keys[%zd] = %lld is negative", i, (long long)((const int64_t *)keys)[i]);
+                release(&h); return NULL;
+            }
+    int result;
+    Py_BEGIN_ALLOW_THREADS
+    result = descending ? argsort_descending(keys, n, out) : argsort_keys(keys, n, out);
+    Py_END_ALLOW_THREADS
+    return finish(&h, result);
+}
+
+static PyObject *py_argsort_keys(PyObject *self, PyObject *args) { return py_argsort(args, "argsort_keys", 0); }
+static PyObject *py_argsort_descending(PyObject *self, PyObject *args) { return py_argsort(args, "argsort_descending", 1); }
+
 /* ------------------------------------------------------------------ OKS */
 /* oks_exponents(dt_kpts f64[D'*3K], gt_kpts f64[G'*3K], gt_boxes f64[4G'], gt_areas f64[G'],
  *               variances f64[K], dt i64[P], gt i64[P], out f64[P*K])  (evalcore.h: oks_exponents) */
@@ -876,6 +905,8 @@ static PyMethodDef methods[] = {
     {"bbox_ious", py_bbox_ious, METH_VARARGS, "Box IoU of every (dt, gt) pair of a range of blocks."},
     {"float_rows", py_float_rows, METH_VARARGS, "Python numbers (or lists of them) as float64, or False."},
     {"max_iou_inclusive", py_max_iou_inclusive, METH_VARARGS, "MaxIoU of boxes within their groups (inclusive pixels)."},
+    {"argsort_keys", py_argsort_keys, METH_VARARGS, "Stable argsort of non-negative int64 keys (radix)."},
+    {"argsort_descending", py_argsort_descending, METH_VARARGS, "np.argsort(-values, kind='stable') of float64 values (radix)."},
     {"oks_exponents", py_oks_exponents, METH_VARARGS, "The exponents of COCO OKS for (dt, gt) pairs."},
     {"oks_means", py_oks_means, METH_VARARGS, "COCO OKS from exp(-e), summed as numpy sums."},
     {"match_candidates", py_match_candidates, METH_VARARGS, "Detections that reach the lowest threshold somewhere."},

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ochuman import _evalcore
 from ochuman.eval.annotations import Annotations
 from ochuman.eval.iou import bbox_block_ious, oks_pairs, segm_block_ious
 from ochuman.eval.params import EvalParams
@@ -76,41 +77,20 @@ def _sorted_unique(values) -> np.ndarray:
     return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
 
 
-def descending_ranks(scores: np.ndarray) -> np.ndarray:
-    """Dense rank of each score from the highest (0), equal scores sharing one: (N,) int64.
-
-    Sorting by rank, then position, is ``np.argsort(-scores, kind="stable")``; see
-    :func:`stable_order`. One unstable sort (numpy's vectorised one) instead of a stable
-    float sort, which is several times slower on large inputs."""
-    n = len(scores)
-    ranks = np.empty(n, dtype=np.int64)
-    if n == 0:
-        return ranks
-    order = np.argsort(-scores)
-    ordered = -scores[order]
-    first = np.empty(n, dtype=bool)
-    first[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-    if np.isnan(ordered[-1]):  # NaNs sort last and share one rank, as they tie in a stable sort
-        first[1:] &= ~np.isnan(ordered[:-1])
-    ranks[order] = np.cumsum(first) - 1
-    return ranks
+def descending_order(scores: np.ndarray) -> np.ndarray:
+    """``np.argsort(-scores, kind="stable")``: (N,) int64, by a radix sort in the compiled core
+    (300,000 scores in ~6 ms, numpy's stable sort ~25 ms); NaN last, -0.0 tied with 0.0."""
+    out = np.empty(len(scores), dtype=np.int64)
+    _evalcore.argsort_descending(np.ascontiguousarray(scores, dtype=np.float64), out)
+    return out
 
 
 def stable_order(keys: np.ndarray) -> np.ndarray:
-    """``np.argsort(keys, kind="stable")`` of N non-negative integer keys: (N,) int64. A radix
-    sort on 16-bit digits, lowest first (numpy sorts uint16 stably by radix: 300,000 keys below
-    2^32 in 4 ms, where its stable sort of int64 takes 22 ms)."""
-    keys = np.asarray(keys)
-    if len(keys) == 0:
-        return np.zeros(0, dtype=np.int64)
-    top, shift, order = int(keys.max()), 0, None
-    while order is None or top >> shift:
-        digits = ((keys if order is None else keys[order]) >> shift).astype(np.uint16)  # the low 16 bits
-        step = np.argsort(digits, kind="stable")
-        order = step if order is None else order[step]
-        shift += 16
-    return order.astype(np.int64, copy=False)
+    """``np.argsort(keys, kind="stable")`` of N non-negative integer keys: (N,) int64, by a radix
+    sort in the compiled core over the digits in which the keys differ."""
+    out = np.empty(len(keys), dtype=np.int64)
+    _evalcore.argsort_keys(np.ascontiguousarray(keys, dtype=np.int64), out)
+    return out
 
 
 def make_blocks(gt: Annotations, dt: Annotations, params: EvalParams) -> Blocks:
@@ -136,9 +116,8 @@ def make_blocks(gt: Annotations, dt: Annotations, params: EvalParams) -> Blocks:
     g_idx = np.flatnonzero(g_keep)
     g_idx = g_idx[np.lexsort((g_listed[g_idx], g_img[g_idx], g_cat[g_idx]))]
     d_idx = np.flatnonzero(d_keep)
-    score_ranks = descending_ranks(dt.score)
     if params.use_cats:  # = lexsort((-score, img, cat)): by score, then stably by block
-        by_score = stable_order(score_ranks[d_idx])
+        by_score = descending_order(dt.score[d_idx])
         d_idx = d_idx[by_score[stable_order((d_cat[d_idx] * n_img + d_img[d_idx])[by_score])]]
     else:
         d_idx = d_idx[np.lexsort((d_listed[d_idx], -dt.score[d_idx], d_img[d_idx], d_cat[d_idx]))]
@@ -180,5 +159,5 @@ def make_blocks(gt: Annotations, dt: Annotations, params: EvalParams) -> Blocks:
         iou_start=iou_start, ious=ious, gt_block=g_block, dt_block=d_block, dt_rank=rank,
         # One global stable order by score over the block-ordered detections (image order
         # inside a category, score order inside an image): every subset is sorted the same way.
-        score_order=stable_order(score_ranks[d_idx]),
+        score_order=descending_order(dt.score[d_idx]),
     )

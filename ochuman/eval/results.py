@@ -486,17 +486,19 @@ def _scanned_detections(data: bytes, scanned: Optional[tuple], image_ids: np.nda
     if (category_ids is not None and not np.isin(category, np.asarray(list(category_ids), dtype=np.int64)).all()) \
             or not np.isfinite(score).all():
         return None
-    sizes = image_sizes[image_index]
     by_box = bool(flags[0] & 1)
     by_mask = not by_box and bool(flags[0] & 2)
     bbox = np.frombuffer(bbox, dtype=np.float64).reshape(n, 4)
     given = np.full(n, by_box) if by_box or not (by_mask and iou_type == "bbox") else (flags & 1).astype(bool)
     if by_box and not (flags & 1).all():
         return None
-    bbox = np.where(given[:, None], bbox, 0.0)
+    if not given.all():  # (all given: the scanner's column as it is, read-only)
+        bbox = np.where(given[:, None], bbox, 0.0) if given.any() else np.zeros((n, 4))
     if not np.isfinite(bbox).all() or (bbox[:, 2:] < 0).any():
         return None
+    sizes = None
     if iou_type == "segm" or by_mask:
+        sizes = image_sizes[image_index]
         if not (flags & 2).all() or len(segm) != 32 * n:  # (a scan that passed over the masks)
             return None
         segm = np.frombuffer(segm, dtype=np.int64).reshape(n, 4)
@@ -520,5 +522,5 @@ def _scanned_detections(data: bytes, scanned: Optional[tuple], image_ids: np.nda
     return Annotations(
         image_id=ids[image_index], category_id=category, ann_id=np.arange(1, n + 1, dtype=np.int64),
         bbox=bbox, area=np.asarray(area, dtype=np.float64), iscrowd=np.zeros(n, dtype=bool), score=score,
-        counts=masks, mask_size=sizes if masks is not None else None, keypoints=kpts, masks=masks,
+        counts=masks, mask_size=sizes, keypoints=kpts, masks=masks,
     )

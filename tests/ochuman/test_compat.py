@@ -325,7 +325,7 @@ def test_params_copy_is_a_deep_copy(iou_type):
     from ochuman.compat import _params_copy
 
     p = Params(iouType=iou_type)
-    p.imgIds, p.catIds = [3, 1, 2], [1, 7.5, True]  # True: not a plain number, deep-copied
+    p.imgIds, p.catIds = [3, np.int64(1), 2], [1, 7.5, True, np.float32(2)]  # True: deep-copied
     p.extra = {"nested": [[1, 2], np.arange(3)]}
     copied, reference = _params_copy(p), copy.deepcopy(p)
     assert type(copied) is Params and vars(copied).keys() == vars(reference).keys()
@@ -338,4 +338,4 @@ def test_params_copy_is_a_deep_copy(iou_type):
     assert copied.extra["nested"][0] is not p.extra["nested"][0]
     p.imgIds.append(9)
     p.areaRng[0][0] = -5
-    assert copied.imgIds == [3, 1, 2] and copied.areaRng[0][0] == 0
+    assert copied.imgIds == [3, 1, 2] and type(copied.imgIds[1]) is np.int64 and copied.areaRng[0][0] == 0

@@ -96,6 +96,14 @@ def case_max_iou_inclusive():
     return [("boxes", boxes, "in"), ("starts", np.array([0, 2, 4], np.int64), "in"), ("out", np.empty(4), "out")]
 
 
+def case_argsort_keys():
+    return [("keys", np.array([3, 1, 3, 0], np.int64), "in"), ("out", np.empty(4, np.int64), "out")]
+
+
+def case_argsort_descending():
+    return [("values", np.array([0.5, np.nan, 1.0, -0.0], np.float64), "in"), ("out", np.empty(4, np.int64), "out")]
+
+
 K = 17
 
 
@@ -166,7 +174,8 @@ CASES = {"rle_stats": case_rle_stats, "rle_spans_clean": case_rle_spans_clean, "
          "bbox_ious": case_bbox_ious, "oks_exponents": case_oks_exponents, "oks_means": case_oks_means,
          "match_candidates": case_match_candidates, "match": case_match, "accumulate": case_accumulate,
          "polygon_rle_strings": case_polygon_rle_strings, "weighted_accumulate": case_weighted_accumulate,
-         "max_iou_inclusive": case_max_iou_inclusive, "float_rows": case_float_rows}
+         "max_iou_inclusive": case_max_iou_inclusive, "float_rows": case_float_rows,
+         "argsort_keys": case_argsort_keys, "argsort_descending": case_argsort_descending}
 
 
 def call(function: str, args: list):
@@ -272,6 +281,8 @@ def test_read_only_output_is_refused(function, name):
     ("accumulate", "candidate_of", np.array([0, 2], np.int32), r"candidate_of\[1\] = 2"),
     ("accumulate", "order", np.array([1, 2], np.int64), r"order\[1\] = 2"),
     ("accumulate", "area_hi", 3, "not within"),
+    ("accumulate", "category_hi", 2, "not within"),
+    ("argsort_keys", "keys", np.array([3, 1, -1, 0], np.int64), r"keys\[2\] = -1 is negative"),
     ("polygon_rle_strings", "point_start", np.array([0, 3, 11, 10], np.int64), r"point_start\[2\] = 11"),
     ("polygon_rle_strings", "point_start", np.array([0, 6, 3, 10], np.int64), "decreases"),
     ("polygon_rle_strings", "polygon_start", np.array([0, 2, 1, 3], np.int64), "decreases"),
