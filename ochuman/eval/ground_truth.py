@@ -67,9 +67,21 @@ class GroundTruth:
 
 
 def index_of(values: np.ndarray, universe: np.ndarray) -> np.ndarray:
-    """(N,) position of each of ``values`` in ``universe`` (every value is in it)."""
+    """(N,) position of each of ``values`` in ``universe`` (every value is in it; of repeated
+    ones, the first). Non-negative integer ids not far above the number of values (COCO's image
+    ids) are looked up in a table (300,000 in 1 ms; a binary search takes 5 ms)."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    values, universe = np.asarray(values), np.asarray(universe)
+    if values.dtype.kind in "iu" and universe.dtype.kind in "iu" and len(universe):
+        top = int(universe.max())
+        if int(universe.min()) >= 0 and top < 8 * len(values) + 65536 and 0 <= int(values.min()) and int(values.max()) <= top:
+            table = np.zeros(top + 1, dtype=np.int64)
+            table[universe] = np.arange(len(universe))
+            if (table[universe] == np.arange(len(universe))).all():  # no repeated ids
+                return table[values]
     order = np.argsort(universe, kind="stable")
-    return order[np.searchsorted(universe[order], values)] if len(values) else np.zeros(0, dtype=np.int64)
+    return order[np.searchsorted(universe[order], values)]
 
 
 def ground_truth_from_native(dataset: Dataset, split: str = "val", masks: bool = True) -> GroundTruth:

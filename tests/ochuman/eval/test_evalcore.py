@@ -574,3 +574,14 @@ def test_rle_spans_clean_takes_only_the_alphabet_and_doubled_backslashes(text, c
     data = f'["{text}", "0"]'.encode()
     spans = np.array([[2, len(text.encode())], [len(data) - 3, 1]], dtype=np.int64)
     assert _evalcore.rle_spans_clean(data, spans) is clean
+
+
+@settings(max_examples=300, deadline=None)
+@given(universe=st.lists(st.integers(-5, 200_000), min_size=1, max_size=40).map(np.array), data=st.data())
+def test_index_of_is_the_first_position_in_the_universe(universe, data):
+    """The table lookup (dense non-negative ids) and the binary search give the first position."""
+    from ochuman.eval.ground_truth import index_of
+
+    values = np.array(data.draw(st.lists(st.sampled_from(universe.tolist()), max_size=30)), dtype=np.int64)
+    expected = [universe.tolist().index(v) for v in values.tolist()]
+    assert index_of(values, universe).tolist() == expected
