@@ -62,3 +62,25 @@ def test_public_evaluation_names_keep_their_old_paths():
     for name in ("evaluate_results", "resolve_ground_truth", "GroundTruth", "EvalReport", "find_native_file"):
         assert getattr(old, name) is getattr(new, name), name
     assert {"load", "Dataset", "MaxIoURange", "to_coco", "OCHumanError"} <= set(ochuman.__all__)
+
+
+def test_ochuman_eval_never_loads_numpy_ma(tmp_path):
+    """numpy.ma costs 12 ms of a command's start; np.isin / np.unique import it on first use,
+    so the evaluation path does without them (bbox, segm, keypoints; one subset and levels)."""
+    import json
+
+    from .ochuman.workloads import build_workload
+
+    for iou_type in ("bbox", "segm", "keypoints"):
+        workload = build_workload(iou_type, 3, per_image=((3, 4), (1, 2)) * 20)
+        for record in (*workload["gt"]["images"], *workload["gt"]["annotations"], *workload["results"]):
+            key = "id" if "file_name" in record else "image_id"
+            record[key] *= 1_000_003  # 40 sparse ids: numpy's isin would sort (np.unique), not tabulate or loop
+        gt, results = tmp_path / f"{iou_type}_gt.json", tmp_path / f"{iou_type}_results.json"
+        gt.write_text(json.dumps(workload["gt"]))
+        results.write_text(json.dumps(workload["results"]))
+        for subset in ("all", "levels"):
+            _run("import sys; from cli.ochuman_cmd import main;"
+                 f"main(['eval', '--gt', {str(gt)!r}, '--results', {str(results)!r}, '--iou-type', {iou_type!r},"
+                 f" '--subset', {subset!r}, '--format', 'json'], standalone_mode=False);"
+                 "assert 'numpy.ma' not in sys.modules, 'numpy.ma was loaded'")

@@ -41,7 +41,7 @@ class Blocks:
     score_order: np.ndarray  # (D,) int64: block-ordered detections by score, stable (accumulation)
 
 
-def _index(values: np.ndarray, universe: np.ndarray) -> np.ndarray:
+def positions(values: np.ndarray, universe: np.ndarray) -> np.ndarray:
     """Position of each value in the sorted ``universe``; -1 where absent. Integer ids not far
     above the number of values (COCO's image ids) are looked up in a table, the others found by
     binary search."""
@@ -101,8 +101,8 @@ def make_blocks(gt: Annotations, dt: Annotations, params: EvalParams) -> Blocks:
     n_img = len(img_ids)
 
     def keys(ann: Annotations):
-        img = _index(np.asarray(ann.image_id), img_ids) if len(ann) else np.zeros(0, np.int64)
-        cat = _index(np.asarray(ann.category_id), cat_ids) if len(ann) else np.zeros(0, np.int64)
+        img = positions(np.asarray(ann.image_id), img_ids) if len(ann) else np.zeros(0, np.int64)
+        cat = positions(np.asarray(ann.category_id), cat_ids) if len(ann) else np.zeros(0, np.int64)
         keep = (img >= 0) & (cat >= 0)
         listed = cat  # category index, kept for the order inside a block when use_cats=False
         if not params.use_cats:

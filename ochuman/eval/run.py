@@ -62,7 +62,7 @@ import numpy as np
 from ochuman.errors import OCHumanError, OCHumanWarning, ResultsError
 from ochuman.eval.accumulation import evaluate_variants
 from ochuman.eval.annotations import Annotations
-from ochuman.eval.blocks import make_blocks
+from ochuman.eval.blocks import make_blocks, positions
 from ochuman.eval.breakdown import Breakdown
 from ochuman.eval.bootstrap import image_weights, prepare, resampled_images, sample_stats
 from ochuman.eval.ground_truth import GroundTruth, index_of
@@ -323,7 +323,7 @@ def _warn_if_outside_images(ground: GroundTruth, detections: Annotations, label:
 def _refuse_images_outside_file(ground: GroundTruth, detections: Annotations, label: str) -> None:
     """Official mode scores as pycocotools on the official file, whose ``loadRes`` refuses
     results for images it lacks: so does this, naming the first such record."""
-    outside = ~np.isin(detections.image_id, ground.image_ids[ground.file_images])
+    outside = positions(detections.image_id, np.sort(ground.image_ids[ground.file_images])) < 0
     if outside.any():
         i = int(np.flatnonzero(outside)[0])
         k = int(np.flatnonzero(ground.image_ids == detections.image_id[i])[0])

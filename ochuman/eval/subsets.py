@@ -11,7 +11,7 @@ from typing import Optional
 
 import numpy as np
 
-from ochuman.eval.blocks import Blocks
+from ochuman.eval.blocks import Blocks, positions
 from ochuman.eval.ground_truth import GroundTruth
 from ochuman.eval.matching import Variant
 from ochuman.eval.states import GtState
@@ -41,7 +41,7 @@ def subset_variant(gt: GroundTruth, blocks: Blocks, base: np.ndarray, rng: MaxIo
         crowd = gt.annotations.iscrowd[order]
         counted = gt.official[order] & ~crowd & (True if rng is ALL else rng.contains(max_iou, gt.range_rule))
         if rng is ALL:
-            images = np.isin(blocks.img_ids, gt.image_ids[gt.file_images])
+            images = positions(blocks.img_ids, np.sort(gt.image_ids[gt.file_images])) >= 0
         else:
             images = np.zeros(len(blocks.img_ids), dtype=bool)
             images[blocks.block_img[blocks.gt_block[counted]]] = True
