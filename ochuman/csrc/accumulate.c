@@ -12,10 +12,11 @@ enum { GT_FLAG_MATCHES = 1, GT_FLAG_IGNORED = 2 };
  * so, is ignored; a match to a gt whose id is 0 counts as none. Cells without a GT_COUNTED gt are -1.
  *
  * A category's detections are bit positions: per threshold a word set of true positives and one
- * of false positives, per maxDets one of the detections kept; precision is computed at each true
- * positive only (recall moves only there; the interpolated precision, a maximum to the right, is
- * attained there), its false positives before it counted by popcount. A category's cells go into
- * a small buffer [T][R][areas][M] copied out row by row (the output's layout is k-major). */
+ * of false positives (only candidates, the detections that reach some gt, are looked up in the
+ * matches), per maxDets one of the detections kept; precision is computed at each true positive
+ * only (recall moves only there; the interpolated precision, a maximum to the right, is attained
+ * there), its false positives before it counted by popcount. A category's cells go into a small
+ * buffer [T][R][areas][M] copied out row by row (the output's layout is k-major). */
 int accumulate(const AccumulateInput *in, int64_t k_lo, int64_t k_hi, int64_t a_lo, int64_t a_hi, AccumulateOutput *out) {
     const int64_t A = in->A, T = in->T, C = in->C, G = in->G, D = in->D, R = in->R, M = in->M, K = in->K;
     const int32_t *mt = in->matches, *cand_of = in->candidate_of;
@@ -32,7 +33,7 @@ int accumulate(const AccumulateInput *in, int64_t k_lo, int64_t k_hi, int64_t a_
     const int64_t AW = a_hi - a_lo, row = AW * M;  /* areas computed; doubles per (t, r) row of a category */
     const int64_t KW = k_hi - k_lo, words_max = D / 64 + 1, buffer_cells = T * R * row;
     size_t n = (size_t)(D ? D : 1), cells = (size_t)(buffer_cells ? buffer_cells : 1);
-    int64_t *list = malloc(sizeof(int64_t) * n), *tp_at = malloc(sizeof(int64_t) * n);
+    int64_t *list = malloc(sizeof(int64_t) * n), *tp_at = malloc(sizeof(int64_t) * n), *cand_at = malloc(sizeof(int64_t) * n);
     int32_t *list_cand = malloc(sizeof(int32_t) * n);
     uint64_t *tp_bits = malloc(sizeof(uint64_t) * (size_t)(words_max * (T ? T : 1)));
     uint64_t *fp_bits = malloc(sizeof(uint64_t) * (size_t)(words_max * (T ? T : 1)));
@@ -47,7 +48,7 @@ int accumulate(const AccumulateInput *in, int64_t k_lo, int64_t k_hi, int64_t a_
      * category and area range: one pass each instead of one per category. */
     int64_t *cat_start = calloc((size_t)KW + 1, sizeof(int64_t)), *fill = malloc(sizeof(int64_t) * (size_t)KW);
     int64_t *by_cat = malloc(sizeof(int64_t) * n), *npig_of = calloc((size_t)(KW * AW), sizeof(int64_t));
-    int failed = !list || !tp_at || !list_cand || !tp_bits || !fp_bits || !kept_bits || !kept_count || !kept_first
+    int failed = !list || !tp_at || !cand_at || !list_cand || !tp_bits || !fp_bits || !kept_bits || !kept_count || !kept_first
                  || !tp_pr || !out_bits || !gt_flags || !p_buf || !s_buf || !cat_start || !fill || !by_cat || !npig_of;
     if (!failed) {
         for (int64_t q = 0; q < D; q++) {
@@ -67,9 +68,10 @@ int accumulate(const AccumulateInput *in, int64_t k_lo, int64_t k_hi, int64_t a_
                 gt_flags[(a - a_lo) * G + g] = (uint8_t)((gid[g] != 0 ? GT_FLAG_MATCHES : 0) | (gst[a * G + g] == GT_IGNORED ? GT_FLAG_IGNORED : 0));
         for (int64_t k = k_lo; k < k_hi; k++) {
             /* This category's detections by score, and those kept per maxDets (bits). */
-            int64_t nd_all = 0;
+            int64_t nd_all = 0, n_cand = 0;
             for (int64_t q = cat_start[k - k_lo]; q < cat_start[k - k_lo + 1]; q++) {
                 int64_t d = by_cat[q];
+                if (cand_of[d] >= 0) cand_at[n_cand++] = nd_all;
                 list_cand[nd_all] = cand_of[d]; list[nd_all++] = d;
             }
             const int64_t W = (nd_all + 63) / 64;
@@ -102,20 +104,21 @@ int accumulate(const AccumulateInput *in, int64_t k_lo, int64_t k_hi, int64_t a_
                     for (int64_t q = w * 64; q < q_end; q++) outs |= (uint64_t)(out_a[list[q]] != 0) << (q & 63);
                     out_bits[w] = outs;
                 }
-                for (int64_t t = 0; t < T; t++) {
+                for (int64_t t = 0; t < T; t++) {  /* only candidates can match: the others' bits stay 0 */
                     const int32_t *matched_gt = mt + (a * T + t) * C;
                     uint64_t *tp_w = tp_bits + t * W, *fp_w = fp_bits + t * W;
+                    memset(tp_w, 0, sizeof(uint64_t) * (size_t)W);  /* matched, for now */
+                    memset(fp_w, 0, sizeof(uint64_t) * (size_t)W);  /* matched to an ignored gt, for now */
+                    for (int64_t i = 0; i < n_cand; i++) {
+                        int64_t q = cand_at[i], g = matched_gt[list_cand[q]];
+                        uint64_t f = g >= 0 ? flags[g] : 0;
+                        tp_w[q >> 6] |= (f & GT_FLAG_MATCHES) << (q & 63);
+                        fp_w[q >> 6] |= ((f & GT_FLAG_IGNORED) >> 1) << (q & 63);
+                    }
                     for (int64_t w = 0; w < W; w++) {
-                        uint64_t matched = 0, ignored = 0;
-                        int64_t q_end = (w + 1) * 64 < nd_all ? (w + 1) * 64 : nd_all;
-                        for (int64_t q = w * 64; q < q_end; q++) {
-                            int64_t c = list_cand[q], g = c >= 0 ? matched_gt[c] : -1;
-                            uint64_t f = g >= 0 ? flags[g] : 0;
-                            matched |= (f & GT_FLAG_MATCHES) << (q & 63);
-                            ignored |= ((f & GT_FLAG_IGNORED) >> 1) << (q & 63);
-                        }
-                        uint64_t valid = q_end - w * 64 == 64 ? ~0ull : (1ull << (q_end - w * 64)) - 1;
-                        ignored |= ~matched & out_bits[w];
+                        int64_t in_word = nd_all - w * 64;
+                        uint64_t valid = in_word >= 64 ? ~0ull : (1ull << in_word) - 1;
+                        uint64_t matched = tp_w[w], ignored = fp_w[w] | (~matched & out_bits[w]);
                         tp_w[w] = matched & ~ignored;
                         fp_w[w] = valid & ~matched & ~ignored;
                     }
@@ -167,7 +170,7 @@ int accumulate(const AccumulateInput *in, int64_t k_lo, int64_t k_hi, int64_t a_
             }
         }
     }
-    free(list); free(tp_at); free(list_cand); free(tp_bits); free(fp_bits); free(kept_bits); free(kept_count);
+    free(list); free(tp_at); free(cand_at); free(list_cand); free(tp_bits); free(fp_bits); free(kept_bits); free(kept_count);
     free(kept_first); free(tp_pr); free(out_bits); free(gt_flags); free(p_buf); free(s_buf); free(cat_start); free(fill); free(by_cat); free(npig_of);
     return failed ? EC_NO_MEMORY : 0;
 }
