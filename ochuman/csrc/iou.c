@@ -123,6 +123,12 @@ int segm_ious(Masks *gt, const uint8_t *crowd, Masks *dt, const int64_t *go, con
     return failed ? EC_NO_MEMORY : 0;
 }
 
+/* C99 fmin / fmax as glibc computes them (a NaN operand yields the other; on ties the second),
+ * inline: the library calls were most of bbox_ious. Only a zero's sign could differ elsewhere,
+ * and a zero width or height is no overlap either way. */
+static inline double c_fmin(double x, double y) { return y != y ? x : x != x ? y : x < y ? x : y; }
+static inline double c_fmax(double x, double y) { return y != y ? x : x != x ? y : x > y ? x : y; }
+
 /* pycocotools bbIou with its floating-point operations in its order: 0 where the boxes do not
  * overlap; crowd: intersection over the detection's area. */
 void bbox_ious(const double *gb, const uint8_t *crowd, const double *db, const int64_t *go, const int64_t *dor, const Blocks *blocks, int64_t lo, int64_t hi, double *o) {
@@ -138,9 +144,9 @@ void bbox_ious(const double *gb, const uint8_t *crowd, const double *db, const i
                 const double *G = gb + 4 * j;
                 double *cell = block + d * ng + g;
                 *cell = 0.0;
-                double w = fmin(D[2] + D[0], G[2] + G[0]) - fmax(D[0], G[0]);
+                double w = c_fmin(D[2] + D[0], G[2] + G[0]) - c_fmax(D[0], G[0]);
                 if (w <= 0) continue;
-                double h = fmin(D[3] + D[1], G[3] + G[1]) - fmax(D[1], G[1]);
+                double h = c_fmin(D[3] + D[1], G[3] + G[1]) - c_fmax(D[1], G[1]);
                 if (h <= 0) continue;
                 double inter = w * h, uni = crowd[j] ? da : da + G[2] * G[3] - inter;
                 *cell = inter / uni;

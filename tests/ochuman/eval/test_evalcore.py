@@ -433,6 +433,30 @@ def test_block_box_ious_equal_pycocotools(seed, n_gt, n_dt, scale):
             assert block.tolist() == np.asarray(expected).ravel().tolist()
 
 
+SPECIAL = (0.0, -0.0, 1.0, -1.0, 2.5, 1e308, -1e308, 5e-324, math.inf, -math.inf, math.nan)
+
+
+@pytest.mark.differential
+@settings(max_examples=300, deadline=None)
+@given(gt=st.lists(st.lists(st.one_of(st.sampled_from(SPECIAL), st.floats(-50, 50)), min_size=4, max_size=4),
+                   min_size=1, max_size=6),
+       dt=st.lists(st.lists(st.one_of(st.sampled_from(SPECIAL), st.floats(-50, 50)), min_size=4, max_size=4),
+                   min_size=1, max_size=6),
+       crowd=st.lists(st.booleans(), min_size=6, max_size=6))
+def test_bbox_ious_equal_pycocotools_bit_for_bit_on_special_values(gt, dt, crowd):
+    """NaN, infinities, signed zeros, overflowing areas, negative sizes: the inline fmin / fmax
+    give pycocotools' (glibc's) IoUs to the bit, NaN and the sign of zero included."""
+    gt_boxes, dt_boxes = np.array(gt, np.float64), np.array(dt, np.float64)
+    iscrowd = np.array(crowd[:len(gt)], np.uint8)
+    blocks = (np.array([0, len(gt)], np.int64), np.array([0, len(dt)], np.int64), np.array([0], np.int64))
+    ours = np.empty(len(gt) * len(dt))
+    with np.errstate(all="ignore"):
+        _evalcore.bbox_ious(gt_boxes, iscrowd, dt_boxes, np.arange(len(gt), dtype=np.int64),
+                            np.arange(len(dt), dtype=np.int64), *blocks, 0, 1, ours)
+        expected = np.asarray(mask_utils.iou(dt_boxes, gt_boxes, iscrowd.tolist()), np.float64).ravel()
+    assert ours.tobytes() == expected.tobytes()
+
+
 @pytest.mark.differential
 @settings(max_examples=300, deadline=None)
 @given(values=st.lists(st.one_of(st.sampled_from([0.0, -0.0, 0.5, 1.0, 0.25, -math.inf, math.nan, math.inf]),
