@@ -11,6 +11,7 @@ the exception type pycocotools raised, at the same step.
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -214,7 +215,16 @@ def assert_same_eval_imgs(ours, theirs) -> None:
                 assert isinstance(got, np.ndarray) and got.dtype == value.dtype and got.shape == value.shape, (n, key)
                 assert np.array_equal(got, value), (n, key, got, value)
             else:
-                assert got == value and type(got) is type(value) or np.array_equal(got, value), (n, key, got, value)
+                assert got == value and type(got) is type(value) or _equal_with_nan(got, value), (n, key, got, value)
+
+
+def _equal_with_nan(got, value) -> bool:
+    """Lists of numbers equal item by item, NaN equal to NaN (a NaN score is pycocotools' too)."""
+    try:
+        return type(got) is type(value) and np.array_equal(np.asarray(got, dtype=float), np.asarray(value, dtype=float),
+                                                           equal_nan=True)
+    except (TypeError, ValueError):
+        return np.array_equal(got, value)
 
 
 def assert_same_outcome(ours, oracle, compare_internals=True) -> None:
@@ -350,6 +360,38 @@ def test_nan_ious_match_as_pycocotools(scene, max_dets):
     params = {"maxDets": max_dets} if max_dets else {}
     ours = _evaluation(OURS, gt, results, "bbox", None, params)
     oracle = _evaluation(PYCOCOTOOLS, gt, results, "bbox", None, params)
+    assert_same_outcome(ours, oracle)
+
+
+EXTREMES = (0.0, -0.0, 1.0, 5.0, 10.0, 20.0, HUGE, math.inf, -math.inf, math.nan)
+
+
+@st.composite
+def extreme_box_scenes(draw):
+    """Boxes, areas and scores of NaN, infinities, signed zeros and overflowing sizes, in the
+    ground truth and the results (pycocotools reads them all; so does the drop-in)."""
+    images, annotations, results = [], [], []
+    value = st.sampled_from(EXTREMES)
+    for image_id in (1, 2):
+        images.append({"id": image_id, "height": 50, "width": 50, "file_name": f"{image_id}.jpg"})
+        for _ in range(draw(st.integers(0, 4))):
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1,
+                                "bbox": [draw(value) for _ in range(4)], "iscrowd": int(draw(st.integers(0, 4)) == 0),
+                                "area": draw(st.sampled_from([100.0, 5000.0, math.inf, math.nan]))})
+        for _ in range(draw(st.integers(0, 5))):
+            results.append({"image_id": image_id, "category_id": 1, "bbox": [draw(value) for _ in range(4)],
+                            "score": draw(st.sampled_from([0.1, 0.5, 0.9, math.nan, math.inf]))})
+    gt = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "c1", "supercategory": "x"}]}
+    return gt, results
+
+
+@pytest.mark.differential
+@COMMON
+@given(scene=extreme_box_scenes())
+def test_extreme_boxes_areas_and_scores_equal_pycocotools(scene):
+    gt, results = scene
+    ours = _evaluation(OURS, gt, results, "bbox", None, {})
+    oracle = _evaluation(PYCOCOTOOLS, gt, results, "bbox", None, {})
     assert_same_outcome(ours, oracle)
 
 
