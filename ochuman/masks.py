@@ -228,4 +228,5 @@ def xyxy_to_xywh(bbox_xyxy: np.ndarray) -> np.ndarray:
 def xywh_to_xyxy(bbox_xywh: np.ndarray) -> np.ndarray:
     """(..., 4) COCO ``[x, y, w, h]`` -> (..., 4) corners ``[x, y, x + w, y + h]`` as float64."""
     b = np.asarray(bbox_xywh, dtype=np.float64)
-    return np.concatenate([b[..., :2], b[..., :2] + b[..., 2:]], axis=-1)
+    with np.errstate(over="ignore"):  # x + w beyond float64 is inf (IEEE), not a warning
+        return np.concatenate([b[..., :2], b[..., :2] + b[..., 2:]], axis=-1)

@@ -385,7 +385,8 @@ def _derived_area_and_box(by_box: bool, by_mask: bool, bbox: np.ndarray, masks: 
     run between two others: toBbox counts the pixel there; for warnings and reports, not IoUs)."""
     n = len(bbox)
     if by_box:
-        return bbox[:, 2] * bbox[:, 3], bbox
+        with np.errstate(over="ignore"):  # w * h beyond float64 is inf, as pycocotools' Python floats give it
+            return bbox[:, 2] * bbox[:, 3], bbox
     if by_mask:
         if not exact_boxes:
             x0, y0, x1, y1 = masks.boxes.T

@@ -4,6 +4,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
@@ -154,3 +157,45 @@ def test_crowd_regions_stay_ignore_regions_in_every_subset_image(tmp_path):
             E.evaluate(); E.accumulate(); E.summarize()
         for k, name in ((0, "AP"), (1, "AP50"), (8, "AR100")):
             assert abs(ours[subset][name] - E.stats[k]) < 1e-12, (subset, name, ours[subset][name], E.stats[k])
+
+
+@pytest.mark.differential
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_overflowing_boxes_score_as_pycocotools(data):
+    """Finite boxes whose areas overflow (1e308 wide: IoU inf / inf = NaN) through the command's
+    engine: pycocotools takes a NaN IoU, and every available gt after it in its scan, as a match."""
+    import tempfile
+    import warnings
+
+    from ochuman.errors import OCHumanWarning
+
+    side = st.sampled_from([0.0, 1.0, 5.0, 10.0, 20.0, 1e308])
+    anns, results = [], []
+    for image_id in (1, 2):
+        for _ in range(data.draw(st.integers(0, 4))):
+            anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": 1, "iscrowd": int(data.draw(st.booleans())),
+                         "bbox": [data.draw(side) for _ in range(4)], "area": data.draw(st.sampled_from([100.0, 1e300]))})
+        for _ in range(data.draw(st.integers(1, 5))):
+            results.append({"image_id": image_id, "category_id": 1, "bbox": [data.draw(side) for _ in range(4)],
+                            "score": data.draw(st.sampled_from([0.1, 0.5, 0.9]))})
+    gt = {"images": [{"id": i, "height": 50, "width": 50, "file_name": f"{i}.jpg"} for i in (1, 2)],
+          "annotations": anns, "categories": [{"id": 1, "name": "person", "supercategory": "person"}]}
+    with tempfile.TemporaryDirectory() as folder:
+        gt_path, results_path = f"{folder}/gt.json", f"{folder}/results.json"
+        with open(gt_path, "w") as handle:
+            json.dump(gt, handle)
+        with open(results_path, "w") as handle:
+            json.dump(results, handle)
+        with quietly():
+            coco = COCO(gt_path)
+            evaluation = COCOeval(coco, coco.loadRes(results_path), "bbox")
+            evaluation.evaluate()
+            evaluation.accumulate()
+            evaluation.summarize()
+        with warnings.catch_warnings():  # (no persons; boxes outside their images: both expected here)
+            warnings.simplefilter("ignore", OCHumanWarning)
+            warnings.simplefilter("error", RuntimeWarning)  # overflowing sizes are inf, not a warning
+            row = evaluate_results(results_path, gt=gt_path, iou_type="bbox", subsets=("all",)).rows()[0]
+    names = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+    assert [row[name] for name in names] == pytest.approx(list(evaluation.stats), abs=1e-12, nan_ok=True)
