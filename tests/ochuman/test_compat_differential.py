@@ -395,6 +395,42 @@ def test_extreme_boxes_areas_and_scores_equal_pycocotools(scene):
     assert_same_outcome(ours, oracle)
 
 
+@st.composite
+def extreme_keypoint_scenes(draw):
+    """Keypoints, boxes and areas of NaN, infinities, signed zeros, 1e308 and 1e-300 (OKS of NaN,
+    zero-area persons), ground truth and results."""
+    value = st.sampled_from((*EXTREMES, 1e-300))
+    images, annotations, results = [], [], []
+    for image_id in (1, 2):
+        images.append({"id": image_id, "height": 50, "width": 50, "file_name": f"{image_id}.jpg"})
+        for _ in range(draw(st.integers(0, 3))):
+            kpts = [x for _ in range(17) for x in (draw(value), draw(value), draw(st.sampled_from([0, 1, 2])))]
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1,
+                                "bbox": [draw(value) for _ in range(4)], "iscrowd": int(draw(st.integers(0, 4)) == 0),
+                                "area": draw(st.sampled_from([100.0, 0.0, math.inf, math.nan])), "keypoints": kpts,
+                                "num_keypoints": sum(v > 0 for v in kpts[2::3])})
+        for _ in range(draw(st.integers(0, 4))):
+            kpts = [x for _ in range(17) for x in (draw(value), draw(value), draw(st.sampled_from([1, 0.5, math.nan])))]
+            results.append({"image_id": image_id, "category_id": 1, "keypoints": kpts,
+                            "score": draw(st.sampled_from([0.1, 0.5, 0.9]))})
+    gt = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "person", "supercategory": "x"}]}
+    return gt, results
+
+
+@pytest.mark.differential
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # pycocotools' own, on inf - inf
+@COMMON
+@given(scene=extreme_keypoint_scenes())
+def test_extreme_keypoints_equal_pycocotools(scene):
+    from pycocotools.cocoeval import Params
+
+    gt, results = scene
+    sigmas = Params("keypoints").kpt_oks_sigmas
+    ours = _evaluation(OURS, gt, results, "keypoints", sigmas, {})
+    oracle = _evaluation(PYCOCOTOOLS, gt, results, "keypoints", sigmas, {})
+    assert_same_outcome(ours, oracle)
+
+
 def test_a_nan_iou_takes_the_last_available_ground_truth():
     gt = {"images": [{"id": 1, "height": 50, "width": 50, "file_name": "1.jpg"}],
           "categories": [{"id": 1, "name": "c1", "supercategory": "x"}],
