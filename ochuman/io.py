@@ -333,9 +333,13 @@ def load(
     data = prefetched.data if prefetched else None
     if data is None:
         data = read_file(path)
-    # source names the file in messages and figures: undecodable bytes of its name as \xNN
-    dataset = parse(data, source=printable(str(path)), images_dir=images_dir or _guess_images_dir(path),
-                    prefetched=prefetched, all_categories=all_categories, masks=masks)
+    try:  # source names the file in messages and figures: undecodable bytes of its name as \xNN
+        dataset = parse(data, source=printable(str(path)), images_dir=images_dir or _guess_images_dir(path),
+                        prefetched=prefetched, all_categories=all_categories, masks=masks)
+    finally:
+        if prefetched:  # its bytes are the loader's now, kept only where the dataset needs them
+            prefetched.release()
+        del data
     return dataset.filter_persons(filter)
 
 

@@ -104,6 +104,9 @@ class PolygonTable:
         """The objects at the indices idx (K,), their numbers gathered."""
         idx = np.asarray(idx, dtype=np.int64)
         lo, hi = self.polygon_start[idx], self.polygon_start[idx + 1]
+        if len(idx) and lo[0] == 0 and hi[-1] == len(self.point_start) - 1 and (lo[1:] == hi[:-1]).all():
+            # every polygon, in order (the objects left out have none): the same numbers
+            return PolygonTable(self.xy, self.point_start, np.r_[0, np.cumsum(hi - lo)].astype(np.int64))
         chosen = concat_ranges(lo, hi)
         first, last = self.point_start[chosen], self.point_start[chosen + 1]
         points = concat_ranges(first, last)
@@ -119,9 +122,11 @@ class PolygonTable:
         sizes = np.ascontiguousarray(sizes, dtype=np.int64).reshape(-1, 2)
         area = sizes[:, 0] * sizes[:, 1]
         points = self.point_start[self.polygon_start]
-        inside = np.abs(self.xy) <= _COORDINATE_LIMIT  # NaN: False
-        outside = np.r_[0, np.cumsum(~inside)][2 * points]
-        native = (area > 0) & (area < 2 ** 31 - 1) & (np.diff(outside) == 0)
+        native = (area > 0) & (area < 2 ** 31 - 1)
+        outside = np.flatnonzero(~((self.xy >= -_COORDINATE_LIMIT) & (self.xy <= _COORDINATE_LIMIT)))  # NaN too
+        if len(outside):  # the objects of those coordinates' points
+            polygon = np.searchsorted(self.point_start, outside // 2, side="right") - 1
+            native[np.searchsorted(self.polygon_start, polygon, side="right") - 1] = False
         if not native.all():
             return MaskTable.from_strings(
                 [self.take([k]).masks(sizes[k:k + 1])[0] if native[k]

@@ -246,3 +246,8 @@ class PrefetchedAnnotations:
         else:
             self._thread.join()
         return self
+
+    def release(self) -> None:
+        """Let go of the bytes read and what was made of them (after :meth:`get`, once loaded):
+        a later :meth:`get` finds nothing, and the loader reads the file itself."""
+        self.data = self.raw = self.images = self.annotations = None

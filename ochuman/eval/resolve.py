@@ -24,8 +24,10 @@ def _ground_truth_from_file(source: Union[str, os.PathLike, PrefetchedAnnotation
 
     def build() -> tuple[GroundTruth, Optional[bytes]]:
         if isinstance(source, PrefetchedAnnotations):
+            content = source.get().data  # what load reads (None: it reads the file again itself)
             dataset = load(source, all_categories=True, masks=masks)
-            content = source.data  # what load read (None: it read the file again itself)
+            if dataset.format != "ochuman":  # not cached: the bytes can go now (peak memory)
+                content = None
         else:
             content = read_file(path)
             dataset = parse(content, source=str(path), all_categories=True, masks=masks)

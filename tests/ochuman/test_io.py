@@ -228,9 +228,12 @@ def test_prefetched_annotations_load_as_the_path_does(native_sample, ochuman_coc
     from ochuman.scan import PrefetchedAnnotations
 
     for path in (native_sample, ochuman_coco_sample):
-        prefetched = PrefetchedAnnotations(path)
-        _assert_same_dataset(ochuman.load(prefetched), ochuman.load(path))
+        prefetched = PrefetchedAnnotations(path).get()
         assert prefetched.raw is not None and (prefetched.annotations is not None) == (path == ochuman_coco_sample)
+        _assert_same_dataset(ochuman.load(prefetched), ochuman.load(path))
+        # its bytes and columns let go once loaded (peak memory); loaded again, the file is read anew
+        assert prefetched.data is prefetched.raw is prefetched.annotations is None
+        _assert_same_dataset(ochuman.load(prefetched), ochuman.load(path))
 
 
 def test_annotations_read_without_masks(coco_mini):
@@ -243,9 +246,9 @@ def test_annotations_read_without_masks(coco_mini):
     assert any(type(s) is list for s in full.segmentations)  # polygons
     assert any(type(s) is dict and type(s["counts"]) is list for s in full.segmentations)  # crowd count lists
     for masks in (True, False):
-        prefetched = PrefetchedAnnotations(coco_mini, masks=False)
-        dataset = ochuman.load(prefetched, masks=masks)
+        prefetched = PrefetchedAnnotations(coco_mini, masks=False).get()
         assert (prefetched.annotations[14] == b"") and len(prefetched.annotations[13]) > 0
+        dataset = ochuman.load(prefetched, masks=masks)
         if masks:
             _assert_same_dataset(dataset, full)
         else:

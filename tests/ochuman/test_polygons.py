@@ -3,6 +3,8 @@ against pycocotools: ``frPyObjects`` + ``merge`` of each object's polygons gives
 compressed RLE bytes, degenerate polygons included."""
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -114,6 +116,37 @@ def obj(draw):
 @given(st.lists(st.tuples(obj(), st.integers(1, 50), st.integers(1, 50)), min_size=1, max_size=8))
 def test_random_polygons_as_pycocotools(drawn):
     assert_as_pycocotools([o for o, _, _ in drawn], [(h, w) for _, h, w in drawn])
+
+
+@pytest.mark.differential
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.one_of(obj(), st.just([])), st.integers(1, 50), st.integers(1, 50)), min_size=1, max_size=8))
+def test_objects_past_a_lowered_limit_go_to_pycocotools_among_others(drawn):
+    """With the limit lowered to 30, exactly the objects with a coordinate past it are left to
+    pycocotools (among objects without polygons), the others drawn by the kernel: the same strings."""
+    objects = [o for o, _, _ in drawn]
+    routed = []
+    original = masks._pycocotools_polygons
+    with mock.patch.object(masks, "_COORDINATE_LIMIT", 30.0), \
+            mock.patch.object(masks, "_pycocotools_polygons", lambda p, h, w: routed.append(p) or original(p, h, w)):
+        assert_as_pycocotools(objects, [(h, w) for _, h, w in drawn])
+    # (an odd trailing number is no coordinate: pycocotools drops it)
+    past = [o for o in objects if any(abs(v) > 30 for p in o for v in p[:len(p) // 2 * 2])]
+    assert routed == past
+
+
+def test_taking_every_polygon_in_order_shares_the_numbers():
+    """take() of objects holding every polygon in order (objects without polygons left out or
+    not) keeps the table's coordinates, and reads as the lists."""
+    from ochuman.masks import PolygonTable
+
+    objects = [[[1.0, 2.0, 9.0, 2.0, 5.0, 8.0]], [], [[0.0, 0.0, 4.0, 0.0, 4.0, 4.0], [6.0, 6.0, 9.0, 6.0, 9.0, 9.0]], []]
+    table = PolygonTable.from_lists(objects)
+    for picked in ([0, 2], [0, 1, 2, 3], [0, 1, 2]):
+        taken = table.take(np.array(picked))
+        assert taken.xy is table.xy
+        assert [taken.polygons(k) for k in range(len(picked))] == [objects[i] for i in picked]
+    assert table.take(np.array([2, 0])).xy is not table.xy  # another order: gathered
 
 
 def test_polygon_table_takes_and_draws_as_the_lists():
