@@ -1322,12 +1322,14 @@ class COCOeval(_PycocotoolsCOCOeval):
             else:
                 dt, dt_deferred = _columns(anns, coco, p.iouType, False, len(sigmas))
         _raise_deferred(gt, gt_deferred, dt, dt_deferred, p.useCats)
+        _evalcore.trim_heap()  # the readers' temporaries, freed inside the heap (peak memory)
         gt = dataclasses.replace(gt, file_image_ids=np.asarray(img_ids))
         if not params.use_cats:
             params.cat_ids = [-1]
             gt = dataclasses.replace(gt, category_id=np.full(len(gt), -1))
             dt = dataclasses.replace(dt, category_id=np.full(len(dt), -1))
         blocks = make_blocks(gt, dt, params)
+        _evalcore.trim_heap()
         if scanned is not None and not masks_are_valid(dt):  # the general path names the bad mask
             self.cocoDt._materialise()
             return self.evaluate()

@@ -84,17 +84,29 @@ def _record_spans(data: Union[bytes, mmap.mmap], parts: int) -> list[tuple[int, 
     return [(0, cuts[0][0]), *[(a[1], b[0]) for a, b in zip(cuts, cuts[1:])], (cuts[-1][1], size)]
 
 
-def scan_results_piecewise(data: mmap.mmap, iou_type: Optional[str]) -> tuple[Optional[tuple[bytes, ...]], str]:
-    """(:func:`scan_results` of a mapped file in one thread, the file's SHA-256): the file is
-    scanned in pieces of about PIECE_BYTES, each piece hashed and its pages then let go
-    (``MADV_DONTNEED``: they stay in the page cache, and whatever reads them later maps them
-    again), so that the process holds one piece of the file rather than all of it."""
+def scan_results_piecewise(data: mmap.mmap, iou_type: Optional[str]) -> tuple[Optional[tuple[bytes, ...]], str,
+                                                                            Optional[mmap.mmap]]:
+    """(:func:`scan_results` of a mapped file in one thread, the file's SHA-256, the masks'
+    strings or None): the file is scanned in pieces of about PIECE_BYTES, each piece hashed and
+    its pages then let go (``MADV_DONTNEED``: they stay in the page cache, and whatever reads
+    them later maps them again), so that the process holds one piece of the file rather than
+    all of it. When masks are read (iou_type segm or None), each piece's counts strings are
+    first copied out one after another into an anonymous memory map (only the pages written
+    count: the strings, not the file's other fields) and the segm column's offsets point there;
+    None when they point into data (a piece could not be scanned, or every field was read again)."""
     skip = _SKIPPED.get(iou_type, 0)
     size, page = len(data), mmap.PAGESIZE
-    hasher, outputs, hashed, released = hashlib.sha256(), [], 0, 0
+    strings = None if skip & SKIP_SEGMENTATION else mmap.mmap(-1, size)
+    hasher, outputs, hashed, released, moved_to = hashlib.sha256(), [], 0, 0, 0
     with memoryview(data) as view:
         for start, stop in _record_spans(data, max(1, size // PIECE_BYTES)):
-            outputs.append(_evalcore.scan_results(data, start, stop, skip) if None not in outputs else None)
+            piece = _evalcore.scan_results(data, start, stop, skip) if None not in outputs else None
+            if piece is not None and strings is not None:
+                moved = bytearray(len(piece[5]))
+                moved_to = _evalcore.move_mask_strings(data, memoryview(piece[5]).cast("q"), strings, moved_to,
+                                                       memoryview(moved).cast("q"))
+                piece = (*piece[:5], moved, piece[6])
+            outputs.append(piece)
             hasher.update(view[hashed:stop])
             hashed = stop
             if stop // page * page > released:
@@ -102,12 +114,12 @@ def scan_results_piecewise(data: mmap.mmap, iou_type: Optional[str]) -> tuple[Op
                 released = stop // page * page
         hasher.update(view[hashed:])
     if None in outputs:
-        scanned = _evalcore.scan_results(data, 0, size, skip)  # a cut inside a string, or not in the shape
+        scanned, strings = _evalcore.scan_results(data, 0, size, skip), None  # a cut inside a string, or not in the shape
     else:
         scanned = tuple(b"".join(column) for column in zip(*outputs)) if len(outputs) > 1 else outputs[0]
     if skip and scanned is not None and scanned[3][:1] and not scanned[3][0] & 1:  # as scan_results
-        scanned = _scan_in_parts(data, 1, 0)
-    return scanned, hasher.hexdigest()
+        scanned, strings = _scan_in_parts(data, 1, 0), None
+    return scanned, hasher.hexdigest(), strings if scanned is not None else None
 
 
 def _scan_in_parts(data: Union[bytes, mmap.mmap], parts: Optional[int], skip: int) -> Optional[tuple[bytes, ...]]:
@@ -137,15 +149,17 @@ class PrefetchedResults:
     """A results file memory-mapped and scanned (:func:`scan_results`) in a background thread,
     e.g. while the caller imports the evaluator and reads its ground truth (one part, so one
     thread, below ``BACKGROUND_PARTS_FROM_BYTES``: the caller's thread has the other CPU); a
-    file read for boxes or keypoints that is larger than a piece, in pieces, each hashed and let
-    go (:func:`scan_results_piecewise`). :meth:`get` waits and returns (data, the scanner's columns or None), or raises what reading
-    raised (``map_file``'s one-line error). ``path``: the file; ``iou_type``: as
-    :func:`scan_results` (None: every field)."""
+    mapped file larger than a piece in pieces, each hashed and let go, its masks' strings
+    copied out (:func:`scan_results_piecewise`; ``mask_strings``: where the segm column then
+    points, else None: into the data). :meth:`get` waits and returns (data, the scanner's
+    columns or None), or raises what reading raised (``map_file``'s one-line error). ``path``:
+    the file; ``iou_type``: as :func:`scan_results` (None: every field)."""
 
     def __init__(self, path: Union[str, os.PathLike], iou_type: Optional[str] = None):
         self.path = path
         self.iou_type = iou_type
         self._value: Optional[tuple] = None
+        self.mask_strings: Optional[mmap.mmap] = None  # where the segm column points, when not into the data
         self._error: Optional[BaseException] = None
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
@@ -154,10 +168,10 @@ class PrefetchedResults:
         self._hasher: Optional[threading.Thread] = None
         try:
             data = map_file(self.path)
-            # no mask read from the file: its pages need not stay (where the system can let them go)
-            if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED") and len(data) > PIECE_BYTES \
-                    and _SKIPPED.get(self.iou_type, 0) & SKIP_SEGMENTATION:
-                scanned, self._sha256 = scan_results_piecewise(data, self.iou_type)
+            # the file's pages need not stay: masks are read from a copy of their strings
+            # (where the system can let pages go)
+            if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED") and len(data) > PIECE_BYTES:
+                scanned, self._sha256, self.mask_strings = scan_results_piecewise(data, self.iou_type)
                 self._value = (data, scanned)
                 return
             self._value = (data, scan_results(data, 1 if len(data) < BACKGROUND_PARTS_FROM_BYTES else None,
@@ -194,7 +208,7 @@ class PrefetchedResults:
         ends once nothing else refers to it (the hash under way keeps it until it is done);
         :meth:`sha256` still answers."""
         self.wait()
-        self._value = None
+        self._value = self.mask_strings = None
 
 
 class PrefetchedAnnotations:

@@ -650,6 +650,18 @@ int scan_results(const char *data, size_t size, size_t start, size_t stop, unsig
     return 0;
 }
 
+/* The counts strings of n segm rows [h, w, offset, length] (offsets in data), copied one after
+ * another into dst from offset at; moved gets the rows with their new offsets. Returns the end. */
+int64_t move_mask_strings(const char *data, const int64_t *rows, int64_t n, char *dst, int64_t at, int64_t *moved) {
+    for (int64_t k = 0; k < n; k++) {
+        const int64_t *row = rows + 4 * k;
+        memcpy(dst + at, data + row[2], (size_t)row[3]);
+        moved[4 * k] = row[0]; moved[4 * k + 1] = row[1]; moved[4 * k + 2] = at; moved[4 * k + 3] = row[3];
+        at += row[3];
+    }
+    return at;
+}
+
 int scan_coco_images(const char *data, size_t size, SlowNumbers *slow, ImageColumns *out) {
     memset(out, 0, sizeof *out);
     Cursor c = {data, data + size, slow};

@@ -10,6 +10,9 @@
 #include <Python.h>
 #include <math.h>
 #include "evalcore.h"
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 /* ------------------------------------------------------------------ checked buffers */
 typedef enum { F64, I64, I32, I8, U8 } Kind;
@@ -239,6 +242,46 @@ static PyObject *py_scan_results(PyObject *self, PyObject *args) {
     result_columns_free(&out);
     release(&h);
     return result;
+}
+
+/* trim_heap() -> None: the allocator's free memory handed back to the system (glibc keeps what
+ * is freed inside its heaps, e.g. a loader's temporaries, until it is trimmed); elsewhere a no-op. */
+static PyObject *py_trim_heap(PyObject *self, PyObject *unused) {
+#ifdef __GLIBC__
+    Py_BEGIN_ALLOW_THREADS
+    malloc_trim(0);
+    Py_END_ALLOW_THREADS
+#endif
+    Py_RETURN_NONE;
+}
+
+/* move_mask_strings(data, segm i64[4s], dst u8, at, moved i64[4s]) -> end: the counts strings of
+ * scan_results' segm rows copied from data into dst[at:], one after another; moved: the rows
+ * with offsets in dst (evalcore.h: move_mask_strings). */
+static PyObject *py_move_mask_strings(PyObject *self, PyObject *args) {
+    PyObject *data_obj, *rows_obj, *dst_obj, *moved_obj; Py_ssize_t at;
+    if (!PyArg_ParseTuple(args, "OOOnO", &data_obj, &rows_obj, &dst_obj, &at, &moved_obj)) return NULL;
+    Held h = {"move_mask_strings"};
+    const char *data; const int64_t *rows; unsigned char *dst; int64_t *moved;
+    Py_ssize_t size = take_text(&h, data_obj, "data", &data), n = size < 0 ? -1 : take(&h, rows_obj, "segm", I64, 0, &rows);
+    Py_ssize_t capacity = n < 0 ? -1 : take(&h, dst_obj, "dst", U8, 1, &dst);
+    if (capacity < 0 || (n % 4 && fail(&h, PyExc_ValueError, "segm holds %zd items, expected [h, w, offset, length] rows", n) < 0)
+        || expect_count(&h, "moved", take(&h, moved_obj, "moved", I64, 1, &moved), n, "as many as segm") < 0
+        || expect_spans(&h, "data", rows + 2, rows + 3, 4, NULL, 0, n / 4, size) < 0) {
+        release(&h); return NULL;
+    }
+    int64_t room = 0;
+    for (Py_ssize_t k = 0; k < n / 4; k++) room += rows[4 * k + 3];
+    if (at < 0 || at > capacity || room > capacity - at) {
+        fail(&h, PyExc_ValueError, "dst holds %zd bytes, %lld needed from %zd", capacity, (long long)room, at);
+        release(&h); return NULL;
+    }
+    int64_t end;
+    Py_BEGIN_ALLOW_THREADS
+    end = move_mask_strings(data, rows, n / 4, (char *)dst, at, moved);
+    Py_END_ALLOW_THREADS
+    release(&h);
+    return PyLong_FromLongLong(end);
 }
 
 /* scan_coco_images(data) -> (id, width, height, file_name [offset, length]) as columns (column_of),
@@ -895,6 +938,8 @@ static PyObject *py_weighted_accumulate(PyObject *self, PyObject *args) {
 /* ------------------------------------------------------------------ the module */
 static PyMethodDef methods[] = {
     {"scan_results", py_scan_results, METH_VARARGS, "Columns of a COCO results file, or None (general path)."},
+    {"trim_heap", py_trim_heap, METH_NOARGS, "Free heap memory handed back to the system (glibc malloc_trim)."},
+    {"move_mask_strings", py_move_mask_strings, METH_VARARGS, "The counts strings of scanned segm rows, moved together."},
     {"scan_coco_images", py_scan_coco_images, METH_VARARGS, "Columns of a COCO 'images' list, or None."},
     {"scan_coco_annotations", py_scan_coco_annotations, METH_VARARGS, "Columns of a COCO 'annotations' list, or None."},
     {"rle_spans_clean", py_rle_spans_clean, METH_VARARGS, "Whether raw JSON spans are clean RLE counts strings."},

@@ -176,6 +176,7 @@ def detections_from_records(
     file_names: Optional[Sequence[str]] = None,
     strict: bool = False,
     keypoint_count: int = NUM_COCO_KEYPOINTS,
+    mask_strings=None,
 ) -> Annotations:
     """Validate records against the ground truth and derive what pycocotools ``loadRes`` does.
 
@@ -420,6 +421,7 @@ def detections_from_bytes(
     scanned=_NOT_SCANNED,
     strict: bool = False,
     keypoint_count: int = NUM_COCO_KEYPOINTS,
+    mask_strings=None,
 ) -> Annotations:
     """A results file's bytes (or memory map) -> detection Annotations, as
     :func:`detections_from_records`.
@@ -431,13 +433,14 @@ def detections_from_bytes(
     anyway); the caller must then confirm :func:`masks_are_valid` afterwards and, if not, take
     the general path (:func:`detections_from_records`), which names the problem. scanned:
     what :func:`scan_results` returned for ``data`` when already called (see
-    :class:`ochuman.scan.PrefetchedResults`). strict, keypoint_count: as
+    :class:`ochuman.scan.PrefetchedResults`); mask_strings: the buffer its segm column's offsets
+    point into when not ``data`` (``PrefetchedResults.mask_strings``). strict, keypoint_count: as
     :func:`detections_from_records`.
     """
     if scanned is _NOT_SCANNED:
         scanned = scan_results(data)
     fast = _scanned_detections(data, scanned, image_ids, image_sizes, category_ids, iou_type, defer_mask_checks,
-                               keypoint_count)
+                               keypoint_count, mask_strings=mask_strings)
     if fast is not None:
         if strict:
             keys = np.frombuffer(scanned[0], dtype=np.int64)
@@ -461,11 +464,13 @@ def _scanned_detections(data: bytes, scanned: Optional[tuple], image_ids: np.nda
                         category_ids: Optional[Sequence[int]], iou_type: str,
                         defer_mask_checks: bool = False,
                         keypoint_count: int = NUM_COCO_KEYPOINTS, raw: bool = True,
-                        masks: Optional[MaskTable] = None, rles: Optional[list] = None) -> Optional[Annotations]:
+                        masks: Optional[MaskTable] = None, rles: Optional[list] = None,
+                        mask_strings=None) -> Optional[Annotations]:
     """Detections from the compiled scanner's columns of ``data``, or None when the file needs
     the general path (the scanner reads 17 keypoints only). raw: the masks' counts in ``data``
     are JSON string content (a file's bytes), else plain strings; masks: the masks of the
-    ``segm`` column already as a table; rles: the same as RLE dicts (for pycocotools' toBbox)."""
+    ``segm`` column already as a table; rles: the same as RLE dicts (for pycocotools' toBbox);
+    mask_strings: where the segm column's offsets point (None: into ``data``)."""
     if scanned is None:
         return None
     keys, category, score, flags, bbox, segm, keypoints = scanned
@@ -507,7 +512,8 @@ def _scanned_detections(data: bytes, scanned: Optional[tuple], image_ids: np.nda
             return None
         deferred = defer_mask_checks and not by_mask  # by_mask: the areas are needed now
         if masks is None:
-            masks = MaskTable(data, segm[:, 2], segm[:, 3], sizes, raw=raw, deferred=deferred)
+            masks = MaskTable(data if mask_strings is None else mask_strings, segm[:, 2], segm[:, 3], sizes,
+                              raw=raw, deferred=deferred)
         if not deferred and not _valid_masks(masks):
             return None
     else:

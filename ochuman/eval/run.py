@@ -59,6 +59,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from ochuman import _evalcore
 from ochuman.errors import OCHumanError, OCHumanWarning, ResultsError
 from ochuman.eval.accumulation import evaluate_variants
 from ochuman.eval.annotations import Annotations
@@ -150,6 +151,7 @@ def evaluate_results(
     if isinstance(results[0], (str, os.PathLike)):  # read it in a thread while the ground truth loads
         results[0] = PrefetchedResults(results[0], iou_type)
     ground = gt if isinstance(gt, GroundTruth) else resolve_ground_truth(root, gt, split or "val", masks=iou_type == "segm")
+    _evalcore.trim_heap()  # the loader's temporaries, freed inside the heap (35-50 MB at val2017 scale)
     evaluated_split = ground.split
     if split is not None and ground.split == "all":  # a COCO file: its own split, or refused
         _check_split_of_coco_file(ground, split)
@@ -190,8 +192,9 @@ def evaluate_results(
                                                  ground.image_sizes, None, iou_type, ground.file_names, strict=True,
                                                  keypoint_count=keypoint_count)
         else:
+            mask_strings = None
             if isinstance(source, PrefetchedResults):
-                label, (data, scanned) = str(source.path), source.get()
+                label, (data, scanned), mask_strings = str(source.path), source.get(), source.mask_strings
             else:
                 label, data = str(source), map_file(source)
                 scanned = scan_results(data, iou_type=iou_type)
@@ -201,11 +204,15 @@ def evaluate_results(
                 report.hash_now(label, data)
             detections = detections_from_bytes(data, label, ground.image_ids, ground.image_sizes, None,
                                                iou_type, ground.file_names, defer_mask_checks=True,
-                                               scanned=scanned, strict=True, keypoint_count=keypoint_count)
-            if detections.masks is None:  # the columns are copies: the file's mapping can go (peak memory)
-                data = scanned = None
-                if isinstance(source, PrefetchedResults):
-                    source.release()
+                                               scanned=scanned, strict=True, keypoint_count=keypoint_count,
+                                               mask_strings=mask_strings)
+            # what the detections need of the columns is theirs now (peak memory); without masks,
+            # the file's mapping can go too (with masks: it is read again if one is bad)
+            scanned = mask_strings = None
+            if isinstance(source, PrefetchedResults):
+                source.release()
+            if detections.masks is None:
+                data = None
         if len(detections) == 0:
             warnings.warn(f"{label}: empty results list" + (": every AP and AR is 0" if len(ground.annotations) else ""),
                           OCHumanWarning, stacklevel=2)
@@ -349,6 +356,7 @@ def _evaluate_one(name, ground: GroundTruth, detections: Annotations, params: Ev
     not None, the bootstrap samples of the subsets if ``bootstrap`` (samples, seed) is not None:
     the images of ``params.img_ids`` (None: all) drawn, the same draws for every results file."""
     blocks = make_blocks(ground.annotations, detections, params)
+    _evalcore.trim_heap()  # the sorting's and the IoU pass's temporaries
     base = base_state(ground.annotations, blocks, params)
     nearest = nearest_gt(blocks) if mode == "ignore" else None
     all_ranges = list(ranges) + (list(MAX_IOU_BINS) if by_max_iou else [])

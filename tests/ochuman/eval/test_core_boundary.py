@@ -157,6 +157,20 @@ def case_accumulate():
             ("recall", -np.ones((T, K_, A, M)), "out"), ("scores", -np.ones((T, R, K_, A, M)), "out")]
 
 
+def case_move_mask_strings():
+    data = b"xxabcyyde"  # two strings, the last one ending the data
+    return [("data", data, "text"), ("segm", np.array([4, 5, 2, 3, 6, 7, 7, 2], np.int64), "in"),
+            ("dst", np.zeros(5, np.uint8), "out"), ("at", 0, None), ("moved", np.zeros(8, np.int64), "out")]
+
+
+def test_mask_strings_are_moved_together():
+    args = dict((n, v) for n, v, _ in case_move_mask_strings())
+    assert call("move_mask_strings", case_move_mask_strings()) == 5
+    dst, moved = np.zeros(9, np.uint8), np.zeros(8, np.int64)
+    assert _evalcore.move_mask_strings(args["data"], args["segm"], dst, 4, moved) == 9
+    assert dst[4:].tobytes() == b"abcde" and moved.tolist() == [4, 5, 4, 3, 6, 7, 7, 2]
+
+
 def case_weighted_accumulate():
     S, L, T, R = 2, 1, 2, 5
     return [("item_fate", np.array([[1, 2], [2, 0], [1, 1]], np.uint8), "in"),
@@ -175,7 +189,8 @@ CASES = {"rle_stats": case_rle_stats, "rle_spans_clean": case_rle_spans_clean, "
          "match_candidates": case_match_candidates, "match": case_match, "accumulate": case_accumulate,
          "polygon_rle_strings": case_polygon_rle_strings, "weighted_accumulate": case_weighted_accumulate,
          "max_iou_inclusive": case_max_iou_inclusive, "float_rows": case_float_rows,
-         "argsort_keys": case_argsort_keys, "argsort_descending": case_argsort_descending}
+         "argsort_keys": case_argsort_keys, "argsort_descending": case_argsort_descending,
+         "move_mask_strings": case_move_mask_strings}
 
 
 def call(function: str, args: list):
@@ -217,7 +232,8 @@ def _strided(value):
 
 def test_every_exported_function_is_covered():
     kernels = {name for name in dir(_evalcore) if callable(getattr(_evalcore, name)) and not name.startswith("_")}
-    assert kernels == set(CASES) | {"scan_results", "scan_coco_images", "scan_coco_annotations"}
+    assert kernels == set(CASES) | {"scan_results", "scan_coco_images", "scan_coco_annotations", "trim_heap"}
+    assert _evalcore.trim_heap() is None  # (no arguments, no buffers)
 
 
 @pytest.mark.parametrize("function", CASES)
@@ -283,6 +299,10 @@ def test_read_only_output_is_refused(function, name):
     ("accumulate", "area_hi", 3, "not within"),
     ("accumulate", "category_hi", 2, "not within"),
     ("argsort_keys", "keys", np.array([3, 1, -1, 0], np.int64), r"keys\[2\] = -1 is negative"),
+    ("move_mask_strings", "segm", np.array([4, 5, 2, 3, 6, 7, 7, 3], np.int64), r"string 1 \[7, \+3\) is outside data"),
+    ("move_mask_strings", "segm", np.array([4, 5, -1, 3, 6, 7, 7, 2], np.int64), r"string 0 .* is outside data"),
+    ("move_mask_strings", "at", 1, "dst holds 5 bytes, 5 needed from 1"),
+    ("move_mask_strings", "at", -1, "dst holds 5 bytes"),
     ("polygon_rle_strings", "point_start", np.array([0, 3, 11, 10], np.int64), r"point_start\[2\] = 11"),
     ("polygon_rle_strings", "point_start", np.array([0, 6, 3, 10], np.int64), "decreases"),
     ("polygon_rle_strings", "polygon_start", np.array([0, 2, 1, 3], np.int64), "decreases"),

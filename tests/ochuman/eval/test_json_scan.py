@@ -20,6 +20,7 @@ import random
 import re
 import tempfile
 from pathlib import Path
+from typing import Optional
 from unittest import mock
 
 import numpy as np
@@ -443,9 +444,11 @@ def test_results_scanner_reads_what_json_loads_reads(data):
     check_scanner_skips(data)
 
 
-def check_piecewise_scan(data: bytes, iou_type: str, pieces: int) -> None:
+def check_piecewise_scan(data: bytes, iou_type: Optional[str], pieces: int) -> None:
     """Scanning a mapped file in pieces, each hashed and then let go, gives scan_results'
-    columns and the file's SHA-256, wherever the pieces are cut (inside a string: one scan)."""
+    columns and the file's SHA-256, wherever the pieces are cut (inside a string: one scan);
+    when masks are read, their strings are copied out one after another and the segm column
+    points there (the same strings, the same sizes)."""
     if not data:
         return
     with tempfile.TemporaryDirectory() as folder:
@@ -453,15 +456,23 @@ def check_piecewise_scan(data: bytes, iou_type: str, pieces: int) -> None:
         path.write_bytes(data)
         mapped = map_file(path)
         with mock.patch.object(ochuman_scan, "PIECE_BYTES", max(1, len(data) // pieces)):
-            scanned, digest = ochuman_scan.scan_results_piecewise(mapped, iou_type)
+            scanned, digest, strings = ochuman_scan.scan_results_piecewise(mapped, iou_type)
         assert digest == hashlib.sha256(data).hexdigest()
-        assert scanned == scan_results(data, 1, iou_type)
+        whole = scan_results(data, 1, iou_type)
+        if strings is None:
+            assert scanned == whole
+        else:
+            assert iou_type in ("segm", None) and scanned[:5] == whole[:5] and scanned[6] == whole[6]
+            moved, original = (np.frombuffer(c, dtype=np.int64).reshape(-1, 4) for c in (scanned[5], whole[5]))
+            np.testing.assert_array_equal(moved[:, [0, 1, 3]], original[:, [0, 1, 3]])
+            np.testing.assert_array_equal(moved[:, 2], np.cumsum(original[:, 3]) - original[:, 3])  # packed
+            assert [strings[a:a + n] for _, _, a, n in moved.tolist()] == [data[a:a + n] for _, _, a, n in original.tolist()]
         mapped.close()
 
 
 @pytest.mark.differential
 @FAST
-@given(data=results_bytes(), iou_type=st.sampled_from(["bbox", "keypoints"]), pieces=st.integers(1, 5))
+@given(data=results_bytes(), iou_type=st.sampled_from(["bbox", "keypoints", "segm", None]), pieces=st.integers(1, 5))
 def test_piecewise_scan_of_a_mapped_file(data, iou_type, pieces):
     check_piecewise_scan(data, iou_type, pieces)
 
