@@ -46,6 +46,7 @@ import dataclasses
 import datetime
 import io
 import json
+import mmap
 import os
 import stat
 import threading
@@ -74,7 +75,7 @@ from ochuman.eval.results import (HAS_BBOX, HAS_KEYPOINTS, HAS_SEGMENTATION, NUM
 from ochuman.eval.results import _scanned_detections as scanned_detections
 from ochuman.eval.states import GtState
 from ochuman.eval.summary import summarize as _summarize_arrays
-from ochuman.scan import scan_results
+from ochuman.scan import scan_results, snapshot_file
 
 __all__ = ["COCO", "COCOeval", "Params", "MissingFieldError", "FieldTypeError", "UnknownImageError",
            "NotAListError", "EmptyResultsError", "KeypointCountError"]
@@ -767,8 +768,13 @@ def _lazy_results(gt: COCO, path) -> Optional[COCO]:
     None when the file needs the general path: not in the scanner's shape, or records
     pycocotools would refuse or read differently (it then names the problem)."""
     source = str(path)
-    data = _read_bytes(path)  # read, not mapped: the columns and the index outlive this call, the file may change
+    # the file as it is now (the columns and the index outlive this call, the file may change):
+    # a private copy mapped, its pages let go once scanned (they stay in the system's page
+    # cache), else read into memory
+    data = snapshot_file(path) or _read_bytes(path)
     scanned = scan_results(data)
+    if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        data.madvise(mmap.MADV_DONTNEED)
     if scanned is None or gt._top("categories", _UNSET) is _UNSET:
         return None
     keys = np.frombuffer(scanned[0], dtype=np.int64)

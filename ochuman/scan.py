@@ -52,6 +52,50 @@ def map_file(path: Union[str, Path]) -> Union[mmap.mmap, bytes]:
         raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
 
 
+def snapshot_file(path: Union[str, os.PathLike]) -> Optional[mmap.mmap]:
+    """A regular file's content as of now, mapped read-only without being held in the process's
+    memory: the system copies it (``copy_file_range``: within the page cache, or blocks shared
+    where the file system can) into an unnamed file (``O_TMPFILE``) in the file's own folder,
+    else in the temporary folder; nobody can change that copy, which goes when the mapping
+    does. None where this cannot be done (another system, an empty or special file, no room):
+    the caller reads the file."""
+    if not hasattr(os, "O_TMPFILE") or not hasattr(os, "copy_file_range"):
+        return None
+    try:
+        source = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        status = os.fstat(source)
+        if not stat.S_ISREG(status.st_mode) or status.st_size == 0:
+            return None
+        size = status.st_size
+        for folder in (os.path.dirname(os.path.abspath(path)), None):
+            try:
+                if folder is None:
+                    import tempfile
+
+                    folder = tempfile.gettempdir()
+                copy = os.open(folder, os.O_TMPFILE | os.O_RDWR, 0o600)
+            except OSError:
+                continue
+            try:
+                copied = 0
+                while copied < size:
+                    count = os.copy_file_range(source, copy, size - copied, copied, copied)
+                    if count == 0:  # the file shrank meanwhile: read it
+                        return None
+                    copied += count
+                return mmap.mmap(copy, size, access=mmap.ACCESS_READ)
+            except OSError:
+                continue
+            finally:
+                os.close(copy)
+        return None
+    finally:
+        os.close(source)
+
+
 def scan_results(data: Union[bytes, mmap.mmap], parts: Optional[int] = None,
                  iou_type: Optional[str] = None) -> Optional[tuple[bytes, ...]]:
     """The compiled scanner's columns of a results file (see ``_evalcore.scan_results``), or

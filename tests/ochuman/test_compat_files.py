@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import mmap
 import pickle
 import tempfile
 from pathlib import Path
@@ -207,9 +208,13 @@ def test_results_file_errors_stay_one_line(coco_mini, tmp_path):
     assert "\n" not in str(caught.value)
 
 
-def test_a_results_file_rewritten_after_load_res_changes_nothing(coco_sample, tmp_path):
+@pytest.mark.parametrize("kept", ["snapshot", "read"])
+def test_a_results_file_rewritten_after_load_res_changes_nothing(coco_sample, tmp_path, monkeypatch, kept):
     """loadRes(path) reads the file then (as pycocotools): evaluating afterwards, or reading the
-    index, uses those bytes even when the file was rewritten (truncated first) in between."""
+    index, uses those bytes even when the file was rewritten (truncated first) in between,
+    whether they were kept as a private copy (snapshot_file) or read into memory."""
+    if kept == "read":
+        monkeypatch.setattr(compat, "snapshot_file", lambda path: None)
     records = make_results(coco_sample, "segm", seed=41)
     path = tmp_path / "results.json"
     path.write_text(json.dumps(records))
@@ -224,6 +229,7 @@ def test_a_results_file_rewritten_after_load_res_changes_nothing(coco_sample, tm
         for step in (ours.evaluate, ours.accumulate, ours.summarize):
             step()
     assert dt._pending is not None  # the columns were evaluated, not the index
+    assert isinstance(dt._scanned.data, mmap.mmap) == (kept == "snapshot")
     np.testing.assert_array_equal(ours.stats, oracle.stats)
     assert len(dt.anns) == len(records)
 

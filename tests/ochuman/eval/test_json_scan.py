@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import re
 import tempfile
@@ -442,6 +443,40 @@ def check_results_reading(data: bytes, iou_type: str, parts: int) -> None:
 def test_results_scanner_reads_what_json_loads_reads(data):
     check_scanner_columns(data)
     check_scanner_skips(data)
+
+
+def test_a_snapshot_keeps_the_content_of_its_time(tmp_path, monkeypatch):
+    """snapshot_file: the file's bytes, mapped from a private copy that a rewrite of the file
+    (truncated first, or longer) does not change; in the temporary folder when the file's own
+    folder takes no unnamed file; None for an empty or special file, or without the system calls."""
+    path = tmp_path / "results.json"
+    path.write_bytes(b'[{"image_id": 1}]' * 1000)
+    before = path.read_bytes()
+    snapshot = ochuman_scan.snapshot_file(path)
+    assert snapshot is not None and snapshot[:] == before
+    path.write_bytes(b"[]")
+    assert snapshot[:] == before
+    path.write_bytes(b"x" * 3 * len(before))
+    assert snapshot[:] == before
+    real_open = ochuman_scan.os.open
+    folders = []
+
+    def no_unnamed_file_beside(name, flags, *mode):
+        if flags & os.O_TMPFILE:
+            folders.append(name)
+            if name == str(tmp_path):
+                raise OSError(95, "Operation not supported")
+        return real_open(name, flags, *mode)
+
+    monkeypatch.setattr(ochuman_scan.os, "open", no_unnamed_file_beside)
+    again = ochuman_scan.snapshot_file(path)
+    assert again[:] == path.read_bytes() and folders == [str(tmp_path), tempfile.gettempdir()]
+    monkeypatch.undo()
+    (tmp_path / "empty.json").write_bytes(b"")
+    assert ochuman_scan.snapshot_file(tmp_path / "empty.json") is None
+    assert ochuman_scan.snapshot_file(tmp_path / "missing.json") is None
+    monkeypatch.delattr(ochuman_scan.os, "copy_file_range")
+    assert ochuman_scan.snapshot_file(path) is None
 
 
 def check_piecewise_scan(data: bytes, iou_type: Optional[str], pieces: int) -> None:
