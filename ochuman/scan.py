@@ -276,6 +276,7 @@ class PrefetchedAnnotations:
         self.images: Optional[tuple[bytes, ...]] = None
         self.annotations: Optional[tuple[bytes, ...]] = None
         self._claimed = threading.Lock()  # taken by the thread that reads
+        self._read_done = threading.Event()
         self._thread = threading.Thread(target=self._background, daemon=True)
         self._thread.start()
 
@@ -284,6 +285,7 @@ class PrefetchedAnnotations:
             self._after.wait()
         if self._claimed.acquire(blocking=False):
             self._read()
+            self._read_done.set()
 
     def _read(self) -> None:
         try:
@@ -298,11 +300,14 @@ class PrefetchedAnnotations:
             pass
 
     def get(self) -> "PrefetchedAnnotations":
-        """The read done (here, if the background thread had not begun it); returns self."""
+        """The read done (here, if the background thread had not begun it); returns self. (Once
+        read, by either thread, it returns at once: the background thread may still be waiting
+        for its turn.)"""
         if self._claimed.acquire(blocking=False):
             self._read()
+            self._read_done.set()
         else:
-            self._thread.join()
+            self._read_done.wait()
         return self
 
     def release(self) -> None:

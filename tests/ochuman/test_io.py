@@ -271,6 +271,11 @@ def test_prefetched_annotations_are_read_by_the_caller_when_the_background_waits
     blocker = StillReading()
     prefetched = PrefetchedAnnotations(ochuman_coco_sample, after=blocker)
     _assert_same_dataset(ochuman.load(prefetched), ochuman.load(ochuman_coco_sample))  # no deadlock
+    # read: get() answers at once, though the background thread still waits for its turn
+    again = threading.Thread(target=prefetched.get, daemon=True)
+    again.start()
+    again.join(timeout=5)
+    assert not again.is_alive() and prefetched._thread.is_alive()
     reads = []
     prefetched._read = lambda: reads.append(1)
     blocker.released.set()
