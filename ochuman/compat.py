@@ -64,6 +64,7 @@ from ochuman import _evalcore
 from ochuman.errors import OCHumanError, ResultsError
 from ochuman.keypoints import COCO_OKS_SIGMAS
 from ochuman.masks import PolygonTable, polygon_masks
+from ochuman.parallel import worker_count
 from ochuman.rle import pack_strings
 from ochuman.eval.accumulation import accumulate as _accumulate
 from ochuman.eval.annotations import Annotations, MaskTable
@@ -75,7 +76,7 @@ from ochuman.eval.results import (HAS_BBOX, HAS_KEYPOINTS, HAS_SEGMENTATION, NUM
 from ochuman.eval.results import _scanned_detections as scanned_detections
 from ochuman.eval.states import GtState
 from ochuman.eval.summary import summarize as _summarize_arrays
-from ochuman.scan import scan_results, snapshot_file
+from ochuman.scan import scan_results, scan_results_piecewise, snapshot_file
 
 __all__ = ["COCO", "COCOeval", "Params", "MissingFieldError", "FieldTypeError", "UnknownImageError",
            "NotAListError", "EmptyResultsError", "KeypointCountError"]
@@ -769,12 +770,13 @@ def _lazy_results(gt: COCO, path) -> Optional[COCO]:
     pycocotools would refuse or read differently (it then names the problem)."""
     source = str(path)
     # the file as it is now (the columns and the index outlive this call, the file may change):
-    # a private copy mapped, its pages let go once scanned (they stay in the system's page
-    # cache), else read into memory
+    # a private copy mapped and scanned in pieces, each let go once scanned (its pages stay in
+    # the system's page cache; masks are decoded from there), else read into memory
     data = snapshot_file(path) or _read_bytes(path)
-    scanned = scan_results(data)
     if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
-        data.madvise(mmap.MADV_DONTNEED)
+        scanned = scan_results_piecewise(data, None, hash_file=False, threads=worker_count(), copy_masks=False)[0]
+    else:
+        scanned = scan_results(data)
     if scanned is None or gt._top("categories", _UNSET) is _UNSET:
         return None
     keys = np.frombuffer(scanned[0], dtype=np.int64)

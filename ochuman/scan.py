@@ -128,42 +128,68 @@ def _record_spans(data: Union[bytes, mmap.mmap], parts: int) -> list[tuple[int, 
     return [(0, cuts[0][0]), *[(a[1], b[0]) for a, b in zip(cuts, cuts[1:])], (cuts[-1][1], size)]
 
 
-def scan_results_piecewise(data: mmap.mmap, iou_type: Optional[str]) -> tuple[Optional[tuple[bytes, ...]], str,
-                                                                            Optional[mmap.mmap]]:
-    """(:func:`scan_results` of a mapped file in one thread, the file's SHA-256, the masks'
-    strings or None): the file is scanned in pieces of about PIECE_BYTES, each piece hashed and
-    its pages then let go (``MADV_DONTNEED``: they stay in the page cache, and whatever reads
-    them later maps them again), so that the process holds one piece of the file rather than
-    all of it. When masks are read (iou_type segm or None), each piece's counts strings are
-    first copied out one after another into an anonymous memory map (only the pages written
-    count: the strings, not the file's other fields) and the segm column's offsets point there;
-    None when they point into data (a piece could not be scanned, or every field was read again)."""
+def scan_results_piecewise(data: mmap.mmap, iou_type: Optional[str], hash_file: bool = True,
+                           threads: int = 1, copy_masks: bool = True) -> tuple[Optional[tuple[bytes, ...]],
+                                                                               Optional[str], Optional[mmap.mmap]]:
+    """(:func:`scan_results` of a mapped file, the file's SHA-256 (None unless ``hash_file``), the
+    masks' strings or None): the file is scanned in pieces of about PIECE_BYTES, ``threads`` at
+    a time, each piece (hashed, in order, and) then let go (``MADV_DONTNEED``: its pages stay in
+    the page cache, and whatever reads them later maps them again), so that the process holds
+    a few pieces of the file rather than all of it. When masks are read (iou_type segm or None),
+    each piece's counts strings are first copied out, one after another from the piece's own
+    offset, into an anonymous memory map (only the pages written count: the strings, not the
+    file's other fields) and the segm column's offsets point there; None when they point into
+    data (``copy_masks`` False, a piece could not be scanned, or every field was read again)."""
     skip = _SKIPPED.get(iou_type, 0)
     size, page = len(data), mmap.PAGESIZE
-    strings = None if skip & SKIP_SEGMENTATION else mmap.mmap(-1, size)
-    hasher, outputs, hashed, released, moved_to = hashlib.sha256(), [], 0, 0, 0
+    spans = _record_spans(data, max(1, size // PIECE_BYTES))
+    strings = mmap.mmap(-1, size) if copy_masks and not skip & SKIP_SEGMENTATION else None
+    outputs: list = [None] * len(spans)
+    hasher = hashlib.sha256() if hash_file else None
+
+    def scan_piece(k: int) -> None:
+        start, stop = spans[k]
+        piece = _evalcore.scan_results(data, start, stop, skip)
+        if piece is not None and strings is not None:  # (a piece's strings fit in its own bytes)
+            moved = bytearray(len(piece[5]))
+            _evalcore.move_mask_strings(data, memoryview(piece[5]).cast("q"), strings, start,
+                                        memoryview(moved).cast("q"))
+            piece = (*piece[:5], moved, piece[6])
+        outputs[k] = piece
+
+    released = hashed_to = 0
+    failed = False
     with memoryview(data) as view:
-        for start, stop in _record_spans(data, max(1, size // PIECE_BYTES)):
-            piece = _evalcore.scan_results(data, start, stop, skip) if None not in outputs else None
-            if piece is not None and strings is not None:
-                moved = bytearray(len(piece[5]))
-                moved_to = _evalcore.move_mask_strings(data, memoryview(piece[5]).cast("q"), strings, moved_to,
-                                                       memoryview(moved).cast("q"))
-                piece = (*piece[:5], moved, piece[6])
-            outputs.append(piece)
-            hasher.update(view[hashed:stop])
-            hashed = stop
+        for first in range(0, len(spans), max(1, threads)):
+            batch = range(first, min(len(spans), first + max(1, threads)))
+            helpers = [threading.Thread(target=scan_piece, args=(k,)) for k in batch[1:]]
+            for helper in helpers:
+                helper.start()
+            scan_piece(batch[0])
+            for helper in helpers:
+                helper.join()
+            if any(outputs[k] is None for k in batch):
+                failed = True
+                break
+            stop = spans[batch[-1]][1]
+            if hasher is not None:
+                hasher.update(view[hashed_to:stop])
+                hashed_to = stop
             if stop // page * page > released:
                 data.madvise(mmap.MADV_DONTNEED, released, stop // page * page - released)
                 released = stop // page * page
-        hasher.update(view[hashed:])
-    if None in outputs:
-        scanned, strings = _evalcore.scan_results(data, 0, size, skip), None  # a cut inside a string, or not in the shape
+        if hasher is not None and not failed:
+            hasher.update(view[hashed_to:])
+    if failed:  # a cut inside a string, or not in the shape
+        scanned, strings = _evalcore.scan_results(data, 0, size, skip), None
+        if hasher is not None:
+            hasher = hashlib.sha256(data)
     else:
         scanned = tuple(b"".join(column) for column in zip(*outputs)) if len(outputs) > 1 else outputs[0]
     if skip and scanned is not None and scanned[3][:1] and not scanned[3][0] & 1:  # as scan_results
         scanned, strings = _scan_in_parts(data, 1, 0), None
-    return scanned, hasher.hexdigest(), strings if scanned is not None else None
+    digest = hasher.hexdigest() if hasher is not None else None
+    return scanned, digest, strings if scanned is not None else None
 
 
 def _scan_in_parts(data: Union[bytes, mmap.mmap], parts: Optional[int], skip: int) -> Optional[tuple[bytes, ...]]:

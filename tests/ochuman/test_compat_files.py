@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from pycocotools.coco import COCO as PyCOCO
 from pycocotools.cocoeval import COCOeval as PyCOCOeval
 
+import ochuman.scan
 from ochuman import compat
 from ochuman.compat import quietly
 
@@ -208,16 +209,23 @@ def test_results_file_errors_stay_one_line(coco_mini, tmp_path):
     assert "\n" not in str(caught.value)
 
 
-@pytest.mark.parametrize("kept", ["snapshot", "read"])
+@pytest.mark.parametrize("kept", ["snapshot", "snapshot in pieces", "read"])
 def test_a_results_file_rewritten_after_load_res_changes_nothing(coco_sample, tmp_path, monkeypatch, kept):
     """loadRes(path) reads the file then (as pycocotools): evaluating afterwards, or reading the
     index, uses those bytes even when the file was rewritten (truncated first) in between,
-    whether they were kept as a private copy (snapshot_file) or read into memory."""
+    whether they were kept as a private copy (snapshot_file, scanned whole or in pieces, two
+    at a time) or read into memory."""
     if kept == "read":
         monkeypatch.setattr(compat, "snapshot_file", lambda path: None)
     records = make_results(coco_sample, "segm", seed=41)
     path = tmp_path / "results.json"
     path.write_text(json.dumps(records))
+    if kept == "snapshot in pieces":
+        monkeypatch.setattr(ochuman.scan, "PIECE_BYTES", path.stat().st_size // 7)
+        monkeypatch.setattr(compat, "worker_count", lambda: 2)
+        pieces = []
+        real_scan = ochuman.scan._evalcore.scan_results
+        monkeypatch.setattr(ochuman.scan._evalcore, "scan_results", lambda *a: pieces.append(a[1:3]) or real_scan(*a))
     with quietly():
         oracle = PyCOCOeval(PyCOCO(str(coco_sample)), PyCOCO(str(coco_sample)).loadRes(copy.deepcopy(records)), "segm")
         for step in (oracle.evaluate, oracle.accumulate, oracle.summarize):
@@ -229,9 +237,11 @@ def test_a_results_file_rewritten_after_load_res_changes_nothing(coco_sample, tm
         for step in (ours.evaluate, ours.accumulate, ours.summarize):
             step()
     assert dt._pending is not None  # the columns were evaluated, not the index
-    assert isinstance(dt._scanned.data, mmap.mmap) == (kept == "snapshot")
+    assert isinstance(dt._scanned.data, mmap.mmap) == (kept != "read")
     np.testing.assert_array_equal(ours.stats, oracle.stats)
     assert len(dt.anns) == len(records)
+    if kept == "snapshot in pieces":
+        assert len(pieces) >= 6
 
 
 def test_one_ground_truth_evaluated_for_boxes_then_masks(coco_mini, tmp_path):
