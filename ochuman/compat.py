@@ -76,7 +76,7 @@ from ochuman.eval.results import (HAS_BBOX, HAS_KEYPOINTS, HAS_SEGMENTATION, NUM
 from ochuman.eval.results import _scanned_detections as scanned_detections
 from ochuman.eval.states import GtState
 from ochuman.eval.summary import summarize as _summarize_arrays
-from ochuman.scan import scan_results, scan_results_piecewise, snapshot_file
+from ochuman.scan import copy_mask_strings, scan_results, scan_results_piecewise, snapshot_file
 
 __all__ = ["COCO", "COCOeval", "Params", "MissingFieldError", "FieldTypeError", "UnknownImageError",
            "NotAListError", "EmptyResultsError", "KeypointCountError"]
@@ -571,6 +571,7 @@ class _ScannedResults:
 
     def __init__(self, data, scanned: tuple, images: list):
         self.data, self.scanned, self.images = data, scanned, images
+        self.mask_strings: Optional[mmap.mmap] = None  # where the segm column points, once copied out
 
     def detections(self, iou_type: str, n_joints: int) -> Optional[Annotations]:
         """Detection columns with pycocotools' derived fields, or None where the records need
@@ -582,8 +583,14 @@ class _ScannedResults:
         images = _image_columns(self.images, iou_type == "segm" or by_mask)
         if images is None:
             return None
+        if (iou_type == "segm" or by_mask) and isinstance(self.data, mmap.mmap) and self.mask_strings is None \
+                and self.scanned[5]:
+            # masks are decoded from a copy of their strings, not from the file's pages (peak memory)
+            self.mask_strings, moved = copy_mask_strings(self.data, self.scanned[5])
+            self.scanned = (*self.scanned[:5], moved, self.scanned[6])
         with np.errstate(over="ignore"):  # w * h past float64 is inf, silently, as in pycocotools
-            return scanned_detections(self.data, self.scanned, *images, None, iou_type, defer_mask_checks=True)
+            return scanned_detections(self.data, self.scanned, *images, None, iou_type, defer_mask_checks=True,
+                                      mask_strings=self.mask_strings)
 
 
 def _image_columns(images: list, with_sizes: bool) -> Optional[tuple[np.ndarray, np.ndarray]]:

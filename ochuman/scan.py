@@ -192,6 +192,27 @@ def scan_results_piecewise(data: mmap.mmap, iou_type: Optional[str], hash_file: 
     return scanned, digest, strings if scanned is not None else None
 
 
+def copy_mask_strings(data: mmap.mmap, segm) -> tuple[mmap.mmap, bytearray]:
+    """The counts strings of a scanned segm column (rows [h, w, offset, length] in file order)
+    copied out of a mapped file, one after another, into an anonymous memory map, the file's
+    pages let go behind them (about PIECE_BYTES of the file at a time, where the system can);
+    and the column, its offsets pointing there."""
+    rows = memoryview(segm).cast("q")
+    count, size, page = len(rows) // 4, len(data), mmap.PAGESIZE
+    strings, moved = mmap.mmap(-1, max(1, size)), bytearray(len(segm))
+    moved_rows = memoryview(moved).cast("q")
+    step = max(1, count * PIECE_BYTES // max(1, size))
+    at = released = 0
+    for lo in range(0, count, step):
+        hi = min(count, lo + step)
+        at = _evalcore.move_mask_strings(data, rows[4 * lo:4 * hi], strings, at, moved_rows[4 * lo:4 * hi])
+        reached = (rows[4 * hi - 2] + rows[4 * hi - 1]) // page * page
+        if hasattr(mmap, "MADV_DONTNEED") and reached > released:
+            data.madvise(mmap.MADV_DONTNEED, released, reached - released)
+            released = reached
+    return strings, moved
+
+
 def _scan_in_parts(data: Union[bytes, mmap.mmap], parts: Optional[int], skip: int) -> Optional[tuple[bytes, ...]]:
     size = len(data)
     if parts is None:

@@ -511,6 +511,28 @@ def check_piecewise_scan(data: bytes, iou_type: Optional[str], pieces: int, thre
 
 @pytest.mark.differential
 @FAST
+@given(data=results_bytes(), pieces=st.integers(1, 5))
+def test_mask_strings_copied_out_of_a_mapped_file(data, pieces):
+    """copy_mask_strings: a scanned segm column's strings, copied out of the mapped file a few
+    at a time (its pages let go behind them), packed one after another; the rows' sizes kept."""
+    scanned = scan_results(data, 1, "segm")
+    if not data or scanned is None or not scanned[5]:
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "results.json"
+        path.write_bytes(data)
+        mapped = map_file(path)
+        with mock.patch.object(ochuman_scan, "PIECE_BYTES", max(1, len(data) // pieces)):
+            strings, moved = ochuman_scan.copy_mask_strings(mapped, scanned[5])
+        rows, original = (np.frombuffer(c, dtype=np.int64).reshape(-1, 4) for c in (moved, scanned[5]))
+        np.testing.assert_array_equal(rows[:, [0, 1, 3]], original[:, [0, 1, 3]])
+        np.testing.assert_array_equal(rows[:, 2], np.cumsum(original[:, 3]) - original[:, 3])
+        assert [strings[a:a + n] for _, _, a, n in rows.tolist()] == [data[a:a + n] for _, _, a, n in original.tolist()]
+        mapped.close()
+
+
+@pytest.mark.differential
+@FAST
 @given(data=results_bytes(), iou_type=st.sampled_from(["bbox", "keypoints", "segm", None]), pieces=st.integers(1, 5),
        threads=st.integers(1, 3), hash_file=st.booleans(), copy_masks=st.booleans())
 def test_piecewise_scan_of_a_mapped_file(data, iou_type, pieces, threads, hash_file, copy_masks):
