@@ -24,8 +24,8 @@ from ochuman.parallel import worker_count
 # caller's thread imports or reads the ground truth) only from this larger size.
 PARTS_FROM_BYTES = 4_000_000
 BACKGROUND_PARTS_FROM_BYTES = 64_000_000
-# A mapped file read for boxes or keypoints is scanned in pieces of about this size, each hashed
-# and then let go from memory (see scan_results_piecewise).
+# A mapped results file is scanned in pieces of about this size, each (hashed and) then let go
+# from memory, its masks' strings copied out first (see scan_results_piecewise).
 PIECE_BYTES = 16_000_000
 _RECORD_BOUNDARY = re.compile(rb"\}[ \t\n\r]*,[ \t\n\r]*\{")  # JSON whitespace only: \s also takes \v, \f
 
@@ -142,7 +142,10 @@ def scan_results_piecewise(data: mmap.mmap, iou_type: Optional[str], hash_file: 
     data (``copy_masks`` False, a piece could not be scanned, or every field was read again)."""
     skip = _SKIPPED.get(iou_type, 0)
     size, page = len(data), mmap.PAGESIZE
-    spans = _record_spans(data, max(1, size // PIECE_BYTES))
+    pieces = max(1, size // PIECE_BYTES)
+    if threads > 1 and size >= PARTS_FROM_BYTES:  # a whole number of batches, at least one
+        pieces = -(-pieces // threads) * threads
+    spans = _record_spans(data, pieces)
     strings = mmap.mmap(-1, size) if copy_masks and not skip & SKIP_SEGMENTATION else None
     outputs: list = [None] * len(spans)
     hasher = hashlib.sha256() if hash_file else None
@@ -331,8 +334,10 @@ class PrefetchedAnnotations:
         if self._after is not None:
             self._after.wait()
         if self._claimed.acquire(blocking=False):
-            self._read()
-            self._read_done.set()
+            try:
+                self._read()
+            finally:
+                self._read_done.set()
 
     def _read(self) -> None:
         try:
@@ -351,8 +356,10 @@ class PrefetchedAnnotations:
         read, by either thread, it returns at once: the background thread may still be waiting
         for its turn.)"""
         if self._claimed.acquire(blocking=False):
-            self._read()
-            self._read_done.set()
+            try:
+                self._read()
+            finally:
+                self._read_done.set()
         else:
             self._read_done.wait()
         return self

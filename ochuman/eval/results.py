@@ -176,7 +176,6 @@ def detections_from_records(
     file_names: Optional[Sequence[str]] = None,
     strict: bool = False,
     keypoint_count: int = NUM_COCO_KEYPOINTS,
-    mask_strings=None,
 ) -> Annotations:
     """Validate records against the ground truth and derive what pycocotools ``loadRes`` does.
 
