@@ -198,7 +198,8 @@ class COCO(_PycocotoolsCOCO):
         self.imgToAnns, self.catToImgs = {}, {}
         self._source = str(annotation_file) if annotation_file is not None else "<annotations>"
         if annotation_file is not None:
-            data = _read_bytes(annotation_file)
+            # the file as it is now, kept for the index built later: a private copy mapped, else read
+            data = snapshot_file(annotation_file) or _read_bytes(annotation_file)
             if _AnnotationFile.open(self, data):
                 return
             dataset = _decode(data, annotation_file)
@@ -295,10 +296,17 @@ class _CategoriesView:
 class _AnnotationFile:
     """An annotation file split into its top-level values (``msgspec.Raw``), each decoded once,
     when first needed (the same objects end in ``dataset``); ``columns``: what the compiled
-    scanner made of the annotations ("scanned", "without polygons", "polygons")."""
+    scanner made of the annotations ("scanned", "without polygons", "polygons"); ``data``: the
+    file's bytes, or the mapped private copy (:func:`ochuman.scan.snapshot_file`) whose pages
+    are let go after each pass over them."""
 
-    def __init__(self, path: str, raw: dict):
-        self.path, self.raw, self.values, self.columns = path, raw, {}, {}
+    def __init__(self, path: str, raw: dict, data=None):
+        self.path, self.raw, self.values, self.columns, self.data = path, raw, {}, {}, data
+
+    def _let_go(self) -> None:
+        """The mapped copy's pages out of the process (they stay in the page cache)."""
+        if isinstance(self.data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+            self.data.madvise(mmap.MADV_DONTNEED)
 
     def value(self, key: str, *default):
         if key not in self.raw:
@@ -319,11 +327,12 @@ class _AnnotationFile:
             if "annotations" not in raw:
                 return False
             msgspec.json.decode(raw["annotations"], type=list[_AnnotationKeys])  # createIndex's keys
-            file = cls(coco._source, raw)
+            file = cls(coco._source, raw, data)
             imgs = {img["id"]: img for img in file.value("images")} if "images" in raw else {}
             cats = {cat["id"]: cat for cat in file.value("categories")} if "categories" in raw else {}
         except (msgspec.DecodeError, KeyError, TypeError, IndexError):
             return False
+        file._let_go()
         coco.imgs, coco.cats = imgs, cats
         coco._file, coco._pending, coco._pending_names = file, file.build_index, ("dataset", "anns", "imgToAnns", "catToImgs")
         return True
@@ -348,9 +357,11 @@ class _AnnotationFile:
             if not masks:
                 if "without polygons" not in self.columns:
                     self.columns["without polygons"] = _evalcore.scan_coco_annotations(self.raw["annotations"], True)
+                    self._let_go()
                 return self.columns["without polygons"]
             self.columns.pop("without polygons", None)
             self.columns["scanned"] = _evalcore.scan_coco_annotations(self.raw["annotations"])
+            self._let_go()
         return self.columns["scanned"]
 
     def evaluated_columns(self, coco: COCO, iou_type: str, img_ids: list, cat_lists: list, use_cats,

@@ -244,6 +244,32 @@ def test_a_results_file_rewritten_after_load_res_changes_nothing(coco_sample, tm
         assert len(pieces) >= 6
 
 
+@pytest.mark.parametrize("kept", ["snapshot", "read"])
+def test_a_ground_truth_file_rewritten_after_coco_changes_nothing(coco_mini, tmp_path, monkeypatch, kept):
+    """COCO(path) reads the file then (as pycocotools): box and mask evaluations afterwards, and
+    the index, use those bytes even when the file was rewritten (truncated first) in between,
+    whether they were kept as a private copy whose pages are let go after each pass, or read."""
+    if kept == "read":
+        monkeypatch.setattr(compat, "snapshot_file", lambda path: None)
+    gt_path = tmp_path / "gt.json"
+    gt_path.write_bytes(Path(coco_mini).read_bytes())
+    records = make_results(coco_mini, "segm", seed=43)
+    with quietly():
+        theirs_gt = PyCOCO(str(coco_mini))
+        gt = compat.COCO(str(gt_path))
+        gt_path.write_text(json.dumps({"images": [], "annotations": [], "categories": []}))
+        for iou_type in ("bbox", "segm"):
+            oracle = PyCOCOeval(theirs_gt, theirs_gt.loadRes(copy.deepcopy(records)), iou_type)
+            ours = compat.COCOeval(gt, gt.loadRes(copy.deepcopy(records)), iou_type)
+            for evaluation in (oracle, ours):
+                for step in (evaluation.evaluate, evaluation.accumulate, evaluation.summarize):
+                    step()
+            np.testing.assert_array_equal(ours.stats, oracle.stats, err_msg=iou_type)
+    assert isinstance(gt._file.data, mmap.mmap) == (kept == "snapshot")
+    fresh = PyCOCO(str(coco_mini))  # (pycocotools' evaluation wrote RLE into its own index)
+    assert gt.anns == fresh.anns and gt.dataset == fresh.dataset
+
+
 def test_one_ground_truth_evaluated_for_boxes_then_masks(coco_mini, tmp_path):
     """A box evaluation scans the ground truth without polygon coordinates; a mask evaluation of
     the same COCO object afterwards (torchvision's bbox + segm) scans them, and both give
