@@ -26,7 +26,11 @@ core; ``evalImgs`` (pycocotools' per-image dicts, layout (catIds, areaRng, imgId
 ``params`` and ``_paramsEval`` as pycocotools does, so that clients that merge ``evalImgs``
 of several ``evaluate()`` calls (torchvision's ``CocoEvaluator``) get pycocotools' numbers;
 it takes the compiled path when nothing was read or changed since ``evaluate()``.
-``loadRes`` derives ``area``, ``bbox``, ``segmentation`` and ``id`` as pycocotools does,
+What pycocotools' ``evaluate()`` writes into the annotations it reads (a mask evaluation's
+masks as compressed RLE, the ground truth's ``ignore`` and ``_ignore``) is written too: at once
+into an index that exists, else when the index is built. Files are kept as they were read (as
+pycocotools reads them at once): a private copy the system makes and this process maps, else
+their bytes. ``loadRes`` derives ``area``, ``bbox``, ``segmentation`` and ``id`` as pycocotools does,
 deciding by the first record; where pycocotools raises, a one-line :class:`ResultsError` that
 is also the exception type pycocotools raises there (``KeyError``, ``TypeError``, ...).
 
@@ -194,6 +198,9 @@ class COCO(_PycocotoolsCOCO):
         self._pending_names: tuple = ()
         self._scanned: Optional[Union[_ScannedResults, _ListedResults]] = None  # results columns evaluated while pending
         self._file: Optional[_AnnotationFile] = None  # ground-truth parts evaluated while pending
+        # evaluations run from columns while the index was pending: what pycocotools' evaluate()
+        # writes into the annotations it reads is written when the index is built (_write_prepared)
+        self._prepared_records: list = []
         self.dataset, self.anns, self.cats, self.imgs = {}, {}, {}, {}
         self.imgToAnns, self.catToImgs = {}, {}
         self._source = str(annotation_file) if annotation_file is not None else "<annotations>"
@@ -211,6 +218,11 @@ class COCO(_PycocotoolsCOCO):
     def _materialise(self) -> None:
         pending, self._pending, self._scanned, self._file = self._pending, None, None, None
         pending(self)
+        records, self._prepared_records = self._prepared_records, []
+        for record, is_gt in records:
+            img_ids, cat_ids = record[:2]
+            ids = self.getAnnIds(imgIds=img_ids) if cat_ids is None else self.getAnnIds(imgIds=img_ids, catIds=cat_ids)
+            _write_prepared(self, self.loadAnns(ids), is_gt, record)
 
     def _top(self, key: str, *default):
         """``self.dataset[key]`` (or ``.get(key, default)``), without building a pending index."""
@@ -1162,6 +1174,52 @@ def _rles(anns: list, coco, source: str, is_gt: bool):
     return masks, sizes
 
 
+def _write_rles(coco, anns: list, masks: Optional[MaskTable] = None, sizes: Optional[np.ndarray] = None) -> None:
+    """pycocotools' ``_toMask`` (``COCOeval._prepare`` of a mask evaluation): each annotation's
+    polygon list or uncompressed RLE replaced by its compressed RLE, ``{"size": [h, w],
+    "counts": bytes}`` as ``annToRLE`` gives it; compressed RLE left as it is. masks, sizes: the
+    strings (N,) and sizes (N, 2) already computed for anns (else computed here, or by
+    ``annToRLE`` itself where :func:`_rles` refuses one)."""
+    if masks is None:
+        try:
+            masks, sizes = _rles(anns, coco, getattr(coco, "_source", "<annotations>"), True)
+        except OCHumanError:
+            masks = None
+    for i, ann in enumerate(anns):
+        seg = ann.get("segmentation")
+        if type(seg) is list or (type(seg) is dict and type(seg.get("counts")) is list):  # annToRLE's cases
+            ann["segmentation"] = (coco.annToRLE(ann) if masks is None else
+                                   {"size": [int(sizes[i, 0]), int(sizes[i, 1])], "counts": masks[i].encode("ascii")})
+
+
+def _prepared_record(p) -> tuple:
+    """What :func:`_write_prepared` needs of evaluated params: (imgIds, catIds of ``_prepare``'s
+    getAnnIds or None: every category, iouType, catIds evaluated, the last area range or None)."""
+    return (list(p.imgIds), list(p.catIds) if p.useCats else None, p.iouType, list(p.catIds),
+            list(p.areaRng[-1]) if len(p.areaRng) else None)
+
+
+def _write_prepared(coco, anns: list, is_gt: bool, record: tuple, masks: Optional[MaskTable] = None,
+                    sizes: Optional[np.ndarray] = None) -> None:
+    """What pycocotools' ``evaluate()`` writes into the annotations ``_prepare`` reads (record:
+    :func:`_prepared_record`): masks as compressed RLE (segm, :func:`_write_rles`); into the
+    ground truth's, ``ignore`` (``_prepare``) and, for those of the images and categories
+    evaluated, ``_ignore`` as the last ``evaluateImg`` call leaves it (the last area range's)."""
+    img_ids, _, iou_type, evaluated_cats, last_area = record
+    if iou_type == "segm":
+        _write_rles(coco, anns, masks, sizes)
+    if not is_gt:
+        return
+    images, categories = set(img_ids), set(evaluated_cats)
+    for gt in anns:
+        gt["ignore"] = gt["ignore"] if "ignore" in gt else 0
+        gt["ignore"] = "iscrowd" in gt and gt["iscrowd"]
+        if iou_type == "keypoints":
+            gt["ignore"] = (gt["num_keypoints"] == 0) or gt["ignore"]
+        if last_area is not None and gt["image_id"] in images and gt["category_id"] in categories:
+            gt["_ignore"] = 1 if gt["ignore"] or (gt["area"] < last_area[0] or gt["area"] > last_area[1]) else 0
+
+
 def _check_prepared(anns: list, coco, iou_type: str, is_gt: bool) -> None:
     """pycocotools' ``_prepare`` also reads annotations it does not evaluate (under
     ``useCats=0`` every category of the images): their masks (segm) and ``num_keypoints``
@@ -1298,7 +1356,8 @@ class COCOeval(_PycocotoolsCOCOeval):
 
     def evaluate(self):
         """Every IoU and the matching of every area range (compiled core), as pycocotools'
-        ``evaluate`` computes them; ``params`` normalised in place as it does."""
+        ``evaluate`` computes them; ``params`` normalised in place as it does, and what it writes
+        into the annotations it reads written too (see the module's doc)."""
         p = self.params
         if p.useSegm is not None:  # pycocotools' backward compatibility
             p.iouType = "segm" if p.useSegm == 1 else "bbox"
@@ -1338,15 +1397,18 @@ class COCOeval(_PycocotoolsCOCOeval):
             else:
                 _check_prepared(gathered[1], self.cocoGt, p.iouType, True)
                 gt, gt_deferred = _columns(gathered[0], self.cocoGt, p.iouType, True, len(sigmas))
+        prepared_anns = []  # (coco, the annotations evaluated, their columns, the others _prepare reads)
         for coco, is_gt in sources:
             anns = [a for cats in cat_lists for a in coco.loadAnns(coco.getAnnIds(imgIds=img_ids, catIds=cats))]
             prepared = coco.getAnnIds(imgIds=img_ids, catIds=p.catIds) if p.useCats else coco.getAnnIds(imgIds=img_ids)
             evaluated = {ann["id"] for ann in anns}
-            _check_prepared(coco.loadAnns([i for i in prepared if i not in evaluated]), coco, p.iouType, is_gt)
+            others = coco.loadAnns([i for i in prepared if i not in evaluated])
+            _check_prepared(others, coco, p.iouType, is_gt)
             if is_gt:
                 gt, gt_deferred = _columns(anns, coco, p.iouType, True, len(sigmas))
             else:
                 dt, dt_deferred = _columns(anns, coco, p.iouType, False, len(sigmas))
+            prepared_anns.append((coco, anns, gt if is_gt else dt, others))
         _raise_deferred(gt, gt_deferred, dt, dt_deferred, p.useCats)
         _evalcore.trim_heap()  # the readers' temporaries, freed inside the heap (peak memory)
         gt = dataclasses.replace(gt, file_image_ids=np.asarray(img_ids))
@@ -1359,6 +1421,15 @@ class COCOeval(_PycocotoolsCOCOeval):
         if scanned is not None and not masks_are_valid(dt):  # the general path names the bad mask
             self.cocoDt._materialise()
             return self.evaluate()
+        # what pycocotools' evaluate() writes into the annotations it reads, written as well
+        record = _prepared_record(p)
+        for coco, anns, columns, others in prepared_anns:
+            _write_prepared(coco, anns, coco is self.cocoGt, record, columns.masks, columns.mask_size)
+            _write_prepared(coco, others, coco is self.cocoGt, record)
+        written = [coco for coco, *_ in prepared_anns]
+        for coco in (self.cocoGt, self.cocoDt):  # read from columns: written when its index is built
+            if isinstance(coco, COCO) and coco._pending is not None and not any(c is coco for c in written):
+                coco._prepared_records.append((record, coco is self.cocoGt))
         states = variant_states(Variant(base_state(gt, blocks, params)), gt, blocks, params)
         matches = match(blocks, states, gt.iscrowd[blocks.gt_order], params)
         self._paramsEval = _params_copy(p)

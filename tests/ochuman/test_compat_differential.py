@@ -227,6 +227,29 @@ def _equal_with_nan(got, value) -> bool:
         return np.array_equal(got, value)
 
 
+def _plain(value):
+    """A value of an index, comparable with ==: types kept, NaN equal to NaN, key order kept."""
+    if isinstance(value, dict):
+        return ("dict", [(key, _plain(item)) for key, item in value.items()])
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, [_plain(item) for item in value])
+    if isinstance(value, np.ndarray):
+        return ("ndarray", str(value.dtype), value.shape, _plain(value.tolist()))
+    if isinstance(value, (float, np.floating)) and value != value:
+        return (type(value).__name__, "nan")
+    return (type(value).__name__, value)
+
+
+def assert_same_indexes(ours, oracle) -> None:
+    """The annotations of both indexes as pycocotools' evaluate() leaves them (masks written as
+    RLE by segm, ``ignore`` and ``_ignore`` written into the ground truth's)."""
+    for side in ("cocoGt", "cocoDt"):
+        mine, theirs = getattr(ours, side), getattr(oracle, side)
+        assert list(mine.anns) == list(theirs.anns), side
+        for key, ann in theirs.anns.items():
+            assert _plain(mine.anns[key]) == _plain(ann), (side, key, mine.anns[key], ann)
+
+
 def assert_same_outcome(ours, oracle, compare_internals=True) -> None:
     if isinstance(oracle, tuple):
         step, err = oracle
@@ -236,6 +259,7 @@ def assert_same_outcome(ours, oracle, compare_internals=True) -> None:
         assert "\n" not in str(ours[1])
         return
     assert not isinstance(ours, tuple), f"ours raised {ours!r}, pycocotools gave numbers"
+    assert_same_indexes(ours, oracle)  # (first: reading evalImgs below runs pycocotools' _prepare)
     np.testing.assert_array_equal(ours.stats, oracle.stats)
     for name in ("precision", "recall", "scores"):
         np.testing.assert_array_equal(ours.eval[name], oracle.eval[name], err_msg=name)
