@@ -199,8 +199,8 @@ class COCO(_PycocotoolsCOCO):
         self._scanned: Optional[Union[_ScannedResults, _ListedResults]] = None  # results columns evaluated while pending
         self._file: Optional[_AnnotationFile] = None  # ground-truth parts evaluated while pending
         # evaluations run from columns while the index was pending: what pycocotools' evaluate()
-        # writes into the annotations it reads is written when the index is built (_write_prepared)
-        self._prepared_records: list = []
+        # writes into the annotations it reads is written when the index is built (_note_prepared)
+        self._prepared_records: dict = {}
         self.dataset, self.anns, self.cats, self.imgs = {}, {}, {}, {}
         self.imgToAnns, self.catToImgs = {}, {}
         self._source = str(annotation_file) if annotation_file is not None else "<annotations>"
@@ -218,11 +218,18 @@ class COCO(_PycocotoolsCOCO):
     def _materialise(self) -> None:
         pending, self._pending, self._scanned, self._file = self._pending, None, None, None
         pending(self)
-        records, self._prepared_records = self._prepared_records, []
-        for record, is_gt in records:
-            img_ids, cat_ids = record[:2]
+        records, self._prepared_records = self._prepared_records, {}
+        for (img_ids, cat_ids, *_, is_gt), (record, rles) in records.items():
             ids = self.getAnnIds(imgIds=img_ids) if cat_ids is None else self.getAnnIds(imgIds=img_ids, catIds=cat_ids)
-            _write_prepared(self, self.loadAnns(ids), is_gt, record)
+            _write_prepared(self, self.loadAnns(ids), is_gt, record, rles=rles)
+
+    def _note_prepared(self, record: tuple, is_gt: bool) -> None:
+        """Remember an evaluation's writes (:func:`_write_prepared`) for when the index is built:
+        the last of each selection of annotations (it rewrites all an earlier one wrote there, so
+        a training loop's evaluations keep one each), masks as RLE if any of them evaluated masks."""
+        key = (record[0], record[1], record[3], record[4] is None, is_gt)  # (no area range: no _ignore written)
+        earlier = self._prepared_records.pop(key, None)
+        self._prepared_records[key] = (record, record[2] == "segm" or (earlier is not None and earlier[1]))
 
     def _top(self, key: str, *default):
         """``self.dataset[key]`` (or ``.get(key, default)``), without building a pending index."""
@@ -1193,20 +1200,22 @@ def _write_rles(coco, anns: list, masks: Optional[MaskTable] = None, sizes: Opti
 
 
 def _prepared_record(p) -> tuple:
-    """What :func:`_write_prepared` needs of evaluated params: (imgIds, catIds of ``_prepare``'s
-    getAnnIds or None: every category, iouType, catIds evaluated, the last area range or None)."""
-    return (list(p.imgIds), list(p.catIds) if p.useCats else None, p.iouType, list(p.catIds),
-            list(p.areaRng[-1]) if len(p.areaRng) else None)
+    """What :func:`_write_prepared` needs of evaluated params, hashable: (imgIds, catIds of
+    ``_prepare``'s getAnnIds or None: every category, iouType, catIds evaluated, the last area
+    range or None)."""
+    return (tuple(int(i) for i in p.imgIds), tuple(p.catIds) if p.useCats else None, p.iouType, tuple(p.catIds),
+            tuple(p.areaRng[-1]) if len(p.areaRng) else None)
 
 
 def _write_prepared(coco, anns: list, is_gt: bool, record: tuple, masks: Optional[MaskTable] = None,
-                    sizes: Optional[np.ndarray] = None) -> None:
+                    sizes: Optional[np.ndarray] = None, rles: Optional[bool] = None) -> None:
     """What pycocotools' ``evaluate()`` writes into the annotations ``_prepare`` reads (record:
-    :func:`_prepared_record`): masks as compressed RLE (segm, :func:`_write_rles`); into the
-    ground truth's, ``ignore`` (``_prepare``) and, for those of the images and categories
-    evaluated, ``_ignore`` as the last ``evaluateImg`` call leaves it (the last area range's)."""
+    :func:`_prepared_record`): masks as compressed RLE (segm, or ``rles``: :func:`_write_rles`);
+    into the ground truth's, ``ignore`` (``_prepare``) and, for those of the images and
+    categories evaluated, ``_ignore`` as the last ``evaluateImg`` call leaves it (the last area
+    range's)."""
     img_ids, _, iou_type, evaluated_cats, last_area = record
-    if iou_type == "segm":
+    if iou_type == "segm" if rles is None else rles:
         _write_rles(coco, anns, masks, sizes)
     if not is_gt:
         return
@@ -1429,7 +1438,7 @@ class COCOeval(_PycocotoolsCOCOeval):
         written = [coco for coco, *_ in prepared_anns]
         for coco in (self.cocoGt, self.cocoDt):  # read from columns: written when its index is built
             if isinstance(coco, COCO) and coco._pending is not None and not any(c is coco for c in written):
-                coco._prepared_records.append((record, coco is self.cocoGt))
+                coco._note_prepared(record, coco is self.cocoGt)
         states = variant_states(Variant(base_state(gt, blocks, params)), gt, blocks, params)
         matches = match(blocks, states, gt.iscrowd[blocks.gt_order], params)
         self._paramsEval = _params_copy(p)

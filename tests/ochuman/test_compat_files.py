@@ -332,3 +332,26 @@ def test_files_are_read_whole_and_read_only(tmp_path):
     writer.join()
     with pytest.raises(compat.OCHumanError, match="cannot read"):
         compat._read_bytes(tmp_path / "missing.json")
+
+
+def test_evaluations_of_an_unbuilt_index_write_as_pycocotools_in_sequence(coco_mini, tmp_path):
+    """A training loop's evaluations of one ground-truth file (boxes, masks, keypoints, the same
+    images again, a subset, no area range) leave its index, when finally read, as pycocotools'
+    evaluations leave its own (masks as RLE, ignore, _ignore); the drop-in keeps one pending
+    record per selection of annotations, not one per evaluation."""
+    records = {t: make_results(coco_mini, t, seed=44) for t in ("bbox", "segm", "keypoints")}
+    with quietly():
+        gt, theirs = compat.COCO(str(coco_mini)), PyCOCO(str(coco_mini))
+        image_ids = sorted(theirs.getImgIds())
+        steps = [("segm", {}), ("bbox", {}), ("keypoints", {"imgIds": image_ids[:5]}), ("bbox", {}),
+                 ("bbox", {"imgIds": image_ids[3:9]}), ("segm", {"imgIds": image_ids[3:9], "areaRng": []}),
+                 ("keypoints", {"useCats": 0}), ("bbox", {})] * 2
+        for iou_type, params in steps:
+            for coco, library in ((gt, compat), (theirs, None)):
+                evaluation = (compat.COCOeval if library else PyCOCOeval)(coco, coco.loadRes(copy.deepcopy(records[iou_type])),
+                                                                          iou_type)
+                for name, value in params.items():
+                    setattr(evaluation.params, name, copy.deepcopy(value))
+                evaluation.evaluate()
+    assert gt._pending is not None and len(gt._prepared_records) == 5  # all, 5, 3:9 (with, without areas), useCats=0
+    assert gt.anns == theirs.anns and gt.dataset == theirs.dataset
