@@ -1419,6 +1419,8 @@ class COCOeval(_PycocotoolsCOCOeval):
                 dt, dt_deferred = _columns(anns, coco, p.iouType, False, len(sigmas))
             prepared_anns.append((coco, anns, gt if is_gt else dt, others))
         _raise_deferred(gt, gt_deferred, dt, dt_deferred, p.useCats)
+        if file is not None:  # (its masks' passes read the file's pages again)
+            file._let_go()
         _evalcore.trim_heap()  # the readers' temporaries, freed inside the heap (peak memory)
         gt = dataclasses.replace(gt, file_image_ids=np.asarray(img_ids))
         if not params.use_cats:
