@@ -139,6 +139,10 @@ def make_blocks(gt: Annotations, dt: Annotations, params: EvalParams) -> Blocks:
     n_d = np.diff(dt_start)
     iou_start = np.r_[0, np.cumsum(n_g * n_d)][:-1].astype(np.int64)
 
+    # One global stable order by score over the block-ordered detections (image order inside a
+    # category, score order inside an image): every subset is sorted the same way. (Made before
+    # the IoUs: the caller can let the masks go as soon as they are computed.)
+    score_order = descending_order(dt.score[d_idx])
     pairs = int((n_g * n_d).sum())
     if params.iou_type == "segm":
         ious = segm_block_ious(gt, dt, g_idx, d_idx, gt_start, dt_start, iou_start, pairs)
@@ -157,7 +161,5 @@ def make_blocks(gt: Annotations, dt: Annotations, params: EvalParams) -> Blocks:
         gt_start=gt_start, dt_start=dt_start,
         block_cat=block_keys // max(n_img, 1), block_img=block_keys % max(n_img, 1),
         iou_start=iou_start, ious=ious, gt_block=g_block, dt_block=d_block, dt_rank=rank,
-        # One global stable order by score over the block-ordered detections (image order
-        # inside a category, score order inside an image): every subset is sorted the same way.
-        score_order=descending_order(dt.score[d_idx]),
+        score_order=score_order,
     )

@@ -5,10 +5,12 @@ index or not (hypothesis, the scenes of test_compat_differential written to file
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import mmap
 import pickle
 import tempfile
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -267,6 +269,44 @@ def test_a_ground_truth_file_rewritten_after_coco_changes_nothing(coco_mini, tmp
             np.testing.assert_array_equal(ours.stats, oracle.stats, err_msg=iou_type)
     assert isinstance(gt._file.data, mmap.mmap) == (kept == "snapshot")
     assert gt.anns == theirs_gt.anns and gt.dataset == theirs_gt.dataset  # (as both evaluations left them)
+
+
+@pytest.mark.parametrize("boxed", [False, True], ids=["masks only", "boxes and masks"])
+def test_the_copy_of_mask_strings_lives_while_an_evaluation_needs_it(coco_mini, tmp_path, monkeypatch, boxed):
+    """A mapped results file's mask strings are copied out for a mask evaluation (for masks-only
+    results the copy made at loadRes, where their areas are read, serves the first one) and let
+    go once its IoUs are computed; a later evaluation copies them again. Every evaluation gives
+    pycocotools' numbers, and the results' index is never built."""
+    copies = []
+
+    def copy_and_watch(data, segm):
+        strings, moved = ochuman.scan.copy_mask_strings(data, segm)
+        copies.append(weakref.ref(strings))
+        return strings, moved
+
+    monkeypatch.setattr(compat, "copy_mask_strings", copy_and_watch)
+    records = make_results(coco_mini, "segm", seed=44)
+    if boxed:
+        records = [{**r, "bbox": [1.0 + i % 7, 2.0, 30.0, 40.0]} for i, r in enumerate(records)]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(records))
+    with quietly():
+        gt, theirs = compat.COCO(str(coco_mini)), PyCOCO(str(coco_mini))
+        dt, dt_theirs = gt.loadRes(str(path)), theirs.loadRes(str(path))
+    assert isinstance(dt._scanned.data, mmap.mmap)
+    assert len(copies) == (0 if boxed else 1)
+    for evaluations, max_dets in enumerate(([1, 10, 100], [1, 5, 20]), start=1):
+        ours, oracle = compat.COCOeval(gt, dt, "segm"), PyCOCOeval(theirs, dt_theirs, "segm")
+        with quietly():
+            for E in (ours, oracle):
+                E.params.maxDets = max_dets
+                E.evaluate()
+                E.accumulate()
+                E.summarize()
+        np.testing.assert_array_equal(ours.stats, oracle.stats)
+        gc.collect()
+        assert len(copies) == evaluations and [ref() for ref in copies] == [None] * evaluations
+    assert dt._pending is not None
 
 
 def test_one_ground_truth_evaluated_for_boxes_then_masks(coco_mini, tmp_path):
