@@ -1,4 +1,4 @@
-"""Layering: `ochuman` (and `ochuman stats`) never load torch; no import circle anywhere."""
+"""Layering: `ochuman` (and `ochuman stats`) never load torch; no import circle anywhere; the drop-in starts light."""
 from __future__ import annotations
 
 import subprocess
@@ -84,3 +84,20 @@ def test_ochuman_eval_never_loads_numpy_ma(tmp_path):
                  f"main(['eval', '--gt', {str(gt)!r}, '--results', {str(results)!r}, '--iou-type', {iou_type!r},"
                  f" '--subset', {subset!r}, '--format', 'json'], standalone_mode=False);"
                  "assert 'numpy.ma' not in sys.modules, 'numpy.ma was loaded'")
+
+
+def test_the_drop_in_starts_without_the_dataset_modules(coco_mini, tmp_path):
+    """``ochuman.compat`` (a pycocotools script's one changed import) loads neither
+    ``ochuman.io`` nor what it imports (the native reader, conversion, records, subsets: ~5 ms of
+    every script's start), and the usual script on files does not need them."""
+    import json
+
+    from .ochuman.test_compat import make_results
+
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(make_results(coco_mini, "segm", seed=3)))
+    _run("import sys; from ochuman.compat import COCO, COCOeval;"
+         f"gt = COCO({str(coco_mini)!r}); E = COCOeval(gt, gt.loadRes({str(results)!r}), 'segm');"
+         "E.evaluate(); E.accumulate(); E.summarize();"
+         "bad = [m for m in ('ochuman.io', 'ochuman.convert', 'ochuman.records', 'ochuman.subsets') if m in sys.modules];"
+         "assert not bad, bad")

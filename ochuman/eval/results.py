@@ -36,7 +36,6 @@ from pycocotools import mask as mask_utils
 
 from ochuman.errors import OCHumanError, OCHumanWarning, ResultsError
 from ochuman.eval.annotations import Annotations, MaskTable
-from ochuman.io import LONE_SURROGATE_KEY, python_json
 from ochuman.keypoints import NUM_COCO_KEYPOINTS
 from ochuman.masks import box_polygon, polygon_masks
 from ochuman.scan import scan_results
@@ -139,6 +138,8 @@ def parse_results(data: Union[bytes, list], source: str, strict: bool = False) -
     except (UnicodeDecodeError, RecursionError):
         raise ResultsError.at(source, "", "not valid JSON (bad UTF-8 or nested too deeply)") from None
     except UnicodeEncodeError:  # json.loads reads the escape, msgspec cannot convert the key
+        from ochuman.io import LONE_SURROGATE_KEY  # (here: the drop-in starts ~5 ms sooner without ochuman.io)
+
         raise ResultsError.at(source, "", LONE_SURROGATE_KEY) from None
 
 
@@ -159,6 +160,8 @@ def _python_json(data: bytes, source: str):
     if not data.strip():
         raise ResultsError.at(source, "", "empty file (expected a JSON list of detections)")
     try:
+        from ochuman.io import python_json  # (as above)
+
         return python_json(data)
     except json.JSONDecodeError as err:
         raise ResultsError.at(source, f"line {err.lineno} column {err.colno}", f"not valid JSON ({err.msg[:1].lower() + err.msg[1:]})") from None
