@@ -297,6 +297,30 @@ def _scanning(file: Optional["_AnnotationFile"]):
         thread.join()
 
 
+def _in_thread(work: Callable):
+    """``work()`` started in a thread; the callable returned waits for it and returns what it
+    returned, or raises what it raised."""
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, work()))
+        except BaseException as err:  # (re-raised in the caller's thread)
+            outcome.append((False, err))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def result():
+        thread.join()
+        done, value = outcome[0]
+        if not done:
+            raise value
+        return value
+
+    return result
+
+
 def _membership(values: list):
     """``values`` as a set where its items hash (``in`` answers as on the list), else the list."""
     try:
@@ -1395,14 +1419,20 @@ class COCOeval(_PycocotoolsCOCOeval):
         # (getAnnIds(catIds=[]) would mean every category; pycocotools evaluates none then.)
         cat_lists = ([list(p.catIds)] if p.catIds else []) if p.useCats else [[c] for c in p.catIds]
         scanned = getattr(self.cocoDt, "_scanned", None) if getattr(self.cocoDt, "_pending", None) else None
-        dt = scanned.detections(p.iouType, len(sigmas)) if scanned is not None else None
+        file = self.cocoGt._file if isinstance(self.cocoGt, COCO) and self.cocoGt._pending is not None else None
+        # the results' columns (a mask evaluation copies their strings) made in a thread while the
+        # ground truth's are (its masks drawn)
+        detections = (_in_thread(lambda: scanned.detections(p.iouType, len(sigmas))) if scanned is not None
+                      else lambda: None)
+        try:
+            gt = (file.evaluated_columns(self.cocoGt, p.iouType, img_ids, cat_lists, p.useCats, len(sigmas))
+                  if file is not None else None)
+        finally:
+            dt = detections()
         if dt is not None:
             dt = _select(dt, img_ids, cat_lists, p.useCats)
             dt_deferred: dict = {}
         sources = [(self.cocoDt, False)] if dt is None else []
-        file = self.cocoGt._file if isinstance(self.cocoGt, COCO) and self.cocoGt._pending is not None else None
-        gt = (file.evaluated_columns(self.cocoGt, p.iouType, img_ids, cat_lists, p.useCats, len(sigmas))
-              if file is not None else None)
         gt_deferred: dict = {}
         if gt is None:  # the file's dicts of the evaluated fields, else the index as pycocotools reads it
             gathered = file.evaluated(self.cocoGt, p.iouType, img_ids, cat_lists, p.useCats) if file is not None else None

@@ -10,6 +10,8 @@ import json
 import mmap
 import pickle
 import tempfile
+import threading
+import time
 import weakref
 from pathlib import Path
 
@@ -307,6 +309,39 @@ def test_the_copy_of_mask_strings_lives_while_an_evaluation_needs_it(coco_mini, 
         gc.collect()
         assert len(copies) == evaluations and [ref() for ref in copies] == [None] * evaluations
     assert dt._pending is not None
+
+
+@pytest.mark.parametrize("failing", ["ground truth", "results"])
+def test_the_results_columns_made_in_a_thread_meanwhile(coco_mini, tmp_path, monkeypatch, failing):
+    """evaluate() makes the results' columns in a thread while it makes the ground truth's;
+    what either raises reaches the caller, and only once the thread has ended."""
+    path = tmp_path / "results.json"
+    records = make_results(coco_mini, "segm", seed=45)  # boxed: loadRes reads no mask
+    path.write_text(json.dumps([{**r, "bbox": [1.0, 2.0, 30.0, 40.0]} for r in records]))
+    threads, ended = [], []
+    real_detections = compat._ScannedResults.detections
+
+    def slow_detections(self, *args):
+        threads.append(threading.current_thread())
+        time.sleep(0.2)
+        if failing == "results":
+            raise compat.ResultsError("results failed")
+        ended.append(True)
+        return real_detections(self, *args)
+
+    def failing_columns(self, *args):
+        raise compat.OCHumanError("ground truth failed")
+
+    monkeypatch.setattr(compat._ScannedResults, "detections", slow_detections)
+    if failing == "ground truth":
+        monkeypatch.setattr(compat._AnnotationFile, "evaluated_columns", failing_columns)
+    with quietly():
+        gt = compat.COCO(str(coco_mini))
+        dt = gt.loadRes(str(path))
+        with pytest.raises(compat.OCHumanError, match=f"{failing} failed"):
+            compat.COCOeval(gt, dt, "segm").evaluate()
+    assert len(threads) == 1 and threads[0] is not threading.main_thread() and not threads[0].is_alive()
+    assert ended == ([True] if failing == "ground truth" else [])
 
 
 def test_one_ground_truth_evaluated_for_boxes_then_masks(coco_mini, tmp_path):
