@@ -120,9 +120,10 @@ static int polygon_runs(const double *xy, int64_t k, uint64_t h, uint64_t w, Cou
         if (dx < dy) {
             /* along y the column moves monotonically, one at a time, at most dx times: only its
              * moves between columns c and c + 1 with c = 5 k + 2 can give a boundary point, so
-             * only those are looked for, each by bisection on the step (the boundary points are
-             * sorted below, so their order does not matter) */
+             * only those are looked for (the boundary points are sorted below, so their order
+             * does not matter) */
 #define COLUMN_AT(step) ((int)(xs + s * (step) + .5))
+#define PAST(step) (rising ? COLUMN_AT(step) >= c + 1 : COLUMN_AT(step) <= c)
             int t_first = flip ? major : 0, t_last = flip ? 0 : major;
             int u = COLUMN_AT(t_first), v = t_first + ys;
             if (!first && u != up && boundary_point(u, v, up, vp, h, w, points) < 0) return EC_NO_MEMORY;
@@ -131,15 +132,19 @@ static int polygon_runs(const double *xy, int64_t k, uint64_t h, uint64_t w, Cou
             c = c > 2 ? c : 2;
             c += ((2 - c) % 5 + 5) % 5;
             for (; c <= (rising ? u1 : u0) - 1; c += 5) {
-                int lo = 1, hi = major;  /* the first step past the move between c and c + 1 */
-                while (lo < hi) {
-                    int mid = lo + (hi - lo) / 2;
-                    if (rising ? COLUMN_AT(mid) >= c + 1 : COLUMN_AT(mid) <= c) hi = mid; else lo = mid + 1;
-                }
-                if (boundary_point(COLUMN_AT(lo), lo + ys, COLUMN_AT(lo - 1), lo - 1 + ys, h, w, points) < 0)
+                /* the first step in 1..major past the move between c and c + 1 (PAST is false
+                 * then true along the steps): guessed from where xs + s t + .5 crosses c + 1,
+                 * then moved to it by the exact test, a step or none in practice (bisection
+                 * took ~7 tests: 43% of a polygon-heavy file's rasterisation) */
+                double guess = ceil((c + .5 - xs) / s);  /* s != 0: the column moves */
+                int t = guess < 1 ? 1 : guess > major ? major : (int)guess;
+                while (t > 1 && PAST(t - 1)) t--;
+                while (t < major && !PAST(t)) t++;
+                if (boundary_point(COLUMN_AT(t), t + ys, COLUMN_AT(t - 1), t - 1 + ys, h, w, points) < 0)
                     return EC_NO_MEMORY;
             }
             first = 0; up = COLUMN_AT(t_last); vp = t_last + ys;
+#undef PAST
 #undef COLUMN_AT
             continue;
         }

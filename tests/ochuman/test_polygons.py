@@ -186,3 +186,25 @@ def test_steep_long_edges_as_pycocotools():
         objects.append(polygons)
         sizes.append((int(rng.integers(1, 700)), int(rng.integers(1, 700))))
     assert_as_pycocotools(objects, sizes)
+
+
+@pytest.mark.differential
+def test_steep_edges_whose_column_moves_fall_on_whole_steps_as_pycocotools():
+    """Steep edges on the 1/5 pixel grid whose slope makes x + .5 land exactly on whole columns
+    at some steps (ties of the rounding), rising and falling, crossing at the first and the last
+    step: the kernel's guess of each column move, corrected by the exact test, as pycocotools."""
+    rng = np.random.default_rng(11)
+    objects, sizes = [], []
+    for _ in range(300):
+        polygons = []
+        for _ in range(int(rng.integers(1, 4))):
+            m = int(rng.integers(3, 9))
+            dx = rng.integers(-6, 7, m)  # grid steps along x
+            dy = dx * rng.integers(2, 9, m) + rng.integers(-1, 2, m) * rng.integers(0, 2, m)
+            dy = np.where(np.abs(dy) <= np.abs(dx), np.abs(dx) + 1, np.abs(dy)) * rng.choice([-1, 1], m)
+            x = (rng.integers(0, 200) + np.cumsum(dx)) / 5 + rng.choice([0.0, 0.1, -0.1, 1e-9])
+            y = (rng.integers(0, 200) + np.cumsum(dy)) / 5
+            polygons.append(np.c_[x, y].ravel().tolist())
+        objects.append(polygons)
+        sizes.append((int(rng.integers(20, 120)), int(rng.integers(20, 120))))
+    assert_as_pycocotools(objects, sizes)
