@@ -69,7 +69,7 @@ from ochuman.errors import OCHumanError, ResultsError
 from ochuman.keypoints import COCO_OKS_SIGMAS
 from ochuman.masks import PolygonTable, polygon_masks
 from ochuman.parallel import worker_count
-from ochuman.rle import pack_strings
+from ochuman.rle import list_strings, pack_strings
 from ochuman.eval.accumulation import accumulate as _accumulate
 from ochuman.eval.annotations import Annotations, MaskTable
 from ochuman.eval.blocks import _sorted_unique, make_blocks
@@ -488,7 +488,11 @@ class _AnnotationFile:
                                                            np.r_[0, np.cumsum(polygon_counts)])
                 parts.append((drawn, self.columns["polygons"].take(rows[drawn]).masks(sizes[drawn])))
             listed, strings = np.flatnonzero(kind == _SEGM_RLE_LIST), []
-            for k in listed.tolist():  # uncompressed: pycocotools' annToRLE
+            # uncompressed: pycocotools' annToRLE, made from the file's text where the compiled core can
+            for k, made in zip(listed.tolist(), list_strings(raw, segm[listed, 2:])):
+                if made is not None:
+                    strings.append(made)
+                    continue
                 start, length = segm[k, 2:]
                 rle = {"size": segm[k, :2].tolist(), "counts": msgspec.json.decode(bytes(memoryview(raw)[start:start + length]))}
                 try:

@@ -45,7 +45,7 @@ from ochuman.keypoints import (
 from ochuman.masks import Polygons, PolygonTable, xyxy_to_xywh, xywh_to_xyxy
 from ochuman.maxiou import max_iou_from_boxes_grouped
 from ochuman.records import Dataset, Image
-from ochuman.rle import FileSegmentations, MaskTable
+from ochuman.rle import CountLists, FileSegmentations, MaskTable
 from ochuman.scan import PrefetchedAnnotations
 from ochuman.subsets import official_split
 
@@ -695,16 +695,14 @@ def _coco_columns_scanned(parts: _Parts, prefetched: Optional[PrefetchedAnnotati
                              np.r_[0, np.cumsum(polygon_counts)]) if len(point_counts) and masks else None)
     is_rle = (kind == _SEGM_RLE) | (kind == _SEGM_RLE_LIST)
     annotations_raw = parts.raw["annotations"]
-    # uncompressed RLE (COCO's crowd regions): few; their counts summed by the scanner, the
-    # lists decoded now when masks are read
-    listed = np.flatnonzero(kind == _SEGM_RLE_LIST).tolist()
-    rle_pixels = dict(zip(listed, np.frombuffer(scanned[16], dtype=np.int64).tolist()))
-    count_lists = {k: msgspec.json.decode(bytes(memoryview(annotations_raw)[segm[k, 2]:segm[k, 2] + segm[k, 3]]))
-                   for k in listed} if masks else {}
+    # uncompressed RLE (COCO's crowd regions): their counts summed by the scanner; when masks
+    # are read, the lists stay text until read (their RLE strings are made from the text)
+    listed = np.flatnonzero(kind == _SEGM_RLE_LIST)
+    rle_pixels = dict(zip(listed.tolist(), np.frombuffer(scanned[16], dtype=np.int64).tolist()))
+    count_lists = CountLists(annotations_raw, listed, segm[listed, 2:], segm[listed, :2]) if masks and len(listed) else None
 
     def segmentations(rows: np.ndarray) -> FileSegmentations:
-        lists = {n: {"size": segm[k, :2].tolist(), "counts": count_lists[k]}
-                 for n, k in enumerate(rows.tolist()) if k in count_lists} if count_lists else None
+        lists = count_lists.take(rows) if count_lists is not None else None
         return FileSegmentations(
             MaskTable(annotations_raw, np.where(kind[rows] == _SEGM_RLE, segm[rows, 2], -1), segm[rows, 3],
                       segm[rows, :2], raw=True, deferred=True),

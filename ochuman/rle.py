@@ -11,10 +11,11 @@ every span holds only RLE characters and doubled backslashes).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from enum import IntEnum
 from typing import Optional, Union
 
+import msgspec
 import numpy as np
 
 import ochuman.parallel as parallel
@@ -201,12 +202,74 @@ class MaskTable(Sequence):
         return json_string_content(text) if self.raw else text
 
 
+def list_strings(buffer, spans: np.ndarray) -> list[Optional[str]]:
+    """Uncompressed RLE counts lists, the JSON text of each at an [offset, length] of ``spans``
+    (K, 2) in ``buffer``, as the compressed RLE counts strings pycocotools' ``frPyObjects`` makes
+    of them (compiled core, without decoding the lists); None where a list is left to
+    pycocotools (not plain integers below 2^32)."""
+    spans = np.ascontiguousarray(spans, dtype=np.int64).reshape(-1, 2)
+    lengths = np.empty(len(spans), dtype=np.int64)
+    data = bytes(_evalcore.rle_list_strings(buffer, spans, lengths))
+    out, at = [], 0
+    for length in lengths.tolist():
+        out.append(None if length < 0 else data[at:at + length].decode("ascii"))
+        at += max(length, 0)
+    return out
+
+
+class CountLists(Mapping):
+    """A COCO file's uncompressed RLE masks (its crowd regions): entry -> ``{"size": [h, w],
+    "counts": [...]}``, each decoded from the file's bytes when first read (the same dict from
+    then on). buffer: the bytes; entries (K,) entry numbers; spans (K, 2) int64 [offset, length]
+    of each counts list's JSON text; sizes (K, 2) [h, w]."""
+
+    def __init__(self, buffer, entries, spans: np.ndarray, sizes: np.ndarray):
+        self.buffer = buffer
+        self.spans = np.ascontiguousarray(spans, dtype=np.int64).reshape(-1, 2)
+        self.sizes = np.asarray(sizes, dtype=np.int64).reshape(-1, 2)
+        self._row = dict(zip(np.asarray(entries, dtype=np.int64).tolist(), range(len(self.spans))))
+        self._decoded: dict[int, dict] = {}  # row -> the dict handed out
+
+    def __getitem__(self, entry: int) -> dict:
+        row = self._row[entry]
+        if row not in self._decoded:
+            start, length = self.spans[row].tolist()
+            self._decoded[row] = {"size": self.sizes[row].tolist(),
+                                  "counts": msgspec.json.decode(bytes(memoryview(self.buffer)[start:start + length]))}
+        return self._decoded[row]
+
+    def __contains__(self, entry) -> bool:
+        return entry in self._row
+
+    def __iter__(self):
+        return iter(self._row)
+
+    def __len__(self) -> int:
+        return len(self._row)
+
+    def take(self, idx: np.ndarray) -> "CountLists":
+        """The lists of the entries at the indices idx (K,), numbered by their place in idx
+        (dicts already handed out stay the same objects)."""
+        kept = [(n, self._row[k]) for n, k in enumerate(np.asarray(idx).tolist()) if k in self._row]
+        rows = np.array([row for _, row in kept], dtype=np.int64)
+        taken = CountLists(self.buffer, [n for n, _ in kept], self.spans[rows], self.sizes[rows])
+        taken._decoded = {i: self._decoded[row] for i, row in enumerate(rows.tolist()) if row in self._decoded}
+        return taken
+
+    def strings(self, entries: Sequence[int]) -> list[Optional[str]]:
+        """:func:`list_strings` of ``entries``; None too for a list already handed out as a dict
+        (the caller may have changed it: it is read from there)."""
+        rows = [self._row[entry] for entry in entries]
+        made = list_strings(self.buffer, self.spans[np.array(rows, dtype=np.int64)])
+        return [None if row in self._decoded else string for row, string in zip(rows, made)]
+
+
 class FileSegmentations(Sequence):
     """A :class:`~ochuman.records.Dataset`'s masks as the compiled scanner read them from a COCO
     file: compressed RLE strings kept in a :class:`MaskTable` (the file's bytes: ``table``,
     raw JSON string content), polygons as numbers (``polygons``, an
-    :class:`~ochuman.masks.PolygonTable`, or None), uncompressed RLE decoded (``lists``: entry ->
-    ``{"size": [h, w], "counts": [...]}``). Entry i is built on access as the general loader
+    :class:`~ochuman.masks.PolygonTable`, or None), uncompressed RLE (``lists``: entry ->
+    ``{"size": [h, w], "counts": [...]}``, a :class:`CountLists` or a dict). Entry i is built on access as the general loader
     holds it: ``{"size": [h, w], "counts": str}``, a polygon list, the uncompressed RLE dict, or
     None without a mask."""
 
@@ -246,7 +309,10 @@ class FileSegmentations(Sequence):
     def take(self, idx: np.ndarray) -> "FileSegmentations":
         """The entries at the indices idx (K,), still in the file's bytes."""
         idx = np.asarray(idx, dtype=np.int64)
-        lists = {n: self.lists[k] for n, k in enumerate(idx.tolist()) if k in self.lists} if self.lists else None
+        if isinstance(self.lists, CountLists):
+            lists = self.lists.take(idx)
+        else:
+            lists = {n: self.lists[k] for n, k in enumerate(idx.tolist()) if k in self.lists} if self.lists else None
         return FileSegmentations(self.table.take(idx), None if self.polygons is None else self.polygons.take(idx), lists)
 
     def __eq__(self, other) -> bool:

@@ -85,6 +85,14 @@ void rle_init(void);                                                            
 int64_t rle_clean_copy(const unsigned char *s, int64_t len, int raw, unsigned char *dst);   /* THE escape rule: copy to dst (room len + 64, zeros after), a doubled backslash as one when raw; the length, or -1 (raw: a character outside '0'..'o' or a lone backslash) */
 int rle_spans_clean(const unsigned char *buf, const int64_t *spans, int64_t n);             /* 1 when every [offset, length] span is clean raw RLE content (rle_clean_copy), 0 if not; or EC_NO_MEMORY */
 int64_t rle_clean_spans(const unsigned char *buf, const int64_t *spans, int64_t n, unsigned char *dst, int64_t *lengths);  /* the content (rle_clean_copy, raw) of each [offset, length] span one after another into dst (room for the spans' lengths + 64); lengths[k]: span k's, or -1 when not clean (then nothing kept); the bytes written */
+/* rleToString of n counts appended to *out (grown with realloc); 0 or EC_NO_MEMORY. */
+int rle_append_string(const uint32_t *counts, size_t n, Vec *out);
+/* Uncompressed RLE counts lists, list k the JSON text buf[spans[2k] .. spans[2k] + spans[2k+1]),
+ * as compressed RLE strings appended to *out one after another: pycocotools' frPyObjects of
+ * {"size", "counts": list} (the counts as uint32, rleToString); lengths[k]: string k's length,
+ * or -1 where the text is not a list of non-negative integers below 2^32 written plainly
+ * (digits, no leading zero: nothing written, the caller's general path); 0 or EC_NO_MEMORY. */
+int rle_list_strings(const char *buf, const int64_t *spans, int64_t n, Vec *out, int64_t *lengths);
 int rle_stats(const RleTable *t, const int64_t *heights, int64_t lo, int64_t hi, int8_t *status, int64_t *areas, int64_t *totals, int64_t *boxes);  /* area, pixel total, inclusive box [x0, y0, x1, y1] of strings lo..hi-1 whose status is MASK_PENDING; status -> MASK_DONE or RLE_*; 0 or EC_NO_MEMORY */
 
 /* ------------------------------------------------------------------ polygons (poly.c) */

@@ -425,6 +425,31 @@ static PyObject *py_rle_clean_spans(PyObject *self, PyObject *args) {
     return PyLong_FromLongLong(written);
 }
 
+/* rle_list_strings(buf, spans i64[2k], lengths i64[k] out) -> the compressed RLE strings of the
+ * uncompressed RLE counts lists at buf's [offset, length] spans, one after another (a column:
+ * column_of); lengths[k] = -1 where span k is not such a list (evalcore.h: rle_list_strings). */
+static PyObject *py_rle_list_strings(PyObject *self, PyObject *args) {
+    PyObject *buf_obj, *spans_obj, *lengths_obj;
+    if (!PyArg_ParseTuple(args, "OOO", &buf_obj, &spans_obj, &lengths_obj)) return NULL;
+    Held h = {"rle_list_strings"};
+    const char *buf; const int64_t *spans; int64_t *lengths;
+    Py_ssize_t size = take_text(&h, buf_obj, "buf", &buf), n = size < 0 ? -1 : take(&h, spans_obj, "spans", I64, 0, &spans);
+    if (n < 0 || (n % 2 && fail(&h, PyExc_ValueError, "spans holds %zd items, expected [offset, length] pairs", n) < 0)
+        || expect_spans(&h, "buf", spans, spans + 1, 2, NULL, 0, n / 2, size) < 0
+        || expect_count(&h, "lengths", take(&h, lengths_obj, "lengths", I64, 1, &lengths), n / 2, "one per span") < 0) {
+        release(&h); return NULL;
+    }
+    Vec out = {0};
+    int result;
+    Py_BEGIN_ALLOW_THREADS
+    result = rle_list_strings(buf, spans, n / 2, &out, lengths);
+    Py_END_ALLOW_THREADS
+    release(&h);
+    PyObject *strings = result == EC_NO_MEMORY ? PyErr_NoMemory() : column_of(&out);
+    free(out.data);
+    return strings;
+}
+
 /* An RLE table (names[0..2]: buf, starts i64[n], lengths i64[n]): n, or -1. */
 static Py_ssize_t take_table(Held *h, PyObject *const *o, const char *const *names, int raw, RleTable *t, Py_ssize_t *size) {
     Py_ssize_t ns, nl;
@@ -944,6 +969,7 @@ static PyMethodDef methods[] = {
     {"scan_coco_annotations", py_scan_coco_annotations, METH_VARARGS, "Columns of a COCO 'annotations' list, or None."},
     {"rle_spans_clean", py_rle_spans_clean, METH_VARARGS, "Whether raw JSON spans are clean RLE counts strings."},
     {"rle_clean_spans", py_rle_clean_spans, METH_VARARGS, "The content of raw JSON RLE spans, one after another."},
+    {"rle_list_strings", py_rle_list_strings, METH_VARARGS, "Compressed RLE strings of uncompressed RLE counts lists (JSON spans)."},
     {"rle_stats", py_rle_stats, METH_VARARGS, "Areas, pixel totals and boxes of COCO compressed RLE strings."},
     {"polygon_rle_strings", py_polygon_rle_strings, METH_VARARGS, "COCO compressed RLE strings of unions of polygons."},
     {"segm_ious", py_segm_ious, METH_VARARGS, "Mask IoU of every (dt, gt) pair of a range of blocks."},

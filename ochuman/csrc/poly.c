@@ -194,31 +194,6 @@ static int merge_runs(const Counts *A, const Counts *B, Counts *out) {
     return 0;
 }
 
-/* rleToString of runs, appended to out. */
-static int append_string(const Counts *runs, Vec *out) {
-    size_t need = out->len + 7 * runs->len + 1;
-    if (need > out->cap) {
-        size_t cap = out->cap ? out->cap : 256;
-        while (cap < need) cap *= 2;
-        char *data = realloc(out->data, cap);
-        if (!data) return EC_NO_MEMORY;
-        out->data = data; out->cap = cap;
-    }
-    for (size_t i = 0; i < runs->len; i++) {
-        int64_t x = (int64_t)runs->data[i];
-        if (i > 2) x -= (int64_t)runs->data[i - 2];
-        int more = 1;
-        while (more) {
-            char c = x & 0x1f;
-            x >>= 5;
-            more = (c & 0x10) ? x != -1 : x != 0;
-            if (more) c |= 0x20;
-            out->data[out->len++] = (char)(c + 48);
-        }
-    }
-    return 0;
-}
-
 int polygon_rle_strings(const double *xy, const int64_t *point_start, const int64_t *polygon_start,
                         const int64_t *sizes, int64_t lo, int64_t hi, Vec *out, int64_t *lengths) {
     Counts points = {0}, runs = {0}, merged = {0}, scratch = {0};
@@ -236,7 +211,7 @@ int polygon_rle_strings(const double *xy, const int64_t *point_start, const int6
                 Counts swap = merged; merged = scratch; scratch = swap;
             }
         }
-        if (result == 0) result = append_string(&merged, out);
+        if (result == 0) result = rle_append_string(merged.data, merged.len, out);
         lengths[i] = (int64_t)(out->len - before);
     }
     free(points.data); free(runs.data); free(merged.data); free(scratch.data);

@@ -149,3 +149,79 @@ int rle_stats(const RleTable *t, const int64_t *heights, int64_t lo, int64_t hi,
     free(run_lo); free(run_hi); decoder_free(&dec);
     return failed ? EC_NO_MEMORY : 0;
 }
+
+/* ------------------------------------------------------------------ strings out */
+static int vec_room(Vec *out, size_t need) {
+    if (need <= out->cap) return 0;
+    size_t cap = out->cap ? out->cap : 256;
+    while (cap < need) cap *= 2;
+    char *data = realloc(out->data, cap);
+    if (!data) return EC_NO_MEMORY;
+    out->data = data; out->cap = cap;
+    return 0;
+}
+
+int rle_append_string(const uint32_t *counts, size_t n, Vec *out) {
+    if (vec_room(out, out->len + 7 * n + 1) < 0) return EC_NO_MEMORY;  /* a difference of two counts: 33 bits + sign */
+    for (size_t i = 0; i < n; i++) {
+        int64_t x = (int64_t)counts[i];
+        if (i > 2) x -= (int64_t)counts[i - 2];
+        int more = 1;
+        while (more) {
+            char c = x & 0x1f;
+            x >>= 5;
+            more = (c & 0x10) ? x != -1 : x != 0;
+            if (more) c |= 0x20;
+            out->data[out->len++] = (char)(c + 48);
+        }
+    }
+    return 0;
+}
+
+static const char *after_ws(const char *p, const char *end) {
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+    return p;
+}
+
+/* The counts of the JSON text s[0..len) if it is a list of non-negative integers below 2^32
+ * written plainly (digits, no leading zero), into *counts (grown, *cap its room): their number,
+ * or -1 (anything else); EC_NO_MEMORY. */
+static int64_t count_list(const char *s, int64_t len, uint32_t **counts, size_t *cap) {
+    const char *p = after_ws(s, s + len), *end = s + len;
+    int64_t m = 0;
+    if (p >= end || *p++ != '[') return -1;
+    p = after_ws(p, end);
+    if (p < end && *p == ']') return after_ws(p + 1, end) == end ? 0 : -1;
+    for (;;) {
+        if (p >= end || *p < '0' || *p > '9' || (*p == '0' && p + 1 < end && p[1] >= '0' && p[1] <= '9')) return -1;
+        uint64_t v = 0;
+        for (; p < end && *p >= '0' && *p <= '9'; p++)
+            if ((v = v * 10 + (uint64_t)(*p - '0')) > UINT32_MAX) return -1;
+        if ((size_t)m == *cap) {
+            size_t grown = *cap ? 2 * *cap : 256;
+            uint32_t *more = realloc(*counts, grown * sizeof **counts);
+            if (!more) return EC_NO_MEMORY;
+            *counts = more; *cap = grown;
+        }
+        (*counts)[m++] = (uint32_t)v;
+        p = after_ws(p, end);
+        if (p < end && *p == ',') { p = after_ws(p + 1, end); continue; }
+        if (p < end && *p == ']') return after_ws(p + 1, end) == end ? m : -1;
+        return -1;
+    }
+}
+
+int rle_list_strings(const char *buf, const int64_t *spans, int64_t n, Vec *out, int64_t *lengths) {
+    uint32_t *counts = NULL;
+    size_t cap = 0;
+    int result = 0;
+    for (int64_t k = 0; k < n && result == 0; k++) {
+        int64_t m = count_list(buf + spans[2 * k], spans[2 * k + 1], &counts, &cap);
+        size_t before = out->len;
+        if (m == EC_NO_MEMORY) result = EC_NO_MEMORY;
+        else if (m >= 0) result = rle_append_string(counts, (size_t)m, out);
+        lengths[k] = m >= 0 && result == 0 ? (int64_t)(out->len - before) : -1;
+    }
+    free(counts);
+    return result;
+}

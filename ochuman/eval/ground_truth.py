@@ -16,7 +16,7 @@ from ochuman.eval.annotations import Annotations, MaskTable
 from ochuman.keypoints import OCHUMAN_TO_COCO_INDEX
 from ochuman.masks import box_polygon, polygons_to_rle, segmentation_to_rle
 from ochuman.records import Dataset
-from ochuman.rle import FileSegmentations
+from ochuman.rle import CountLists, FileSegmentations
 from ochuman.subsets import ALL
 
 
@@ -150,6 +150,14 @@ def _box_masks(dataset: Dataset, sizes: np.ndarray, persons: np.ndarray) -> Mask
                                    for i, (h, w) in zip(persons.tolist(), box_sizes.tolist())], box_sizes)
 
 
+def _listed_strings(lists, listed: list, mask_sizes: np.ndarray) -> list[str]:
+    """The compressed RLE strings of uncompressed RLE entries ``listed``: made from the file's
+    text by the compiled core where it can, else by pycocotools from the decoded lists."""
+    made = lists.strings(listed) if isinstance(lists, CountLists) else [None] * len(listed)
+    return [string if string is not None else segmentation_to_rle(lists[k], *map(int, mask_sizes[k]))["counts"]
+            for k, string in zip(listed, made)]
+
+
 def ground_truth_from_coco(dataset: Dataset, masks: bool = True) -> GroundTruth:
     """A COCO-format file as it is (crowd regions included; every category when ``dataset``
     was read with ``all_categories``). MaxIoU: the file's ``max_iou`` fields when every
@@ -179,9 +187,8 @@ def ground_truth_from_coco(dataset: Dataset, masks: bool = True) -> GroundTruth:
             parts.append((drawn, segmentations.polygons.take(drawn).masks(mask_sizes[drawn])))
         if segmentations.lists:
             listed = sorted(segmentations.lists)
-            parts.append((np.array(listed), MaskTable.from_strings(
-                [segmentation_to_rle(segmentations.lists[k], *map(int, mask_sizes[k]))["counts"] for k in listed],
-                mask_sizes[listed])))
+            parts.append((np.array(listed), MaskTable.from_strings(_listed_strings(segmentations.lists, listed, mask_sizes),
+                                                                   mask_sizes[listed])))
         table = MaskTable.merged(mask_sizes, parts)
         boxed = np.flatnonzero(~table.present)
         if len(boxed):  # no mask: its box

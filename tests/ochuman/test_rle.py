@@ -95,3 +95,35 @@ def test_clean_spans_checks_its_buffers():
         _evalcore.rle_clean_spans(b"0o1", spans, out, lengths)  # a span past the buffer
     assert _evalcore.rle_clean_spans(b"0x1a\\b", np.array([0, 3, 3, 3]), out, lengths) == 0
     assert lengths.tolist() == [-1, -1]  # 'x' is no RLE code; a lone backslash
+
+
+def test_count_lists_stay_text_until_read(coco_mini):
+    """A COCO file's uncompressed RLE (its crowd regions) as CountLists: each entry decoded when
+    first read, as the file has it (then the same dict, in taken entries too); the strings made
+    from the text by the compiled core are pycocotools' frPyObjects strings; an entry already
+    handed out is left to the caller's dict (None), which the ground truth then reads."""
+    import ochuman
+    from ochuman.eval.ground_truth import ground_truth_from_coco
+    from ochuman.rle import CountLists
+
+    raw = json.loads(coco_mini.read_text())
+    by_id = {a["id"]: a for a in raw["annotations"]}
+    dataset = ochuman.load(coco_mini)
+    lists = dataset.segmentations.lists
+    assert isinstance(lists, CountLists) and len(lists) == 5 and not lists._decoded
+    entries = sorted(lists)
+    made = lists.strings(entries)
+    for entry, string in zip(entries, made):
+        segmentation = by_id[int(dataset.person_id[entry])]["segmentation"]
+        assert string == mask_utils.frPyObjects(segmentation, *segmentation["size"])["counts"].decode()
+    first = lists[entries[0]]
+    assert first == by_id[int(dataset.person_id[entries[0]])]["segmentation"] and lists[entries[0]] is first
+    taken = dataset.segmentations.take(np.array(entries[::-1]))
+    assert taken.lists[len(entries) - 1] is first and taken[len(entries) - 1] is first
+    assert taken.lists.strings(range(len(entries)))[::-1] == [None, *made[1:]]
+    # the caller's change to a dict handed out reaches the ground truth's mask
+    untouched = ground_truth_from_coco(ochuman.load(coco_mini)).annotations.masks[entries[0]]
+    first["counts"] = [0, first["counts"][0] + first["counts"][1], *first["counts"][2:]]
+    changed = ground_truth_from_coco(dataset).annotations.masks[entries[0]]
+    assert changed != untouched
+    assert changed == mask_utils.frPyObjects(first, *first["size"])["counts"].decode()

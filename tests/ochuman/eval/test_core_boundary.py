@@ -54,6 +54,26 @@ def case_rle_clean_spans():
             ("out", np.zeros(int(t["lengths"].sum()) + 64, np.uint8), "out"), ("lengths", np.zeros(2, np.int64), "out")]
 
 
+def case_rle_list_strings():
+    buf = b"x[1, 2,3] [0,5]"  # the last list ends the data
+    return [("buf", buf, "text"), ("spans", np.array([[1, 8], [10, 5]], np.int64), "in"),
+            ("lengths", np.zeros(2, np.int64), "out")]
+
+
+def test_count_lists_become_pycocotools_strings():
+    """rle_list_strings: each JSON list of counts as frPyObjects' string (uint32 counts,
+    rleToString); -1 (nothing written) for what is not a plain list of integers below 2^32."""
+    lists = [b"[1, 2,3 ]", b"[0,5]", b"[]", b" [4294967295, 7, 0, 12, 1] ", b"[01]", b"[4294967296]", b"[1.0]",
+             b"[-0]", b"[1,]", b"[1 2]", b"[1]x", b"[1"]
+    buf = b"".join(lists)
+    starts = np.cumsum([0] + [len(t) for t in lists[:-1]])
+    lengths = np.zeros(len(lists), np.int64)
+    out = bytes(_evalcore.rle_list_strings(buf, np.stack([starts, [len(t) for t in lists]], 1).astype(np.int64), lengths))
+    expected = [mask_utils.frPyObjects({"size": [2, 3], "counts": eval(t)}, 2, 3)["counts"] for t in lists[:4]]
+    assert lengths.tolist() == [len(e) for e in expected] + [-1] * 8
+    assert out == b"".join(expected)
+
+
 def _masks(prefix: str, t: dict) -> list:
     return [(f"{prefix}_buf", t["buf"], "text"), (f"{prefix}_starts", t["starts"], "in"),
             (f"{prefix}_lengths", t["lengths"], "in"), (f"{prefix}_raw", 0, None),
@@ -184,7 +204,7 @@ def case_weighted_accumulate():
 
 
 CASES = {"rle_stats": case_rle_stats, "rle_spans_clean": case_rle_spans_clean, "rle_clean_spans": case_rle_clean_spans,
-         "segm_ious": case_segm_ious,
+         "rle_list_strings": case_rle_list_strings, "segm_ious": case_segm_ious,
          "bbox_ious": case_bbox_ious, "oks_exponents": case_oks_exponents, "oks_means": case_oks_means,
          "match_candidates": case_match_candidates, "match": case_match, "accumulate": case_accumulate,
          "polygon_rle_strings": case_polygon_rle_strings, "weighted_accumulate": case_weighted_accumulate,
@@ -279,6 +299,7 @@ def test_read_only_output_is_refused(function, name):
     ("rle_stats", "hi", 4, "not within"),
     ("rle_spans_clean", "spans", np.array([[0, 2], [-1, 2]], np.int64), r"outside buf"),
     ("rle_clean_spans", "spans", np.array([[0, 2], [-1, 2]], np.int64), r"outside buf"),
+    ("rle_list_strings", "spans", np.array([[1, 8], [10, 6]], np.int64), r"outside buf"),
     ("segm_ious", "dt_starts", np.array([0, 10**6], np.int64), r"string 1 \[1000000, \+\d+\) is outside dt_buf"),
     ("segm_ious", "gt_order", np.array([0, 1, 3], np.int64), r"gt_order\[2\] = 3"),
     ("segm_ious", "dt_order", np.array([0, -1], np.int64), r"dt_order\[1\] = -1"),
