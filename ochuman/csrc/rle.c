@@ -1,6 +1,7 @@
 /* COCO compressed RLE strings: the escape rule of raw strings (rle_clean_copy, the one place it
  * is written; rle_sse41.c has its vectorised twin), the scalar decoder (pycocotools
- * rleFrString, straight into 1-runs), the choice of decoder, boxes (rleToBbox) and statistics. */
+ * rleFrString, straight into 1-runs), the choice of decoder, boxes (rleToBbox) and statistics;
+ * and strings made from counts (rleToString), of uncompressed RLE lists too. */
 #include "rle_decode.h"
 #include <stdlib.h>
 #include <string.h>
