@@ -1,20 +1,18 @@
 """Reading results and annotation files fast: a memory map, the compiled scanners (in parts, in
 threads), and background reads that can start before anything heavy is imported.
 
-Imports no numpy (only the compiled core, :mod:`ochuman.errors` and :mod:`ochuman.parallel`),
-so that ``ochuman eval`` can start reading its results and ground-truth files while the
-evaluator is still being imported (one CPU is idle then).
+Imports no numpy (only the compiled core, :mod:`ochuman.errors` and :mod:`ochuman.parallel`;
+``re`` and ``hashlib`` where they are used), so that ``ochuman eval`` can start reading its
+results and ground-truth files before anything else is imported (:mod:`cli.early_reads`: the
+import takes ~5 ms, ~17 ms with those two, typing and pathlib at the top), while the other CPU
+imports the evaluator.
 """
 from __future__ import annotations
 
-import hashlib
 import mmap
 import os
-import re
 import stat
 import threading
-from pathlib import Path
-from typing import Optional, Union
 
 from ochuman import _evalcore
 from ochuman.errors import OCHumanError
@@ -27,7 +25,7 @@ BACKGROUND_PARTS_FROM_BYTES = 64_000_000
 # A mapped results file is scanned in pieces of about this size, each (hashed and) then let go
 # from memory, its masks' strings copied out first (see scan_results_piecewise).
 PIECE_BYTES = 16_000_000
-_RECORD_BOUNDARY = re.compile(rb"\}[ \t\n\r]*,[ \t\n\r]*\{")  # JSON whitespace only: \s also takes \v, \f
+_RECORD_BOUNDARY = rb"\}[ \t\n\r]*,[ \t\n\r]*\{"  # JSON whitespace only: \s also takes \v, \f
 
 # The compiled scanner's skip bits (evalcore.h SCAN_SKIP_*): fields checked as JSON, not kept.
 SKIP_SEGMENTATION, SKIP_KEYPOINTS = 1, 2
@@ -36,7 +34,7 @@ SKIP_SEGMENTATION, SKIP_KEYPOINTS = 1, 2
 _SKIPPED = {"bbox": SKIP_SEGMENTATION | SKIP_KEYPOINTS, "segm": SKIP_KEYPOINTS, "keypoints": SKIP_SEGMENTATION}
 
 
-def map_file(path: Union[str, Path]) -> Union[mmap.mmap, bytes]:
+def map_file(path: str | os.PathLike) -> mmap.mmap | bytes:
     """A results file's content, memory-mapped read-only (no copy of a large file; the mapping
     lives as long as something refers to it); bytes for an empty file and for what cannot be
     mapped (a pipe: ``/dev/stdin``, a process substitution ``<(...)``), read to its end."""
@@ -52,7 +50,7 @@ def map_file(path: Union[str, Path]) -> Union[mmap.mmap, bytes]:
         raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
 
 
-def snapshot_file(path: Union[str, os.PathLike]) -> Optional[mmap.mmap]:
+def snapshot_file(path: str | os.PathLike) -> mmap.mmap | None:
     """A regular file's content as of now, mapped read-only without being held in the process's
     memory: the system copies it (``copy_file_range``: within the page cache, or blocks shared
     where the file system can) into an unnamed file (``O_TMPFILE``) in the file's own folder,
@@ -96,8 +94,8 @@ def snapshot_file(path: Union[str, os.PathLike]) -> Optional[mmap.mmap]:
         os.close(source)
 
 
-def scan_results(data: Union[bytes, mmap.mmap], parts: Optional[int] = None,
-                 iou_type: Optional[str] = None) -> Optional[tuple[bytes, ...]]:
+def scan_results(data: bytes | mmap.mmap, parts: int | None = None,
+                 iou_type: str | None = None) -> tuple[bytes, ...] | None:
     """The compiled scanner's columns of a results file (see ``_evalcore.scan_results``), or
     None when the file is not in its shape. Large files are cut at record boundaries and the
     parts scanned in threads; a cut that lands inside a string (a part then fails) is retried
@@ -111,14 +109,16 @@ def scan_results(data: Union[bytes, mmap.mmap], parts: Optional[int] = None,
     return scanned
 
 
-def _record_spans(data: Union[bytes, mmap.mmap], parts: int) -> list[tuple[int, int]]:
+def _record_spans(data: bytes | mmap.mmap, parts: int) -> list[tuple[int, int]]:
     """data cut into at most ``parts`` spans [start, stop) near equal sizes, each cut between two
     records (a span ends at the comma, the next starts at "{"; a cut may land inside a string,
     which the scanner then refuses)."""
-    size = len(data)
+    import re  # (here: this module is imported before anything heavy, see cli.launch)
+
+    size, boundary = len(data), re.compile(_RECORD_BOUNDARY)
     cuts = []
     for k in range(1, parts):
-        found = _RECORD_BOUNDARY.search(data, max(size * k // parts, cuts[-1][1] if cuts else 0))
+        found = boundary.search(data, max(size * k // parts, cuts[-1][1] if cuts else 0))
         if found is None:
             break
         comma = found.start() + found.group().index(b",")
@@ -128,9 +128,9 @@ def _record_spans(data: Union[bytes, mmap.mmap], parts: int) -> list[tuple[int, 
     return [(0, cuts[0][0]), *[(a[1], b[0]) for a, b in zip(cuts, cuts[1:])], (cuts[-1][1], size)]
 
 
-def scan_results_piecewise(data: mmap.mmap, iou_type: Optional[str], hash_file: bool = True,
-                           threads: int = 1, copy_masks: bool = True) -> tuple[Optional[tuple[bytes, ...]],
-                                                                               Optional[str], Optional[mmap.mmap]]:
+def scan_results_piecewise(data: mmap.mmap, iou_type: str | None, hash_file: bool = True,
+                           threads: int = 1, copy_masks: bool = True) -> tuple[tuple[bytes, ...] | None,
+                                                                               str | None, mmap.mmap | None]:
     """(:func:`scan_results` of a mapped file, the file's SHA-256 (None unless ``hash_file``), the
     masks' strings or None): the file is scanned in pieces of about PIECE_BYTES, ``threads`` at
     a time, each piece (hashed, in order, and) then let go (``MADV_DONTNEED``: its pages stay in
@@ -148,6 +148,8 @@ def scan_results_piecewise(data: mmap.mmap, iou_type: Optional[str], hash_file: 
     spans = _record_spans(data, pieces)
     strings = mmap.mmap(-1, size) if copy_masks and not skip & SKIP_SEGMENTATION else None
     outputs: list = [None] * len(spans)
+    import hashlib
+
     hasher = hashlib.sha256() if hash_file else None
 
     def scan_piece(k: int) -> None:
@@ -216,7 +218,7 @@ def copy_mask_strings(data: mmap.mmap, segm) -> tuple[mmap.mmap, bytearray]:
     return strings, moved
 
 
-def _scan_in_parts(data: Union[bytes, mmap.mmap], parts: Optional[int], skip: int) -> Optional[tuple[bytes, ...]]:
+def _scan_in_parts(data: bytes | mmap.mmap, parts: int | None, skip: int) -> tuple[bytes, ...] | None:
     size = len(data)
     if parts is None:
         parts = worker_count() if size >= PARTS_FROM_BYTES else 1
@@ -249,17 +251,17 @@ class PrefetchedResults:
     columns or None), or raises what reading raised (``map_file``'s one-line error). ``path``:
     the file; ``iou_type``: as :func:`scan_results` (None: every field)."""
 
-    def __init__(self, path: Union[str, os.PathLike], iou_type: Optional[str] = None):
+    def __init__(self, path: str | os.PathLike, iou_type: str | None = None):
         self.path = path
         self.iou_type = iou_type
-        self._value: Optional[tuple] = None
-        self.mask_strings: Optional[mmap.mmap] = None  # where the segm column points, when not into the data
-        self._error: Optional[BaseException] = None
+        self._value: tuple | None = None
+        self.mask_strings: mmap.mmap | None = None  # where the segm column points, when not into the data
+        self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
     def _read(self) -> None:
-        self._hasher: Optional[threading.Thread] = None
+        self._hasher: threading.Thread | None = None
         try:
             data = map_file(self.path)
             # the file's pages need not stay: masks are read from a copy of their strings
@@ -278,6 +280,8 @@ class PrefetchedResults:
         self._hasher.start()
 
     def _hash(self, data) -> None:
+        import hashlib
+
         self._sha256 = hashlib.sha256(data).hexdigest()
 
     def sha256(self) -> str:
@@ -316,15 +320,15 @@ class PrefetchedAnnotations:
     :meth:`get` comes before the read began, the caller's thread reads the file itself; ``masks``:
     False when no mask will be evaluated (polygon coordinates are then only checked, not kept)."""
 
-    def __init__(self, path: Union[str, os.PathLike], after: Optional[PrefetchedResults] = None,
+    def __init__(self, path: str | os.PathLike, after: PrefetchedResults | None = None,
                  masks: bool = True):
         self.path = path
         self.masks = masks
         self._after = after
-        self.data: Optional[bytes] = None
-        self.raw: Optional[dict] = None
-        self.images: Optional[tuple[bytes, ...]] = None
-        self.annotations: Optional[tuple[bytes, ...]] = None
+        self.data: bytes | None = None
+        self.raw: dict | None = None
+        self.images: tuple[bytes, ...] | None = None
+        self.annotations: tuple[bytes, ...] | None = None
         self._claimed = threading.Lock()  # taken by the thread that reads
         self._read_done = threading.Event()
         self._thread = threading.Thread(target=self._background, daemon=True)
@@ -341,7 +345,8 @@ class PrefetchedAnnotations:
 
     def _read(self) -> None:
         try:
-            self.data = Path(self.path).read_bytes()
+            with open(self.path, "rb") as handle:
+                self.data = handle.read()
             import msgspec
 
             self.raw = msgspec.json.decode(self.data, type=dict[str, msgspec.Raw])
