@@ -122,7 +122,7 @@ def ochuman_command() -> list[str]:
     script = Path(sys.executable).parent / "ochuman"
     if script.is_file():
         return [str(script)]
-    return [sys.executable, "-c", "import sys; from cli.ochuman_cmd import run; sys.exit(run())"]
+    return [sys.executable, "-c", "import sys; from cli.launch import ochuman; sys.exit(ochuman())"]
 
 
 def available(evaluator: str) -> str:

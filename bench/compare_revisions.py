@@ -20,7 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-COMMAND = "import sys; from cli.ochuman_cmd import run; sys.exit(run())"
+# the console script (cli.launch:ochuman; older trees: cli.ochuman_cmd:run)
+COMMAND = ("import sys\ntry:\n    from cli.launch import ochuman as run\nexcept ImportError:\n"
+           "    from cli.ochuman_cmd import run\nsys.exit(run())")
 
 
 def run_once(tree: Path, args: list[str], env: dict) -> tuple[float, bytes]:

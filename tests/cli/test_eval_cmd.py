@@ -407,14 +407,14 @@ def test_official_file_as_gt_gives_the_same_all_row(files):
 
 
 # ---------------------------------------------------------------------------------------------
-# the console script (`ochuman` = cli.ochuman_cmd:run): gc off, no interpreter teardown
+# the console script (`ochuman` = cli.launch:ochuman): early reads, gc off, no interpreter teardown
 
 
 def _console(*args: str, pipe_closed_early: bool = False):
     import subprocess
     import sys
 
-    code = "import sys; from cli.ochuman_cmd import run; sys.argv[0] = 'ochuman'; run()"
+    code = "import sys; from cli.launch import ochuman; sys.argv[0] = 'ochuman'; ochuman()"
     if pipe_closed_early:  # nobody reads stdout any more, as `| head -c 0`: every write fails
         proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)

@@ -121,7 +121,7 @@ def test_a_full_disk_on_stdout_is_one_line(args, tmp_path):
 def _ochuman() -> list[str]:
     script = Path(sys.executable).parent / "ochuman"
     return [str(script)] if script.exists() else [
-        sys.executable, "-c", "import sys; from cli.ochuman_cmd import run; run()"]
+        sys.executable, "-c", "import sys; from cli.launch import ochuman; ochuman()"]
 
 
 def test_a_file_size_limit_is_one_line_and_leaves_nothing(tmp_path):
