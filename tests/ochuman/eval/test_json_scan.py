@@ -483,9 +483,9 @@ def check_piecewise_scan(data: bytes, iou_type: Optional[str], pieces: int, thre
                          hash_file: bool = True, copy_masks: bool = True) -> None:
     """Scanning a mapped file in pieces, ``threads`` at a time, each (hashed and) then let go,
     gives scan_results' columns and the file's SHA-256, wherever the pieces are cut (inside a
-    string: one scan); when masks are read and copied, their strings are copied out, each
-    piece's from its own offset on, and the segm column points there (the same strings, the
-    same sizes, none overlapping)."""
+    string: one scan); when masks are read and copied, their strings are copied out (each
+    piece's from its own offset on, or, pieces one at a time, packed), and the segm column
+    points there (the same strings, the same sizes, none overlapping)."""
     if not data:
         return
     with tempfile.TemporaryDirectory() as folder:
@@ -505,6 +505,8 @@ def check_piecewise_scan(data: bytes, iou_type: Optional[str], pieces: int, thre
             np.testing.assert_array_equal(moved[:, [0, 1, 3]], original[:, [0, 1, 3]])
             ends = moved[:, 2] + moved[:, 3]
             assert (moved[1:, 2] >= ends[:-1]).all() and (moved[:, 2] <= original[:, 2]).all()
+            if threads == 1:  # pieces one at a time: every string right after the one before
+                np.testing.assert_array_equal(moved[:, 2], np.cumsum(moved[:, 3]) - moved[:, 3])
             assert [strings[a:a + n] for _, _, a, n in moved.tolist()] == [data[a:a + n] for _, _, a, n in original.tolist()]
         mapped.close()
 
@@ -529,6 +531,17 @@ def test_mask_strings_copied_out_of_a_mapped_file(data, pieces):
         np.testing.assert_array_equal(rows[:, 2], np.cumsum(original[:, 3]) - original[:, 3])
         assert [strings[a:a + n] for _, _, a, n in rows.tolist()] == [data[a:a + n] for _, _, a, n in original.tolist()]
         mapped.close()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_mask_strings_of_pieces_scanned_one_at_a_time_are_packed(threads):
+    """A file of many masked records in five pieces: their strings copied out packed (one piece at a
+    time) or each piece's from its own offset (pieces in threads), the same strings either way."""
+    strings = RLE_POOL[64, 60]
+    records = [{"image_id": 70, "category_id": 1, "bbox": [1.0, 2.0, 3.0, 4.0], "score": k / 200,
+                "segmentation": {"size": [64, 60], "counts": strings[k % len(strings)]}}
+               for k in range(200)]
+    check_piecewise_scan(json.dumps(records).encode(), "segm", 5, threads)
 
 
 @pytest.mark.differential
