@@ -73,6 +73,33 @@ static int expect(Cursor *c, char ch) {
 static const double exact_powers[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
                                       1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
+#ifdef __SIZEOF_INT128__
+#define HAS_EXACT_QUOTIENT 1
+static int bit_length(uint64_t x) { return x ? 64 - __builtin_clzll(x) : 0; }
+
+/* m / 10^k rounded to the nearest double, ties to even, for 2^53 < m < 2^64 and 0 <= k <= 19:
+ * the decimals of 16-19 digits that float32 values and most float64 values print as (a
+ * detector's boxes, scores and joints), where m is no double and one IEEE division would round
+ * twice. The quotient is taken to 57-58 bits in 128-bit integers and rounded to 53 with its
+ * remainder as the sticky bit: exact, and ~10x faster than strtod. */
+static double exact_quotient(uint64_t m, int k) {
+    static const uint64_t powers[20] = {
+        1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u, 10000000u, 100000000u, 1000000000u,
+        10000000000u, 100000000000u, 1000000000000u, 10000000000000u, 100000000000000u,
+        1000000000000000u, 10000000000000000u, 100000000000000000u, 1000000000000000000u,
+        10000000000000000000u};
+    uint64_t d = powers[k];
+    int shift = 57 + bit_length(d) - bit_length(m);  /* the quotient in [2^56, 2^58) */
+    unsigned __int128 n = m, divisor = d;
+    if (shift >= 0) n <<= shift; else divisor <<= -shift;
+    uint64_t q = (uint64_t)(n / divisor);
+    int sticky = n % divisor != 0, drop = bit_length(q) - 53;
+    uint64_t top = q >> drop, low = q & (((uint64_t)1 << drop) - 1), half = (uint64_t)1 << (drop - 1);
+    top += low > half || (low == half && (sticky || (top & 1)));
+    return ldexp((double)top, drop - shift);
+}
+#endif
+
 /* A JSON number. *is_int: no fraction or exponent and |value| < 10^18 (then *integer holds it). */
 static int scan_number(Cursor *c, double *value, int64_t *integer, int *is_int) {
     const char *start = c->p, *p = c->p, *end = c->end;
@@ -118,6 +145,13 @@ static int scan_number(Cursor *c, double *value, int64_t *integer, int *is_int) 
         *value = negative && (v != 0 || has_point || has_exp) ? -v : v;
         return 0;
     }
+#ifdef HAS_EXACT_QUOTIENT
+    if (digits <= 19 && scale <= 0 && scale >= -19) {  /* (mantissa > 2^53 here) */
+        double v = exact_quotient(mantissa, -scale);
+        *value = negative ? -v : v;
+        return 0;
+    }
+#endif
     /* Otherwise a correctly rounded conversion of the text (as Python's float()): the C
      * library's strtod in the "C" locale (glibc's and the BSDs' round correctly; no lock
      * needed, so parts scanned in threads do not queue for it), else the caller's. */
@@ -152,8 +186,8 @@ static int scan_integer(Cursor *c, int64_t *out) {
     return 0;
 }
 
-/* Plain decimals (-?digits[.digits], at most 19 digits, mantissa <= 2^53), the bulk of
- * detector output: 1 when read, 0 to leave it to scan_number (cursor untouched). */
+/* Plain decimals (-?digits[.digits], at most 19 digits), the bulk of detector output: 1 when
+ * read, 0 to leave it to scan_number (cursor untouched). */
 static inline int quick_decimal(Cursor *c, double *out) {
     const char *p = c->p, *end = c->end;
     int negative = p < end && *p == '-';
@@ -170,9 +204,18 @@ static inline int quick_decimal(Cursor *c, double *out) {
         if (fraction == 0) return 0;
     }
     if (p < end && (*p == 'e' || *p == 'E')) return 0;
-    if (int_digits + fraction > 19 || fraction > 22 || mantissa > ((uint64_t)1 << 53)) return 0;
-    double v = (double)mantissa;
-    if (fraction) v /= exact_powers[fraction];
+    if (int_digits + fraction > 19) return 0;
+    double v;
+    if (mantissa <= ((uint64_t)1 << 53)) {  /* both operands exact: one IEEE division rounds correctly */
+        v = (double)mantissa;
+        if (fraction) v /= exact_powers[fraction];
+    } else {
+#ifdef HAS_EXACT_QUOTIENT
+        v = exact_quotient(mantissa, (int)fraction);
+#else
+        return 0;
+#endif
+    }
     *out = negative && (v != 0 || fraction) ? -v : v;  /* "-0": the integer 0, as in scan_number */
     c->p = p;
     return 1;

@@ -601,6 +601,43 @@ def test_records_split_at_a_space_json_does_not_allow_are_refused(space):
         assert scan_results(data, parts) is None, parts
 
 
+def _decimal(mantissa: int, point: int, negative: bool) -> str:
+    """mantissa's digits with a decimal point ``point`` digits from their end (a leading 0. when
+    that is all of them)."""
+    digits = str(mantissa)
+    text = digits if point == 0 else (digits[:-point] or "0") + "." + digits[-point:].zfill(point)
+    return "-" + text if negative else text
+
+
+def _halfway(fraction_digits: int, steps: int, which: int, offset: int) -> str:
+    """A decimal exactly halfway between two neighbouring doubles (n + .5 for n in [2^52, 2^53),
+    n + .25 / .75 below that, ...), or one unit of its last digit beside it (offset -1, 1)."""
+    low = 2 ** (53 - fraction_digits)
+    halves = [f for f in range(1, 2 ** fraction_digits, 2)]
+    tail = halves[which % len(halves)] * 10 ** fraction_digits // 2 ** fraction_digits + offset
+    return f"{low + steps % low}.{tail:0{fraction_digits}d}"
+
+
+@pytest.mark.differential
+@settings(FAST, max_examples=400)
+@given(texts=st.lists(st.one_of(
+    st.floats(width=32, allow_nan=False, allow_infinity=False).map(repr),  # a detector's float32 values
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.builds(_decimal, st.integers(2 ** 53 - 2, 10 ** 19 - 1), st.integers(0, 19), st.booleans()),
+    st.builds(_halfway, st.integers(1, 3), st.integers(0, 2 ** 52), st.integers(0, 7), st.sampled_from([-1, 0, 1]))),
+    min_size=1, max_size=40))
+def test_decimals_of_16_to_19_digits_read_bit_for_bit(texts):
+    """Numbers whose digits make no double (float32 values as Python prints them, most float64
+    values, halfway cases and their neighbours) read as float() reads them, bit for bit."""
+    data = ("[" + ",".join(f'{{"image_id": 1, "category_id": 1, "score": {t}, "bbox": [{t}, {t}, 1, 1]}}'
+                           for t in texts) + "]").encode()
+    scanned = scan_results(data)
+    expected = [float(t) for t in texts]
+    assert scanned is not None and scanned[2] == _bits(expected)
+    assert np.frombuffer(scanned[4], dtype=np.float64).reshape(-1, 4)[:, :2].tobytes() == \
+        _bits([v for v in expected for _ in range(2)])
+
+
 @pytest.mark.parametrize("text", ["-0", "-0e0", "-0.0", "-0E-2", "-0.000"])
 def test_negative_zero_as_json_reads_it(text):
     """An integer literal -0 is the integer 0 to JSON readers (a float +0.0 after conversion);
