@@ -28,7 +28,8 @@ such person, in file order, renumbered 1, 2, ..., annotations renumbered 1, 2, .
 Results (Detectron2-like, image by image, each image's detections by descending score), about
 20 per image (~50000 at scale 1): for each person usually one close detection and sometimes
 duplicates (jittered shape, box and keypoints), the rest false positives anywhere in the image;
-scores in (0, 1), a quarter of them rounded to 2 decimals (ties).
+scores in (0, 1), a quarter of them rounded to 2 decimals (ties); boxes, keypoints and their
+confidences as float32 numbers print (16-17 significant digits, as Detectron2 and mmdet write them).
 
 - ``results_segm.json``: ``image_id, category_id, bbox, score, segmentation`` (RLE, ASCII);
   with its ``bbox``, pycocotools ``loadRes`` takes the *box* area as the detection's area, as
@@ -334,12 +335,18 @@ def gt_records(gt: dict, rles: list, image_ids: np.ndarray, file_names: list):
     return {"info": {}, "categories": [dict(PERSON_CATEGORY)], "images": images, "annotations": anns}
 
 
+def detector_numbers(values: np.ndarray) -> list:
+    """values as a detector writes them: float32 numbers turned into Python floats (Detectron2's
+    and mmdet's ``tolist()``), which JSON prints with 16-17 significant digits."""
+    return np.asarray(values).astype(np.float32).astype(np.float64).tolist()
+
+
 def result_records(dt: dict, rles: list, image_ids: np.ndarray) -> dict:
     img = image_ids[dt["image"]].tolist()
-    box = dt["box"].tolist()
+    box = detector_numbers(dt["box"])
     score = dt["score"].tolist()
-    kp = np.concatenate([np.round(dt["joints"], 2), np.round(dt["conf"], 4)[:, :, None]], -1)
-    kp = kp.reshape(len(kp), -1).tolist()
+    kp = np.concatenate([dt["joints"], dt["conf"][:, :, None]], -1)
+    kp = detector_numbers(kp.reshape(len(kp), -1))
     n = len(img)
     return {
         "segm": [{"image_id": img[d], "category_id": 1, "bbox": box[d], "score": score[d],

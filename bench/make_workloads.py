@@ -51,7 +51,7 @@ import make_eval_workload as mew  # noqa: E402  (geometry, persons, detections, 
 OUT = Path(__file__).resolve().parent / "out"
 # Stored in every manifest; bench_eval.py regenerates a folder whose manifest says otherwise.
 # Bump it when a generator's output changes.
-WORKLOAD_VERSION = 1
+WORKLOAD_VERSION = 2  # 2: detections' boxes and joints as float32 numbers print (16-17 digits)
 
 # COCO's 80 categories: (id, name, supercategory).
 COCO_CATEGORIES = [
@@ -378,7 +378,7 @@ def make_coco(out: Path, seed: int = 0, scale: int = 1, log=print, images: int =
     dpolys = blob_polygons(rng, dbox, rng.integers(8, 33, len(img)), image_wh[img])
     drles = rles_of_polygons(dpolys, img, image_hw)
     del dpolys
-    ids, cats, boxes, scores = image_ids[img].tolist(), COCO_CAT_IDS[cat].tolist(), dbox.tolist(), score.tolist()
+    ids, cats, boxes, scores = image_ids[img].tolist(), COCO_CAT_IDS[cat].tolist(), mew.detector_numbers(dbox), score.tolist()
     results = [{"image_id": ids[d], "category_id": cats[d], "bbox": boxes[d], "score": scores[d],
                 "segmentation": drles[d]} for d in range(len(ids))]
 
