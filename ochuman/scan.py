@@ -138,20 +138,68 @@ def _record_spans(data: bytes | mmap.mmap, parts: int) -> list[tuple[int, int]]:
     return [(0, cuts[0][0]), *[(a[1], b[0]) for a, b in zip(cuts, cuts[1:])], (cuts[-1][1], size)]
 
 
+class _HashBehind:
+    """The rest of a file's SHA-256 in a thread of its own, behind a scan that goes on: the scan
+    hands over how far it got (:meth:`reached`, in file order), the thread hashes up to there and
+    lets those pages go; :meth:`finish` hands over the whole file, :meth:`hexdigest` waits."""
+
+    def __init__(self, data: mmap.mmap, hasher, hashed_to: int, released: int):
+        import queue
+
+        self._data, self._hasher, self._hashed_to, self._released = data, hasher, hashed_to, released
+        self._stops: queue.SimpleQueue = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def reached(self, stop: int) -> None:
+        self._stops.put(stop)
+
+    def finish(self) -> None:
+        self._stops.put(len(self._data))
+
+    def _run(self) -> None:
+        page = mmap.PAGESIZE
+        try:
+            with memoryview(self._data) as view:
+                while self._hashed_to < len(view):
+                    stop = self._stops.get()
+                    if stop > self._hashed_to:
+                        self._hasher.update(view[self._hashed_to:stop])
+                        self._hashed_to = stop
+                    if stop // page * page > self._released:
+                        self._data.madvise(mmap.MADV_DONTNEED, self._released, stop // page * page - self._released)
+                        self._released = stop // page * page
+        except BaseException as err:  # noqa: BLE001 - raised by hexdigest()
+            self._error = err
+        finally:
+            self._data = None
+
+    def hexdigest(self) -> str:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._hasher.hexdigest()
+
+
 def scan_results_piecewise(data: mmap.mmap, iou_type: str | None, hash_file: bool = True,
-                           threads: int = 1, copy_masks: bool = True) -> tuple[tuple[bytes, ...] | None,
-                                                                               str | None, mmap.mmap | None]:
-    """(:func:`scan_results` of a mapped file, the file's SHA-256 (None unless ``hash_file``), the
-    masks' strings or None): the file is scanned in pieces of about PIECE_BYTES, ``threads`` at
-    a time, each piece (hashed, in order, and) then let go (``MADV_DONTNEED``: its pages stay in
-    the page cache, and whatever reads them later maps them again), so that the process holds
-    a few pieces of the file rather than all of it. When masks are read (iou_type segm or None),
-    each piece's counts strings are first copied out, one after another, into an anonymous
-    memory map (:func:`anonymous_map`: only the pages written count, the strings, not the file's
-    other fields), right after the previous piece's strings where pieces are scanned one at a
-    time, else from the piece's own offset; the segm column's offsets point there. None when they
-    point into data (``copy_masks`` False, a piece could not be scanned, or every field was read
-    again)."""
+                           threads: int = 1, copy_masks: bool = True,
+                           wanted: threading.Event | None = None) -> tuple[tuple[bytes, ...] | None, object,
+                                                                           mmap.mmap | None]:
+    """(:func:`scan_results` of a mapped file, the file's SHA-256 as an object whose
+    ``hexdigest()`` gives it (None unless ``hash_file``), the masks' strings or None): the file
+    is scanned in pieces of about PIECE_BYTES, ``threads`` at a time, each piece then let go
+    (``MADV_DONTNEED``, once hashed where the file is: its pages stay in the page cache, and
+    whatever reads them later maps them again), so that the process holds a few pieces of the
+    file rather than all of it. The hash follows the scan on the same thread until ``wanted``
+    is set (someone waits for the columns: a CPU is free), then in a thread of its own; the
+    call returns once the scan is done, ``hexdigest()`` waits for the hash.
+    When masks are read (iou_type segm or None), each piece's counts strings are first copied
+    out, one after another, into an anonymous memory map (:func:`anonymous_map`: only the pages
+    written count, the strings, not the file's other fields), right after the previous piece's
+    strings where pieces are scanned one at a time, else from the piece's own offset; the segm
+    column's offsets point there. None when they point into data (``copy_masks`` False, a piece
+    could not be scanned, or every field was read again)."""
     skip = _SKIPPED.get(iou_type, 0)
     size, page = len(data), mmap.PAGESIZE
     pieces = max(1, size // PIECE_BYTES)
@@ -164,6 +212,7 @@ def scan_results_piecewise(data: mmap.mmap, iou_type: str | None, hash_file: boo
     import hashlib
 
     hasher = hashlib.sha256() if hash_file else None
+    behind: _HashBehind | None = None
 
     def scan_piece(k: int) -> None:
         start, stop = spans[k]
@@ -179,37 +228,45 @@ def scan_results_piecewise(data: mmap.mmap, iou_type: str | None, hash_file: boo
 
     released = hashed_to = 0
     failed = False
-    with memoryview(data) as view:
-        for first in range(0, len(spans), max(1, threads)):
-            batch = range(first, min(len(spans), first + max(1, threads)))
-            helpers = [threading.Thread(target=scan_piece, args=(k,)) for k in batch[1:]]
-            for helper in helpers:
-                helper.start()
-            scan_piece(batch[0])
-            for helper in helpers:
-                helper.join()
-            if any(outputs[k] is None for k in batch):
-                failed = True
-                break
-            stop = spans[batch[-1]][1]
-            if hasher is not None:
-                hasher.update(view[hashed_to:stop])
-                hashed_to = stop
-            if stop // page * page > released:
-                data.madvise(mmap.MADV_DONTNEED, released, stop // page * page - released)
-                released = stop // page * page
-        if hasher is not None and not failed:
-            hasher.update(view[hashed_to:])
+    try:
+        with memoryview(data) as view:
+            for first in range(0, len(spans), max(1, threads)):
+                batch = range(first, min(len(spans), first + max(1, threads)))
+                helpers = [threading.Thread(target=scan_piece, args=(k,)) for k in batch[1:]]
+                for helper in helpers:
+                    helper.start()
+                scan_piece(batch[0])
+                for helper in helpers:
+                    helper.join()
+                if any(outputs[k] is None for k in batch):
+                    failed = True
+                    break
+                stop = spans[batch[-1]][1]
+                if behind is None and hasher is not None and wanted is not None and wanted.is_set():
+                    behind = _HashBehind(data, hasher, hashed_to, released)
+                if behind is not None:
+                    behind.reached(stop)
+                    continue
+                if hasher is not None:
+                    hasher.update(view[hashed_to:stop])
+                    hashed_to = stop
+                if stop // page * page > released:
+                    data.madvise(mmap.MADV_DONTNEED, released, stop // page * page - released)
+                    released = stop // page * page
+            if hasher is not None and behind is None and not failed:
+                hasher.update(view[hashed_to:])
+    finally:
+        if behind is not None:
+            behind.finish()
     if failed:  # a cut inside a string, or not in the shape
         scanned, strings = _evalcore.scan_results(data, 0, size, skip), None
-        if hasher is not None:
-            hasher = hashlib.sha256(data)
     else:
         scanned = tuple(b"".join(column) for column in zip(*outputs)) if len(outputs) > 1 else outputs[0]
     if skip and scanned is not None and scanned[3][:1] and not scanned[3][0] & 1:  # as scan_results
         scanned, strings = _scan_in_parts(data, 1, 0), None
-    digest = hasher.hexdigest() if hasher is not None else None
-    return scanned, digest, strings if scanned is not None else None
+    if failed and hasher is not None and behind is None:
+        hasher = hashlib.sha256(data)
+    return scanned, behind or hasher, strings if scanned is not None else None
 
 
 def copy_mask_strings(data: mmap.mmap, segm) -> tuple[mmap.mmap, bytearray]:
@@ -260,8 +317,9 @@ class PrefetchedResults:
     """A results file memory-mapped and scanned (:func:`scan_results`) in a background thread,
     e.g. while the caller imports the evaluator and reads its ground truth (one part, so one
     thread, below ``BACKGROUND_PARTS_FROM_BYTES``: the caller's thread has the other CPU); a
-    mapped file larger than a piece in pieces, each hashed and let go, its masks' strings
-    copied out (:func:`scan_results_piecewise`; ``mask_strings``: where the segm column then
+    mapped file larger than a piece in pieces, each hashed and let go (the hash in a thread of
+    its own once :meth:`get` waits), its masks' strings copied out
+    (:func:`scan_results_piecewise`; ``mask_strings``: where the segm column then
     points, else None: into the data). :meth:`get` waits and returns (data, the scanner's
     columns or None), or raises what reading raised (``map_file``'s one-line error). ``path``:
     the file; ``iou_type``: as :func:`scan_results` (None: every field)."""
@@ -272,6 +330,7 @@ class PrefetchedResults:
         self._value: tuple | None = None
         self.mask_strings: mmap.mmap | None = None  # where the segm column points, when not into the data
         self._error: BaseException | None = None
+        self._wanted = threading.Event()  # get() waits: the hash can leave the reading thread
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
@@ -282,7 +341,8 @@ class PrefetchedResults:
             # the file's pages need not stay: masks are read from a copy of their strings
             # (where the system can let pages go)
             if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED") and len(data) > PIECE_BYTES:
-                scanned, self._sha256, self.mask_strings = scan_results_piecewise(data, self.iou_type)
+                scanned, self._digest, self.mask_strings = scan_results_piecewise(data, self.iou_type,
+                                                                                  wanted=self._wanted)
                 self._value = (data, scanned)
                 return
             self._value = (data, scan_results(data, 1 if len(data) < BACKGROUND_PARTS_FROM_BYTES else None,
@@ -304,13 +364,15 @@ class PrefetchedResults:
         self.wait()
         if self._hasher is not None:
             self._hasher.join()
-        return self._sha256
+            return self._sha256
+        return self._digest.hexdigest()
 
     def wait(self) -> None:
         """Wait for the read to end (its errors are left to :meth:`get`)."""
         self._thread.join()
 
     def get(self) -> tuple:
+        self._wanted.set()
         self.wait()
         if self._error is not None:
             raise self._error

@@ -479,10 +479,22 @@ def test_a_snapshot_keeps_the_content_of_its_time(tmp_path, monkeypatch):
     assert ochuman_scan.snapshot_file(path) is None
 
 
+class _SetAfter:
+    """An event that reads as set from its (n + 1)-th look on (someone began to wait then)."""
+
+    def __init__(self, n: int):
+        self.n, self.looks = n, 0
+
+    def is_set(self) -> bool:
+        self.looks += 1
+        return self.looks > self.n
+
+
 def check_piecewise_scan(data: bytes, iou_type: Optional[str], pieces: int, threads: int = 1,
-                         hash_file: bool = True, copy_masks: bool = True) -> None:
+                         hash_file: bool = True, copy_masks: bool = True, wanted_after: Optional[int] = None) -> None:
     """Scanning a mapped file in pieces, ``threads`` at a time, each (hashed and) then let go,
-    gives scan_results' columns and the file's SHA-256, wherever the pieces are cut (inside a
+    the hash moved to a thread of its own after ``wanted_after`` batches (None: never), gives
+    scan_results' columns and the file's SHA-256, wherever the pieces are cut (inside a
     string: one scan); when masks are read and copied, their strings are copied out (each
     piece's from its own offset on, or, pieces one at a time, packed), and the segm column
     points there (the same strings, the same sizes, none overlapping)."""
@@ -492,10 +504,11 @@ def check_piecewise_scan(data: bytes, iou_type: Optional[str], pieces: int, thre
         path = Path(folder) / "results.json"
         path.write_bytes(data)
         mapped = map_file(path)
+        wanted = None if wanted_after is None else _SetAfter(wanted_after)
         with mock.patch.object(ochuman_scan, "PIECE_BYTES", max(1, len(data) // pieces)):
             scanned, digest, strings = ochuman_scan.scan_results_piecewise(mapped, iou_type, hash_file, threads,
-                                                                           copy_masks)
-        assert digest == (hashlib.sha256(data).hexdigest() if hash_file else None)
+                                                                           copy_masks, wanted)
+        assert (digest and digest.hexdigest()) == (hashlib.sha256(data).hexdigest() if hash_file else None)
         whole = scan_results(data, 1, iou_type)
         if strings is None:
             assert scanned == whole
@@ -541,15 +554,17 @@ def test_mask_strings_of_pieces_scanned_one_at_a_time_are_packed(threads):
     records = [{"image_id": 70, "category_id": 1, "bbox": [1.0, 2.0, 3.0, 4.0], "score": k / 200,
                 "segmentation": {"size": [64, 60], "counts": strings[k % len(strings)]}}
                for k in range(200)]
-    check_piecewise_scan(json.dumps(records).encode(), "segm", 5, threads)
+    for wanted_after in (None, 0, 2):
+        check_piecewise_scan(json.dumps(records).encode(), "segm", 5, threads, wanted_after=wanted_after)
 
 
 @pytest.mark.differential
 @FAST
 @given(data=results_bytes(), iou_type=st.sampled_from(["bbox", "keypoints", "segm", None]), pieces=st.integers(1, 5),
-       threads=st.integers(1, 3), hash_file=st.booleans(), copy_masks=st.booleans())
-def test_piecewise_scan_of_a_mapped_file(data, iou_type, pieces, threads, hash_file, copy_masks):
-    check_piecewise_scan(data, iou_type, pieces, threads, hash_file, copy_masks)
+       threads=st.integers(1, 3), hash_file=st.booleans(), copy_masks=st.booleans(),
+       wanted_after=st.none() | st.integers(0, 4))
+def test_piecewise_scan_of_a_mapped_file(data, iou_type, pieces, threads, hash_file, copy_masks, wanted_after):
+    check_piecewise_scan(data, iou_type, pieces, threads, hash_file, copy_masks, wanted_after)
 
 
 @pytest.mark.differential

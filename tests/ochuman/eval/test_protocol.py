@@ -157,7 +157,7 @@ def test_a_results_file_read_in_pieces_scores_and_hashes_as_a_whole(tmp_path, mo
     pieces = []
     monkeypatch.setattr(ochuman.scan, "PIECE_BYTES", path.stat().st_size // 5)
     scan_piecewise = ochuman.scan.scan_results_piecewise
-    monkeypatch.setattr(ochuman.scan, "scan_results_piecewise", lambda *a: pieces.append(1) or scan_piecewise(*a))
+    monkeypatch.setattr(ochuman.scan, "scan_results_piecewise", lambda *a, **k: pieces.append(1) or scan_piecewise(*a, **k))
     report = evaluate_results(str(path), gt=str(gt), iou_type=iou_type, subsets=("all",))
     assert pieces
     assert report.rows() == whole and 0 < whole[0]["AP"] < 1
