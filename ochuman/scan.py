@@ -56,7 +56,10 @@ def anonymous_map(size: int) -> mmap.mmap:
     than per 4 KiB: ~40 ms of CPU less for val2017's 60 MB of mask strings)."""
     memory = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE) if hasattr(mmap, "MAP_PRIVATE") else mmap.mmap(-1, size)
     if hasattr(mmap, "MADV_HUGEPAGE"):
-        memory.madvise(mmap.MADV_HUGEPAGE)
+        try:
+            memory.madvise(mmap.MADV_HUGEPAGE)
+        except OSError:  # a system without transparent huge pages: EINVAL, the pages stay small
+            pass
     return memory
 
 

@@ -546,6 +546,18 @@ def test_mask_strings_copied_out_of_a_mapped_file(data, pieces):
         mapped.close()
 
 
+@pytest.mark.parametrize("advice", ["MADV_HUGEPAGE", "invalid"])
+def test_anonymous_map_is_zeroed_writable_memory_with_or_without_huge_pages(monkeypatch, advice):
+    """Where the system refuses the huge-page advice (EINVAL: no transparent huge pages, here an
+    advice it does not know), the map is made all the same."""
+    if advice == "invalid":
+        monkeypatch.setattr(ochuman_scan.mmap, "MADV_HUGEPAGE", 987654, raising=False)
+    memory = ochuman_scan.anonymous_map(3 << 20)
+    assert len(memory) == 3 << 20 and memory[:] == bytes(3 << 20)
+    memory[(2 << 20) + 5:(2 << 20) + 8] = b"abc"
+    assert memory[(2 << 20) + 4:(2 << 20) + 9] == b"\0abc\0"
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_mask_strings_of_pieces_scanned_one_at_a_time_are_packed(threads):
     """A file of many masked records in five pieces: their strings copied out packed (one piece at a
