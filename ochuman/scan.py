@@ -126,7 +126,7 @@ def _record_spans(data: bytes | mmap.mmap, parts: int) -> list[tuple[int, int]]:
     """data cut into at most ``parts`` spans [start, stop) near equal sizes, each cut between two
     records (a span ends at the comma, the next starts at "{"; a cut may land inside a string,
     which the scanner then refuses)."""
-    import re  # (here: this module is imported before anything heavy, see cli.launch)
+    import re  # (here: this module is imported before anything heavy, see cli.early_reads)
 
     size, boundary = len(data), re.compile(_RECORD_BOUNDARY)
     cuts = []
@@ -149,7 +149,8 @@ class _HashBehind:
     def __init__(self, data: mmap.mmap, hasher, hashed_to: int, released: int):
         import queue
 
-        self._data, self._hasher, self._hashed_to, self._released = data, hasher, hashed_to, released
+        self._data, self._size, self._hasher = data, len(data), hasher
+        self._hashed_to, self._released = hashed_to, released
         self._stops: queue.SimpleQueue = queue.SimpleQueue()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -159,7 +160,7 @@ class _HashBehind:
         self._stops.put(stop)
 
     def finish(self) -> None:
-        self._stops.put(len(self._data))
+        self._stops.put(self._size)
 
     def _run(self) -> None:
         page = mmap.PAGESIZE
@@ -203,6 +204,8 @@ def scan_results_piecewise(data: mmap.mmap, iou_type: str | None, hash_file: boo
     strings where pieces are scanned one at a time, else from the piece's own offset; the segm
     column's offsets point there. None when they point into data (``copy_masks`` False, a piece
     could not be scanned, or every field was read again)."""
+    import hashlib
+
     skip = _SKIPPED.get(iou_type, 0)
     size, page = len(data), mmap.PAGESIZE
     pieces = max(1, size // PIECE_BYTES)
@@ -212,8 +215,6 @@ def scan_results_piecewise(data: mmap.mmap, iou_type: str | None, hash_file: boo
     strings = anonymous_map(size) if copy_masks and not skip & SKIP_SEGMENTATION else None
     outputs: list = [None] * len(spans)
     packed_to = [0] if threads <= 1 else None  # pieces one at a time: their strings one after another
-    import hashlib
-
     hasher = hashlib.sha256() if hash_file else None
     behind: _HashBehind | None = None
 
