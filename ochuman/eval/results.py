@@ -405,7 +405,8 @@ def _derived_area_and_box(by_box: bool, by_mask: bool, bbox: np.ndarray, masks: 
         return masks.areas.astype(np.float64), boxes
     xs, ys = keypoints[:, 0::3], keypoints[:, 1::3]
     x0, x1, y0, y1 = xs.min(axis=1), xs.max(axis=1), ys.min(axis=1), ys.max(axis=1)
-    return (x1 - x0) * (y1 - y0), np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):  # inf / nan beyond float64, as pycocotools computes them
+        return (x1 - x0) * (y1 - y0), np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
 
 
 _NOT_SCANNED = object()  # detections_from_bytes: scan the data itself

@@ -239,3 +239,25 @@ def test_mask_boxes_from_the_compiled_core_are_pycocotools_boxes(seed, empty):
     area, boxes = _derived_area_and_box(False, True, no_box, table, None, given, exact_boxes=False)
     np.testing.assert_array_equal(boxes, mask_utils.toBbox(masks))
     np.testing.assert_array_equal(area, mask_utils.area(masks))
+
+
+@pytest.mark.parametrize("scanned", [True, False])
+def test_keypoint_boxes_beyond_float64_are_inf_without_a_numpy_warning(scanned):
+    """A keypoints-only record whose joints span more than float64 holds: its derived box and
+    area are pycocotools' (inf, and nan where inf - inf), and reading it warns nothing."""
+    from ochuman.eval.results import detections_from_bytes, detections_from_records, parse_results
+
+    joints = [-1e308, 1.0, 2, 1e308, 1e308, 2] + [5.0, 5.0, 2] * 15
+    records = [{"image_id": 1, "category_id": 1, "score": 0.5, "keypoints": joints}]
+    data = json.dumps(records).encode()
+    args = (np.array([1]), np.array([[100, 100]]), None, "keypoints", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        detections = (detections_from_bytes(data, "r.json", *args) if scanned
+                      else detections_from_records(parse_results(records, "r.json"), "r.json", *args))
+        with np.errstate(all="ignore"):
+            x, y = np.array(joints[0::3]), np.array(joints[1::3])
+            area = (x.max() - x.min()) * (y.max() - y.min())  # pycocotools' loadRes
+    assert np.isinf(detections.area[0]) and detections.area[0] == area
+    assert detections.bbox[0].tolist() == [-1e308, 1.0, float("inf"), 1e308 - 1.0]
+
