@@ -233,14 +233,15 @@ def evaluate(blocks: dict, n_cats: int, n_imgs: int, iou_thrs, rec_thrs, max_det
     return accumulate(results, iou_thrs, rec_thrs, max_dets)
 
 
-def nearest_person(ious: np.ndarray) -> np.ndarray:
-    """(D,) int: for each detection the ground truth of highest IoU (OKS), the first of ties;
-    -1 when it overlaps none (all 0, or no ground truth)."""
+def nearest_person(ious: np.ndarray, crowd: np.ndarray) -> np.ndarray:
+    """(D,) int: for each detection the ground truth of highest IoU (OKS), the first of ties,
+    crowd regions (crowd (G,) bool) left out: they are no persons; -1 when it overlaps none
+    (all 0, or no ground truth)."""
     nearest = np.full(ious.shape[0], -1, dtype=np.int64)
     for d in range(ious.shape[0]):
         best = 0.0
         for g in range(ious.shape[1]):
-            if ious[d, g] > best:
+            if not crowd[g] and ious[d, g] > best:
                 best, nearest[d] = ious[d, g], g
     return nearest
 
@@ -248,9 +249,9 @@ def nearest_person(ious: np.ndarray) -> np.ndarray:
 def ignore_mode(block: Block, in_subset: np.ndarray) -> Block:
     """The block as ``--mode ignore`` scores a subset (README, "Two subset modes"): persons
     outside the subset (in_subset (G,) bool) become ignore regions, and an unmatched detection
-    is ignored when the person it overlaps most is outside the subset (one overlapping nobody
-    stays a false positive)."""
+    is ignored when the person it overlaps most is outside the subset (one overlapping nobody,
+    or only crowd regions, stays a false positive)."""
     in_subset = np.asarray(in_subset, dtype=bool)
-    nearest = nearest_person(block.ious)
+    nearest = nearest_person(block.ious, block.gt_crowd)
     outside = np.array([n >= 0 and not in_subset[n] for n in nearest], dtype=bool)
     return replace(block, gt_ignore=block.gt_ignore | ~in_subset, dt_unmatched_ignored=outside)

@@ -36,8 +36,8 @@ Subsets, two modes
     keypoints and mask (box-only persons), are ignore regions: a detection matching one is
     neither true nor false positive. An unmatched detection counts in a subset only if the
     person it overlaps most is in the subset (as COCO's area ranges ignore unmatched detections
-    of other sizes); one that overlaps nobody is a false positive everywhere. Ranges ending at
-    1.0 include 1.0.
+    of other sizes); one that overlaps nobody (crowd regions are no persons) is a false positive
+    everywhere. Ranges ending at 1.0 include 1.0.
 
 Image sets and visibility (asked for)
     ``image_set``: the fully-labelled images (:mod:`ochuman.eval.image_sets`, pycocotools'
@@ -358,7 +358,7 @@ def _evaluate_one(name, ground: GroundTruth, detections: Annotations, params: Ev
     blocks = make_blocks(ground.annotations, detections, params)
     _evalcore.trim_heap()  # the sorting's and the IoU pass's temporaries
     base = base_state(ground.annotations, blocks, params)
-    nearest = nearest_gt(blocks) if mode == "ignore" else None
+    nearest = nearest_gt(blocks, ground.annotations.iscrowd[blocks.gt_order]) if mode == "ignore" else None
     all_ranges = list(ranges) + (list(MAX_IOU_BINS) if by_max_iou else [])
     built = [subset_variant(ground, blocks, base, rng, mode, nearest) for rng in all_ranges]
     accumulated = evaluate_variants(ground.annotations, detections, blocks, params, [v for v, _ in built])

@@ -4,7 +4,7 @@ The ranges and their rules (half-open official ranges, ``closed-top``) are owned
 :mod:`ochuman.subsets`; this module turns a range into the states of :mod:`ochuman.eval.matching`
 in the two modes (see :mod:`ochuman.eval.run`): ``official`` drops persons outside the range
 (absent), ``ignore`` makes them ignore regions and ignores an unmatched detection
-whose nearest person (:func:`nearest_gt`) is outside the subset."""
+whose nearest person (:func:`nearest_gt`; crowd regions are no persons) is outside the subset."""
 from __future__ import annotations
 
 from typing import Optional
@@ -58,8 +58,9 @@ def subset_variant(gt: GroundTruth, blocks: Blocks, base: np.ndarray, rng: MaxIo
     return Variant(state, dt_unmatched_ignored=unmatched_ignored), int((counted & (base == GtState.COUNTED)).sum())
 
 
-def nearest_gt(blocks: Blocks) -> np.ndarray:
-    """For each detection (block order), the gt (block order) it overlaps most; -1 if none.
+def nearest_gt(blocks: Blocks, crowd: np.ndarray) -> np.ndarray:
+    """For each detection (block order), the person (gt, block order) it overlaps most; -1 if
+    none. crowd (G,) bool, block order: crowd regions, which are no persons (left out).
 
     Overlap is the IoU (OKS for keypoints) computed for matching; ties go to the first gt.
     """
@@ -71,9 +72,14 @@ def nearest_gt(blocks: Blocks) -> np.ndarray:
         return result
     # The IoU rows of consecutive detections tile blocks.ious without gaps.
     starts = np.r_[0, np.cumsum(n_g[rows])[:-1]]
-    best = np.maximum.reduceat(blocks.ious, starts)
     row_of_pair = np.repeat(np.arange(len(rows)), n_g[rows])
-    is_best = blocks.ious == best[row_of_pair]
+    ious = blocks.ious
+    if crowd.any():
+        first_gt = blocks.gt_start[blocks.dt_block[rows]]
+        gt_of_pair = np.arange(len(row_of_pair)) - starts[row_of_pair] + first_gt[row_of_pair]
+        ious = np.where(crowd[gt_of_pair], 0.0, ious)
+    best = np.maximum.reduceat(ious, starts)
+    is_best = ious == best[row_of_pair]
     first = np.full(len(rows), np.iinfo(np.int64).max)
     np.minimum.at(first, row_of_pair[is_best], (np.arange(len(row_of_pair)) - starts[row_of_pair])[is_best])
     overlapping = best > 0

@@ -365,7 +365,7 @@ def ignore_oracle(gt_dict: dict, facts: dict, results: list, iou_type: str, subs
     return pycocotools_eval(gt_dict, results, iou_type, ignore)
 
 
-def _no_nearest(blocks):
+def _no_nearest(blocks, crowd):
     return np.full(len(blocks.dt_order), -1, dtype=np.int64)
 
 
@@ -612,3 +612,35 @@ def test_one_call_equals_separate_calls_on_real_sample(native_sample):
         together = _evaluate(ds, results, "segm", mode)
         for subset in SUBSETS:
             _same_acc(together[subset], _evaluate(ds, results, "segm", mode, subsets=[subset])[subset])
+
+
+@pytest.mark.parametrize("iou_type", ["bbox", "segm"])
+def test_ignore_mode_takes_no_crowd_region_for_the_person_a_detection_overlaps_most(tmp_path, iou_type):
+    """A crowd region is no person of any subset: an unmatched detection that overlaps only a
+    crowd region is a false positive, as pycocotools counts it, and "all" in ignore mode scores a
+    COCO file without box-only persons as official mode (pycocotools) does."""
+    def polygon(x, y, w, h):
+        return [[x, y, x + w, y, x + w, y + h, x, y + h]]
+
+    crowd = np.zeros((100, 100), np.uint8)
+    crowd[50:90, 50:90] = 1
+    crowd_rle = mask_utils.encode(np.asfortranarray(crowd))
+    gt = {"images": [{"id": 1, "width": 100, "height": 100, "file_name": "a.jpg"}],
+          "categories": [{"id": 1, "name": "person"}],
+          "annotations": [
+              {"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "bbox": [5, 5, 30, 30], "area": 900,
+               "segmentation": polygon(5, 5, 30, 30)},
+              {"id": 2, "image_id": 1, "category_id": 1, "iscrowd": 1, "bbox": [50, 50, 40, 40], "area": 1600,
+               "segmentation": {"size": [100, 100], "counts": crowd_rle["counts"].decode()}}]}
+    results = [  # the person found; a detection mostly outside the crowd region (IoU over its area 0.25)
+        {"image_id": 1, "category_id": 1, "score": 0.9, "bbox": [5, 5, 30, 30], "segmentation": polygon(5, 5, 30, 30)},
+        {"image_id": 1, "category_id": 1, "score": 0.95, "bbox": [70, 70, 40, 40],
+         "segmentation": polygon(70, 70, 30, 30)}]
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    rows = {mode: ochuman.eval.run.evaluate_results(str(tmp_path / "results.json"), gt=str(tmp_path / "gt.json"),
+                                                    iou_type=iou_type, subsets=("all",), mode=mode).rows()[0]
+            for mode in ("official", "ignore")}
+    stats = [k for k in rows["official"] if k.startswith(("AP", "AR"))]
+    assert [rows["ignore"][k] for k in stats] == [rows["official"][k] for k in stats]
+    assert 0 < rows["official"]["AP"] < 1  # the crowd region's neighbour is a false positive before the person
