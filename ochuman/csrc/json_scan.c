@@ -81,7 +81,8 @@ static int bit_length(uint64_t x) { return x ? 64 - __builtin_clzll(x) : 0; }
  * the decimals of 16-19 digits that float32 values and most float64 values print as (a
  * detector's boxes, scores and joints), where m is no double and one IEEE division would round
  * twice. The quotient is taken to 57-58 bits in 128-bit integers and rounded to 53 with its
- * remainder as the sticky bit: exact, and ~10x faster than strtod. */
+ * remainder as the sticky bit: exact, where strtod took most of the time (a Detectron2-style
+ * persons file, 37% of its numbers such: scanned in 104 ms instead of 212). */
 static double exact_quotient(uint64_t m, int k) {
     static const uint64_t powers[20] = {
         1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u, 10000000u, 100000000u, 1000000000u,
