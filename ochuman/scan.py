@@ -213,22 +213,16 @@ def scan_results_piecewise(data: mmap.mmap, iou_type: str | None, hash_file: boo
         pieces = -(-pieces // threads) * threads
     spans = _record_spans(data, pieces)
     strings = anonymous_map(size) if copy_masks and not skip & SKIP_SEGMENTATION else None
-    outputs: list = [None] * len(spans)
-    packed_to = [0] if threads <= 1 else None  # pieces one at a time: their strings one after another
+    # Pieces one at a time are appended to one scan (their strings one after another); a batch's
+    # other pieces go to scans of their own, appended after the batch.
+    scan = _evalcore.ResultScan()
+    packed_to = 0
     hasher = hashlib.sha256() if hash_file else None
     behind: _HashBehind | None = None
 
-    def scan_piece(k: int) -> None:
+    def scan_piece(k: int, into, at: int, ends: dict) -> None:  # ends[k]: where its strings end, or None
         start, stop = spans[k]
-        piece = _evalcore.scan_results(data, start, stop, skip)
-        if piece is not None and strings is not None:  # (a piece's strings fit in its own bytes)
-            moved = bytearray(len(piece[5]))
-            end = _evalcore.move_mask_strings(data, memoryview(piece[5]).cast("q"), strings,
-                                              start if packed_to is None else packed_to[0], memoryview(moved).cast("q"))
-            if packed_to is not None:
-                packed_to[0] = end
-            piece = (*piece[:5], moved, piece[6])
-        outputs[k] = piece
+        ends[k] = into.scan(data, start, stop, skip, strings, at)
 
     released = hashed_to = 0
     failed = False
@@ -236,15 +230,20 @@ def scan_results_piecewise(data: mmap.mmap, iou_type: str | None, hash_file: boo
         with memoryview(data) as view:
             for first in range(0, len(spans), max(1, threads)):
                 batch = range(first, min(len(spans), first + max(1, threads)))
-                helpers = [threading.Thread(target=scan_piece, args=(k,)) for k in batch[1:]]
+                ends: dict = {}
+                others = {k: _evalcore.ResultScan() for k in batch[1:]}
+                helpers = [threading.Thread(target=scan_piece, args=(k, others[k], spans[k][0], ends)) for k in batch[1:]]
                 for helper in helpers:
                     helper.start()
-                scan_piece(batch[0])
+                scan_piece(batch[0], scan, packed_to if threads <= 1 else spans[batch[0]][0], ends)
                 for helper in helpers:
                     helper.join()
-                if any(outputs[k] is None for k in batch):
+                if any(ends.get(k) is None for k in batch):
                     failed = True
                     break
+                packed_to = ends[batch[0]]
+                for k in batch[1:]:
+                    scan.extend(others[k])
                 stop = spans[batch[-1]][1]
                 if behind is None and hasher is not None and wanted is not None and wanted.is_set():
                     behind = _HashBehind(data, hasher, hashed_to, released)
@@ -265,7 +264,7 @@ def scan_results_piecewise(data: mmap.mmap, iou_type: str | None, hash_file: boo
     if failed:  # a cut inside a string, or not in the shape
         scanned, strings = _evalcore.scan_results(data, 0, size, skip), None
     else:
-        scanned = tuple(b"".join(column) for column in zip(*outputs)) if len(outputs) > 1 else outputs[0]
+        scanned = scan.columns()
     if skip and scanned is not None and scanned[3][:1] and not scanned[3][0] & 1:  # as scan_results
         scanned, strings = _scan_in_parts(data, 1, 0), None
     if failed and hasher is not None and behind is None:
@@ -301,10 +300,11 @@ def _scan_in_parts(data: bytes | mmap.mmap, parts: int | None, skip: int) -> tup
     spans = _record_spans(data, parts)
     if len(spans) == 1:
         return _evalcore.scan_results(data, 0, size, skip)
-    outputs: list = [None] * len(spans)
+    scans = [_evalcore.ResultScan() for _ in spans]
+    ends: list = [None] * len(spans)
 
     def scan(i: int) -> None:
-        outputs[i] = _evalcore.scan_results(data, *spans[i], skip)
+        ends[i] = scans[i].scan(data, *spans[i], skip)
 
     threads = [threading.Thread(target=scan, args=(i,)) for i in range(1, len(spans))]
     for thread in threads:
@@ -312,9 +312,11 @@ def _scan_in_parts(data: bytes | mmap.mmap, parts: int | None, skip: int) -> tup
     scan(0)
     for thread in threads:
         thread.join()
-    if any(out is None for out in outputs):
+    if any(end is None for end in ends):
         return _evalcore.scan_results(data, 0, size, skip)
-    return tuple(b"".join(column) for column in zip(*outputs))
+    for more in scans[1:]:  # the parts after the first appended to it
+        scans[0].extend(more)
+    return scans[0].columns()
 
 
 class PrefetchedResults:

@@ -672,12 +672,44 @@ static int scan_list(Cursor *c, const char *data, void *out, int (*record)(Curso
 static int image_record(Cursor *c, const char *data, void *out) { return scan_coco_image(c, data, out); }
 static int annotation_record(Cursor *c, const char *data, void *out) { return scan_coco_annotation(c, data, out); }
 
-/* The records of data[start:stop]: start is 0 (the list opens there) or the first byte of a
- * record; stop is size (the list closes there) or the comma before the next part's first record. */
+/* The columns of a ResultColumns, in their order. */
+#define RESULT_COLUMN_COUNT 7
+static Vec *result_column(ResultColumns *c, int k) {
+    Vec *columns[RESULT_COLUMN_COUNT] = {&c->image_id, &c->category_id, &c->score, &c->flags, &c->bbox, &c->segm, &c->keypoints};
+    return columns[k];
+}
+
+static int scan_results_into(const char *data, size_t start, size_t stop, int first, int last, unsigned skip,
+                             SlowNumbers *slow, ResultColumns *out);
+
+/* The records of data[start:stop] appended to out's columns (left as they were when -1): start
+ * is 0 (the list opens there) or the first byte of a record; stop is size (the list closes
+ * there) or the comma before the next part's first record. */
 int scan_results(const char *data, size_t size, size_t start, size_t stop, unsigned skip, SlowNumbers *slow, ResultColumns *out) {
-    memset(out, 0, sizeof *out);
     if (start > stop || stop > size) return -1;
-    int first = start == 0, last = stop == size;
+    size_t lengths[RESULT_COLUMN_COUNT];
+    for (int k = 0; k < RESULT_COLUMN_COUNT; k++) lengths[k] = result_column(out, k)->len;
+    if (scan_results_into(data, start, stop, start == 0, stop == size, skip, slow, out) == 0) return 0;
+    for (int k = 0; k < RESULT_COLUMN_COUNT; k++) result_column(out, k)->len = lengths[k];
+    return -1;
+}
+
+int result_columns_extend(ResultColumns *out, ResultColumns *more) {
+    for (int k = 0; k < RESULT_COLUMN_COUNT; k++) {
+        Vec *to = result_column(out, k), *from = result_column(more, k);
+        if (vec_reserve(to, from->len) < 0) return EC_NO_MEMORY;
+    }
+    for (int k = 0; k < RESULT_COLUMN_COUNT; k++) {
+        Vec *to = result_column(out, k), *from = result_column(more, k);
+        if (from->len) memcpy(to->data + to->len, from->data, from->len);
+        to->len += from->len;
+    }
+    result_columns_free(more);
+    return 0;
+}
+
+static int scan_results_into(const char *data, size_t start, size_t stop, int first, int last, unsigned skip,
+                             SlowNumbers *slow, ResultColumns *out) {
     Cursor c = {data + start, data + stop, slow, skip};
     if (first && expect(&c, '[') < 0) return -1;
     skip_ws(&c);
@@ -719,8 +751,7 @@ int scan_coco_annotations(const char *data, size_t size, unsigned skip, SlowNumb
 }
 
 void result_columns_free(ResultColumns *c) {
-    free(c->image_id.data); free(c->category_id.data); free(c->score.data); free(c->flags.data);
-    free(c->bbox.data); free(c->segm.data); free(c->keypoints.data);
+    for (int k = 0; k < RESULT_COLUMN_COUNT; k++) free(result_column(c, k)->data);
     memset(c, 0, sizeof *c);
 }
 

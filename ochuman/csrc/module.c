@@ -201,6 +201,12 @@ static PyObject *column_of(Vec *v) {
     return view;
 }
 
+/* A ResultColumns' columns as a tuple of column_of()s (the columns left empty), or NULL. */
+static PyObject *result_columns_of(ResultColumns *out) {
+    return Py_BuildValue("(NNNNNNN)", column_of(&out->image_id), column_of(&out->category_id), column_of(&out->score),
+                         column_of(&out->flags), column_of(&out->bbox), column_of(&out->segm), column_of(&out->keypoints));
+}
+
 /* The scanners' slow numbers: Python's own correctly rounded conversion, with the GIL taken
  * back for it (the scan runs without). */
 static int python_number(void *context, const char *text, double *out) {
@@ -227,21 +233,136 @@ static PyObject *py_scan_results(PyObject *self, PyObject *args) {
     const char *data;
     Py_ssize_t size = take_text(&h, data_obj, "data", &data);
     if (size < 0) return NULL;
-    ResultColumns out;
+    ResultColumns out = {0};
     int scanned = -1;
     if (start >= 0 && start <= stop && stop <= size) {
         PyThreadState *state = PyEval_SaveThread();
         SlowNumbers slow = {python_number, &state};
         scanned = scan_results(data, (size_t)size, (size_t)start, (size_t)stop, skip, &slow, &out);
         PyEval_RestoreThread(state);
-    } else memset(&out, 0, sizeof out);
-    PyObject *result = scanned == 0
-        ? Py_BuildValue("(NNNNNNN)", column_of(&out.image_id), column_of(&out.category_id), column_of(&out.score),
-                        column_of(&out.flags), column_of(&out.bbox), column_of(&out.segm), column_of(&out.keypoints))
-        : Py_NewRef(Py_None);
+    }
+    PyObject *result = scanned == 0 ? result_columns_of(&out) : Py_NewRef(Py_None);
     result_columns_free(&out);
     release(&h);
     return result;
+}
+
+/* ResultScan(): the columns of a results file built part after part in file order (scan, or
+ * extend by another ResultScan's), handed out once (columns): no part's columns are copied to be
+ * joined. One call at a time: a call while another runs without the GIL raises RuntimeError. */
+typedef struct { PyObject_HEAD ResultColumns out; int busy; } ResultScan;
+
+static int result_scan_take(ResultScan *self, const char *function) {
+    if (self->busy) {
+        PyErr_Format(PyExc_RuntimeError, "ResultScan.%s(): the scan is in use by another thread", function);
+        return -1;
+    }
+    self->busy = 1;
+    return 0;
+}
+
+/* scan(data, start, stop, skip=0, strings=None, at=0) -> end or None: the records of
+ * data[start:stop] (as scan_results) appended; None when not in the shape (the columns as they
+ * were). With strings (writable bytes-like), the new segm rows' counts strings are copied into
+ * strings[at:] one after another (move_mask_strings) and the rows point there; returns where
+ * they end (at without strings). */
+static PyObject *result_scan_scan(PyObject *obj, PyObject *args) {
+    ResultScan *self = (ResultScan *)obj;
+    PyObject *data_obj, *strings_obj = Py_None; Py_ssize_t start, stop, at = 0; unsigned int skip = 0;
+    if (!PyArg_ParseTuple(args, "Onn|IOn", &data_obj, &start, &stop, &skip, &strings_obj, &at)) return NULL;
+    Held h = {"ResultScan.scan"};
+    const char *data; unsigned char *strings = NULL;
+    Py_ssize_t size = take_text(&h, data_obj, "data", &data), capacity = 0;
+    if (size >= 0 && strings_obj != Py_None) capacity = take(&h, strings_obj, "strings", U8, 1, &strings);
+    if (size < 0 || capacity < 0 || (strings && (at < 0 || at > capacity) && fail(&h, PyExc_ValueError,
+                                                                                  "at = %zd is outside strings (%zd bytes)", at, capacity) < 0)
+        || result_scan_take(self, "scan") < 0) {
+        release(&h);
+        return NULL;
+    }
+    size_t rows_before = self->out.segm.len / 32;
+    int scanned = -1;
+    int64_t end = at;
+    if (start >= 0 && start <= stop && stop <= size) {
+        PyThreadState *state = PyEval_SaveThread();
+        SlowNumbers slow = {python_number, &state};
+        scanned = scan_results(data, (size_t)size, (size_t)start, (size_t)stop, skip, &slow, &self->out);
+        PyEval_RestoreThread(state);
+    }
+    if (scanned == 0 && strings) {  /* the rows' strings lie in data[start:stop]: room is checked */
+        int64_t *rows = (int64_t *)self->out.segm.data + 4 * rows_before, n = (int64_t)(self->out.segm.len / 32 - rows_before);
+        int64_t room = 0;
+        for (int64_t k = 0; k < n; k++) room += rows[4 * k + 3];
+        if (room > capacity - at) {
+            fail(&h, PyExc_ValueError, "strings holds %zd bytes, %lld needed from %zd", capacity, (long long)room, at);
+            self->busy = 0;
+            release(&h);
+            return NULL;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        end = move_mask_strings(data, rows, n, (char *)strings, at, rows);  /* (in place: each row is read before it is written) */
+        Py_END_ALLOW_THREADS
+    }
+    self->busy = 0;
+    release(&h);
+    if (scanned != 0) Py_RETURN_NONE;
+    return PyLong_FromLongLong(end);
+}
+
+/* extend(other) -> None: other's records appended after these, other left empty. */
+static PyObject *result_scan_extend(PyObject *obj, PyObject *other);
+
+/* columns() -> (image_id, category_id, score, flags, bbox, segm, keypoints) as scan_results
+ * returns them; the scan is left empty. */
+static PyObject *result_scan_columns(PyObject *obj, PyObject *unused) {
+    ResultScan *self = (ResultScan *)obj;
+    if (result_scan_take(self, "columns") < 0) return NULL;
+    PyObject *result = result_columns_of(&self->out);
+    result_columns_free(&self->out);
+    self->busy = 0;
+    return result;
+}
+
+static void result_scan_dealloc(PyObject *obj) {
+    result_columns_free(&((ResultScan *)obj)->out);
+    Py_TYPE(obj)->tp_free(obj);
+}
+
+static PyMethodDef result_scan_methods[] = {
+    {"scan", result_scan_scan, METH_VARARGS, "Append the records of data[start:stop]; the strings' end, or None."},
+    {"extend", result_scan_extend, METH_O, "Append another ResultScan's records (it is left empty)."},
+    {"columns", result_scan_columns, METH_NOARGS, "The columns, as scan_results returns them (the scan is left empty)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ResultScanType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "ochuman._evalcore.ResultScan",
+    .tp_basicsize = sizeof(ResultScan),
+    .tp_dealloc = result_scan_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_methods = result_scan_methods,
+    .tp_doc = "A results file's columns, scanned part after part in file order.",
+};
+
+static PyObject *result_scan_extend(PyObject *obj, PyObject *other) {
+    ResultScan *self = (ResultScan *)obj;
+    if (!PyObject_TypeCheck(other, &ResultScanType)) {
+        PyErr_Format(PyExc_TypeError, "ResultScan.extend(): other must be a ResultScan, not %.100s", Py_TYPE(other)->tp_name);
+        return NULL;
+    }
+    ResultScan *more = (ResultScan *)other;
+    if (more == self) {
+        PyErr_SetString(PyExc_ValueError, "ResultScan.extend(): a scan cannot extend itself");
+        return NULL;
+    }
+    if (result_scan_take(self, "extend") < 0) return NULL;
+    if (result_scan_take(more, "extend") < 0) { self->busy = 0; return NULL; }
+    int status = result_columns_extend(&self->out, &more->out);
+    self->busy = more->busy = 0;
+    if (status == EC_NO_MEMORY) return PyErr_NoMemory();
+    Py_RETURN_NONE;
 }
 
 /* trim_heap() -> None: the allocator's free memory handed back to the system (glibc keeps what
@@ -994,9 +1115,13 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_evalcore", NULL, -1
 PyMODINIT_FUNC PyInit__evalcore(void) {
     json_scan_init();
     rle_init();
-    if (PyType_Ready(&ColumnType) < 0) return NULL;
+    if (PyType_Ready(&ColumnType) < 0 || PyType_Ready(&ResultScanType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
+    if (PyModule_AddObjectRef(m, "ResultScan", (PyObject *)&ResultScanType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
     if (PyModule_AddIntConstant(m, "GT_COUNTED", GT_COUNTED) < 0 || PyModule_AddIntConstant(m, "GT_IGNORED", GT_IGNORED) < 0
         || PyModule_AddIntConstant(m, "GT_ABSENT", GT_ABSENT) < 0
         || PyModule_AddIntConstant(m, "MASK_PENDING", MASK_PENDING) < 0 || PyModule_AddIntConstant(m, "MASK_DONE", MASK_DONE) < 0

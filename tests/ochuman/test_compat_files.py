@@ -228,8 +228,8 @@ def test_a_results_file_rewritten_after_load_res_changes_nothing(coco_sample, tm
         monkeypatch.setattr(ochuman.scan, "PIECE_BYTES", path.stat().st_size // 7)
         monkeypatch.setattr(compat, "worker_count", lambda: 2)
         pieces = []
-        real_scan = ochuman.scan._evalcore.scan_results
-        monkeypatch.setattr(ochuman.scan._evalcore, "scan_results", lambda *a: pieces.append(a[1:3]) or real_scan(*a))
+        real_spans = ochuman.scan._record_spans
+        monkeypatch.setattr(ochuman.scan, "_record_spans", lambda *a: pieces.extend(real_spans(*a)) or real_spans(*a))
     with quietly():
         oracle = PyCOCOeval(PyCOCO(str(coco_sample)), PyCOCO(str(coco_sample)).loadRes(copy.deepcopy(records)), "segm")
         for step in (oracle.evaluate, oracle.accumulate, oracle.summarize):

@@ -252,7 +252,7 @@ def _strided(value):
 
 def test_every_exported_function_is_covered():
     kernels = {name for name in dir(_evalcore) if callable(getattr(_evalcore, name)) and not name.startswith("_")}
-    assert kernels == set(CASES) | {"scan_results", "scan_coco_images", "scan_coco_annotations", "trim_heap"}
+    assert kernels == set(CASES) | {"scan_results", "scan_coco_images", "scan_coco_annotations", "trim_heap", "ResultScan"}
     assert _evalcore.trim_heap() is None  # (no arguments, no buffers)
 
 
@@ -379,3 +379,37 @@ def test_scanners_refuse_text_that_is_not_bytes(function, args):
 def test_scan_results_outside_the_data_is_not_in_the_shape():
     assert _evalcore.scan_results(b"[]", 0, 3) is None
     assert _evalcore.scan_results(b"[]", -1, 2) is None
+
+
+_MASKED = (b'[{"image_id": 1, "category_id": 1, "score": 0.5, "segmentation": {"size": [2, 2], "counts": "04"}},'
+           b' {"image_id": 2, "category_id": 1, "score": 0.5, "segmentation": {"size": [2, 2], "counts": "13"}}]')
+
+
+def test_result_scan_moves_strings_only_into_room_it_has():
+    """ResultScan.scan copies the new rows' strings into strings[at:] only where they fit and
+    ``at`` lies inside; strings must be writable bytes; data bytes-like."""
+    scan = _evalcore.ResultScan()
+    assert scan.scan(_MASKED, 0, len(_MASKED), 0, bytearray(6), 2) == 6
+    for strings, at, error, message in [(bytearray(3), 0, ValueError, "strings holds 3 bytes, 4 needed from 0"),
+                                        (bytearray(6), 3, ValueError, "strings holds 6 bytes, 4 needed from 3"),
+                                        (bytearray(6), 7, ValueError, "at = 7 is outside strings"),
+                                        (bytearray(6), -1, ValueError, "at = -1 is outside strings"),
+                                        (b"      ", 0, ValueError, "strings is an output and must be writable"),
+                                        (np.zeros(6, np.int64), 0, TypeError, "strings must be an array of uint8")]:
+        with pytest.raises(error, match=message):
+            _evalcore.ResultScan().scan(_MASKED, 0, len(_MASKED), 0, strings, at)
+    with pytest.raises(TypeError, match="data must be bytes-like"):
+        scan.scan(_MASKED.decode(), 0, 2)
+    assert np.frombuffer(scan.columns()[5], np.int64).tolist() == [2, 2, 2, 2, 2, 2, 4, 2]
+
+
+def test_result_scan_extends_by_another_scan_only():
+    scan, other = _evalcore.ResultScan(), _evalcore.ResultScan()
+    with pytest.raises(TypeError, match="other must be a ResultScan, not bytes"):
+        scan.extend(b"[]")
+    with pytest.raises(ValueError, match="cannot extend itself"):
+        scan.extend(scan)
+    assert other.scan(_MASKED, 0, len(_MASKED)) == 0
+    scan.extend(other)
+    assert other.columns() == (b"",) * 7
+    assert np.frombuffer(scan.columns()[0], np.int64).tolist() == [1, 2]

@@ -579,6 +579,37 @@ def test_piecewise_scan_of_a_mapped_file(data, iou_type, pieces, threads, hash_f
     check_piecewise_scan(data, iou_type, pieces, threads, hash_file, copy_masks, wanted_after)
 
 
+_MASK_AND_KEYPOINTS = '"segmentation": {"size": [2, 2], "counts": "04"}, "keypoints": [%s]' % ", ".join(["1"] * 51)
+_REFUSED_AFTER_A_RECORD = ('[{%s, "image_id": 1, "category_id": 1, "score": 0.5, "bbox": [0, 0, 1, 1]}, {%s, "score": "0.5"}]'
+                           % (_MASK_AND_KEYPOINTS, _MASK_AND_KEYPOINTS)).encode()
+
+
+@pytest.mark.differential
+@FAST
+@given(data=results_bytes(), parts=st.integers(1, 4), skip=st.sampled_from([0, 1, 2, 3]), split=st.booleans())
+def test_result_scan_appends_parts_as_one_scan(data, parts, skip, split):
+    """ResultScan: a file's parts scanned one after another into one scan (``split``: every
+    other part into a scan of its own, appended by ``extend``) give the columns of one scan of
+    the whole file; a document not in the shape, refused after a whole record and a mask and
+    keypoints of the next were read, leaves the scan as it was."""
+    whole = _evalcore.scan_results(data, 0, len(data), skip)
+    spans = ochuman_scan._record_spans(data, parts)
+    scan = _evalcore.ResultScan()
+    ended = True
+    for k, (start, stop) in enumerate(spans):
+        assert scan.scan(_REFUSED_AFTER_A_RECORD, 0, len(_REFUSED_AFTER_A_RECORD), skip) is None
+        if split and k % 2:
+            own = _evalcore.ResultScan()
+            ended = ended and own.scan(data, start, stop, skip) is not None
+            scan.extend(own)
+        else:
+            ended = ended and scan.scan(data, start, stop, skip) is not None
+    if whole is not None:
+        assert ended and scan.columns() == whole
+    elif len(spans) == 1:
+        assert not ended
+
+
 @pytest.mark.differential
 @FAST
 @given(data=results_bytes(), iou_type=st.sampled_from(["bbox", "segm", "keypoints"]), parts=st.integers(1, 3))
