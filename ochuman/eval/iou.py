@@ -12,6 +12,9 @@ import ochuman.parallel as parallel
 from ochuman import _evalcore
 from ochuman.eval.annotations import Annotations, mask_table
 
+#: OKS pairs are cut into chunks of this many for the threads
+OKS_PAIRS_PER_CHUNK = 4096
+
 
 def bbox_block_ious(gt: Annotations, dt: Annotations, g_idx: np.ndarray, d_idx: np.ndarray,
                     gt_start: np.ndarray, dt_start: np.ndarray, iou_start: np.ndarray, pairs: int) -> np.ndarray:
@@ -26,7 +29,7 @@ def bbox_block_ious(gt: Annotations, dt: Annotations, g_idx: np.ndarray, d_idx: 
     def ious(lo: int, hi: int) -> None:
         _evalcore.bbox_ious(*inputs, lo, hi, out)
 
-    parallel.run_chunks(ious, np.diff(dt_start) * np.diff(gt_start) + 1)
+    parallel.run_chunks(ious, np.diff(dt_start) * np.diff(gt_start) + 1, min_weight=2e5)
     return out
 
 
@@ -65,12 +68,18 @@ def oks_pairs(dt_kpts: np.ndarray, gt_kpts: np.ndarray, gt_bbox: np.ndarray, gt_
     variances = (np.asarray(sigmas, dtype=np.float64) * 2) ** 2
     d = np.ascontiguousarray(d, dtype=np.int64)
     g = np.ascontiguousarray(g, dtype=np.int64)
-    gt_kpts = np.ascontiguousarray(gt_kpts, dtype=np.float64)
-    terms = np.empty((len(d), len(variances)))
-    _evalcore.oks_exponents(np.ascontiguousarray(dt_kpts, dtype=np.float64), gt_kpts,
-                            np.ascontiguousarray(gt_bbox, dtype=np.float64),
-                            np.ascontiguousarray(gt_area, dtype=np.float64), variances, d, g, terms)
-    np.exp(terms, out=terms)
+    inputs = (np.ascontiguousarray(dt_kpts, dtype=np.float64), np.ascontiguousarray(gt_kpts, dtype=np.float64),
+              np.ascontiguousarray(gt_bbox, dtype=np.float64), np.ascontiguousarray(gt_area, dtype=np.float64))
     out = np.empty(len(d))
-    _evalcore.oks_means(terms, gt_kpts, g, out)
+    step = OKS_PAIRS_PER_CHUNK
+
+    def pairs(lo: int, hi: int) -> None:  # the pairs of chunks lo..hi-1 (each pair on its own: any cut is exact)
+        a, b = lo * step, min(len(d), hi * step)
+        terms = np.empty((b - a, len(variances)))
+        _evalcore.oks_exponents(*inputs, variances, d[a:b], g[a:b], terms)
+        np.exp(terms, out=terms)  # (numpy lets other threads run meanwhile)
+        _evalcore.oks_means(terms, inputs[1], g[a:b], out[a:b])
+
+    chunks = -(-len(d) // step)
+    parallel.run_chunks(pairs, np.full(chunks, float(step * max(1, len(variances)))), min_weight=2e5)
     return out

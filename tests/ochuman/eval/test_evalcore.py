@@ -377,10 +377,19 @@ def _pycocotools_oks(d: np.ndarray, g: np.ndarray, bb: list, area: float, sigmas
 
 @pytest.mark.differential
 @settings(max_examples=200, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), pairs=st.integers(1, 40))
-def test_oks_is_bit_identical_to_pycocotools(seed, pairs):
+@given(seed=st.integers(0, 2**31 - 1), pairs=st.integers(1, 40), chunk=st.sampled_from([1, 3, 7, 4096]))
+def test_oks_is_bit_identical_to_pycocotools(seed, pairs, chunk):
+    """computeOks' value of every pair, the pairs cut into chunks of ``chunk`` computed one at a
+    time, last first (as threads may)."""
+    from unittest import mock
+
+    from ochuman.eval import iou
     from ochuman.eval.iou import oks_pairs
     from ochuman.keypoints import COCO_OKS_SIGMAS
+
+    def every_chunk_alone(function, weights, min_weight=0):
+        for k in reversed(range(len(weights))):
+            function(k, k + 1)
 
     rng = np.random.default_rng(seed)
     n_gt, n_dt = 5, 7
@@ -392,7 +401,8 @@ def test_oks_is_bit_identical_to_pycocotools(seed, pairs):
     boxes = np.c_[rng.uniform(0, 400, (n_gt, 2)), rng.uniform(1, 200, (n_gt, 2))]
     areas = rng.uniform(10, 40000, n_gt)
     d, g = rng.integers(0, n_dt, pairs), rng.integers(0, n_gt, pairs)
-    ours = oks_pairs(dt, gt, boxes, areas, d, g, COCO_OKS_SIGMAS)
+    with mock.patch.object(iou, "OKS_PAIRS_PER_CHUNK", chunk), mock.patch.object(iou.parallel, "run_chunks", every_chunk_alone):
+        ours = oks_pairs(dt, gt, boxes, areas, d, g, COCO_OKS_SIGMAS)
     expected = [_pycocotools_oks(dt[i], gt[j], boxes[j].tolist(), float(areas[j]), COCO_OKS_SIGMAS) for i, j in zip(d, g)]
     assert ours.tolist() == expected
 
