@@ -71,6 +71,7 @@ void json_scan_init(void);                                                      
 int scan_results(const char *data, size_t size, size_t start, size_t stop, unsigned skip, SlowNumbers *slow, ResultColumns *out);  /* records of data[start:stop] (a whole file: 0, size; else a part between records) appended to out, skip: SCAN_SKIP_*; 0, or -1: not in the shape (out as it was) */
 int result_columns_extend(ResultColumns *out, ResultColumns *more);  /* more's rows appended to out, more freed (emptied); 0, or EC_NO_MEMORY (both as they were) */
 int64_t move_mask_strings(const char *data, const int64_t *rows, int64_t n, char *dst, int64_t at, int64_t *moved);  /* ResultColumns.segm rows' strings copied to dst[at..] one after another, moved: the rows pointing there; the end */
+int object_members(const char *data, size_t size, Vec *members);  /* a JSON object's members: [key offset, key length, value offset, value length] i64 each, keys plain (no escape), values' spans by their brackets, unchecked; 0, or -1 (not an object in that shape) */
 int scan_coco_images(const char *data, size_t size, SlowNumbers *slow, ImageColumns *out);           /* a COCO "images" list; 0, or -1 */
 int scan_coco_annotations(const char *data, size_t size, unsigned skip, SlowNumbers *slow, AnnotationColumns *out); /* a COCO "annotations" list, skip: SCAN_SKIP_POLYGON_XY or 0; 0, or -1 */
 void result_columns_free(ResultColumns *c);

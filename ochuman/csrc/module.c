@@ -405,6 +405,27 @@ static PyObject *py_move_mask_strings(PyObject *self, PyObject *args) {
     return PyLong_FromLongLong(end);
 }
 
+/* object_members(data) -> i64 [key offset, key length, value offset, value length] per member of
+ * the JSON object data holds (a column, column_of), its values unchecked; or None (not an
+ * object, a key with an escape, ...: evalcore.h object_members). */
+static PyObject *py_object_members(PyObject *self, PyObject *args) {
+    PyObject *data_obj;
+    if (!PyArg_ParseTuple(args, "O", &data_obj)) return NULL;
+    Held h = {"object_members"};
+    const char *data;
+    Py_ssize_t size = take_text(&h, data_obj, "data", &data);
+    if (size < 0) return NULL;
+    Vec members = {0};
+    int found;
+    Py_BEGIN_ALLOW_THREADS
+    found = object_members(data, (size_t)size, &members);
+    Py_END_ALLOW_THREADS
+    PyObject *result = found == 0 ? column_of(&members) : Py_NewRef(Py_None);
+    free(members.data);
+    release(&h);
+    return result;
+}
+
 /* scan_coco_images(data) -> (id, width, height, file_name [offset, length]) as columns (column_of),
  * or None. */
 static PyObject *py_scan_coco_images(PyObject *self, PyObject *args) {
@@ -1086,6 +1107,7 @@ static PyMethodDef methods[] = {
     {"scan_results", py_scan_results, METH_VARARGS, "Columns of a COCO results file, or None (general path)."},
     {"trim_heap", py_trim_heap, METH_NOARGS, "Free heap memory handed back to the system (glibc malloc_trim)."},
     {"move_mask_strings", py_move_mask_strings, METH_VARARGS, "The counts strings of scanned segm rows, moved together."},
+    {"object_members", py_object_members, METH_VARARGS, "Key and value spans of a JSON object's members, or None."},
     {"scan_coco_images", py_scan_coco_images, METH_VARARGS, "Columns of a COCO 'images' list, or None."},
     {"scan_coco_annotations", py_scan_coco_annotations, METH_VARARGS, "Columns of a COCO 'annotations' list, or None."},
     {"rle_spans_clean", py_rle_spans_clean, METH_VARARGS, "Whether raw JSON spans are clean RLE counts strings."},

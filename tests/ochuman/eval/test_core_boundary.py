@@ -252,7 +252,8 @@ def _strided(value):
 
 def test_every_exported_function_is_covered():
     kernels = {name for name in dir(_evalcore) if callable(getattr(_evalcore, name)) and not name.startswith("_")}
-    assert kernels == set(CASES) | {"scan_results", "scan_coco_images", "scan_coco_annotations", "trim_heap", "ResultScan"}
+    assert kernels == set(CASES) | {"scan_results", "scan_coco_images", "scan_coco_annotations", "trim_heap", "ResultScan",
+                                    "object_members"}
     assert _evalcore.trim_heap() is None  # (no arguments, no buffers)
 
 
@@ -366,14 +367,15 @@ def test_accumulate_takes_keyword_arguments_only():
 
 
 @pytest.mark.parametrize("function,args", [
-    ("scan_results", (b"[]", 0, 2)), ("scan_coco_images", (b"[]",)), ("scan_coco_annotations", (b"[]",))])
+    ("scan_results", (b"[]", 0, 2)), ("scan_coco_images", (b"[]",)), ("scan_coco_annotations", (b"[]",)),
+    ("object_members", (b"{}",))])
 def test_scanners_refuse_text_that_is_not_bytes(function, args):
     scan = getattr(_evalcore, function)
     assert scan(*args) is not None
     with pytest.raises(TypeError):
         scan("[]", *args[1:])
     with pytest.raises(ValueError, match="contiguous"):
-        scan(memoryview(b"[ ] ")[::2], *args[1:])
+        scan(memoryview(b"[ ] " if args[0] != b"{}" else b"{ } ")[::2], *args[1:])
 
 
 def test_scan_results_outside_the_data_is_not_in_the_shape():

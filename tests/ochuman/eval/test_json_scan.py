@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+import msgspec
 from pycocotools import mask as mask_utils
 
 from ochuman import _evalcore
@@ -962,6 +963,78 @@ def test_coco_reading_equals_the_general_path(lists):
 def test_coco_reading_equals_the_general_path_many(lists):
     check_coco_scanners(*lists)
     check_coco_reading(coco_file(*lists))
+
+
+def check_coco_members(document: bytes) -> None:
+    """coco_members: only for JSON that json.loads reads, and then msgspec's split of it (the
+    same keys, the same value spans) with the scanners' columns of images and annotations."""
+    for masks in (True, False):
+        split = ochuman_scan.coco_members(document, masks)
+        if split is None:
+            continue
+        assert json_accepts(document), "coco_members split a file json.loads refuses"
+        members, images, annotations = split
+        expected = msgspec.json.decode(document, type=dict[str, msgspec.Raw])
+        assert {k: bytes(v) for k, v in members.items()} == {k: bytes(v) for k, v in expected.items()}
+        assert images == _evalcore.scan_coco_images(expected["images"])
+        assert annotations == _evalcore.scan_coco_annotations(expected["annotations"], not masks)
+
+
+def check_prefetched_coco_reading(document: bytes) -> None:
+    """A COCO file read through PrefetchedAnnotations (coco_members first) reads as the general
+    path reads it, or is refused with the same error."""
+    general = _read_coco(document, scanner=False)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / COCO_SOURCE
+        path.write_bytes(document)
+        for masks in (True, False):
+            try:
+                read = ochuman_io.load(ochuman_scan.PrefetchedAnnotations(path, masks=masks), masks=masks)
+            except FormatError as err:
+                read = err
+            if isinstance(general, FormatError):
+                assert isinstance(read, FormatError) and str(read).split(": ", 1)[1] == str(general).split(": ", 1)[1]
+            else:
+                assert not isinstance(read, FormatError), read
+                assert_same_dataset(read, general, masks)
+
+
+@pytest.mark.differential
+@FAST
+@given(lists=coco_bytes(), whole=st.booleans(), data=st.data())
+def test_coco_members_split_only_json_as_msgspec_splits_it(lists, whole, data):
+    """Also with the whole file mutated (its top-level punctuation, keys, the other members)."""
+    document = coco_file(*lists)
+    if whole:
+        document = data.draw(mutated(document))
+    check_coco_members(document)
+    check_prefetched_coco_reading(document)
+
+
+_LISTS = (b'[{"id": 1, "file_name": "a.jpg", "width": 41, "height": 37}]',
+          b'[{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "area": 1, "iscrowd": 0}]')
+
+
+@pytest.mark.parametrize("document, split", [
+    (b'{"images": %s, "annotations": %s}' % _LISTS, True),
+    (b' \n{ "info" : {"a}]\\"": "[{"} , "images":%s,"annotations" :%s , "x": "\\u0041"}\t' % _LISTS, True),
+    (b'{"images": %s, "annotations": %s, "n": -1.5e3, "t": true, "z": null}' % _LISTS, True),
+    (b'{"images": %s, "annotations": %s, "images": []}' % _LISTS, False),  # a key twice: msgspec's
+    (b'{"\\u0069mages": %s, "images": %s, "annotations": []}' % (_LISTS[0], _LISTS[0]), False),  # an escaped key
+    (b'{"images": %s, "annotations": %s}}' % _LISTS, False),
+    (b'{"images": %s, "annotations": %s,}' % _LISTS, False),
+    (b'{"images": %s "annotations": %s}' % _LISTS, False),
+    (b'{"images": %s, "annotations": %s, "info": {"a": NaN}}' % _LISTS, False),
+    (b'{"images": %s, "annotations": %s, "info": [1, 2}' % _LISTS, False),
+    (b'{"images": %s, "annotations": %s, "info": 1e400}' % _LISTS, False),
+    (b'{"images": %s, "annotations": %s, "info": "\xff"}' % _LISTS, False),
+    (b'{"images": %s}' % _LISTS[0], False),
+    (b'[%s, %s]' % _LISTS, False),
+])
+def test_coco_members_named_cases(document, split):
+    assert (ochuman_scan.coco_members(document) is not None) == split
+    check_coco_members(document)
+    check_prefetched_coco_reading(document)
 
 
 @pytest.mark.parametrize("counts", [b"0\xff", b"\xc3(", b"\xed\xa0\x80"])
