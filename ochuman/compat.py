@@ -80,7 +80,7 @@ from ochuman.eval.results import (HAS_BBOX, HAS_KEYPOINTS, HAS_SEGMENTATION, NUM
 from ochuman.eval.results import _scanned_detections as scanned_detections
 from ochuman.eval.states import GtState
 from ochuman.eval.summary import summarize as _summarize_arrays
-from ochuman.scan import copy_mask_strings, scan_results, scan_results_piecewise, snapshot_file
+from ochuman.scan import coco_members, copy_mask_strings, scan_results, scan_results_piecewise, snapshot_file
 
 __all__ = ["COCO", "COCOeval", "Params", "MissingFieldError", "FieldTypeError", "UnknownImageError",
            "NotAListError", "EmptyResultsError", "KeypointCountError"]
@@ -366,11 +366,19 @@ class _AnnotationFile:
         done) where the file is not plain JSON of the usual shape or pycocotools' ``createIndex``
         could fail on it (the caller then loads it eagerly, raising what pycocotools raises)."""
         try:
-            raw = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
-            if "annotations" not in raw:
-                return False
-            msgspec.json.decode(raw["annotations"], type=list[_AnnotationKeys])  # createIndex's keys
+            split = coco_members(data, masks=False)
+            # createIndex's keys (id, image_id, category_id) integers in every annotation: from
+            # the scanner's columns (kept for an evaluation), else read here
+            if split is not None and (np.frombuffer(split[2][15], dtype=np.uint16) & _FIELD_CATEGORY_ID).all():
+                raw = split[0]
+            else:
+                split, raw = None, msgspec.json.decode(data, type=dict[str, msgspec.Raw])
+                if "annotations" not in raw:
+                    return False
+                msgspec.json.decode(raw["annotations"], type=list[_AnnotationKeys])
             file = cls(coco._source, raw, data)
+            if split is not None:
+                file.columns["without polygons"] = split[2]
             imgs = {img["id"]: img for img in file.value("images")} if "images" in raw else {}
             cats = {cat["id"]: cat for cat in file.value("categories")} if "categories" in raw else {}
         except (msgspec.DecodeError, KeyError, TypeError, IndexError):
@@ -530,6 +538,10 @@ class _AnnotationFile:
             return evaluated, []
         chosen = {ann["id"] for ann in evaluated}
         return evaluated, [anns[i] for i in gathered if anns[i]["id"] not in chosen]
+
+
+#: the category_id bit of the compiled scanner's ``fields`` column (evalcore.h AnnotationColumns)
+_FIELD_CATEGORY_ID = 8
 
 
 class _AnnotationKeys(msgspec.Struct):

@@ -371,16 +371,22 @@ def test_one_ground_truth_evaluated_for_boxes_then_masks(coco_mini, tmp_path):
     assert ours_gt._pending is not None
 
 
-def test_load_res_of_a_file_scans_the_ground_truth_meanwhile(coco_mini, tmp_path):
-    """While loadRes(path) reads the results (one CPU busy), the ground truth's annotations are
-    scanned in a thread (as a box or keypoint evaluation reads them), done when it returns."""
+@pytest.mark.parametrize("split", ["by brackets", "by msgspec"])
+def test_ground_truth_annotations_are_scanned_once_by_load_res(coco_mini, tmp_path, split):
+    """COCO(path) of a file in the usual shape checks its annotations with the compiled scanner
+    (ochuman.scan.coco_members) and keeps the columns a box or keypoint evaluation reads; a file
+    split by msgspec instead (here: a top-level key twice) gets them in a thread while
+    loadRes(path) reads the results (one CPU busy), done when it returns."""
     from ochuman import _evalcore
 
+    gt_path = tmp_path / "gt.json"
+    content = Path(coco_mini).read_bytes()
+    gt_path.write_bytes(content if split == "by brackets" else b'{"info": {}, ' + content.lstrip()[1:])
     res_path = tmp_path / "bbox.json"
     res_path.write_text(json.dumps(make_results(coco_mini, "bbox", seed=44)))
     with quietly():
-        gt = compat.COCO(str(coco_mini))
-        assert gt._file.columns == {}
+        gt = compat.COCO(str(gt_path))
+        assert list(gt._file.columns) == (["without polygons"] if split == "by brackets" else [])
         gt.loadRes(str(res_path))
     assert list(gt._file.columns) == ["without polygons"]
     assert gt._file.columns["without polygons"] == _evalcore.scan_coco_annotations(gt._file.raw["annotations"], True)
