@@ -89,15 +89,32 @@ static double exact_quotient(uint64_t m, int k) {
         10000000000u, 100000000000u, 1000000000000u, 10000000000000u, 100000000000000u,
         1000000000000000u, 10000000000000000u, 100000000000000000u, 1000000000000000000u,
         10000000000000000000u};
-    uint64_t d = powers[k];
-    int shift = 57 + bit_length(d) - bit_length(m);  /* the quotient in [2^56, 2^58) */
+    uint64_t d = powers[k], q;
+    int shift = 57 + bit_length(d) - bit_length(m), sticky;  /* the quotient in [2^56, 2^58) */
     unsigned __int128 n = m, divisor = d;
     if (shift >= 0) n <<= shift; else divisor <<= -shift;
-    uint64_t q = (uint64_t)(n / divisor);
-    int sticky = n % divisor != 0, drop = bit_length(q) - 53;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (shift >= 0) {  /* a 128 / 64-bit division, one instruction (the quotient fits in 64 bits) */
+        uint64_t high = (uint64_t)(n >> 64), low = (uint64_t)n, remainder;
+        __asm__("divq %4" : "=a"(q), "=d"(remainder) : "a"(low), "d"(high), "rm"(d));
+        sticky = remainder != 0;
+    } else
+#endif
+    {
+        q = (uint64_t)(n / divisor);
+        sticky = n % divisor != 0;
+    }
+    int drop = bit_length(q) - 53;
     uint64_t top = q >> drop, low = q & (((uint64_t)1 << drop) - 1), half = (uint64_t)1 << (drop - 1);
     top += low > half || (low == half && (sticky || (top & 1)));
-    return ldexp((double)top, drop - shift);
+    int exponent = drop - shift;  /* value = top * 2^exponent, top < 2^54 */
+    if (exponent > -1000 && exponent < 960) {  /* 2^exponent a normal double: the product is exact */
+        uint64_t bits = (uint64_t)(exponent + 1023) << 52;
+        double scale;
+        memcpy(&scale, &bits, sizeof scale);
+        return (double)top * scale;
+    }
+    return ldexp((double)top, exponent);
 }
 #endif
 
@@ -187,6 +204,33 @@ static int scan_integer(Cursor *c, int64_t *out) {
     return 0;
 }
 
+/* The digits at *p appended to *mantissa (modulo 2^64: callers refuse more than 19 digits),
+ * *p moved past them; eight at a time where the bytes are little-endian (the 10-17 digits of a
+ * detector's float32 values), as the known SWAR reading of eight ASCII digits in a word does:
+ * a word is eight digits when every byte's high nibble is 3 and adding 6 keeps it so; pairs,
+ * then fours, are then combined by multiplications. */
+static inline void append_digits(const char **p, const char *end, uint64_t *mantissa) {
+    const char *q = *p;
+    uint64_t m = *mantissa;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (end - q >= 8) {
+        uint64_t word;
+        memcpy(&word, q, 8);
+        if (((word & 0xF0F0F0F0F0F0F0F0u) | (((word + 0x0606060606060606u) & 0xF0F0F0F0F0F0F0F0u) >> 4)) != 0x3333333333333333u)
+            break;
+        word -= 0x3030303030303030u;
+        word = word * 10 + (word >> 8);  /* each even byte: two digits' value */
+        word = ((word & 0x000000FF000000FFu) * (100 + (1000000ull << 32))
+                + ((word >> 16) & 0x000000FF000000FFu) * (1 + (10000ull << 32))) >> 32;
+        m = m * 100000000u + word;
+        q += 8;
+    }
+#endif
+    while (q < end && (unsigned)(*q - '0') < 10) m = m * 10 + (uint64_t)(*q++ - '0');
+    *p = q;
+    *mantissa = m;
+}
+
 /* Plain decimals (-?digits[.digits], at most 19 digits), the bulk of detector output: 1 when
  * read, 0 to leave it to scan_number (cursor untouched). */
 static inline int quick_decimal(Cursor *c, double *out) {
@@ -195,12 +239,12 @@ static inline int quick_decimal(Cursor *c, double *out) {
     p += negative;
     const char *first = p;
     uint64_t mantissa = 0;
-    while (p < end && (unsigned)(*p - '0') < 10) mantissa = mantissa * 10 + (uint64_t)(*p++ - '0');
+    append_digits(&p, end, &mantissa);
     ptrdiff_t int_digits = p - first, fraction = 0;
     if (int_digits == 0 || (int_digits > 1 && *first == '0')) return 0;
     if (p < end && *p == '.') {
         const char *f = ++p;
-        while (p < end && (unsigned)(*p - '0') < 10) mantissa = mantissa * 10 + (uint64_t)(*p++ - '0');
+        append_digits(&p, end, &mantissa);
         fraction = p - f;
         if (fraction == 0) return 0;
     }
@@ -289,6 +333,22 @@ static int skip_value(Cursor *c, int depth) {
 /* [n1, n2, ...]: any count of numbers passed over (*count: how many, when not NULL), their syntax checked; converted (scan_number)
  * only where one could be beyond float64 (an exponent, more than 19 digits), to give up as
  * reading it would. */
+/* The first byte at or after p that is no digit (end if none): 16 bytes at a time where SSE2 is
+ * there (the 10-17 digits of a detector's float32 joints, passed over in a box evaluation). */
+static inline const char *digits_end(const char *p, const char *end) {
+#if defined(__SSE2__)
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);  /* signed: bytes >= 0x80 are no digits */
+        __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)), _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+        unsigned other = (unsigned)_mm_movemask_epi8(digit) ^ 0xffffu;
+        if (other) return p + __builtin_ctz(other);
+        p += 16;
+    }
+#endif
+    while (p < end && (unsigned)(*p - '0') < 10) p++;
+    return p;
+}
+
 static int skip_numbers(Cursor *c, int64_t *count) {
     int64_t numbers = 0;
     if (expect(c, '[') < 0) return -1;
@@ -300,12 +360,12 @@ static int skip_numbers(Cursor *c, int64_t *count) {
         numbers++;
         p += p < end && *p == '-';
         const char *first = p;
-        while (p < end && (unsigned)(*p - '0') < 10) p++;
+        p = digits_end(p, end);
         ptrdiff_t digits = p - first;
         if (digits == 0 || (digits > 1 && *first == '0')) return -1;
         if (p < end && *p == '.') {
             const char *fraction = ++p;
-            while (p < end && (unsigned)(*p - '0') < 10) p++;
+            p = digits_end(p, end);
             if (p == fraction) return -1;
             digits += p - fraction;
         }

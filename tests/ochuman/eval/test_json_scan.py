@@ -697,6 +697,30 @@ def test_decimals_of_16_to_19_digits_read_bit_for_bit(texts):
         _bits([v for v in expected for _ in range(2)])
 
 
+def _digits_split(digits: str, point: int, zeros: int, negative: bool) -> str:
+    """digits with the point after ``point`` of them (none past the end), ``zeros`` zeros after
+    the point first when it is at the start (0.000ddd)."""
+    text = f"{digits[:point]}.{digits[point:]}" if point < len(digits) else digits
+    if point == 0:
+        text = "0." + "0" * zeros + digits
+    return ("-" if negative else "") + text
+
+
+@pytest.mark.differential
+@settings(FAST, max_examples=400)
+@given(texts=st.lists(st.builds(_digits_split, st.from_regex(r"[1-9][0-9]{0,23}", fullmatch=True),
+                                st.integers(0, 24), st.integers(0, 9), st.booleans()), min_size=1, max_size=40))
+def test_decimals_of_any_length_read_bit_for_bit(texts):
+    """Decimals of 1 to 24 digits, the point anywhere (the digits are read eight at a time:
+    runs of 7, 8, 9, 16, 17 digits on either side of the point), as json.loads reads them."""
+    data = ("[" + ",".join(f'{{"image_id": 1, "category_id": 1, "score": {t}, "bbox": [0, 0, {t}, 1]}}'
+                           for t in texts) + "]").encode()
+    scanned = scan_results(data)
+    expected = [float(json.loads(t)) for t in texts]
+    assert scanned is not None and scanned[2] == _bits(expected)
+    assert np.frombuffer(scanned[4], dtype=np.float64).reshape(-1, 4)[:, 2].tobytes() == _bits(expected)
+
+
 @pytest.mark.parametrize("text", ["-0", "-0e0", "-0.0", "-0E-2", "-0.000"])
 def test_negative_zero_as_json_reads_it(text):
     """An integer literal -0 is the integer 0 to JSON readers (a float +0.0 after conversion);
