@@ -36,6 +36,7 @@ from pycocotools import mask as mask_utils
 
 from ochuman.errors import OCHumanError, OCHumanWarning, ResultsError
 from ochuman.eval.annotations import Annotations, MaskTable
+from ochuman.eval.blocks import positions
 from ochuman.keypoints import NUM_COCO_KEYPOINTS
 from ochuman.masks import box_polygon, polygon_masks
 from ochuman.scan import scan_results
@@ -463,6 +464,13 @@ def _valid_masks(masks: MaskTable) -> bool:
     return masks.bad is None and bool((masks.totals == masks.sizes[:, 0] * masks.sizes[:, 1]).all())
 
 
+def _all_finite(values: np.ndarray) -> bool:
+    """Every value finite (their sum is: a sum that overflows is taken as not, sending the
+    caller to its general path, which looks at each value); 1 ms for 1.2M values, isfinite().all() 3."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(values.sum()))
+
+
 def _scanned_detections(data: bytes, scanned: Optional[tuple], image_ids: np.ndarray, image_sizes: np.ndarray,
                         category_ids: Optional[Sequence[int]], iou_type: str,
                         defer_mask_checks: bool = False,
@@ -485,15 +493,15 @@ def _scanned_detections(data: bytes, scanned: Optional[tuple], image_ids: np.nda
     if ids.dtype.kind not in "iu":
         return None
     order = np.argsort(ids, kind="stable")
-    position = np.minimum(np.searchsorted(ids[order], keys), len(ids) - 1)
-    if not (ids[order][position] == keys).all():
+    position = positions(keys, ids[order])
+    if (position < 0).any():
         return None
     image_index = order[position]
     category = np.frombuffer(category, dtype=np.int64)
     score = np.frombuffer(score, dtype=np.float64)
     flags = np.frombuffer(flags, dtype=np.uint8)
     if (category_ids is not None and not np.isin(category, np.asarray(list(category_ids), dtype=np.int64)).all()) \
-            or not np.isfinite(score).all():
+            or not _all_finite(score):
         return None
     by_box = bool(flags[0] & 1)
     by_mask = not by_box and bool(flags[0] & 2)
@@ -503,7 +511,7 @@ def _scanned_detections(data: bytes, scanned: Optional[tuple], image_ids: np.nda
         return None
     if not given.all():  # (all given: the scanner's column as it is, read-only)
         bbox = np.where(given[:, None], bbox, 0.0) if given.any() else np.zeros((n, 4))
-    if not np.isfinite(bbox).all() or (bbox[:, 2:] < 0).any():
+    if not _all_finite(bbox) or (bbox[:, 2:] < 0).any():
         return None
     sizes = None
     if iou_type == "segm" or by_mask:
@@ -526,11 +534,12 @@ def _scanned_detections(data: bytes, scanned: Optional[tuple], image_ids: np.nda
         if not (flags & 4).all() or len(keypoints) != 8 * 3 * keypoint_count * n:
             return None
         kpts = np.frombuffer(keypoints, dtype=np.float64).reshape(n, 3 * keypoint_count)
-        if not np.isfinite(kpts).all():
+        if not _all_finite(kpts):
             return None
     area, bbox = _derived_area_and_box(by_box, by_mask, bbox, masks, kpts, given, exact_boxes=iou_type == "bbox", rles=rles)
     return Annotations(
-        image_id=ids[image_index], category_id=category, ann_id=np.arange(1, n + 1, dtype=np.int64),
+        image_id=keys if ids.dtype == np.int64 else ids[image_index], category_id=category,
+        ann_id=np.arange(1, n + 1, dtype=np.int64),
         bbox=bbox, area=np.asarray(area, dtype=np.float64), iscrowd=np.zeros(n, dtype=bool), score=score,
         counts=masks, mask_size=sizes, keypoints=kpts, masks=masks,
     )

@@ -63,7 +63,7 @@ from ochuman import _evalcore
 from ochuman.errors import OCHumanError, OCHumanWarning, ResultsError
 from ochuman.eval.accumulation import evaluate_variants
 from ochuman.eval.annotations import Annotations
-from ochuman.eval.blocks import make_blocks, positions
+from ochuman.eval.blocks import make_blocks
 from ochuman.eval.breakdown import Breakdown
 from ochuman.eval.bootstrap import image_weights, prepare, resampled_images, sample_stats
 from ochuman.eval.ground_truth import GroundTruth, index_of
@@ -216,9 +216,10 @@ def evaluate_results(
         if len(detections) == 0:
             warnings.warn(f"{label}: empty results list" + (": every AP and AR is 0" if len(ground.annotations) else ""),
                           OCHumanWarning, stacklevel=2)
+        image_index = index_of(detections.image_id, ground.image_ids)  # (every one is there, or reading refused it)
         if mode == "official":
-            _refuse_images_outside_file(ground, detections, label)
-        _warn_if_outside_images(ground, detections, label)
+            _refuse_images_outside_file(ground, detections, label, image_index)
+        _warn_if_outside_images(ground, detections, label, image_index)
         _warn_if_unlisted_categories(ground, detections, label)
         evaluation = evaluate(name, ground, params, detections)
         if not masks_are_valid(detections):  # (its fields were checked by the first reading)
@@ -305,14 +306,16 @@ def _check_split_of_coco_file(ground: GroundTruth, split: str) -> None:
     raise OCHumanError(f"{ground.source}: --split {split}: {problem}; leave --split out to evaluate the file as it is")
 
 
-def _warn_if_outside_images(ground: GroundTruth, detections: Annotations, label: str) -> None:
+def _warn_if_outside_images(ground: GroundTruth, detections: Annotations, label: str, image_index: np.ndarray) -> None:
     """Results keyed to the wrong images (another split's file, another file's numbering) put
     boxes and keypoints outside the images they name: warn when more than OUTSIDE_SHARE of the
-    detections have the centre of their box, or the mean of their keypoints, outside."""
+    detections have the centre of their box, or the mean of their keypoints, outside.
+    image_index (N,): each detection's image in ``ground.image_ids``."""
     n = len(detections)
     if n == 0:
         return
-    h, w = ground.image_sizes[index_of(detections.image_id, ground.image_ids)].T.astype(np.float64)
+    sizes = ground.image_sizes.astype(np.float64)
+    h, w = sizes[:, 0][image_index], sizes[:, 1][image_index]
     centres = [(detections.bbox[:, 0] + detections.bbox[:, 2] / 2, detections.bbox[:, 1] + detections.bbox[:, 3] / 2)]
     if detections.keypoints is not None:
         centres.append((detections.keypoints[:, 0::3].mean(axis=1), detections.keypoints[:, 1::3].mean(axis=1)))
@@ -327,10 +330,12 @@ def _warn_if_outside_images(ground: GroundTruth, detections: Annotations, label:
             f"split, or keyed by another file's image ids?", OCHumanWarning, stacklevel=3)
 
 
-def _refuse_images_outside_file(ground: GroundTruth, detections: Annotations, label: str) -> None:
+def _refuse_images_outside_file(ground: GroundTruth, detections: Annotations, label: str,
+                                image_index: np.ndarray) -> None:
     """Official mode scores as pycocotools on the official file, whose ``loadRes`` refuses
-    results for images it lacks: so does this, naming the first such record."""
-    outside = positions(detections.image_id, np.sort(ground.image_ids[ground.file_images])) < 0
+    results for images it lacks: so does this, naming the first such record. image_index (N,):
+    each detection's image in ``ground.image_ids``."""
+    outside = ~ground.file_images[image_index]
     if outside.any():
         i = int(np.flatnonzero(outside)[0])
         k = int(np.flatnonzero(ground.image_ids == detections.image_id[i])[0])
