@@ -80,8 +80,8 @@ def accumulate_variants(gt: Annotations, dt: Annotations, blocks: Blocks, params
     outputs = [(np.empty((T, R, K, A, M)), np.empty((T, K, A, M)), np.empty((T, R, K, A, M))) for _ in variants]
     # Shared by the variants
     has_dt = np.diff(blocks.dt_start) > 0
-    dt_cat = blocks.block_cat[blocks.dt_block].astype(np.int64)
-    gt_cat = blocks.block_cat[blocks.gt_block].astype(np.int64)
+    dt_cat = blocks.block_cat.astype(np.int64, copy=False)[blocks.dt_block]
+    gt_cat = blocks.block_cat.astype(np.int64, copy=False)[blocks.gt_block]
     dt_scores = np.ascontiguousarray(dt.score[blocks.dt_order], dtype=np.float64)
     dt_rank = np.ascontiguousarray(blocks.dt_rank, dtype=np.int64)
     rec_thrs = np.ascontiguousarray(params.rec_thrs, dtype=np.float64)
@@ -110,7 +110,7 @@ def accumulate_variants(gt: Annotations, dt: Annotations, blocks: Blocks, params
     by_category = K >= 2 * parallel.worker_count()
     per_variant = K if by_category else A
     if by_category:
-        dt_per_cat = np.bincount(dt_cat[(dt_cat >= 0) & (dt_cat < K)], minlength=K)
+        dt_per_cat = np.bincount(blocks.block_cat, weights=np.diff(blocks.dt_start), minlength=K)[:K]
         weights = np.tile(T * A * (dt_per_cat + R * M).astype(float), len(variants))
     else:
         weights = np.full(len(variants) * A, float(T * (len(dt_area) + K * R * M)))
