@@ -156,8 +156,14 @@ typedef struct { double *precision, *recall, *scores; } AccumulateOutput;
 int accumulate(const AccumulateInput *in, int64_t k_lo, int64_t k_hi, int64_t a_lo, int64_t a_hi, AccumulateOutput *out);  /* COCOeval.accumulate for categories k_lo..k_hi-1 x area ranges a_lo..a_hi-1, every cell written (-1 without a counted gt); 0 or EC_NO_MEMORY */
 
 /* ------------------------------------------------------------------ sorting (sort.c) */
-int argsort_keys(const int64_t *keys, int64_t n, int64_t *out);  /* out: np.argsort(keys, kind="stable") of keys >= 0; 0 or EC_NO_MEMORY */
 int argsort_descending(const double *values, int64_t n, int64_t *out);  /* out: np.argsort(-values, kind="stable") (NaN last, -0.0 ties 0.0); 0 or EC_NO_MEMORY */
+/* The detections i with block[i] >= 0 grouped by block (ascending), by score inside a block
+ * (as argsort_descending: ties in file order), at most max_det a block: order[k] the k-th kept
+ * (indices into block / scores), rank[k] its place in its block; by_score: the kept (as places
+ * in order) by score, ties in block order (argsort_descending of the kept's scores in block
+ * order). Outputs hold n. Returns the number kept, or EC_NO_MEMORY. */
+int64_t block_order(const int64_t *block, const double *scores, int64_t n, int64_t max_det,
+                    int64_t *order, int64_t *rank, int64_t *by_score);
 
 /* ------------------------------------------------------------------ bootstrap (bootstrap.c) */
 /* L lists (one per variant and category) of the detections of one area range and maxDets that

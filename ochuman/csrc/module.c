@@ -792,33 +792,49 @@ static PyObject *py_max_iou_inclusive(PyObject *self, PyObject *args) {
 }
 
 /* ------------------------------------------------------------------ sorting */
-/* argsort_keys(keys i64[n] >= 0, out i64[n]), argsort_descending(values f64[n], out i64[n])
- * (evalcore.h: stable radix argsorts) */
-static PyObject *py_argsort(PyObject *args, const char *function, int descending) {
-    PyObject *keys_obj, *out_obj;
-    if (!PyArg_ParseTuple(args, "OO", &keys_obj, &out_obj)) return NULL;
-    Held h = {function};
-    const void *keys; int64_t *out;
+/* argsort_descending(values f64[n], out i64[n])  (evalcore.h: a stable radix argsort) */
+static PyObject *py_argsort_descending(PyObject *self, PyObject *args) {
+    PyObject *values_obj, *out_obj;
+    if (!PyArg_ParseTuple(args, "OO", &values_obj, &out_obj)) return NULL;
+    Held h = {"argsort_descending"};
+    const double *values; int64_t *out;
     Py_ssize_t n;
-    if ((n = take(&h, keys_obj, descending ? "values" : "keys", descending ? F64 : I64, 0, &keys)) < 0
-        || expect_count(&h, "out", take(&h, out_obj, "out", I64, 1, &out), n, "one per key") < 0) {
+    if ((n = take(&h, values_obj, "values", F64, 0, &values)) < 0
+        || expect_count(&h, "out", take(&h, out_obj, "out", I64, 1, &out), n, "one per value") < 0) {
         release(&h); return NULL;
     }
-    if (!descending)
-        for (Py_ssize_t i = 0; i < n; i++)
-            if (((const int64_t *)keys)[i] < 0) {
-                fail(&h, PyExc_ValueError, "keys[%zd] = %lld is negative", i, (long long)((const int64_t *)keys)[i]);
-                release(&h); return NULL;
-            }
     int result;
     Py_BEGIN_ALLOW_THREADS
-    result = descending ? argsort_descending(keys, n, out) : argsort_keys(keys, n, out);
+    result = argsort_descending(values, n, out);
     Py_END_ALLOW_THREADS
     return finish(&h, result);
 }
 
-static PyObject *py_argsort_keys(PyObject *self, PyObject *args) { return py_argsort(args, "argsort_keys", 0); }
-static PyObject *py_argsort_descending(PyObject *self, PyObject *args) { return py_argsort(args, "argsort_descending", 1); }
+/* block_order(block i64[n], scores f64[n], max_det, order i64[n] out, rank i64[n] out,
+ *             by_score i64[n] out) -> kept (evalcore.h: block_order; outputs [:kept] written) */
+static PyObject *py_block_order(PyObject *self, PyObject *args) {
+    PyObject *block_obj, *scores_obj, *order_obj, *rank_obj, *by_score_obj; Py_ssize_t max_det;
+    if (!PyArg_ParseTuple(args, "OOnOOO", &block_obj, &scores_obj, &max_det, &order_obj, &rank_obj, &by_score_obj)) return NULL;
+    Held h = {"block_order"};
+    const int64_t *block; const double *scores; int64_t *order, *rank, *by_score;
+    Py_ssize_t n;
+    if ((n = take(&h, block_obj, "block", I64, 0, &block)) < 0
+        || expect_count(&h, "scores", take(&h, scores_obj, "scores", F64, 0, &scores), n, "one per detection: len(block)") < 0
+        || (max_det < 0 && fail(&h, PyExc_ValueError, "max_det = %zd is negative", max_det) < 0)
+        || expect_count(&h, "order", take(&h, order_obj, "order", I64, 1, &order), n, "room for every detection: len(block)") < 0
+        || expect_count(&h, "rank", take(&h, rank_obj, "rank", I64, 1, &rank), n, "room for every detection: len(block)") < 0
+        || expect_count(&h, "by_score", take(&h, by_score_obj, "by_score", I64, 1, &by_score), n,
+                        "room for every detection: len(block)") < 0) {
+        release(&h); return NULL;
+    }
+    int64_t kept;
+    Py_BEGIN_ALLOW_THREADS
+    kept = block_order(block, scores, n, max_det, order, rank, by_score);
+    Py_END_ALLOW_THREADS
+    release(&h);
+    if (kept == EC_NO_MEMORY) return PyErr_NoMemory();
+    return PyLong_FromLongLong(kept);
+}
 
 /* ------------------------------------------------------------------ OKS */
 /* oks_exponents(dt_kpts f64[D'*3K], gt_kpts f64[G'*3K], gt_boxes f64[4G'], gt_areas f64[G'],
@@ -1119,8 +1135,8 @@ static PyMethodDef methods[] = {
     {"bbox_ious", py_bbox_ious, METH_VARARGS, "Box IoU of every (dt, gt) pair of a range of blocks."},
     {"float_rows", py_float_rows, METH_VARARGS, "Python numbers (or lists of them) as float64, or False."},
     {"max_iou_inclusive", py_max_iou_inclusive, METH_VARARGS, "MaxIoU of boxes within their groups (inclusive pixels)."},
-    {"argsort_keys", py_argsort_keys, METH_VARARGS, "Stable argsort of non-negative int64 keys (radix)."},
     {"argsort_descending", py_argsort_descending, METH_VARARGS, "np.argsort(-values, kind='stable') of float64 values (radix)."},
+    {"block_order", py_block_order, METH_VARARGS, "Detections grouped by block, by score inside, cut at max_det; and by score."},
     {"oks_exponents", py_oks_exponents, METH_VARARGS, "The exponents of COCO OKS for (dt, gt) pairs."},
     {"oks_means", py_oks_means, METH_VARARGS, "COCO OKS from exp(-e), summed as numpy sums."},
     {"match_candidates", py_match_candidates, METH_VARARGS, "Detections that reach the lowest threshold somewhere."},

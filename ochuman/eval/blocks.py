@@ -85,14 +85,6 @@ def descending_order(scores: np.ndarray) -> np.ndarray:
     return out
 
 
-def stable_order(keys: np.ndarray) -> np.ndarray:
-    """``np.argsort(keys, kind="stable")`` of N non-negative integer keys: (N,) int64, by a radix
-    sort in the compiled core over the digits in which the keys differ."""
-    out = np.empty(len(keys), dtype=np.int64)
-    _evalcore.argsort_keys(np.ascontiguousarray(keys, dtype=np.int64), out)
-    return out
-
-
 def make_blocks(gt: Annotations, dt: Annotations, params: EvalParams) -> Blocks:
     """Group annotations into blocks and compute every IoU / OKS once."""
     default_ids = gt.file_image_ids if gt.file_image_ids is not None else gt.image_id
@@ -115,21 +107,25 @@ def make_blocks(gt: Annotations, dt: Annotations, params: EvalParams) -> Blocks:
     # annotations category by category (catIds order) first, so ties break by category then.
     g_idx = np.flatnonzero(g_keep)
     g_idx = g_idx[np.lexsort((g_listed[g_idx], g_img[g_idx], g_cat[g_idx]))]
-    d_idx = np.flatnonzero(d_keep)
-    if params.use_cats:  # = lexsort((-score, img, cat)): by score, then stably by block
-        by_score = descending_order(dt.score[d_idx])
-        d_idx = d_idx[by_score[stable_order((d_cat[d_idx] * n_img + d_img[d_idx])[by_score])]]
+    score_order = None
+    if params.use_cats:  # = lexsort((-score, img, cat)) cut at maxDets[-1] a block, in the compiled core
+        block = np.where(d_keep, d_cat * n_img + d_img, -1)
+        d_idx, rank, score_order = (np.empty(len(block), dtype=np.int64) for _ in range(3))
+        kept = _evalcore.block_order(block, np.ascontiguousarray(dt.score, dtype=np.float64), int(params.max_dets[-1]),
+                                     d_idx, rank, score_order)
+        d_idx, rank, score_order = d_idx[:kept], rank[:kept], score_order[:kept]
+        d_key = block[d_idx]
     else:
+        d_idx = np.flatnonzero(d_keep)
         d_idx = d_idx[np.lexsort((d_listed[d_idx], -dt.score[d_idx], d_img[d_idx], d_cat[d_idx]))]
-
+        d_key = d_cat[d_idx] * n_img + d_img[d_idx]
+        # rank inside block, cut at maxDets[-1]
+        d_first = np.r_[True, d_key[1:] != d_key[:-1]] if len(d_key) else np.zeros(0, bool)
+        starts = np.flatnonzero(d_first)
+        rank = np.arange(len(d_key)) - np.repeat(starts, np.diff(np.r_[starts, len(d_key)]))
+        top = rank < params.max_dets[-1]
+        d_idx, d_key, rank = d_idx[top], d_key[top], rank[top]
     g_key = g_cat[g_idx] * n_img + g_img[g_idx]
-    d_key = d_cat[d_idx] * n_img + d_img[d_idx]
-    # rank inside block, cut at maxDets[-1]
-    d_first = np.r_[True, d_key[1:] != d_key[:-1]] if len(d_key) else np.zeros(0, bool)
-    starts = np.flatnonzero(d_first)
-    rank = np.arange(len(d_key)) - np.repeat(starts, np.diff(np.r_[starts, len(d_key)]))
-    top = rank < params.max_dets[-1]
-    d_idx, d_key, rank = d_idx[top], d_key[top], rank[top]
 
     block_keys, (g_block, d_block) = _numbered(max(len(cat_ids), 1) * n_img, g_key, d_key)
     B = len(block_keys)
@@ -142,7 +138,8 @@ def make_blocks(gt: Annotations, dt: Annotations, params: EvalParams) -> Blocks:
     # One global stable order by score over the block-ordered detections (image order inside a
     # category, score order inside an image): every subset is sorted the same way. (Made before
     # the IoUs: the caller can let the masks go as soon as they are computed.)
-    score_order = descending_order(dt.score[d_idx])
+    if score_order is None:
+        score_order = descending_order(dt.score[d_idx])
     pairs = int((n_g * n_d).sum())
     if params.iou_type == "segm":
         ious = segm_block_ious(gt, dt, g_idx, d_idx, gt_start, dt_start, iou_start, pairs)

@@ -116,12 +116,23 @@ def case_max_iou_inclusive():
     return [("boxes", boxes, "in"), ("starts", np.array([0, 2, 4], np.int64), "in"), ("out", np.empty(4), "out")]
 
 
-def case_argsort_keys():
-    return [("keys", np.array([3, 1, 3, 0], np.int64), "in"), ("out", np.empty(4, np.int64), "out")]
-
-
 def case_argsort_descending():
     return [("values", np.array([0.5, np.nan, 1.0, -0.0], np.float64), "in"), ("out", np.empty(4, np.int64), "out")]
+
+
+def case_block_order():
+    return [("block", np.array([2, -1, 0, 2], np.int64), "in"), ("scores", np.array([0.5, 0.1, -0.0, 0.9]), "in"),
+            ("max_det", 1, None), ("order", np.empty(4, np.int64), "out"), ("rank", np.empty(4, np.int64), "out"),
+            ("by_score", np.empty(4, np.int64), "out")]
+
+
+def test_block_order_keeps_max_det_a_block():
+    args = case_block_order()
+    assert call("block_order", args) == 2
+    order, rank, by_score = (dict((n, v) for n, v, _ in args)[name][:2] for name in ("order", "rank", "by_score"))
+    assert order.tolist() == [2, 3] and rank.tolist() == [0, 0] and by_score.tolist() == [1, 0]
+    with pytest.raises(ValueError, match="max_det = -1 is negative"):
+        call("block_order", replaced(args, "max_det", -1))
 
 
 K = 17
@@ -209,8 +220,8 @@ CASES = {"rle_stats": case_rle_stats, "rle_spans_clean": case_rle_spans_clean, "
          "match_candidates": case_match_candidates, "match": case_match, "accumulate": case_accumulate,
          "polygon_rle_strings": case_polygon_rle_strings, "weighted_accumulate": case_weighted_accumulate,
          "max_iou_inclusive": case_max_iou_inclusive, "float_rows": case_float_rows,
-         "argsort_keys": case_argsort_keys, "argsort_descending": case_argsort_descending,
-         "move_mask_strings": case_move_mask_strings}
+         "argsort_descending": case_argsort_descending,
+         "move_mask_strings": case_move_mask_strings, "block_order": case_block_order}
 
 
 def call(function: str, args: list):
@@ -320,7 +331,6 @@ def test_read_only_output_is_refused(function, name):
     ("accumulate", "order", np.array([1, 2], np.int64), r"order\[1\] = 2"),
     ("accumulate", "area_hi", 3, "not within"),
     ("accumulate", "category_hi", 2, "not within"),
-    ("argsort_keys", "keys", np.array([3, 1, -1, 0], np.int64), r"keys\[2\] = -1 is negative"),
     ("move_mask_strings", "segm", np.array([4, 5, 2, 3, 6, 7, 7, 3], np.int64), r"string 1 \[7, \+3\) is outside data"),
     ("move_mask_strings", "segm", np.array([4, 5, -1, 3, 6, 7, 7, 2], np.int64), r"string 0 .* is outside data"),
     ("move_mask_strings", "at", 1, "dst holds 5 bytes, 5 needed from 1"),

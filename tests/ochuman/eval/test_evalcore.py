@@ -483,6 +483,33 @@ def test_descending_order_is_the_stable_descending_argsort(values):
     assert order.dtype == np.int64 and order.tolist() == np.argsort(-scores, kind="stable").tolist()
 
 
+@pytest.mark.differential
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(st.one_of(st.sampled_from([0.0, -0.0, 0.5, 1.0, 0.25, -math.inf, math.nan, math.inf]),
+                                 st.floats(width=32).map(float)), max_size=120),
+       blocks=st.sampled_from([1, 3, 8, 2 ** 11 + 1, 2 ** 23, 2 ** 40, 2 ** 62]), max_det=st.integers(0, 5),
+       seed=st.integers(0, 2 ** 32 - 1))
+def test_block_order_is_numpys_lexsort_cut_and_the_stable_sort_of_the_kept(values, blocks, max_det, seed):
+    """block_order: the detections of blocks >= 0 by (block, -score, file order) as np.lexsort
+    gives them, at most max_det a block, their ranks; and the kept by score as a stable sort of
+    their scores in block order (ties, NaNs, -0.0 across blocks and files; block keys of 1 to 62
+    bits, so one to six radix passes)."""
+    rng = np.random.default_rng(seed)
+    scores = np.array(values, dtype=np.float64)
+    block = rng.choice(np.r_[-1, rng.integers(0, blocks, rng.integers(1, 9))], len(scores))  # a few blocks, any key
+    order, rank, by_score = (np.full(len(scores), -7, np.int64) for _ in range(3))
+    kept = _evalcore.block_order(block, scores, max_det, order, rank, by_score)
+    listed = np.flatnonzero(block >= 0)
+    expected = listed[np.lexsort((-scores[listed], block[listed]))]
+    first = np.r_[True, block[expected][1:] != block[expected][:-1]] if len(expected) else np.zeros(0, bool)
+    starts = np.flatnonzero(first)
+    place = np.arange(len(expected)) - np.repeat(starts, np.diff(np.r_[starts, len(expected)]))
+    top = place < max_det
+    assert kept == int(top.sum())
+    assert order[:kept].tolist() == expected[top].tolist() and rank[:kept].tolist() == place[top].tolist()
+    assert by_score[:kept].tolist() == np.argsort(-scores[expected[top]], kind="stable").tolist()
+
+
 def test_descending_order_on_large_inputs_with_ties_and_nans():
     from ochuman.eval.blocks import descending_order
 
@@ -494,28 +521,6 @@ def test_descending_order_on_large_inputs_with_ties_and_nans():
     assert descending_order(scores).tolist() == np.argsort(-scores, kind="stable").tolist()
     noisy = rng.random(300_000).astype(np.float32).astype(np.float64)  # detector scores: float32 in float64
     assert descending_order(noisy).tolist() == np.argsort(-noisy, kind="stable").tolist()
-
-
-@pytest.mark.differential
-@settings(max_examples=200, deadline=None)
-@given(n=st.integers(0, 3000), bits=st.sampled_from([1, 8, 11, 12, 16, 17, 22, 23, 31, 32, 33, 47, 62, 63]),
-       seed=st.integers(0, 2 ** 32 - 1))
-def test_stable_order_is_numpys_stable_argsort(n, bits, seed):
-    """The radix sort on 11-bit digits, for keys that need 1 to 6 digits, with many ties."""
-    from ochuman.eval.blocks import stable_order
-
-    rng = np.random.default_rng(seed)
-    keys = rng.integers(0, 2 ** bits, n, dtype=np.int64)
-    keys[rng.random(n) < 0.3] = 0 if bits < 2 else 2 ** bits - 1  # ties at the extremes
-    order = stable_order(keys)
-    assert order.dtype == np.int64 and order.tolist() == np.argsort(keys, kind="stable").tolist()
-
-
-def test_stable_order_refuses_negative_keys():
-    from ochuman.eval.blocks import stable_order
-
-    with pytest.raises(ValueError, match=r"keys\[1\] = -3 is negative"):
-        stable_order(np.array([2, -3, 1]))
 
 
 def test_errors_in_worker_threads_reach_the_caller(monkeypatch):
