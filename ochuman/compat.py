@@ -368,7 +368,8 @@ class _AnnotationFile:
         try:
             split = coco_members(data, masks=False)
             # createIndex's keys (id, image_id, category_id) integers in every annotation: from
-            # the scanner's columns (kept for an evaluation), else read here
+            # the scanner's columns (kept for an evaluation; [15]: the keys each annotation has),
+            # else read here
             if split is not None and (np.frombuffer(split[2][15], dtype=np.uint16) & _FIELD_CATEGORY_ID).all():
                 raw = split[0]
             else:
