@@ -491,10 +491,7 @@ class _AnnotationFile:
             drawn = np.flatnonzero(kind == _SEGM_POLYGONS)
             if len(drawn):
                 if "polygons" not in self.columns:
-                    polygon_counts, point_counts = (np.frombuffer(b, dtype=np.int64) for b in scanned[12:14])
-                    self.columns["polygons"] = PolygonTable(np.frombuffer(scanned[14], dtype=np.float64),
-                                                           np.r_[0, np.cumsum(point_counts)],
-                                                           np.r_[0, np.cumsum(polygon_counts)])
+                    self.columns["polygons"] = PolygonTable.from_counts(scanned[14], scanned[13], scanned[12])
                 parts.append((drawn, self.columns["polygons"].take(rows[drawn]).masks(sizes[drawn])))
             listed, strings = np.flatnonzero(kind == _SEGM_RLE_LIST), []
             # uncompressed: pycocotools' annToRLE, made from the file's text where the compiled core can

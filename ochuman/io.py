@@ -689,10 +689,7 @@ def _coco_columns_scanned(parts: _Parts, prefetched: Optional[PrefetchedAnnotati
     segm = np.frombuffer(scanned[9], dtype=np.int64).reshape(-1, 4)  # [h, w, offset, length] of RLE counts
     num_keypoints = np.frombuffer(scanned[10], dtype=np.int64)
     kind = np.frombuffer(scanned[11], dtype=np.uint8)  # evalcore.h SEGM_*
-    polygon_counts = np.frombuffer(scanned[12], dtype=np.int64)
-    point_counts = np.frombuffer(scanned[13], dtype=np.int64)
-    polygons = (PolygonTable(np.frombuffer(scanned[14], dtype=np.float64), np.r_[0, np.cumsum(point_counts)],
-                             np.r_[0, np.cumsum(polygon_counts)]) if len(point_counts) and masks else None)
+    polygons = PolygonTable.from_counts(scanned[14], scanned[13], scanned[12]) if masks and scanned[13] else None
     is_rle = (kind == _SEGM_RLE) | (kind == _SEGM_RLE_LIST)
     annotations_raw = parts.raw["annotations"]
     # uncompressed RLE (COCO's crowd regions): their counts summed by the scanner; when masks

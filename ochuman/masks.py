@@ -77,6 +77,14 @@ class PolygonTable:
     polygon_start: np.ndarray
 
     @classmethod
+    def from_counts(cls, xy: bytes, point_counts: bytes, polygon_counts: bytes) -> "PolygonTable":
+        """From the compiled scanner's columns: coordinates (float64), points per polygon and
+        polygons per object (int64), as bytes."""
+        point_counts, polygon_counts = (np.frombuffer(b, dtype=np.int64) for b in (point_counts, polygon_counts))
+        return cls(np.frombuffer(xy, dtype=np.float64), np.r_[0, np.cumsum(point_counts)].astype(np.int64),
+                   np.r_[0, np.cumsum(polygon_counts)].astype(np.int64))
+
+    @classmethod
     def from_lists(cls, objects: Sequence[Sequence[Sequence[float]]]) -> "PolygonTable":
         """From each object's polygon lists (an odd trailing number is dropped, as pycocotools does)."""
         polygons = [p for object_polygons in objects for p in object_polygons]
@@ -141,7 +149,9 @@ class PolygonTable:
                                                       lengths)
 
         parallel.run_chunks(rasterise, np.diff(points).astype(np.float64), min_weight=2e4)
-        return MaskTable(b"".join(parts[k] for k in sorted(parts)), np.cumsum(lengths) - lengths, lengths, sizes)
+        # statistics when first read (a ground truth's come from the mask IoU pass)
+        return MaskTable(b"".join(parts[k] for k in sorted(parts)), np.cumsum(lengths) - lengths, lengths, sizes,
+                         deferred=True)
 
 
 def polygon_masks(objects: Sequence[Sequence[Sequence[float]]], sizes: np.ndarray) -> MaskTable:
