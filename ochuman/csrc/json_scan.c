@@ -349,6 +349,34 @@ static inline const char *digits_end(const char *p, const char *end) {
     return p;
 }
 
+/* A number of at most 15 bytes that starts at p (end - p >= 16), its syntax checked from one
+ * 16-byte load (the short coordinates of a polygon: one classification instead of a pass per
+ * run of digits): the byte after it; p itself where it is not such a number (longer, followed
+ * by an exponent, or no number: the general path reads it from p). */
+static inline const char *short_number_end(const char *p) {
+#if defined(__SSE2__)
+    __m128i v = _mm_loadu_si128((const __m128i *)p);
+    unsigned digits = (unsigned)_mm_movemask_epi8(
+        _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)), _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1))));
+    unsigned first = *p == '-';
+    unsigned other = ~digits & 0xffffu & (~0u << first);  /* the first byte that is no digit, past the sign */
+    if (!other) return p;
+    unsigned stop = (unsigned)__builtin_ctz(other);
+    if (stop == first || (stop - first > 1 && p[first] == '0')) return p;
+    if (p[stop] == '.') {
+        unsigned fraction = stop + 1;
+        other &= ~0u << fraction;
+        if (!other) return p;
+        stop = (unsigned)__builtin_ctz(other);
+        if (stop == fraction) return p;
+    }
+    if (p[stop] == 'e' || p[stop] == 'E') return p;
+    return p + stop;  /* at most 15 digits: exact as a double, never beyond float64 */
+#else
+    return p;
+#endif
+}
+
 static int skip_numbers(Cursor *c, int64_t *count) {
     int64_t numbers = 0;
     if (expect(c, '[') < 0) return -1;
@@ -358,6 +386,7 @@ static int skip_numbers(Cursor *c, int64_t *count) {
     for (;;) {
         const char *number = p;
         numbers++;
+        if (end - p >= 16 && (p = short_number_end(number)) != number) goto separator;
         p += p < end && *p == '-';
         const char *first = p;
         p = digits_end(p, end);
@@ -375,6 +404,7 @@ static int skip_numbers(Cursor *c, int64_t *count) {
             if (scan_number(c, &v, &i, &is_int) < 0) return -1;
             p = c->p;
         }
+    separator:
         if (p < end && *p == ',') { p++; }
         else if (p < end && *p == ']') { c->p = p + 1; break; }
         else {

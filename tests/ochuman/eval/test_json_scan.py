@@ -989,6 +989,51 @@ def test_coco_reading_equals_the_general_path_many(lists):
     check_coco_reading(coco_file(*lists))
 
 
+# Number texts of a polygon that is passed over (a box evaluation's ground truth): short
+# coordinates (read from one 16-byte load), and one odd text among them: longer numbers,
+# exponents, what JSON refuses.
+_SHORT_NUMBER = st.from_regex(r"-?(0|[1-9][0-9]{0,5})(\.[0-9]{1,6})?", fullmatch=True)
+_ODD_NUMBERS = ["01", "-01", "00.5", "1.", "-", ".5", "-.5", "1.2.3", "1e5", "1E-2", "2.5e+3", "1e", "+1", "NaN",
+                "0.0", "-0", "1-2", "12345678901234567890", "1234567890.1234567890", "123456789012345",
+                "1234567890123456", "0.000000000000001", "", "1 2", "1,,2", "1.e3", "--1", "0x1", "-0.", "1.5.",
+                "99999999999999999999e999", "-12345678901234", "1.25E3", "7e-2"]
+_ODD_NUMBER = st.one_of(_SHORT_NUMBER, st.sampled_from(_ODD_NUMBERS), st.text(alphabet="0123456789.-eE+ \t,", max_size=18))
+
+
+def check_polygon_passed_over(polygon: str) -> None:
+    """A polygon's numbers passed over (box evaluations) are accepted exactly where reading
+    them is (and JSON reads them), with the same count."""
+    annotations = ('[{"id": 1, "image_id": 1, "bbox": [0, 0, 1, 1], "segmentation": [' + polygon + ']}, '
+                   '{"id": 2, "image_id": 1, "bbox": [0, 0, 1, 1]}]').encode()
+    read, passed = (_evalcore.scan_coco_annotations(annotations, skip) for skip in (False, True))
+    assert (passed is None) == (read is None), (polygon, read is None)
+    if read is not None:
+        assert json_accepts(annotations)
+        assert passed[13] == read[13] and passed[12] == read[12]  # points and polygons counted alike
+
+
+@pytest.mark.parametrize("odd", _ODD_NUMBERS)
+@pytest.mark.parametrize("at", [0, 3, 6])
+def test_polygon_number_passed_over_named_cases(odd, at):
+    numbers = ["12.5", "-3", "0", "150.25", "7", "0.125", "99", "4"]  # an even count: the pairs of a polygon
+    numbers[at] = odd
+    check_polygon_passed_over("[" + ", ".join(numbers) + "]")
+
+
+@pytest.mark.differential
+@FAST
+@given(numbers=st.lists(_SHORT_NUMBER, min_size=6, max_size=40), odd=_ODD_NUMBER, at=st.integers(0, 39),
+       separators=st.lists(st.sampled_from([",", ", ", " ,", ",\n  ", "\t,\t"]), min_size=40, max_size=40),
+       odd_separator=st.sampled_from([None, None, None, " ", ",,", ", ,", "\v,"]),
+       closing=st.sampled_from(["]", "]", "]", " ]", "\n]", ",]", "]]"]))
+def test_polygon_numbers_passed_over_as_they_are_read(numbers, odd, at, separators, odd_separator, closing):
+    numbers = numbers[:len(numbers) // 2 * 2]  # pairs
+    numbers[at % len(numbers)] = odd
+    if odd_separator is not None:
+        separators[(at * 7) % (len(numbers) - 1)] = odd_separator
+    check_polygon_passed_over("[" + "".join(n + separators[k] for k, n in enumerate(numbers[:-1])) + numbers[-1] + closing)
+
+
 def check_coco_members(document: bytes) -> None:
     """coco_members: only for JSON that json.loads reads, and then msgspec's split of it (the
     same keys, the same value spans) with the scanners' columns of images and annotations."""
