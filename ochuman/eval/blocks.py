@@ -41,12 +41,26 @@ class Blocks:
     score_order: np.ndarray  # (D,) int64: block-ordered detections by score, stable (accumulation)
 
 
+# Values in runs of equal ones (a results file lists each image's detections together) are
+# looked up once per run where the runs are at most this share of the values.
+RUN_LOOKUP_SHARE = 1 / 8
+
+
 def positions(values: np.ndarray, universe: np.ndarray) -> np.ndarray:
     """Position of each value in the sorted ``universe``; -1 where absent. Integer ids not far
     above the number of values (COCO's image ids) are looked up in a table, the others found by
-    binary search."""
+    binary search; values that come in runs of equal ones, once per run."""
     if len(universe) == 0:
         return np.full(len(values), -1, dtype=np.int64)
+    if len(values) >= 1024:
+        starts = np.flatnonzero(values[1:] != values[:-1]) + 1
+        if len(starts) < RUN_LOOKUP_SHARE * len(values):
+            starts = np.r_[0, starts]
+            return np.repeat(_positions_of(values[starts], universe), np.diff(np.r_[starts, len(values)]))
+    return _positions_of(values, universe)
+
+
+def _positions_of(values: np.ndarray, universe: np.ndarray) -> np.ndarray:
     top = universe[-1]
     if values.dtype.kind == universe.dtype.kind == "i" and universe[0] >= 0 and top < 8 * len(values) + 65536:
         table = np.full(int(top) + 2, -1, dtype=np.int64)  # table[-1] = table[top + 1] = -1: outside

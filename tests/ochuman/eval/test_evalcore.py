@@ -627,3 +627,24 @@ def test_index_of_is_the_first_position_in_the_universe(universe, data):
     values = np.array(data.draw(st.lists(st.sampled_from(universe.tolist()), max_size=30)), dtype=np.int64)
     expected = [universe.tolist().index(v) for v in values.tolist()]
     assert index_of(values, universe).tolist() == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(universe=st.lists(st.integers(-3, 10**6), max_size=60, unique=True),
+       runs=st.lists(st.tuples(st.integers(-5, 10**6 + 5), st.integers(1, 400)), min_size=1, max_size=40),
+       pick=st.booleans(), as_objects=st.booleans())
+def test_positions_in_runs_are_those_found_one_by_one(universe, runs, pick, as_objects):
+    """positions: values in runs of equal ones (looked up once per run) find what a search of
+    each finds, ids outside the universe -1, with the table, binary search and object ids."""
+    from ochuman.eval.blocks import positions
+
+    universe = np.array(sorted(universe), dtype=np.int64)
+    if pick and len(universe):  # mostly ids that are there
+        runs = [(int(universe[v % len(universe)]), n) for v, n in runs]
+    values = np.repeat(np.array([v for v, _ in runs], dtype=np.int64), [n for _, n in runs])
+    index = {v: k for k, v in enumerate(universe.tolist())}
+    expected = [index.get(v, -1) for v in values.tolist()]
+    if as_objects:
+        values, universe = values.astype(object), universe.astype(object)
+    found = positions(values, universe)
+    assert found.dtype == np.int64 and found.tolist() == expected
