@@ -1003,25 +1003,31 @@ static PyObject *py_accumulate(PyObject *self, PyObject *args, PyObject *kwargs)
         || expect_count(&h, "recall", take(&h, r_obj, "recall", F64, 1, &out.recall), in.T * K * in.A * M, "T x K x A x M") < 0
         || expect_count(&h, "scores", take(&h, s_obj, "scores", F64, 1, &out.scores), n, "T x R x K x A x M") < 0
         || expect_range(&h, "category", k_lo, k_hi, K) < 0
-        || expect_range(&h, "area", a_lo, a_hi, in.A) < 0
-        || expect_indices(&h, "order", in.order, 0, D, 0, D) < 0) {
+        || expect_range(&h, "area", a_lo, a_hi, in.A) < 0) {
         release(&h); return NULL;
     }
     in.G = G; in.D = D; in.R = R; in.M = M;
-    for (Py_ssize_t i = 0; i < D; i++)
-        if (in.candidate_of[i] < -1 || in.candidate_of[i] >= in.C) {
-            fail(&h, PyExc_ValueError, "candidate_of[%zd] = %d is outside -1..%lld", i, in.candidate_of[i], (long long)in.C - 1);
-            release(&h); return NULL;
-        }
-    for (Py_ssize_t i = a_lo * in.T * in.C; i < a_hi * in.T * in.C; i++)  /* the rows the kernel reads */
-        if (in.matches[i] < -1 || in.matches[i] >= G) {
-            fail(&h, PyExc_ValueError, "matches holds %d, outside -1..%zd (the ground truths)", in.matches[i], G - 1);
-            release(&h); return NULL;
-        }
-    int result;
+    /* The indices are checked without the GIL (calls in threads check theirs side by side):
+     * the first one outside its range, then the kernel. */
+    Py_ssize_t bad_order = -1, bad_candidate = -1, bad_match = -1;
+    int result = 0;
     Py_BEGIN_ALLOW_THREADS
-    result = accumulate(&in, k_lo, k_hi, a_lo, a_hi, &out);
+    for (Py_ssize_t i = 0; i < D && bad_order < 0; i++)
+        if (in.order[i] < 0 || in.order[i] >= D) bad_order = i;
+    for (Py_ssize_t i = 0; i < D && bad_candidate < 0 && bad_order < 0; i++)
+        if (in.candidate_of[i] < -1 || in.candidate_of[i] >= in.C) bad_candidate = i;
+    for (Py_ssize_t i = a_lo * in.T * in.C; i < a_hi * in.T * in.C && bad_match < 0 && bad_candidate < 0 && bad_order < 0; i++)
+        if (in.matches[i] < -1 || in.matches[i] >= G) bad_match = i;  /* the rows the kernel reads */
+    if (bad_order < 0 && bad_candidate < 0 && bad_match < 0) result = accumulate(&in, k_lo, k_hi, a_lo, a_hi, &out);
     Py_END_ALLOW_THREADS
+    if (bad_order >= 0)
+        fail(&h, PyExc_ValueError, "order[%zd] = %lld is outside 0..%zd", bad_order, (long long)in.order[bad_order], D - 1);
+    else if (bad_candidate >= 0)
+        fail(&h, PyExc_ValueError, "candidate_of[%zd] = %d is outside -1..%lld", bad_candidate, in.candidate_of[bad_candidate],
+             (long long)in.C - 1);
+    else if (bad_match >= 0)
+        fail(&h, PyExc_ValueError, "matches holds %d, outside -1..%zd (the ground truths)", in.matches[bad_match], G - 1);
+    if (bad_order >= 0 || bad_candidate >= 0 || bad_match >= 0) { release(&h); return NULL; }
     return finish(&h, result);
 }
 
