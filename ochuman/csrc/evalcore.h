@@ -121,6 +121,9 @@ void bbox_ious(const double *gt_boxes, const uint8_t *gt_crowd, const double *dt
 /* MaxIoU (ochuman.maxiou's convention: [x1, y1, x2, y2] inclusive pixel ranges): out[i] = the largest IoU of
  * box i with another box of its group, 0 alone; boxes f64[4n] grouped, group g = boxes starts[g]..starts[g+1]-1. */
 void max_iou_inclusive(const double *boxes, const int64_t *starts, int64_t groups, double *out);
+/* out[i] = 1 where the centre (x + w / 2, y + h / 2) of detection i's xywh box bbox[4i..] lies outside
+ * [0, width] x [0, height] of its image (sizes[2 image_index[i]..]: [height, width]), else 0. */
+void box_centres_outside(const double *bbox, const int64_t *image_index, const int64_t *sizes, int64_t n, uint8_t *out);
 
 /* ------------------------------------------------------------------ OKS (oks.c) */
 void oks_exponents(const double *dt_kpts, const double *gt_kpts, const double *gt_boxes, const double *gt_areas, const double *variances, int64_t K, const int64_t *dt, const int64_t *gt, int64_t P, double *out);  /* computeOks' exponents -e of pairs (dt[p], gt[p]) into out[P*K] */

@@ -179,3 +179,12 @@ void max_iou_inclusive(const double *boxes, const int64_t *starts, int64_t group
         }
     }
 }
+
+void box_centres_outside(const double *bbox, const int64_t *image_index, const int64_t *sizes, int64_t n, uint8_t *out) {
+    for (int64_t i = 0; i < n; i++) {
+        const double *b = bbox + 4 * i;
+        const int64_t *size = sizes + 2 * image_index[i];
+        double x = b[0] + b[2] / 2, y = b[1] + b[3] / 2;  /* as numpy computes them: NaN is never outside */
+        out[i] = (uint8_t)((x < 0) | (y < 0) | (x > (double)size[1]) | (y > (double)size[0]));
+    }
+}

@@ -314,13 +314,14 @@ def _warn_if_outside_images(ground: GroundTruth, detections: Annotations, label:
     n = len(detections)
     if n == 0:
         return
-    sizes = ground.image_sizes.astype(np.float64)
-    h, w = sizes[:, 0][image_index], sizes[:, 1][image_index]
-    centres = [(detections.bbox[:, 0] + detections.bbox[:, 2] / 2, detections.bbox[:, 1] + detections.bbox[:, 3] / 2)]
+    sizes = np.ascontiguousarray(ground.image_sizes, dtype=np.int64)
+    image_index = np.ascontiguousarray(image_index, dtype=np.int64)
+    outside = np.empty(n, dtype=np.uint8)
+    _evalcore.box_centres_outside(np.ascontiguousarray(detections.bbox, dtype=np.float64), image_index, sizes, outside)
+    outside = outside.view(bool)
     if detections.keypoints is not None:
-        centres.append((detections.keypoints[:, 0::3].mean(axis=1), detections.keypoints[:, 1::3].mean(axis=1)))
-    outside = np.zeros(n, dtype=bool)
-    for x, y in centres:
+        h, w = sizes[:, 0][image_index].astype(np.float64), sizes[:, 1][image_index].astype(np.float64)
+        x, y = detections.keypoints[:, 0::3].mean(axis=1), detections.keypoints[:, 1::3].mean(axis=1)
         outside |= (x < 0) | (y < 0) | (x > w) | (y > h)
     if outside.sum() > OUTSIDE_SHARE * n:
         i = int(np.flatnonzero(outside)[0])

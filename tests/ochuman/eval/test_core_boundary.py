@@ -116,6 +116,12 @@ def case_max_iou_inclusive():
     return [("boxes", boxes, "in"), ("starts", np.array([0, 2, 4], np.int64), "in"), ("out", np.empty(4), "out")]
 
 
+def case_box_centres_outside():
+    bbox = np.array([[0, 0, 4, 4], [5, 1, 4, 2], [-3, 0, 2, 2]], np.float64)
+    return [("bbox", bbox, "in"), ("image_index", np.array([0, 1, 1], np.int64), "in"),
+            ("sizes", np.array([[6, 6], [3, 4]], np.int64), "in"), ("out", np.empty(3, np.uint8), "out")]
+
+
 def case_argsort_descending():
     return [("values", np.array([0.5, np.nan, 1.0, -0.0], np.float64), "in"), ("out", np.empty(4, np.int64), "out")]
 
@@ -220,6 +226,7 @@ CASES = {"rle_stats": case_rle_stats, "rle_spans_clean": case_rle_spans_clean, "
          "match_candidates": case_match_candidates, "match": case_match, "accumulate": case_accumulate,
          "polygon_rle_strings": case_polygon_rle_strings, "weighted_accumulate": case_weighted_accumulate,
          "max_iou_inclusive": case_max_iou_inclusive, "float_rows": case_float_rows,
+         "box_centres_outside": case_box_centres_outside,
          "argsort_descending": case_argsort_descending,
          "move_mask_strings": case_move_mask_strings, "block_order": case_block_order}
 
@@ -347,6 +354,7 @@ def test_read_only_output_is_refused(function, name):
     ("polygon_rle_strings", "hi", 4, "not within"),
     ("float_rows", "width", -1, "expected 0"),
     ("max_iou_inclusive", "starts", np.array([0, 3, 2], np.int64), r"starts\[2\] = 2 is not within 0..4 or decreases"),
+    ("box_centres_outside", "image_index", np.array([0, 2, 1], np.int64), r"image_index\[1\] = 2 is outside 0..1"),
     ("max_iou_inclusive", "starts", np.array([1, 2, 4], np.int64), r"starts\[0\] = 1, expected 0"),
     ("max_iou_inclusive", "starts", np.array([0, 2, 3], np.int64), r"starts\[2\] = 3, expected the 4 boxes"),
     ("max_iou_inclusive", "starts", np.array([0, 2, 5], np.int64), r"starts\[2\] = 5 is not within"),

@@ -648,3 +648,25 @@ def test_positions_in_runs_are_those_found_one_by_one(universe, runs, pick, as_o
         values, universe = values.astype(object), universe.astype(object)
     found = positions(values, universe)
     assert found.dtype == np.int64 and found.tolist() == expected
+
+
+_COORDINATE = st.one_of(st.floats(-50, 700, allow_nan=False), st.sampled_from([0.0, -0.0, 320.0, 640.0, 479.5, 1e308,
+                                                                               float("inf"), float("-inf"), float("nan")]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(boxes=st.lists(st.tuples(_COORDINATE, _COORDINATE, _COORDINATE, _COORDINATE), max_size=30),
+       sizes=st.lists(st.tuples(st.integers(1, 700), st.integers(1, 700)), min_size=1, max_size=4), seed=st.integers(0, 99))
+def test_box_centres_outside_is_numpys_comparison(boxes, sizes, seed):
+    """box_centres_outside: a box whose centre lies outside [0, width] x [0, height] of its image,
+    exactly as numpy computes the centre and compares (NaN never outside)."""
+    bbox = np.array(boxes, dtype=np.float64).reshape(-1, 4)
+    sizes = np.array(sizes, dtype=np.int64)
+    index = np.random.default_rng(seed).integers(0, len(sizes), len(bbox)).astype(np.int64)
+    out = np.empty(len(bbox), np.uint8)
+    with np.errstate(invalid="ignore", over="ignore"):
+        x, y = bbox[:, 0] + bbox[:, 2] / 2, bbox[:, 1] + bbox[:, 3] / 2
+        h, w = sizes[index, 0].astype(np.float64), sizes[index, 1].astype(np.float64)
+        expected = (x < 0) | (y < 0) | (x > w) | (y > h)
+    _evalcore.box_centres_outside(bbox, index, sizes, out)
+    assert out.view(bool).tolist() == expected.tolist()
