@@ -52,7 +52,8 @@ def positions(values: np.ndarray, universe: np.ndarray) -> np.ndarray:
     binary search; values that come in runs of equal ones, once per run."""
     if len(universe) == 0:
         return np.full(len(values), -1, dtype=np.int64)
-    if len(values) >= 1024:
+    head = values[:4096]  # (whether the values come in runs, judged from the first ones)
+    if len(values) >= 1024 and np.count_nonzero(head[1:] != head[:-1]) < RUN_LOOKUP_SHARE * len(head):
         starts = np.flatnonzero(values[1:] != values[:-1]) + 1
         if len(starts) < RUN_LOOKUP_SHARE * len(values):
             starts = np.r_[0, starts]
