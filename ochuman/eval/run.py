@@ -362,7 +362,6 @@ def _evaluate_one(name, ground: GroundTruth, detections: Annotations, params: Ev
     not None, the bootstrap samples of the subsets if ``bootstrap`` (samples, seed) is not None:
     the images of ``params.img_ids`` (None: all) drawn, the same draws for every results file."""
     blocks = make_blocks(ground.annotations, detections, params)
-    _evalcore.trim_heap()  # the sorting's and the IoU pass's temporaries
     base = base_state(ground.annotations, blocks, params)
     nearest = nearest_gt(blocks, ground.annotations.iscrowd[blocks.gt_order]) if mode == "ignore" else None
     all_ranges = list(ranges) + (list(MAX_IOU_BINS) if by_max_iou else [])
