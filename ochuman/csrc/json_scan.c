@@ -330,9 +330,6 @@ static int skip_value(Cursor *c, int depth) {
     return scan_number(c, &v, &i, &is_int);
 }
 
-/* [n1, n2, ...]: any count of numbers passed over (*count: how many, when not NULL), their syntax checked; converted (scan_number)
- * only where one could be beyond float64 (an exponent, more than 19 digits), to give up as
- * reading it would. */
 /* The first byte at or after p that is no digit (end if none): 16 bytes at a time where SSE2 is
  * there (the 10-17 digits of a detector's float32 joints, passed over in a box evaluation). */
 static inline const char *digits_end(const char *p, const char *end) {
@@ -377,6 +374,9 @@ static inline const char *short_number_end(const char *p) {
 #endif
 }
 
+/* [n1, n2, ...]: any count of numbers passed over (*count: how many, when not NULL), their syntax checked; converted (scan_number)
+ * only where one could be beyond float64 (an exponent, more than 19 digits), to give up as
+ * reading it would. */
 static int skip_numbers(Cursor *c, int64_t *count) {
     int64_t numbers = 0;
     if (expect(c, '[') < 0) return -1;
