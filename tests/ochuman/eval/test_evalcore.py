@@ -483,20 +483,10 @@ def test_descending_order_is_the_stable_descending_argsort(values):
     assert order.dtype == np.int64 and order.tolist() == np.argsort(-scores, kind="stable").tolist()
 
 
-@pytest.mark.differential
-@settings(max_examples=300, deadline=None)
-@given(values=st.lists(st.one_of(st.sampled_from([0.0, -0.0, 0.5, 1.0, 0.25, -math.inf, math.nan, math.inf]),
-                                 st.floats(width=32).map(float)), max_size=120),
-       blocks=st.sampled_from([1, 3, 8, 2 ** 11 + 1, 2 ** 23, 2 ** 40, 2 ** 62]), max_det=st.integers(0, 5),
-       seed=st.integers(0, 2 ** 32 - 1))
-def test_block_order_is_numpys_lexsort_cut_and_the_stable_sort_of_the_kept(values, blocks, max_det, seed):
-    """block_order: the detections of blocks >= 0 by (block, -score, file order) as np.lexsort
-    gives them, at most max_det a block, their ranks; and the kept by score as a stable sort of
-    their scores in block order (ties, NaNs, -0.0 across blocks and files; block keys of 1 to 62
-    bits, so one to six radix passes)."""
-    rng = np.random.default_rng(seed)
-    scores = np.array(values, dtype=np.float64)
-    block = rng.choice(np.r_[-1, rng.integers(0, blocks, rng.integers(1, 9))], len(scores))  # a few blocks, any key
+def _assert_block_order(block: np.ndarray, scores: np.ndarray, max_det: int) -> None:
+    """block_order against numpy: the detections of blocks >= 0 by (block, -score, file order)
+    as np.lexsort gives them, at most max_det a block, their ranks; and the kept by score as a
+    stable sort of their scores in block order."""
     order, rank, by_score = (np.full(len(scores), -7, np.int64) for _ in range(3))
     kept = _evalcore.block_order(block, scores, max_det, order, rank, by_score)
     listed = np.flatnonzero(block >= 0)
@@ -508,6 +498,51 @@ def test_block_order_is_numpys_lexsort_cut_and_the_stable_sort_of_the_kept(value
     assert kept == int(top.sum())
     assert order[:kept].tolist() == expected[top].tolist() and rank[:kept].tolist() == place[top].tolist()
     assert by_score[:kept].tolist() == np.argsort(-scores[expected[top]], kind="stable").tolist()
+
+
+# Scores alike in their first 32 bits that differ after them (float64 values a model would not
+# write, but a file can hold them).
+ALIKE_SCORES = st.integers(0, 40).map(lambda k: 0.5 + k * 2.0 ** -53)  # (steps of one ulp)
+
+
+@pytest.mark.differential
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(st.one_of(st.sampled_from([0.0, -0.0, 0.5, 1.0, 0.25, -math.inf, math.nan, math.inf]),
+                                 st.floats(width=32).map(float), st.floats(), ALIKE_SCORES), max_size=120),
+       blocks=st.sampled_from([1, 3, 8, 2 ** 11 + 1, 2 ** 23, 2 ** 32, 2 ** 32 + 1, 2 ** 40, 2 ** 62]),
+       max_det=st.integers(0, 5), seed=st.integers(0, 2 ** 32 - 1))
+def test_block_order_is_numpys_lexsort_cut_and_the_stable_sort_of_the_kept(values, blocks, max_det, seed):
+    """block_order as numpy orders (_assert_block_order): ties, NaNs, -0.0 across blocks and
+    files; scores whose keys differ in up to 32 bits (float32 values) or more (one word a
+    detection, runs alike in their first 32 bits ordered again), block keys of 1 to 62 bits (32
+    bits and beyond: a key and a position apart)."""
+    rng = np.random.default_rng(seed)
+    scores = np.array(values, dtype=np.float64)
+    block = rng.choice(np.r_[-1, rng.integers(0, blocks, rng.integers(1, 9))], len(scores))  # a few blocks, any key
+    _assert_block_order(block, scores, max_det)
+
+
+@pytest.mark.parametrize("alike", [0, 1, 40])
+def test_block_order_with_long_runs_of_scores_alike_in_their_first_bits(alike):
+    """Runs of more than 32 scores that share their first 32 differing bits (sorted whole),
+    as ties (alike=0) or with 1 or 40 values after those bits, among float32 scores and -inf."""
+    rng = np.random.default_rng(alike)
+    scores = rng.random(3000).astype(np.float32).astype(np.float64)
+    scores[rng.integers(0, len(scores), 1500)] = 0.5 + rng.integers(0, alike + 1, 1500) * 2.0 ** -53
+    scores[rng.integers(0, len(scores), 20)] = -math.inf
+    block = rng.integers(-1, 30, len(scores))
+    for max_det in (1, 7, 3000):
+        _assert_block_order(block, scores, max_det)
+
+
+def test_block_order_with_block_keys_either_side_of_32_bits():
+    """Block keys up to 2 ** 32 - 1 go with their positions in one word, 2 ** 32 and beyond
+    apart: both orders agree with numpy's next to each other."""
+    rng = np.random.default_rng(0)
+    keys = np.array([0, 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 2 ** 33])
+    scores = rng.random(400).astype(np.float32).astype(np.float64)
+    for top in (4, 5, 6, len(keys)):
+        _assert_block_order(rng.choice(keys[:top], len(scores)), scores, 5)
 
 
 def test_descending_order_on_large_inputs_with_ties_and_nans():
