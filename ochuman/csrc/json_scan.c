@@ -346,29 +346,31 @@ static inline const char *digits_end(const char *p, const char *end) {
     return p;
 }
 
-/* A number of at most 15 bytes that starts at p (end - p >= 16), its syntax checked from one
- * 16-byte load (the short coordinates of a polygon: one classification instead of a pass per
- * run of digits): the byte after it; p itself where it is not such a number (longer, followed
- * by an exponent, or no number: the general path reads it from p). */
+/* A number of at most 31 bytes that starts at p (end - p >= 32), its syntax checked from two
+ * 16-byte loads (a polygon's coordinates, a detector's float32 joints: one classification
+ * instead of a pass per run of digits): the byte after it; p itself where it is not such a
+ * number (longer, followed by an exponent, or no number: the general path reads it from p). */
 static inline const char *short_number_end(const char *p) {
 #if defined(__SSE2__)
-    __m128i v = _mm_loadu_si128((const __m128i *)p);
-    unsigned digits = (unsigned)_mm_movemask_epi8(
-        _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)), _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1))));
+    const __m128i below = _mm_set1_epi8('0' - 1), above = _mm_set1_epi8('9' + 1);
+    __m128i head = _mm_loadu_si128((const __m128i *)p), tail = _mm_loadu_si128((const __m128i *)(p + 16));
+    uint32_t digits = (uint32_t)_mm_movemask_epi8(_mm_and_si128(_mm_cmpgt_epi8(head, below), _mm_cmplt_epi8(head, above)))
+                      | (uint32_t)_mm_movemask_epi8(_mm_and_si128(_mm_cmpgt_epi8(tail, below), _mm_cmplt_epi8(tail, above))) << 16;
     unsigned first = *p == '-';
-    unsigned other = ~digits & 0xffffu & (~0u << first);  /* the first byte that is no digit, past the sign */
+    uint32_t other = ~digits & (~0u << first);  /* the first byte that is no digit, past the sign */
     if (!other) return p;
     unsigned stop = (unsigned)__builtin_ctz(other);
     if (stop == first || (stop - first > 1 && p[first] == '0')) return p;
     if (p[stop] == '.') {
         unsigned fraction = stop + 1;
+        if (fraction >= 32) return p;
         other &= ~0u << fraction;
         if (!other) return p;
         stop = (unsigned)__builtin_ctz(other);
         if (stop == fraction) return p;
     }
     if (p[stop] == 'e' || p[stop] == 'E') return p;
-    return p + stop;  /* at most 15 digits: exact as a double, never beyond float64 */
+    return p + stop;  /* no exponent, at most 31 bytes: never beyond float64 */
 #else
     return p;
 #endif
@@ -386,7 +388,7 @@ static int skip_numbers(Cursor *c, int64_t *count) {
     for (;;) {
         const char *number = p;
         numbers++;
-        if (end - p >= 16 && (p = short_number_end(number)) != number) goto separator;
+        if (end - p >= 32 && (p = short_number_end(number)) != number) goto separator;
         p += p < end && *p == '-';
         const char *first = p;
         p = digits_end(p, end);

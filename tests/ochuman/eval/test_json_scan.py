@@ -990,14 +990,20 @@ def test_coco_reading_equals_the_general_path_many(lists):
 
 
 # Number texts of a polygon that is passed over (a box evaluation's ground truth): short
-# coordinates (read from one 16-byte load), and one odd text among them: longer numbers,
-# exponents, what JSON refuses.
-_SHORT_NUMBER = st.from_regex(r"-?(0|[1-9][0-9]{0,5})(\.[0-9]{1,6})?", fullmatch=True)
+# coordinates and the 16-19 digits of float32 values (read from two 16-byte loads), and one odd
+# text among them: longer numbers, more digits, exponents, what JSON refuses.
+_SHORT_NUMBER = st.one_of(st.from_regex(r"-?(0|[1-9][0-9]{0,5})(\.[0-9]{1,6})?", fullmatch=True),
+                          st.floats(width=32, allow_nan=False, allow_infinity=False).map(lambda v: repr(float(v))))
 _ODD_NUMBERS = ["01", "-01", "00.5", "1.", "-", ".5", "-.5", "1.2.3", "1e5", "1E-2", "2.5e+3", "1e", "+1", "NaN",
                 "0.0", "-0", "1-2", "12345678901234567890", "1234567890.1234567890", "123456789012345",
                 "1234567890123456", "0.000000000000001", "", "1 2", "1,,2", "1.e3", "--1", "0x1", "-0.", "1.5.",
-                "99999999999999999999e999", "-12345678901234", "1.25E3", "7e-2"]
-_ODD_NUMBER = st.one_of(_SHORT_NUMBER, st.sampled_from(_ODD_NUMBERS), st.text(alphabet="0123456789.-eE+ \t,", max_size=18))
+                "99999999999999999999e999", "-12345678901234", "1.25E3", "7e-2",
+                # about the 16th and 32nd bytes, the 19th and 20th digits
+                "123456789012345.6", "1234567890123456.7", "-123456789012345.", "1234567890.123456789",
+                "-1234567890123456789", "-12345678901234567890", "0.0000000000000000001", "0.00000000000000000001",
+                "1.234567890123456789", "479.86322021484375e1", "479.86322021484375.", "1." + "0" * 29,
+                "1" * 31, "1" * 32, "1" * 31 + ".5", "1" * 30 + ".", "-" + "9" * 30 + ".5", "1" * 40 + "e-400"]
+_ODD_NUMBER = st.one_of(_SHORT_NUMBER, st.sampled_from(_ODD_NUMBERS), st.text(alphabet="0123456789.-eE+ \t,", max_size=36))
 
 
 def check_polygon_passed_over(polygon: str) -> None:
