@@ -851,8 +851,10 @@ def _coco_dataset(parts: _Parts, c: _CocoColumns, category: Optional[_CocoCatego
         bad = _first(~np.isin(keypoints[..., 2], (0, 1, 2)).all(axis=1))
         if bad is not None:
             raise FormatError.at(source, where_ann(bad), "keypoints: COCO visibility must be 0, 1 or 2")
+        has_keypoints = (keypoints[..., 2] > 0).any(axis=1)
     else:  # a file without keypoints (COCO instances): zeros, pages the system gives when first written
         keypoints = np.zeros((n_persons, keypoint_count, 3))
+        has_keypoints = np.zeros(n_persons, dtype=bool)
 
     # segmentations, in file order: an RLE's size and pixels, then a polygon list's coordinates
     sizes = np.stack([c.height, c.width], axis=1)[image_index] if n_persons else np.zeros((0, 2), np.int64)
@@ -898,7 +900,7 @@ def _coco_dataset(parts: _Parts, c: _CocoColumns, category: Optional[_CocoCatego
                    in enumerate(zip(image_ids, c.file_name, c.width.tolist(), c.height.tolist())))
     return Dataset(
         source=source, format="coco", images=images, image_index=image_index, person_id=c.ann_id[rows],
-        bbox_xywh=bbox_xywh, keypoints=keypoints, has_keypoints=(keypoints[..., 2] > 0).any(axis=1),
+        bbox_xywh=bbox_xywh, keypoints=keypoints, has_keypoints=has_keypoints,
         segmentations=c.segmentations(rows), iscrowd=iscrowd, area=area, max_iou=max_iou,
         max_iou_box=max_iou_box, images_dir=images_dir, range_rule=range_rule,
         num_keypoints_field=c.num_keypoints[rows], category_id=category_id, categories=listed,
