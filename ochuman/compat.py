@@ -38,7 +38,8 @@ Differences: ``summarize()`` prints through ``print_function`` (the one place th
 prints; pass another function to silence or redirect it), ``evaluate()``/``accumulate()``
 print nothing, ``loadRes`` leaves the caller's records unchanged (and takes a ``Path`` too),
 and an RLE whose size differs from its image, or whose counts do not cover it, is refused
-naming its record (pycocotools computes with it). With ``useCats=0``
+naming its record (pycocotools computes with it), as is an annotation or category id beyond
+int64 (image ids are taken). With ``useCats=0``
 keypoints are pooled over ``catIds`` as segm and bbox are (pycocotools' ``computeOks``
 ignores ``useCats``, finds no pairs and reports every keypoints AP as 0 there).
 """
@@ -860,10 +861,9 @@ def _lazy_results(gt: COCO, path) -> Optional[COCO]:
     keys = np.frombuffer(scanned[0], dtype=np.int64)
     flags = np.frombuffer(scanned[3], dtype=np.uint8)
     known = list(gt.imgs)
-    if len(keys) == 0 or not all(type(k) is int for k in known):
-        return None
-    universe = np.sort(np.fromiter(known, dtype=np.int64, count=len(known)))
-    if not len(universe) or not (universe[np.minimum(np.searchsorted(universe, keys), len(universe) - 1)] == keys).all():
+    universe = _image_id_universe(known)
+    if len(keys) == 0 or universe is None or not len(universe) \
+            or not (universe[np.minimum(np.searchsorted(universe, keys), len(universe) - 1)] == keys).all():
         return None
     first = int(flags[0])
     if first & HAS_BBOX:
@@ -886,13 +886,24 @@ def _lazy_results(gt: COCO, path) -> Optional[COCO]:
     return _pending_results(gt, source, lazy, known, lambda: _decode(data, path))
 
 
+def _image_id_universe(known: list) -> Optional[np.ndarray]:
+    """The ground truth's image ids (``list(gt.imgs)``) sorted as int64, or None where one is
+    no int or lies beyond int64 (the general path takes such ids as pycocotools does)."""
+    if not all(type(k) is int for k in known):
+        return None
+    try:
+        return np.sort(np.fromiter(known, dtype=np.int64, count=len(known)))
+    except OverflowError:
+        return None
+
+
 def _listed_results(gt: COCO, anns, source: str) -> Optional[COCO]:
     """``gt.loadRes(anns)`` of a list as columns (:class:`_ListedResults`), its index built when
     first read; None when the records need the general path (see :meth:`_ListedResults.read`)."""
     known = list(gt.imgs)
-    if type(anns) is not list or gt._top("categories", _UNSET) is _UNSET or not all(type(k) is int for k in known):
+    universe = _image_id_universe(known)
+    if type(anns) is not list or gt._top("categories", _UNSET) is _UNSET or universe is None:
         return None
-    universe = np.sort(np.fromiter(known, dtype=np.int64, count=len(known)))
     anns = list(anns)  # the records themselves are shared, as in pycocotools' index
     lazy = _ListedResults.read(anns, list(gt._top("images")), universe)
     if lazy is None:
@@ -1032,7 +1043,11 @@ def _columns(anns: list, coco, iou_type: str, is_gt: bool, n_joints: int) -> tup
             ann = next(a for a in anns if name not in a)
             raise MissingFieldError(f"{source}: {_name(ann, is_gt)}: {name} missing ({why})") from None
         except (TypeError, ValueError, OverflowError):
-            ann = next((a for a in anns if not _numeric(a[name])), anns[0])
+            ann = next((a for a in anns if not _numeric(a[name])), None)
+            if ann is None:  # numbers all, one beyond the column's type (an id of 2 ** 64)
+                ann = next(a for a in anns if not _fits(a[name], dtype))
+                raise FieldTypeError(f"{source}: {_name(ann, is_gt)}: {name}: {ann[name]!r} does not fit "
+                                     f"{np.dtype(dtype).name} (the evaluator's; pycocotools takes any int)"[:300]) from None
             raise FieldTypeError(f"{source}: {_name(ann, is_gt)}: {name}: expected a number, "
                                  f"got {ann[name]!r}"[:300]) from None
 
@@ -1131,6 +1146,15 @@ def _raise_deferred(gt: Annotations, gt_deferred: dict, dt: Annotations, dt_defe
 def _numeric(value) -> bool:
     try:
         float(value)
+        return True
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+def _fits(value, dtype) -> bool:
+    """``value`` converts to ``dtype`` (an int of 2 ** 64 does not to int64)."""
+    try:
+        np.array([value], dtype=dtype)
         return True
     except (TypeError, ValueError, OverflowError):
         return False

@@ -436,3 +436,49 @@ def test_evaluations_of_an_unbuilt_index_write_as_pycocotools_in_sequence(coco_m
                 evaluation.evaluate()
     assert gt._pending is not None and len(gt._prepared_records) == 5  # all, 5, 3:9 (with, without areas), useCats=0
     assert gt.anns == theirs.anns and gt.dataset == theirs.dataset
+
+
+@pytest.mark.parametrize("listed", [False, True])
+@pytest.mark.parametrize("big", [2 ** 63, 2 ** 70])
+@pytest.mark.parametrize("on_big", [True, False])
+def test_image_ids_beyond_int64_evaluate_as_pycocotools(tmp_path, listed, big, on_big):
+    """A ground truth whose image ids go beyond int64 (pycocotools keeps them as Python ints):
+    its results, a file or a list, with detections on such an image or not, take the general
+    path, with pycocotools' outcome."""
+    gt = {"images": [{"id": 1, "width": 10, "height": 10, "file_name": "a.jpg"},
+                     {"id": big, "width": 10, "height": 10, "file_name": "b.jpg"}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 5], "area": 25, "iscrowd": 0},
+                          {"id": 2, "image_id": big, "category_id": 1, "bbox": [1, 1, 4, 4], "area": 16, "iscrowd": 0}],
+          "categories": [{"id": 1, "name": "person"}]}
+    results = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 4], "score": 0.9},
+               {"image_id": big, "category_id": 1, "bbox": [1, 1, 4, 4], "score": 0.8},
+               {"image_id": big, "category_id": 1, "bbox": [5, 5, 4, 4], "score": 0.95}]
+    results = results if on_big else results[:1]
+    gt_path, res_path = _write(tmp_path, gt, results)
+    source = copy.deepcopy(results) if listed else res_path
+    ours = _file_evaluation(OURS, gt_path, source, "bbox", None, {})
+    oracle = _file_evaluation(PYCOCOTOOLS, gt_path, copy.deepcopy(results) if listed else res_path, "bbox", None, {})
+    assert_same_outcome(ours, oracle)
+
+
+@pytest.mark.parametrize("field", ["id", "category_id"])
+def test_annotation_and_category_ids_beyond_int64_are_refused_naming_the_record(tmp_path, field):
+    """Ids the compiled evaluator cannot hold: a one-line FieldTypeError (a TypeError) naming
+    the annotation whose id it is, not a number error on the first one."""
+    big = 2 ** 70
+    cat = big if field == "category_id" else 1
+    gt = {"images": [{"id": 1, "width": 10, "height": 10, "file_name": "a.jpg"}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 5], "area": 25, "iscrowd": 0},
+                          {"id": big if field == "id" else 2, "image_id": 1, "category_id": cat, "bbox": [5, 5, 4, 4],
+                           "area": 16, "iscrowd": 0}],
+          "categories": [{"id": 1, "name": "person"}, *([{"id": big, "name": "other"}] if cat == big else [])]}
+    gt_path, _ = _write(tmp_path, gt, [])
+    with quietly():
+        coco = compat.COCO(gt_path)
+        dt = coco.loadRes([{"image_id": 1, "category_id": cat, "bbox": [5, 5, 4, 4], "score": 0.9}])
+        with pytest.raises(compat.FieldTypeError) as raised:
+            compat.COCOeval(coco, dt, "bbox").evaluate()
+    message = str(raised.value)
+    assert isinstance(raised.value, TypeError) and "\n" not in message
+    assert message == (f"{gt_path}: annotation id {gt['annotations'][1]['id']}: {field}: {big} does not fit int64 "
+                       "(the evaluator's; pycocotools takes any int)")
