@@ -539,6 +539,9 @@ def _coco_categories(parts: _Parts, all_categories: bool) -> tuple[Optional[_Coc
         parts.typed("categories", list[_CocoCategory], _describe_coco("categories"))
         if "categories" in parts.keys() else []
     )
+    huge = next((k for k, c in enumerate(categories) if not -2 ** 63 <= c.id < 2 ** 63), None)
+    if huge is not None:  # (as annotations' category_id, see _int64_column)
+        raise FormatError.at(source, f"categories[{huge}]", f"id {categories[huge].id} does not fit int64")
     category = None if all_categories else _person_category(categories, source)
     _keypoint_count(categories if all_categories else [category] if category is not None else [], source)
     return category, categories
@@ -623,6 +626,17 @@ def _column(values: list) -> np.ndarray:
     column = np.empty(len(values), dtype=object)
     column[:] = values
     return column
+
+
+def _int64_column(annotations: list, field: str, source: str) -> np.ndarray:
+    """An integer field of every annotation as int64; a value beyond int64 (an id of 2 ** 64;
+    image ids may be any int, see _column) is refused naming its annotation."""
+    values = [getattr(a, field) for a in annotations]
+    try:
+        return np.array(values, dtype=np.int64)
+    except OverflowError:
+        k = next(k for k, v in enumerate(values) if not -2 ** 63 <= v < 2 ** 63)
+        raise FormatError.at(source, f"annotations[{k}]", f"{field} {values[k]} does not fit int64") from None
 
 
 def _earlier(values: np.ndarray) -> np.ndarray:
@@ -742,10 +756,10 @@ def _coco_columns_decoded(parts: _Parts, keypoint_count: int = NUM_COCO_KEYPOINT
         width=_column([im.width for im in coco_images]),
         height=_column([im.height for im in coco_images]),
         file_name=[im.file_name for im in coco_images],
-        ann_id=np.array([a.id for a in annotations], dtype=np.int64),
+        ann_id=_int64_column(annotations, "id", parts.source),
         ann_image_id=_column([a.image_id for a in annotations]),
-        category_id=np.array([a.category_id for a in annotations], dtype=np.int64),
-        iscrowd=np.array([a.iscrowd for a in annotations], dtype=np.int64),
+        category_id=_int64_column(annotations, "category_id", parts.source),
+        iscrowd=_int64_column(annotations, "iscrowd", parts.source),
         bbox=np.array([a.bbox for a in annotations], dtype=np.float64).reshape(-1, 4),
         area=np.array([np.nan if a.area is None else a.area for a in annotations], dtype=np.float64),
         area_given=np.array([a.area is not None for a in annotations], dtype=bool),

@@ -380,6 +380,27 @@ def test_bad_coco_values_are_refused_alike_by_both_readers(ochuman_coco_sample, 
     assert str(scanned.value) == str(general.value) and str(scanned.value).startswith("x.json: ")
 
 
+@pytest.mark.parametrize("change,message", [
+    (lambda gt: gt["annotations"][1].update(id=2 ** 64), "annotations[1]: id 18446744073709551616 does not fit int64"),
+    (lambda gt: gt["annotations"][2].update(category_id=-2 ** 63 - 1),
+     "annotations[2]: category_id -9223372036854775809 does not fit int64"),
+    (lambda gt: gt["annotations"][0].update(iscrowd=2 ** 70), "annotations[0]: iscrowd 1180591620717411303424 does not fit int64"),
+    (lambda gt: gt["categories"].append({"id": 2 ** 63, "name": "x"}), "categories[1]: id 9223372036854775808 does not fit int64"),
+])
+def test_coco_ids_beyond_int64_are_refused_naming_the_record(ochuman_coco_sample, change, message):
+    """Annotation and category ids (and iscrowd) beyond int64 (image ids may be any int): a
+    one-line FormatError naming the record, from the scanner's file and the general reader's."""
+    from ochuman import io
+    from ochuman.errors import FormatError
+
+    gt = json.loads(ochuman_coco_sample.read_bytes())
+    gt["categories"] = [{"id": 1, "name": "person"}]
+    change(gt)
+    with pytest.raises(FormatError) as refused:
+        io.parse(json.dumps(gt).encode(), "x.json")
+    assert str(refused.value) == "x.json: " + message
+
+
 @pytest.mark.differential
 @settings(max_examples=60, deadline=None, derandomize=True, database=None)
 @given(values=st.lists(st.integers(-3, 3), max_size=12), keys=st.lists(st.integers(-4, 4), max_size=8))
