@@ -628,15 +628,15 @@ def _column(values: list) -> np.ndarray:
     return column
 
 
-def _int64_column(annotations: list, field: str, source: str) -> np.ndarray:
-    """An integer field of every annotation as int64; a value beyond int64 (an id of 2 ** 64;
-    image ids may be any int, see _column) is refused naming its annotation."""
-    values = [getattr(a, field) for a in annotations]
+def _int64_column(records: list, field: str, source: str, listed: str = "annotations") -> np.ndarray:
+    """An integer field of every record of a COCO list (``listed``) as int64; a value beyond int64
+    (an id of 2 ** 64; image ids may be any int, see _column) is refused naming its record."""
+    values = [getattr(r, field) for r in records]
     try:
         return np.array(values, dtype=np.int64)
     except OverflowError:
         k = next(k for k, v in enumerate(values) if not -2 ** 63 <= v < 2 ** 63)
-        raise FormatError.at(source, f"annotations[{k}]", f"{field} {values[k]} does not fit int64") from None
+        raise FormatError.at(source, f"{listed}[{k}]", f"{field} {values[k]} does not fit int64") from None
 
 
 def _earlier(values: np.ndarray) -> np.ndarray:
@@ -753,8 +753,8 @@ def _coco_columns_decoded(parts: _Parts, keypoint_count: int = NUM_COCO_KEYPOINT
 
     return _CocoColumns(
         image_id=_column([im.id for im in coco_images]),
-        width=_column([im.width for im in coco_images]),
-        height=_column([im.height for im in coco_images]),
+        width=_int64_column(coco_images, "width", parts.source, "images"),
+        height=_int64_column(coco_images, "height", parts.source, "images"),
         file_name=[im.file_name for im in coco_images],
         ann_id=_int64_column(annotations, "id", parts.source),
         ann_image_id=_column([a.image_id for a in annotations]),
