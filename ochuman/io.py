@@ -639,6 +639,16 @@ def _int64_column(records: list, field: str, source: str, listed: str = "annotat
         raise FormatError.at(source, f"{listed}[{k}]", f"{field} {values[k]} does not fit int64") from None
 
 
+def _rle_sizes(segs: list, source: str) -> np.ndarray:
+    """(N, 2) int64 [h, w] of each annotation's RLE ([-1, -1]: none); a size beyond int64 is
+    refused naming its annotation."""
+    try:
+        return np.array([s.size if isinstance(s, _Rle) else (-1, -1) for s in segs], dtype=np.int64).reshape(-1, 2)
+    except OverflowError:
+        k = next(k for k, s in enumerate(segs) if isinstance(s, _Rle) and not all(-2 ** 63 <= v < 2 ** 63 for v in s.size))
+        raise FormatError.at(source, f"annotations[{k}]", f"segmentation size {list(segs[k].size)} does not fit int64") from None
+
+
 def _earlier(values: np.ndarray) -> np.ndarray:
     """(N,) int64: for each value, the position of its first occurrence when that is earlier, else -1."""
     first = np.full(len(values), -1, dtype=np.int64)
@@ -770,7 +780,7 @@ def _coco_columns_decoded(parts: _Parts, keypoint_count: int = NUM_COCO_KEYPOINT
         num_keypoints=np.array([np.nan if a.num_keypoints is None else a.num_keypoints for a in annotations],
                                dtype=np.float64),
         is_rle=is_rle,
-        rle_size=np.array([s.size if isinstance(s, _Rle) else (-1, -1) for s in segs], dtype=np.int64).reshape(-1, 2),
+        rle_size=_rle_sizes(segs, parts.source),
         rle_pixels={k: sum(s.counts) for k, s in enumerate(segs) if isinstance(s, _Rle) and isinstance(s.counts, list)},
         polygons=[s if s and not isinstance(s, _Rle) else None for s in segs],
         segmentations=segmentations,

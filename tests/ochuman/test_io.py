@@ -388,6 +388,8 @@ def test_bad_coco_values_are_refused_alike_by_both_readers(ochuman_coco_sample, 
     (lambda gt: gt["categories"].append({"id": 2 ** 63, "name": "x"}), "categories[1]: id 9223372036854775808 does not fit int64"),
     (lambda gt: gt["images"][1].update(width=2 ** 64), "images[1]: width 18446744073709551616 does not fit int64"),
     (lambda gt: gt["images"][0].update(height=-2 ** 64), "images[0]: height -18446744073709551616 does not fit int64"),
+    (lambda gt: gt["annotations"][1].update(segmentation={"size": [5, 2 ** 64], "counts": [10]}),
+     "annotations[1]: segmentation size [5, 18446744073709551616] does not fit int64"),
 ])
 def test_coco_ids_beyond_int64_are_refused_naming_the_record(ochuman_coco_sample, change, message):
     """Annotation and category ids (and iscrowd) beyond int64 (image ids may be any int): a
