@@ -222,24 +222,27 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
     from ochuman.keypoints import read_oks_sigmas
     from ochuman.report import render
 
-    row_names = _row_names(results, names)
-    from ochuman.eval.protocol import parse_tags
+    try:
+        row_names = _row_names(results, names)
+        from ochuman.eval.protocol import parse_tags
 
-    file_tags = parse_tags(tags, row_names)
-    chosen = []
-    for subset in subsets or ("levels",):
-        chosen += ["all", "moderate", "hard"] if subset == "levels" else [subset]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", OCHumanWarning)
-        report = evaluate_results([first, *results[1:]], row_names, root=root, gt=gt_source, split=split,
-                                  iou_type=iou_type, subsets=chosen, mode=mode,
-                                  by_max_iou=by_max_iou, per_person=persons_file is not None,
-                                  paper=paper, category=list(categories) or None, per_category=per_category,
-                                  kpt_sigmas=read_oks_sigmas(kpt_sigmas) if kpt_sigmas is not None else None,
-                                  image_set=list(image_sets) or None, by_visibility=by_visibility,
-                                  errors=errors or errors_plot_file is not None or errors_iou is not None,
-                                  errors_iou=0.5 if errors_iou is None else errors_iou,
-                                  bootstrap=bootstrap, seed=seed, tags=file_tags)
+        file_tags = parse_tags(tags, row_names)
+        chosen = []
+        for subset in subsets or ("levels",):
+            chosen += ["all", "moderate", "hard"] if subset == "levels" else [subset]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", OCHumanWarning)
+            report = evaluate_results([first, *results[1:]], row_names, root=root, gt=gt_source, split=split,
+                                      iou_type=iou_type, subsets=chosen, mode=mode,
+                                      by_max_iou=by_max_iou, per_person=persons_file is not None,
+                                      paper=paper, category=list(categories) or None, per_category=per_category,
+                                      kpt_sigmas=read_oks_sigmas(kpt_sigmas) if kpt_sigmas is not None else None,
+                                      image_set=list(image_sets) or None, by_visibility=by_visibility,
+                                      errors=errors or errors_plot_file is not None or errors_iou is not None,
+                                      errors_iou=0.5 if errors_iou is None else errors_iou,
+                                      bootstrap=bootstrap, seed=seed, tags=file_tags)
+    finally:  # no thread reads the results file's mapping once the command returns or raises
+        first.finish()
     for warning in (w for w in caught if issubclass(w.category, OCHumanWarning)):
         click.echo(f"Warning: {warning.message}", err=True)
     rows = report.rows()

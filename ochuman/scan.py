@@ -384,6 +384,14 @@ class PrefetchedResults:
             raise self._error
         return self._value
 
+    def finish(self) -> None:
+        """Wait until nothing reads the file's mapping any more (the read, a hash under way): a
+        caller that returns, or raises, may see the file truncated next, which would end the
+        process (SIGBUS) while a thread still read it. Problems are left to :meth:`get`."""
+        self.wait()
+        if self._error is None:
+            self.sha256()
+
     def release(self) -> None:
         """Let go of the bytes read and their columns (after :meth:`get`): the file's mapping
         ends once nothing else refers to it (the hash under way keeps it until it is done);

@@ -150,91 +150,97 @@ def evaluate_results(
     file_tags = tags_per_file(tags, len(results))
     if isinstance(results[0], (str, os.PathLike)):  # read it in a thread while the ground truth loads
         results[0] = PrefetchedResults(results[0], iou_type)
-    ground = gt if isinstance(gt, GroundTruth) else resolve_ground_truth(root, gt, split or "val", masks=iou_type == "segm")
-    _evalcore.trim_heap()  # the loader's temporaries, freed inside the heap (35-50 MB at val2017 scale)
-    evaluated_split = ground.split
-    if split is not None and ground.split == "all":  # a COCO file: its own split, or refused
-        _check_split_of_coco_file(ground, split)
-        evaluated_split = split
-    if paper and (iou_type != "segm" or evaluated_split not in PAPER_TABLE2):
-        warnings.warn("no paper rows: the paper reports segm AP of the val and test splits only"
-                      + (f", not {iou_type} AP" if iou_type != "segm" else
-                         f" ({ground.source} is a COCO file: name its split with --split when its official "
-                         "name says val or test)"), OCHumanWarning, stacklevel=2)
-    ranges = [parse_range(s) if isinstance(s, str) else s for s in subsets]
-    if len(ground.annotations) == 0:
-        where = f" in the {ground.split} split" if ground.split != "all" else ""
-        warnings.warn(f"{ground.source}: no ground-truth persons{where}: every AP and AR is -1, as in pycocotools",
-                      OCHumanWarning, stacklevel=2)
-    chosen = chosen_categories(ground, category)
-    # the categories listed, annotated or not (pycocotools' getCatIds), in id order
-    params = EvalParams(iou_type=iou_type, cat_ids=sorted(chosen))
-    keypoint_count = oks_keypoint_count(ground, params, iou_type, kpt_sigmas)
-    breakdown = Breakdown.plan(ground, params, image_set, by_visibility)
-    report = EvalReport(iou_type=iou_type, mode=mode, split=evaluated_split, gt_source=ground.source,
-                        max_iou_source=ground.max_iou_source,
-                        range_rule=ground.range_rule if mode == "official" else "closed-top",
-                        params=params, paper=paper,
-                        categories=([chosen[k] for k in sorted(chosen)]
-                                    if per_category or category is not None else None),
-                        per_category=per_category, errors_iou=errors_iou if errors else None)
-    if bootstrap:
-        report.bootstrap, report.seed = bootstrap, seed
-
-    def evaluate(name: str, g: GroundTruth, p: EvalParams, detections: Annotations) -> ResultsEvaluation:
-        return _evaluate_one(name, g, detections, p, ranges, mode, by_max_iou, per_person, report.errors_iou,
-                             (bootstrap, seed) if bootstrap else None, per_category)
-
-    for name, source, tagged in zip(names, results, file_tags):
-        if isinstance(source, list):
-            label = name
-            detections = detections_from_records(parse_results(source, name, strict=True), label, ground.image_ids,
-                                                 ground.image_sizes, None, iou_type, ground.file_names, strict=True,
-                                                 keypoint_count=keypoint_count)
-        else:
-            mask_strings = None
-            if isinstance(source, PrefetchedResults):
-                label, (data, scanned), mask_strings = str(source.path), source.get(), source.mask_strings
-            else:
-                label, data = str(source), map_file(source)
-                scanned = scan_results(data, iou_type=iou_type)
-            # Masks are checked as the IoU pass decodes them; a file the scanner should not
-            # have taken is read again the general way, which names its problem.
-            if not isinstance(source, PrefetchedResults) and not readable_again(label):  # a pipe: its bytes are hashed now, for the protocol cards
-                report.hash_now(label, data)
-            detections = detections_from_bytes(data, label, ground.image_ids, ground.image_sizes, None,
-                                               iou_type, ground.file_names, defer_mask_checks=True,
-                                               scanned=scanned, strict=True, keypoint_count=keypoint_count,
-                                               mask_strings=mask_strings)
-            # what the detections need of the columns is theirs now (peak memory); without masks,
-            # the file's mapping can go too (with masks: it is read again if one is bad)
-            scanned = mask_strings = None
-            if isinstance(source, PrefetchedResults):
-                source.release()
-            if detections.masks is None:
-                data = None
-        if len(detections) == 0:
-            warnings.warn(f"{label}: empty results list" + (": every AP and AR is 0" if len(ground.annotations) else ""),
+    try:
+        ground = gt if isinstance(gt, GroundTruth) else resolve_ground_truth(root, gt, split or "val",
+                                                                             masks=iou_type == "segm")
+        _evalcore.trim_heap()  # the loader's temporaries, freed inside the heap (35-50 MB at val2017 scale)
+        evaluated_split = ground.split
+        if split is not None and ground.split == "all":  # a COCO file: its own split, or refused
+            _check_split_of_coco_file(ground, split)
+            evaluated_split = split
+        if paper and (iou_type != "segm" or evaluated_split not in PAPER_TABLE2):
+            warnings.warn("no paper rows: the paper reports segm AP of the val and test splits only"
+                          + (f", not {iou_type} AP" if iou_type != "segm" else
+                             f" ({ground.source} is a COCO file: name its split with --split when its official "
+                             "name says val or test)"), OCHumanWarning, stacklevel=2)
+        ranges = [parse_range(s) if isinstance(s, str) else s for s in subsets]
+        if len(ground.annotations) == 0:
+            where = f" in the {ground.split} split" if ground.split != "all" else ""
+            warnings.warn(f"{ground.source}: no ground-truth persons{where}: every AP and AR is -1, as in pycocotools",
                           OCHumanWarning, stacklevel=2)
-        image_index = index_of(detections.image_id, ground.image_ids)  # (every one is there, or reading refused it)
-        if mode == "official":
-            _refuse_images_outside_file(ground, detections, label, image_index)
-        _warn_if_outside_images(ground, detections, label, image_index)
-        _warn_if_unlisted_categories(ground, detections, label)
-        evaluation = evaluate(name, ground, params, detections)
-        if not masks_are_valid(detections):  # (its fields were checked by the first reading)
-            detections = detections_from_records(parse_results(bytes(data), label), label, ground.image_ids,
-                                                 ground.image_sizes, None, iou_type, ground.file_names,
-                                                 keypoint_count=keypoint_count)
+        chosen = chosen_categories(ground, category)
+        # the categories listed, annotated or not (pycocotools' getCatIds), in id order
+        params = EvalParams(iou_type=iou_type, cat_ids=sorted(chosen))
+        keypoint_count = oks_keypoint_count(ground, params, iou_type, kpt_sigmas)
+        breakdown = Breakdown.plan(ground, params, image_set, by_visibility)
+        report = EvalReport(iou_type=iou_type, mode=mode, split=evaluated_split, gt_source=ground.source,
+                            max_iou_source=ground.max_iou_source,
+                            range_rule=ground.range_rule if mode == "official" else "closed-top",
+                            params=params, paper=paper,
+                            categories=([chosen[k] for k in sorted(chosen)]
+                                        if per_category or category is not None else None),
+                            per_category=per_category, errors_iou=errors_iou if errors else None)
+        if bootstrap:
+            report.bootstrap, report.seed = bootstrap, seed
+
+        def evaluate(name: str, g: GroundTruth, p: EvalParams, detections: Annotations) -> ResultsEvaluation:
+            return _evaluate_one(name, g, detections, p, ranges, mode, by_max_iou, per_person, report.errors_iou,
+                                 (bootstrap, seed) if bootstrap else None, per_category)
+
+        for name, source, tagged in zip(names, results, file_tags):
+            if isinstance(source, list):
+                label = name
+                detections = detections_from_records(parse_results(source, name, strict=True), label, ground.image_ids,
+                                                     ground.image_sizes, None, iou_type, ground.file_names, strict=True,
+                                                     keypoint_count=keypoint_count)
+            else:
+                mask_strings = None
+                if isinstance(source, PrefetchedResults):
+                    label, (data, scanned), mask_strings = str(source.path), source.get(), source.mask_strings
+                else:
+                    label, data = str(source), map_file(source)
+                    scanned = scan_results(data, iou_type=iou_type)
+                # Masks are checked as the IoU pass decodes them; a file the scanner should not
+                # have taken is read again the general way, which names its problem.
+                if not isinstance(source, PrefetchedResults) and not readable_again(label):  # a pipe: its bytes are hashed now, for the protocol cards
+                    report.hash_now(label, data)
+                detections = detections_from_bytes(data, label, ground.image_ids, ground.image_sizes, None,
+                                                   iou_type, ground.file_names, defer_mask_checks=True,
+                                                   scanned=scanned, strict=True, keypoint_count=keypoint_count,
+                                                   mask_strings=mask_strings)
+                # what the detections need of the columns is theirs now (peak memory); without masks,
+                # the file's mapping can go too (with masks: it is read again if one is bad)
+                scanned = mask_strings = None
+                if isinstance(source, PrefetchedResults):
+                    source.release()
+                if detections.masks is None:
+                    data = None
+            if len(detections) == 0:
+                warnings.warn(f"{label}: empty results list" + (": every AP and AR is 0" if len(ground.annotations) else ""),
+                              OCHumanWarning, stacklevel=2)
+            image_index = index_of(detections.image_id, ground.image_ids)  # (every one is there, or reading refused it)
+            if mode == "official":
+                _refuse_images_outside_file(ground, detections, label, image_index)
+            _warn_if_outside_images(ground, detections, label, image_index)
+            _warn_if_unlisted_categories(ground, detections, label)
             evaluation = evaluate(name, ground, params, detections)
-        found = [evaluation] if breakdown is None else breakdown.evaluations(
-            evaluation, lambda g, p: evaluate(name, g, p, detections))
-        for each in found:
-            each.source, each.tags = (None if isinstance(source, list) else label), tagged
-        report.evaluations += found
-        if isinstance(source, PrefetchedResults):  # the bytes read, hashed while they were evaluated:
-            report.hash_known(label, source.sha256())  # done before the call returns and the file may change
-    return report
+            if not masks_are_valid(detections):  # (its fields were checked by the first reading)
+                detections = detections_from_records(parse_results(bytes(data), label), label, ground.image_ids,
+                                                     ground.image_sizes, None, iou_type, ground.file_names,
+                                                     keypoint_count=keypoint_count)
+                evaluation = evaluate(name, ground, params, detections)
+            found = [evaluation] if breakdown is None else breakdown.evaluations(
+                evaluation, lambda g, p: evaluate(name, g, p, detections))
+            for each in found:
+                each.source, each.tags = (None if isinstance(source, list) else label), tagged
+            report.evaluations += found
+            if isinstance(source, PrefetchedResults):  # the bytes read, hashed while they were evaluated:
+                report.hash_known(label, source.sha256())  # done before the call returns and the file may change
+        return report
+    finally:  # nothing reads a file's mapping once this returns or raises (the file may change)
+        for source in results:
+            if isinstance(source, PrefetchedResults):
+                source.finish()
 
 
 def oks_keypoint_count(ground: GroundTruth, params: EvalParams, iou_type: str,
