@@ -539,7 +539,7 @@ def _coco_categories(parts: _Parts, all_categories: bool) -> tuple[Optional[_Coc
         parts.typed("categories", list[_CocoCategory], _describe_coco("categories"))
         if "categories" in parts.keys() else []
     )
-    huge = next((k for k, c in enumerate(categories) if not -2 ** 63 <= c.id < 2 ** 63), None)
+    huge = next((k for k, c in enumerate(categories) if c.id not in _INT64), None)
     if huge is not None:  # (as annotations' category_id, see _int64_column)
         raise FormatError.at(source, f"categories[{huge}]", f"id {categories[huge].id} does not fit int64")
     category = None if all_categories else _person_category(categories, source)
@@ -628,6 +628,9 @@ def _column(values: list) -> np.ndarray:
     return column
 
 
+_INT64 = range(-2 ** 63, 2 ** 63)  # the ints an int64 column holds
+
+
 def _int64_column(records: list, field: str, source: str, listed: str = "annotations") -> np.ndarray:
     """An integer field of every record of a COCO list (``listed``) as int64; a value beyond int64
     (an id of 2 ** 64; image ids may be any int, see _column) is refused naming its record."""
@@ -635,7 +638,7 @@ def _int64_column(records: list, field: str, source: str, listed: str = "annotat
     try:
         return np.array(values, dtype=np.int64)
     except OverflowError:
-        k = next(k for k, v in enumerate(values) if not -2 ** 63 <= v < 2 ** 63)
+        k = next(k for k, v in enumerate(values) if v not in _INT64)
         raise FormatError.at(source, f"{listed}[{k}]", f"{field} {values[k]} does not fit int64") from None
 
 
@@ -645,7 +648,7 @@ def _rle_sizes(segs: list, source: str) -> np.ndarray:
     try:
         return np.array([s.size if isinstance(s, _Rle) else (-1, -1) for s in segs], dtype=np.int64).reshape(-1, 2)
     except OverflowError:
-        k = next(k for k, s in enumerate(segs) if isinstance(s, _Rle) and not all(-2 ** 63 <= v < 2 ** 63 for v in s.size))
+        k = next(k for k, s in enumerate(segs) if isinstance(s, _Rle) and not all(v in _INT64 for v in s.size))
         raise FormatError.at(source, f"annotations[{k}]", f"segmentation size {list(segs[k].size)} does not fit int64") from None
 
 
