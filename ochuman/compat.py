@@ -32,14 +32,19 @@ into an index that exists, else when the index is built. Files are kept as they 
 pycocotools reads them at once): a private copy the system makes and this process maps, else
 their bytes. ``loadRes`` derives ``area``, ``bbox``, ``segmentation`` and ``id`` as pycocotools does,
 deciding by the first record; where pycocotools raises, a one-line :class:`ResultsError` that
-is also the exception type pycocotools raises there (``KeyError``, ``TypeError``, ...).
+is also the exception type pycocotools raises there (``KeyError``, ``TypeError``, ...). Values of
+another type are read by pycocotools' rules: an ``iscrowd`` of 0.5 or "0" is an ignore region
+(``bool``) but no crowd (``int``), -1 or 256 overflow its IoU's uint8; a ``num_keypoints`` of
+0.5, "0" or null ignores no one (only ``== 0`` does); a string or null area or score raises.
 
 Differences: ``summarize()`` prints through ``print_function`` (the one place this package
 prints; pass another function to silence or redirect it), ``evaluate()``/``accumulate()``
 print nothing, ``loadRes`` leaves the caller's records unchanged (and takes a ``Path`` too),
 and an RLE whose size differs from its image, or whose counts do not cover it, is refused
-naming its record (pycocotools computes with it), as is an annotation or category id beyond
-int64 (image ids are taken). With ``useCats=0``
+naming its record (pycocotools computes with it), as are an annotation id that is no int64
+integer (0.5, "1", 2 ** 70; image ids are taken), a category id beyond int64 and keypoints of
+another count than ``kpt_oks_sigmas`` (pycocotools reads 50 numbers as 17 joints). A keypoint
+written in a file as an integer beyond 2 ** 64 is read as a float (pycocotools raises). With ``useCats=0``
 keypoints are pooled over ``catIds`` as segm and bbox are (pycocotools' ``computeOks``
 ignores ``useCats``, finds no pairs and reports every keypoints AP as 0 there).
 """
@@ -83,18 +88,36 @@ from ochuman.eval.states import GtState
 from ochuman.eval.summary import summarize as _summarize_arrays
 from ochuman.scan import coco_members, copy_mask_strings, scan_results, scan_results_piecewise, snapshot_file
 
-__all__ = ["COCO", "COCOeval", "Params", "MissingFieldError", "FieldTypeError", "UnknownImageError",
-           "NotAListError", "EmptyResultsError", "KeypointCountError"]
+__all__ = ["COCO", "COCOeval", "Params", "MissingFieldError", "FieldTypeError", "FieldIndexError",
+           "FieldOverflowError", "UnknownImageError", "NotAListError", "EmptyResultsError", "KeypointCountError"]
 
 
 class MissingFieldError(ResultsError, KeyError):
-    """A record lacks a field pycocotools reads (it raises ``KeyError`` there)."""
+    """A record lacks a field or key pycocotools reads (it raises ``KeyError`` there)."""
 
     __str__ = Exception.__str__
 
 
 class FieldTypeError(ResultsError, TypeError):
     """A field holds what pycocotools cannot use there (it raises ``TypeError``)."""
+
+
+class FieldIndexError(ResultsError, IndexError):
+    """A field holds fewer values than pycocotools indexes (it raises ``IndexError``)."""
+
+
+class FieldOverflowError(ResultsError, OverflowError):
+    """A field holds a number beyond the C type pycocotools converts it to (``OverflowError``)."""
+
+
+def _error_like(err: BaseException) -> type:
+    """The one-line error class that is also ``err``'s type, for an ``err`` that pycocotools'
+    code raises on the same value (a ``ValueError``: :class:`ResultsError` itself)."""
+    for kind, ours in ((KeyError, MissingFieldError), (IndexError, FieldIndexError),
+                       (OverflowError, FieldOverflowError), (TypeError, FieldTypeError)):
+        if isinstance(err, kind):
+            return ours
+    return ResultsError
 
 
 class UnknownImageError(ResultsError, AssertionError):
@@ -252,13 +275,19 @@ class COCO(_PycocotoolsCOCO):
 
     def createIndex(self):  # noqa: N802 (pycocotools name)
         with quietly():
-            super().createIndex()
+            try:
+                super().createIndex()
+            except (KeyError, TypeError) as err:  # a record without a key, or one no key can be
+                raise _error_like(err)(f"{self._source}: {_index_problem(self.dataset)}"[:300]) from None
 
     def loadRes(self, resFile):  # noqa: N802,N803
         """Results (path, list of dicts, or pycocotools' 7-column numpy array) -> a COCO object,
         with pycocotools' derived fields; the caller's records are left unchanged. A file the
         compiled scanner reads, or a list in the usual shapes (where pycocotools would load
         either without error), is kept as columns until its index is read."""
+        if self._top("images", _UNSET) is _UNSET:  # pycocotools copies it first
+            raise MissingFieldError(f"{getattr(self, '_source', '<annotations>')}: top level: images missing "
+                                    "(pycocotools' loadRes copies the ground truth's)")
         if isinstance(resFile, (str, os.PathLike)):
             with _scanning(self._file if self._pending is not None else None):
                 lazy = _lazy_results(self, resFile)
@@ -448,6 +477,8 @@ class _AnnotationFile:
         area = np.frombuffer(scanned[5], dtype=np.float64)[rows]
         if ((np.frombuffer(scanned[15], dtype=np.uint16)[rows] & needed) != needed).any() or np.isnan(area).any():
             return None
+        if iou_type != "keypoints" and ((crowd[rows] < 0) | (crowd[rows] > 255)).any():
+            return None  # pycocotools' IoU reads iscrowd as uint8 and raises
         n = len(rows)
         bbox = np.frombuffer(scanned[4], dtype=np.float64).reshape(-1, 4)[rows] if iou_type != "segm" else np.zeros((n, 4))
         keypoints = num_keypoints = masks = sizes = None
@@ -602,6 +633,7 @@ def _load_results(res: COCO, anns, source: str, known: set, gt_dataset: dict) ->
         raise NotAListError(f"{source}: top level: results are not a list of objects "
                             f"(expected a list, got {type(anns).__name__})")
     anns = [_record_copy(ann, source, i) for i, ann in enumerate(anns)]
+    _check_keys(anns, source, "image_id")
     for i, ann in enumerate(anns):
         if ann["image_id"] not in known:
             raise UnknownImageError(f"{source}: record {i} (image_id {ann['image_id']!r}): unknown image_id: "
@@ -617,6 +649,8 @@ def _load_results(res: COCO, anns, source: str, known: set, gt_dataset: dict) ->
         res.dataset["images"] = [img for img in res.dataset["images"] if img["id"] in with_results]
         for i, ann in enumerate(anns):
             ann["id"] = i + 1
+    elif "categories" not in gt_dataset:
+        raise MissingFieldError(f"{source}: the ground truth has no categories (pycocotools' loadRes copies them)")
     elif "bbox" in first and first["bbox"] != []:
         res.dataset["categories"] = copy.deepcopy(gt_dataset["categories"])
         _derive_from_boxes(anns, source)
@@ -629,8 +663,44 @@ def _load_results(res: COCO, anns, source: str, known: set, gt_dataset: dict) ->
     else:
         raise MissingFieldError(f"{source}: record 0: none of bbox, segmentation, keypoints or caption "
                                 "(pycocotools' loadRes decides by the first record what the results are)")
+    if "categories" in res.dataset:  # createIndex groups the records by category then
+        _check_keys(anns, source, "category_id")
     res.dataset["annotations"] = anns
     res.createIndex()
+
+
+def _index_problem(dataset: dict) -> str:
+    """Where pycocotools' ``createIndex`` fails on ``dataset``: the first record, in its order,
+    that is no object, lacks a key or holds one that cannot key a dict."""
+    checks = [("annotations", ("image_id", "id")), ("images", ("id",)), ("categories", ("id",))]
+    if "annotations" in dataset and "categories" in dataset:
+        checks.append(("annotations", ("category_id",)))
+    for part, names in checks:
+        records = dataset.get(part)
+        for k, record in enumerate(records if isinstance(records, list) else []):
+            if not isinstance(record, dict):
+                return f"{part}[{k}]: expected an object, got {type(record).__name__}"
+            for name in names:
+                if name not in record:
+                    return f"{part}[{k}]: {name} missing (pycocotools' index reads it)"
+                try:
+                    hash(record[name])
+                except TypeError:
+                    return f"{part}[{k}]: {name}: {record[name]!r} cannot key pycocotools' index"
+    return "pycocotools' index cannot be built (a top-level value that is no list of objects)"
+
+
+def _check_keys(anns: list, source: str, name: str) -> None:
+    """Every record's ``name`` can key a dict (pycocotools' index; it raises ``KeyError`` where
+    one is missing, ``TypeError`` where one is a list or an object)."""
+    for i, ann in enumerate(anns):
+        if name not in ann:
+            raise MissingFieldError(f"{_where(source, i, ann)}: {name} missing (pycocotools' index reads it)")
+        try:
+            hash(ann[name])
+        except TypeError:
+            raise FieldTypeError(f"{source}: record {i}: {name}: {ann[name]!r} cannot key pycocotools' "
+                                 "index"[:300]) from None
 
 
 class _ScannedResults:
@@ -955,8 +1025,8 @@ def _derive_from_boxes(anns: list, source: str) -> None:
         try:
             x1, x2, y1, y2 = bb[0], bb[0] + bb[2], bb[1], bb[1] + bb[3]
             area = bb[2] * bb[3]
-        except (TypeError, IndexError, KeyError):
-            raise FieldTypeError(f"{_where(source, i, ann)}: bbox: expected [x, y, w, h], got {bb!r}"[:300]) from None
+        except (TypeError, IndexError, KeyError) as err:
+            raise _error_like(err)(f"{_where(source, i, ann)}: bbox: expected [x, y, w, h], got {bb!r}"[:300]) from None
         if "segmentation" not in ann:
             ann["segmentation"] = [[x1, y1, x1, y2, x2, y2, x2, y1]]
         ann["area"] = area
@@ -1006,9 +1076,9 @@ def _derive_from_keypoints(anns: list, source: str) -> None:
         try:
             x, y = s[0::3], s[1::3]
             x0, x1, y0, y1 = np.min(x), np.max(x), np.min(y), np.max(y)
-        except (TypeError, ValueError):
-            raise FieldTypeError(f"{_where(source, i, ann)}: keypoints: expected [x, y, v, ...] numbers, "
-                                 f"got {_kind(s)} of {len(s) if hasattr(s, '__len__') else 0}") from None
+        except (TypeError, ValueError, KeyError, IndexError) as err:
+            raise _error_like(err)(f"{_where(source, i, ann)}: keypoints: expected [x, y, v, ...] numbers, "
+                                   f"got {_kind(s)} of {len(s) if hasattr(s, '__len__') else 0}") from None
         ann["area"] = (x1 - x0) * (y1 - y0)
         ann["id"] = i + 1
         ann["bbox"] = [x0, y0, x1 - x0, y1 - y0]
@@ -1036,20 +1106,37 @@ def _columns(anns: list, coco, iou_type: str, is_gt: bool, n_joints: int) -> tup
     source = getattr(coco, "_source", "<annotations>")
     n = len(anns)
 
-    def column(name: str, why: str, dtype=np.float64):
+    def values(name: str, why: str) -> list:
         try:
-            return np.array([ann[name] for ann in anns], dtype=dtype)
+            return [ann[name] for ann in anns]
         except KeyError:
             ann = next(a for a in anns if name not in a)
             raise MissingFieldError(f"{source}: {_name(ann, is_gt)}: {name} missing ({why})") from None
-        except (TypeError, ValueError, OverflowError):
-            ann = next((a for a in anns if not _numeric(a[name])), None)
-            if ann is None:  # numbers all, one beyond the column's type (an id of 2 ** 64)
-                ann = next(a for a in anns if not _fits(a[name], dtype))
-                raise FieldTypeError(f"{source}: {_name(ann, is_gt)}: {name}: {ann[name]!r} does not fit "
-                                     f"{np.dtype(dtype).name} (the evaluator's; pycocotools takes any int)"[:300]) from None
+
+    def column(name: str, why: str, dtype=np.float64) -> np.ndarray:
+        """A field as numbers: Python's (bool, int, float) or numpy's, as pycocotools computes
+        with them; a string, null, list or object is refused (pycocotools' comparisons and
+        negations raise ``TypeError`` on them, numpy would read "1" as 1)."""
+        listed = values(name, why)
+        array = _number_array(listed)
+        if array is not None and array.dtype.kind == "f" and dtype == np.int64:
+            beyond = np.flatnonzero(~((array == np.trunc(array)) & (np.abs(array) < 2.0 ** 63)))  # NaN too
+            if len(beyond):
+                ann = anns[int(beyond[0])]
+                raise FieldTypeError(f"{source}: {_name(ann, is_gt)}: {name}: {ann[name]!r} is no int64 integer "
+                                     f"(the evaluator's; pycocotools takes any number)"[:300])
+        if array is not None and (array.dtype.kind in "bi" or array.dtype.kind == "f"):
+            return array.astype(dtype)
+        ann = next((a for a in anns if not _is_number(a[name])), None)
+        if ann is not None:
             raise FieldTypeError(f"{source}: {_name(ann, is_gt)}: {name}: expected a number, "
-                                 f"got {ann[name]!r}"[:300]) from None
+                                 f"got {ann[name]!r}"[:300])
+        try:
+            return np.array(listed, dtype=dtype)
+        except (TypeError, ValueError, OverflowError):  # one beyond the column's type (an id of 2 ** 64)
+            ann = next(a for a in anns if not _fits(a[name], dtype))
+            raise FieldTypeError(f"{source}: {_name(ann, is_gt)}: {name}: {ann[name]!r} does not fit "
+                                 f"{np.dtype(dtype).name} (the evaluator's; pycocotools takes any int)"[:300]) from None
 
     counts = sizes = keypoints = num_keypoints = None
     deferred: dict = {}
@@ -1062,16 +1149,18 @@ def _columns(anns: list, coco, iou_type: str, is_gt: bool, n_joints: int) -> tup
         keypoints = _pair_rows(anns, "keypoints", 3 * n_joints, source, is_gt, deferred)
         if is_gt:
             bbox = _pair_rows(anns, "bbox", 4, source, is_gt, deferred)
-            num_keypoints = column("num_keypoints", "keypoints evaluation ignores persons with 0", np.int64)
+            num_keypoints = _compared_with_zero(values("num_keypoints", "keypoints evaluation ignores persons with 0"))
+    crowd, ignore = (_crowd_flags(values("iscrowd", "pycocotools' evaluateImg reads it"), anns, source, iou_type)
+                     if is_gt else (np.zeros(n, bool), None))
     columns = Annotations(
         image_id=np.array([ann["image_id"] for ann in anns]),
         category_id=column("category_id", "every evaluation reads it", np.int64),
         ann_id=column("id", "every evaluation reads it", np.int64),
         bbox=bbox,
         area=column("area", "the area ranges read it"),
-        iscrowd=(column("iscrowd", "pycocotools' evaluateImg reads it", np.float64) != 0) if is_gt else np.zeros(n, bool),
+        iscrowd=crowd,
         score=column("score", "detections are ranked by it") if not is_gt else np.ones(n),
-        counts=counts, mask_size=sizes, keypoints=keypoints, num_keypoints=num_keypoints, masks=counts,
+        counts=counts, mask_size=sizes, keypoints=keypoints, num_keypoints=num_keypoints, masks=counts, ignore=ignore,
     )
     return columns, deferred
 
@@ -1102,15 +1191,17 @@ def _select(columns: Annotations, img_ids: list, cat_lists: list, use_cats) -> A
 
 
 def _pair_rows(anns: list, name: str, width: int, source: str, is_gt: bool, deferred: dict) -> np.ndarray:
-    """(N, width) rows of a field read only for OKS pairs: a missing or other-length row is
-    zeros, its error kept in ``deferred`` under its index."""
+    """(N, width) rows of a field read only for OKS pairs: a missing or other-length row, or
+    one holding other than numbers (pycocotools' arithmetic on it raises), is zeros, its error
+    kept in ``deferred`` under its index."""
     rows = np.zeros((len(anns), width))
     for i, ann in enumerate(anns):
         value = ann.get(name)
         try:
-            row = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
+            row = np.asarray(value)
+        except ValueError:  # lists of several lengths
             row = None
+        row = row.astype(np.float64) if row is not None and row.dtype.kind in "biuf" else None
         if row is not None and row.shape == (width,):
             rows[i] = row
         elif name not in ann:
@@ -1120,10 +1211,23 @@ def _pair_rows(anns: list, name: str, width: int, source: str, is_gt: bool, defe
             deferred.setdefault(i, KeypointCountError(
                 f"{source}: {_name(ann, is_gt)}: keypoints: {len(row)} numbers, but params.kpt_oks_sigmas has "
                 f"{width // 3} joints ({width} numbers): set params.kpt_oks_sigmas to one sigma per joint"))
+        elif name == "bbox":
+            try:
+                rows[i] = _oks_box(value)
+            except (TypeError, ValueError, KeyError, IndexError) as err:
+                deferred.setdefault(i, _error_like(err)(f"{source}: {_name(ann, is_gt)}: bbox: expected [x, y, w, h], "
+                                                        f"got {value!r}"[:300]))
         else:
             deferred.setdefault(i, FieldTypeError(f"{source}: {_name(ann, is_gt)}: {name}: expected "
                                                   f"{width} numbers, got {value!r}"[:300]))
     return rows
+
+
+def _oks_box(bb) -> np.ndarray:
+    """The (4,) box pycocotools' ``computeOks`` reads of a ground truth's ``bbox``: its first four
+    values, in ``bb[0] - bb[2]``, ``bb[1] + bb[3] * 2``, ...; raises where that code raises."""
+    bb[0] - bb[2], bb[0] + bb[2] * 2, bb[1] - bb[3], bb[1] + bb[3] * 2
+    return np.array([bb[0], bb[1], bb[2], bb[3]], dtype=np.float64)
 
 
 def _raise_deferred(gt: Annotations, gt_deferred: dict, dt: Annotations, dt_deferred: dict, use_cats) -> None:
@@ -1143,12 +1247,59 @@ def _raise_deferred(gt: Annotations, gt_deferred: dict, dt: Annotations, dt_defe
                 raise deferred[i]
 
 
-def _numeric(value) -> bool:
+def _is_number(value) -> bool:
+    """A Python or numpy number (bool included), what pycocotools computes with."""
+    return isinstance(value, (int, float, np.integer, np.floating))
+
+
+def _number_array(values: list) -> Optional[np.ndarray]:
+    """``values`` as a 1-D array where numpy reads each as a bool, int or float (no string,
+    null or list among them), else None."""
     try:
-        float(value)
-        return True
-    except (TypeError, ValueError, OverflowError):
-        return False
+        array = np.array(values)
+    except (ValueError, OverflowError):  # lists of several lengths
+        return None
+    return array if array.ndim == 1 and array.dtype.kind in "biuf" else None
+
+
+def _compared_with_zero(values: list) -> np.ndarray:
+    """``num_keypoints`` as pycocotools reads it (``num_keypoints == 0`` makes an ignore region),
+    (N,) float64: a number as it is, anything else NaN (a string "0" or null is no 0 there)."""
+    array = _number_array(values)
+    if array is not None:
+        return array.astype(np.float64)
+    return np.array([0.0 if _is_number(v) and v == 0 else float(v) if _is_number(v) and abs(v) < 1e300
+                     else np.copysign(np.inf, v) if _is_number(v) else np.nan for v in values])
+
+
+def _crowd_flags(values: list, anns: list, source: str, iou_type: str) -> tuple:
+    """pycocotools' two readings of each ``iscrowd``: ``int(iscrowd) != 0`` (a crowd: IoU over
+    the detection's area, matched any number of times) and ``bool(iscrowd)`` (an ignore region),
+    (N,) bool each, the second None where it equals the first (integers). Where ``int()``
+    raises, raise as pycocotools does; bbox and segm pass the ints as uint8 to its compiled IoU
+    (-1 or 256 raise ``OverflowError`` there, detections or not)."""
+    array = _number_array(values)
+    ignore = None
+    if array is None or array.dtype.kind == "f":
+        as_int = []
+        for ann, value in zip(anns, values):
+            try:
+                as_int.append(int(value))
+            except (TypeError, ValueError, OverflowError) as err:
+                raise _error_like(err)(f"{source}: {_name(ann, True)}: iscrowd: {value!r} is no int "
+                                       f"(pycocotools' evaluateImg takes int() of it)"[:300]) from None
+        array = np.array(as_int, dtype=object)
+        ignore = np.array([bool(v) for v in values], dtype=bool)
+    crowd = (array != 0).astype(bool)
+    if iou_type != "keypoints":
+        beyond = np.flatnonzero(((array < 0) | (array > 255)).astype(bool))
+        if len(beyond):
+            i = int(beyond[0])
+            raise FieldOverflowError(f"{source}: {_name(anns[i], True)}: iscrowd: {values[i]!r} does not "
+                                     "fit uint8 (pycocotools' IoU reads it as one)"[:300])
+    if ignore is not None and np.array_equal(ignore, crowd):
+        ignore = None
+    return crowd, ignore
 
 
 def _fits(value, dtype) -> bool:
@@ -1184,8 +1335,10 @@ def _rows(anns: list, name: str, width: int, source: str, is_gt: bool, why: str)
         return rows
     except (TypeError, ValueError):
         ann = next(a for a, v in zip(anns, values) if not _is_row(v, width))
-        raise FieldTypeError(f"{source}: {_name(ann, is_gt)}: {name}: expected {width} numbers, "
-                             f"got {ann[name]!r}"[:300]) from None
+        # (pycocotools' compiled IoU reads objects as RLE: KeyError 'counts'; anything else: Exception)
+        error = MissingFieldError if isinstance(ann[name], dict) else FieldTypeError
+        raise error(f"{source}: {_name(ann, is_gt)}: {name}: expected {width} numbers, "
+                    f"got {ann[name]!r}"[:300]) from None
 
 
 def _is_row(value, width: int) -> bool:
@@ -1206,7 +1359,7 @@ def _rle(ann: dict, coco, source: str, is_gt: bool) -> dict:
         rle = coco.annToRLE(ann)
         return {"size": rle["size"], "counts": rle["counts"]}
     except (TypeError, ValueError, KeyError, IndexError, OverflowError) as err:
-        raise FieldTypeError(f"{source}: {_name(ann, is_gt)}: segmentation: not a polygon list or RLE ({err})") from None
+        raise _error_like(err)(f"{source}: {_name(ann, is_gt)}: segmentation: not a polygon list or RLE ({err})") from None
 
 
 def _rles(anns: list, coco, source: str, is_gt: bool):

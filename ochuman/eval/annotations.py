@@ -24,7 +24,9 @@ class Annotations:
     num_keypoints (N,) int64 or float64 (ground truth, keypoints only: 0 makes an ignore
     region); file_image_ids: every image id of the ground-truth file, annotated or not (images
     without annotations still collect false positives); None: the images of the annotations.
-    masks: ``counts`` as a :class:`MaskTable`.
+    masks: ``counts`` as a :class:`MaskTable`. ignore (N,) bool: which are ignore regions where
+    that is not ``iscrowd`` (the drop-in's ``iscrowd: 0.5``: pycocotools' ``bool()`` makes it one,
+    its ``int()`` no crowd); None: ``iscrowd`` (keypoints: or ``num_keypoints`` 0).
     """
 
     image_id: np.ndarray
@@ -40,6 +42,7 @@ class Annotations:
     num_keypoints: Optional[np.ndarray] = None
     file_image_ids: Optional[np.ndarray] = None
     masks: Optional["MaskTable"] = None  # the counts with their statistics, when already built
+    ignore: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         return len(self.ann_id)

@@ -31,8 +31,9 @@ class Variant:
 
 
 def base_state(gt: Annotations, blocks: Blocks, params: EvalParams) -> np.ndarray:
-    """pycocotools' ``ignore`` per gt in block order: iscrowd (keypoints: or no keypoints)."""
-    ignore = gt.iscrowd[blocks.gt_order].copy()
+    """pycocotools' ``ignore`` per gt in block order: iscrowd (keypoints: or no keypoints), or
+    ``gt.ignore`` where given."""
+    ignore = (gt.iscrowd if gt.ignore is None else gt.ignore)[blocks.gt_order].copy()
     if params.iou_type == "keypoints":
         ignore |= gt.num_keypoints[blocks.gt_order] == 0
     return np.where(ignore, GtState.IGNORED, GtState.COUNTED).astype(np.uint8)
