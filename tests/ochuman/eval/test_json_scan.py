@@ -645,7 +645,8 @@ def test_results_reading_equals_the_general_path(data, iou_type, parts):
 
 @pytest.mark.slow
 @MANY
-@given(data=results_bytes(), iou_type=st.sampled_from(["bbox", "segm", "keypoints"]), parts=st.integers(1, 3))
+@given(data=st.one_of(results_bytes(), joints_results()), iou_type=st.sampled_from(["bbox", "segm", "keypoints"]),
+       parts=st.integers(1, 3))
 def test_results_reading_equals_the_general_path_many(data, iou_type, parts):
     check_scanner_columns(data)
     check_scanner_skips(data)
