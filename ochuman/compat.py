@@ -1198,10 +1198,10 @@ def _pair_rows(anns: list, name: str, width: int, source: str, is_gt: bool, defe
     for i, ann in enumerate(anns):
         value = ann.get(name)
         try:
-            row = np.asarray(value)
+            array = np.asarray(value)
         except ValueError:  # lists of several lengths
-            row = None
-        row = row.astype(np.float64) if row is not None and row.dtype.kind in "biuf" else None
+            array = None
+        row = array.astype(np.float64) if array is not None and array.dtype.kind in "biuf" else None
         if row is not None and row.shape == (width,):
             rows[i] = row
         elif name not in ann:
@@ -1211,6 +1211,9 @@ def _pair_rows(anns: list, name: str, width: int, source: str, is_gt: bool, defe
             deferred.setdefault(i, KeypointCountError(
                 f"{source}: {_name(ann, is_gt)}: keypoints: {len(row)} numbers, but params.kpt_oks_sigmas has "
                 f"{width // 3} joints ({width} numbers): set params.kpt_oks_sigmas to one sigma per joint"))
+        elif name == "keypoints" and array is not None and array.ndim == 0:  # pycocotools slices it: IndexError
+            deferred.setdefault(i, FieldIndexError(f"{source}: {_name(ann, is_gt)}: keypoints: expected {width} "
+                                                   f"numbers, got {value!r}"[:300]))
         elif name == "bbox":
             try:
                 rows[i] = _oks_box(value)
