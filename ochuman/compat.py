@@ -73,7 +73,7 @@ from pycocotools.cocoeval import Params
 from ochuman import _evalcore
 from ochuman.errors import OCHumanError, ResultsError
 from ochuman.keypoints import COCO_OKS_SIGMAS
-from ochuman.masks import PolygonTable, polygon_masks
+from ochuman.masks import PolygonTable, check_drawable, polygon_masks
 from ochuman.parallel import worker_count
 from ochuman.rle import list_strings, pack_strings
 from ochuman.eval.accumulation import accumulate as _accumulate
@@ -524,7 +524,10 @@ class _AnnotationFile:
             if len(drawn):
                 if "polygons" not in self.columns:
                     self.columns["polygons"] = PolygonTable.from_counts(scanned[14], scanned[13], scanned[12])
-                parts.append((drawn, self.columns["polygons"].take(rows[drawn]).masks(sizes[drawn])))
+                polygons = self.columns["polygons"].take(rows[drawn])
+                if polygons.first_undrawable() is not None:  # the general path names it
+                    return None, None
+                parts.append((drawn, polygons.masks(sizes[drawn])))
             listed, strings = np.flatnonzero(kind == _SEGM_RLE_LIST), []
             # uncompressed: pycocotools' annToRLE, made from the file's text where the compiled core can
             for k, made in zip(listed.tolist(), list_strings(raw, segm[listed, 2:])):
@@ -1358,6 +1361,12 @@ def _rle(ann: dict, coco, source: str, is_gt: bool) -> dict:
         problem = "segmentation missing" if "segmentation" not in ann else f"segmentation is {_kind(seg)}"
         error = MissingFieldError if "segmentation" not in ann else FieldTypeError
         raise error(f"{source}: {_name(ann, is_gt)}: {problem} (segm evaluation needs a mask)")
+    try:  # (pycocotools would not finish)
+        for polygon in seg if type(seg) is list else ():
+            if type(polygon) is list:
+                check_drawable(polygon)
+    except OverflowError as err:
+        raise FieldOverflowError(f"{source}: {_name(ann, is_gt)}: segmentation: {err}") from None
     try:
         rle = coco.annToRLE(ann)
         return {"size": rle["size"], "counts": rle["counts"]}

@@ -42,7 +42,7 @@ from ochuman.keypoints import (
     NUM_COCO_KEYPOINTS, NUM_OCHUMAN_KEYPOINTS, OCHUMAN_KEYPOINT_NAMES,
     ochuman_to_coco,
 )
-from ochuman.masks import Polygons, PolygonTable, xyxy_to_xywh, xywh_to_xyxy
+from ochuman.masks import Polygons, PolygonTable, check_drawable, xyxy_to_xywh, xywh_to_xyxy
 from ochuman.maxiou import max_iou_from_boxes_grouped
 from ochuman.records import Dataset, Image
 from ochuman.rle import CountLists, FileSegmentations, MaskTable
@@ -395,6 +395,10 @@ def _check_polygons(polygons: list, where: str, source: str, finite: bool, what:
             )
         if not finite and not all(map(math.isfinite, polygon)):
             raise FormatError.at(source, where, f"{what}[{k}]: NaN or infinite coordinate")
+        try:
+            check_drawable(polygon)
+        except OverflowError as err:
+            raise FormatError.at(source, where, f"{what}[{k}]: {err}") from None
 
 
 def _keypoint_names_problem(names: Any) -> str:
@@ -898,6 +902,16 @@ def _coco_dataset(parts: _Parts, c: _CocoColumns, category: Optional[_CocoCatego
         for n, k in enumerate(rows[:n_persons if bad is None else bad].tolist()):
             if c.polygons[k] is not None:
                 _check_polygons(c.polygons[k], where_ann(n), source, parts.numbers_are_finite, "segmentation")
+    segmentations = c.segmentations(rows)
+    polygons = segmentations.polygons if isinstance(segmentations, FileSegmentations) else None
+    undrawable = polygons.first_undrawable() if polygons is not None else None
+    if undrawable is not None and (bad is None or undrawable < bad):
+        check = polygons.polygons(undrawable)
+        try:
+            for polygon in check:
+                check_drawable(polygon)
+        except OverflowError as err:
+            raise FormatError.at(source, where_ann(undrawable), f"segmentation: {err}") from None
     if bad is not None:
         if wrong_size[bad]:
             raise FormatError.at(source, where_ann(bad), f"segmentation size {c.rle_size[rows[bad]].tolist()} "
@@ -928,7 +942,7 @@ def _coco_dataset(parts: _Parts, c: _CocoColumns, category: Optional[_CocoCatego
     return Dataset(
         source=source, format="coco", images=images, image_index=image_index, person_id=c.ann_id[rows],
         bbox_xywh=bbox_xywh, keypoints=keypoints, has_keypoints=has_keypoints,
-        segmentations=c.segmentations(rows), iscrowd=iscrowd, area=area, max_iou=max_iou,
+        segmentations=segmentations, iscrowd=iscrowd, area=area, max_iou=max_iou,
         max_iou_box=max_iou_box, images_dir=images_dir, range_rule=range_rule,
         num_keypoints_field=c.num_keypoints[rows], category_id=category_id, categories=listed,
     )

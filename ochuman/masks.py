@@ -57,10 +57,29 @@ def empty_rle(height: int, width: int) -> dict:
 
 
 def _pycocotools_polygons(polygons: Sequence[Sequence[float]], height: int, width: int) -> dict:
+    for polygon in polygons:
+        check_drawable(polygon)
     return _ascii(_union(mask_utils.frPyObjects([list(p) for p in polygons], height, width)))
 
 
 _COORDINATE_LIMIT = 2.0 ** 27  # evalcore.h POLYGON_COORDINATE_LIMIT
+# pycocotools' rleFrPoly draws at 5 times the scale and casts 5 x + 0.5 to a C int: past this
+# (or NaN) its walk along an edge spans ~2^31 points, gigabytes and minutes it never finishes
+DRAWABLE_LIMIT = (2.0 ** 31 - 1.5) / 5
+
+
+def check_drawable(polygon) -> None:
+    """Raise OverflowError where a coordinate of ``polygon`` (read as pycocotools reads it, as
+    float64: null is NaN) is one pycocotools' rasteriser cannot draw (NaN, infinite, beyond
+    :data:`DRAWABLE_LIMIT`); values it cannot read are left to it."""
+    try:
+        xy = np.array(polygon, dtype=np.float64).ravel()
+    except (TypeError, ValueError, OverflowError):
+        return
+    beyond = np.flatnonzero(~(np.abs(xy) <= DRAWABLE_LIMIT))
+    if len(beyond):
+        raise OverflowError(f"polygon coordinate {float(xy[int(beyond[0])])!r}: pycocotools' rasteriser draws only "
+                            f"within +-{DRAWABLE_LIMIT:.0f} (5 x must fit a C int; past it, it never finishes)")
 
 
 @dataclass(frozen=True)
@@ -108,6 +127,14 @@ class PolygonTable:
         bounds = self.point_start[self.polygon_start[i]:self.polygon_start[i + 1] + 1].tolist()
         return [self.xy[2 * a:2 * b].tolist() for a, b in zip(bounds[:-1], bounds[1:])]
 
+    def first_undrawable(self) -> Optional[int]:
+        """The first object with a coordinate pycocotools cannot draw (:func:`check_drawable`), or None."""
+        if not len(self.xy) or (self.xy.max() <= DRAWABLE_LIMIT and self.xy.min() >= -DRAWABLE_LIMIT):  # NaN: False
+            return None
+        beyond = np.flatnonzero(~(np.abs(self.xy) <= DRAWABLE_LIMIT))
+        polygon = np.searchsorted(self.point_start, beyond[0] // 2, side="right") - 1
+        return int(np.searchsorted(self.polygon_start, polygon, side="right") - 1)
+
     def take(self, idx: np.ndarray) -> "PolygonTable":
         """The objects at the indices idx (K,), their numbers gathered."""
         idx = np.asarray(idx, dtype=np.int64)
@@ -126,7 +153,7 @@ class PolygonTable:
         """Each object's polygons rasterised at its [height, width] of sizes (N, 2) and united,
         as :func:`polygon_masks` (an image of no pixels or of 2^31 - 1 or more, a coordinate not
         finite or past 2^27: pycocotools itself, given ``originals[k]`` when given, else the
-        object's polygons)."""
+        object's polygons; OverflowError where it cannot draw one)."""
         sizes = np.ascontiguousarray(sizes, dtype=np.int64).reshape(-1, 2)
         area = sizes[:, 0] * sizes[:, 1]
         points = self.point_start[self.polygon_start]
@@ -159,8 +186,9 @@ def polygon_masks(objects: Sequence[Sequence[Sequence[float]]], sizes: np.ndarra
     at its ``[height, width]`` of sizes (N, 2) and united: a :class:`MaskTable` of compressed RLE
     strings equal to pycocotools' ``frPyObjects`` + ``merge``, computed by the compiled core in
     threads. Left to pycocotools itself (its result or its error): a first polygon of 4 numbers
-    or fewer (``frPyObjects`` reads boxes or refuses), a coordinate not finite or past 2^27, an
-    image of no pixels or of 2^31 - 1 or more."""
+    or fewer (``frPyObjects`` reads boxes or refuses), a coordinate past 2^27, an image of no
+    pixels or of 2^31 - 1 or more; a coordinate pycocotools cannot draw (not finite or past
+    :data:`DRAWABLE_LIMIT`) raises OverflowError."""
     sizes = np.ascontiguousarray(sizes, dtype=np.int64).reshape(-1, 2)
     boxes = [k for k, p in enumerate(objects) if p and len(p[0]) <= 4]
     if boxes:

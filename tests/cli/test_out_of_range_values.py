@@ -95,3 +95,19 @@ def test_a_value_out_of_range_anywhere_is_evaluated_or_refused_in_one_line(tmp_p
         "--format", "csv"]))
     if in_gt:
         _assert_evaluated_or_one_line_error(runner.invoke(main, ["stats", str(gt_file), "--format", "json"]))
+
+
+@pytest.mark.parametrize("coordinate", [1e308, -1e308, 2 ** 70, 1e30, -5e8])
+@pytest.mark.parametrize("command", ["eval", "stats"])
+def test_a_polygon_coordinate_pycocotools_cannot_draw_is_one_line(tmp_path, coordinate, command):
+    """pycocotools draws a polygon at 5 times its scale as C ints: past +-429496729 its walk along
+    the edge spans ~2^31 points and never finishes (both commands hung here before)."""
+    gt = _changed(GT, ("annotations", 0, "segmentation", 0, 3), coordinate)
+    gt_file, results_file = tmp_path / "gt.json", tmp_path / "results.json"
+    gt_file.write_text(json.dumps(gt))
+    results_file.write_text(json.dumps(RESULTS))
+    arguments = (["eval", "--gt", str(gt_file), "--results", str(results_file), "--iou-type", "segm"]
+                 if command == "eval" else ["stats", str(gt_file)])
+    result = CliRunner(**RUNNER_KWARGS).invoke(main, arguments)
+    _assert_evaluated_or_one_line_error(result)
+    assert result.exit_code == 1 and "annotations[0] (id 1)" in result.stderr and "rasteriser" in result.stderr

@@ -206,3 +206,18 @@ def test_a_ground_truth_box_as_oks_reads_it(box):
     gt["annotations"][0]["bbox"] = box
     ours = _evaluation(OURS, gt, results, "keypoints", SIGMAS, {})
     assert_same_outcome(ours, _evaluation(PYCOCOTOOLS, gt, results, "keypoints", SIGMAS, {}))
+
+
+@pytest.mark.parametrize("coordinate", [None, math.nan, math.inf, 2 ** 70, 1e30, -5e8])
+@pytest.mark.parametrize("from_file", [False, True])
+def test_polygon_coordinates_pycocotools_cannot_draw(coordinate, from_file, tmp_path):
+    """pycocotools casts 5 x + 0.5 to a C int to draw a polygon: past +-429496729 (null and NaN
+    too) its walk along an edge spans ~2^31 points and never returns. Refused in one line,
+    naming the annotation."""
+    gt, results = _scene()
+    gt["annotations"][0]["segmentation"][0][3] = coordinate
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(gt))
+    ours = _evaluation(OURS, gt, results, "segm", None, {}, gt_file=path if from_file else None)
+    assert isinstance(ours, tuple) and isinstance(ours[1], compat.FieldOverflowError), ours
+    assert "annotation id 1: segmentation: polygon coordinate" in str(ours[1])

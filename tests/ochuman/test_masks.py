@@ -71,3 +71,24 @@ def test_iou_matrix_of_many_masks_equals_pycocotools():
     rles = _many_rles(300)
     expected = np.asarray(mask_utils.iou(rles, rles, [0] * len(rles)))
     np.testing.assert_array_equal(masks.rle_iou_matrix(rles), expected)
+
+
+def test_coordinates_pycocotools_cannot_draw_raise():
+    """pycocotools draws at 5 times the scale as C ints: DRAWABLE_LIMIT is the last coordinate
+    whose 5 x + 0.5 fits; past it (and for NaN) polygon_masks raises instead of handing it over
+    (where pycocotools never returns)."""
+    import math
+
+    import pytest
+
+    limit = masks.DRAWABLE_LIMIT
+    assert 5 * limit + 0.5 <= 2 ** 31 - 1 < 5 * math.nextafter(limit, math.inf) + 0.5
+    masks.check_drawable([2.0, limit, 12.0, -limit, 12.0, 12.0])
+    for value in (math.nextafter(limit, math.inf), -math.nextafter(limit, math.inf), math.nan, math.inf, None):
+        with pytest.raises(OverflowError, match="polygon coordinate"):
+            masks.polygon_masks([[[2.0, value, 12.0, 2.0, 12.0, 12.0]]], np.array([[40, 40]]))
+        table = masks.PolygonTable.from_lists([[[1.0, 1.0, 5.0, 1.0, 5.0, 5.0]], [[2.0, 2.0, 12.0, 2.0, 12.0, 12.0]]])
+        assert table.first_undrawable() is None
+        xy = table.xy.copy()
+        xy[7] = np.nan if value is None else value
+        assert masks.PolygonTable(xy, table.point_start, table.polygon_start).first_undrawable() == 1
