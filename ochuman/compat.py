@@ -1128,7 +1128,7 @@ def _columns(anns: list, coco, iou_type: str, is_gt: bool, n_joints: int) -> tup
                 ann = anns[int(beyond[0])]
                 raise FieldTypeError(f"{source}: {_name(ann, is_gt)}: {name}: {ann[name]!r} is no int64 integer "
                                      f"(the evaluator's; pycocotools takes any number)"[:300])
-        if array is not None and (array.dtype.kind in "bi" or array.dtype.kind == "f"):
+        if array is not None and array.dtype.kind in "bif":
             return array.astype(dtype)
         ann = next((a for a in anns if not _is_number(a[name])), None)
         if ann is not None:
@@ -1270,12 +1270,13 @@ def _number_array(values: list) -> Optional[np.ndarray]:
 
 def _compared_with_zero(values: list) -> np.ndarray:
     """``num_keypoints`` as pycocotools reads it (``num_keypoints == 0`` makes an ignore region),
-    (N,) float64: a number as it is, anything else NaN (a string "0" or null is no 0 there)."""
+    (N,) float64: a number as it is (an int beyond float64: +-inf), anything else NaN (a string
+    "0" or null is no 0 there)."""
     array = _number_array(values)
     if array is not None:
         return array.astype(np.float64)
-    return np.array([0.0 if _is_number(v) and v == 0 else float(v) if _is_number(v) and abs(v) < 1e300
-                     else np.copysign(np.inf, v) if _is_number(v) else np.nan for v in values])
+    return np.array([(float(v) if abs(v) < 1e300 else np.inf if v > 0 else -np.inf) if _is_number(v) else np.nan
+                     for v in values])
 
 
 def _crowd_flags(values: list, anns: list, source: str, iou_type: str) -> tuple:
