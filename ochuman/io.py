@@ -42,7 +42,7 @@ from ochuman.keypoints import (
     NUM_COCO_KEYPOINTS, NUM_OCHUMAN_KEYPOINTS, OCHUMAN_KEYPOINT_NAMES,
     ochuman_to_coco,
 )
-from ochuman.masks import Polygons, PolygonTable, check_drawable, xyxy_to_xywh, xywh_to_xyxy
+from ochuman.masks import DRAWABLE_LIMIT, Polygons, PolygonTable, check_drawable, xyxy_to_xywh, xywh_to_xyxy
 from ochuman.maxiou import max_iou_from_boxes_grouped
 from ochuman.records import Dataset, Image
 from ochuman.rle import CountLists, FileSegmentations, MaskTable
@@ -395,10 +395,11 @@ def _check_polygons(polygons: list, where: str, source: str, finite: bool, what:
             )
         if not finite and not all(map(math.isfinite, polygon)):
             raise FormatError.at(source, where, f"{what}[{k}]: NaN or infinite coordinate")
-        try:
-            check_drawable(polygon)
-        except OverflowError as err:
-            raise FormatError.at(source, where, f"{what}[{k}]: {err}") from None
+        if not (-DRAWABLE_LIMIT <= min(polygon) and max(polygon) <= DRAWABLE_LIMIT):  # (finite here)
+            try:
+                check_drawable(polygon)
+            except OverflowError as err:
+                raise FormatError.at(source, where, f"{what}[{k}]: {err}") from None
 
 
 def _keypoint_names_problem(names: Any) -> str:
@@ -906,9 +907,8 @@ def _coco_dataset(parts: _Parts, c: _CocoColumns, category: Optional[_CocoCatego
     polygons = segmentations.polygons if isinstance(segmentations, FileSegmentations) else None
     undrawable = polygons.first_undrawable() if polygons is not None else None
     if undrawable is not None and (bad is None or undrawable < bad):
-        check = polygons.polygons(undrawable)
         try:
-            for polygon in check:
+            for polygon in polygons.polygons(undrawable):
                 check_drawable(polygon)
         except OverflowError as err:
             raise FormatError.at(source, where_ann(undrawable), f"segmentation: {err}") from None
