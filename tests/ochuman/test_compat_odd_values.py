@@ -221,3 +221,20 @@ def test_polygon_coordinates_pycocotools_cannot_draw(coordinate, from_file, tmp_
     ours = _evaluation(OURS, gt, results, "segm", None, {}, gt_file=path if from_file else None)
     assert isinstance(ours, tuple) and isinstance(ours[1], compat.FieldOverflowError), ours
     assert "annotation id 1: segmentation: polygon coordinate" in str(ours[1])
+
+
+@pytest.mark.parametrize("iou_type", ["bbox", "keypoints"])
+@pytest.mark.parametrize("field, value", [
+    *(("iscrowd", v) for v in (0.5, -0.5, 1e-320, "0", "1", True, False, 2, 1.0, 0.0)),
+    *(("num_keypoints", v) for v in (0.5, -0.5, 1e-320, -1, "0", None, {}, True, False, 0.0, -0.0, 2 ** 70))])
+@pytest.mark.parametrize("from_file", [False, True])
+def test_the_one_person_ignored_or_counted_as_pycocotools_decides(field, value, iou_type, from_file, tmp_path):
+    """One person, one detection on it: AP 1 where it counts, -1 where pycocotools' rules make it
+    an ignore region (bool(iscrowd), num_keypoints == 0)."""
+    gt, results = _scene()
+    gt["annotations"][0][field] = value
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(gt))
+    ours = _evaluation(OURS, gt, results, iou_type, SIGMAS, {}, gt_file=path if from_file else None)
+    oracle = _evaluation(PYCOCOTOOLS, gt, results, iou_type, SIGMAS, {}, gt_file=path if from_file else None)
+    assert_same_outcome(ours, oracle)

@@ -1,0 +1,70 @@
+"""``ochuman eval`` on a COCO file with one value of another type or an odd number ("0", null,
+booleans, 0.5, -1, 256, NaN, 2 ** 70, lists, objects) in a field pycocotools reads: the
+numbers pycocotools gives, or one ``Error:`` line and exit 1 (the command takes only what its
+format allows; pycocotools reads the rest by Python's rules)."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cli.ochuman_cmd import main
+from tests.cli.one_line_errors import RUNNER_KWARGS
+from tests.cli.test_eval_cmd import STATS, _pycocotools_stats, _stats
+from tests.cli.test_out_of_range_values import _assert_evaluated_or_one_line_error
+from tests.ochuman.test_compat_odd_values import odd_value_scenes
+
+
+@pytest.mark.differential
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # pycocotools' own, on inf - inf
+@pytest.mark.filterwarnings("ignore::ochuman.errors.OCHumanWarning")
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)  # (~40 compared)
+@given(scene=odd_value_scenes(), iou_type=st.sampled_from(["segm", "bbox", "keypoints"]))
+def test_an_odd_value_gives_pycocotools_numbers_or_one_line(scene, iou_type, tmp_path_factory):
+    gt, results = scene
+    folder = tmp_path_factory.mktemp("odd")
+    gt_file, results_file = folder / "gt.json", folder / "results.json"
+    gt_file.write_text(json.dumps(gt))
+    results_file.write_text(json.dumps(results))
+    result = CliRunner(**RUNNER_KWARGS).invoke(main, [
+        "eval", "--gt", str(gt_file), "--results", str(results_file), "--iou-type", iou_type, "--subset", "all",
+        "--format", "json"])
+    _assert_evaluated_or_one_line_error(result)
+    if result.exit_code != 0:
+        return
+    try:
+        expected = _pycocotools_stats(gt_file, results_file, iou_type)
+    except Exception:  # noqa: BLE001 - pycocotools raises on the value: the command's numbers stand alone
+        return
+    ours = np.array(_stats(json.loads(result.stdout)[0], iou_type))
+    assert len(ours) == len(STATS[iou_type]) == len(expected)
+    assert all(math.isclose(a, b, abs_tol=1e-12) or (math.isnan(a) and math.isnan(b)) for a, b in zip(ours, expected)), \
+        (ours, expected)
+
+
+@pytest.mark.parametrize("value", [0, 0.0, -0.0, 0.5, -0.5, 1e-320, -1, 17, None])
+def test_num_keypoints_ignores_a_person_where_pycocotools_does(value, tmp_path):
+    """pycocotools ignores a person whose num_keypoints == 0 (0.5 or -1 count; null: the
+    command counts the labelled joints, as for a file without the field)."""
+    from tests.ochuman.test_compat_odd_values import _scene
+
+    gt, results = _scene()
+    gt["annotations"][0]["num_keypoints"] = value
+    gt_file, results_file = tmp_path / "gt.json", tmp_path / "results.json"
+    gt_file.write_text(json.dumps(gt))
+    results_file.write_text(json.dumps(results))
+    result = CliRunner(**RUNNER_KWARGS).invoke(main, [
+        "eval", "--gt", str(gt_file), "--results", str(results_file), "--iou-type", "keypoints", "--subset", "all",
+        "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    ours = json.loads(result.stdout)[0]["AP"]
+    if value is None:
+        assert ours > 0
+        return
+    assert ours == pytest.approx(_pycocotools_stats(gt_file, results_file, "keypoints")[0], abs=1e-12)
+    assert ours == -1.0 if value == 0 else ours > 0
