@@ -144,9 +144,10 @@ def param_changes(draw, gt, iou_type):
 # --------------------------------------------------------------------------------------------
 # runs
 
-def _evaluation(lib, gt_dict, results, iou_type, sigmas, params, batches=None, gt_file=None):
+def _evaluation(lib, gt_dict, results, iou_type, sigmas, params, batches=None, gt_file=None, results_file=None):
     """-> (step, exception) if a step raised, else the COCOeval after summarize(). gt_file: the
-    ground truth read from this file (the drop-in's file paths) instead of set as a dict."""
+    ground truth read from this file (the drop-in's file paths) instead of set as a dict;
+    results_file: the results read from this file (loadRes(path)) instead of the list."""
     coco_cls, eval_cls = lib
     step = "load"
     try:
@@ -159,7 +160,7 @@ def _evaluation(lib, gt_dict, results, iou_type, sigmas, params, batches=None, g
                 gt.createIndex()
             step = "loadRes"
             records = copy.deepcopy(results)
-            dt = gt.loadRes(records) if batches is None else None
+            dt = gt.loadRes(str(results_file) if results_file is not None else records) if batches is None else None
             step = "evaluate"
             E = eval_cls(gt, dt, iou_type)
             if lib is PYCOCOTOOLS:

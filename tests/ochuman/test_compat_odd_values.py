@@ -2,7 +2,7 @@
 number: "0" and "1", null, booleans, 0.5 and 1e-320, -1 and 256, NaN, infinities, 2 ** 70, lists
 and objects in ``iscrowd``, ``num_keypoints``, ``area``, ``score``, ``category_id`` and the
 numbers of boxes and keypoints, and in whole boxes and keypoint lists (ground truth as a dict
-and as a file, results as a list).
+and as a file, results as a list and as a file).
 
 pycocotools reads them with Python's rules: ``iscrowd`` is an ignore region where ``bool()``
 says so and a crowd where ``int()`` does (0.5: the one, not the other), ``num_keypoints`` ignores
@@ -94,7 +94,7 @@ def odd_value_scenes(draw):
     field = draw(st.sampled_from(GT_FIELDS if in_gt else RESULT_FIELDS))
     # (keypoint lists of another length are refused, pycocotools computes with some: documented)
     value = draw(st.sampled_from([v for v in ODD_VALUES if field != ("keypoints",) or not isinstance(v, list)]))
-    if in_gt and field[0] == "keypoints" and value == 2 ** 70:
+    if field[0] == "keypoints" and value == 2 ** 70:
         value = 2 ** 62  # (a JSON integer beyond 2 ** 64 among keypoints: see test_big_ints_among_keypoints)
     records = gt["annotations"] if in_gt else results
     _set(records[draw(st.integers(0, len(records) - 1))], field, value)
@@ -105,18 +105,23 @@ def odd_value_scenes(draw):
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # pycocotools' own, on inf - inf
 @settings(COMMON, max_examples=300)  # (a few ms each)
 @given(scene=odd_value_scenes(), iou_type=st.sampled_from(["segm", "bbox", "keypoints"]), from_file=st.booleans(),
-       use_cats=st.sampled_from([1, 1, 0]))
-def test_odd_values_equal_pycocotools(scene, iou_type, from_file, use_cats):
+       results_from_file=st.booleans(), use_cats=st.sampled_from([1, 1, 0]))
+def test_odd_values_equal_pycocotools(scene, iou_type, from_file, results_from_file, use_cats):
     gt, results = scene
     params = {} if use_cats else {"useCats": 0}
     with tempfile.TemporaryDirectory() as folder:
-        path = None
+        path = results_path = None
         if from_file:
             path = f"{folder}/gt.json"
             with open(path, "w") as handle:
                 json.dump(gt, handle)
-        ours = _evaluation(OURS, gt, results, iou_type, SIGMAS, params, gt_file=path)
-        oracle = _evaluation(PYCOCOTOOLS, gt, results, iou_type, SIGMAS, params, gt_file=path)
+        if results_from_file:
+            results_path = f"{folder}/results.json"
+            with open(results_path, "w") as handle:
+                json.dump(results, handle)
+        ours = _evaluation(OURS, gt, results, iou_type, SIGMAS, params, gt_file=path, results_file=results_path)
+        oracle = _evaluation(PYCOCOTOOLS, gt, results, iou_type, SIGMAS, params, gt_file=path,
+                             results_file=results_path)
     # (pycocotools' ious under useCats=0 keypoints are its unpooled ones: see _pooled_oks)
     assert_same_outcome(ours, oracle, compare_internals=use_cats or iou_type != "keypoints")
 
