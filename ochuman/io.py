@@ -15,8 +15,9 @@ Parsing is msgspec's typed JSON decoder (native code, validates types while it p
 checks it cannot do (lengths, ranges, duplicates, references) run vectorised afterwards. A COCO
 file is read into columns (:class:`_CocoColumns`) by the compiled scanner when it has the shapes
 COCO and the official tools write (integer ids; compressed or uncompressed RLE or polygon
-masks), else by the typed decoder; one
-builder (:func:`_coco_dataset`) checks the columns and gives them their meaning, whichever
+masks), else by the typed decoder (ids, category ids, iscrowd and image sizes written as
+floats equal to ints, as pandas writes them, are those ints, as pycocotools' dicts read them);
+one builder (:func:`_coco_dataset`) checks the columns and gives them their meaning, whichever
 reader made them. Every problem is raised as :class:`~ochuman.errors.FormatError` naming the
 file and the record.
 """
@@ -73,11 +74,13 @@ class _NativeImage(msgspec.Struct):
     annotations: list[_NativePerson]
 
 
+# Ids, flags and sizes may be written as floats (1.0, as pandas writes them): the ints they equal,
+# as pycocotools' dicts read 1.0 as 1 (see _column and _int64_column)
 class _CocoImage(msgspec.Struct):
-    id: Union[int, str]
+    id: Union[int, float, str]
     file_name: str
-    width: int
-    height: int
+    width: Union[int, float]
+    height: Union[int, float]
 
 
 class _Rle(msgspec.Struct):
@@ -86,11 +89,11 @@ class _Rle(msgspec.Struct):
 
 
 class _CocoAnnotation(msgspec.Struct):
-    id: int
-    image_id: Union[int, str]
+    id: Union[int, float]
+    image_id: Union[int, float, str]
     bbox: tuple[float, float, float, float]
-    category_id: int = 1
-    iscrowd: int = 0
+    category_id: Union[int, float] = 1
+    iscrowd: Union[int, float] = 0
     area: Optional[float] = None
     keypoints: Optional[list[float]] = None
     segmentation: Union[list[list[float]], _Rle, None] = None
@@ -99,7 +102,7 @@ class _CocoAnnotation(msgspec.Struct):
 
 
 class _CocoCategory(msgspec.Struct):
-    id: int
+    id: Union[int, float]
     name: str = ""
     keypoints: Optional[list[str]] = None
 
@@ -544,6 +547,11 @@ def _coco_categories(parts: _Parts, all_categories: bool) -> tuple[Optional[_Coc
         parts.typed("categories", list[_CocoCategory], _describe_coco("categories"))
         if "categories" in parts.keys() else []
     )
+    for k, c in enumerate(categories):  # an id written as 1.0: 1 (as _int64_column reads annotations')
+        if type(c.id) is float:
+            if not c.id.is_integer():
+                raise FormatError.at(source, f"categories[{k}]", f"id {c.id!r} is no integer")
+            c.id = int(c.id)
     huge = next((k for k, c in enumerate(categories) if c.id not in _INT64), None)
     if huge is not None:  # (as annotations' category_id, see _int64_column)
         raise FormatError.at(source, f"categories[{huge}]", f"id {categories[huge].id} does not fit int64")
@@ -621,8 +629,9 @@ class _CocoColumns:
 
 
 def _column(values: list) -> np.ndarray:
-    """int64 when every value is an int64 integer; else an object array (string ids, integers
-    beyond int64)."""
+    """int64 when every value is an int64 integer (a float equal to one counts as it); else an
+    object array (string ids, integers beyond int64, other floats: keys as they are)."""
+    values = [int(v) if type(v) is float and v.is_integer() else v for v in values]
     if all(type(v) is int for v in values):
         try:
             return np.array(values, dtype=np.int64)
@@ -640,6 +649,12 @@ def _int64_column(records: list, field: str, source: str, listed: str = "annotat
     """An integer field of every record of a COCO list (``listed``) as int64; a value beyond int64
     (an id of 2 ** 64; image ids may be any int, see _column) is refused naming its record."""
     values = [getattr(r, field) for r in records]
+    whole = np.array(values)
+    if whole.dtype.kind == "f":  # floats: the ints they equal (1.0 is 1)
+        k = _first(~(np.isfinite(whole) & (whole == np.trunc(whole))))
+        if k is not None:
+            raise FormatError.at(source, f"{listed}[{k}]", f"{field} {values[k]!r} is no integer")
+        values = [int(v) for v in values]
     try:
         return np.array(values, dtype=np.int64)
     except OverflowError:

@@ -11,7 +11,8 @@ decided by the first record as pycocotools does:
   one, else the mask's bounding box;
 - else ``keypoints``: ``bbox`` and ``area`` from the extent of all keypoints (given boxes unused).
 
-``image_id`` may be the id of the ground-truth file or an image's file name. Every problem is a
+``image_id`` may be the id of the ground-truth file or an image's file name; an id written as a
+float (1.0, as pandas writes ids) is the int it equals, as in pycocotools' dicts. Every problem is a
 :class:`~ochuman.errors.ResultsError` naming the file, the record index and the problem.
 
 Records with different fields follow the same rule (record 0 decides). ``strict`` reading (what
@@ -50,8 +51,8 @@ class _Rle(msgspec.Struct):
 
 
 class _Result(msgspec.Struct):
-    image_id: Union[int, str]
-    category_id: int
+    image_id: Union[int, float, str]  # (a float: the id it equals, as pycocotools' dict keys read 1.0 as 1)
+    category_id: Union[int, float]
     score: float
     bbox: Optional[list[float]] = None
     segmentation: Union[_Rle, list[list[float]], None] = None
@@ -204,13 +205,16 @@ def detections_from_records(
             raise ResultsError.at(source, f"record {i} (image_id {key!r})",
                                   f"unknown image_id: not an image of the ground truth ({_known_images(image_ids, file_names)})")
         image_index[i] = k
-    try:
-        category = np.array([r.category_id for r in records], dtype=np.int64)
-    except OverflowError:  # an id beyond int64 is unknown anyway
-        i = next(i for i, r in enumerate(records) if r.category_id not in known_categories) \
-            if known_categories is not None else next(i for i, r in enumerate(records)
-                                                      if not -2 ** 63 <= r.category_id < 2 ** 63)
-        raise ResultsError.at(source, f"record {i} (image_id {keys[i]!r})", f"unknown category_id {records[i].category_id}") from None
+    listed = [r.category_id for r in records]
+    category = np.array(listed) if n else np.zeros(0, dtype=np.int64)
+    if category.dtype.kind != "i":  # floats (1.0 is 1), or ints beyond int64 (no category has them)
+        beyond = next((i for i, v in enumerate(listed) if not ((type(v) is int or v.is_integer()) and -2 ** 63 <= v < 2 ** 63)),
+                      None)
+        if beyond is not None:  # (the first record of an unknown category, as below)
+            i = next(i for i, v in enumerate(listed) if i == beyond or (known_categories is not None
+                                                                       and v not in known_categories))
+            raise ResultsError.at(source, f"record {i} (image_id {keys[i]!r})", f"unknown category_id {listed[i]}")
+        category = np.array([int(v) for v in listed], dtype=np.int64)
     bad = np.flatnonzero(~np.isin(category, list(known_categories))) if known_categories is not None else []
     if len(bad):
         i = bad[0]

@@ -68,3 +68,43 @@ def test_num_keypoints_ignores_a_person_where_pycocotools_does(value, tmp_path):
         return
     assert ours == pytest.approx(_pycocotools_stats(gt_file, results_file, "keypoints")[0], abs=1e-12)
     assert ours == -1.0 if value == 0 else ours > 0
+
+
+_FLOAT_FIELDS = [("annotations", "id"), ("annotations", "image_id"), ("annotations", "category_id"),
+                 ("annotations", "iscrowd"), ("images", "id"), ("images", "width"), ("images", "height"),
+                 ("categories", "id"), ("results", "image_id"), ("results", "category_id")]
+
+
+@pytest.mark.parametrize("iou_type", ["bbox", "segm", "keypoints"])
+@pytest.mark.parametrize("part, field", _FLOAT_FIELDS)
+def test_ids_and_sizes_written_as_floats(part, field, iou_type, tmp_path):
+    """pandas writes ints as 1.0; pycocotools' dicts read 1.0 as 1: the same numbers as the ints
+    give (and as pycocotools gives); 1.5 is no integer, or (image ids, a result's ids, which may
+    be any key) names no image or category: one line naming the record."""
+    from tests.ochuman.test_compat_odd_values import _scene
+
+    gt, results = _scene()
+    record = results[0] if part == "results" else gt[part][0]
+    gt_file, results_file = tmp_path / "gt.json", tmp_path / "results.json"
+
+    def evaluate(value):
+        record[field] = value
+        gt_file.write_text(json.dumps(gt))
+        results_file.write_text(json.dumps(results))
+        return CliRunner(**RUNNER_KWARGS).invoke(main, [
+            "eval", "--gt", str(gt_file), "--results", str(results_file), "--iou-type", iou_type, "--subset", "all",
+            "--format", "json"])
+
+    written = record[field]
+    as_int = evaluate(written)
+    as_float = evaluate(float(written))
+    assert as_float.exit_code == 0, as_float.stderr
+    assert _stats(json.loads(as_float.stdout)[0], iou_type) == _stats(json.loads(as_int.stdout)[0], iou_type)
+    expected = _pycocotools_stats(gt_file, results_file, iou_type)
+    np.testing.assert_allclose(_stats(json.loads(as_float.stdout)[0], iou_type), expected, rtol=0, atol=1e-12)
+    refused = evaluate(written + 0.5)
+    _assert_evaluated_or_one_line_error(refused)
+    assert refused.exit_code == 1
+    assert "is no integer" in refused.stderr or "image_id" in field and "unknown image_id" in refused.stderr or \
+        part == "images" and field == "id" and "unknown image_id" in refused.stderr or \
+        part == "results" and "unknown category_id" in refused.stderr, refused.stderr

@@ -801,8 +801,11 @@ def test_rle_string_with_a_lone_surrogate_is_a_bad_rle_code():
      "results.json: record 1 (image_id 5): unknown image_id: not an image of the ground truth (its image ids are "
      "1, 2, 70, or file names such as 'a.jpg')"),
     (b'[{"image_id": 1, "category_id": 1, "score": 1, "bbox": [0, 0, 1, 1]},\n'
-     b' {"image_id": 2, "category_id": 1.0, "score": 1, "bbox": [0, 0, 1, 1]}]',
-     "results.json: record 1: category_id: expected `int`, got `float`"),
+     b' {"image_id": 2, "category_id": 1.5, "score": 1, "bbox": [0, 0, 1, 1]}]',
+     "results.json: record 1 (image_id 2): unknown category_id 1.5"),
+    (b'[{"image_id": 1, "category_id": 1, "score": 1, "bbox": [0, 0, 1, 1]},\n'
+     b' {"image_id": 2, "category_id": true, "score": 1, "bbox": [0, 0, 1, 1]}]',
+     "results.json: record 1: category_id: expected `int | float`, got `bool`"),
     (b'[{"image_id": 1, "category_id": 1, "score": 1, "bbox": [0, 0, -1, 1]}]',
      "results.json: record 0 (image_id 1): bbox has a negative width or height: [0.0, 0.0, -1.0, 1.0]"),
 ])
@@ -1201,3 +1204,17 @@ def test_rle_spans_clean_is_the_alphabet_rule(texts, gap):
         buffer += text
     spans = np.array(spans, dtype=np.int64).reshape(-1, 2)
     assert _evalcore.rle_spans_clean(buffer + gap, spans) is all(_clean(t) for t in texts)
+
+
+@pytest.mark.parametrize("iou_type", ["bbox", "segm"])
+def test_ids_written_as_integral_floats_are_those_ints(iou_type):
+    """pandas writes ids as 1.0; pycocotools' dicts read 1.0 as 1 (equal, same hash): so do we."""
+    ints = (b'[{"image_id": 1, "category_id": 1, "score": 0.5, "bbox": [0, 0, 4, 4]},\n'
+            b' {"image_id": 2, "category_id": 1, "score": 0.7, "bbox": [1, 1, 3, 3]}]')
+    floats = ints.replace(b'"image_id": 1,', b'"image_id": 1.0,').replace(b'"category_id": 1,', b'"category_id": 1.0,')
+    assert floats.count(b"1.0") == 3
+    for parts in (1, 2):
+        expected, got = _project(ints, iou_type, parts), _project(floats, iou_type, parts)
+        assert not isinstance(got, ResultsError), got
+        assert_same_detections(got, expected)
+        assert got.image_id.dtype == expected.image_id.dtype and got.category_id.dtype == np.int64
