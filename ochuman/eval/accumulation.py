@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Optional
 
 import numpy as np
@@ -31,8 +32,14 @@ class Accumulated:
     precision: np.ndarray  # (T, R, K, A, M)
     recall: np.ndarray  # (T, K, A, M)
     scores: np.ndarray  # (T, R, K, A, M)
-    stats: np.ndarray  # (12,) or (10,)
+    params: EvalParams  # what they were accumulated under
     persons: int = -1  # ground truths counted in the variant (set by callers that know)
+
+    @cached_property
+    def stats(self) -> np.ndarray:
+        """pycocotools' summary numbers, (12,) or (10,) for keypoints: read when first asked
+        for, as ``summarize()`` reads them (params it cannot read raise there, not before)."""
+        return summarize(self.precision, self.recall, self.params)
 
 
 def evaluate_variants(gt: Annotations, dt: Annotations, blocks: Blocks, params: EvalParams,
@@ -75,7 +82,7 @@ def accumulate_variants(gt: Annotations, dt: Annotations, blocks: Blocks, params
     if len(gt_ids) == 0:  # no ground truth: every cell is -1 (npig is 0 everywhere)
         outputs = [tuple(np.full(shape, -1.0) for shape in ((T, R, K, A, M), (T, K, A, M), (T, R, K, A, M)))
                    for _ in variants]
-        return [Accumulated(precision=p, recall=r, scores=s, stats=summarize(p, r, params)) for p, r, s in outputs]
+        return [Accumulated(precision=p, recall=r, scores=s, params=params) for p, r, s in outputs]
     # Every cell is written by the compiled core (its first touch, in the threads)
     outputs = [(np.empty((T, R, K, A, M)), np.empty((T, K, A, M)), np.empty((T, R, K, A, M))) for _ in variants]
     # Shared by the variants
@@ -127,7 +134,7 @@ def accumulate_variants(gt: Annotations, dt: Annotations, blocks: Blocks, params
             lo = stop
 
     parallel.run_chunks(units, weights, min_weight=2e5)
-    return [Accumulated(precision=p, recall=r, scores=s, stats=summarize(p, r, params)) for p, r, s in outputs]
+    return [Accumulated(precision=p, recall=r, scores=s, params=params) for p, r, s in outputs]
 
 
 def evaluate(gt: Annotations, dt: Annotations, params: Optional[EvalParams] = None) -> Accumulated:
