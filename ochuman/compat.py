@@ -36,6 +36,12 @@ is also the exception type pycocotools raises there (``KeyError``, ``TypeError``
 another type are read by pycocotools' rules: an ``iscrowd`` of 0.5 or "0" is an ignore region
 (``bool``) but no crowd (``int``), -1 or 256 overflow its IoU's uint8; a ``num_keypoints`` of
 0.5, "0" or null ignores no one (only ``== 0`` does); a string or null area or score raises.
+``params`` are read as pycocotools reads them: any number of ``maxDets`` and area ranges, NaN
+or unsorted thresholds, and where it cannot compute (a float in ``maxDets``, ``iouThrs`` or
+``kpt_oks_sigmas`` given as a list, ``accumulate()`` before ``evaluate()``, an unreadable,
+non-UTF-8, non-JSON or byte-order-marked file) the same exception type is raised, in one line.
+A ``COCOeval`` copied (``copy.deepcopy``, ``pickle``) after ``evaluate()`` carries pycocotools'
+filled attributes (``evalImgs``, ``ious``, ``_gts``, ``_dts``) and accumulates from them.
 
 Differences: ``summarize()`` prints through ``print_function`` (the one place this package
 prints; pass another function to silence or redirect it), ``evaluate()``/``accumulate()``
@@ -43,7 +49,14 @@ print nothing, ``loadRes`` leaves the caller's records unchanged (and takes a ``
 and an RLE whose size differs from its image, or whose counts do not cover it, is refused
 naming its record (pycocotools computes with it), as are an annotation id that is no int64
 integer (0.5, "1", 2 ** 70; image ids are taken), a category id beyond int64 and keypoints of
-another count than ``kpt_oks_sigmas`` (pycocotools reads 50 numbers as 17 joints). A keypoint
+another count than ``kpt_oks_sigmas`` (pycocotools reads 50 numbers as 17 joints), as are
+``kpt_oks_sigmas`` of more than one dimension (it broadcasts (17, 1) against the joints: OKS
+above 1), a ``maxDets`` of None (it slices with it) and a polygon coordinate beyond
++-429496729, NaN or infinite, a box-derived one included (its rasteriser overflows a C int
+there: it never returns on some, draws an undefined mask on others). A results record changed
+between ``loadRes`` and ``evaluate()`` may be evaluated otherwise than by pycocotools: both
+read some fields at one step and some at the other, not the same ones (here ids and the field
+the first record derives from at ``loadRes``); change records before ``loadRes``. A keypoint
 written in a file as an integer beyond 2 ** 64 is read as a float (pycocotools raises). With ``useCats=0``
 keypoints are pooled over ``catIds`` as segm and bbox are (pycocotools' ``computeOks``
 ignores ``useCats``, finds no pairs and reports every keypoints AP as 0 there).
@@ -71,7 +84,7 @@ from pycocotools.cocoeval import COCOeval as _PycocotoolsCOCOeval
 from pycocotools.cocoeval import Params
 
 from ochuman import _evalcore
-from ochuman.errors import OCHumanError, ResultsError
+from ochuman.errors import FormatError, OCHumanError, ResultsError
 from ochuman.keypoints import COCO_OKS_SIGMAS
 from ochuman.masks import PolygonTable, check_drawable, polygon_masks
 from ochuman.parallel import worker_count
@@ -89,7 +102,10 @@ from ochuman.eval.summary import summarize as _summarize_arrays
 from ochuman.scan import coco_members, copy_mask_strings, scan_results, scan_results_piecewise, snapshot_file
 
 __all__ = ["COCO", "COCOeval", "Params", "MissingFieldError", "FieldTypeError", "FieldIndexError",
-           "FieldOverflowError", "UnknownImageError", "NotAListError", "EmptyResultsError", "KeypointCountError"]
+           "FieldOverflowError", "UnknownImageError", "NotAListError", "EmptyResultsError", "KeypointCountError",
+           "NotJSONError", "NotUTF8Error", "NotAnObjectError", "UnreadableFileError", "FileMissingError", "FolderGivenError",
+           "FileAccessError", "NotEvaluatedError", "ParamsTypeError", "ParamsAttributeError", "ParamsIndexError", "ParamsValueError",
+           "UnknownIouTypeError"]
 
 
 class MissingFieldError(ResultsError, KeyError):
@@ -137,9 +153,97 @@ class KeypointCountError(ResultsError):
     as numpy's broadcasting error in pycocotools)."""
 
 
+class NotJSONError(FormatError):
+    """A file that is not JSON (pycocotools' ``json.load`` raises a ``ValueError``)."""
+
+
+class NotUTF8Error(NotJSONError, UnicodeDecodeError):
+    """A file whose bytes are not UTF-8 (pycocotools' ``open`` decodes it as text:
+    ``UnicodeDecodeError``, its fields those of the bytes refused)."""
+
+    def __init__(self, message: str, err: UnicodeDecodeError):
+        UnicodeDecodeError.__init__(self, err.encoding, bytes(err.object[err.start:err.end]), 0,
+                                    err.end - err.start, err.reason)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NotAnObjectError(FormatError, AssertionError):
+    """An annotation file whose top level is no JSON object (pycocotools asserts)."""
+
+
+class UnreadableFileError(OCHumanError, OSError):
+    """A file that cannot be opened or read (``OSError``, as ``open`` raises in pycocotools;
+    the three below for the subclasses it raises most)."""
+
+
+class FileMissingError(UnreadableFileError, FileNotFoundError):
+    """No file at the path given."""
+
+
+class FolderGivenError(UnreadableFileError, IsADirectoryError):
+    """A folder given where a file is read."""
+
+
+class FileAccessError(UnreadableFileError, PermissionError):
+    """A file this process may not read."""
+
+
+def _unreadable(err: OSError) -> type:
+    """The one-line error class that is also ``err``'s ``OSError`` subclass (where listed)."""
+    for kind, ours in ((FileNotFoundError, FileMissingError), (IsADirectoryError, FolderGivenError),
+                       (PermissionError, FileAccessError)):
+        if isinstance(err, kind):
+            return ours
+    return UnreadableFileError
+
+
+class NotEvaluatedError(OCHumanError, AttributeError):
+    """``accumulate()`` before ``evaluate()`` (pycocotools reads ``_paramsEval``, still a dict:
+    ``AttributeError``)."""
+
+
+class ParamsTypeError(OCHumanError, TypeError):
+    """A ``params`` value pycocotools cannot compute with (``TypeError``: a float in ``maxDets``
+    that it slices with, ``kpt_oks_sigmas`` as a list)."""
+
+
+class ParamsAttributeError(OCHumanError, AttributeError):
+    """A ``params`` attribute pycocotools reads is missing (``kpt_oks_sigmas`` where ``iouType``
+    was set to keypoints after ``Params`` was made for boxes)."""
+
+
+class ParamsIndexError(OCHumanError, IndexError):
+    """``params`` whose values pycocotools indexes past: in ``summarize`` (fewer than three
+    ``maxDets`` for segm and bbox, labels and maxDets that select cells of another shape), in
+    ``accumulate`` (fewer ``iouThrs`` than were evaluated)."""
+
+
+class ParamsValueError(OCHumanError, ValueError):
+    """``params`` pycocotools raises a ``ValueError`` on (``iouThrs`` as a list in
+    ``summarize``), or that are refused here (``kpt_oks_sigmas`` not one number per keypoint)."""
+
+
+class UnknownIouTypeError(OCHumanError, NameError):
+    """``params.iouType`` other than segm, bbox or keypoints at ``evaluate()`` (pycocotools
+    then calls a function it never defined: ``NameError``)."""
+
+
 def _read(path) -> object:
     """A JSON file (NaN and Infinity literals accepted, as Python's json reads them)."""
-    return _decode(_read_bytes(path), path)
+    return _decode(_file_bytes(path), path)
+
+
+def _file_bytes(path) -> Union[bytes, memoryview, mmap.mmap]:
+    """The file as it is now (a private copy mapped, else read); one that begins with a UTF-8
+    byte order mark is refused, as pycocotools' ``json.load`` of the text refuses it."""
+    data = snapshot_file(path) or _read_bytes(path)
+    if data[:3] == b"\xef\xbb\xbf":
+        raise NotJSONError(f"{path}: not valid JSON (Unexpected UTF-8 BOM (decode using utf-8-sig): "
+                           "line 1 column 1 (char 0))")
+    return data
 
 
 def _read_bytes(path) -> Union[bytes, memoryview]:
@@ -162,7 +266,7 @@ def _read_bytes(path) -> Union[bytes, memoryview]:
             more = handle.read()  # (the file grew while it was read)
             return content.toreadonly() if got == len(content) and not more else bytes(content[:got]) + more
     except OSError as err:
-        raise OCHumanError(f"{path}: cannot read: {err.strerror or err}") from None
+        raise _unreadable(err)(f"{path}: cannot read: {err.strerror or err}") from None
 
 
 def _decode(data, path) -> object:
@@ -172,8 +276,10 @@ def _decode(data, path) -> object:
     except msgspec.DecodeError:
         try:
             return json.loads(bytes(data))
+        except UnicodeDecodeError as err:
+            raise NotUTF8Error(f"{path}: not valid JSON ({err})", err) from None
         except (ValueError, RecursionError) as err:
-            raise OCHumanError(f"{path}: not valid JSON ({err})") from None
+            raise NotJSONError(f"{path}: not valid JSON ({err})") from None
 
 
 @contextlib.contextmanager
@@ -230,12 +336,12 @@ class COCO(_PycocotoolsCOCO):
         self._source = str(annotation_file) if annotation_file is not None else "<annotations>"
         if annotation_file is not None:
             # the file as it is now, kept for the index built later: a private copy mapped, else read
-            data = snapshot_file(annotation_file) or _read_bytes(annotation_file)
+            data = _file_bytes(annotation_file)
             if _AnnotationFile.open(self, data):
                 return
             dataset = _decode(data, annotation_file)
             if not isinstance(dataset, dict):
-                raise OCHumanError(f"{annotation_file}: annotation file format {type(dataset).__name__} not supported")
+                raise NotAnObjectError(f"{annotation_file}: annotation file format {type(dataset).__name__} not supported")
             self.dataset = dataset
             self.createIndex()
 
@@ -924,7 +1030,7 @@ def _lazy_results(gt: COCO, path) -> Optional[COCO]:
     # the file as it is now (the columns and the index outlive this call, the file may change):
     # a private copy mapped and scanned in pieces, each let go once scanned (its pages stay in
     # the system's page cache; masks are decoded from there), else read into memory
-    data = snapshot_file(path) or _read_bytes(path)
+    data = _file_bytes(path)
     if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
         scanned = scan_results_piecewise(data, None, hash_file=False, threads=worker_count(), copy_masks=False)[0]
     else:
@@ -1236,20 +1342,31 @@ def _oks_box(bb) -> np.ndarray:
     return np.array([bb[0], bb[1], bb[2], bb[3]], dtype=np.float64)
 
 
-def _raise_deferred(gt: Annotations, gt_deferred: dict, dt: Annotations, dt_deferred: dict, use_cats) -> None:
-    """Raise the first deferred problem of an annotation whose image and category (image
-    alone without ``useCats``) hold both ground truth and detections."""
+def _raise_deferred(gt: Annotations, gt_deferred: dict, dt: Annotations, dt_deferred: dict, p) -> None:
+    """Raise the first deferred problem of an annotation that pycocotools' IoU step reads: in
+    an image and category (image alone without ``useCats``) that holds ground truth and
+    detections, a detection only among its ``maxDets[-1]`` best (pycocotools cuts the others
+    first); for keypoints only where some detection is kept (computeOks returns before)."""
     if not gt_deferred and not dt_deferred:
         return
 
     def keys(ann: Annotations) -> list:
-        return list(zip(ann.image_id.tolist(), ann.category_id.tolist() if use_cats else [0] * len(ann)))
+        return list(zip(ann.image_id.tolist(), ann.category_id.tolist() if p.useCats else [0] * len(ann)))
 
     gt_keys, dt_keys = keys(gt), keys(dt)
-    both = set(gt_keys) & set(dt_keys)
-    for deferred, ann_keys in ((gt_deferred, gt_keys), (dt_deferred, dt_keys)):
+    max_det, kept = p.maxDets[-1], np.ones(len(dt_keys), dtype=bool)
+    if hasattr(type(max_det), "__index__"):
+        by_pair: dict = defaultdict(list)
+        for i, key in enumerate(dt_keys):
+            by_pair[key].append(i)
+        for members in by_pair.values():  # each pair's detections by score, stably, as there
+            order = np.argsort(-dt.score[members], kind="mergesort")
+            kept[np.asarray(members)[order[len(range(len(members))[0:max_det]):]]] = False
+    kept_keys = {key for key, keep in zip(dt_keys, kept) if keep}
+    both = set(gt_keys) & (kept_keys if p.iouType == "keypoints" else set(dt_keys))
+    for deferred, ann_keys, read in ((gt_deferred, gt_keys, None), (dt_deferred, dt_keys, kept)):
         for i in sorted(deferred):
-            if ann_keys[i] in both:
+            if ann_keys[i] in both and (read is None or read[i]):
                 raise deferred[i]
 
 
@@ -1481,6 +1598,73 @@ def _check_prepared(anns: list, coco, iou_type: str, is_gt: bool) -> None:
 _UNSET = object()  # a lazily filled attribute not computed yet
 
 
+def _slice_bound(max_det) -> None:
+    """Refuse a ``maxDets`` value pycocotools cannot slice with, as it does (``TypeError``)."""
+    if not hasattr(type(max_det), "__index__"):  # (None, which it slices with too, is refused)
+        raise ParamsTypeError(f"params.maxDets: {max_det!r}: slice indices must be integers or None "
+                              "or have an __index__ method")
+
+
+def _ascending(thresholds) -> bool:
+    """Recall thresholds in ascending order, none NaN (the compiled accumulation's walk; any
+    others are read as pycocotools reads them, one ``searchsorted`` each)."""
+    values = np.asarray(thresholds, dtype=np.float64).ravel()
+    return not np.isnan(values).any() and bool(np.all(values[1:] >= values[:-1]))
+
+
+def _matched_thresholds(thresholds) -> np.ndarray:
+    """``iouThrs`` as the compiled matching takes them: a NaN as -inf (pycocotools' ``min([t,
+    1 - 1e-10])`` keeps a NaN, which no IoU is below: every candidate reaches it, as -inf)."""
+    values = np.asarray(thresholds, dtype=np.float64).ravel()
+    return np.where(np.isnan(values), -np.inf, values)
+
+
+def _pair_counts(columns: Annotations, use_cats) -> tuple[np.ndarray, np.ndarray]:
+    """The (image, category) pairs (image alone without ``use_cats``) of ``columns``, (P, 2)
+    int64, and how many annotations each holds."""
+    cats = columns.category_id if use_cats else np.zeros(len(columns), dtype=np.int64)
+    keys = np.stack([np.asarray(columns.image_id, dtype=np.int64), np.asarray(cats, dtype=np.int64)], axis=1)
+    return np.unique(keys.reshape(-1, 2), axis=0, return_counts=True)
+
+
+def _check_pair_params(p, gt: Annotations, dt: Annotations) -> None:
+    """Raise, before any record's problem, where pycocotools' IoU step raises on ``params``
+    first in an image and category: slicing its detections with a ``maxDets[-1]`` that is no
+    integer (where it holds more detections than that), and for keypoints computing with
+    ``kpt_oks_sigmas`` (where it holds a ground truth and a detection; without ``useCats`` an
+    image's categories pooled, as keypoints are evaluated then: see the module doc)."""
+    max_det = p.maxDets[-1]
+    sliceable = hasattr(type(max_det), "__index__")
+    if not sliceable and len(dt):
+        try:
+            over = _pair_counts(dt, p.useCats)[1].max() > max_det
+        except TypeError:  # (None: pycocotools' `len(dt) > None` raises TypeError too)
+            over = True
+        if over:
+            _slice_bound(max_det)
+    if p.iouType != "keypoints":
+        return
+    try:
+        (p.kpt_oks_sigmas * 2) ** 2  # noqa: B018 - pycocotools' expression, for its error
+    except (AttributeError, TypeError) as err:
+        dt_pairs, dt_counts = _pair_counts(dt, p.useCats)
+        kept = dt_counts if not sliceable else np.array([len(range(n)[0:max_det]) for n in dt_counts.tolist()])
+        reached = dt_pairs[kept > 0]
+        gt_pairs = _pair_counts(gt, p.useCats)[0]
+        if len(reached) and len(gt_pairs) and (gt_pairs[:, None, :] == reached[None, :, :]).all(2).any():
+            if isinstance(err, AttributeError):
+                raise ParamsAttributeError(f"params.kpt_oks_sigmas: {err}") from None
+            raise ParamsTypeError(f"params.kpt_oks_sigmas: {err} (pycocotools computes "
+                                  "(kpt_oks_sigmas * 2) ** 2: an array, not a list)") from None
+
+
+def _check_computable(p, blocks) -> None:
+    """Raise where pycocotools' matching step (evaluateImg) would: slicing with a
+    ``maxDets[-1]`` that is no integer, where any image and category holds an annotation."""
+    if len(blocks.block_img):
+        _slice_bound(p.maxDets[-1])
+
+
 def _param_values(p) -> tuple:
     """What accumulate reads of a Params, comparable with ==."""
     cats = list(p.catIds) if p.useCats else [-1]
@@ -1562,6 +1746,13 @@ class COCOeval(_PycocotoolsCOCOeval):
         self._lazy["ious"] = None
         self._ious = value
 
+    def __getstate__(self):  # copy.deepcopy, pickle
+        """pycocotools' attributes, every lazily filled one filled; the compiled run's columns
+        stay behind (a copy's ``accumulate()`` reads ``evalImgs``, as pycocotools' does)."""
+        for name in ("evalImgs", "ious", "_gts", "_dts"):
+            getattr(self, name)
+        return {**self.__dict__, "_run": None}
+
     def _prepared(self, name: str) -> None:
         """Fill ``_gts`` / ``_dts`` with pycocotools' own ``_prepare`` under the evaluated params
         (as there, segm converts the annotations' segmentations to RLE in place), keeping
@@ -1569,9 +1760,23 @@ class COCOeval(_PycocotoolsCOCOeval):
         if self._lazy[name] is not _UNSET:
             return None
         kept = self._lazy["evalImgs"], self._eval_imgs, self.eval, self.params
-        self.params = copy.deepcopy(self._run.evaluated)
+        self.params = p = copy.deepcopy(self._run.evaluated)
         super()._prepare()
         self._lazy["evalImgs"], self._eval_imgs, self.eval, self.params = kept
+        # the keys pycocotools' IoU and matching steps then read from these defaultdicts (each
+        # read adds an empty list): computeIoU's and computeOks' per image and category, then
+        # evaluateImg's (new ones only for keypoints without useCats, whose computeOks reads -1)
+        gts, dts = self.__gts, self.__dts
+        pooled = not p.useCats and p.iouType != "keypoints"
+        for img_id in p.imgIds:
+            for cat_id in (p.catIds if p.useCats else [-1]):
+                for key in ([(img_id, c) for c in p.catIds] if pooled else [(img_id, cat_id)]):
+                    gts[key], dts[key]  # noqa: B018 - the read adds the key
+        if not p.useCats and p.iouType == "keypoints":
+            for cat_id in p.catIds:
+                for _ in p.areaRng:
+                    for img_id in p.imgIds:
+                        gts[img_id, cat_id], dts[img_id, cat_id]  # noqa: B018
         return None
 
     @property
@@ -1604,7 +1809,10 @@ class COCOeval(_PycocotoolsCOCOeval):
         if p.useSegm is not None:  # pycocotools' backward compatibility
             p.iouType = "segm" if p.useSegm == 1 else "bbox"
         if p.iouType not in ("segm", "bbox", "keypoints"):
-            raise OCHumanError(f"unknown iouType {p.iouType!r}: expected segm, bbox or keypoints")
+            raise UnknownIouTypeError(f"unknown iouType {p.iouType!r}: expected segm, bbox or keypoints")
+        if p.iouType == "keypoints" and hasattr(p, "kpt_oks_sigmas") and np.ndim(p.kpt_oks_sigmas) > 1:
+            raise ParamsValueError(f"params.kpt_oks_sigmas: expected one number per keypoint, got shape "
+                                   f"{np.shape(p.kpt_oks_sigmas)} (pycocotools broadcasts it against the joints)")
         p.imgIds = list(_unique(p.imgIds))
         if p.useCats:
             p.catIds = list(_unique(p.catIds))
@@ -1612,7 +1820,7 @@ class COCOeval(_PycocotoolsCOCOeval):
         sigmas = np.asarray(getattr(p, "kpt_oks_sigmas", COCO_OKS_SIGMAS), dtype=np.float64).ravel()
         params = EvalParams(
             iou_type=p.iouType, img_ids=list(p.imgIds), cat_ids=list(p.catIds) if p.useCats else None,
-            iou_thrs=np.asarray(p.iouThrs, dtype=np.float64).ravel(),
+            iou_thrs=_matched_thresholds(p.iouThrs),
             rec_thrs=np.asarray(p.recThrs, dtype=np.float64).ravel(),
             max_dets=list(p.maxDets), area_rng=[list(r) for r in p.areaRng], area_rng_lbl=list(p.areaRngLbl),
             use_cats=bool(p.useCats), kpt_oks_sigmas=sigmas,
@@ -1657,7 +1865,8 @@ class COCOeval(_PycocotoolsCOCOeval):
             else:
                 dt, dt_deferred = _columns(anns, coco, p.iouType, False, len(sigmas))
             prepared_anns.append((coco, anns, gt if is_gt else dt, others))
-        _raise_deferred(gt, gt_deferred, dt, dt_deferred, p.useCats)
+        _check_pair_params(p, gt, dt)
+        _raise_deferred(gt, gt_deferred, dt, dt_deferred, p)
         if file is not None:  # (its masks' passes read the file's pages again)
             file._let_go()
         _evalcore.trim_heap()  # the readers' temporaries, freed inside the heap (peak memory)
@@ -1683,6 +1892,7 @@ class COCOeval(_PycocotoolsCOCOeval):
         for coco in (self.cocoGt, self.cocoDt):  # read from columns: written when its index is built
             if isinstance(coco, COCO) and coco._pending is not None and not any(c is coco for c in written):
                 coco._note_prepared(record, coco is self.cocoGt)
+        _check_computable(p, blocks)
         states = variant_states(Variant(base_state(gt, blocks, params)), gt, blocks, params)
         matches = match(blocks, states, gt.iscrowd[blocks.gt_order], params)
         self._paramsEval = _params_copy(p)
@@ -1695,19 +1905,27 @@ class COCOeval(_PycocotoolsCOCOeval):
         ``evalImgs`` as set (the compiled core's matches when nothing changed since
         ``evaluate()``)."""
         if self._run is None and not self._eval_imgs:
-            raise OCHumanError("run evaluate() first")
+            raise NotEvaluatedError("run evaluate() first")
         if p is None:
             p = self.params
         if p.useCats != 1:
             p.catIds = [-1]
         run = self._run
         if (run is not None and self._lazy["evalImgs"] is _UNSET and isinstance(self._paramsEval, Params)
-                and _param_values(p) == run.values and _param_values(self._paramsEval) == run.values):
+                and _param_values(p) == run.values and _param_values(self._paramsEval) == run.values
+                and _ascending(p.recThrs)):
+            if len(run.blocks.block_img):  # pycocotools slices each image's detections with each
+                for max_det in p.maxDets:
+                    _slice_bound(max_det)
             acc = _accumulate(run.gt, run.dt, run.blocks, run.params,
                               Variant(base_state(run.gt, run.blocks, run.params)), run.states, run.matches)
             precision, recall, scores = acc.precision, acc.recall, acc.scores
         else:
-            precision, recall, scores = _accumulate_eval_imgs(self.evalImgs, p, self._paramsEval)
+            try:
+                precision, recall, scores = _accumulate_eval_imgs(self.evalImgs, p, self._paramsEval)
+            except IndexError as err:  # pycocotools' same indexing raises it
+                raise ParamsIndexError(f"params do not fit the evaluated ones: {err} (iouThrs: evalImgs "
+                                       "hold a row per threshold evaluated)") from None
         T, R, K, A, M = precision.shape
         self.eval = {
             "params": p, "counts": [T, R, K, A, M],
@@ -1720,19 +1938,30 @@ class COCOeval(_PycocotoolsCOCOeval):
         if not self.eval:
             raise OCHumanError("run accumulate() first")
         p = self.params
-        params = EvalParams(iou_type=p.iouType, iou_thrs=np.asarray(p.iouThrs), max_dets=list(p.maxDets),
+        # iouThrs as given: pycocotools selects 0.5 and 0.75 with `np.where(iouThr == p.iouThrs)`,
+        # which raises for a list (numpy >= 2: nonzero of a 0-d bool)
+        params = EvalParams(iou_type=p.iouType, iou_thrs=p.iouThrs, max_dets=list(p.maxDets),
                             area_rng_lbl=list(p.areaRngLbl), area_rng=[list(r) for r in p.areaRng])
         params.max_dets = list(p.maxDets)  # as pycocotools reads them (EvalParams sorts)
-        self.stats = _summarize_arrays(self.eval["precision"], self.eval["recall"], params)
-        for (ap, iou, area, dets), value in zip(_summary_lines(p.iouType, p.maxDets), self.stats):
-            title = "Average Precision" if ap else "Average Recall"
-            kind = "(AP)" if ap else "(AR)"
-            iou_str = f"{p.iouThrs[0]:0.2f}:{p.iouThrs[-1]:0.2f}" if iou is None else f"{iou:0.2f}"
-            self.print_function(f" {title:<18} {kind} @[ IoU={iou_str:<9} | area={area:>6s} | maxDets={dets:>3d} ] = {value:0.3f}")
-
-    def __str__(self):
-        self.summarize()
-        return ""
+        # params its summary cannot read raise what pycocotools' same expressions raise
+        try:
+            stats = _summarize_arrays(self.eval["precision"], self.eval["recall"], params)
+            lines = []
+            for (ap, iou, area, dets), value in zip(_summary_lines(p.iouType, p.maxDets), stats):
+                title = "Average Precision" if ap else "Average Recall"
+                kind = "(AP)" if ap else "(AR)"
+                iou_str = f"{p.iouThrs[0]:0.2f}:{p.iouThrs[-1]:0.2f}" if iou is None else f"{iou:0.2f}"
+                lines.append(f" {title:<18} {kind} @[ IoU={iou_str:<9} | area={area:>6s} | maxDets={dets:>3d} ] = {value:0.3f}")
+        except IndexError as err:
+            raise ParamsIndexError(f"params cannot be summarised: {err} (maxDets: pycocotools reads three "
+                                   "for segm and bbox; areaRngLbl and maxDets select its cells)") from None
+        except (ValueError, TypeError) as err:
+            kind = ParamsValueError if isinstance(err, ValueError) else ParamsTypeError
+            raise kind(f"params cannot be summarised: {err} (iouThrs: pycocotools compares 0.5 and "
+                       "0.75 with an array)") from None
+        self.stats = stats
+        for line in lines:
+            self.print_function(line)
 
 
 def _without_masks(columns: Annotations) -> Annotations:
@@ -1833,6 +2062,7 @@ def _accumulate_eval_imgs(eval_imgs, p, pe) -> tuple[np.ndarray, np.ndarray, np.
             gt_ignore = np.concatenate([e["gtIgnore"] for e in E])
             npig = np.count_nonzero(gt_ignore == 0)
             for m, max_det in enumerate(m_list):
+                _slice_bound(max_det)
                 if npig == 0:
                     continue
                 dt_scores = np.concatenate([e["dtScores"][0:max_det] for e in E])
@@ -1845,7 +2075,7 @@ def _accumulate_eval_imgs(eval_imgs, p, pe) -> tuple[np.ndarray, np.ndarray, np.
                 tp_sum = np.cumsum(tps, axis=1).astype(dtype=float)
                 fp_sum = np.cumsum(fps, axis=1).astype(dtype=float)
                 nd = tp_sum.shape[1]
-                for t in range(min(T, tp_sum.shape[0])):
+                for t in range(tp_sum.shape[0]):  # (more rows than T: IndexError, as there)
                     tp, fp = tp_sum[t], fp_sum[t]
                     rc = tp / npig
                     pr = tp / (fp + tp + np.spacing(1))

@@ -13,7 +13,7 @@ def _summary_value(arr: np.ndarray, params: EvalParams, ap: bool, iou_thr=None, 
     mind = [i for i, m in enumerate(params.max_dets) if m == max_dets]
     s = arr
     if iou_thr is not None:
-        s = s[np.where(iou_thr == np.asarray(params.iou_thrs))[0]]
+        s = s[np.where(iou_thr == params.iou_thrs)[0]]  # (iou_thrs an array: a list raises, as there)
     s = s[:, :, :, aind, mind] if ap else s[:, :, aind, mind]
     valid = s[s > -1]
     return -1.0 if len(valid) == 0 else float(np.mean(valid))

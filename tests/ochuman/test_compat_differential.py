@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -126,7 +127,7 @@ def scenes(draw):
 
 
 @st.composite
-def param_changes(draw, gt, iou_type):
+def param_changes(draw, gt, iou_type, sigmas=None):
     changes = {}
     image_ids = [im["id"] for im in gt["images"]]
     cat_ids = [c["id"] for c in gt["categories"]]
@@ -138,16 +139,35 @@ def param_changes(draw, gt, iou_type):
         changes["useCats"] = 0
     if draw(st.booleans()):
         changes["maxDets"] = [1, 2, 20] if iou_type != "keypoints" else [2, 20]
+    if draw(st.integers(0, 3)) == 0:  # other lengths (pycocotools' summary reads three for boxes)
+        changes["maxDets"] = draw(st.lists(st.sampled_from([0, 1, 2, 3, 20, 100]), min_size=1, max_size=4))
+    if "maxDets" in changes and draw(st.integers(0, 3)) == 0:  # a value of another type
+        at = draw(st.integers(0, len(changes["maxDets"]) - 1))
+        changes["maxDets"][at] = draw(st.sampled_from([np.int64(3), True, 20.0, np.float64(2)]))
+    if draw(st.integers(0, 3)) == 0:
+        thresholds = draw(st.lists(st.sampled_from([0.0, 0.3, 0.5, 0.75, 0.9, 1.0, 1.5, math.nan]), min_size=1, max_size=5))
+        changes["iouThrs"] = thresholds if draw(st.integers(0, 3)) == 0 else np.array(thresholds)
+    if draw(st.integers(0, 3)) == 0:  # unsorted and NaN too: pycocotools searchsorts each
+        changes["recThrs"] = np.array(draw(st.lists(st.sampled_from([0.0, 0.1, 0.5, 0.9, 1.0, math.nan]), min_size=1, max_size=5)))
+    if draw(st.integers(0, 3)) == 0:
+        ranges = (("all", [0, 1e10]), ("small", [0, 32 ** 2]), ("medium", [32 ** 2, 96 ** 2]), ("large", [96 ** 2, 1e10]),
+                  ("odd", [500, 400]), ("all", [0, 60]))
+        chosen = draw(st.lists(st.sampled_from(ranges), min_size=1, max_size=4))
+        changes["areaRngLbl"], changes["areaRng"] = [label for label, _ in chosen], [list(r) for _, r in chosen]
+    if iou_type == "keypoints" and sigmas is not None and draw(st.integers(0, 5)) == 0:
+        changes["kpt_oks_sigmas"] = list(sigmas)  # (pycocotools raises TypeError where it computes OKS)
     return changes
 
 
 # --------------------------------------------------------------------------------------------
 # runs
 
-def _evaluation(lib, gt_dict, results, iou_type, sigmas, params, batches=None, gt_file=None, results_file=None):
+def _evaluation(lib, gt_dict, results, iou_type, sigmas, params, batches=None, gt_file=None, results_file=None,
+                copied=None):
     """-> (step, exception) if a step raised, else the COCOeval after summarize(). gt_file: the
     ground truth read from this file (the drop-in's file paths) instead of set as a dict;
-    results_file: the results read from this file (loadRes(path)) instead of the list."""
+    results_file: the results read from this file (loadRes(path)) instead of the list; copied:
+    "deepcopy" or "pickle": the COCOeval copied so after evaluate(), the copy accumulated."""
     coco_cls, eval_cls = lib
     step = "load"
     try:
@@ -173,6 +193,12 @@ def _evaluation(lib, gt_dict, results, iou_type, sigmas, params, batches=None, g
                 E.evaluate()
             else:
                 _torchvision_batches(lib, gt, E, records, batches)
+            if copied is not None:
+                E.__dict__.pop("computeOks", None)  # (the oracle's pooling, done with; no pickle)
+            if copied == "deepcopy":
+                E = copy.deepcopy(E)
+            elif copied == "pickle":
+                E = pickle.loads(pickle.dumps(E))
             step = "accumulate"
             E.accumulate()
             step = "summarize"
@@ -270,6 +296,8 @@ def assert_same_outcome(ours, oracle, compare_internals=True) -> None:
     assert list(ours.params.catIds) == list(oracle.params.catIds)
     if compare_internals:
         assert_same_eval_imgs(ours.evalImgs, oracle.evalImgs)
+        for name in ("_gts", "_dts"):  # the keys pycocotools' reads add too
+            assert list(getattr(ours, name)) == list(getattr(oracle, name)), name
         assert set(ours.ious) == set(oracle.ious)
         for key, value in oracle.ious.items():
             np.testing.assert_allclose(ours.ious[key], value, rtol=0, atol=1e-15, err_msg=str(key))
@@ -286,9 +314,10 @@ COMMON = settings(max_examples=60, deadline=None, suppress_health_check=[HealthC
 @given(data=st.data(), iou_type=st.sampled_from(["segm", "bbox", "keypoints"]))
 def test_evaluation_equals_pycocotools(data, iou_type):
     gt, results, sigmas = data.draw(scenes())
-    params = data.draw(param_changes(gt, iou_type))
-    ours = _evaluation(OURS, gt, results, iou_type, sigmas, params)
-    oracle = _evaluation(PYCOCOTOOLS, gt, results, iou_type, sigmas, params)
+    params = data.draw(param_changes(gt, iou_type, sigmas))
+    copied = data.draw(st.sampled_from([None, None, "deepcopy", "pickle"]))
+    ours = _evaluation(OURS, gt, results, iou_type, sigmas, params, copied=copied)
+    oracle = _evaluation(PYCOCOTOOLS, gt, results, iou_type, sigmas, params, copied=copied)
     # pycocotools' ious under useCats=0 keypoints are its unpooled ones (see _pooled_oks)
     pooled = iou_type == "keypoints" and params.get("useCats") == 0
     assert_same_outcome(ours, oracle, compare_internals=not pooled)
