@@ -198,9 +198,7 @@ class _Parts:
             try:
                 self.raw = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
                 return
-            except msgspec.ValidationError:
-                top = python_json(data)  # not an object (it may hold 1e400)
-            except msgspec.DecodeError:
+            except (msgspec.ValidationError, msgspec.DecodeError):  # no object (a value may hold 1e400), or no JSON
                 import json  # the slow path, for its error positions and NaN literals
 
                 if not data.strip():
