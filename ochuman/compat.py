@@ -2053,6 +2053,8 @@ def _accumulate_eval_imgs(eval_imgs, p, pe) -> tuple[np.ndarray, np.ndarray, np.
     i_list = [n for n, i in enumerate(p.imgIds) if i in images]
     I0, A0 = len(pe.imgIds), len(pe.areaRng)
     rec_thrs = p.recThrs
+    if not m_list:  # pycocotools reads evalImgs only in its loop over these
+        return precision, recall, scores
     for k, k0 in enumerate(k_list):
         for a, a0 in enumerate(a_list):
             base = k0 * A0 * I0 + a0 * I0

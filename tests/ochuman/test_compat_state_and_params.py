@@ -193,3 +193,25 @@ def test_files_pycocotools_cannot_read(content, side, tmp_path):
     expected = next(kind for kind in type(oracle).__mro__ if kind.__module__ == "builtins")
     assert isinstance(ours, OCHumanError) and isinstance(ours, expected), (ours, oracle)
     assert str(bad) in str(ours) and "\n" not in str(ours)
+
+
+def test_accumulate_with_params_sharing_no_max_dets():
+    """accumulate(p) with p.maxDets none of the evaluated ones and more imgIds than evaluated:
+    pycocotools reads no evalImgs (every cell -1); neither does the drop-in."""
+    def run(lib):
+        gt = lib[0]()
+        gt.dataset = copy.deepcopy(GT)
+        gt.createIndex()
+        with quietly():
+            E = lib[1](gt, gt.loadRes(copy.deepcopy(RESULTS)), "bbox")
+            E.params.imgIds = [2]
+            E.evaluate()
+            p = copy.deepcopy(E.params)
+            p.imgIds, p.maxDets = [1, 2], [5, 50, 500]
+            E.accumulate(p)
+        return E
+
+    ours, oracle = run(OURS), run(PYCOCOTOOLS)
+    for name in ("precision", "recall", "scores"):
+        np.testing.assert_array_equal(ours.eval[name], oracle.eval[name])
+    assert (oracle.eval["precision"] == -1).all()
