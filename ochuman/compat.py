@@ -73,7 +73,7 @@ import mmap
 import os
 import stat
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Callable, Optional, TypedDict, Union
 
 import msgspec
@@ -1553,7 +1553,7 @@ def _prepared_record(p) -> tuple:
     """What :func:`_write_prepared` needs of evaluated params, hashable: (imgIds, catIds of
     ``_prepare``'s getAnnIds or None: every category, iouType, catIds evaluated, the last area
     range or None)."""
-    return (tuple(int(i) for i in p.imgIds), tuple(p.catIds) if p.useCats else None, p.iouType, tuple(p.catIds),
+    return (tuple(i.item() if isinstance(i, np.generic) else i for i in p.imgIds), tuple(p.catIds) if p.useCats else None, p.iouType, tuple(p.catIds),
             tuple(p.areaRng[-1]) if len(p.areaRng) else None)
 
 
@@ -1619,12 +1619,11 @@ def _matched_thresholds(thresholds) -> np.ndarray:
     return np.where(np.isnan(values), -np.inf, values)
 
 
-def _pair_counts(columns: Annotations, use_cats) -> tuple[np.ndarray, np.ndarray]:
-    """The (image, category) pairs (image alone without ``use_cats``) of ``columns``, (P, 2)
-    int64, and how many annotations each holds."""
-    cats = columns.category_id if use_cats else np.zeros(len(columns), dtype=np.int64)
-    keys = np.stack([np.asarray(columns.image_id, dtype=np.int64), np.asarray(cats, dtype=np.int64)], axis=1)
-    return np.unique(keys.reshape(-1, 2), axis=0, return_counts=True)
+def _pair_counts(columns: Annotations, use_cats) -> Counter:
+    """How many annotations of ``columns`` each (image, category) pair holds (image alone
+    without ``use_cats``)."""
+    cats = columns.category_id.tolist() if use_cats else [0] * len(columns)
+    return Counter(zip(columns.image_id.tolist(), cats))
 
 
 def _check_pair_params(p, gt: Annotations, dt: Annotations) -> None:
@@ -1637,7 +1636,7 @@ def _check_pair_params(p, gt: Annotations, dt: Annotations) -> None:
     sliceable = hasattr(type(max_det), "__index__")
     if not sliceable and len(dt):
         try:
-            over = _pair_counts(dt, p.useCats)[1].max() > max_det
+            over = max(_pair_counts(dt, p.useCats).values()) > max_det
         except TypeError:  # (None: pycocotools' `len(dt) > None` raises TypeError too)
             over = True
         if over:
@@ -1647,11 +1646,9 @@ def _check_pair_params(p, gt: Annotations, dt: Annotations) -> None:
     try:
         (p.kpt_oks_sigmas * 2) ** 2  # noqa: B018 - pycocotools' expression, for its error
     except (AttributeError, TypeError) as err:
-        dt_pairs, dt_counts = _pair_counts(dt, p.useCats)
-        kept = dt_counts if not sliceable else np.array([len(range(n)[0:max_det]) for n in dt_counts.tolist()])
-        reached = dt_pairs[kept > 0]
-        gt_pairs = _pair_counts(gt, p.useCats)[0]
-        if len(reached) and len(gt_pairs) and (gt_pairs[:, None, :] == reached[None, :, :]).all(2).any():
+        reached = {pair for pair, n in _pair_counts(dt, p.useCats).items()
+                   if (n if not sliceable else len(range(n)[0:max_det])) > 0}
+        if reached & set(_pair_counts(gt, p.useCats)):
             if isinstance(err, AttributeError):
                 raise ParamsAttributeError(f"params.kpt_oks_sigmas: {err}") from None
             raise ParamsTypeError(f"params.kpt_oks_sigmas: {err} (pycocotools computes "

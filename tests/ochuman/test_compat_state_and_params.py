@@ -215,3 +215,31 @@ def test_accumulate_with_params_sharing_no_max_dets():
     for name in ("precision", "recall", "scores"):
         np.testing.assert_array_equal(ours.eval[name], oracle.eval[name])
     assert (oracle.eval["precision"] == -1).all()
+
+
+@pytest.mark.parametrize("iou_type", ["segm", "bbox", "keypoints"])
+@pytest.mark.parametrize("params", [{}, {"imgIds": ["b"]}, {"useCats": 0}], ids=["all", "one-image", "no-cats"])
+@pytest.mark.parametrize("from_files", [False, True])
+def test_string_image_ids_evaluate_as_pycocotools(iou_type, params, from_files, tmp_path):
+    """Image ids that are strings (pycocotools keys its dicts by them; its np.unique sorts
+    them): same numbers and internals (evaluate() raised ValueError on them before)."""
+    from ochuman.keypoints import COCO_OKS_SIGMAS
+
+    from .test_compat_differential import _evaluation
+
+    gt = copy.deepcopy(GT)
+    names = {1: "a", 2: "b"}
+    for image in gt["images"]:
+        image["id"] = names[image["id"]]
+    for ann in gt["annotations"]:
+        ann["image_id"] = names[ann["image_id"]]
+    results = [{**r, "image_id": names[r["image_id"]]} for r in RESULTS]
+    files = {}
+    if from_files:
+        (tmp_path / "gt.json").write_text(json.dumps(gt))
+        (tmp_path / "res.json").write_text(json.dumps(results))
+        files = {"gt_file": tmp_path / "gt.json", "results_file": tmp_path / "res.json"}
+    ours = _evaluation(OURS, gt, results, iou_type, COCO_OKS_SIGMAS.copy(), params, **files)
+    oracle = _evaluation(PYCOCOTOOLS, gt, results, iou_type, COCO_OKS_SIGMAS.copy(), params, **files)
+    assert not isinstance(oracle, tuple), oracle
+    assert_same_outcome(ours, oracle, compare_internals=not (iou_type == "keypoints" and params.get("useCats") == 0))
