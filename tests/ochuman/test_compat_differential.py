@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import math
 import pickle
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -163,11 +164,11 @@ def param_changes(draw, gt, iou_type, sigmas=None):
 # runs
 
 def _evaluation(lib, gt_dict, results, iou_type, sigmas, params, batches=None, gt_file=None, results_file=None,
-                copied=None):
+                after_evaluate=None):
     """-> (step, exception) if a step raised, else the COCOeval after summarize(). gt_file: the
     ground truth read from this file (the drop-in's file paths) instead of set as a dict;
-    results_file: the results read from this file (loadRes(path)) instead of the list; copied:
-    "deepcopy" or "pickle": the COCOeval copied so after evaluate(), the copy accumulated."""
+    results_file: the results read from this file (loadRes(path)) instead of the list;
+    after_evaluate: E = after_evaluate(E) between evaluate() and accumulate() (see :func:`copied`)."""
     coco_cls, eval_cls = lib
     step = "load"
     try:
@@ -193,12 +194,8 @@ def _evaluation(lib, gt_dict, results, iou_type, sigmas, params, batches=None, g
                 E.evaluate()
             else:
                 _torchvision_batches(lib, gt, E, records, batches)
-            if copied is not None:
-                E.__dict__.pop("computeOks", None)  # (the oracle's pooling, done with; no pickle)
-            if copied == "deepcopy":
-                E = copy.deepcopy(E)
-            elif copied == "pickle":
-                E = pickle.loads(pickle.dumps(E))
+            if after_evaluate is not None:
+                E = after_evaluate(E)
             step = "accumulate"
             E.accumulate()
             step = "summarize"
@@ -206,6 +203,15 @@ def _evaluation(lib, gt_dict, results, iou_type, sigmas, params, batches=None, g
         return E
     except Exception as err:  # noqa: BLE001 - compared with the other library's outcome
         return step, err
+
+
+def copied(how: str) -> Callable:
+    """An ``after_evaluate`` that copies the COCOeval ("deepcopy" or "pickle")."""
+    def copy_of(E):
+        E.__dict__.pop("computeOks", None)  # (the oracle's pooling, done with; no pickle)
+        return copy.deepcopy(E) if how == "deepcopy" else pickle.loads(pickle.dumps(E))
+
+    return copy_of
 
 
 def _torchvision_batches(lib, gt, E, records, batches):
@@ -315,9 +321,10 @@ COMMON = settings(max_examples=60, deadline=None, suppress_health_check=[HealthC
 def test_evaluation_equals_pycocotools(data, iou_type):
     gt, results, sigmas = data.draw(scenes())
     params = data.draw(param_changes(gt, iou_type, sigmas))
-    copied = data.draw(st.sampled_from([None, None, "deepcopy", "pickle"]))
-    ours = _evaluation(OURS, gt, results, iou_type, sigmas, params, copied=copied)
-    oracle = _evaluation(PYCOCOTOOLS, gt, results, iou_type, sigmas, params, copied=copied)
+    how = data.draw(st.sampled_from([None, None, "deepcopy", "pickle"]))
+    after = copied(how) if how else None
+    ours = _evaluation(OURS, gt, results, iou_type, sigmas, params, after_evaluate=after)
+    oracle = _evaluation(PYCOCOTOOLS, gt, results, iou_type, sigmas, params, after_evaluate=after)
     # pycocotools' ious under useCats=0 keypoints are its unpooled ones (see _pooled_oks)
     pooled = iou_type == "keypoints" and params.get("useCats") == 0
     assert_same_outcome(ours, oracle, compare_internals=not pooled)

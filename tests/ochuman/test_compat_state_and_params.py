@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import json
-import pickle
 
 import numpy as np
 import pytest
@@ -15,7 +14,9 @@ import pytest
 from ochuman.compat import quietly
 from ochuman.errors import OCHumanError
 
-from .test_compat_differential import OURS, PYCOCOTOOLS, assert_same_outcome
+from ochuman.keypoints import COCO_OKS_SIGMAS
+
+from .test_compat_differential import OURS, PYCOCOTOOLS, _evaluation, assert_same_outcome, copied
 
 GT = {"images": [{"id": 1, "height": 40, "width": 40, "file_name": "1.jpg"},
                  {"id": 2, "height": 40, "width": 40, "file_name": "2.jpg"}],
@@ -32,34 +33,13 @@ RESULTS = [{"image_id": 1, "category_id": 1, "bbox": [2, 3, 10, 10], "score": 0.
            {"image_id": 2, "category_id": 5, "bbox": [2, 1, 29, 20], "score": 0.5, "keypoints": [9, 8, 1] * 17}]
 
 
-def _run(lib, iou_type, before=None, after_evaluate=None, files=None):
-    """The five calls with ``before(E)`` ahead of evaluate() and ``E = after_evaluate(E)`` after
-    it; files: (gt path, results path) read from files. -> COCOeval, or (step, exception)."""
-    step = "load"
-    try:
-        with quietly():
-            if files is None:
-                gt = lib[0]()
-                gt.dataset = copy.deepcopy(GT)
-                gt.createIndex()
-            else:
-                gt = lib[0](str(files[0]))
-            step = "loadRes"
-            dt = gt.loadRes(str(files[1]) if files is not None else copy.deepcopy(RESULTS))
-            step = "evaluate"
-            E = lib[1](gt, dt, iou_type)
-            if before is not None:
-                before(E)
-            E.evaluate()
-            if after_evaluate is not None:
-                E = after_evaluate(E)
-            step = "accumulate"
-            E.accumulate()
-            step = "summarize"
-            E.summarize()
-        return E
-    except Exception as err:  # noqa: BLE001 - compared with the other library's outcome
-        return step, err
+def _run(lib, iou_type, params=None, after_evaluate=None, files=None):
+    """The five calls on the scene above, ``params`` set before evaluate() and ``E =
+    after_evaluate(E)`` after it; files: (gt path, results path) to read instead of the dicts.
+    -> COCOeval, or (step, exception)."""
+    paths = {} if files is None else {"gt_file": files[0], "results_file": files[1]}
+    return _evaluation(lib, GT, RESULTS, iou_type, COCO_OKS_SIGMAS.copy(), params or {},
+                       after_evaluate=after_evaluate, **paths)
 
 
 def _both(*args, **kwargs):
@@ -80,11 +60,7 @@ def test_copies_after_evaluate_accumulate_as_pycocotools(iou_type, how, from_fil
     before copying; the compiled run and any mapped file stay behind) and accumulates to its
     numbers. (A mapped file cannot be pickled; lazy attributes copied unfilled read nothing.)"""
     files = _files(tmp_path) if from_files else None
-
-    def copied(E):
-        return copy.deepcopy(E) if how == "deepcopy" else pickle.loads(pickle.dumps(E))
-
-    ours, oracle = _both(iou_type, after_evaluate=copied, files=files)
+    ours, oracle = _both(iou_type, after_evaluate=copied(how), files=files)
     assert not isinstance(ours, tuple), ours
     assert_same_outcome(ours, oracle)
     assert len(ours.evalImgs) == len(oracle.evalImgs) > 0
@@ -101,14 +77,7 @@ def test_copies_after_evaluate_accumulate_as_pycocotools(iou_type, how, from_fil
     {"recThrs": np.array([1.0, 0.0, 0.5])},  # unsorted: one searchsorted each, filled until the first past the end
 ], ids=["one-maxdets", "three-alike", "float-last", "float-first", "iou-list", "iou-nan", "rec-unsorted"])
 def test_params_pycocotools_reads_oddly(iou_type, change):
-    if iou_type == "keypoints" and "areaRng" in change:
-        change = {**change, "areaRngLbl": ["all"]}
-
-    def before(E):
-        for name, value in change.items():
-            setattr(E.params, name, copy.deepcopy(value))
-
-    ours, oracle = _both(iou_type, before=before)
+    ours, oracle = _both(iou_type, params=change)
     assert_same_outcome(ours, oracle)
 
 
@@ -117,13 +86,8 @@ def test_params_changed_to_what_pycocotools_cannot_use(case):
     """Same exception type as pycocotools at the same step: kpt_oks_sigmas as a list
     (TypeError), iouType set to keypoints on box Params (AttributeError), iouThrs cut after
     evaluate() (IndexError in accumulate), an unknown iouType at evaluate() (NameError)."""
-    def before(E):
-        if case == "sigmas-list":
-            E.params.kpt_oks_sigmas = list(E.params.kpt_oks_sigmas)
-        elif case == "sigmas-missing":
-            E.params.iouType = "keypoints"
-        elif case == "iou-type-unknown":
-            E.params.iouType = "mask"
+    params = {"sigmas-list": {"kpt_oks_sigmas": list(COCO_OKS_SIGMAS)}, "sigmas-missing": {"iouType": "keypoints"},
+              "iou-type-unknown": {"iouType": "mask"}}.get(case)
 
     def after(E):
         if case == "thresholds-shortened":
@@ -131,7 +95,7 @@ def test_params_changed_to_what_pycocotools_cannot_use(case):
         return E
 
     iou_type = "keypoints" if case == "sigmas-list" else "bbox"
-    ours, oracle = _both(iou_type, before=before, after_evaluate=after)
+    ours, oracle = _both(iou_type, params=params, after_evaluate=after)
     assert isinstance(oracle, tuple), "pycocotools computed: the case no longer tests a refusal"
     assert_same_outcome(ours, oracle)
 
@@ -140,10 +104,7 @@ def test_sigmas_of_two_dimensions_are_refused():
     """pycocotools broadcasts (17, 1) sigmas against the joints (OKS above 1); refused here."""
     from ochuman.compat import ParamsValueError
 
-    def before(E):
-        E.params.kpt_oks_sigmas = E.params.kpt_oks_sigmas[:, None]
-
-    ours = _run(OURS, "keypoints", before=before)
+    ours = _run(OURS, "keypoints", params={"kpt_oks_sigmas": COCO_OKS_SIGMAS[:, None]})
     assert ours[0] == "evaluate" and isinstance(ours[1], ParamsValueError), ours
     assert "(17, 1)" in str(ours[1])
 
@@ -223,10 +184,6 @@ def test_accumulate_with_params_sharing_no_max_dets():
 def test_string_image_ids_evaluate_as_pycocotools(iou_type, params, from_files, tmp_path):
     """Image ids that are strings (pycocotools keys its dicts by them; its np.unique sorts
     them): same numbers and internals (evaluate() raised ValueError on them before)."""
-    from ochuman.keypoints import COCO_OKS_SIGMAS
-
-    from .test_compat_differential import _evaluation
-
     gt = copy.deepcopy(GT)
     names = {1: "a", 2: "b"}
     for image in gt["images"]:
