@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import hashlib
 import io
 import itertools
@@ -52,6 +53,7 @@ import math
 import os
 import random
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -157,8 +159,21 @@ def _set_rng_state(state: dict) -> None:
 def _worker_init(worker_id: int) -> None:
     """DataLoader workers: SIGTERM as ^C (torch's worker loop then stops quietly), instead of
     torch's handler that dies of a SIGTERM not sent by the parent (e.g. a scheduler signalling
-    the whole job) and makes the main process report a killed worker."""
+    the whole job) and makes the main process report a killed worker; connections to the main
+    process that break are not reported (:func:`_quiet_broken_connections`)."""
     signal.signal(signal.SIGTERM, raise_terminated)
+    sys.excepthook = _quiet_broken_connections
+
+
+def _quiet_broken_connections(kind, value, traceback) -> None:
+    """A worker's ``sys.excepthook``: a connection to the main process that broke is not
+    reported, anything else is as usual. multiprocessing's thread that hands a batch's shared
+    memory to the main process reports one with a traceback when a SIGTERM to the whole job
+    stops the main process while it takes a batch (seen under load); the main process reports
+    its own errors, so the worker's report adds nothing."""
+    if issubclass(kind, (EOFError, ConnectionError)) or (issubclass(kind, OSError) and value.errno == errno.EBADF):
+        return
+    sys.__excepthook__(kind, value, traceback)
 
 
 @contextlib.contextmanager

@@ -661,3 +661,29 @@ def test_epoch_numbers_agree_between_the_sigterm_line_the_resumed_run_and_the_lo
                              "--seed", "3"])
     assert result.exit_code == 0, result.output
     assert lines[-1].startswith(f"{tmp_path / 'cli' / 'last.pt'}: epoch 1, iteration 2, last loss "), lines
+
+
+def test_workers_leave_broken_connections_unreported(monkeypatch, capsys):
+    """A DataLoader worker's excepthook drops a broken connection to the main process (EOF,
+    reset, a closed listener: multiprocessing's fd-sharing thread when a SIGTERM to the whole
+    job stops the main process mid-batch) and reports anything else with its traceback."""
+    import errno
+
+    from pose2seg.train import _quiet_broken_connections, _worker_init
+
+    monkeypatch.setattr(signal, "signal", lambda *args: None)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # (restored after the test)
+    _worker_init(0)
+    assert sys.excepthook is _quiet_broken_connections
+    for err in (EOFError(), ConnectionResetError(errno.ECONNRESET, "reset"), OSError(errno.EBADF, "bad fd")):
+        _quiet_broken_connections(type(err), err, None)
+    assert capsys.readouterr().err == ""
+    for err in (ValueError("kept"), OSError(errno.ENOSPC, "disk full")):
+        try:
+            raise err
+        except OSError as caught:
+            _quiet_broken_connections(type(caught), caught, caught.__traceback__)
+        except ValueError as caught:
+            _quiet_broken_connections(type(caught), caught, caught.__traceback__)
+    reported = capsys.readouterr().err
+    assert "ValueError: kept" in reported and "disk full" in reported and "Traceback" in reported
