@@ -16,7 +16,8 @@ imports included):
   ``COCO(gt)``, ``gt.loadRes(results)``, ``COCOeval(gt, dt, iou_type)``, ``evaluate()``,
   ``accumulate()``, ``summarize()`` in ``python -c``;
 - ``ochuman eval`` (ours, the command): ``ochuman eval --gt GT --results RES --iou-type T
-  --subset all --format json``. Where it refuses the ground truth (a file it cannot read; files
+  --subset all --format json`` (``--command-format csv``: the numbers without the protocol
+  cards, whose results-file hash the json output pays for). Where it refuses the ground truth (a file it cannot read; files
   of every category are taken since issue 16) the row says ``refused`` with its one-line
   error, and the run goes on.
 
@@ -42,8 +43,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import gc
 import importlib
+import io
 import json
 import os
 import platform
@@ -93,7 +96,7 @@ def run_eval(gt_path, res_path, iou_type):
 
 # `ochuman eval` (the console script next to this interpreter).
 COMMAND_ARGS = ["eval", "--gt", "{gt}", "--results", "{results}", "--iou-type", "{iou_type}",
-                "--subset", "{subset}", "--format", "json"]
+                "--subset", "{subset}", "--format", "{format}"]
 # The levels run needs each person's MaxIoU: its ground truth is the workload's
 # ..._with_max_iou.json (manifest key below), the same file plus a "max_iou" per person.
 COMMAND_LEVELS_GT = "gt_with_max_iou"
@@ -281,10 +284,14 @@ def _stat_rows(obj, names: tuple[str, ...], found: list) -> list:
 
 
 def ours_stats(obj, iou_type: str, subsets: tuple[str, ...]):
-    """Stats per subset from ours' rows (`ochuman eval --format json` or `EvalReport.rows()`):
-    dicts with the stat names as keys and a "subset" name. None when not found."""
-    if isinstance(obj, str):
+    """Stats per subset from ours' rows (`ochuman eval --format json` or `csv`, or
+    `EvalReport.rows()`): dicts with the stat names as keys and a "subset" name. None when not
+    found."""
+    if isinstance(obj, str) and obj.lstrip().startswith(("[", "{")):
         obj = json.loads(obj)
+    elif isinstance(obj, str):  # csv: every row, its stats as numbers
+        names = STAT_NAMES[iou_type]
+        obj = [{k: float(v) if k in names else v for k, v in row.items()} for row in csv.DictReader(io.StringIO(obj))]
     rows = _stat_rows(obj, STAT_NAMES[iou_type], [])
     by_name = {subset: stats for subset, stats in rows if subset is not None}
     if all(s in by_name for s in subsets):
@@ -376,7 +383,7 @@ def bench_workload(args, shape: str, evaluators: list[str], env: dict) -> dict:
             checks[name] = []
             if name == COMMAND:
                 fill = {"gt": files["all"]["gt"], "results": files["all"][iou_type], "iou_type": iou_type,
-                        "max_iou": str(folder / manifest.get("max_iou", "max_iou.json"))}
+                        "format": args.command_format, "max_iou": str(folder / manifest.get("max_iou", "max_iou.json"))}
                 cmd = [*ochuman_command(), *(a.format(**fill, subset="all") for a in COMMAND_ARGS)]
                 case["cmd"] = " ".join(cmd)
                 jobs.append((name, "all", cmd, lambda text, t=iou_type: ours_stats(text, t, ("all",))))
@@ -558,6 +565,9 @@ def main(argv=None) -> int:
     parser.add_argument("--library", action="store_true", help="also time in-process library calls")
     parser.add_argument("--ours-levels-args", default=None,
                         help="extra arguments of `ochuman eval --subset levels`, {max_iou} = max_iou.json")
+    parser.add_argument("--command-format", choices=("json", "csv"), default="json",
+                        help="`ochuman eval --format` (json: each row with its protocol card, which hashes the "
+                             "results file; csv: the numbers only, as the table)")
     parser.add_argument("--ochuman-cache", action="store_true", help="leave OCHUMAN_CACHE as it is (default: off)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: tiny workloads in bench/out/quick, --runs 1 unless given")

@@ -210,11 +210,12 @@ def eval_(results, names, root, gt_file, split, iou_type, subsets, mode, paper, 
     # Read the first results file and the --gt file while the evaluator is imported (numpy and
     # co. take ~40 ms of one CPU), or take the reads the console script began before click was
     # imported (cli.early_reads); problems are still reported, the ground truth's first.
-    from cli.early_reads import take_annotations, take_results
+    from cli.early_reads import hash_wanted, take_annotations, take_results
 
-    first = take_results(results[0], iou_type)
+    hashed = hash_wanted(fmt, out_file)  # the first results file's hash is shown (protocol cards)
+    first = take_results(results[0], iou_type, hashed)
     early_gt = take_annotations(gt_file, iou_type == "segm") if first is not None and gt_file else None
-    first = first or PrefetchedResults(results[0], iou_type)
+    first = first or PrefetchedResults(results[0], iou_type, hash_file=hashed)
     gt_source = (early_gt or PrefetchedAnnotations(gt_file, after=first, masks=iou_type == "segm")) if gt_file else None
     from ochuman.eval.run import evaluate_results
     from ochuman.errors import OCHumanWarning

@@ -328,11 +328,15 @@ class PrefetchedResults:
     (:func:`scan_results_piecewise`; ``mask_strings``: where the segm column then
     points, else None: into the data). :meth:`get` waits and returns (data, the scanner's
     columns or None), or raises what reading raised (``map_file``'s one-line error). ``path``:
-    the file; ``iou_type``: as :func:`scan_results` (None: every field)."""
+    the file; ``iou_type``: as :func:`scan_results` (None: every field); ``hash_file``: whether
+    the bytes read are hashed (:meth:`sha256`; 57 ms of a CPU per 100 MB here), for a caller
+    that shows their hash (protocol cards)."""
 
-    def __init__(self, path: str | os.PathLike, iou_type: str | None = None):
+    def __init__(self, path: str | os.PathLike, iou_type: str | None = None, hash_file: bool = True):
         self.path = path
         self.iou_type = iou_type
+        self.hash_file = hash_file
+        self._digest = None  # the piecewise scan's hash (hexdigest() waits)
         self._value: tuple | None = None
         self.mask_strings: mmap.mmap | None = None  # where the segm column points, when not into the data
         self._error: BaseException | None = None
@@ -347,14 +351,16 @@ class PrefetchedResults:
             # the file's pages need not stay: masks are read from a copy of their strings
             # (where the system can let pages go)
             if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED") and len(data) > PIECE_BYTES:
-                scanned, self._digest, self.mask_strings = scan_results_piecewise(data, self.iou_type,
-                                                                                  wanted=self._wanted)
+                scanned, self._digest, self.mask_strings = scan_results_piecewise(
+                    data, self.iou_type, hash_file=self.hash_file, wanted=self._wanted)
                 self._value = (data, scanned)
                 return
             self._value = (data, scan_results(data, 1 if len(data) < BACKGROUND_PARTS_FROM_BYTES else None,
                                               self.iou_type))
         except BaseException as err:  # noqa: BLE001 - handed to the caller by get()
             self._error = err
+            return
+        if not self.hash_file:
             return
         # the protocol cards' hash of these very bytes, in yet another thread (get() does not wait)
         self._hasher = threading.Thread(target=self._hash, args=(data,), daemon=True)
@@ -365,13 +371,14 @@ class PrefetchedResults:
 
         self._sha256 = hashlib.sha256(data).hexdigest()
 
-    def sha256(self) -> str:
-        """Hex SHA-256 of the bytes read (after a successful :meth:`get`)."""
+    def sha256(self) -> str | None:
+        """Hex SHA-256 of the bytes read (after a successful :meth:`get`); None when they are
+        not hashed (``hash_file`` False)."""
         self.wait()
         if self._hasher is not None:
             self._hasher.join()
             return self._sha256
-        return self._digest.hexdigest()
+        return None if self._digest is None else self._digest.hexdigest()
 
     def wait(self) -> None:
         """Wait for the read to end (its errors are left to :meth:`get`)."""

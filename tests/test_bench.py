@@ -95,6 +95,18 @@ def test_bench_eval_quick_runs_pycocotools_and_ours_side_by_side(tmp_path):
     assert "| ochuman.compat |" in done.stdout and "### Summary" in done.stdout
 
 
+def test_bench_eval_reads_the_commands_csv_numbers(tmp_path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "bench_eval.py"), "--quick", "--images", "6", "--root", str(tmp_path),
+         "--workloads", "persons", "--iou-types", "keypoints", "--evaluators", "ochuman eval",
+         "--command-format", "csv", "--json-out", str(out)],
+        capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    case = json.loads(out.read_text())["workloads"]["persons"]["cases"]["keypoints"]["ochuman eval"]
+    assert case["stats_equal"] and "--format csv" in case["cmd"] and "--format csv" in case["cmd_levels"]
+
+
 def test_eval_breakdown_runs_on_a_tiny_workload(tmp_path):
     done = subprocess.run(
         [sys.executable, str(BENCH / "eval_breakdown.py"), "--workloads", "persons", "--images", "4", "--runs", "1",

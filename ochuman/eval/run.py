@@ -234,8 +234,8 @@ def evaluate_results(
             for each in found:
                 each.source, each.tags = (None if isinstance(source, list) else label), tagged
             report.evaluations += found
-            if isinstance(source, PrefetchedResults):  # the bytes read, hashed while they were evaluated:
-                report.hash_known(label, source.sha256())  # done before the call returns and the file may change
+            if isinstance(source, PrefetchedResults) and source.hash_file:  # the bytes read, hashed while they
+                report.hash_known(label, source.sha256())  # were evaluated: done before the call returns and the file may change
         return report
     finally:  # nothing reads a file's mapping once this returns or raises (the file may change)
         for source in results:

@@ -162,3 +162,24 @@ def test_a_results_file_read_in_pieces_scores_and_hashes_as_a_whole(tmp_path, mo
     assert pieces
     assert report.rows() == whole and 0 < whole[0]["AP"] < 1
     assert report.protocol_cards()[0]["results_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("pieces", [1, 5])
+def test_a_read_made_without_its_hash_scores_the_same_and_its_card_hashes_the_file(tmp_path, monkeypatch, pieces):
+    """``PrefetchedResults(hash_file=False)`` (the command when no output shows the hash): the
+    same rows, no hash made while reading; a card asked for later hashes the file then."""
+    gt, path, results = _files(tmp_path)
+    rng = np.random.default_rng(5)
+    path.write_text(json.dumps([{**results[0], "bbox": (rng.random(4) * 20 + 1).tolist(), "score": float(rng.random())}
+                                for _ in range(300)]))
+    whole = evaluate_results(str(path), gt=str(gt), iou_type="bbox", subsets=("all",)).rows()
+    if pieces > 1:
+        monkeypatch.setattr(ochuman.scan, "PIECE_BYTES", path.stat().st_size // pieces)
+    scans, scan_piecewise = [], ochuman.scan.scan_results_piecewise
+    monkeypatch.setattr(ochuman.scan, "scan_results_piecewise", lambda *a, **k: scans.append(k) or scan_piecewise(*a, **k))
+    read = ochuman.scan.PrefetchedResults(str(path), "bbox", hash_file=False)
+    report = evaluate_results(read, gt=str(gt), iou_type="bbox", subsets=("all",))
+    assert [k["hash_file"] for k in scans] == [False] * (pieces > 1)
+    assert read.sha256() is None and report._hashes == {}
+    assert report.rows() == whole and 0 < whole[0]["AP"] < 1
+    assert report.protocol_cards()[0]["results_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
