@@ -204,7 +204,8 @@ def scan_results_piecewise(data: mmap.mmap, iou_type: str | None, hash_file: boo
     strings where pieces are scanned one at a time, else from the piece's own offset; the segm
     column's offsets point there. None when they point into data (``copy_masks`` False, a piece
     could not be scanned, or every field was read again)."""
-    import hashlib
+    if hash_file:
+        import hashlib  # (~3 ms: only where a hash is made)
 
     skip = _SKIPPED.get(iou_type, 0)
     size, page = len(data), mmap.PAGESIZE

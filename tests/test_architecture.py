@@ -101,3 +101,24 @@ def test_the_drop_in_starts_without_the_dataset_modules(coco_mini, tmp_path):
          "E.evaluate(); E.accumulate(); E.summarize();"
          "bad = [m for m in ('ochuman.io', 'ochuman.convert', 'ochuman.records', 'ochuman.subsets') if m in sys.modules];"
          "assert not bad, bad")
+
+
+def test_ochuman_eval_hashes_nothing_for_csv(tmp_path):
+    """``hashlib`` (~3 ms of a command's start: OpenSSL) is imported only where a hash is made:
+    ``ochuman eval --format csv`` (no protocol cards) never loads it, from the console script's
+    early reads to the printed rows; json output still hashes. (The table goes through tabulate,
+    whose wcwidth, where installed, imports hashlib itself.)"""
+    import json
+
+    from .ochuman.workloads import build_workload
+
+    workload = build_workload("bbox", 5, per_image=((3, 4), (1, 2)) * 20)
+    gt, results = tmp_path / "gt.json", tmp_path / "results.json"
+    gt.write_text(json.dumps(workload["gt"]))
+    results.write_text(json.dumps(workload["results"]))
+    for fmt, loaded in (("csv", False), ("json", True)):
+        _run("import sys; from cli.early_reads import start_early_reads; from cli.ochuman_cmd import main;"
+             f"args = ['eval', '--gt', {str(gt)!r}, '--results', {str(results)!r}, '--iou-type', 'bbox',"
+             f" '--subset', 'levels', '--format', {fmt!r}];"
+             "start_early_reads(args); main(args, standalone_mode=False);"
+             f"assert ('hashlib' in sys.modules) == {loaded!r}, sys.modules.get('hashlib')")

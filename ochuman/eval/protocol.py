@@ -15,7 +15,6 @@ key wins.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from typing import Optional, Sequence, Union
@@ -74,6 +73,8 @@ def file_sha256(path) -> Optional[str]:
     """Hex SHA-256 of a file's bytes; None for no file."""
     if path is None:
         return None
+    import hashlib  # (~3 ms to import: only where a hash is made)
+
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

@@ -2,7 +2,6 @@
 per MaxIoU bin, curves, the paper's Table-2 rows) and the per-person rows for error analysis."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
@@ -152,6 +151,8 @@ class EvalReport:
         """Record the SHA-256 of ``data``, the bytes of results file ``source``, for its cards
         (for a source that cannot be read again: a pipe); other files are hashed when a card
         is first asked for."""
+        import hashlib  # (~3 ms to import: only where a hash is made)
+
         self._hashes[source] = hashlib.sha256(data).hexdigest()
 
     def hash_known(self, source: str, sha256: str) -> None:
