@@ -124,6 +124,11 @@ void max_iou_inclusive(const double *boxes, const int64_t *starts, int64_t group
 /* out[i] = 1 where the centre (x + w / 2, y + h / 2) of detection i's xywh box bbox[4i..] lies outside
  * [0, width] x [0, height] of its image (sizes[2 image_index[i]..]: [height, width]), else 0. */
 void box_centres_outside(const double *bbox, const int64_t *image_index, const int64_t *sizes, int64_t n, uint8_t *out);
+/* out[i] = 1 where the mean of detection i's K keypoint x coordinates (keypoints[3K i + 3k]), or of
+ * its y coordinates, lies outside [0, width] or [0, height] of its image, else 0: the means as
+ * numpy's keypoints[:, 0::3].mean(axis=1) (its pairwise sum, then / K; K = 0: NaN, never outside). */
+void keypoint_means_outside(const double *keypoints, int64_t K, const int64_t *image_index, const int64_t *sizes, int64_t n,
+                            uint8_t *out);
 
 /* ------------------------------------------------------------------ OKS (oks.c) */
 void oks_exponents(const double *dt_kpts, const double *gt_kpts, const double *gt_boxes, const double *gt_areas, const double *variances, int64_t K, const int64_t *dt, const int64_t *gt, int64_t P, double *out);  /* computeOks' exponents -e of pairs (dt[p], gt[p]) into out[P*K] */

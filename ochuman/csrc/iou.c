@@ -180,6 +180,38 @@ void max_iou_inclusive(const double *boxes, const int64_t *starts, int64_t group
     }
 }
 
+/* numpy's sum of n doubles a[0], a[stride], ... (its pairwise_sum: in order below 8; 8 partial
+ * sums combined pairwise up to 128; halves, cut at a multiple of 8, above) */
+static double numpy_sum(const double *a, int64_t n, int64_t stride) {
+    if (n < 8) {
+        double sum = 0.0;
+        for (int64_t i = 0; i < n; i++) sum += a[i * stride];
+        return sum;
+    }
+    if (n <= 128) {
+        double r[8];
+        for (int j = 0; j < 8; j++) r[j] = a[j * stride];
+        int64_t i = 8;
+        for (; i < n - (n % 8); i += 8) for (int j = 0; j < 8; j++) r[j] += a[(i + j) * stride];
+        double sum = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++) sum += a[i * stride];
+        return sum;
+    }
+    int64_t half = n / 2;
+    half -= half % 8;
+    return numpy_sum(a, half, stride) + numpy_sum(a + half * stride, n - half, stride);
+}
+
+void keypoint_means_outside(const double *keypoints, int64_t K, const int64_t *image_index, const int64_t *sizes, int64_t n,
+                            uint8_t *out) {
+    for (int64_t i = 0; i < n; i++) {
+        const double *row = keypoints + 3 * K * i;
+        const int64_t *size = sizes + 2 * image_index[i];
+        double x = numpy_sum(row, K, 3) / (double)K, y = numpy_sum(row + 1, K, 3) / (double)K;  /* NaN: never outside */
+        out[i] = (uint8_t)((x < 0) | (y < 0) | (x > (double)size[1]) | (y > (double)size[0]));
+    }
+}
+
 void box_centres_outside(const double *bbox, const int64_t *image_index, const int64_t *sizes, int64_t n, uint8_t *out) {
     for (int64_t i = 0; i < n; i++) {
         const double *b = bbox + 4 * i;

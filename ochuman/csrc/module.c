@@ -789,6 +789,28 @@ static PyObject *py_box_centres_outside(PyObject *self, PyObject *args) {
     return finish(&h, 0);
 }
 
+/* keypoint_means_outside(keypoints f64[3Kn], image_index i64[n], sizes i64[2m], out u8[n])  (evalcore.h) */
+static PyObject *py_keypoint_means_outside(PyObject *self, PyObject *args) {
+    PyObject *keypoints_obj, *index_obj, *sizes_obj, *out_obj;
+    if (!PyArg_ParseTuple(args, "OOOO", &keypoints_obj, &index_obj, &sizes_obj, &out_obj)) return NULL;
+    Held h = {"keypoint_means_outside"};
+    const double *keypoints; const int64_t *image_index, *sizes; uint8_t *out;
+    Py_ssize_t NK, M2, N;
+    if ((NK = take(&h, keypoints_obj, "keypoints", F64, 0, &keypoints)) < 0
+        || (N = take(&h, out_obj, "out", U8, 1, &out)) < 0
+        || (N > 0 && expect_count(&h, "keypoints", NK, 3 * N * (NK / (3 * N)), "3 per joint, the same joints per detection") < 0)
+        || (M2 = take(&h, sizes_obj, "sizes", I64, 0, &sizes)) < 0
+        || expect_count(&h, "sizes", M2, 2 * (M2 / 2), "[height, width] per image") < 0
+        || expect_count(&h, "image_index", take(&h, index_obj, "image_index", I64, 0, &image_index), N, "one per detection") < 0
+        || expect_indices(&h, "image_index", image_index, 0, N, 0, M2 / 2) < 0) {
+        release(&h); return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    keypoint_means_outside(keypoints, N > 0 ? NK / (3 * N) : 0, image_index, sizes, N, out);
+    Py_END_ALLOW_THREADS
+    return finish(&h, 0);
+}
+
 /* max_iou_inclusive(boxes f64[4n], starts i64[g+1], out f64[n])  (evalcore.h: max_iou_inclusive) */
 static PyObject *py_max_iou_inclusive(PyObject *self, PyObject *args) {
     PyObject *boxes_obj, *starts_obj, *out_obj;
@@ -1163,6 +1185,8 @@ static PyMethodDef methods[] = {
     {"float_rows", py_float_rows, METH_VARARGS, "Python numbers (or lists of them) as float64, or False."},
     {"max_iou_inclusive", py_max_iou_inclusive, METH_VARARGS, "MaxIoU of boxes within their groups (inclusive pixels)."},
     {"box_centres_outside", py_box_centres_outside, METH_VARARGS, "Which boxes have their centre outside their image."},
+    {"keypoint_means_outside", py_keypoint_means_outside, METH_VARARGS,
+     "Which detections have the mean of their keypoints outside their image."},
     {"argsort_descending", py_argsort_descending, METH_VARARGS, "np.argsort(-values, kind='stable') of float64 values (radix)."},
     {"block_order", py_block_order, METH_VARARGS, "Detections grouped by block, by score inside, cut at max_det; and by score."},
     {"oks_exponents", py_oks_exponents, METH_VARARGS, "The exponents of COCO OKS for (dt, gt) pairs."},

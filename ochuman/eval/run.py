@@ -326,9 +326,10 @@ def _warn_if_outside_images(ground: GroundTruth, detections: Annotations, label:
     _evalcore.box_centres_outside(np.ascontiguousarray(detections.bbox, dtype=np.float64), image_index, sizes, outside)
     outside = outside.view(bool)
     if detections.keypoints is not None:
-        h, w = sizes[:, 0][image_index].astype(np.float64), sizes[:, 1][image_index].astype(np.float64)
-        x, y = detections.keypoints[:, 0::3].mean(axis=1), detections.keypoints[:, 1::3].mean(axis=1)
-        outside |= (x < 0) | (y < 0) | (x > w) | (y > h)
+        by_keypoints = np.empty(n, dtype=np.uint8)
+        _evalcore.keypoint_means_outside(np.ascontiguousarray(detections.keypoints, dtype=np.float64), image_index, sizes,
+                                         by_keypoints)
+        outside |= by_keypoints.view(bool)
     if outside.sum() > OUTSIDE_SHARE * n:
         i = int(np.flatnonzero(outside)[0])
         warnings.warn(

@@ -122,6 +122,12 @@ def case_box_centres_outside():
             ("sizes", np.array([[6, 6], [3, 4]], np.int64), "in"), ("out", np.empty(3, np.uint8), "out")]
 
 
+def case_keypoint_means_outside():
+    keypoints = np.array([[1, 1, 2, 3, 3, 2], [-9, 0, 1, -7, 0, 1], [5, 5, 2, 9, 9, 2]], np.float64)  # 2 joints each
+    return [("keypoints", keypoints, "in"), ("image_index", np.array([0, 1, 1], np.int64), "in"),
+            ("sizes", np.array([[6, 6], [3, 4]], np.int64), "in"), ("out", np.empty(3, np.uint8), "out")]
+
+
 def case_argsort_descending():
     return [("values", np.array([0.5, np.nan, 1.0, -0.0], np.float64), "in"), ("out", np.empty(4, np.int64), "out")]
 
@@ -226,7 +232,7 @@ CASES = {"rle_stats": case_rle_stats, "rle_spans_clean": case_rle_spans_clean, "
          "match_candidates": case_match_candidates, "match": case_match, "accumulate": case_accumulate,
          "polygon_rle_strings": case_polygon_rle_strings, "weighted_accumulate": case_weighted_accumulate,
          "max_iou_inclusive": case_max_iou_inclusive, "float_rows": case_float_rows,
-         "box_centres_outside": case_box_centres_outside,
+         "box_centres_outside": case_box_centres_outside, "keypoint_means_outside": case_keypoint_means_outside,
          "argsort_descending": case_argsort_descending,
          "move_mask_strings": case_move_mask_strings, "block_order": case_block_order}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import warnings
 
 import numpy as np
 import pytest
@@ -705,3 +706,38 @@ def test_box_centres_outside_is_numpys_comparison(boxes, sizes, seed):
         expected = (x < 0) | (y < 0) | (x > w) | (y > h)
     _evalcore.box_centres_outside(bbox, index, sizes, out)
     assert out.view(bool).tolist() == expected.tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(joints=st.sampled_from([0, 1, 2, 7, 8, 9, 16, 17, 24, 25, 129, 300]), count=st.integers(0, 12),
+       sizes=st.lists(st.tuples(st.integers(1, 700), st.integers(1, 700)), min_size=1, max_size=4),
+       seed=st.integers(0, 2**32 - 1), odd=st.sampled_from([None, np.nan, np.inf, -np.inf, -0.0, 1e308]))
+def test_keypoint_means_outside_is_numpys_mean(joints, count, sizes, seed, odd):
+    """keypoint_means_outside: a detection whose mean keypoint x or y lies outside its image,
+    with the means exactly as numpy's ``mean(axis=1)`` of the strided coordinates (its pairwise
+    sum, blocks above 128 joints; NaN never outside), coordinates of every magnitude."""
+    rng = np.random.default_rng(seed)
+    keypoints = rng.standard_normal((count, 3 * joints)) * 10.0 ** rng.integers(-6, 4, (count, 3 * joints)) + 300
+    if odd is not None and keypoints.size:
+        keypoints.reshape(-1)[rng.integers(0, keypoints.size)] = odd
+    sizes = np.array(sizes, dtype=np.int64)
+    index = rng.integers(0, len(sizes), count).astype(np.int64)
+    out = np.empty(count, np.uint8)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the mean of no joints
+        x, y = keypoints[:, 0::3].mean(axis=1), keypoints[:, 1::3].mean(axis=1)
+        h, w = sizes[index, 0].astype(np.float64), sizes[index, 1].astype(np.float64)
+        expected = (x < 0) | (y < 0) | (x > w) | (y > h)
+        means = np.empty(count, np.uint8)
+    _evalcore.keypoint_means_outside(keypoints, index, sizes, out)
+    assert out.view(bool).tolist() == expected.tolist()
+    # borderline: every detection's mean exactly on the image's edge, one ulp either side
+    if count and joints:
+        edge = np.nextafter(w, np.array([-np.inf, np.inf])[rng.integers(0, 2, count)])
+        shifted = keypoints.copy()
+        with np.errstate(invalid="ignore", over="ignore"):
+            shifted[:, 0::3] += (edge - x)[:, None]
+            x2 = shifted[:, 0::3].mean(axis=1)
+            expected = (x2 < 0) | (y < 0) | (x2 > w) | (y > h)
+        _evalcore.keypoint_means_outside(shifted, index, sizes, means)
+        assert means.view(bool).tolist() == expected.tolist()
