@@ -4,8 +4,8 @@ A row is a flat dict of plain values; every row of one rendering has the same ke
 are shown with 3 decimals in tables (``table``, ``markdown``) and at full precision in
 ``json`` and ``csv``.
 
-Tables are tabulate's. A ``table`` whose cells and headers are all plain ASCII text (the usual
-case) is laid out here instead, exactly as tabulate lays it out (a differential test holds the
+Tables are tabulate's. A ``table`` or ``markdown`` table whose cells and headers are all plain
+ASCII text (the usual case) is laid out here instead, exactly as tabulate lays it out (a differential test holds the
 two equal): importing tabulate 0.10 costs ~35 ms (its ``importlib.metadata`` version lookup
 ~16 ms, wcwidth ~12 ms), a quarter of a whole ``ochuman eval`` on a 1000-image COCO file.
 """
@@ -56,10 +56,9 @@ def render(rows: Sequence[dict], fmt: str = "table", single: bool = False,
     if transpose_by is not None:
         table = [[key] + [line[k] for line in table] for k, key in enumerate(headers) if key != transpose_by]
         headers = [transpose_by, *(str(row[transpose_by]) for row in rows)]
-    if fmt == "table":
-        plain = _plain_table(table, headers)
-        if plain is not None:
-            return plain
+    plain = _plain_table(table, headers, markdown=fmt == "markdown")
+    if plain is not None:
+        return plain
     from tabulate import tabulate
 
     return tabulate(table, headers=headers, tablefmt="github" if fmt == "markdown" else "simple",
@@ -78,18 +77,26 @@ def _plain_text(value) -> str | None:
     return text if text.isascii() and text.isprintable() and text == text.strip() else None
 
 
-def _plain_table(table: list[list], headers: list) -> str | None:
-    """``tabulate(table, headers, tablefmt="simple", disable_numparse=True)`` of plain cells
-    (:func:`_plain_text`): every column left-aligned, as wide as its widest cell or its header
-    plus 2, columns two spaces apart, a line of dashes under the headers, each line's trailing
-    spaces cut. None where any cell or header is not plain, or there is no row or header."""
+def _plain_table(table: list[list], headers: list, markdown: bool = False) -> str | None:
+    """``tabulate(table, headers, tablefmt="simple" or, markdown, "github", disable_numparse=True)``
+    of plain cells (:func:`_plain_text`): every column left-aligned, as wide as its widest cell or
+    its header plus 2; simple: columns two spaces apart, a line of dashes under the headers, each
+    line's trailing spaces cut; github: cells between "| ", " | " and " |", a rule of dashes
+    between bars. None where any cell or header is not plain, or there is no row or header."""
     header_texts = [_plain_text(h) if isinstance(h, str) else None for h in headers]
     rows = [[_plain_text(v) for v in line] for line in table]
     if not rows or not headers or None in header_texts or any(None in line or len(line) != len(headers) for line in rows):
         return None
     widths = [max(len(h) + 2, *(len(line[j]) for line in rows)) for j, h in enumerate(header_texts)]
 
-    def line(cells) -> str:
-        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
+    if markdown:
+        def line(cells) -> str:
+            return "| " + " | ".join(cell.ljust(width) for cell, width in zip(cells, widths)) + " |"
 
-    return "\n".join([line(header_texts), line("-" * width for width in widths), *(line(cells) for cells in rows)])
+        rule = "|" + "|".join("-" * (width + 2) for width in widths) + "|"
+    else:
+        def line(cells) -> str:
+            return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
+
+        rule = line("-" * width for width in widths)
+    return "\n".join([line(header_texts), rule, *(line(cells) for cells in rows)])

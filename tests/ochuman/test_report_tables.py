@@ -1,5 +1,5 @@
-"""``ochuman.report.render`` tables: the plain-text layout made without tabulate equals
-tabulate's, cell for cell, and anything not plain still goes through tabulate."""
+"""``ochuman.report.render`` tables (``table``, ``markdown``): the plain-text layout made without
+tabulate equals tabulate's, cell for cell, and anything not plain still goes through tabulate."""
 from __future__ import annotations
 
 import json
@@ -23,14 +23,14 @@ _VALUES = st.one_of(
 )
 
 
-def _tabulated(rows: list[dict], transpose_by) -> str:
+def _tabulated(rows: list[dict], transpose_by, fmt: str = "table") -> str:
     """What render() gave before its plain layout: the same cells and headers through tabulate."""
     table = [[report._cell(v) for v in row.values()] for row in rows]
     headers = list(rows[0]) if rows else []
     if transpose_by is not None:
         table = [[key] + [line[k] for line in table] for k, key in enumerate(headers) if key != transpose_by]
         headers = [transpose_by, *(str(row[transpose_by]) for row in rows)]
-    return tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True)
+    return tabulate(table, headers=headers, tablefmt="github" if fmt == "markdown" else "simple", disable_numparse=True)
 
 
 @st.composite
@@ -43,10 +43,10 @@ def _rows(draw):
 
 
 @settings(max_examples=600, deadline=None)
-@given(_rows())
-def test_table_equals_tabulate(drawn):
+@given(_rows(), st.sampled_from(["table", "markdown"]))
+def test_tables_equal_tabulate(drawn, fmt):
     rows, transpose_by = drawn
-    assert report.render(rows, "table", transpose_by=transpose_by) == _tabulated(rows, transpose_by)
+    assert report.render(rows, fmt, transpose_by=transpose_by) == _tabulated(rows, transpose_by, fmt)
 
 
 def test_plain_rows_are_laid_out_without_tabulate():
@@ -58,8 +58,9 @@ def test_plain_rows_are_laid_out_without_tabulate():
              "reported": True, "note": "x"}]
     table = [[report._cell(v) for v in row.values()] for row in rows]
     assert report._plain_table(table, list(rows[0])) is not None
-    assert report.render(rows, "table") == _tabulated(rows, None)
-    assert report.render(rows, "table", transpose_by="results") == _tabulated(rows, "results")
+    for fmt in ("table", "markdown"):
+        assert report.render(rows, fmt) == _tabulated(rows, None, fmt)
+        assert report.render(rows, fmt, transpose_by="results") == _tabulated(rows, "results", fmt)
     code = ("import json, sys; from ochuman.report import render;"
             f"text = render(json.loads({json.dumps(rows)!r}), 'table');"
             "assert 'tabulate' not in sys.modules, 'tabulate was imported'; print(text)")
@@ -71,4 +72,5 @@ def test_odd_cells_still_go_through_tabulate():
     for odd in ("中文", " padded", "two\nlines", "\x1b[1mbold\x1b[0m", 3.5j):
         table = [["a", odd]]
         assert report._plain_table(table, ["x", "y"]) is None
-        assert report.render([{"x": "a", "y": odd}], "table") == _tabulated([{"x": "a", "y": odd}], None)
+        for fmt in ("table", "markdown"):
+            assert report.render([{"x": "a", "y": odd}], fmt) == _tabulated([{"x": "a", "y": odd}], None, fmt)
