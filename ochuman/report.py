@@ -5,9 +5,10 @@ are shown with 3 decimals in tables (``table``, ``markdown``) and at full precis
 ``json`` and ``csv``.
 
 Tables are tabulate's. A ``table`` or ``markdown`` table whose cells and headers are all plain
-ASCII text (the usual case) is laid out here instead, exactly as tabulate lays it out (a differential test holds the
-two equal): importing tabulate 0.10 costs ~35 ms (its ``importlib.metadata`` version lookup
-~16 ms, wcwidth ~12 ms), a quarter of a whole ``ochuman eval`` on a 1000-image COCO file.
+ASCII text (the usual case) is laid out here instead, exactly as tabulate lays it out (a
+differential test holds the two equal): importing tabulate 0.10 costs ~35 ms (its
+``importlib.metadata`` version lookup ~16 ms, wcwidth ~12 ms), a fifth of a whole ``ochuman
+eval`` on a 1000-image COCO file.
 """
 from __future__ import annotations
 
