@@ -1,4 +1,5 @@
-"""Keypoint conventions: OCHuman's 19-point order, COCO's 17-point order and the map between them.
+"""Keypoint conventions: OCHuman's 19-point order, COCO's 17-point order and the map between them,
+and the joint orders of keypoint detectors (OpenPose, AlphaPose) that map to COCO's.
 
 Arrays of keypoints are ``(K, 3)`` or ``(N, K, 3)`` with columns ``(x, y, v)`` in image pixels.
 
@@ -76,6 +77,38 @@ COCO_OKS_SIGMAS: np.ndarray = np.array(
     [0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72,
      0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89]
 ) / 10.0
+
+
+#: OpenPose's BODY_25 joints (its ``pose_keypoints_2d`` order), COCO names where COCO has the joint.
+OPENPOSE_BODY_25_NAMES: tuple[str, ...] = (
+    "nose", "neck", "right_shoulder", "right_elbow", "right_wrist",
+    "left_shoulder", "left_elbow", "left_wrist", "mid_hip",
+    "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
+    "right_eye", "left_eye", "right_ear", "left_ear",
+    "left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe", "right_heel",
+)
+
+#: OpenPose's COCO-18 joints (its COCO model): COCO's 17 in another order, plus the neck.
+OPENPOSE_COCO_18_NAMES: tuple[str, ...] = (
+    "nose", "neck", "right_shoulder", "right_elbow", "right_wrist",
+    "left_shoulder", "left_elbow", "left_wrist",
+    "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
+    "right_eye", "left_eye", "right_ear", "left_ear",
+)
+
+#: OpenPose layouts by joint count: (name, joint names).
+OPENPOSE_LAYOUTS: dict[int, tuple[str, tuple[str, ...]]] = {
+    25: ("BODY_25", OPENPOSE_BODY_25_NAMES), 18: ("COCO-18", OPENPOSE_COCO_18_NAMES),
+}
+
+#: Layouts whose first 17 joints are COCO's, in COCO's order, by joint count (AlphaPose's
+#: COCO, Halpe-26 and Halpe-136 models, COCO-WholeBody).
+COCO_PREFIX_LAYOUTS: dict[int, str] = {17: "COCO", 26: "Halpe-26", 133: "COCO-WholeBody", 136: "Halpe-136"}
+
+
+def coco_index_in(names: tuple[str, ...]) -> np.ndarray:
+    """(17,) index into ``names`` of each COCO joint, in COCO order (every COCO name must be there)."""
+    return np.array([names.index(name) for name in COCO_KEYPOINT_NAMES], dtype=np.intp)
 
 
 def ochuman_to_coco(keypoints: np.ndarray) -> np.ndarray:
