@@ -116,15 +116,18 @@ def templates(ann_files, k, out_file, seed, min_points, fmt):
               help="Model checkpoint (pose2seg import-weights or training). Not with --model skeleton-prior.")
 @click.option("--model", "model_kind", type=click.Choice(["pose2seg", "skeleton-prior"]), default="pose2seg",
               show_default=True, help="skeleton-prior: the non-learned floor (no checkpoint, no torch).")
-@click.option("--gt", "gt_file", required=True, metavar="FILE",
-              help="Evaluation file (native ochuman.json or COCO); results are keyed by its image ids.")
+@click.option("--gt", "gt_file", default=None, metavar="FILE",
+              help="Evaluation file (native ochuman.json or COCO); results are keyed by its image ids. Without "
+                   "it: your own images (--images) and the persons of --keypoints, written as a COCO file.")
 @click.option("--split", type=click.Choice(["val", "test", "all"]), default="val", show_default=True,
               help="Split of a native ochuman.json --gt.")
 @click.option("--images", "images_dir", default=None, metavar="DIR", help="Folder of the images.")
 @click.option("--out", "out_file", required=True, metavar="FILE.json", type=OutputFile(),
-              help="COCO results to write (atomic).")
-@click.option("--keypoints", "keypoints_file", default=None, metavar="FILE.json",
-              help="Keypoint detector results (COCO keypoints) instead of the ground-truth keypoints.")
+              help="COCO results (with --gt) or a COCO file (without) to write (atomic).")
+@click.option("--keypoints", "keypoints_file", default=None, metavar="FILE|DIR",
+              help="Keypoint detector output instead of the ground-truth keypoints: an OpenPose --write_json "
+                   "folder, or COCO keypoint records whose image_id is an image id of --gt or an image's file "
+                   "name (AlphaPose's alphapose-results.json; without --gt also Halpe-26 and Halpe-136).")
 @click.option("--kpt-threshold", type=float, default=0.2, show_default=True,
               help="With --keypoints: a joint is labelled when its confidence is at least this.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)
@@ -138,9 +141,15 @@ def templates(ann_files, k, out_file, seed, min_points, fmt):
 @verbosity_options
 def predict(checkpoint, model_kind, gt_file, split, images_dir, out_file, keypoints_file, kpt_threshold,
             batch_size, device, score, protocol):
-    """Segment the persons of the ground-truth file (or of a keypoint detector's results).
+    """Segment the persons of the ground-truth file, or those a keypoint detector found.
 
-    Every results record names the protocol that chose its person ("protocol").
+    With --gt: COCO results keyed by its image ids, each record naming the protocol that chose
+    its person ("protocol"). Without --gt (your own images): --images DIR and --keypoints, an
+    OpenPose --write_json folder (BODY_25 or COCO-18) or a JSON list of records whose image_id
+    is the image's file name (AlphaPose: COCO, Halpe-26, Halpe-136); the images are numbered in
+    file-name order and OUT is a COCO file: images, and one annotation per person with its mask,
+    keypoints and score (ochuman show OUT --image-id NAME draws them). An OpenPose person's
+    score is the mean confidence of its 17 COCO joints.
     """
     import math
 
@@ -148,22 +157,36 @@ def predict(checkpoint, model_kind, gt_file, split, images_dir, out_file, keypoi
     from ochuman.eval.resolve import resolve_ground_truth
     from ochuman.errors import OCHumanError
     from pose2seg.predict import (
-        persons_from_ground_truth, persons_from_keypoint_results, predict_skeleton_prior, write_results,
+        coco_file_of_predictions, persons_from_detected_poses, persons_from_ground_truth,
+        persons_from_keypoint_results, predict_skeleton_prior, write_results,
     )
+
+    def progress(iterable, total=None, unit="person"):
+        from tqdm import tqdm
+
+        return tqdm(iterable, total=total, unit=unit, disable=not show_progress(), leave=False)
 
     if not math.isfinite(kpt_threshold):
         raise OCHumanError(f"--kpt-threshold: expected a finite number, got {kpt_threshold}")
     if keypoints_file and protocol == "official":
         raise OCHumanError("--protocol official segments the ground-truth persons (the official test.py); "
                            "it does not take --keypoints")
-    gt = resolve_ground_truth(gt=gt_file, split=split)
-    persons = (persons_from_keypoint_results(keypoints_file, gt, kpt_threshold) if keypoints_file
-               else persons_from_ground_truth(gt, protocol))
+    own_images = gt_file is None
+    if own_images:
+        from ochuman.pose_files import images_of_poses, read_detected_poses
 
-    def progress(iterable, total=None, unit="person"):
-        from tqdm import tqdm
-
-        return tqdm(iterable, total=total, unit=unit, disable=not show_progress(), leave=False)
+        if not keypoints_file:
+            raise OCHumanError("--gt FILE is needed (its persons are segmented), or, for your own images, "
+                               "--keypoints FILE|DIR and --images DIR")
+        if not images_dir:
+            raise OCHumanError("--images DIR is needed without --gt: the images the keypoints name are read there")
+        poses = read_detected_poses(keypoints_file)
+        gt, image_index = images_of_poses(poses, images_dir, progress=lambda it: progress(it, unit="image"))
+        persons = persons_from_detected_poses(poses, image_index, kpt_threshold)
+    else:
+        gt = resolve_ground_truth(gt=gt_file, split=split)
+        persons = (persons_from_keypoint_results(keypoints_file, gt, kpt_threshold) if keypoints_file
+                   else persons_from_ground_truth(gt, protocol))
 
     if model_kind == "skeleton-prior":
         if checkpoint:
@@ -185,6 +208,12 @@ def predict(checkpoint, model_kind, gt_file, split, images_dir, out_file, keypoi
                                                 device=device, score=score, progress=progress)
         for warning in caught:
             click.echo(f"Warning: {warning.message}", err=True)
+    if own_images:
+        description = f"pose2seg predict --model {model_kind}: the persons of {keypoints_file}"
+        write_results(out_file, coco_file_of_predictions(gt, persons, results, description))
+        click.echo(f"{out_file}: {len(results)} masks on {len(gt.image_ids)} images (a COCO file: images, and "
+                   f"annotations with masks, keypoints and scores)")
+        return
     write_results(out_file, results)
     click.echo(f"{out_file}: {len(results)} masks for {len(set(r['image_id'] for r in results))} images "
                f"(protocol {persons.protocol})")

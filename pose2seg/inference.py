@@ -7,17 +7,17 @@ from typing import Callable, Union
 import numpy as np
 import torch
 
-from ochuman.eval.ground_truth import GroundTruth
 from ochuman.errors import OCHumanError
 from ochuman.records import image_file, read_image_file
 from pose2seg.model import Pose2Seg
-from pose2seg.predict import PersonInputs, results_from_masks
+from pose2seg.predict import Images, PersonInputs, results_from_masks
 
 
-def predict_dataset(checkpoint: Union[str, os.PathLike], gt: GroundTruth, persons: PersonInputs,
+def predict_dataset(checkpoint: Union[str, os.PathLike], gt: Images, persons: PersonInputs,
                     images_dir: Union[str, os.PathLike], batch_size: int = 4, device: str = "cpu",
                     score: str = "official", progress: Callable = lambda it, **kw: it) -> list[dict]:
-    """COCO segm results for every person, images processed ``batch_size`` at a time."""
+    """COCO segm results for every person, images processed ``batch_size`` at a time; ``gt``: a
+    ground truth, or a table of images without one (:class:`~ochuman.pose_files.ImageTable`)."""
     try:
         torch_device = torch.device(device)
     except RuntimeError:

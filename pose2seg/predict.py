@@ -16,6 +16,10 @@ Two protocols choose the ground-truth persons (:data:`PROTOCOLS`):
   truncated to integers as its dataset loader stores them (int32); an image without a valid
   annotation is replaced by the next image, which is then segmented twice.
 
+Images without a ground-truth file (your own images, keypoints from OpenPose or AlphaPose,
+:mod:`ochuman.pose_files`) are numbered 1..M in file-name order; their masks go into a COCO file
+(:func:`coco_file_of_predictions`: images, and annotations with masks, keypoints and scores).
+
 Each results record says which protocol made it (``"protocol"``; pycocotools and ``ochuman
 eval`` ignore the field). Results are COCO segm results keyed by the evaluation file's image ids, ready for
 ``ochuman eval`` and pycocotools. With a native ``ochuman.json`` the evaluation file is the
@@ -27,14 +31,21 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Optional, Union
 
 import numpy as np
 
+from ochuman.errors import FormatError
 from ochuman.eval.ground_truth import GroundTruth
 from ochuman.io import write_json
-from ochuman.masks import bitmap_to_rle
+from ochuman.keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON
+from ochuman.masks import bitmap_to_rle, rle_area
 from ochuman.eval.results import detections_from_records, read_results
+from ochuman.pose_files import DetectedPoses, ImageTable, read_detected_poses
+
+#: what a prediction reads of its images: a ground truth's, or a table of images without one
+Images = Union[GroundTruth, ImageTable]
 
 log = logging.getLogger(__name__)
 
@@ -132,26 +143,68 @@ def _image_index(gt: GroundTruth, image_ids: np.ndarray) -> np.ndarray:
 
 def persons_from_keypoint_results(path: Union[str, os.PathLike], gt: GroundTruth,
                                   confidence_threshold: float = 0.2) -> PersonInputs:
-    """Persons from a keypoint detector's COCO results file.
+    """Persons from a keypoint detector's COCO results file (image_id: an image id or file name
+    of ``gt``), or from an OpenPose ``--write_json`` folder (``<stem>_keypoints.json``: the image
+    of ``gt`` whose file name has that stem).
 
     A joint is labelled (v = 2) when its confidence is at least ``confidence_threshold``,
-    otherwise missing (v = 0, coordinates kept). Person score = the detection's score.
-    Detections on images the evaluation file does not hold are dropped, with a warning.
+    otherwise missing (v = 0, coordinates kept). Person score = the detection's score (OpenPose:
+    the mean confidence of its 17 COCO joints). Detections on images the evaluation file does
+    not hold are dropped, with a warning.
     """
-    records = read_results(path)
-    detections = detections_from_records(records, str(path), gt.image_ids, gt.image_sizes, [1],
-                                         "keypoints", gt.file_names)
-    image_index = _image_index(gt, detections.image_id)
+    if Path(path).is_dir():
+        poses = read_detected_poses(path)
+        image_index = _images_of_stems(gt, poses)[poses.image_of]
+        keypoints, score = poses.keypoints, poses.score
+    else:
+        records = read_results(path)
+        detections = detections_from_records(records, str(path), gt.image_ids, gt.image_sizes, [1],
+                                             "keypoints", gt.file_names)
+        image_index = _image_index(gt, detections.image_id)
+        keypoints, score = detections.keypoints.reshape(-1, 17, 3), detections.score
     keep = images_of_the_evaluation_file(gt)[image_index]
     if not keep.all():
         log.warning("%s: %d detections are on images the official %s file of %s leaves out (every person there "
                     "has MaxIoU 1.0); dropped", path, int((~keep).sum()), gt.split, gt.source)
-    keypoints = detections.keypoints.reshape(-1, 17, 3)[keep].copy()
+    return PersonInputs(image_index=image_index[keep], keypoints=_labelled_at(keypoints[keep], confidence_threshold),
+                        score=score[keep].copy())
+
+
+def _images_of_stems(gt: GroundTruth, poses: DetectedPoses) -> np.ndarray:
+    """(M,) index into ``gt``'s images of each OpenPose file's image: the one whose file name
+    (without folder and suffix) is the file's stem."""
+    by_stem: dict[str, list[int]] = {}
+    for k, name in enumerate(gt.file_names):
+        by_stem.setdefault(PurePosixPath(name).stem, []).append(k)
+    index = np.empty(len(poses.image_names), dtype=np.int64)
+    for m, (stem, at) in enumerate(zip(poses.image_names, poses.image_where)):
+        found = by_stem.get(stem, [])
+        if len(found) != 1:
+            names = ", ".join(repr(gt.file_names[k]) for k in found[:3])
+            problem = f"several images of {gt.source} have the stem {stem!r} ({names})" if found else \
+                f"no image of {gt.source} is named {stem}.*"
+            raise FormatError(f"{Path(poses.source) / at}: {problem}")
+        index[m] = found[0]
+    return index
+
+
+def persons_from_detected_poses(poses: DetectedPoses, image_index: np.ndarray,
+                                confidence_threshold: float = 0.2) -> PersonInputs:
+    """Persons of a detector's output on images without ground truth; image_index (N,) of each
+    person into its :class:`~ochuman.pose_files.ImageTable`. A joint is labelled (v = 2) when
+    its confidence is at least ``confidence_threshold``, else missing (v = 0)."""
+    return PersonInputs(image_index=np.asarray(image_index, dtype=np.int64),
+                        keypoints=_labelled_at(poses.keypoints, confidence_threshold), score=poses.score.copy())
+
+
+def _labelled_at(keypoints: np.ndarray, confidence_threshold: float) -> np.ndarray:
+    """(N, 17, 3) copy whose third column is 2 where the confidence reaches the threshold, else 0."""
+    keypoints = np.array(keypoints, dtype=np.float64)
     keypoints[..., 2] = np.where(keypoints[..., 2] >= confidence_threshold, 2, 0)
-    return PersonInputs(image_index=image_index[keep], keypoints=keypoints, score=detections.score[keep].copy())
+    return keypoints
 
 
-def results_from_masks(gt: GroundTruth, persons: PersonInputs,
+def results_from_masks(gt: Images, persons: PersonInputs,
                        masks: Iterable[np.ndarray], scores: Optional[np.ndarray] = None) -> list[dict]:
     """COCO segm results: one record per person, masks (H, W) in the person's image, each
     naming the protocol that chose the persons."""
@@ -165,7 +218,7 @@ def results_from_masks(gt: GroundTruth, persons: PersonInputs,
     return results
 
 
-def predict_skeleton_prior(gt: GroundTruth, persons: PersonInputs,
+def predict_skeleton_prior(gt: Images, persons: PersonInputs,
                            progress: Callable[[Iterable], Iterable] = iter) -> list[dict]:
     """The non-learned floor (:mod:`pose2seg.prior`) for every person; score = person score."""
     from pose2seg.prior import skeleton_prior_mask
@@ -178,6 +231,37 @@ def predict_skeleton_prior(gt: GroundTruth, persons: PersonInputs,
     return results_from_masks(gt, persons, masks())
 
 
-def write_results(path: Union[str, os.PathLike], results: list[dict]) -> None:
-    """Write a COCO results list atomically (nothing half-written on error or ^C)."""
+def coco_file_of_predictions(images: ImageTable, persons: PersonInputs, results: list[dict],
+                             description: str) -> dict:
+    """A COCO file of the predicted persons: ``images`` (id, file_name, height, width) and one
+    annotation per person (results[k] of persons[k]): its mask as RLE, area and box of the
+    mask, the keypoints it was given (joints without label zeroed, as COCO writes them),
+    num_keypoints and score. ``ochuman show``, ``ochuman stats`` and pycocotools read it."""
+    from pycocotools import mask as mask_utils
+
+    rles = [r["segmentation"] for r in results]
+    encoded = [{"size": r["size"], "counts": r["counts"].encode("ascii")} for r in rles]
+    areas = rle_area(encoded).tolist()
+    boxes = mask_utils.toBbox(encoded).tolist() if encoded else []
+    keypoints = np.where(persons.keypoints[..., 2:] > 0, persons.keypoints, 0.0)
+    annotations = []
+    for k, result in enumerate(results):
+        annotations.append({
+            "id": k + 1, "image_id": result["image_id"], "category_id": 1, "iscrowd": 0,
+            "segmentation": rles[k], "area": float(areas[k]), "bbox": boxes[k],
+            "keypoints": keypoints[k].reshape(-1).tolist(), "num_keypoints": int((keypoints[k, :, 2] > 0).sum()),
+            "score": result["score"],
+        })
+    return {
+        "info": {"description": description},
+        "images": [{"id": int(i), "file_name": name, "height": int(h), "width": int(w)}
+                   for i, name, (h, w) in zip(images.image_ids.tolist(), images.file_names, images.image_sizes)],
+        "annotations": annotations,
+        "categories": [{"id": 1, "name": "person", "supercategory": "person", "keypoints": list(COCO_KEYPOINT_NAMES),
+                        "skeleton": [list(pair) for pair in COCO_SKELETON]}],
+    }
+
+
+def write_results(path: Union[str, os.PathLike], results: Union[list, dict]) -> None:
+    """Write a COCO results list (or a COCO file) atomically (nothing half-written on error or ^C)."""
     write_json(path, results)

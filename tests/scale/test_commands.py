@@ -301,6 +301,61 @@ def test_skeleton_prior_results_go_into_eval(native, coco_dir, skeleton_prior, o
     ochuman_cli("eval", "--gt", coco_dir / VAL_FILE, "--results", skeleton_prior, "--subset", "all")
 
 
+@pytest.fixture(scope="module")
+def own_images(native, tmp_path_factory) -> Path:
+    """Every image of the native file written (grey, its size) and its persons with keypoints as
+    AlphaPose would write them (alphapose-results.json: image_id = file name, labelled joints
+    with confidence 0.9 or 0.1, the others 0)."""
+    from ochuman.keypoints import ochuman_to_coco
+
+    from .conftest import _run_folder, built_once
+
+    facts = native.facts
+
+    def build(folder):
+        (folder / "images").mkdir()
+        for name, (height, width) in zip(facts.file_name.tolist(), facts.image_size.tolist()):
+            assert cv2.imwrite(str(folder / "images" / name), np.full((height, width, 3), 127, np.uint8))
+        rng = np.random.default_rng(0)
+        persons = np.flatnonzero(facts.category > 0)
+        keypoints = ochuman_to_coco(facts.keypoints[persons])
+        keypoints[..., 2] = np.where(keypoints[..., 2] > 0, rng.choice([0.9, 0.1], keypoints.shape[:2]), 0.0)
+        records = [{"image_id": str(facts.file_name[facts.image_of[n]]), "category_id": 1,
+                    "keypoints": kp.reshape(-1).tolist(), "score": float(s), "box": [0, 0, 1, 1]}
+                   for n, kp, s in zip(persons, keypoints, rng.uniform(0.1, 1, len(persons)))]
+        (folder / "alphapose-results.json").write_text(json.dumps(records))
+    return built_once(_run_folder(tmp_path_factory) / "own-images", build)
+
+
+def test_skeleton_prior_on_own_images_without_ground_truth(native, own_images, pose2seg_cli, tmp_path):
+    """`pose2seg predict --model skeleton-prior --images DIR --keypoints alphapose-results.json
+    --out pred.json`: a COCO file of every image named, one annotation per record, in order."""
+    from pose2seg.prior import skeleton_prior_mask
+
+    facts = native.facts
+    out = tmp_path / "pred.json"
+    records = json.loads((own_images / "alphapose-results.json").read_text())
+    named = sorted({r["image_id"] for r in records})
+    stdout, _ = pose2seg_cli("predict", "--model", "skeleton-prior", "--images", own_images / "images",
+                             "--keypoints", own_images / "alphapose-results.json", "--out", out)
+    assert stdout == (f"{out}: {len(records)} masks on {len(named)} images (a COCO file: images, and annotations "
+                      "with masks, keypoints and scores)\n")
+    coco = COCO(str(out))
+    size_of = dict(zip(facts.file_name.tolist(), facts.image_size.tolist()))
+    assert [coco.imgs[k]["file_name"] for k in sorted(coco.imgs)] == named
+    assert all([im["height"], im["width"]] == size_of[im["file_name"]] for im in coco.imgs.values())
+    annotations = [coco.anns[k] for k in sorted(coco.anns)]
+    assert len(annotations) == len(records) == (facts.category > 0).sum()
+    for ann, record in zip(annotations, records):
+        assert coco.imgs[ann["image_id"]]["file_name"] == record["image_id"] and ann["score"] == record["score"]
+    for k in np.random.default_rng(1).choice(len(records), 40, replace=False).tolist():  # masks: 40 persons
+        ann, joints = annotations[k], np.array(records[k]["keypoints"]).reshape(17, 3)
+        joints[:, 2] = np.where(joints[:, 2] >= 0.2, 2, 0)  # --kpt-threshold 0.2
+        image = coco.imgs[ann["image_id"]]
+        np.testing.assert_array_equal(coco.annToMask(ann), skeleton_prior_mask(joints, image["height"], image["width"]))
+        assert ann["keypoints"] == np.where(joints[:, 2:] > 0, joints, 0).reshape(-1).tolist()
+
+
 def test_stats_beside_the_fully_labelled_images(native, ochuman_cli):
     out, _ = ochuman_cli("stats", native.path, "--image-set", "all", "--image-set", "fully-labelled",
                          "--format", "json")
