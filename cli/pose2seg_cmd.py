@@ -127,7 +127,7 @@ def templates(ann_files, k, out_file, seed, min_points, fmt):
 @click.option("--keypoints", "keypoints_file", default=None, metavar="FILE|DIR",
               help="Keypoint detector output instead of the ground-truth keypoints: an OpenPose --write_json "
                    "folder, or COCO keypoint records whose image_id is an image id of --gt or an image's file "
-                   "name (AlphaPose's alphapose-results.json; without --gt also Halpe-26 and Halpe-136).")
+                   "name (AlphaPose's alphapose-results.json: COCO, Halpe-26 or Halpe-136 joints).")
 @click.option("--kpt-threshold", type=float, default=0.2, show_default=True,
               help="With --keypoints: a joint is labelled when its confidence is at least this.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)

@@ -106,6 +106,13 @@ OPENPOSE_LAYOUTS: dict[int, tuple[str, tuple[str, ...]]] = {
 COCO_PREFIX_LAYOUTS: dict[int, str] = {17: "COCO", 26: "Halpe-26", 133: "COCO-WholeBody", 136: "Halpe-136"}
 
 
+def coco_prefix(values: list) -> list:
+    """A flat [x, y, v] * K keypoint list cut to COCO's 17 joints when its layout begins with them
+    (K in :data:`COCO_PREFIX_LAYOUTS`); any other length is returned as it is."""
+    count, rest = divmod(len(values), 3)
+    return values[:3 * NUM_COCO_KEYPOINTS] if not rest and count in COCO_PREFIX_LAYOUTS else values
+
+
 def coco_index_in(names: tuple[str, ...]) -> np.ndarray:
     """(17,) index into ``names`` of each COCO joint, in COCO order (every COCO name must be there)."""
     return np.array([names.index(name) for name in COCO_KEYPOINT_NAMES], dtype=np.intp)

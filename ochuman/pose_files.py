@@ -26,7 +26,9 @@ import msgspec
 import numpy as np
 
 from ochuman.errors import FormatError, ImageNotFoundError, OCHumanError
-from ochuman.keypoints import COCO_PREFIX_LAYOUTS, NUM_COCO_KEYPOINTS, OPENPOSE_LAYOUTS, coco_index_in
+from ochuman.keypoints import (
+    COCO_PREFIX_LAYOUTS, NUM_COCO_KEYPOINTS, OPENPOSE_LAYOUTS, coco_index_in, coco_prefix,
+)
 
 #: suffixes of the files an OpenPose stem may name (compared in lower case)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".jp2", ".ppm", ".pgm")
@@ -98,7 +100,7 @@ def _read_keypoint_records(path: Path) -> DetectedPoses:
             *first, last = (f"3 x {k} ({name})" for k, name in COCO_PREFIX_LAYOUTS.items())
             layouts = f"{', '.join(first)} or {last}"
             raise FormatError.at(path, at, f"keypoints: expected {layouts} numbers, got {len(values)}")
-        joints = np.asarray(values[:3 * NUM_COCO_KEYPOINTS], dtype=np.float64).reshape(NUM_COCO_KEYPOINTS, 3)
+        joints = np.asarray(coco_prefix(values), dtype=np.float64).reshape(NUM_COCO_KEYPOINTS, 3)
         if not np.isfinite(joints).all():
             raise FormatError.at(path, at, "keypoints: NaN or infinite value")
         if record.image_id not in names:

@@ -39,7 +39,7 @@ import numpy as np
 from ochuman.errors import FormatError
 from ochuman.eval.ground_truth import GroundTruth
 from ochuman.io import write_json
-from ochuman.keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON
+from ochuman.keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON, coco_prefix
 from ochuman.masks import bitmap_to_rle, rle_area
 from ochuman.eval.results import detections_from_records, read_results
 from ochuman.pose_files import DetectedPoses, ImageTable, read_detected_poses
@@ -144,8 +144,9 @@ def _image_index(gt: GroundTruth, image_ids: np.ndarray) -> np.ndarray:
 def persons_from_keypoint_results(path: Union[str, os.PathLike], gt: GroundTruth,
                                   confidence_threshold: float = 0.2) -> PersonInputs:
     """Persons from a keypoint detector's COCO results file (image_id: an image id or file name
-    of ``gt``), or from an OpenPose ``--write_json`` folder (``<stem>_keypoints.json``: the image
-    of ``gt`` whose file name has that stem).
+    of ``gt``; keypoints of COCO's 17 joints or of a layout that begins with them), or from an
+    OpenPose ``--write_json`` folder (``<stem>_keypoints.json``: the image of ``gt`` whose file
+    name has that stem).
 
     A joint is labelled (v = 2) when its confidence is at least ``confidence_threshold``,
     otherwise missing (v = 0, coordinates kept). Person score = the detection's score (OpenPose:
@@ -158,6 +159,9 @@ def persons_from_keypoint_results(path: Union[str, os.PathLike], gt: GroundTruth
         keypoints, score = poses.keypoints, poses.score
     else:
         records = read_results(path)
+        for record in records:  # AlphaPose's Halpe-26 / Halpe-136, COCO-WholeBody: their first 17 joints
+            if record.keypoints is not None:
+                record.keypoints = coco_prefix(record.keypoints)
         detections = detections_from_records(records, str(path), gt.image_ids, gt.image_sizes, [1],
                                              "keypoints", gt.file_names)
         image_index = _image_index(gt, detections.image_id)

@@ -29,8 +29,8 @@ THRESHOLD = 0.3
 @pytest.fixture(scope="module")
 def own(tmp_path_factory):
     """The sample's images as "own images", with its persons' keypoints written by AlphaPose
-    (alphapose-results.json) and by OpenPose (BODY_25 folder): labelled joints get confidence
-    0.9 or 0.25 (below THRESHOLD), the others 0."""
+    (alphapose-results.json; halpe-26.json: the same persons with 9 more joints) and by OpenPose
+    (BODY_25 folder): labelled joints get confidence 0.9 or 0.25 (below THRESHOLD), the others 0."""
     root = tmp_path_factory.mktemp("own")
     images, openpose = root / "images", root / "openpose"
     shutil.copytree(SAMPLE_IMAGES, images)
@@ -51,6 +51,8 @@ def own(tmp_path_factory):
         frames.setdefault(names[ann["image_id"]], []).append({"person_id": [-1], "pose_keypoints_2d":
                                                               body_25.reshape(-1).tolist()})
     (root / "alphapose-results.json").write_text(json.dumps(records))
+    halpe = [{**r, "keypoints": r["keypoints"] + rng.uniform(0, 300, 27).tolist()} for r in records]  # + 9 joints
+    (root / "halpe-26.json").write_text(json.dumps(halpe))
     for name, people in frames.items():
         (openpose / f"{name.rsplit('.', 1)[0]}_keypoints.json").write_text(json.dumps({"version": 1.3, "people": people}))
     return root, records
@@ -71,7 +73,7 @@ def _labelled(joints: list) -> np.ndarray:
 def test_skeleton_prior_on_alphapose_and_openpose_outputs_is_a_coco_file(own, tmp_path):
     root, records = own
     outs = {}
-    for source in ("alphapose-results.json", "openpose"):
+    for source in ("alphapose-results.json", "halpe-26.json", "openpose"):
         out = tmp_path / f"{source}.out.json"
         said = _predict("--model", "skeleton-prior", "--images", root / "images", "--keypoints", root / source,
                         "--kpt-threshold", THRESHOLD, "--out", out)
@@ -93,6 +95,7 @@ def test_skeleton_prior_on_alphapose_and_openpose_outputs_is_a_coco_file(own, tm
         assert ann["keypoints"] == np.where(labelled[:, 2:] > 0, labelled, 0).reshape(-1).tolist()
         assert ann["num_keypoints"] == int((labelled[:, 2] > 0).sum()) and ann["iscrowd"] == 0
     # OpenPose names the same persons, image by image (files in stem order): the same masks
+    assert outs["halpe-26.json"]["annotations"] == outs["alphapose-results.json"]["annotations"]
     alpha, open_ = outs["alphapose-results.json"], outs["openpose"]
     assert alpha["images"] == open_["images"]
     by_image = lambda f: sorted((a["image_id"], a["segmentation"]["counts"]) for a in f["annotations"])  # noqa: E731
@@ -117,8 +120,9 @@ def test_the_coco_file_is_drawn_and_counted_by_ochuman(own, tmp_path):
 
 
 def test_the_same_keypoints_with_gt_give_the_same_masks_keyed_by_its_ids(own, tmp_path):
-    """--gt with AlphaPose's file names or an OpenPose folder (stems of its file names): the
-    results file keyed by the ground truth's ids holds the masks of the own-images run."""
+    """--gt with AlphaPose's file names (COCO or Halpe-26 joints) or an OpenPose folder (stems of
+    its file names): the results file keyed by the ground truth's ids holds the masks of the
+    own-images run."""
     root, records = own
     own_out = tmp_path / "own.json"
     _predict("--model", "skeleton-prior", "--images", root / "images", "--keypoints", root / "openpose",
@@ -128,7 +132,7 @@ def test_the_same_keypoints_with_gt_give_the_same_masks_keyed_by_its_ids(own, tm
     expected = sorted((name_of[a["image_id"]], a["segmentation"]["counts"]) for a in own_file["annotations"])
     gt = ochuman.to_coco(ochuman.load(SAMPLE_ANNOTATIONS), "val")
     gt_name = {im["id"]: im["file_name"] for im in gt["images"]}
-    for source in ("alphapose-results.json", "openpose"):
+    for source in ("alphapose-results.json", "halpe-26.json", "openpose"):
         out = tmp_path / f"{source}.gt.json"
         _predict("--model", "skeleton-prior", "--gt", SAMPLE_ANNOTATIONS, "--keypoints", root / source,
                  "--kpt-threshold", THRESHOLD, "--out", out)
