@@ -4,6 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* np.max((0, a), axis=0) of one number: a when it is positive or NaN (numpy's maximum keeps a
+ * NaN), else 0. */
+static inline double max_with_zero(double a) { return (a > 0 || a != a) ? a : 0.0; }
+
 /* e = (dx^2 + dy^2) / variances / (area + eps) / 2, where dx, dy are keypoint offsets, or the
  * distances outside the gt box enlarged 2x when the gt labels no keypoint; out[p * K + k] = -e. */
 void oks_exponents(const double *dk, const double *gk, const double *gb, const double *ga, const double *v, int64_t K,
@@ -20,8 +24,8 @@ void oks_exponents(const double *dk, const double *gk, const double *gb, const d
             if (labelled) { dx = xd - kg[3 * k]; dy = yd - kg[3 * k + 1]; }
             else {
                 double a = x0 - xd, b = xd - x1, c = y0 - yd, e = yd - y1;
-                dx = (a > 0 ? a : 0.0) + (b > 0 ? b : 0.0);
-                dy = (c > 0 ? c : 0.0) + (e > 0 ? e : 0.0);
+                dx = max_with_zero(a) + max_with_zero(b);
+                dy = max_with_zero(c) + max_with_zero(e);
             }
             o[p * K + k] = -((dx * dx + dy * dy) / v[k] / area / 2);
         }

@@ -494,6 +494,27 @@ def test_extreme_keypoints_equal_pycocotools(scene):
     assert_same_outcome(ours, oracle)
 
 
+@pytest.mark.parametrize("x", [0.0, 5.0])
+@pytest.mark.parametrize("crowd", [0, 1])
+def test_a_nan_detection_coordinate_beside_a_ground_truth_without_labelled_keypoints(x, crowd):
+    """pycocotools measures such a detection by its distance outside the enlarged gt box,
+    ``np.max((0, d))`` per joint, which keeps a NaN: the OKS is NaN (and NaN < t never skips the
+    pair, so it matches at every threshold); a NaN taken as 0 gives a number instead."""
+    from pycocotools.cocoeval import Params
+
+    gt = {"images": [{"id": 1, "height": 50, "width": 50, "file_name": "1.jpg"}],
+          "categories": [{"id": 1, "name": "person", "supercategory": "x"}],
+          "annotations": [{"id": i + 1, "image_id": 1, "category_id": 1, "bbox": [0.0, 0.0, 0.0, 0.0], "iscrowd": crowd,
+                           "area": 100.0, "keypoints": [0.0] * 51, "num_keypoints": 0} for i in range(2)]}
+    keypoints = [0.0, 0.0, 1] * 16 + [x, math.nan, 1]
+    results = [{"image_id": 1, "category_id": 1, "keypoints": keypoints, "score": 0.1}]
+    sigmas = Params("keypoints").kpt_oks_sigmas
+    ours = _evaluation(OURS, gt, results, "keypoints", sigmas, {})
+    oracle = _evaluation(PYCOCOTOOLS, gt, results, "keypoints", sigmas, {})
+    assert np.isnan(oracle.ious[1, 1]).all()
+    assert_same_outcome(ours, oracle)
+
+
 def test_a_nan_iou_takes_the_last_available_ground_truth():
     gt = {"images": [{"id": 1, "height": 50, "width": 50, "file_name": "1.jpg"}],
           "categories": [{"id": 1, "name": "c1", "supercategory": "x"}],
