@@ -51,7 +51,7 @@ naming its record (pycocotools computes with it), as are an annotation id that i
 integer (0.5, "1", 2 ** 70; image ids are taken), a category id beyond int64 and keypoints of
 another count than ``kpt_oks_sigmas`` (pycocotools reads 50 numbers as 17 joints), as are
 ``kpt_oks_sigmas`` of more than one dimension (it broadcasts (17, 1) against the joints: OKS
-above 1), a ``maxDets`` of None (it slices with it) and a polygon coordinate beyond
+above 1), a ``maxDets`` of None (it slices with it) or below 0 and a polygon coordinate beyond
 +-429496729, NaN or infinite, a box-derived one included (its rasteriser overflows a C int
 there: it never returns on some, draws an undefined mask on others). A results record changed
 between ``loadRes`` and ``evaluate()`` may be evaluated otherwise than by pycocotools: both
@@ -73,7 +73,7 @@ import mmap
 import os
 import stat
 import threading
-from collections import Counter, defaultdict
+from collections import defaultdict
 from typing import Callable, Optional, TypedDict, Union
 
 import msgspec
@@ -91,7 +91,7 @@ from ochuman.parallel import worker_count
 from ochuman.rle import list_strings, pack_strings
 from ochuman.eval.accumulation import accumulate as _accumulate
 from ochuman.eval.annotations import Annotations, MaskTable
-from ochuman.eval.blocks import _sorted_unique, make_blocks
+from ochuman.eval.blocks import _sorted_unique, make_blocks, positions
 from ochuman.eval.matching import Variant, base_state, match, variant_states
 from ochuman.eval.params import EvalParams
 from ochuman.eval.results import (HAS_BBOX, HAS_KEYPOINTS, HAS_SEGMENTATION, NUM_KEYPOINT_VALUES,
@@ -1342,34 +1342,6 @@ def _oks_box(bb) -> np.ndarray:
     return np.array([bb[0], bb[1], bb[2], bb[3]], dtype=np.float64)
 
 
-def _raise_deferred(gt: Annotations, gt_deferred: dict, dt: Annotations, dt_deferred: dict, p) -> None:
-    """Raise the first deferred problem of an annotation that pycocotools' IoU step reads: in
-    an image and category (image alone without ``useCats``) that holds ground truth and
-    detections, a detection only among its ``maxDets[-1]`` best (pycocotools cuts the others
-    first); for keypoints only where some detection is kept (computeOks returns before)."""
-    if not gt_deferred and not dt_deferred:
-        return
-
-    def keys(ann: Annotations) -> list:
-        return list(zip(ann.image_id.tolist(), ann.category_id.tolist() if p.useCats else [0] * len(ann)))
-
-    gt_keys, dt_keys = keys(gt), keys(dt)
-    max_det, kept = p.maxDets[-1], np.ones(len(dt_keys), dtype=bool)
-    if hasattr(type(max_det), "__index__"):
-        by_pair: dict = defaultdict(list)
-        for i, key in enumerate(dt_keys):
-            by_pair[key].append(i)
-        for members in by_pair.values():  # each pair's detections by score, stably, as there
-            order = np.argsort(-dt.score[members], kind="mergesort")
-            kept[np.asarray(members)[order[len(range(len(members))[0:max_det]):]]] = False
-    kept_keys = {key for key, keep in zip(dt_keys, kept) if keep}
-    both = set(gt_keys) & (kept_keys if p.iouType == "keypoints" else set(dt_keys))
-    for deferred, ann_keys, read in ((gt_deferred, gt_keys, None), (dt_deferred, dt_keys, kept)):
-        for i in sorted(deferred):
-            if ann_keys[i] in both and (read is None or read[i]):
-                raise deferred[i]
-
-
 def _is_number(value) -> bool:
     """A Python or numpy number (bool included), what pycocotools computes with."""
     return isinstance(value, (int, float, np.integer, np.floating))
@@ -1619,40 +1591,63 @@ def _matched_thresholds(thresholds) -> np.ndarray:
     return np.where(np.isnan(values), -np.inf, values)
 
 
-def _pair_counts(columns: Annotations, use_cats) -> Counter:
-    """How many annotations of ``columns`` each (image, category) pair holds (image alone
-    without ``use_cats``)."""
-    cats = columns.category_id.tolist() if use_cats else [0] * len(columns)
-    return Counter(zip(columns.image_id.tolist(), cats))
-
-
-def _check_pair_params(p, gt: Annotations, dt: Annotations) -> None:
-    """Raise, before any record's problem, where pycocotools' IoU step raises on ``params``
-    first in an image and category: slicing its detections with a ``maxDets[-1]`` that is no
-    integer (where it holds more detections than that), and for keypoints computing with
-    ``kpt_oks_sigmas`` (where it holds a ground truth and a detection; without ``useCats`` an
-    image's categories pooled, as keypoints are evaluated then: see the module doc)."""
+def _raise_first_pair_problem(p, gt: Annotations, gt_deferred: dict, dt: Annotations, dt_deferred: dict) -> None:
+    """Raise, before any other record's problem, what pycocotools' IoU step raises first,
+    visiting the images and categories as it does (``imgIds`` then ``catIds`` order; an image
+    alone without ``useCats``): in each, slicing its detections with a ``maxDets[-1]`` that is
+    no integer (where it holds more detections than that); for keypoints, where a ground truth
+    and a kept detection (its ``maxDets[-1]`` best by score) meet, ``kpt_oks_sigmas`` it cannot
+    compute with, then the deferred problems of the annotations computeOks reads (each ground
+    truth in turn, the detections by score after the first)."""
     max_det = p.maxDets[-1]
     sliceable = hasattr(type(max_det), "__index__")
-    if not sliceable and len(dt):
+    sigmas_error = None
+    if p.iouType == "keypoints":
         try:
-            over = max(_pair_counts(dt, p.useCats).values()) > max_det
-        except TypeError:  # (None: pycocotools' `len(dt) > None` raises TypeError too)
-            over = True
-        if over:
-            _slice_bound(max_det)
-    if p.iouType != "keypoints":
+            (p.kpt_oks_sigmas * 2) ** 2  # noqa: B018 - pycocotools' expression, for its error
+        except AttributeError as err:
+            sigmas_error = ParamsAttributeError(f"params.kpt_oks_sigmas: {err}")
+        except TypeError as err:
+            sigmas_error = ParamsTypeError(f"params.kpt_oks_sigmas: {err} (pycocotools computes "
+                                           "(kpt_oks_sigmas * 2) ** 2: an array, not a list)")
+    if (sliceable or not len(dt)) and sigmas_error is None and not gt_deferred and not dt_deferred:
         return
-    try:
-        (p.kpt_oks_sigmas * 2) ** 2  # noqa: B018 - pycocotools' expression, for its error
-    except (AttributeError, TypeError) as err:
-        reached = {pair for pair, n in _pair_counts(dt, p.useCats).items()
-                   if (n if not sliceable else len(range(n)[0:max_det])) > 0}
-        if reached & set(_pair_counts(gt, p.useCats)):
-            if isinstance(err, AttributeError):
-                raise ParamsAttributeError(f"params.kpt_oks_sigmas: {err}") from None
-            raise ParamsTypeError(f"params.kpt_oks_sigmas: {err} (pycocotools computes "
-                                  "(kpt_oks_sigmas * 2) ** 2: an array, not a list)") from None
+
+    def by_pair(ann: Annotations) -> dict:
+        pairs: dict = defaultdict(list)
+        cats = ann.category_id.tolist() if p.useCats else [0] * len(ann)
+        for i, key in enumerate(zip(ann.image_id.tolist(), cats)):
+            pairs[key].append(i)
+        return pairs
+
+    gts, dts = by_pair(gt), by_pair(dt)
+    image_rank = {image: k for k, image in enumerate(p.imgIds)}
+    category_rank = {cat: k for k, cat in enumerate(p.catIds)} if p.useCats else {0: 0}
+    visited = sorted(gts.keys() | dts.keys(), key=lambda key: (image_rank.get(key[0], -1), category_rank.get(key[1], -1)))
+    for pair in visited:
+        detections = dts.get(pair, [])
+        if not sliceable:
+            try:
+                over = len(detections) > max_det
+            except TypeError:  # (None: pycocotools' `len(dt) > None` raises TypeError too)
+                over = True
+            if over:
+                _slice_bound(max_det)
+        if p.iouType != "keypoints" or pair not in gts or not detections:
+            continue
+        order = np.argsort(-dt.score[detections], kind="mergesort")
+        kept = np.asarray(detections)[order].tolist()
+        kept = kept[0:max_det] if sliceable else kept
+        if not kept:
+            continue
+        if sigmas_error is not None:
+            raise sigmas_error
+        for g in gts[pair]:
+            if g in gt_deferred:
+                raise gt_deferred[g]
+            bad = next((d for d in kept if d in dt_deferred), None)
+            if bad is not None:
+                raise dt_deferred[bad]
 
 
 def _check_computable(p, blocks) -> None:
@@ -1814,6 +1809,10 @@ class COCOeval(_PycocotoolsCOCOeval):
         if p.useCats:
             p.catIds = list(_unique(p.catIds))
         p.maxDets = sorted(p.maxDets)
+        negative = next((m for m in p.maxDets if hasattr(type(m), "__index__") and m < 0), None)
+        if negative is not None:
+            raise ParamsValueError(f"params.maxDets: {negative!r} is negative (pycocotools then leaves out the last "
+                                   f"{-negative} detections of each image; the evaluator keeps the best maxDets)")
         sigmas = np.asarray(getattr(p, "kpt_oks_sigmas", COCO_OKS_SIGMAS), dtype=np.float64).ravel()
         params = EvalParams(
             iou_type=p.iouType, img_ids=list(p.imgIds), cat_ids=list(p.catIds) if p.useCats else None,
@@ -1862,8 +1861,7 @@ class COCOeval(_PycocotoolsCOCOeval):
             else:
                 dt, dt_deferred = _columns(anns, coco, p.iouType, False, len(sigmas))
             prepared_anns.append((coco, anns, gt if is_gt else dt, others))
-        _check_pair_params(p, gt, dt)
-        _raise_deferred(gt, gt_deferred, dt, dt_deferred, p)
+        _raise_first_pair_problem(p, gt, gt_deferred, dt, dt_deferred)
         if file is not None:  # (its masks' passes read the file's pages again)
             file._let_go()
         _evalcore.trim_heap()  # the readers' temporaries, freed inside the heap (peak memory)
@@ -1975,6 +1973,22 @@ def _eval_imgs(run: Optional[_Run]) -> list:
     cat_ids = list(p.catIds) if p.useCats else [-1]
     A, I, T = len(p.areaRng), len(p.imgIds), len(params.iou_thrs)
     out = [None] * (len(cat_ids) * A * I)
+    max_det = p.maxDets[-1]
+    if max_det == 0 and len(dt):
+        # pycocotools asks "nothing here?" before cutting the detections to maxDets[-1]: an
+        # image and category whose detections a maxDets[-1] of 0 cuts to none gets a dict
+        # without ids (a ground truth there makes a block, whose dict the loop below writes)
+        img = positions(np.asarray(dt.image_id), blocks.img_ids)
+        cat = positions(np.asarray(dt.category_id), blocks.cat_ids)
+        taking_part = (img >= 0) & (cat >= 0)
+        for key in np.unique(cat[taking_part] * I + img[taking_part]).tolist():
+            k, i = divmod(key, I)
+            for a in range(A):
+                out[k * A * I + a * I + i] = {
+                    "image_id": p.imgIds[i], "category_id": cat_ids[k], "aRng": p.areaRng[a], "maxDet": max_det,
+                    "dtIds": [], "gtIds": [], "dtMatches": np.zeros((T, 0)), "gtMatches": np.zeros((T, 0)),
+                    "dtScores": [], "gtIgnore": np.array([]), "dtIgnore": np.zeros((T, 0), dtype=bool),
+                }
     if len(blocks.block_img) == 0:
         return out
     G, D = len(blocks.gt_order), len(blocks.dt_order)
@@ -1984,7 +1998,6 @@ def _eval_imgs(run: Optional[_Run]) -> list:
     dt_scores = dt.score[blocks.dt_order]
     dt_area = dt.area[blocks.dt_order]
     candidates = run.matches.candidates
-    max_det = p.maxDets[-1]
     for a, (lo, hi) in enumerate(params.area_rng):
         state = run.states[a]
         matched = run.matches.gt[a]  # (T, C): gt (block order) matched by each candidate, or -1

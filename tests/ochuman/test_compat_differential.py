@@ -515,6 +515,49 @@ def test_a_nan_detection_coordinate_beside_a_ground_truth_without_labelled_keypo
     assert_same_outcome(ours, oracle)
 
 
+@pytest.mark.parametrize("iou_type, max_dets", [("bbox", [0, 0, 0]), ("keypoints", [0]), ("keypoints", [False])])
+def test_max_dets_of_zero_keep_the_dicts_of_images_with_detections_only(iou_type, max_dets):
+    """pycocotools' evaluateImg returns None only where an image and category hold neither
+    ground truth nor detections, asked before it cuts the detections to maxDets[-1]: with a
+    maxDets[-1] of 0, an image holding only detections gets a dict without ids."""
+    from pycocotools.cocoeval import Params
+
+    gt = {"images": [{"id": i, "height": 12, "width": 12, "file_name": f"{i}.jpg"} for i in (1, 2, 3)],
+          "categories": [{"id": 1, "name": "c1", "supercategory": "x"}, {"id": 2, "name": "c2", "supercategory": "x"}],
+          "annotations": [{"id": 1, "image_id": 2, "category_id": 2, "bbox": [0, 0, 2, 2], "area": 4.0, "iscrowd": 0,
+                           "keypoints": [1.0, 1.0, 2] * 17, "num_keypoints": 17}]}
+    results = [{"image_id": image, "category_id": cat, "score": 0.1, "bbox": [0, 0, 1, 1],
+                "keypoints": [1.0, 1.0, 1] * 17} for image, cat in ((1, 1), (2, 2), (1, 2))]
+    sigmas = Params("keypoints").kpt_oks_sigmas
+    ours = _evaluation(OURS, gt, results, iou_type, sigmas, {"maxDets": max_dets})
+    oracle = _evaluation(PYCOCOTOOLS, gt, results, iou_type, sigmas, {"maxDets": max_dets})
+    assert sum(e is not None and not e["dtIds"] and not e["gtIds"] for e in oracle.evalImgs) > 0
+    assert_same_outcome(ours, oracle)
+
+
+@pytest.mark.parametrize("use_cats", [1, 0])
+@pytest.mark.parametrize("crowded_first", [True, False])
+def test_the_first_image_pycocotools_visits_decides_which_problem_is_raised(use_cats, crowded_first):
+    """A float maxDets[-1] cannot slice the 6 detections of one image; detections without
+    keypoints meet a ground truth in the other. pycocotools raises the problem of the image
+    it visits first (imgIds order): TypeError in the crowded one, KeyError in the other."""
+    from pycocotools.cocoeval import Params
+
+    crowded, lone = (1, 2) if crowded_first else (2, 1)
+    gt = {"images": [{"id": i, "height": 12, "width": 12, "file_name": f"{i}.jpg"} for i in (1, 2, 3)],
+          "categories": [{"id": 1, "name": "c1", "supercategory": "x"}],
+          "annotations": [{"id": 1, "image_id": lone, "category_id": 1, "bbox": [0, 0, 2, 2], "area": 4.0,
+                           "iscrowd": 0, "keypoints": [1.0, 1.0, 2] * 17, "num_keypoints": 17}]}
+    results = [{"image_id": image, "category_id": 1, "score": 0.1, "bbox": [0, 0, 1, 1]}
+               for image in [crowded] * 6 + [lone]]
+    sigmas = Params("keypoints").kpt_oks_sigmas
+    params = {"useCats": use_cats, "maxDets": [2, np.float64(2.0)]}
+    ours = _evaluation(OURS, gt, results, "keypoints", sigmas, params)
+    oracle = _evaluation(PYCOCOTOOLS, gt, results, "keypoints", sigmas, params)
+    assert oracle[0] == "evaluate" and type(oracle[1]) is (TypeError if crowded_first else KeyError), oracle
+    assert_same_outcome(ours, oracle)
+
+
 def test_a_nan_iou_takes_the_last_available_ground_truth():
     gt = {"images": [{"id": 1, "height": 50, "width": 50, "file_name": "1.jpg"}],
           "categories": [{"id": 1, "name": "c1", "supercategory": "x"}],

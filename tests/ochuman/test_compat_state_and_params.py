@@ -109,6 +109,15 @@ def test_sigmas_of_two_dimensions_are_refused():
     assert "(17, 1)" in str(ours[1])
 
 
+def test_a_negative_max_dets_is_refused():
+    """pycocotools slices each image's detections with it (dt[0:-1]: all but the last one)."""
+    from ochuman.compat import ParamsValueError
+
+    ours = _run(OURS, "bbox", params={"maxDets": [-1, 10, 100]})
+    assert ours[0] == "evaluate" and isinstance(ours[1], ParamsValueError), ours
+    assert str(ours[1]).startswith("params.maxDets: -1 is negative")
+
+
 def test_steps_out_of_order_raise_as_pycocotools():
     for lib in (OURS, PYCOCOTOOLS):
         gt = lib[0]()
