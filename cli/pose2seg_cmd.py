@@ -133,7 +133,8 @@ def templates(ann_files, k, out_file, seed, min_points, fmt):
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 @click.option("--score", type=click.Choice(["official", "mask"]), default="official", show_default=True,
-              help="official: 1.0 for every mask (as the paper); mask: mean mask probability.")
+              help="official: the person's score (1.0 for ground-truth persons, as the paper; the detector's "
+                   "with --keypoints); mask: mean mask probability.")
 @click.option("--protocol", type=click.Choice(["clean", "official"]), default="clean", show_default=True,
               help="Which ground-truth persons: clean (non-crowd, with keypoints) or official (as the official "
                    "test.py: every valid annotation, keypoints truncated to integers, an image without one "
